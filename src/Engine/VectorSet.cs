@@ -19,7 +19,9 @@ public sealed unsafe class VectorSet : IDisposable
     private const nuint Alignment = 64;
     private float* _data;
     private long _capacity;
-    private readonly SortedDictionary<int, float[]> _prefixNorms = new();
+    // Copy-on-write: readers take the current snapshot without locking; EnsurePrefixNorms publishes a new one.
+    private volatile SortedDictionary<int, float[]> _prefixNorms = new();
+    private readonly object _normsLock = new();
     private bool _disposed;
 
     /// <summary>Creates an empty set of <paramref name="dimension"/>-dim rows.</summary>
@@ -123,7 +125,7 @@ public sealed unsafe class VectorSet : IDisposable
         rows.CopyTo(new Span<float>(_data + (long)Count * Dimension, rows.Length));
         int first = Count;
         Count += n;
-        foreach (var (d, _) in _prefixNorms)
+        foreach (var d in _prefixNorms.Keys.ToArray())
             ExtendNorms(d, first);
     }
 
@@ -136,8 +138,17 @@ public sealed unsafe class VectorSet : IDisposable
         CheckDim(d);
         if (!_prefixNorms.ContainsKey(d))
         {
-            _prefixNorms[d] = new float[Math.Max(16, (int)Math.Min(_capacity, int.MaxValue))];
-            ExtendNorms(d, 0);
+            lock (_normsLock)
+            {
+                if (!_prefixNorms.ContainsKey(d))
+                {
+                    var arr = new float[Math.Max(16, (int)Math.Min(_capacity, int.MaxValue))];
+                    for (int i = 0; i < Count; i++)
+                        arr[i] = MathF.Sqrt(VectorMath.NormSquared(Prefix(i, d)));
+                    var next = new SortedDictionary<int, float[]>(_prefixNorms) { [d] = arr };
+                    _prefixNorms = next;
+                }
+            }
         }
         return _prefixNorms[d].AsSpan(0, Count);
     }
@@ -179,7 +190,7 @@ public sealed unsafe class VectorSet : IDisposable
             _prefixNorms[d] = arr;
         }
         for (int i = first; i < Count; i++)
-            arr[i] = MathF.Sqrt(VectorMath.Dot(Prefix(i, d), Prefix(i, d)));
+            arr[i] = MathF.Sqrt(VectorMath.NormSquared(Prefix(i, d)));
     }
 
     private void EnsureCapacity(long needed)

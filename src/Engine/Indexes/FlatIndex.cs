@@ -1,0 +1,340 @@
+using System.Collections.Concurrent;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Indexes;
+
+/// <summary>
+/// Exact k-NN over a <see cref="VectorSet"/> at any Matryoshka prefix dim d ≤ D: the ground truth and the
+/// baseline every adaptive index is measured against. Results are ids (row positions) best first with their
+/// scores (direction per <see cref="Engine.Metric"/>); when fewer than k rows exist the tail is padded with
+/// id −1 and the metric's worst score (+∞ for L2, −∞ otherwise).
+/// </summary>
+/// <remarks>
+/// Batches run as a blocked GEMM: a tile of rows that fits in L2 is swept by groups of four queries through
+/// <see cref="BlockKernels.DotBlock"/>, and each dot product is turned into a ranking key in place:
+/// L2 uses ‖x‖² − 2q·x (‖q‖² is added back at the end), cosine uses q̂·x / ‖x[:d]‖, inner product −q·x.
+/// The per-row terms (‖x[:d]‖² or 1/‖x[:d]‖) come from the set's cached prefix norms.
+/// Single-query search on one thread allocates nothing (per-thread scratch).
+/// </remarks>
+public sealed class FlatIndex
+{
+    private const int RowTile = 256;       // 256 rows × 384 dims × 4 B = 384 KB: stays in a 1.25 MB L2.
+    private const int QueryGroup = 4;      // the micro-kernel's query block.
+    private const int SingleQueryTile = 1024;
+
+    private readonly VectorSet _vectors;
+    private readonly ConcurrentDictionary<int, RowTerms> _rowTerms = new();
+
+    [ThreadStatic] private static Scratch? t_scratch;
+
+    /// <summary>Searches <paramref name="vectors"/> (not copied; the caller keeps ownership) under <paramref name="metric"/>.</summary>
+    public FlatIndex(VectorSet vectors, Metric metric)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        if (!Enum.IsDefined(metric))
+            throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
+        _vectors = vectors;
+        Metric = metric;
+    }
+
+    /// <summary>The metric results are ranked by.</summary>
+    public Metric Metric { get; }
+
+    /// <summary>Full dimension D.</summary>
+    public int Dimension => _vectors.Dimension;
+
+    /// <summary>Number of indexed rows.</summary>
+    public int Count => _vectors.Count;
+
+    /// <summary>The underlying rows.</summary>
+    public VectorSet Vectors => _vectors;
+
+    /// <summary>
+    /// The k nearest rows to <paramref name="query"/> at prefix dim <paramref name="dim"/> (0 = D).
+    /// <paramref name="query"/> has D or exactly <paramref name="dim"/> components (its prefix is used).
+    /// <paramref name="ids"/> and <paramref name="scores"/> receive k entries each.
+    /// </summary>
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, int dim = 0, int threads = 1)
+    {
+        int d = ResolveDim(dim);
+        CheckQuery(query, d, 0);
+        CheckOutputs(1, k, ids, scores);
+        var terms = GetRowTerms(d);
+        var scratch = t_scratch ??= new Scratch();
+        var q = scratch.Query(d);
+        float qNorm2 = PrepareQuery(query[..d], q);
+
+        int n = Count;
+        threads = ResolveThreads(threads, n);
+        if (threads <= 1)
+        {
+            var heap = new TopKHeap(scratch.HeapKeys(k), scratch.HeapIds(k));
+            ScanOne(q, 0, n, d, terms, ref heap, scratch);
+            Finish(ref heap, qNorm2, ids, scores);
+            return;
+        }
+
+        SearchParallel(q, qNorm2, k, d, terms, threads, ids, scores, scratch);
+    }
+
+    // Kept out of Search so the lambda's closure is allocated only on this path, not on every call.
+    private void SearchParallel(ReadOnlySpan<float> q, float qNorm2, int k, int d, RowTerms terms, int threads, Span<long> ids, Span<float> scores, Scratch scratch)
+    {
+        // Rows split across threads; each keeps its own top-k, merged deterministically (ties → lower id).
+        int n = Count;
+        var partKeys = new float[threads * k];
+        var partIds = new int[threads * k];
+        var partCounts = new int[threads];
+        var qCopy = q.ToArray();
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            int start = (int)((long)n * t / threads), end = (int)((long)n * (t + 1) / threads);
+            var local = t_scratch ??= new Scratch();
+            var heap = new TopKHeap(partKeys.AsSpan(t * k, k), partIds.AsSpan(t * k, k));
+            ScanOne(qCopy, start, end, d, terms, ref heap, local);
+            partCounts[t] = heap.Count;
+        });
+        var merged = new TopKHeap(scratch.HeapKeys(k), scratch.HeapIds(k));
+        for (int t = 0; t < threads; t++)
+            for (int j = 0; j < partCounts[t]; j++)
+                merged.Push(partKeys[t * k + j], partIds[t * k + j]);
+        Finish(ref merged, qNorm2, ids, scores);
+    }
+
+    /// <summary>
+    /// Exact k-NN for nq queries (nq×qDim row-major, qDim = D or <paramref name="dim"/>). Output is nq×k
+    /// row-major. Queries are spread over <paramref name="threads"/> threads (0 = all cores).
+    /// </summary>
+    public void SearchBatch(ReadOnlySpan<float> queries, int queryDim, int k, Span<long> ids, Span<float> scores, int dim = 0, int threads = 0)
+    {
+        int d = ResolveDim(dim);
+        if (queryDim != Dimension && queryDim != d)
+            throw new ArgumentException($"Queries have {queryDim} dims; expected {Dimension} (full) or {d} (the search prefix).", nameof(queryDim));
+        if (queries.Length % queryDim != 0)
+            throw new ArgumentException($"Query data length {queries.Length} is not a multiple of {queryDim}.", nameof(queries));
+        int nq = queries.Length / queryDim;
+        CheckOutputs(nq, k, ids, scores);
+        if (nq == 0) return;
+        for (int i = 0; i < nq; i++)
+            CheckQuery(queries.Slice(i * queryDim, queryDim), d, i);
+        var terms = GetRowTerms(d);
+
+        // Prefix, normalise (cosine) and pack the queries once, at stride d.
+        var packed = new float[(long)nq * d];
+        var qNorms2 = new float[nq];
+        for (int i = 0; i < nq; i++)
+            qNorms2[i] = PrepareQuery(queries.Slice(i * queryDim, d), packed.AsSpan(i * d, d));
+
+        threads = ResolveThreads(threads, nq * (long)Count / 4);
+        var idArr = new long[(long)nq * k];
+        var scoreArr = new float[(long)nq * k];
+        // Chunks of queries per task: large enough to reuse each row tile across many queries.
+        int chunk = Math.Max(QueryGroup, (nq + threads - 1) / threads);
+        chunk = (chunk + QueryGroup - 1) / QueryGroup * QueryGroup;
+        int chunks = (nq + chunk - 1) / chunk;
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+        {
+            int qa = c * chunk, qb = Math.Min(nq, qa + chunk);
+            SearchChunk(packed, qNorms2, qa, qb, d, k, terms, idArr, scoreArr);
+        });
+        idArr.CopyTo(ids);
+        scoreArr.CopyTo(scores);
+    }
+
+    /// <summary>Convenience overload returning a new <see cref="SearchResults"/>.</summary>
+    public SearchResults SearchBatch(ReadOnlySpan<float> queries, int queryDim, int k, int dim = 0, int threads = 0)
+    {
+        int nq = queryDim > 0 ? queries.Length / queryDim : 0;
+        var r = new SearchResults(nq, k);
+        SearchBatch(queries, queryDim, k, r.Ids, r.Scores, dim, threads);
+        return r;
+    }
+
+    private void SearchChunk(float[] packed, float[] qNorms2, int qa, int qb, int d, int k, RowTerms terms, long[] idsOut, float[] scoresOut)
+    {
+        int nqc = qb - qa;
+        var keys = new float[nqc * k];
+        var heapIds = new int[nqc * k];
+        var counts = new int[nqc];
+        var tile = new float[QueryGroup * RowTile];
+        int n = Count, D = Dimension;
+        for (int r0 = 0; r0 < n; r0 += RowTile)
+        {
+            int nr = Math.Min(RowTile, n - r0);
+            var rows = _vectors.RowBlock(r0, nr);
+            for (int g = qa; g < qb; g += QueryGroup)
+            {
+                int ng = Math.Min(QueryGroup, qb - g);
+                BlockKernels.DotBlock(packed.AsSpan(g * d, ng * d), d, ng, rows, D, nr, d, tile, RowTile);
+                for (int i = 0; i < ng; i++)
+                {
+                    int local = g - qa + i;
+                    var row = tile.AsSpan(i * RowTile, nr);
+                    ToKeys(row, terms, r0);
+                    var heap = new TopKHeap(keys.AsSpan(local * k, k), heapIds.AsSpan(local * k, k));
+                    heap.Restore(counts[local]);
+                    TopK.PushAll(ref heap, row, r0);
+                    counts[local] = heap.Count;
+                }
+            }
+        }
+        for (int local = 0; local < nqc; local++)
+        {
+            var heap = new TopKHeap(keys.AsSpan(local * k, k), heapIds.AsSpan(local * k, k));
+            heap.Restore(counts[local]);
+            int q = qa + local;
+            Finish(ref heap, qNorms2[q], idsOut.AsSpan(q * k, k), scoresOut.AsSpan(q * k, k));
+        }
+    }
+
+    private void ScanOne(ReadOnlySpan<float> q, int start, int end, int d, RowTerms terms, ref TopKHeap heap, Scratch scratch)
+    {
+        var buf = scratch.Tile(SingleQueryTile);
+        int D = Dimension;
+        for (int r0 = start; r0 < end; r0 += SingleQueryTile)
+        {
+            int nr = Math.Min(SingleQueryTile, end - r0);
+            var dots = buf[..nr];
+            RowKernels.DotRows(q, _vectors.RowBlock(r0, nr), D, dots);
+            ToKeys(dots, terms, r0);
+            TopK.PushAll(ref heap, dots, r0);
+        }
+    }
+
+    /// <summary>Turns dot products of rows [r0, r0+len) into keys where smaller is better.</summary>
+    private void ToKeys(Span<float> dots, RowTerms terms, int r0)
+    {
+        switch (Metric)
+        {
+            case Metric.L2:
+                {
+                    // ‖x‖² − 2q·x; ‖q‖² is a per-query constant added in Finish.
+                    var x2 = terms.Values.AsSpan(r0, dots.Length);
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(dots, -2f, x2, dots);
+                    break;
+                }
+            case Metric.Cosine:
+                {
+                    // −q̂·x / ‖x‖ (the query is already unit length).
+                    var inv = terms.Values.AsSpan(r0, dots.Length);
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(dots, inv, dots);
+                    System.Numerics.Tensors.TensorPrimitives.Negate(dots, dots);
+                    break;
+                }
+            default:
+                System.Numerics.Tensors.TensorPrimitives.Negate(dots, dots);
+                break;
+        }
+    }
+
+    private void Finish(ref TopKHeap heap, float qNorm2, Span<long> ids, Span<float> scores)
+    {
+        int found = heap.SortBestFirst();
+        var keys = heap.Keys;
+        var hids = heap.Ids;
+        for (int j = 0; j < found; j++)
+        {
+            ids[j] = hids[j];
+            scores[j] = Metric switch
+            {
+                Metric.L2 => MathF.Max(0f, keys[j] + qNorm2),
+                _ => -keys[j],
+            };
+        }
+        float worst = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
+        for (int j = found; j < ids.Length; j++)
+        {
+            ids[j] = -1;
+            scores[j] = worst;
+        }
+    }
+
+    /// <summary>Copies q[:d] into <paramref name="dst"/>, unit-normalised for cosine; returns ‖q[:d]‖² (for L2).</summary>
+    private float PrepareQuery(ReadOnlySpan<float> prefix, Span<float> dst)
+    {
+        prefix.CopyTo(dst);
+        if (Metric == Metric.Cosine)
+            VectorMath.NormalizeInPlace(dst);
+        return Metric == Metric.L2 ? VectorMath.NormSquared(dst) : 0f;
+    }
+
+    private RowTerms GetRowTerms(int d)
+    {
+        int n = Count;
+        if (Metric == Metric.InnerProduct)
+            return RowTerms.Empty;
+        if (_rowTerms.TryGetValue(d, out var cached) && cached.Count == n)
+            return cached;
+        var norms = _vectors.EnsurePrefixNorms(d);
+        var values = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            float norm = norms[i];
+            values[i] = Metric == Metric.L2 ? norm * norm : (norm > 0 ? 1f / norm : 0f);
+        }
+        var terms = new RowTerms(n, values);
+        _rowTerms[d] = terms;
+        return terms;
+    }
+
+    private int ResolveDim(int dim)
+    {
+        if (dim == 0) return Dimension;
+        if (dim < 0 || dim > Dimension)
+            throw new ArgumentOutOfRangeException(nameof(dim), dim, $"Prefix dim must be in [1, {Dimension}] (or 0 for the full dimension).");
+        return dim;
+    }
+
+    private void CheckQuery(ReadOnlySpan<float> query, int d, int index)
+    {
+        if (query.Length != Dimension && query.Length != d)
+            throw new ArgumentException($"Query {index} has {query.Length} dims; expected {Dimension} (full) or {d} (the search prefix).", nameof(query));
+        var prefix = query[..d];
+        if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(prefix))
+            throw new ArgumentException($"Query {index} contains NaN or infinite components.", nameof(query));
+    }
+
+    private static void CheckOutputs(int nq, int k, Span<long> ids, Span<float> scores)
+    {
+        if (k <= 0)
+            throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        long need = (long)nq * k;
+        if (ids.Length < need || scores.Length < need)
+            throw new ArgumentException($"Output buffers must hold {nq}×{k} = {need} entries (ids: {ids.Length}, scores: {scores.Length}).");
+    }
+
+    private static int ResolveThreads(int threads, long work)
+    {
+        if (threads < 0)
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, "Threads must be ≥ 0 (0 = all cores).");
+        if (threads == 0) threads = Environment.ProcessorCount;
+        // Splitting tiny work costs more than it saves.
+        if (work < 100_000) threads = 1;
+        return threads;
+    }
+
+    private sealed record RowTerms(int Count, float[] Values)
+    {
+        public static readonly RowTerms Empty = new(-1, []);
+    }
+
+    /// <summary>Per-thread buffers grown on demand and reused across queries.</summary>
+    private sealed class Scratch
+    {
+        private float[] _query = [];
+        private float[] _tile = [];
+        private float[] _keys = [];
+        private int[] _ids = [];
+
+        public Span<float> Query(int d) => Grow(ref _query, d).AsSpan(0, d);
+        public Span<float> Tile(int n) => Grow(ref _tile, n).AsSpan(0, n);
+        public Span<float> HeapKeys(int k) => Grow(ref _keys, k).AsSpan(0, k);
+        public Span<int> HeapIds(int k) => Grow(ref _ids, k).AsSpan(0, k);
+
+        private static T[] Grow<T>(ref T[] arr, int n)
+        {
+            if (arr.Length < n) arr = new T[Math.Max(n, arr.Length * 2)];
+            return arr;
+        }
+    }
+}
