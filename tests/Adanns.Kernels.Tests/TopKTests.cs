@@ -1,0 +1,86 @@
+namespace Adanns.Kernels.Tests;
+
+public class TopKTests
+{
+    [Fact]
+    public void SelectionEqualsFullSortIncludingTies()
+    {
+        var rng = new Random(5);
+        foreach (int n in new[] { 0, 1, 2, 5, 10, 37, 100, 1000 })
+            foreach (int k in new[] { 1, 3, 10, 50, 200 })
+            {
+                // Few distinct values force many ties; the order must then follow the id.
+                var keys = Enumerable.Range(0, n).Select(_ => (float)rng.Next(20)).ToArray();
+                var outK = new float[k];
+                var outI = new int[k];
+                int got = TopK.SelectSmallest(keys, outK, outI);
+                var expected = keys.Select((key, id) => (key, id)).OrderBy(p => p.key).ThenBy(p => p.id).Take(k).ToArray();
+                Assert.Equal(expected.Length, got);
+                for (int i = 0; i < got; i++)
+                {
+                    Assert.Equal(expected[i].key, outK[i]);
+                    Assert.Equal(expected[i].id, outI[i]);
+                }
+            }
+    }
+
+    [Fact]
+    public void PushOrderDoesNotChangeTheResult()
+    {
+        var rng = new Random(6);
+        var keys = Enumerable.Range(0, 500).Select(_ => (float)rng.Next(30)).ToArray();
+        var perm = Enumerable.Range(0, 500).OrderBy(_ => rng.Next()).ToArray();
+        var k1 = new float[25]; var i1 = new int[25];
+        var k2 = new float[25]; var i2 = new int[25];
+        var h1 = new TopKHeap(k1, i1);
+        for (int j = 0; j < keys.Length; j++) h1.Push(keys[j], j);
+        var h2 = new TopKHeap(k2, i2);
+        foreach (int j in perm) h2.Push(keys[j], j);
+        Assert.Equal(h1.SortBestFirst(), h2.SortBestFirst());
+        Assert.Equal(i1, i2);
+        Assert.Equal(k1, k2);
+    }
+
+    [Fact]
+    public void NaNKeysAreNeverKept()
+    {
+        var keys = new[] { float.NaN, 2f, float.NaN, 1f };
+        var outK = new float[4];
+        var outI = new int[4];
+        int got = TopK.SelectSmallest(keys, outK, outI);
+        Assert.Equal(2, got);
+        Assert.Equal([3, 1], outI[..2]);
+    }
+
+    [Fact]
+    public void RestoreResumesAnInterruptedScan()
+    {
+        var rng = new Random(7);
+        var keys = Enumerable.Range(0, 300).Select(_ => (float)rng.NextDouble()).ToArray();
+        var k = new float[10]; var ids = new int[10];
+        var heap = new TopKHeap(k, ids);
+        TopK.PushAll(ref heap, keys.AsSpan(0, 150), 0);
+        int count = heap.Count;
+        var resumed = new TopKHeap(k, ids);
+        resumed.Restore(count);
+        TopK.PushAll(ref resumed, keys.AsSpan(150), 150);
+        int got = resumed.SortBestFirst();
+        var expected = keys.Select((key, id) => (key, id)).OrderBy(p => p.key).Take(10).Select(p => p.id).ToArray();
+        Assert.Equal(10, got);
+        Assert.Equal(expected, ids);
+    }
+
+    [Fact]
+    public void ThresholdIsInfiniteUntilFull()
+    {
+        var heap = new TopKHeap(new float[2], new int[2]);
+        Assert.Equal(float.PositiveInfinity, heap.Threshold);
+        heap.Push(5, 0);
+        Assert.Equal(float.PositiveInfinity, heap.Threshold);
+        heap.Push(3, 1);
+        Assert.Equal(5, heap.Threshold);
+        Assert.False(heap.Push(6, 2));
+        Assert.True(heap.Push(4, 3));
+        Assert.Equal(4, heap.Threshold);
+    }
+}
