@@ -1,0 +1,132 @@
+using System.Globalization;
+using Adanns.Engine;
+
+namespace Adanns.Bench;
+
+/// <summary>Command-line options of the benchmark harness.</summary>
+internal sealed class BenchOptions
+{
+    public string? BasePath { get; private set; }
+    public string? QueriesPath { get; private set; }
+    public string? GroundTruthPath { get; private set; }
+    public string? BaseLabelsPath { get; private set; }
+    public string? QueryLabelsPath { get; private set; }
+    public Metric Metric { get; private set; } = Metric.Cosine;
+    public bool MetricGiven { get; private set; }
+    public int K { get; private set; } = 10;
+    public int Threads { get; private set; } = 1;
+    public int? MaxBase { get; private set; }
+    public int? MaxQueries { get; private set; }
+    public int SingleQueries { get; private set; } = 200;
+    public int Repeats { get; private set; } = 3;
+    public int[]? Dims { get; private set; }
+    public string[] Methods { get; private set; } = ["flat"];
+    public bool Rotate { get; private set; }
+    public string? OutPath { get; private set; }
+    public string? DatasetName { get; private set; }
+    public int SyntheticCount { get; private set; } = 20_000;
+    public int SyntheticDim { get; private set; } = 128;
+    public bool ShowHelp { get; private set; }
+
+    public const string Help = """
+        Adanns.Bench — measures search methods on a data set: recall, FLOPs/query, QPS, latency, build time.
+
+        Usage:
+          dotnet run -c Release --project bench -- [options]
+
+        With no --base it runs the default experiment on the built-in synthetic Matryoshka data set.
+
+        Data:
+          --base FILE          base vectors (.fvecs .bvecs .fbin .u8bin .npy, or .hdf5:train)
+          --queries FILE       query vectors (same formats; .hdf5:test)
+          --gt FILE            exact neighbour ids (.ivecs .ibin .npy, .hdf5:neighbors); computed if absent
+          --labels-base FILE   base labels (1-D .npy / .ivecs) for 1-NN accuracy
+          --labels-query FILE  query labels
+          --metric l2|ip|cosine  (default cosine; ip for normalised embeddings gives the same ranking)
+          --max-base N         use only the first N base rows (ground truth is then recomputed)
+          --max-queries N      use only the first N queries
+          --synthetic N,D      size of the built-in synthetic set (default 20000,128)
+          --dataset NAME       name for reports (default: the base file's name)
+
+        Search:
+          --k K                neighbours per query (default 10)
+          --threads T          search threads (default 1)
+          --methods LIST       comma list of methods (default flat); available: flat
+          --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
+          --rotate             learn an energy-ordering rotation on the base and apply it to base and queries
+          --single-queries N   queries timed one call at a time for latency (default 200)
+          --repeats R          timed repetitions; the best is reported (default 3)
+
+        Output:
+          --out FILE.jsonl     append one JSON object per operating point
+          --help               this text
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var o = new BenchOptions();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Length)
+                    throw new ArgumentException($"Option {a} needs a value.");
+                return args[++i];
+            }
+            int IntValue(int min)
+            {
+                string v = Value();
+                if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int x) || x < min)
+                    throw new ArgumentException($"Option {a} needs an integer ≥ {min}, got '{v}'.");
+                return x;
+            }
+            switch (a)
+            {
+                case "--base": o.BasePath = Value(); break;
+                case "--queries" or "--query": o.QueriesPath = Value(); break;
+                case "--gt": o.GroundTruthPath = Value(); break;
+                case "--labels-base": o.BaseLabelsPath = Value(); break;
+                case "--labels-query": o.QueryLabelsPath = Value(); break;
+                case "--metric": o.Metric = MetricExtensions.Parse(Value()); o.MetricGiven = true; break;
+                case "--k": o.K = IntValue(1); break;
+                case "--threads": o.Threads = IntValue(0); break;
+                case "--max-base": o.MaxBase = IntValue(1); break;
+                case "--max-queries": o.MaxQueries = IntValue(1); break;
+                case "--single-queries": o.SingleQueries = IntValue(0); break;
+                case "--repeats": o.Repeats = IntValue(1); break;
+                case "--dims": o.Dims = ParseIntList(a, Value()); break;
+                case "--methods": o.Methods = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
+                case "--rotate": o.Rotate = true; break;
+                case "--out": o.OutPath = Value(); break;
+                case "--dataset": o.DatasetName = Value(); break;
+                case "--synthetic":
+                    {
+                        var nd = ParseIntList(a, Value());
+                        if (nd.Length != 2) throw new ArgumentException("--synthetic needs N,D (e.g. 20000,128).");
+                        o.SyntheticCount = nd[0];
+                        o.SyntheticDim = nd[1];
+                        break;
+                    }
+                case "--help" or "-h": o.ShowHelp = true; break;
+                default: throw new ArgumentException($"Unknown option '{a}'. Run with --help for the list.");
+            }
+        }
+        if ((o.BasePath is null) != (o.QueriesPath is null))
+            throw new ArgumentException("--base and --queries go together.");
+        foreach (var m in o.Methods)
+            if (m is not "flat")
+                throw new ArgumentException($"Unknown method '{m}'; available: flat.");
+        return o;
+    }
+
+    private static int[] ParseIntList(string option, string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var result = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out result[i]) || result[i] <= 0)
+                throw new ArgumentException($"Option {option} needs positive integers separated by commas, got '{text}'.");
+        return result;
+    }
+}
