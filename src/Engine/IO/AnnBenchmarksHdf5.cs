@@ -36,7 +36,7 @@ public static class AnnBenchmarksHdf5
                 int bad = MatrixReader.FirstNonFinite(dst);
                 if (bad >= 0)
                     throw new DatasetFormatException(path, -1,
-                        $"dataset '{dataset}' row {start + bad / dim} column {bad % dim} is {dst[bad]}; vectors must be finite");
+                        $"dataset '{dataset}' row {start + bad / dim} column {bad % dim} is {MatrixReader.Describe(dst[bad])}; vectors must be finite");
                 set.AddRange(dst);
             }
             return set;
@@ -172,7 +172,7 @@ public static class AnnBenchmarksHdf5
             {
                 var floats = d.Floats ?? [];
                 if (d.Floats != null && MatrixReader.FirstNonFinite(floats) is int bad && bad >= 0)
-                    throw new ArgumentException($"Dataset '{d.Name}' row {bad / d.Cols} column {bad % d.Cols} is {floats[bad]}; only finite values can be written.");
+                    throw new ArgumentException($"Dataset '{d.Name}' row {bad / d.Cols} column {bad % d.Cols} is {MatrixReader.Describe(floats[bad])}; only finite values can be written.");
                 var target = new H5Dataset<float[]>(fileDims: [(ulong)d.Rows, (ulong)d.Cols]);
                 file[d.Name] = target;
                 handles.Add((d, target));
@@ -211,7 +211,7 @@ public static class AnnBenchmarksHdf5
                 ? source.Floats[(start * cols)..((start + count) * cols)]
                 : source.Set!.RowBlock(start, count).ToArray();
             if (source.Set != null && MatrixReader.FirstNonFinite(chunk) is int bad && bad >= 0)
-                throw new ArgumentException($"Dataset '{source.Name}' row {start + bad / cols} column {bad % cols} is {chunk[bad]}; only finite values can be written.");
+                throw new ArgumentException($"Dataset '{source.Name}' row {start + bad / cols} column {bad % cols} is {MatrixReader.Describe(chunk[bad])}; only finite values can be written.");
             writer.Write((H5Dataset<float[]>)target, chunk, fileSelection: slab);
         }
     }

@@ -90,7 +90,7 @@ internal static class MatrixReader
                     long row = start + bad / dim;
                     int col = bad % dim;
                     throw new DatasetFormatException(file.Path, layout.ElementOffset(row, col),
-                        $"row {row} column {col} is {dst[bad]}; vectors must be finite");
+                        $"row {row} column {col} is {Describe(dst[bad])}; vectors must be finite");
                 }
                 set.AddRange(dst);
             }
@@ -157,6 +157,10 @@ internal static class MatrixReader
                 throw new ArgumentOutOfRangeException(nameof(type), type, "Not a vector element type.");
         }
     }
+
+    /// <summary>"NaN", "+Inf" or "-Inf": float.ToString renders infinity as a symbol that reads poorly in logs.</summary>
+    public static string Describe(float value) =>
+        float.IsNaN(value) ? "NaN" : float.IsPositiveInfinity(value) ? "+Inf" : float.IsNegativeInfinity(value) ? "-Inf" : value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Index of the first NaN or ±Inf, or -1; the vectorised all-finite test keeps the common case cheap.</summary>
     public static int FirstNonFinite(ReadOnlySpan<float> values)

@@ -74,7 +74,7 @@ internal sealed class MatrixWriter : IDisposable
         int n = CheckBlock(block.Length);
         int bad = MatrixReader.FirstNonFinite(block);
         if (bad >= 0)
-            throw new ArgumentException($"Row {_written + bad / _dim} column {bad % _dim} is {block[bad]}; only finite values can be written.", nameof(block));
+            throw new ArgumentException($"Row {_written + bad / _dim} column {bad % _dim} is {MatrixReader.Describe(block[bad])}; only finite values can be written.", nameof(block));
         if (_kind == MatrixFileKind.Vecs)
         {
             for (int r = 0; r < n; r++)

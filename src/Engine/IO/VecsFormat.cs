@@ -26,6 +26,9 @@ internal static class VecsFormat
                 throw new DatasetFormatException(file.Path, offset, $"row {i} declares dim {d} but row 0 had {dim}");
         }
         long rest = file.Length - fullRows * rowSize;
+        // A short tail that starts with a different dim is a mismatched last row, not a cut-off one.
+        if (rest >= 4 && file.ReadInt32(fullRows * rowSize) is int tailDim && tailDim != dim)
+            throw new DatasetFormatException(file.Path, fullRows * rowSize, $"row {fullRows} declares dim {tailDim} but row 0 had {dim}");
         if (rest != 0)
             throw new DatasetFormatException(file.Path, fullRows * rowSize,
                 $"truncated last row: row {fullRows} has {rest} bytes but a {dim}-dim {kind} row takes {rowSize} (file size {file.Length} is not a multiple of the row size)");
