@@ -60,6 +60,9 @@ internal sealed class BenchOptions
         Output:
           --out FILE.jsonl     append one JSON object per operating point
           --help               this text
+
+        Micro-benchmarks (BenchmarkDotNet):
+          dotnet run -c Release --project bench -- micro --filter "*"
         """;
 
     public static BenchOptions Parse(string[] args)

@@ -15,7 +15,15 @@ internal sealed record OperatingPoint(
     {
         var p = new JsonObject();
         foreach (var (key, value) in Params)
-            p[key] = JsonValue.Create(value);
+            p[key] = value switch
+            {
+                int i => JsonValue.Create(i),
+                long l => JsonValue.Create(l),
+                double d => JsonValue.Create(d),
+                float f => JsonValue.Create(f),
+                bool b => JsonValue.Create(b),
+                _ => JsonValue.Create(Convert.ToString(value, CultureInfo.InvariantCulture)),
+            };
         return new JsonObject
         {
             ["dataset"] = Dataset,

@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using Adanns.Engine.Evaluation;
+using Adanns.Engine.Indexes;
+
+namespace Adanns.Bench;
+
+/// <summary>Exact flat search at several Matryoshka prefix dims: the baseline every method is compared with.</summary>
+internal static class FlatMethod
+{
+    public static IEnumerable<OperatingPoint> Run(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o)
+    {
+        var sw = Stopwatch.StartNew();
+        var index = new FlatIndex(data.Base, data.Metric);
+        double build = sw.Elapsed.TotalSeconds;
+        int D = data.Base.Dimension, n = data.Base.Count, nq = data.QueryCount, k = o.K;
+        int[] dims = o.Dims ?? DefaultDims(D);
+        foreach (int d in dims.Where(x => x <= D).Distinct().Order())
+        {
+            // Batch: every query in one call, best of the repeats.
+            SearchResults? batch = null;
+            double best = double.MaxValue;
+            // Round −1 warms the JIT (tiered compilation) and caches; it is not counted.
+            for (int r = -1; r < o.Repeats; r++)
+            {
+                sw.Restart();
+                batch = index.SearchBatch(data.Queries, D, k, d, o.Threads);
+                if (r >= 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            double recallK = RetrievalMetrics.RecallAtK(batch!.Ids, k, truth.Ids, truth.Stride, k);
+            double recall1 = RetrievalMetrics.RecallAtK(batch.Ids, k, truth.Ids, truth.Stride, 1);
+            double? acc = data.BaseLabels is not null && data.QueryLabels is not null
+                ? RetrievalMetrics.OneNnAccuracy(batch.Ids, k, data.BaseLabels, data.QueryLabels.AsSpan(0, nq))
+                : null;
+
+            // One query per call, for latency.
+            var (qpsSingle, p50, p99) = TimeSingle(index, data, d, o);
+            var point = new OperatingPoint(
+                data.Name, "flat", new Dictionary<string, object> { ["d"] = d }, k,
+                recall1, recallK, acc, (double)n * d, nq / best, qpsSingle, p50, p99, build,
+                4.0 * D, o.Threads, n, D, nq);
+            Report.Print(point);
+            yield return point;
+        }
+    }
+
+    internal static int[] DefaultDims(int D) => new[] { D / 8, D / 4, D / 2, D }.Where(x => x > 0).ToArray();
+
+    private static (double? Qps, double? P50, double? P99) TimeSingle(FlatIndex index, BenchData data, int d, BenchOptions o)
+    {
+        int m = Math.Min(o.SingleQueries, data.QueryCount);
+        if (m == 0) return (null, null, null);
+        int D = data.Base.Dimension, k = o.K;
+        var ids = new long[k];
+        var scores = new float[k];
+        var lat = new double[m];
+        double bestTotal = double.MaxValue;
+        for (int r = -1; r < o.Repeats; r++) // round −1 is a warm-up
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < m; i++)
+            {
+                long ti = Stopwatch.GetTimestamp();
+                index.Search(data.Queries.AsSpan(i * D, D), k, ids, scores, d, o.Threads);
+                lat[i] = Stopwatch.GetElapsedTime(ti).TotalMicroseconds;
+            }
+            if (r >= 0) bestTotal = Math.Min(bestTotal, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        Array.Sort(lat);
+        return (m / bestTotal, Percentile(lat, 0.50), Percentile(lat, 0.99));
+    }
+
+    internal static double Percentile(double[] sorted, double p) =>
+        sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+}

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using Adanns.Engine;
+using Adanns.Engine.Data;
+using Adanns.Engine.Evaluation;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.IO;
+using Adanns.Engine.Transforms;
+
+namespace Adanns.Bench;
+
+/// <summary>Loads a data set, builds each method, sweeps its parameters and reports every operating point.</summary>
+internal static class Harness
+{
+    public static int Run(BenchOptions o)
+    {
+        using var data = LoadData(o);
+        Console.WriteLine($"data: {data.Name}  n={data.Base.Count} dim={data.Base.Dimension} nq={data.QueryCount} metric={data.Metric.ToShortName()} k={o.K} threads={o.Threads} simd={Adanns.Kernels.SimdInfo.Describe()}");
+
+        if (o.Rotate)
+        {
+            var sw = Stopwatch.StartNew();
+            var rot = RotationTransform.Learn(data.Base);
+            data.ReplaceVectors(rot.Apply(data.Base), rot);
+            Console.WriteLine($"rotation learned and applied in {sw.Elapsed.TotalSeconds:F2} s");
+        }
+
+        var truth = EnsureGroundTruth(data, o);
+        var points = new List<OperatingPoint>();
+        Report.PrintHeader(o.K);
+        foreach (var method in o.Methods)
+        {
+            switch (method)
+            {
+                case "flat":
+                    points.AddRange(FlatMethod.Run(data, truth, o));
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown method '{method}'.");
+            }
+        }
+        if (o.OutPath is not null)
+        {
+            Report.Append(o.OutPath, points);
+            Console.WriteLine($"wrote {points.Count} operating points to {o.OutPath}");
+        }
+        return 0;
+    }
+
+    private static BenchData LoadData(BenchOptions o)
+    {
+        if (o.BasePath is null)
+        {
+            var ds = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(o.SyntheticCount, o.SyntheticDim, Clusters: 64, Queries: o.MaxQueries ?? 500));
+            return new BenchData(o.DatasetName ?? $"synthetic-mrl-{o.SyntheticCount}x{o.SyntheticDim}", ds.Base, ds.Queries.ToArray(), o.MetricGiven ? o.Metric : Metric.Cosine)
+            {
+                BaseLabels = ds.BaseLabels,
+                QueryLabels = ds.QueryLabels,
+                Owned = ds.Queries,
+            };
+        }
+        var sw = Stopwatch.StartNew();
+        var baseSet = VectorFile.ReadVectors(o.BasePath, o.MaxBase);
+        using var querySet = VectorFile.ReadVectors(o.QueriesPath!, o.MaxQueries);
+        if (querySet.Dimension != baseSet.Dimension)
+            throw new ArgumentException($"Queries have {querySet.Dimension} dims but the base has {baseSet.Dimension}.");
+        string name = o.DatasetName ?? Path.GetFileNameWithoutExtension(o.BasePath.Split('#')[0]);
+        var data = new BenchData(name, baseSet, querySet.ToArray(), o.Metric);
+        if (o.BaseLabelsPath is not null)
+            data.BaseLabels = ReadLabels(o.BaseLabelsPath, o.MaxBase);
+        if (o.QueryLabelsPath is not null)
+            data.QueryLabels = ReadLabels(o.QueryLabelsPath, o.MaxQueries);
+        Console.WriteLine($"loaded in {sw.Elapsed.TotalSeconds:F2} s");
+        return data;
+    }
+
+    private static int[] ReadLabels(string path, int? limit)
+    {
+        var m = VectorFile.ReadInts(path, limit);
+        if (m.Cols != 1)
+            throw new ArgumentException($"Label file {path} has {m.Cols} columns; expected one label per row.");
+        return m.Data;
+    }
+
+    /// <summary>Exact top-k ids per query (nq×stride): read from --gt, or computed with flat search at full D.</summary>
+    private static (int[] Ids, int Stride) EnsureGroundTruth(BenchData data, BenchOptions o)
+    {
+        // A truncated base invalidates a ground-truth file made for the whole base.
+        if (o.GroundTruthPath is not null && o.MaxBase is null && !o.Rotate)
+        {
+            var gt = VectorFile.ReadInts(o.GroundTruthPath, data.QueryCount);
+            if (gt.Rows < data.QueryCount)
+                throw new ArgumentException($"Ground truth {o.GroundTruthPath} has {gt.Rows} rows for {data.QueryCount} queries.");
+            if (gt.Cols < o.K)
+                throw new ArgumentException($"Ground truth {o.GroundTruthPath} holds {gt.Cols} neighbours per query; k={o.K} needs more.");
+            return (gt.Data, gt.Cols);
+        }
+        var sw = Stopwatch.StartNew();
+        int depth = Math.Max(o.K, Math.Min(GroundTruth.DefaultDepth, data.Base.Count));
+        var ids = GroundTruth.Compute(data.Base, data.Queries, data.Metric, depth, threads: 0);
+        Console.WriteLine($"ground truth (top-{depth}, exact) computed in {sw.Elapsed.TotalSeconds:F2} s");
+        return (ids, depth);
+    }
+}
+
+/// <summary>The data a run works on. Owns the base set (and anything listed in <see cref="Owned"/>).</summary>
+internal sealed class BenchData(string name, VectorSet baseSet, float[] queries, Metric metric) : IDisposable
+{
+    public string Name { get; } = name;
+    public VectorSet Base { get; private set; } = baseSet;
+    public float[] Queries { get; private set; } = queries;
+    public Metric Metric { get; } = metric;
+    public int[]? BaseLabels { get; set; }
+    public int[]? QueryLabels { get; set; }
+    public IDisposable? Owned { get; set; }
+    public int QueryCount => Queries.Length / Base.Dimension;
+
+    /// <summary>Swaps in rotated base rows and rotates the queries the same way.</summary>
+    public void ReplaceVectors(VectorSet rotatedBase, RotationTransform rotation)
+    {
+        Base.Dispose();
+        Base = rotatedBase;
+        var q = new float[Queries.Length];
+        rotation.ApplyBatch(Queries, q);
+        Queries = q;
+    }
+
+    public void Dispose()
+    {
+        Base.Dispose();
+        Owned?.Dispose();
+    }
+}

@@ -1,0 +1,24 @@
+using Adanns.Bench;
+
+if (args.Length > 0 && args[0] == "micro")
+{
+    // BenchmarkDotNet micro-benchmarks of the kernels and hot paths; the remaining args go to its switcher.
+    BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
+    return 0;
+}
+
+try
+{
+    var options = BenchOptions.Parse(args);
+    if (options.ShowHelp)
+    {
+        Console.WriteLine(BenchOptions.Help);
+        return 0;
+    }
+    return Harness.Run(options);
+}
+catch (Exception e) when (e is ArgumentException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
