@@ -88,6 +88,101 @@ public static class RowKernels
             dst[j] = VectorMath.Aggregate512<TOp>(q, rows.Slice(j * stride, (int)d));
     }
 
+    /// <summary>
+    /// Accumulating scan over one dimension block: dots[j] += q · rows[j·stride ..][:d] and, when
+    /// <paramref name="norms2"/> is not empty, norms2[j] += ‖rows[j·stride ..][:d]‖², with d = q.Length.
+    /// Used to scan Matryoshka slabs (dimension-blocked storage) one block at a time.
+    /// </summary>
+    public static void DotRowsAccumulate(ReadOnlySpan<float> q, ReadOnlySpan<float> rows, int stride, Span<float> dots, Span<float> norms2)
+    {
+        int d = q.Length, n = dots.Length;
+        CheckShape(d, rows.Length, stride, n);
+        bool withNorms = !norms2.IsEmpty;
+        if (withNorms && norms2.Length < n)
+            throw new ArgumentException($"Norm buffer holds {norms2.Length} floats for {n} rows.");
+        if (n == 0 || d == 0) return;
+        if (!Vector512.IsHardwareAccelerated || d < 16)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                var r = rows.Slice(j * stride, d);
+                dots[j] += VectorMath.Aggregate<DotOp>(q, r);
+                if (withNorms) norms2[j] += VectorMath.Aggregate<DotOp>(r, r);
+            }
+            return;
+        }
+        if (withNorms) Accumulate512<WithNorms>(q, rows, stride, dots, norms2);
+        else Accumulate512<NoNorms>(q, rows, stride, dots, norms2);
+    }
+
+    private interface INormMode { static abstract bool Enabled { get; } }
+    private readonly struct WithNorms : INormMode { public static bool Enabled => true; }
+    private readonly struct NoNorms : INormMode { public static bool Enabled => false; }
+
+    private static void Accumulate512<TNorm>(ReadOnlySpan<float> q, ReadOnlySpan<float> rows, int stride, Span<float> dots, Span<float> norms2)
+        where TNorm : struct, INormMode
+    {
+        const int W = 16;
+        nuint d = (nuint)q.Length;
+        int n = dots.Length;
+        ref float qr = ref MemoryMarshal.GetReference(q);
+        ref float rr = ref MemoryMarshal.GetReference(rows);
+        nuint tail = d % W;
+        var mask = tail == 0 ? Vector512<float>.AllBitsSet : VectorMath.TailMask512((int)tail);
+        nuint s = (nuint)stride;
+        int j = 0;
+        for (; j + 2 <= n; j += 2)
+        {
+            ref float r0 = ref Unsafe.Add(ref rr, (nuint)j * s);
+            ref float r1 = ref Unsafe.Add(ref r0, s);
+            var a0 = Vector512<float>.Zero;
+            var a1 = Vector512<float>.Zero;
+            var n0 = Vector512<float>.Zero;
+            var n1 = Vector512<float>.Zero;
+            nuint i = 0;
+            for (; i + W <= d; i += W)
+            {
+                var vq = Vector512.LoadUnsafe(ref qr, i);
+                var x0 = Vector512.LoadUnsafe(ref r0, i);
+                var x1 = Vector512.LoadUnsafe(ref r1, i);
+                a0 = Vector512.FusedMultiplyAdd(vq, x0, a0);
+                a1 = Vector512.FusedMultiplyAdd(vq, x1, a1);
+                if (TNorm.Enabled)
+                {
+                    n0 = Vector512.FusedMultiplyAdd(x0, x0, n0);
+                    n1 = Vector512.FusedMultiplyAdd(x1, x1, n1);
+                }
+            }
+            if (tail != 0)
+            {
+                nuint o = d - W;
+                var vq = Vector512.LoadUnsafe(ref qr, o) & mask;
+                var x0 = Vector512.LoadUnsafe(ref r0, o) & mask;
+                var x1 = Vector512.LoadUnsafe(ref r1, o) & mask;
+                a0 = Vector512.FusedMultiplyAdd(vq, x0, a0);
+                a1 = Vector512.FusedMultiplyAdd(vq, x1, a1);
+                if (TNorm.Enabled)
+                {
+                    n0 = Vector512.FusedMultiplyAdd(x0, x0, n0);
+                    n1 = Vector512.FusedMultiplyAdd(x1, x1, n1);
+                }
+            }
+            dots[j] += Vector512.Sum(a0);
+            dots[j + 1] += Vector512.Sum(a1);
+            if (TNorm.Enabled)
+            {
+                norms2[j] += Vector512.Sum(n0);
+                norms2[j + 1] += Vector512.Sum(n1);
+            }
+        }
+        if (j < n)
+        {
+            var r = rows.Slice(j * stride, (int)d);
+            dots[j] += VectorMath.Aggregate512<DotOp>(q, r);
+            if (TNorm.Enabled) norms2[j] += VectorMath.Aggregate512<DotOp>(r, r);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void CheckShape(int d, int rowsLength, int stride, int n)
     {

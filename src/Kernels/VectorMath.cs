@@ -161,8 +161,8 @@ public static class VectorMath
         return Vector128.Sum(a0 + a1);
     }
 
-    /// <summary>x·y, ‖x‖², ‖y‖² in one pass.</summary>
-    internal static (float Xy, float Xx, float Yy) DotAndNorms(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    /// <summary>x·y, ‖x‖², ‖y‖² in one pass (each loaded once). Spans must have equal length.</summary>
+    public static (float Xy, float Xx, float Yy) DotAndNorms(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);

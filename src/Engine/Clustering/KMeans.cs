@@ -1,0 +1,249 @@
+using Adanns.Engine.Indexes;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Clustering;
+
+/// <summary>Options of <see cref="KMeans.Train"/>.</summary>
+/// <param name="MaxIterations">Lloyd iterations at most.</param>
+/// <param name="PointsPerCentroid">Training sample size per centroid (the rest of the data is not needed to place centroids).</param>
+/// <param name="Tolerance">Stop when the cost improves by less than this fraction between iterations.</param>
+/// <param name="Seed">Random seed: same data + same seed = same centroids.</param>
+/// <param name="Threads">Threads for the assignment step (0 = all cores).</param>
+public sealed record KMeansOptions(int MaxIterations = 20, int PointsPerCentroid = 256, double Tolerance = 1e-4, int Seed = 1234, int Threads = 0);
+
+/// <summary>Progress of a k-means run, reported once per phase step.</summary>
+/// <param name="Phase">"seeding" or "lloyd".</param>
+/// <param name="Iteration">Lloyd iteration (0 while seeding).</param>
+/// <param name="MaxIterations">Iteration limit.</param>
+/// <param name="Cost">Current cost (mean squared distance, or mean 1 − cos for spherical k-means).</param>
+public readonly record struct KMeansProgress(string Phase, int Iteration, int MaxIterations, double Cost);
+
+/// <summary>The result of training: k centroids of dim d, row-major, and how it got there.</summary>
+public sealed class KMeansResult
+{
+    internal KMeansResult(float[] centroids, int k, int dim, IReadOnlyList<double> costs, int emptyRepairs, int sampleSize)
+    {
+        Centroids = centroids;
+        K = k;
+        Dimension = dim;
+        CostHistory = costs;
+        EmptyClusterRepairs = emptyRepairs;
+        SampleSize = sampleSize;
+    }
+
+    /// <summary>k×d centroids, row-major.</summary>
+    public float[] Centroids { get; }
+
+    /// <summary>Number of centroids.</summary>
+    public int K { get; }
+
+    /// <summary>Dimension of the centroids (the prefix dim trained on).</summary>
+    public int Dimension { get; }
+
+    /// <summary>Cost after each Lloyd assignment step (non-increasing up to float rounding).</summary>
+    public IReadOnlyList<double> CostHistory { get; }
+
+    /// <summary>How many times an empty cluster was re-seeded by splitting a large one.</summary>
+    public int EmptyClusterRepairs { get; }
+
+    /// <summary>Points actually trained on.</summary>
+    public int SampleSize { get; }
+}
+
+/// <summary>
+/// Seeded k-means on a Matryoshka prefix: k-means++ seeding on a subsample, then Lloyd iterations whose
+/// assignment step is the blocked batch kernel of <see cref="FlatIndex"/> (multi-threaded).
+/// </summary>
+/// <remarks>
+/// <para><b>Spherical</b> mode (for cosine): points are the L2-renormalised d-prefixes, centroids are kept at
+/// unit length and the cost is mean (1 − cos). Otherwise plain Euclidean k-means on the raw prefixes.</para>
+/// <para>Determinism: the sample, the seeding and empty-cluster repairs use one seeded generator; the update step
+/// sums in a fixed order; assignment ties go to the lower centroid index. Same inputs and seed give the same
+/// centroids whatever the thread count.</para>
+/// </remarks>
+public static class KMeans
+{
+    /// <summary>Trains k centroids on the first <paramref name="dim"/> dims of <paramref name="data"/>.</summary>
+    public static KMeansResult Train(VectorSet data, int dim, int k, bool spherical, KMeansOptions? options = null,
+        IProgress<KMeansProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var o = options ?? new KMeansOptions();
+        if (dim <= 0 || dim > data.Dimension)
+            throw new ArgumentOutOfRangeException(nameof(dim), dim, $"Training dim must be in [1, {data.Dimension}].");
+        if (k <= 0)
+            throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        if (data.Count < k)
+            throw new ArgumentException($"k-means with k={k} needs at least {k} points; got {data.Count}.", nameof(data));
+        if (o.MaxIterations < 0 || o.PointsPerCentroid <= 0 || !(o.Tolerance >= 0))
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxIterations ≥ 0, PointsPerCentroid > 0 and Tolerance ≥ 0 are required.");
+
+        var rng = new Random(o.Seed);
+        int n = (int)Math.Min(data.Count, (long)k * o.PointsPerCentroid);
+        var sampleRows = SampleIndices(data.Count, n, rng);
+        var x = new float[(long)n * dim];
+        for (int i = 0; i < n; i++)
+        {
+            var dst = x.AsSpan(i * dim, dim);
+            data.Prefix(sampleRows[i], dim).CopyTo(dst);
+            if (spherical) VectorMath.NormalizeInPlace(dst);
+        }
+
+        progress?.Report(new KMeansProgress("seeding", 0, o.MaxIterations, double.NaN));
+        var centroids = SeedPlusPlus(x, n, dim, k, rng, cancellationToken);
+        var assign = new int[n];
+        var costs = new List<double>();
+        int repairs = 0;
+        var counts = new int[k];
+        var sums = new double[(long)k * dim];
+
+        for (int it = 1; it <= o.MaxIterations; it++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            double cost = Assign(x, n, dim, centroids, k, spherical, o.Threads, assign);
+            costs.Add(cost);
+            progress?.Report(new KMeansProgress("lloyd", it, o.MaxIterations, cost));
+
+            // Update: fixed summation order (point index) keeps the result independent of threads.
+            Array.Clear(counts);
+            Array.Clear(sums);
+            for (int i = 0; i < n; i++)
+            {
+                int c = assign[i];
+                counts[c]++;
+                var row = x.AsSpan(i * dim, dim);
+                var sum = sums.AsSpan(c * dim, dim);
+                for (int j = 0; j < dim; j++) sum[j] += row[j];
+            }
+            for (int c = 0; c < k; c++)
+            {
+                if (counts[c] == 0) continue;
+                var cen = centroids.AsSpan(c * dim, dim);
+                var sum = sums.AsSpan(c * dim, dim);
+                for (int j = 0; j < dim; j++) cen[j] = (float)(sum[j] / counts[c]);
+                if (spherical) VectorMath.NormalizeInPlace(cen);
+            }
+            repairs += RepairEmpty(centroids, counts, k, dim, spherical, rng);
+
+            bool converged = costs.Count >= 2 && costs[^2] - cost <= o.Tolerance * Math.Abs(costs[^2]);
+            if (converged) break;
+        }
+        return new KMeansResult(centroids, k, dim, costs, repairs, n);
+    }
+
+    /// <summary>Assigns every point to its nearest centroid (ties: lower index); returns the mean cost.</summary>
+    public static double Assign(ReadOnlySpan<float> points, int n, int dim, float[] centroids, int k, bool spherical, int threads, Span<int> assignment)
+    {
+        using var cset = VectorSet.FromRows(centroids.AsSpan(0, k * dim), dim);
+        // Spherical: unit points and centroids, nearest = max inner product. Euclidean: L2.
+        var index = new FlatIndex(cset, spherical ? Metric.InnerProduct : Metric.L2);
+        var ids = new long[n];
+        var scores = new float[n];
+        index.SearchBatch(points[..(n * dim)], dim, 1, ids, scores, threads: threads);
+        double cost = 0;
+        for (int i = 0; i < n; i++)
+        {
+            assignment[i] = (int)ids[i];
+            cost += spherical ? 1.0 - scores[i] : scores[i];
+        }
+        return n > 0 ? cost / n : 0;
+    }
+
+    private static int[] SampleIndices(int total, int n, Random rng)
+    {
+        if (n >= total)
+            return Enumerable.Range(0, total).ToArray();
+        // Partial Fisher–Yates: the first n slots become a uniform sample; sorted for sequential reads.
+        var idx = Enumerable.Range(0, total).ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            int j = rng.Next(i, total);
+            (idx[i], idx[j]) = (idx[j], idx[i]);
+        }
+        var sample = idx.AsSpan(0, n).ToArray();
+        Array.Sort(sample);
+        return sample;
+    }
+
+    /// <summary>
+    /// k-means++ (D² sampling) on a subsample of at most max(8k, 10,000) points: seeding cost grows as n·k·d,
+    /// and Lloyd iterations fix what a subsample misses.
+    /// </summary>
+    private static float[] SeedPlusPlus(float[] x, int n, int dim, int k, Random rng, CancellationToken ct)
+    {
+        int m = Math.Min(n, Math.Max(8 * k, 10_000));
+        // Evenly spaced subsample of the (already random) training sample.
+        var pts = new float[(long)m * dim];
+        for (int i = 0; i < m; i++)
+            x.AsSpan((int)((long)i * n / m) * dim, dim).CopyTo(pts.AsSpan(i * dim, dim));
+
+        var centroids = new float[(long)k * dim];
+        var minDist = new float[m];
+        var dist = new float[m];
+        int first = rng.Next(m);
+        pts.AsSpan(first * dim, dim).CopyTo(centroids.AsSpan(0, dim));
+        RowKernels.L2Rows(centroids.AsSpan(0, dim), pts, dim, minDist);
+        for (int c = 1; c < k; c++)
+        {
+            if ((c & 63) == 0) ct.ThrowIfCancellationRequested();
+            double total = 0;
+            for (int i = 0; i < m; i++) total += minDist[i];
+            int pick;
+            if (total <= 0)
+            {
+                pick = rng.Next(m); // all points coincide with chosen centres
+            }
+            else
+            {
+                double r = rng.NextDouble() * total, acc = 0;
+                pick = m - 1;
+                for (int i = 0; i < m; i++)
+                {
+                    acc += minDist[i];
+                    if (acc >= r) { pick = i; break; }
+                }
+            }
+            var cen = centroids.AsSpan(c * dim, dim);
+            pts.AsSpan(pick * dim, dim).CopyTo(cen);
+            RowKernels.L2Rows(cen, pts, dim, dist);
+            System.Numerics.Tensors.TensorPrimitives.Min(minDist, dist, minDist);
+        }
+        return centroids;
+    }
+
+    /// <summary>
+    /// Re-seeds each empty cluster by splitting the currently largest one: both get its centroid nudged in
+    /// opposite directions, and its count is shared between them (as FAISS does).
+    /// </summary>
+    private static int RepairEmpty(float[] centroids, int[] counts, int k, int dim, bool spherical, Random rng)
+    {
+        int repairs = 0;
+        const float Eps = 1f / 1024;
+        for (int c = 0; c < k; c++)
+        {
+            if (counts[c] != 0) continue;
+            int big = 0;
+            for (int j = 1; j < k; j++)
+                if (counts[j] > counts[big]) big = j;
+            if (counts[big] <= 1) break; // nothing left to split
+            var src = centroids.AsSpan(big * dim, dim);
+            var dst = centroids.AsSpan(c * dim, dim);
+            for (int j = 0; j < dim; j++)
+            {
+                float sign = rng.Next(2) == 0 ? 1f : -1f;
+                float v = src[j];
+                dst[j] = v * (1 + sign * Eps) + sign * Eps * 1e-3f;
+                src[j] = v * (1 - sign * Eps) - sign * Eps * 1e-3f;
+            }
+            if (spherical)
+            {
+                VectorMath.NormalizeInPlace(dst);
+                VectorMath.NormalizeInPlace(src);
+            }
+            counts[c] = counts[big] / 2;
+            counts[big] -= counts[c];
+            repairs++;
+        }
+        return repairs;
+    }
+}

@@ -1,0 +1,168 @@
+using System.Globalization;
+using System.Text;
+
+namespace Adanns.Engine.Indexes;
+
+/// <summary>One rerank stage: rescore the candidates at <paramref name="Dim"/> dims and keep the best <paramref name="Keep"/> (null = k).</summary>
+public readonly record struct RerankStage(int Dim, int? Keep);
+
+/// <summary>
+/// A whole search pipeline as a short string, e.g. <c>"Rot,IVF1024@64,Scan32,Shortlist400,Rerank384"</c>.
+/// </summary>
+/// <remarks>
+/// Grammar (components separated by commas, case-insensitive, in this order):
+/// <list type="bullet">
+/// <item><c>Rot</c> — optional: learn an energy-ordering rotation (gives non-Matryoshka embeddings useful prefixes).</item>
+/// <item><c>IVF{nlist}</c> or <c>IVF{nlist}@{d_c}</c> — k-means with nlist lists on the d_c-dim prefix (default d_c = D).</item>
+/// <item><c>Scan{d_s}</c> — dims used to scan the probed lists (default d_c).</item>
+/// <item><c>NProbe{n}</c> — lists probed per query by default (default 8, capped at nlist).</item>
+/// <item><c>Shortlist{n}</c> — candidates kept by the scan for reranking (default 100, at least k).</item>
+/// <item><c>Rerank{d}</c> or <c>Rerank{d}/{keep}</c> — a rerank stage at d dims keeping <c>keep</c> candidates
+/// (the last stage keeps k). Several stages make an MRL funnel, e.g. <c>Rerank96/100,Rerank384</c>.</item>
+/// </list>
+/// Rigid IVF is <c>"IVF1024"</c> (d_c = d_s = D, no rerank). <see cref="ToString"/> gives the canonical form,
+/// which parses back to an equal spec.
+/// </remarks>
+public sealed record IndexSpec
+{
+    /// <summary>Default lists probed when neither the spec nor the query says.</summary>
+    public const int DefaultNProbe = 8;
+
+    /// <summary>Default scan shortlist when neither the spec nor the query says.</summary>
+    public const int DefaultShortlist = 100;
+
+    /// <summary>Learn and apply an energy-ordering rotation.</summary>
+    public bool Rotate { get; init; }
+
+    /// <summary>Number of inverted lists (k-means centroids).</summary>
+    public int NList { get; init; }
+
+    /// <summary>Clustering / probing dim d_c; null = D.</summary>
+    public int? CoarseDim { get; init; }
+
+    /// <summary>In-list scan dim d_s; null = d_c.</summary>
+    public int? ScanDim { get; init; }
+
+    /// <summary>Default nprobe; null = <see cref="DefaultNProbe"/>.</summary>
+    public int? NProbe { get; init; }
+
+    /// <summary>Default shortlist; null = <see cref="DefaultShortlist"/>.</summary>
+    public int? Shortlist { get; init; }
+
+    /// <summary>Rerank stages after the scan, in order; empty = results ranked at d_s.</summary>
+    public IReadOnlyList<RerankStage> Rerank { get; init; } = [];
+
+    /// <summary>Checks the spec against a dimension D; throws with a message that quotes the spec.</summary>
+    public void Validate(int dimension)
+    {
+        string s = ToString();
+        void Check(bool ok, string what)
+        {
+            if (!ok) throw new FormatException($"Index spec \"{s}\": {what}");
+        }
+        Check(NList >= 1, $"nlist must be at least 1 (got {NList}).");
+        Check(CoarseDim is null || (CoarseDim >= 1 && CoarseDim <= dimension), $"coarse dim {CoarseDim} must be in [1, {dimension}].");
+        Check(ScanDim is null || (ScanDim >= 1 && ScanDim <= dimension), $"scan dim {ScanDim} must be in [1, {dimension}].");
+        Check(NProbe is null || NProbe >= 1, $"nprobe must be at least 1 (got {NProbe}).");
+        Check(Shortlist is null || Shortlist >= 1, $"shortlist must be at least 1 (got {Shortlist}).");
+        foreach (var st in Rerank)
+        {
+            Check(st.Dim >= 1 && st.Dim <= dimension, $"rerank dim {st.Dim} must be in [1, {dimension}].");
+            Check(st.Keep is null || st.Keep >= 1, $"rerank keep {st.Keep} must be at least 1.");
+        }
+    }
+
+    /// <summary>Parses a factory string; errors quote the whole string and name the bad component.</summary>
+    public static IndexSpec Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        FormatException Error(string what) => new($"Index spec \"{text}\": {what}");
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length == 0 || parts.All(p => p.Length == 0))
+            throw Error("empty; expected e.g. \"IVF1024@64,Scan128,Rerank384\".");
+
+        bool rotate = false;
+        int? nlist = null, dc = null, ds = null, nprobe = null, shortlist = null;
+        var stages = new List<RerankStage>();
+        int stage = -1; // enforces the documented order
+        for (int i = 0; i < parts.Length; i++)
+        {
+            string p = parts[i];
+            if (p.Length == 0) throw Error($"component {i + 1} is empty.");
+            string lower = p.ToLowerInvariant();
+            int order;
+            if (lower == "rot")
+            {
+                order = 0;
+                rotate = true;
+            }
+            else if (lower.StartsWith("ivf", StringComparison.Ordinal))
+            {
+                order = 1;
+                var body = p[3..];
+                int at = body.IndexOf('@');
+                nlist = Number(at < 0 ? body : body[..at], p);
+                if (at >= 0) dc = Number(body[(at + 1)..], p);
+            }
+            else if (lower.StartsWith("scan", StringComparison.Ordinal)) { order = 2; ds = Number(p[4..], p); }
+            else if (lower.StartsWith("nprobe", StringComparison.Ordinal)) { order = 3; nprobe = Number(p[6..], p); }
+            else if (lower.StartsWith("shortlist", StringComparison.Ordinal)) { order = 4; shortlist = Number(p[9..], p); }
+            else if (lower.StartsWith("rerank", StringComparison.Ordinal))
+            {
+                order = 5;
+                var body = p[6..];
+                int slash = body.IndexOf('/');
+                int d = Number(slash < 0 ? body : body[..slash], p);
+                int? keep = slash < 0 ? null : Number(body[(slash + 1)..], p);
+                stages.Add(new RerankStage(d, keep));
+            }
+            else
+            {
+                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
+            }
+            if (order < stage || (order == stage && order != 5))
+                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, NProbe, Shortlist, Rerank...).");
+            stage = order;
+        }
+        if (nlist is null) throw Error("an IVF<nlist> component is required.");
+
+        int Number(string digits, string component)
+        {
+            if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v <= 0)
+                throw Error($"\"{component}\" needs a positive integer where it has \"{digits}\".");
+            return v;
+        }
+
+        return new IndexSpec
+        {
+            Rotate = rotate, NList = nlist.Value, CoarseDim = dc, ScanDim = ds, NProbe = nprobe, Shortlist = shortlist,
+            Rerank = stages,
+        };
+    }
+
+    /// <summary>The canonical factory string.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        if (Rotate) sb.Append("Rot,");
+        sb.Append(CultureInfo.InvariantCulture, $"IVF{NList}");
+        if (CoarseDim is { } dc) sb.Append(CultureInfo.InvariantCulture, $"@{dc}");
+        if (ScanDim is { } ds) sb.Append(CultureInfo.InvariantCulture, $",Scan{ds}");
+        if (NProbe is { } np) sb.Append(CultureInfo.InvariantCulture, $",NProbe{np}");
+        if (Shortlist is { } sl) sb.Append(CultureInfo.InvariantCulture, $",Shortlist{sl}");
+        foreach (var st in Rerank)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $",Rerank{st.Dim}");
+            if (st.Keep is { } keep) sb.Append(CultureInfo.InvariantCulture, $"/{keep}");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Specs are equal when every field is, rerank stages compared element-wise.</summary>
+    public bool Equals(IndexSpec? other) =>
+        other is not null && Rotate == other.Rotate && NList == other.NList && CoarseDim == other.CoarseDim &&
+        ScanDim == other.ScanDim && NProbe == other.NProbe && Shortlist == other.Shortlist && Rerank.SequenceEqual(other.Rerank);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => ToString().GetHashCode(StringComparison.Ordinal);
+}

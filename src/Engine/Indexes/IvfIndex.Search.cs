@@ -1,0 +1,374 @@
+using System.Numerics.Tensors;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Indexes;
+
+public sealed partial class IvfIndex
+{
+    private const int ScanChunk = 1024; // rows per kernel call: bounds per-thread scratch for long lists
+
+    [ThreadStatic] private static Scratch? t_scratch;
+
+    /// <summary>Resolves <paramref name="p"/> against the index defaults and validates it (once per call).</summary>
+    public ResolvedSearch Resolve(SearchParams? p, int k)
+    {
+        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        int D = Dimension;
+        int nprobe = p?.NProbe ?? Spec.NProbe ?? IndexSpec.DefaultNProbe;
+        if (p?.NProbe is null) nprobe = Math.Min(nprobe, NList);
+        int dc = p?.CoarseDim ?? CoarseDim;
+        int ds = p?.ScanDim ?? Spec.ScanDim ?? dc;
+        var rerank = p?.Rerank ?? Spec.Rerank;
+        int shortlist = p?.Shortlist ?? Math.Max(k, Spec.Shortlist ?? IndexSpec.DefaultShortlist);
+        bool exact = p?.Exact ?? false;
+
+        if (nprobe < 1 || nprobe > NList)
+            throw new ArgumentOutOfRangeException(nameof(p), nprobe, $"nprobe must be in [1, {NList}] (got {nprobe}).");
+        if (dc < 1 || dc > D)
+            throw new ArgumentOutOfRangeException(nameof(p), dc, $"Coarse dim must be in [1, {D}] (got {dc}).");
+        if (ds < 1 || ds > D)
+            throw new ArgumentOutOfRangeException(nameof(p), ds, $"Scan dim must be in [1, {D}] (got {ds}).");
+        if (shortlist < k)
+            throw new ArgumentOutOfRangeException(nameof(p), shortlist, $"Shortlist ({shortlist}) must be at least k ({k}).");
+        for (int i = 0; i < rerank.Count; i++)
+        {
+            var st = rerank[i];
+            if (st.Dim < 1 || st.Dim > D)
+                throw new ArgumentOutOfRangeException(nameof(p), st.Dim, $"Rerank dim must be in [1, {D}] (got {st.Dim}).");
+            if (st.Keep is { } keep && keep < k)
+                throw new ArgumentOutOfRangeException(nameof(p), keep, $"Rerank stage {i + 1} keeps {keep}, fewer than k ({k}).");
+        }
+        if (exact)
+        {
+            // Every live vector scored at the final dim: a flat search through the list storage.
+            int final = rerank.Count > 0 ? rerank[^1].Dim : ds;
+            return new ResolvedSearch(NList, dc, final, k, [], true);
+        }
+        return new ResolvedSearch(nprobe, dc, ds, rerank.Count == 0 ? k : shortlist, rerank, false);
+    }
+
+    /// <summary>
+    /// The k nearest neighbours of <paramref name="query"/> (D dims, unrotated). Writes k ids (external, −1 padded)
+    /// and scores; <paramref name="stats"/> receives the work done. Allocates nothing after warm-up.
+    /// </summary>
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, out SearchStats stats)
+    {
+        var r = Resolve(p, k);
+        CheckQuery(query, 0);
+        if (ids.Length < k || scores.Length < k)
+            throw new ArgumentException($"Output buffers must hold k = {k} entries (ids: {ids.Length}, scores: {scores.Length}).");
+        var scratch = t_scratch ??= new Scratch();
+        stats = default;
+        SearchOne(query, k, r, ids[..k], scores[..k], scratch, ref stats);
+    }
+
+    /// <summary>Searches with the index defaults.</summary>
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) =>
+        Search(query, k, ids, scores, null, out _);
+
+    /// <summary>
+    /// Searches nq queries (nq×D row-major), spread over <paramref name="threads"/> threads (0 = all cores).
+    /// Outputs are nq×k row-major; <paramref name="stats"/> sums the work of all queries.
+    /// </summary>
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, SearchParams? p, int threads, out SearchStats stats)
+    {
+        var r = Resolve(p, k);
+        int D = Dimension;
+        if (queries.Length % D != 0)
+            throw new ArgumentException($"Query data length {queries.Length} is not a multiple of D = {D}.", nameof(queries));
+        int nq = queries.Length / D;
+        if (ids.Length < (long)nq * k || scores.Length < (long)nq * k)
+            throw new ArgumentException($"Output buffers must hold {nq}×{k} entries.");
+        for (int i = 0; i < nq; i++) CheckQuery(queries.Slice(i * D, D), i);
+        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "Threads must be ≥ 0 (0 = all cores).");
+        if (threads == 0) threads = Environment.ProcessorCount;
+        threads = Math.Max(1, Math.Min(threads, nq));
+
+        stats = default;
+        if (threads == 1)
+        {
+            var scratch = t_scratch ??= new Scratch();
+            for (int i = 0; i < nq; i++)
+                SearchOne(queries.Slice(i * D, D), k, r, ids.Slice(i * k, k), scores.Slice(i * k, k), scratch, ref stats);
+            return;
+        }
+        // Parallel: copy in/out through arrays (spans cannot cross into the lambdas).
+        var qArr = queries.ToArray();
+        var idArr = new long[nq * k];
+        var scoreArr = new float[nq * k];
+        var total = new SearchStats();
+        var gate = new object();
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            int a = (int)((long)nq * t / threads), b = (int)((long)nq * (t + 1) / threads);
+            var scratch = t_scratch ??= new Scratch();
+            var local = new SearchStats();
+            for (int i = a; i < b; i++)
+                SearchOne(qArr.AsSpan(i * D, D), k, r, idArr.AsSpan(i * k, k), scoreArr.AsSpan(i * k, k), scratch, ref local);
+            lock (gate) total.Add(local);
+        });
+        idArr.CopyTo(ids);
+        scoreArr.CopyTo(scores);
+        stats = total;
+    }
+
+    /// <summary>Batch search returning new arrays.</summary>
+    public SearchResults SearchBatch(ReadOnlySpan<float> queries, int k, SearchParams? p, int threads, out SearchStats stats)
+    {
+        int nq = queries.Length / Dimension;
+        var res = new SearchResults(nq, k);
+        SearchBatch(queries, k, res.Ids, res.Scores, p, threads, out stats);
+        return res;
+    }
+
+    private void SearchOne(ReadOnlySpan<float> query, int k, in ResolvedSearch r, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    {
+        int D = Dimension;
+        var q = s.Query(D);
+        if (Rotation is null) query.CopyTo(q);
+        else Rotation.Apply(query, q);
+        stats.Queries++;
+
+        // 1. Coarse: rank the probe centroids at d_c'.
+        int nprobe = r.NProbe;
+        var probes = s.Probes(nprobe);
+        int probed = RankCentroids(q, r.CoarseDim, nprobe, probes, s);
+        stats.Flops += (long)NList * r.CoarseDim;
+
+        // 2. Scan the probed lists at d_s, keeping the best `shortlist` candidates.
+        var bases = s.Bases(probed + 1);
+        var heap = new TopKHeap(s.ShortKeys(r.Shortlist), s.ShortIds(r.Shortlist));
+        int candidateBase = 0;
+        for (int i = 0; i < probed; i++)
+        {
+            var list = _lists[probes[i]];
+            bases[i] = candidateBase;
+            ScanList(list, q, r.ScanDim, candidateBase, ref heap, s);
+            candidateBase += list.Count;
+            stats.VectorsScanned += list.Count;
+            stats.Flops += (long)list.Count * r.ScanDim;
+        }
+        bases[probed] = candidateBase;
+        stats.ListsProbed += probed;
+        int found = heap.SortBestFirst();
+
+        // Candidates as (list, position), best first.
+        var candList = s.CandList(found);
+        var candPos = s.CandPos(found);
+        for (int j = 0; j < found; j++)
+        {
+            int c = heap.Ids[j];
+            int i = FindProbe(bases, probed, c);
+            candList[j] = probes[i];
+            candPos[j] = c - bases[i];
+        }
+        var keys = s.StageKeys(found);
+        heap.Keys[..found].CopyTo(keys);
+        int finalDim = r.ScanDim;
+
+        // 3. Rerank stages: rescore at growing dims, keep fewer each time; the last keeps k.
+        for (int st = 0; st < r.Rerank.Count && found > 0; st++)
+        {
+            var stage = r.Rerank[st];
+            int keep = st == r.Rerank.Count - 1 ? k : Math.Min(found, stage.Keep ?? found);
+            keep = Math.Max(keep, Math.Min(k, found));
+            var stageHeap = new TopKHeap(s.StageHeapKeys(keep), s.StageHeapIds(keep));
+            for (int j = 0; j < found; j++)
+                stageHeap.Push(RowKey(_lists[candList[j]], candPos[j], q, stage.Dim, s), j);
+            stats.VectorsReranked += found;
+            stats.Flops += (long)found * stage.Dim;
+            int kept = stageHeap.SortBestFirst();
+            // Re-order the candidate arrays by the stage ranking (through a small temporary copy).
+            var tmpList = s.TmpList(kept);
+            var tmpPos = s.TmpPos(kept);
+            for (int j = 0; j < kept; j++)
+            {
+                int from = stageHeap.Ids[j];
+                tmpList[j] = candList[from];
+                tmpPos[j] = candPos[from];
+            }
+            tmpList.CopyTo(candList);
+            tmpPos.CopyTo(candPos);
+            stageHeap.Keys[..kept].CopyTo(keys);
+            found = kept;
+            finalDim = stage.Dim;
+        }
+
+        // 4. Emit top-k with scores in the metric's own units at the final dim.
+        int n = Math.Min(found, k);
+        float qNorm2 = Metric == Metric.InnerProduct ? 1f : VectorMath.NormSquared(q[..finalDim]);
+        for (int j = 0; j < n; j++)
+        {
+            outIds[j] = _lists[candList[j]].Ids[candPos[j]];
+            outScores[j] = Metric switch
+            {
+                Metric.L2 => MathF.Max(0f, keys[j] + qNorm2),
+                Metric.Cosine => qNorm2 > 0 ? -keys[j] / MathF.Sqrt(qNorm2) : 0f,
+                _ => -keys[j],
+            };
+        }
+        float worst = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
+        for (int j = n; j < k; j++)
+        {
+            outIds[j] = -1;
+            outScores[j] = worst;
+        }
+    }
+
+    /// <summary>Top-nprobe centroids at dim d (best first) into <paramref name="probes"/>; returns how many.</summary>
+    private int RankCentroids(ReadOnlySpan<float> q, int d, int nprobe, Span<int> probes, Scratch s)
+    {
+        int padded = ProbeBlocks * InterleavedKernels.BlockRows;
+        var dots = s.CoarseKeys(padded);
+        var norms = s.CoarseNorms(padded);
+        // Centroid norms come out of the same pass (they change as lists grow, so nothing is cached).
+        InterleavedKernels.Dot(q[..d], _probeCentroids, InterleavedKernels.BlockRows * Dimension, ProbeBlocks, dots, norms);
+        var keys = dots[..NList];
+        ToKeys(keys, norms[..NList], Metric == Metric.Cosine ? Metric.Cosine : Metric.L2);
+        var heap = new TopKHeap(s.ProbeKeys(nprobe), probes);
+        TopK.PushAll(ref heap, keys, 0);
+        return heap.SortBestFirst();
+    }
+
+    /// <summary>Scores every row of <paramref name="list"/> at dim d and offers them to the shortlist heap.</summary>
+    private void ScanList(InvertedList list, ReadOnlySpan<float> q, int d, int candidateBase, ref TopKHeap heap, Scratch s)
+    {
+        int count = list.Count;
+        if (count == 0) return;
+        bool needNorms = Metric != Metric.InnerProduct;
+        const int ChunkBlocks = ScanChunk / InterleavedKernels.BlockRows;
+        for (int r0 = 0; r0 < count; r0 += ScanChunk)
+        {
+            int m = Math.Min(ScanChunk, count - r0);
+            int padded = (m + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows * InterleavedKernels.BlockRows;
+            var dots = s.Dots(padded);
+            var norms = needNorms ? s.Norms(padded) : default;
+            if (d <= ScanStoreDims)
+            {
+                int nb = padded / InterleavedKernels.BlockRows;
+                var blocks = list.Blocks.AsSpan((r0 / InterleavedKernels.BlockRows) * list.BlockStride);
+                InterleavedKernels.Dot(q[..d], blocks, list.BlockStride, Math.Min(nb, ChunkBlocks), dots, norms);
+            }
+            else
+            {
+                // Scan deeper than the interleaved store: read the row store's prefixes (strided, slower).
+                dots[..m].Clear();
+                if (needNorms) norms[..m].Clear();
+                var rows = list.Rows!.AsSpan(r0 * Dimension, (m - 1) * Dimension + d);
+                RowKernels.DotRowsAccumulate(q[..d], rows, Dimension, dots[..m], needNorms ? norms[..m] : default);
+            }
+            var keys = dots[..m];
+            ToKeys(keys, needNorms ? norms[..m] : default, Metric);
+            if (list.Tombstones > 0)
+            {
+                var ids = list.Ids;
+                for (int j = 0; j < m; j++)
+                    if (ids[r0 + j] < 0) keys[j] = float.PositiveInfinity;
+            }
+            TopK.PushAll(ref heap, keys, candidateBase + r0);
+        }
+    }
+
+    /// <summary>Turns dots (and prefix norms²) into keys where smaller is better, in place in <paramref name="dots"/>.</summary>
+    private static void ToKeys(Span<float> dots, Span<float> norms2, Metric metric)
+    {
+        switch (metric)
+        {
+            case Metric.L2:
+                TensorPrimitives.MultiplyAdd(dots, -2f, norms2, dots); // ‖x‖² − 2q·x (+‖q‖², constant)
+                break;
+            case Metric.Cosine:
+                // −q·x / ‖x‖ (query norm constant); zero vectors get key 0 (cosine 0).
+                // A zero vector has dot 0: flooring its norm makes the key 0 instead of NaN.
+                TensorPrimitives.Sqrt(norms2, norms2);
+                TensorPrimitives.Max(norms2, 1e-30f, norms2);
+                TensorPrimitives.Divide(dots, norms2, dots);
+                TensorPrimitives.Negate(dots, dots);
+                break;
+            default:
+                TensorPrimitives.Negate(dots, dots);
+                break;
+        }
+    }
+
+    /// <summary>The key of one stored row at dim d (rerank): one contiguous read of its full row.</summary>
+    private float RowKey(InvertedList list, int pos, ReadOnlySpan<float> q, int d, Scratch s)
+    {
+        var row = list.RowSpan(pos);
+        if (row.IsEmpty)
+        {
+            var tmp = s.Row(Dimension);
+            list.Read(pos, tmp);
+            row = tmp;
+        }
+        var x = row[..d];
+        var qd = q[..d];
+        switch (Metric)
+        {
+            case Metric.InnerProduct:
+                return -VectorMath.Dot(qd, x);
+            case Metric.L2:
+                {
+                    var (dot, _, xx) = VectorMath.DotAndNorms(qd, x);
+                    return xx - 2 * dot;
+                }
+            default:
+                {
+                    var (dot, _, xx) = VectorMath.DotAndNorms(qd, x);
+                    return xx > 0 ? -dot / MathF.Sqrt(xx) : 0f;
+                }
+        }
+    }
+
+    private static int FindProbe(ReadOnlySpan<int> bases, int probed, int candidate)
+    {
+        // bases is ascending with bases[probed] = total; find i with bases[i] ≤ c < bases[i+1].
+        int lo = 0, hi = probed - 1;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) >> 1;
+            if (bases[mid] <= candidate) lo = mid; else hi = mid - 1;
+        }
+        return lo;
+    }
+
+    private void CheckQuery(ReadOnlySpan<float> query, int index)
+    {
+        if (query.Length != Dimension)
+            throw new ArgumentException($"Query {index} has {query.Length} dims; the index expects {Dimension}.");
+        if (!TensorPrimitives.IsFiniteAll(query))
+            throw new ArgumentException($"Query {index} contains NaN or infinite components.");
+    }
+
+    /// <summary>Per-thread buffers, grown on demand and reused: a warm search allocates nothing.</summary>
+    private sealed class Scratch
+    {
+        private float[] _query = [], _coarse = [], _coarseNorms = [], _row = [], _probeKeys = [], _dots = [], _norms = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
+        private int[] _probes = [], _bases = [], _shortIds = [], _candList = [], _candPos = [], _stageHeapIds = [], _tmpList = [], _tmpPos = [];
+
+        public Span<float> Query(int n) => G(ref _query, n);
+        public Span<float> CoarseKeys(int n) => G(ref _coarse, n);
+        public Span<float> CoarseNorms(int n) => G(ref _coarseNorms, n);
+        public Span<float> Row(int n) => G(ref _row, n);
+        public Span<float> ProbeKeys(int n) => G(ref _probeKeys, n);
+        public Span<int> Probes(int n) => G(ref _probes, n);
+        public Span<int> Bases(int n) => G(ref _bases, n);
+        public Span<float> Dots(int n) => G(ref _dots, n);
+        public Span<float> Norms(int n) => G(ref _norms, n);
+        public Span<float> ShortKeys(int n) => G(ref _shortKeys, n);
+        public Span<int> ShortIds(int n) => G(ref _shortIds, n);
+        public Span<int> CandList(int n) => G(ref _candList, n);
+        public Span<int> CandPos(int n) => G(ref _candPos, n);
+        public Span<float> StageKeys(int n) => G(ref _stageKeys, n);
+        public Span<float> StageHeapKeys(int n) => G(ref _stageHeapKeys, n);
+        public Span<int> StageHeapIds(int n) => G(ref _stageHeapIds, n);
+        public Span<int> TmpList(int n) => G(ref _tmpList, n);
+        public Span<int> TmpPos(int n) => G(ref _tmpPos, n);
+
+        private static Span<T> G<T>(ref T[] a, int n)
+        {
+            if (a.Length < n) a = new T[Math.Max(n, a.Length * 2)];
+            return a.AsSpan(0, n);
+        }
+    }
+}

@@ -1,0 +1,360 @@
+using Adanns.Engine.Clustering;
+using Adanns.Engine.Transforms;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Indexes;
+
+/// <summary>Options for building an <see cref="IvfIndex"/>.</summary>
+/// <param name="KMeans">k-means options (sample size, iterations, seed, threads).</param>
+/// <param name="RotationSample">Rows used to learn the rotation when the spec has <c>Rot</c>.</param>
+/// <param name="Threads">Threads for assignment (0 = all cores).</param>
+/// <param name="ScanStoreDims">Dims kept in the scan-optimised (interleaved) store; scans at larger d_s fall back
+/// to the row store. Default: the spec's scan dim (or d_c). Raise it to sweep d_s at query time.</param>
+public sealed record IvfBuildOptions(KMeansOptions? KMeans = null, int RotationSample = 100_000, int Threads = 0, int? ScanStoreDims = null);
+
+/// <summary>Build progress: the phase and a fraction in [0, 1] of that phase.</summary>
+public readonly record struct IvfBuildProgress(string Phase, double Fraction, string? Detail = null);
+
+/// <summary>
+/// AdANNS-IVF: a coarse quantizer (k-means on the d_c-dim prefix) + inverted lists stored as Matryoshka slabs
+/// + a per-query pipeline that ranks centroids at d_c', scans the probed lists at d_s, and reranks a shortlist
+/// through one or more stages of growing dims. Rigid IVF is the special case d_c = d_s = D.
+/// </summary>
+/// <remarks>
+/// <para>Coarse quantizer metric: spherical (cosine) when the index metric is <see cref="Metric.Cosine"/>, else L2
+/// (for inner product this is the usual choice: unit-norm data ranks the same, and L2 centroids are well-defined).
+/// Vectors are assigned with the trained d_c centroids; probing uses the full-D mean of each list's members
+/// (for cosine, the mean of members scaled by their d_c-prefix norm, whose d_c-prefix equals the spherical
+/// centroid), so a query can probe at any d_c' ≤ D without a rebuild.</para>
+/// <para>Thread safety: searches may run concurrently with each other. Add / Remove / Compact must not run
+/// concurrently with searches or each other (the collection layer adds that synchronisation).</para>
+/// </remarks>
+public sealed partial class IvfIndex
+{
+    private readonly InvertedList[] _lists;
+    private readonly float[] _assignCentroids;    // nlist × d_c: trained centroids, used to assign new vectors
+    private readonly double[] _sums;              // nlist × D: running sums of (scaled) members
+    private readonly int[] _liveCounts;           // live members per list
+    private readonly float[] _probeCentroids;     // interleaved-16 blocks of nlist × D: _sums / _liveCounts
+    private readonly Dictionary<long, long> _idToSlot = new(); // id → (list << 32) | position
+    private long _nextAutoId;
+
+    private IvfIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] assignCentroids, int scanStoreDims)
+    {
+        Dimension = dimension;
+        Metric = metric;
+        Spec = spec;
+        Rotation = rotation;
+        CoarseDim = spec.CoarseDim ?? dimension;
+        NList = spec.NList;
+        if (scanStoreDims < 1 || scanStoreDims > dimension)
+            throw new ArgumentOutOfRangeException(nameof(scanStoreDims), scanStoreDims, $"Scan store dims must be in [1, {dimension}].");
+        ScanStoreDims = scanStoreDims;
+        _lists = new InvertedList[NList];
+        for (int l = 0; l < NList; l++) _lists[l] = new InvertedList(dimension, scanStoreDims);
+        _assignCentroids = assignCentroids;
+        _sums = new double[(long)NList * dimension];
+        _liveCounts = new int[NList];
+        _probeCentroids = new float[(long)ProbeBlocks * InterleavedKernels.BlockRows * dimension];
+        for (int l = 0; l < NList; l++) RefreshProbeCentroid(l);
+    }
+
+    /// <summary>Full dimension D of stored vectors and queries.</summary>
+    public int Dimension { get; }
+
+    /// <summary>Ranking metric (score direction as documented on <see cref="Engine.Metric"/>).</summary>
+    public Metric Metric { get; }
+
+    /// <summary>The pipeline this index was built with.</summary>
+    public IndexSpec Spec { get; }
+
+    /// <summary>The energy-ordering rotation applied to vectors and queries, if the spec has <c>Rot</c>.</summary>
+    public RotationTransform? Rotation { get; }
+
+    /// <summary>Clustering dim d_c the centroids were trained at.</summary>
+    public int CoarseDim { get; }
+
+    /// <summary>Number of inverted lists.</summary>
+    public int NList { get; }
+
+    /// <summary>Live vectors (added and not removed).</summary>
+    public int Count => _idToSlot.Count;
+
+    /// <summary>Dims held in the scan-optimised store (scans at d_s ≤ this read contiguous interleaved blocks).</summary>
+    public int ScanStoreDims { get; }
+
+    private int ProbeBlocks => (NList + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
+
+    /// <summary>Sizes (live + tombstoned rows) of every list.</summary>
+    public int[] ListSizes() => _lists.Select(l => l.Count).ToArray();
+
+    /// <summary>Rows removed but not yet reclaimed by <see cref="Compact"/>.</summary>
+    public int TombstoneCount => _lists.Sum(l => l.Tombstones);
+
+    /// <summary>
+    /// Bytes resident per live vector: slab data, ids, segment norms, list slack and the id map, plus centroids
+    /// amortised over the vectors.
+    /// </summary>
+    public double BytesPerVector
+    {
+        get
+        {
+            if (Count == 0) return 0;
+            long bytes = 0;
+            foreach (var l in _lists)
+                bytes += (long)l.Capacity * (8 + 4 * ScanStoreDims + (l.Rows is null ? 0 : 4 * Dimension));
+            bytes += (long)_idToSlot.Count * 24; // dictionary entry: key, value, hash/next
+            bytes += (long)NList * (CoarseDim * 4 + Dimension * (4 + 8) + 4);
+            if (Rotation is not null) bytes += (long)Dimension * Dimension * 4;
+            return (double)bytes / Count;
+        }
+    }
+
+    /// <summary>
+    /// Trains the pipeline on <paramref name="vectors"/> (rotation, k-means at d_c) and adds them all, with ids
+    /// 0..N−1 (or <paramref name="ids"/>).
+    /// </summary>
+    public static IvfIndex Build(VectorSet vectors, IndexSpec spec, Metric metric, IvfBuildOptions? options = null,
+        ReadOnlySpan<long> ids = default, IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var index = Train(vectors, spec, metric, options, progress, cancellationToken);
+        index.AddRange(vectors, ids, options?.Threads ?? 0, progress, cancellationToken);
+        return index;
+    }
+
+    /// <summary>Builds from a factory string, e.g. <c>"Rot,IVF1024@64,Scan64,Rerank384"</c>.</summary>
+    public static IvfIndex Build(VectorSet vectors, string spec, Metric metric, IvfBuildOptions? options = null) =>
+        Build(vectors, IndexSpec.Parse(spec), metric, options);
+
+    /// <summary>Learns the rotation (if any) and the coarse centroids from <paramref name="sample"/>; adds nothing.</summary>
+    public static IvfIndex Train(VectorSet sample, IndexSpec spec, Metric metric, IvfBuildOptions? options = null,
+        IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
+        spec.Validate(sample.Dimension);
+        var o = options ?? new IvfBuildOptions();
+        int D = sample.Dimension, dc = spec.CoarseDim ?? D;
+        if (sample.Count < spec.NList)
+            throw new ArgumentException($"Index spec \"{spec}\": training needs at least nlist = {spec.NList} vectors; got {sample.Count}.", nameof(sample));
+
+        RotationTransform? rotation = null;
+        var kmOptions = (o.KMeans ?? new KMeansOptions()) with { Threads = o.KMeans?.Threads ?? o.Threads };
+        int trainRows = (int)Math.Min(sample.Count, (long)spec.NList * kmOptions.PointsPerCentroid);
+        VectorSet trainSet = sample;
+        bool ownTrainSet = false;
+        if (spec.Rotate)
+        {
+            progress?.Report(new IvfBuildProgress("rotation", 0));
+            rotation = RotationTransform.Learn(sample, o.RotationSample);
+            // Rotate only what k-means will see: an evenly spaced subset of trainRows rows.
+            trainSet = new VectorSet(D, trainRows);
+            ownTrainSet = true;
+            var buf = new float[D];
+            for (int i = 0; i < trainRows; i++)
+            {
+                rotation.Apply(sample.Row((int)((long)i * sample.Count / trainRows)), buf);
+                trainSet.Add(buf);
+            }
+            progress?.Report(new IvfBuildProgress("rotation", 1));
+        }
+        try
+        {
+            var kmProgress = progress is null ? null : new Progress<KMeansProgress>(p =>
+                progress.Report(new IvfBuildProgress("kmeans", p.MaxIterations == 0 ? 1 : (double)p.Iteration / p.MaxIterations, $"{p.Phase} cost={p.Cost:G5}")));
+            var km = KMeans.Train(trainSet, dc, spec.NList, metric == Metric.Cosine, kmOptions, kmProgress, cancellationToken);
+            int store = o.ScanStoreDims ?? spec.ScanDim ?? dc;
+            return new IvfIndex(D, metric, spec, rotation, km.Centroids, store);
+        }
+        finally
+        {
+            if (ownTrainSet) trainSet.Dispose();
+        }
+    }
+
+    /// <summary>Adds one vector under <paramref name="id"/> (≥ 0, not already present).</summary>
+    public void Add(ReadOnlySpan<float> vector, long id)
+    {
+        CheckVector(vector, 0);
+        if (id < 0) throw new ArgumentOutOfRangeException(nameof(id), id, "Ids must be non-negative.");
+        if (_idToSlot.ContainsKey(id)) throw new ArgumentException($"Id {id} is already in the index; remove it first.", nameof(id));
+        var x = new float[Dimension];
+        PrepareStored(vector, x);
+        int list = AssignOne(x);
+        Insert(list, x, id);
+    }
+
+    /// <summary>
+    /// Adds every row of <paramref name="vectors"/>, with ids from <paramref name="ids"/> or, when that is empty,
+    /// consecutive ids after the largest used so far. Assignment runs in batches on <paramref name="threads"/> threads.
+    /// </summary>
+    public void AddRange(VectorSet vectors, ReadOnlySpan<long> ids = default, int threads = 0,
+        IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        if (vectors.Dimension != Dimension)
+            throw new ArgumentException($"Vectors have {vectors.Dimension} dims; the index holds {Dimension}.", nameof(vectors));
+        if (!ids.IsEmpty && ids.Length != vectors.Count)
+            throw new ArgumentException($"{ids.Length} ids given for {vectors.Count} vectors.", nameof(ids));
+        // Validate everything first, so a bad row or id leaves the index untouched.
+        var seen = new HashSet<long>();
+        for (int i = 0; i < vectors.Count; i++)
+        {
+            CheckVector(vectors.Row(i), i);
+            if (!ids.IsEmpty)
+            {
+                long id = ids[i];
+                if (id < 0) throw new ArgumentException($"Id {id} at row {i} is negative.", nameof(ids));
+                if (_idToSlot.ContainsKey(id) || !seen.Add(id))
+                    throw new ArgumentException($"Id {id} at row {i} is already in the index or repeated in the batch.", nameof(ids));
+            }
+        }
+
+        const int Chunk = 4096;
+        int D = Dimension, dc = CoarseDim;
+        var buf = new float[Chunk * D];
+        var prefixes = new float[Chunk * dc];
+        var assign = new long[Chunk];
+        var scores = new float[Chunk];
+        using var centroids = VectorSet.FromRows(_assignCentroids, dc);
+        var quantizer = new FlatIndex(centroids, CoarseMetric);
+        for (int start = 0; start < vectors.Count; start += Chunk)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int m = Math.Min(Chunk, vectors.Count - start);
+            for (int i = 0; i < m; i++)
+            {
+                var x = buf.AsSpan(i * D, D);
+                PrepareStored(vectors.Row(start + i), x);
+                x[..dc].CopyTo(prefixes.AsSpan(i * dc, dc));
+            }
+            quantizer.SearchBatch(prefixes.AsSpan(0, m * dc), dc, 1, assign, scores, threads: threads);
+            for (int i = 0; i < m; i++)
+            {
+                long id = ids.IsEmpty ? _nextAutoId : ids[start + i];
+                Insert((int)assign[i], buf.AsSpan(i * D, D), id);
+            }
+            progress?.Report(new IvfBuildProgress("add", (double)(start + m) / vectors.Count));
+        }
+    }
+
+    /// <summary>Removes <paramref name="id"/>; returns false when it is not in the index. Space is reclaimed by <see cref="Compact"/>.</summary>
+    public bool Remove(long id)
+    {
+        if (!_idToSlot.Remove(id, out long slot)) return false;
+        int list = (int)(slot >> 32), pos = (int)(slot & 0xFFFFFFFF);
+        var l = _lists[list];
+        var row = new float[Dimension];
+        l.Read(pos, row);
+        UpdateSums(list, row, -1);
+        l.Ids[pos] = -1;
+        l.Tombstones++;
+        return true;
+    }
+
+    /// <summary>True when <paramref name="id"/> is live in the index.</summary>
+    public bool Contains(long id) => _idToSlot.ContainsKey(id);
+
+    /// <summary>Reclaims the space of removed vectors (rows move; results are unchanged).</summary>
+    public void Compact()
+    {
+        for (int l = 0; l < NList; l++)
+        {
+            long listTag = (long)l << 32;
+            _lists[l].Compact((id, pos) => _idToSlot[id] = listTag | (uint)pos);
+        }
+    }
+
+    /// <summary>
+    /// The stored (rotated, if the index rotates) vector of <paramref name="id"/>, or false when absent.
+    /// </summary>
+    public bool TryGetStoredVector(long id, Span<float> destination)
+    {
+        if (destination.Length != Dimension)
+            throw new ArgumentException($"Destination must hold {Dimension} floats.", nameof(destination));
+        if (!_idToSlot.TryGetValue(id, out long slot)) return false;
+        _lists[(int)(slot >> 32)].Read((int)(slot & 0xFFFFFFFF), destination);
+        return true;
+    }
+
+    private Metric CoarseMetric => Metric == Metric.Cosine ? Metric.Cosine : Metric.L2;
+
+    /// <summary>Rotates (if configured) <paramref name="vector"/> into <paramref name="dst"/>.</summary>
+    private void PrepareStored(ReadOnlySpan<float> vector, Span<float> dst)
+    {
+        if (Rotation is null) vector.CopyTo(dst);
+        else Rotation.Apply(vector, dst);
+    }
+
+    private int AssignOne(ReadOnlySpan<float> x)
+    {
+        int dc = CoarseDim;
+        var prefix = x[..dc];
+        int best = -1;
+        float bestKey = float.PositiveInfinity;
+        float xNorm = Metric == Metric.Cosine ? MathF.Sqrt(VectorMath.NormSquared(prefix)) : 1f;
+        for (int l = 0; l < NList; l++)
+        {
+            var c = _assignCentroids.AsSpan(l * dc, dc);
+            float key = Metric == Metric.Cosine
+                ? -(xNorm > 0 ? VectorMath.Cosine(prefix, c) : 0f)
+                : VectorMath.L2Squared(prefix, c);
+            if (key < bestKey) { bestKey = key; best = l; }
+        }
+        return best < 0 ? 0 : best;
+    }
+
+    private void Insert(int list, ReadOnlySpan<float> x, long id)
+    {
+        var l = _lists[list];
+        int pos = l.Append(x, id);
+        _idToSlot[id] = ((long)list << 32) | (uint)pos;
+        if (id >= _nextAutoId) _nextAutoId = id + 1;
+        UpdateSums(list, x, +1);
+    }
+
+    /// <summary>Keeps the probe centroid of <paramref name="list"/> equal to the (scaled) mean of its live members.</summary>
+    private void UpdateSums(int list, ReadOnlySpan<float> x, int sign)
+    {
+        int D = Dimension;
+        double scale = 1;
+        if (Metric == Metric.Cosine)
+        {
+            double n = Math.Sqrt(VectorMath.NormSquared(x[..CoarseDim]));
+            scale = n > 0 ? 1 / n : 0;
+        }
+        var sum = _sums.AsSpan(list * D, D);
+        for (int j = 0; j < D; j++) sum[j] += sign * scale * x[j];
+        _liveCounts[list] += sign;
+        RefreshProbeCentroid(list);
+    }
+
+    private void RefreshProbeCentroid(int list)
+    {
+        int D = Dimension, dc = CoarseDim;
+        Span<float> c = D <= 4096 ? stackalloc float[D] : new float[D];
+        int count = _liveCounts[list];
+        if (count <= 0)
+        {
+            // Empty list: fall back to the trained centroid (zero beyond d_c); scanning it costs nothing.
+            _assignCentroids.AsSpan(list * dc, dc).CopyTo(c);
+            Array.Clear(_sums, list * D, D);
+            _liveCounts[list] = 0;
+        }
+        else
+        {
+            var sum = _sums.AsSpan(list * D, D);
+            for (int j = 0; j < D; j++) c[j] = (float)(sum[j] / count);
+        }
+        InterleavedKernels.WriteRow(_probeCentroids, InterleavedKernels.BlockRows * D, list, c);
+    }
+
+    private void CheckVector(ReadOnlySpan<float> vector, int row)
+    {
+        if (vector.Length != Dimension)
+            throw new ArgumentException($"Vector {row} has {vector.Length} dims; the index holds {Dimension}-dim vectors.");
+        if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(vector))
+            throw new ArgumentException($"Vector {row} contains NaN or infinite components.");
+    }
+}
