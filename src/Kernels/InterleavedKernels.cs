@@ -113,7 +113,7 @@ public static class InterleavedKernels
     }
 
     /// <summary>Vector256/128/scalar-friendly version (the JIT vectorises what it can through Vector&lt;T&gt;-free loops).</summary>
-    private static void DotPortable(ReadOnlySpan<float> q, ReadOnlySpan<float> blocks, int blockStride, int nb, Span<float> dots, Span<float> norms2)
+    internal static void DotPortable(ReadOnlySpan<float> q, ReadOnlySpan<float> blocks, int blockStride, int nb, Span<float> dots, Span<float> norms2)
     {
         int d = q.Length;
         bool withNorms = !norms2.IsEmpty;

@@ -1,0 +1,86 @@
+namespace Adanns.Kernels.Tests;
+
+public class InterleavedAndAccumulateTests
+{
+    [Fact]
+    public void InterleavedDotAndNormsMatchReferenceForEveryPrefixAndBlockCount()
+    {
+        var rng = new Random(41);
+        foreach (int stored in new[] { 1, 7, 16, 33, 64, 130 })
+            foreach (int nb in new[] { 0, 1, 3, 4, 5, 9 })
+            {
+                int rows = nb * 16;
+                var data = new float[rows * stored];
+                Reference.Fill(data, rng);
+                int stride = 16 * stored;
+                using var blocks = new GuardedBuffer(nb * stride);
+                for (int r = 0; r < rows; r++)
+                    InterleavedKernels.WriteRow(blocks.Span, stride, r, data.AsSpan(r * stored, stored));
+                foreach (int d in new[] { 1, stored / 2 + 1, stored }.Where(x => x <= stored).Distinct())
+                {
+                    var q = new float[d];
+                    Reference.Fill(q, rng);
+                    var dots = new float[rows];
+                    var norms = new float[rows];
+                    InterleavedKernels.Dot(q, blocks.Span, stride, nb, dots, norms);
+                    var dotsOnly = new float[rows];
+                    InterleavedKernels.Dot(q, blocks.Span, stride, nb, dotsOnly, default);
+                    // The non-AVX-512 path, exercised directly so machines without AVX-512 are covered too.
+                    var portable = new float[rows];
+                    var portableNorms = new float[rows];
+                    InterleavedKernels.DotPortable(q, blocks.Span, stride, nb, portable, portableNorms);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        var x = data.AsSpan(r * stored, d);
+                        Assert.True(Math.Abs(dots[r] - Reference.Dot(q, x)) <= Reference.Tol(Reference.AbsDot(q, x), d), $"dot stored={stored} nb={nb} d={d} r={r}");
+                        Assert.Equal(dots[r], dotsOnly[r]);
+                        Assert.True(Math.Abs(portable[r] - dots[r]) <= Reference.Tol(Reference.AbsDot(q, x), d));
+                        Assert.True(Math.Abs(portableNorms[r] - norms[r]) <= Reference.Tol(norms[r], d));
+                        double n2 = Reference.Dot(x, x);
+                        Assert.True(Math.Abs(norms[r] - n2) <= Reference.Tol(n2, d), $"norm stored={stored} d={d} r={r}");
+                    }
+                    var back = new float[stored];
+                    if (rows > 0)
+                    {
+                        InterleavedKernels.ReadRow(blocks.Span, stride, rows - 1, back);
+                        Assert.Equal(data.AsSpan((rows - 1) * stored, stored).ToArray(), back);
+                    }
+                }
+            }
+    }
+
+    [Fact]
+    public void DotRowsAccumulateAddsToWhatIsThere()
+    {
+        var rng = new Random(42);
+        foreach (int d in new[] { 1, 5, 16, 17, 40, 64, 100 })
+            foreach (int n in new[] { 0, 1, 2, 3, 7 })
+            {
+                int stride = d + 3;
+                using var rows = new GuardedBuffer(n == 0 ? 0 : (n - 1) * stride + d);
+                Reference.Fill(rows.Span, rng);
+                var q = new float[d];
+                Reference.Fill(q, rng);
+                var dots = Enumerable.Range(0, n).Select(i => (float)i).ToArray();
+                var norms = Enumerable.Range(0, n).Select(i => 2f * i).ToArray();
+                RowKernels.DotRowsAccumulate(q, rows.Span, stride, dots, norms);
+                var dotsOnly = Enumerable.Range(0, n).Select(i => (float)i).ToArray();
+                RowKernels.DotRowsAccumulate(q, rows.Span, stride, dotsOnly, default);
+                for (int j = 0; j < n; j++)
+                {
+                    var x = rows.Span.Slice(j * stride, d);
+                    Assert.True(Math.Abs(dots[j] - (j + Reference.Dot(q, x))) <= Reference.Tol(Reference.AbsDot(q, x) + j, d), $"d={d} j={j}");
+                    Assert.True(Math.Abs(norms[j] - (2 * j + Reference.Dot(x, x))) <= Reference.Tol(Reference.Dot(x, x) + 2 * j, d));
+                    Assert.Equal(dots[j], dotsOnly[j]);
+                }
+            }
+    }
+
+    [Fact]
+    public void InterleavedShapeErrorsAreReported()
+    {
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[8], new float[256], 64, 1, new float[16], default)); // stride < 16·d
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[4], new float[64], 64, 2, new float[32], default));  // too few floats
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[4], new float[64], 64, 1, new float[8], default));   // output too small
+    }
+}
