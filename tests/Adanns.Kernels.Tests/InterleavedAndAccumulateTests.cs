@@ -12,8 +12,8 @@ public class InterleavedAndAccumulateTests
                 int rows = nb * 16;
                 var data = new float[rows * stored];
                 Reference.Fill(data, rng);
-                int stride = 16 * stored;
-                using var blocks = new GuardedBuffer(nb * stride);
+                int stride = (int)InterleavedKernels.GroupStride(nb);
+                using var blocks = new GuardedBuffer(InterleavedKernels.Groups(stored) * stride);
                 for (int r = 0; r < rows; r++)
                     InterleavedKernels.WriteRow(blocks.Span, stride, r, data.AsSpan(r * stored, stored));
                 foreach (int d in new[] { 1, stored / 2 + 1, stored }.Where(x => x <= stored).Distinct())
@@ -79,8 +79,8 @@ public class InterleavedAndAccumulateTests
     [Fact]
     public void InterleavedShapeErrorsAreReported()
     {
-        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[8], new float[256], 64, 1, new float[16], default)); // stride < 16·d
-        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[4], new float[64], 64, 2, new float[32], default));  // too few floats
-        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[4], new float[64], 64, 1, new float[8], default));   // output too small
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[8], new float[512], 256, 2, new float[32], default)); // stride < 2 blocks
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[20], new float[300], 256, 1, new float[16], default)); // 2 groups need 512
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[4], new float[256], 256, 1, new float[8], default));   // output too small
     }
 }

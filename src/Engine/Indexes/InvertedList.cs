@@ -36,14 +36,14 @@ internal sealed class InvertedList
     /// <summary>External id per row; −1 marks a tombstone.</summary>
     public long[] Ids { get; private set; } = [];
 
-    /// <summary>Interleaved-16 blocks of the first ScanDims dims; block stride = 16·ScanDims.</summary>
+    /// <summary>The first ScanDims dims in the interleaved-16 layout (groups of 16 dims, each contiguous across blocks).</summary>
     public float[] Blocks { get; private set; } = [];
 
     /// <summary>Full rows (Capacity × D), or null when ScanDims = D.</summary>
     public float[]? Rows { get; private set; }
 
-    /// <summary>Floats between consecutive blocks.</summary>
-    public int BlockStride => InterleavedKernels.BlockRows * _scanDims;
+    /// <summary>Floats between consecutive dim groups of <see cref="Blocks"/>.</summary>
+    public int GroupStride => (int)InterleavedKernels.GroupStride(Capacity / InterleavedKernels.BlockRows);
 
     /// <summary>Blocks covering <see cref="Count"/> rows.</summary>
     public int BlockCount => (Count + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
@@ -61,7 +61,7 @@ internal sealed class InvertedList
     public void Write(int pos, ReadOnlySpan<float> row, long id)
     {
         Ids[pos] = id;
-        InterleavedKernels.WriteRow(Blocks, BlockStride, pos, row[.._scanDims]);
+        InterleavedKernels.WriteRow(Blocks, GroupStride, pos, row[.._scanDims]);
         if (Rows is not null) row.CopyTo(Rows.AsSpan(pos * _dimension, _dimension));
     }
 
@@ -69,7 +69,7 @@ internal sealed class InvertedList
     public void Read(int pos, Span<float> dst)
     {
         if (Rows is not null) Rows.AsSpan(pos * _dimension, _dimension).CopyTo(dst);
-        else InterleavedKernels.ReadRow(Blocks, BlockStride, pos, dst[.._scanDims]);
+        else InterleavedKernels.ReadRow(Blocks, GroupStride, pos, dst[.._scanDims]);
     }
 
     /// <summary>The full row at <paramref name="pos"/> when rows are stored row-major; empty otherwise.</summary>
@@ -95,7 +95,7 @@ internal sealed class InvertedList
         // Zero the vacated tail so padding rows of the last block score as zero vectors (never pushed anyway).
         for (int p = write; p < Count; p++)
         {
-            InterleavedKernels.WriteRow(Blocks, BlockStride, p, new float[_scanDims]);
+            InterleavedKernels.WriteRow(Blocks, GroupStride, p, new float[_scanDims]);
             Ids[p] = -1;
         }
         Count = write;
@@ -117,17 +117,19 @@ internal sealed class InvertedList
     {
         Capacity = capacity;
         Ids = new long[capacity];
-        Blocks = new float[(long)capacity * _scanDims];
+        Blocks = new float[InterleavedKernels.Groups(_scanDims) * InterleavedKernels.GroupStride(capacity / InterleavedKernels.BlockRows)];
         Rows = _scanDims < _dimension ? new float[(long)capacity * _dimension] : null;
     }
 
     private void Grow(int newCapacity)
     {
-        var (ids, blocks, rows, count) = (Ids, Blocks, Rows, Count);
+        var (ids, blocks, rows, count, oldStride) = (Ids, Blocks, Rows, Count, GroupStride);
         Allocate(newCapacity);
         Array.Copy(ids, Ids, count);
-        // Whole blocks copy as-is: the block stride does not depend on capacity.
-        Array.Copy(blocks, Blocks, Math.Min(blocks.Length, Blocks.Length));
+        // Each dim group moves to its new offset (group stride grows with capacity); blocks inside it do not move.
+        long used = InterleavedKernels.GroupStride((count + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows);
+        for (int g = 0; g < InterleavedKernels.Groups(_scanDims); g++)
+            Array.Copy(blocks, (long)g * oldStride, Blocks, (long)g * GroupStride, used);
         if (rows is not null && Rows is not null) Array.Copy(rows, Rows, (long)count * _dimension);
     }
 }

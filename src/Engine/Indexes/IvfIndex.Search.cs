@@ -222,7 +222,7 @@ public sealed partial class IvfIndex
         var dots = s.CoarseKeys(padded);
         var norms = s.CoarseNorms(padded);
         // Centroid norms come out of the same pass (they change as lists grow, so nothing is cached).
-        InterleavedKernels.Dot(q[..d], _probeCentroids, InterleavedKernels.BlockRows * Dimension, ProbeBlocks, dots, norms);
+        InterleavedKernels.Dot(q[..d], _probeCentroids, ProbeGroupStride, ProbeBlocks, dots, norms);
         var keys = dots[..NList];
         ToKeys(keys, norms[..NList], Metric == Metric.Cosine ? Metric.Cosine : Metric.L2);
         var heap = new TopKHeap(s.ProbeKeys(nprobe), probes);
@@ -246,8 +246,8 @@ public sealed partial class IvfIndex
             if (d <= ScanStoreDims)
             {
                 int nb = padded / InterleavedKernels.BlockRows;
-                var blocks = list.Blocks.AsSpan((r0 / InterleavedKernels.BlockRows) * list.BlockStride);
-                InterleavedKernels.Dot(q[..d], blocks, list.BlockStride, Math.Min(nb, ChunkBlocks), dots, norms);
+                var blocks = list.Blocks.AsSpan(r0 * InterleavedKernels.BlockRows);
+                InterleavedKernels.Dot(q[..d], blocks, list.GroupStride, Math.Min(nb, ChunkBlocks), dots, norms);
             }
             else
             {

@@ -55,7 +55,7 @@ public sealed partial class IvfIndex
         _assignCentroids = assignCentroids;
         _sums = new double[(long)NList * dimension];
         _liveCounts = new int[NList];
-        _probeCentroids = new float[(long)ProbeBlocks * InterleavedKernels.BlockRows * dimension];
+        _probeCentroids = new float[InterleavedKernels.Groups(dimension) * InterleavedKernels.GroupStride(ProbeBlocks)];
         for (int l = 0; l < NList; l++) RefreshProbeCentroid(l);
     }
 
@@ -84,6 +84,8 @@ public sealed partial class IvfIndex
     public int ScanStoreDims { get; }
 
     private int ProbeBlocks => (NList + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
+
+    private int ProbeGroupStride => (int)InterleavedKernels.GroupStride(ProbeBlocks);
 
     /// <summary>Sizes (live + tombstoned rows) of every list.</summary>
     public int[] ListSizes() => _lists.Select(l => l.Count).ToArray();
@@ -347,7 +349,7 @@ public sealed partial class IvfIndex
             var sum = _sums.AsSpan(list * D, D);
             for (int j = 0; j < D; j++) c[j] = (float)(sum[j] / count);
         }
-        InterleavedKernels.WriteRow(_probeCentroids, InterleavedKernels.BlockRows * D, list, c);
+        InterleavedKernels.WriteRow(_probeCentroids, ProbeGroupStride, list, c);
     }
 
     private void CheckVector(ReadOnlySpan<float> vector, int row)
