@@ -159,6 +159,139 @@ public static class InterleavedKernels
         }
     }
 
+    /// <summary>
+    /// The same scan over 8-bit codes (scalar quantization: x_j ≈ lo_j + step_j·c_j), laid out like the float
+    /// store but one byte per value (tile = 256 bytes, <paramref name="groupStride"/> in bytes).
+    /// Without norms it computes dots[r] = Σ_j qs_j·c_rj, where the caller passes qs_j = q_j·step_j and adds
+    /// the per-query constant Σ_j q_j·lo_j itself (one FMA per value). With norms it decodes each value and
+    /// returns dots[r] = q·x̂_r[:d] and norms2[r] = ‖x̂_r[:d]‖² (<paramref name="lo"/> and <paramref name="step"/>
+    /// hold d values each; <paramref name="q"/> is then the plain query).
+    /// </summary>
+    public static void DotU8(ReadOnlySpan<float> q, ReadOnlySpan<float> lo, ReadOnlySpan<float> step, ReadOnlySpan<byte> codes,
+        int groupStride, int nb, Span<float> dots, Span<float> norms2)
+    {
+        int d = q.Length;
+        CheckShape(d, codes.Length, groupStride, nb, dots.Length, norms2);
+        bool withNorms = !norms2.IsEmpty;
+        if (withNorms && (lo.Length < d || step.Length < d))
+            throw new ArgumentException($"Decoding {d} dims needs {d} offsets and steps.");
+        if (nb == 0 || d == 0) return;
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            if (withNorms) DotU8Avx512<Norm>(q, lo, step, codes, groupStride, nb, dots, norms2);
+            else DotU8Avx512<NoNorm>(q, lo, step, codes, groupStride, nb, dots, norms2);
+            return;
+        }
+        DotU8Portable(q, lo, step, codes, groupStride, nb, dots, norms2);
+    }
+
+    private static void DotU8Avx512<TNorm>(ReadOnlySpan<float> q, ReadOnlySpan<float> lo, ReadOnlySpan<float> step, ReadOnlySpan<byte> codes,
+        int groupStride, int nb, Span<float> dots, Span<float> norms2) where TNorm : struct, INormFlag
+    {
+        int d = q.Length;
+        int groups = Groups(d);
+        ref float qr = ref MemoryMarshal.GetReference(q);
+        ref float lr = ref MemoryMarshal.GetReference(lo);
+        ref float sr = ref MemoryMarshal.GetReference(step);
+        ref byte cr = ref MemoryMarshal.GetReference(codes);
+        ref float dr = ref MemoryMarshal.GetReference(dots);
+        ref float nr = ref MemoryMarshal.GetReference(norms2);
+        for (int b = 0; b < nb; b += 4)
+        {
+            int m = Math.Min(4, nb - b);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> n0 = default, n1 = default, n2 = default, n3 = default;
+            for (int g = 0; g < groups; g++)
+            {
+                ref byte x0 = ref Unsafe.Add(ref cr, (nint)g * groupStride + (nint)b * TileFloats);
+                int j0 = g * BlockRows;
+                nuint dims = (nuint)Math.Min(BlockRows, d - j0);
+                for (nuint jj = 0, o = 0; jj < dims; jj++, o += BlockRows)
+                {
+                    // Blocks past m read the same tile again (never out of bounds); their results are not stored.
+                    var v0 = U8ToFloat(ref x0, o);
+                    var v1 = U8ToFloat(ref x0, m > 1 ? o + TileFloats : o);
+                    var v2 = U8ToFloat(ref x0, m > 2 ? o + 2 * TileFloats : o);
+                    var v3 = U8ToFloat(ref x0, m > 3 ? o + 3 * TileFloats : o);
+                    var qj = Vector512.Create(Unsafe.Add(ref qr, j0 + (int)jj));
+                    if (TNorm.On)
+                    {
+                        var sj = Vector512.Create(Unsafe.Add(ref sr, j0 + (int)jj));
+                        var lj = Vector512.Create(Unsafe.Add(ref lr, j0 + (int)jj));
+                        v0 = Vector512.FusedMultiplyAdd(v0, sj, lj);
+                        v1 = Vector512.FusedMultiplyAdd(v1, sj, lj);
+                        v2 = Vector512.FusedMultiplyAdd(v2, sj, lj);
+                        v3 = Vector512.FusedMultiplyAdd(v3, sj, lj);
+                        n0 = Vector512.FusedMultiplyAdd(v0, v0, n0);
+                        n1 = Vector512.FusedMultiplyAdd(v1, v1, n1);
+                        n2 = Vector512.FusedMultiplyAdd(v2, v2, n2);
+                        n3 = Vector512.FusedMultiplyAdd(v3, v3, n3);
+                    }
+                    a0 = Vector512.FusedMultiplyAdd(qj, v0, a0);
+                    a1 = Vector512.FusedMultiplyAdd(qj, v1, a1);
+                    a2 = Vector512.FusedMultiplyAdd(qj, v2, a2);
+                    a3 = Vector512.FusedMultiplyAdd(qj, v3, a3);
+                }
+            }
+            nuint r = (nuint)b * BlockRows;
+            a0.StoreUnsafe(ref dr, r);
+            if (m > 1) a1.StoreUnsafe(ref dr, r + 16);
+            if (m > 2) a2.StoreUnsafe(ref dr, r + 32);
+            if (m > 3) a3.StoreUnsafe(ref dr, r + 48);
+            if (TNorm.On)
+            {
+                n0.StoreUnsafe(ref nr, r);
+                if (m > 1) n1.StoreUnsafe(ref nr, r + 16);
+                if (m > 2) n2.StoreUnsafe(ref nr, r + 32);
+                if (m > 3) n3.StoreUnsafe(ref nr, r + 48);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> U8ToFloat(ref byte p, nuint offset) =>
+        System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector512Single(
+            System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector512Int32(Vector128.LoadUnsafe(ref p, offset)));
+
+    /// <summary>The 8-bit scan without AVX-512.</summary>
+    internal static void DotU8Portable(ReadOnlySpan<float> q, ReadOnlySpan<float> lo, ReadOnlySpan<float> step, ReadOnlySpan<byte> codes,
+        int groupStride, int nb, Span<float> dots, Span<float> norms2)
+    {
+        int d = q.Length;
+        bool withNorms = !norms2.IsEmpty;
+        for (int b = 0; b < nb; b++)
+        {
+            for (int lane = 0; lane < BlockRows; lane++)
+            {
+                float acc = 0, nacc = 0;
+                for (int j = 0; j < d; j++)
+                {
+                    float c = codes[(j / BlockRows) * groupStride + b * TileFloats + (j % BlockRows) * BlockRows + lane];
+                    if (withNorms)
+                    {
+                        float x = MathF.FusedMultiplyAdd(c, step[j], lo[j]);
+                        acc = MathF.FusedMultiplyAdd(q[j], x, acc);
+                        nacc = MathF.FusedMultiplyAdd(x, x, nacc);
+                    }
+                    else
+                    {
+                        acc = MathF.FusedMultiplyAdd(q[j], c, acc);
+                    }
+                }
+                dots[b * BlockRows + lane] = acc;
+                if (withNorms) norms2[b * BlockRows + lane] = nacc;
+            }
+        }
+    }
+
+    /// <summary>Writes 8-bit codes of row <paramref name="row"/> (its first <paramref name="values"/>.Length dims).</summary>
+    public static void WriteRow(Span<byte> codes, int groupStride, int row, ReadOnlySpan<byte> values)
+    {
+        int b = row / BlockRows, lane = row % BlockRows;
+        for (int j = 0; j < values.Length; j++)
+            codes[(j / BlockRows) * groupStride + b * TileFloats + (j % BlockRows) * BlockRows + lane] = values[j];
+    }
+
     /// <summary>Writes the first <paramref name="values"/>.Length dims of row <paramref name="row"/>.</summary>
     public static void WriteRow(Span<float> data, int groupStride, int row, ReadOnlySpan<float> values)
     {

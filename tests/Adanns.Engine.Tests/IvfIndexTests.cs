@@ -99,6 +99,27 @@ public class IvfIndexTests
         }
     }
 
+    [Theory]
+    [InlineData(Metric.InnerProduct)]
+    [InlineData(Metric.Cosine)]
+    [InlineData(Metric.L2)]
+    public void Sq8ScanStoreKeepsRecallAndExactModeStaysExact(Metric metric)
+    {
+        var (b, q) = IvfTestData.Make();
+        using var owned = b;
+        var truth = IvfTestData.Truth(b, q, metric);
+        var f32 = IvfIndex.Build(b, "IVF32@16,Scan32,Shortlist100,Rerank64", metric, Fast);
+        var sq8 = IvfIndex.Build(b, "IVF32@16,Scan32,SQ8,Shortlist100,Rerank64", metric, Fast);
+        var p = new SearchParams { NProbe = 8 };
+        double rf = IvfTestData.Recall(f32, q, truth, p, out _);
+        double rq = IvfTestData.Recall(sq8, q, truth, p, out _);
+        // Observed (seeded): SQ8 within 0.005 of float32 for all three metrics.
+        Assert.True(rq >= rf - 0.02, $"{metric}: SQ8 recall {rq:F3} vs float32 {rf:F3}");
+        Assert.True(sq8.BytesPerVector < f32.BytesPerVector, $"{sq8.BytesPerVector} vs {f32.BytesPerVector}");
+        double exact = IvfTestData.Recall(sq8, q, truth, new SearchParams { Exact = true }, out _);
+        Assert.True(exact > 0.999, $"{metric}: exact mode over an SQ8 index gave recall {exact}");
+    }
+
     [Fact]
     public void CoarseDimCanChangeAtQueryTimeInBothDirections()
     {
@@ -241,9 +262,15 @@ public class IvfIndexTests
         var scores = new float[10];
         var p = new SearchParams { NProbe = 6 };
         for (int i = 0; i < 20; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, p, out _);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, p, out _);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // Least of three rounds: see FlatIndexTests.SingleQuerySearchAllocatesNothing.
+        long least = long.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 50; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, p, out _);
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.Equal(0, least);
     }
 
     [Fact]
@@ -285,20 +312,22 @@ public class IvfPersistenceTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private (IvfIndex Index, float[] Queries, VectorSet Base) BuildWithRemovals()
+    private (IvfIndex Index, float[] Queries, VectorSet Base) BuildWithRemovals(bool sq8 = true)
     {
         var (b, q) = IvfTestData.Make(n: 1500, nq: 30);
-        var index = IvfIndex.Build(b, "Rot,IVF16@16,Scan32,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine, Fast);
+        string spec = sq8 ? "Rot,IVF16@16,Scan32,SQ8,NProbe4,Shortlist60,Rerank48/30,Rerank64" : "Rot,IVF16@16,Scan32,NProbe4,Shortlist60,Rerank48/30,Rerank64";
+        var index = IvfIndex.Build(b, spec, Metric.Cosine, Fast);
         for (long id = 0; id < 1500; id += 7) index.Remove(id);
         return (index, q, b);
     }
 
     [Theory]
-    [InlineData((ushort)1)]
-    [InlineData((ushort)0)] // an older minor version (no SUMS section) still loads
-    public void SaveLoadGivesIdenticalResults(ushort minor)
+    [InlineData((ushort)2, true)]
+    [InlineData((ushort)1, false)] // older minor versions (1.1 without SQ8, 1.0 without SUMS) still load
+    [InlineData((ushort)0, false)]
+    public void SaveLoadGivesIdenticalResults(ushort minor, bool sq8)
     {
-        var (index, q, b) = BuildWithRemovals();
+        var (index, q, b) = BuildWithRemovals(sq8);
         using var owned = b;
         string path = Path.Combine(_dir, "a.ivf");
         index.Save(path, minor);
@@ -425,7 +454,7 @@ public class IndexSpecTests
 {
     [Theory]
     [InlineData("IVF1024")]
-    [InlineData("Rot,IVF1024@64,Scan32,NProbe16,Shortlist400,Rerank96/100,Rerank384")]
+    [InlineData("Rot,IVF1024@64,Scan32,SQ8,NProbe16,Shortlist400,Rerank96/100,Rerank384")]
     [InlineData("IVF8@8,Rerank64")]
     public void RoundTripsThroughToString(string text)
     {
@@ -448,6 +477,7 @@ public class IndexSpecTests
     [InlineData("IVF16,Foo3", "unknown component \"Foo3\"")]
     [InlineData("Scan8,IVF16", "out of order")]
     [InlineData("IVF16,IVF32", "out of order or repeated")]
+    [InlineData("IVF16,SQ8,Scan8", "out of order")]
     [InlineData("IVF16,,Scan8", "component 2 is empty")]
     [InlineData("IVF16,Rerank64/x", "positive integer")]
     public void ErrorsQuoteTheWholeString(string text, string fragment)

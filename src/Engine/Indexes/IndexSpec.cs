@@ -15,6 +15,8 @@ public readonly record struct RerankStage(int Dim, int? Keep);
 /// <item><c>Rot</c> — optional: learn an energy-ordering rotation (gives non-Matryoshka embeddings useful prefixes).</item>
 /// <item><c>IVF{nlist}</c> or <c>IVF{nlist}@{d_c}</c> — k-means with nlist lists on the d_c-dim prefix (default d_c = D).</item>
 /// <item><c>Scan{d_s}</c> — dims used to scan the probed lists (default d_c).</item>
+/// <item><c>SQ8</c> — keep the scan store as 8-bit scalar-quantized codes (a quarter of the bytes to stream);
+/// reranking still uses exact float vectors.</item>
 /// <item><c>NProbe{n}</c> — lists probed per query by default (default 8, capped at nlist).</item>
 /// <item><c>Shortlist{n}</c> — candidates kept by the scan for reranking (default 100, at least k).</item>
 /// <item><c>Rerank{d}</c> or <c>Rerank{d}/{keep}</c> — a rerank stage at d dims keeping <c>keep</c> candidates
@@ -42,6 +44,9 @@ public sealed record IndexSpec
 
     /// <summary>In-list scan dim d_s; null = d_c.</summary>
     public int? ScanDim { get; init; }
+
+    /// <summary>Scan store quantized to 8 bits per value.</summary>
+    public bool Sq8 { get; init; }
 
     /// <summary>Default nprobe; null = <see cref="DefaultNProbe"/>.</summary>
     public int? NProbe { get; init; }
@@ -81,7 +86,7 @@ public sealed record IndexSpec
         if (parts.Length == 0 || parts.All(p => p.Length == 0))
             throw Error("empty; expected e.g. \"IVF1024@64,Scan128,Rerank384\".");
 
-        bool rotate = false;
+        bool rotate = false, sq8 = false;
         int? nlist = null, dc = null, ds = null, nprobe = null, shortlist = null;
         var stages = new List<RerankStage>();
         int stage = -1; // enforces the documented order
@@ -105,11 +110,12 @@ public sealed record IndexSpec
                 if (at >= 0) dc = Number(body[(at + 1)..], p);
             }
             else if (lower.StartsWith("scan", StringComparison.Ordinal)) { order = 2; ds = Number(p[4..], p); }
-            else if (lower.StartsWith("nprobe", StringComparison.Ordinal)) { order = 3; nprobe = Number(p[6..], p); }
-            else if (lower.StartsWith("shortlist", StringComparison.Ordinal)) { order = 4; shortlist = Number(p[9..], p); }
+            else if (lower == "sq8") { order = 3; sq8 = true; }
+            else if (lower.StartsWith("nprobe", StringComparison.Ordinal)) { order = 4; nprobe = Number(p[6..], p); }
+            else if (lower.StartsWith("shortlist", StringComparison.Ordinal)) { order = 5; shortlist = Number(p[9..], p); }
             else if (lower.StartsWith("rerank", StringComparison.Ordinal))
             {
-                order = 5;
+                order = 6;
                 var body = p[6..];
                 int slash = body.IndexOf('/');
                 int d = Number(slash < 0 ? body : body[..slash], p);
@@ -118,10 +124,10 @@ public sealed record IndexSpec
             }
             else
             {
-                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
+                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
             }
-            if (order < stage || (order == stage && order != 5))
-                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, NProbe, Shortlist, Rerank...).");
+            if (order < stage || (order == stage && order != 6))
+                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, SQ8, NProbe, Shortlist, Rerank...).");
             stage = order;
         }
         if (nlist is null) throw Error("an IVF<nlist> component is required.");
@@ -135,7 +141,7 @@ public sealed record IndexSpec
 
         return new IndexSpec
         {
-            Rotate = rotate, NList = nlist.Value, CoarseDim = dc, ScanDim = ds, NProbe = nprobe, Shortlist = shortlist,
+            Rotate = rotate, Sq8 = sq8, NList = nlist.Value, CoarseDim = dc, ScanDim = ds, NProbe = nprobe, Shortlist = shortlist,
             Rerank = stages,
         };
     }
@@ -148,6 +154,7 @@ public sealed record IndexSpec
         sb.Append(CultureInfo.InvariantCulture, $"IVF{NList}");
         if (CoarseDim is { } dc) sb.Append(CultureInfo.InvariantCulture, $"@{dc}");
         if (ScanDim is { } ds) sb.Append(CultureInfo.InvariantCulture, $",Scan{ds}");
+        if (Sq8) sb.Append(",SQ8");
         if (NProbe is { } np) sb.Append(CultureInfo.InvariantCulture, $",NProbe{np}");
         if (Shortlist is { } sl) sb.Append(CultureInfo.InvariantCulture, $",Shortlist{sl}");
         foreach (var st in Rerank)
@@ -160,7 +167,7 @@ public sealed record IndexSpec
 
     /// <summary>Specs are equal when every field is, rerank stages compared element-wise.</summary>
     public bool Equals(IndexSpec? other) =>
-        other is not null && Rotate == other.Rotate && NList == other.NList && CoarseDim == other.CoarseDim &&
+        other is not null && Rotate == other.Rotate && Sq8 == other.Sq8 && NList == other.NList && CoarseDim == other.CoarseDim &&
         ScanDim == other.ScanDim && NProbe == other.NProbe && Shortlist == other.Shortlist && Rerank.SequenceEqual(other.Rerank);
 
     /// <inheritdoc/>

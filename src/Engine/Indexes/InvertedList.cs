@@ -1,3 +1,4 @@
+using Adanns.Engine.Quantization;
 using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
@@ -5,24 +6,32 @@ namespace Adanns.Engine.Indexes;
 /// <summary>
 /// One inverted list. Two stores, each laid out for its access pattern:
 /// <list type="bullet">
-/// <item><see cref="Blocks"/>: the first <c>ScanDims</c> dims of every row in the interleaved-16 layout
-/// (see <see cref="InterleavedKernels"/>), so a scan at any prefix d ≤ ScanDims reads contiguous memory and
-/// scores 16 rows per FMA;</item>
-/// <item><see cref="Rows"/>: full D-dim rows, row-major, for reranking a shortlist (each candidate is one
-/// contiguous read). Omitted when ScanDims = D (rigid IVF): rows are then read back from the blocks.</item>
+/// <item>the <b>scan store</b>: the first <c>ScanDims</c> dims of every row in the interleaved-16 layout
+/// (see <see cref="InterleavedKernels"/>), as float32 (<see cref="Blocks"/>) or as 8-bit scalar-quantized codes
+/// (<see cref="Codes"/>), so a scan at any prefix d ≤ ScanDims streams contiguous memory;</item>
+/// <item>the <b>row store</b> <see cref="Rows"/>: full D-dim float32 rows, row-major, for reranking a shortlist
+/// (each candidate is one contiguous read). Omitted only when the scan store holds all D dims as float32
+/// (rigid IVF): rows are then read back from the blocks.</item>
 /// </list>
 /// </summary>
 internal sealed class InvertedList
 {
     private readonly int _dimension;
     private readonly int _scanDims;
+    private readonly ScalarQuantizer8? _sq;
+    private readonly byte[] _codeScratch;
 
-    public InvertedList(int dimension, int scanDims, int capacity = 0)
+    public InvertedList(int dimension, int scanDims, ScalarQuantizer8? sq, int capacity = 0)
     {
         _dimension = dimension;
         _scanDims = scanDims;
+        _sq = sq;
+        _codeScratch = sq is null ? [] : new byte[scanDims];
         Allocate(RoundUp(capacity));
     }
+
+    /// <summary>Full dimension D of a row.</summary>
+    public int Dimension => _dimension;
 
     /// <summary>Rows held, tombstones included.</summary>
     public int Count { get; private set; }
@@ -36,17 +45,17 @@ internal sealed class InvertedList
     /// <summary>External id per row; −1 marks a tombstone.</summary>
     public long[] Ids { get; private set; } = [];
 
-    /// <summary>The first ScanDims dims in the interleaved-16 layout (groups of 16 dims, each contiguous across blocks).</summary>
+    /// <summary>Float32 scan store (empty when the scan store is quantized).</summary>
     public float[] Blocks { get; private set; } = [];
 
-    /// <summary>Full rows (Capacity × D), or null when ScanDims = D.</summary>
+    /// <summary>8-bit scan store (empty unless quantized).</summary>
+    public byte[] Codes { get; private set; } = [];
+
+    /// <summary>Full rows (Capacity × D), or null when the float scan store already holds every dim.</summary>
     public float[]? Rows { get; private set; }
 
-    /// <summary>Floats between consecutive dim groups of <see cref="Blocks"/>.</summary>
+    /// <summary>Entries (floats or bytes) between consecutive dim groups of the scan store.</summary>
     public int GroupStride => (int)InterleavedKernels.GroupStride(Capacity / InterleavedKernels.BlockRows);
-
-    /// <summary>Blocks covering <see cref="Count"/> rows.</summary>
-    public int BlockCount => (Count + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
 
     /// <summary>Appends a D-dim row; returns its position.</summary>
     public int Append(ReadOnlySpan<float> row, long id)
@@ -61,7 +70,15 @@ internal sealed class InvertedList
     public void Write(int pos, ReadOnlySpan<float> row, long id)
     {
         Ids[pos] = id;
-        InterleavedKernels.WriteRow(Blocks, GroupStride, pos, row[.._scanDims]);
+        if (_sq is null)
+        {
+            InterleavedKernels.WriteRow(Blocks, GroupStride, pos, row[.._scanDims]);
+        }
+        else
+        {
+            _sq.Encode(row, _codeScratch);
+            InterleavedKernels.WriteRow(Codes, GroupStride, pos, _codeScratch);
+        }
         if (Rows is not null) row.CopyTo(Rows.AsSpan(pos * _dimension, _dimension));
     }
 
@@ -92,24 +109,15 @@ internal sealed class InvertedList
             }
             write++;
         }
-        // Zero the vacated tail so padding rows of the last block score as zero vectors (never pushed anyway).
-        for (int p = write; p < Count; p++)
-        {
-            InterleavedKernels.WriteRow(Blocks, GroupStride, p, new float[_scanDims]);
-            Ids[p] = -1;
-        }
+        Array.Fill(Ids, -1L, write, Count - write);
         Count = write;
         Tombstones = 0;
         if (Capacity > 64 && Count < Capacity / 4)
             Grow(RoundUp(Math.Max(16, Count * 2))); // give memory back after large deletes
     }
 
-    /// <summary>Sets the row count directly (used by the file reader after it fills the arrays).</summary>
-    internal void SetCount(int count)
-    {
-        if (count > Capacity) Grow(RoundUp(count));
-        Count = count;
-    }
+    /// <summary>Bytes this list holds (capacity included).</summary>
+    public long AllocatedBytes => Ids.Length * 8L + Blocks.Length * 4L + Codes.Length + (Rows?.LongLength ?? 0) * 4;
 
     private static int RoundUp(int n) => (n + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows * InterleavedKernels.BlockRows;
 
@@ -117,19 +125,25 @@ internal sealed class InvertedList
     {
         Capacity = capacity;
         Ids = new long[capacity];
-        Blocks = new float[InterleavedKernels.Groups(_scanDims) * InterleavedKernels.GroupStride(capacity / InterleavedKernels.BlockRows)];
-        Rows = _scanDims < _dimension ? new float[(long)capacity * _dimension] : null;
+        long scanEntries = InterleavedKernels.Groups(_scanDims) * InterleavedKernels.GroupStride(capacity / InterleavedKernels.BlockRows);
+        if (_sq is null) Blocks = new float[scanEntries];
+        else Codes = new byte[scanEntries];
+        Rows = _sq is not null || _scanDims < _dimension ? new float[(long)capacity * _dimension] : null;
     }
 
     private void Grow(int newCapacity)
     {
-        var (ids, blocks, rows, count, oldStride) = (Ids, Blocks, Rows, Count, GroupStride);
+        var (ids, blocks, codes, rows, count, oldStride) = (Ids, Blocks, Codes, Rows, Count, GroupStride);
         Allocate(newCapacity);
         Array.Copy(ids, Ids, count);
-        // Each dim group moves to its new offset (group stride grows with capacity); blocks inside it do not move.
+        // Each dim group moves to its new offset (the group stride grows with capacity); blocks inside it do not.
+        // Whole blocks are copied; padding rows past Count hold stale or zero values that scans never report.
         long used = InterleavedKernels.GroupStride((count + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows);
         for (int g = 0; g < InterleavedKernels.Groups(_scanDims); g++)
-            Array.Copy(blocks, (long)g * oldStride, Blocks, (long)g * GroupStride, used);
+        {
+            if (_sq is null) Array.Copy(blocks, (long)g * oldStride, Blocks, (long)g * GroupStride, used);
+            else Array.Copy(codes, (long)g * oldStride, Codes, (long)g * GroupStride, used);
+        }
         if (rows is not null && Rows is not null) Array.Copy(rows, Rows, (long)count * _dimension);
     }
 }

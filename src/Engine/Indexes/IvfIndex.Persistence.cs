@@ -11,9 +11,10 @@ public sealed partial class IvfIndex
 
     /// <summary>
     /// Current minor version. 1.0 stored centroids and lists; 1.1 adds the per-list running sums behind the
-    /// probe centroids (a 1.0 file recomputes them from the lists on load).
+    /// probe centroids (a 1.0 file recomputes them from the lists on load); 1.2 adds the SQ8 section for
+    /// quantized scan stores (specs with SQ8 need it; older files never have such specs).
     /// </summary>
-    private const ushort FormatMinor = 1;
+    private const ushort FormatMinor = 2;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -47,6 +48,15 @@ public sealed partial class IvfIndex
                 {
                     foreach (float v in Rotation.MatrixRowMajor) b.Write(v);
                     foreach (double e in Rotation.Eigenvalues) b.Write(e);
+                });
+            }
+            if (ScanQuantizer is { } sq)
+            {
+                w.Section("SQ8 ", b =>
+                {
+                    b.Write(sq.Dimension);
+                    foreach (float v in sq.Lo) b.Write(v);
+                    foreach (float v in sq.Step) b.Write(v);
                 });
             }
             w.Section("CENT", b =>
@@ -97,6 +107,7 @@ public sealed partial class IvfIndex
         float[]? rotation = null;
         double[]? eigen = null;
         float[]? centroids = null;
+        Quantization.ScalarQuantizer8? sq = null;
         (int D, Metric Metric, int NList, int Dc, int Store, long NextId, IndexSpec Spec)? meta = null;
         bool haveSums = false;
         var listsSeen = new HashSet<int>();
@@ -141,6 +152,26 @@ public sealed partial class IvfIndex
                         r.Doubles(eigen, "eigenvalues");
                         break;
                     }
+                case "SQ8 ":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "SQ8 section before META.");
+                        int dims = r.Int32In("quantized dims", 1, m.D);
+                        if (dims != m.Store) throw file.Fail(offset, $"quantizer covers {dims} dims but the scan store holds {m.Store}.");
+                        r.EnsureFits(2L * dims, 4, "quantizer parameters");
+                        var lo = new float[dims];
+                        var step = new float[dims];
+                        r.Floats(lo, "quantizer offsets");
+                        r.Floats(step, "quantizer steps");
+                        try
+                        {
+                            sq = Quantization.ScalarQuantizer8.FromParameters(lo, step);
+                        }
+                        catch (ArgumentException e)
+                        {
+                            throw new IndexFileException(path, offset, $"quantizer parameters are invalid: {e.Message}", e);
+                        }
+                        break;
+                    }
                 case "CENT":
                     {
                         var m = meta ?? throw file.Fail(offset, "CENT section before META.");
@@ -149,8 +180,10 @@ public sealed partial class IvfIndex
                         r.Floats(centroids, "centroids");
                         if (m.Spec.Rotate && rotation is null)
                             throw file.Fail(offset, "the spec has Rot but the file has no ROTN section.");
+                        if (m.Spec.Sq8 && sq is null)
+                            throw file.Fail(offset, "the spec has SQ8 but the file has no SQ8 section before CENT.");
                         var rot = rotation is null ? null : RotationTransform.FromMatrix(m.D, rotation, eigen);
-                        index = new IvfIndex(m.D, m.Metric, m.Spec, rot, centroids, m.Store) { _nextAutoId = m.NextId };
+                        index = new IvfIndex(m.D, m.Metric, m.Spec, rot, centroids, m.Store, m.Spec.Sq8 ? sq : null) { _nextAutoId = m.NextId };
                         break;
                     }
                 case "SUMS":

@@ -135,6 +135,13 @@ public sealed partial class IvfIndex
         int probed = RankCentroids(q, r.CoarseDim, nprobe, probes, s);
         stats.Flops += (long)NList * r.CoarseDim;
 
+        if (ScanQuantizer is { } quant && Metric == Metric.InnerProduct && r.ScanDim <= ScanStoreDims && !r.Exact)
+        {
+            var qs = s.ScaledQuery(r.ScanDim);
+            TensorPrimitives.Multiply(q[..r.ScanDim], quant.Step.AsSpan(0, r.ScanDim), qs);
+            s.ScaledQueryOffset = TensorPrimitives.Dot(q[..r.ScanDim], quant.Lo.AsSpan(0, r.ScanDim));
+        }
+
         // 2. Scan the probed lists at d_s, keeping the best `shortlist` candidates.
         var bases = s.Bases(probed + 1);
         var heap = new TopKHeap(s.ShortKeys(r.Shortlist), s.ShortIds(r.Shortlist));
@@ -143,7 +150,7 @@ public sealed partial class IvfIndex
         {
             var list = _lists[probes[i]];
             bases[i] = candidateBase;
-            ScanList(list, q, r.ScanDim, candidateBase, ref heap, s);
+            ScanList(list, q, r.ScanDim, r.Exact, candidateBase, ref heap, s);
             candidateBase += list.Count;
             stats.VectorsScanned += list.Count;
             stats.Flops += (long)list.Count * r.ScanDim;
@@ -231,7 +238,7 @@ public sealed partial class IvfIndex
     }
 
     /// <summary>Scores every row of <paramref name="list"/> at dim d and offers them to the shortlist heap.</summary>
-    private void ScanList(InvertedList list, ReadOnlySpan<float> q, int d, int candidateBase, ref TopKHeap heap, Scratch s)
+    private void ScanList(InvertedList list, ReadOnlySpan<float> q, int d, bool exact, int candidateBase, ref TopKHeap heap, Scratch s)
     {
         int count = list.Count;
         if (count == 0) return;
@@ -243,7 +250,23 @@ public sealed partial class IvfIndex
             int padded = (m + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows * InterleavedKernels.BlockRows;
             var dots = s.Dots(padded);
             var norms = needNorms ? s.Norms(padded) : default;
-            if (d <= ScanStoreDims)
+            // Exact search must not read quantized values: it goes to the row store instead.
+            if (d <= ScanStoreDims && !exact && ScanQuantizer is { } sq)
+            {
+                int nb = padded / InterleavedKernels.BlockRows;
+                var codes = list.Codes.AsSpan(r0 * InterleavedKernels.BlockRows);
+                if (needNorms)
+                {
+                    InterleavedKernels.DotU8(q[..d], sq.Lo, sq.Step, codes, list.GroupStride, nb, dots, norms);
+                }
+                else
+                {
+                    // Inner product: Σ (q_j·step_j)·c_j plus the per-query constant Σ q_j·lo_j.
+                    InterleavedKernels.DotU8(s.ScaledQuery(d), default, default, codes, list.GroupStride, nb, dots, default);
+                    TensorPrimitives.Add(dots, s.ScaledQueryOffset, dots);
+                }
+            }
+            else if (d <= ScanStoreDims && ScanQuantizer is null)
             {
                 int nb = padded / InterleavedKernels.BlockRows;
                 var blocks = list.Blocks.AsSpan(r0 * InterleavedKernels.BlockRows);
@@ -343,13 +366,15 @@ public sealed partial class IvfIndex
     /// <summary>Per-thread buffers, grown on demand and reused: a warm search allocates nothing.</summary>
     private sealed class Scratch
     {
-        private float[] _query = [], _coarse = [], _coarseNorms = [], _row = [], _probeKeys = [], _dots = [], _norms = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
+        private float[] _query = [], _coarse = [], _coarseNorms = [], _row = [], _scaled = [], _probeKeys = [], _dots = [], _norms = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
         private int[] _probes = [], _bases = [], _shortIds = [], _candList = [], _candPos = [], _stageHeapIds = [], _tmpList = [], _tmpPos = [];
 
         public Span<float> Query(int n) => G(ref _query, n);
         public Span<float> CoarseKeys(int n) => G(ref _coarse, n);
         public Span<float> CoarseNorms(int n) => G(ref _coarseNorms, n);
         public Span<float> Row(int n) => G(ref _row, n);
+        public Span<float> ScaledQuery(int n) => G(ref _scaled, n);
+        public float ScaledQueryOffset;
         public Span<float> ProbeKeys(int n) => G(ref _probeKeys, n);
         public Span<int> Probes(int n) => G(ref _probes, n);
         public Span<int> Bases(int n) => G(ref _bases, n);

@@ -1,4 +1,5 @@
 using Adanns.Engine.Clustering;
+using Adanns.Engine.Quantization;
 using Adanns.Engine.Transforms;
 using Adanns.Kernels;
 
@@ -39,7 +40,7 @@ public sealed partial class IvfIndex
     private readonly Dictionary<long, long> _idToSlot = new(); // id → (list << 32) | position
     private long _nextAutoId;
 
-    private IvfIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] assignCentroids, int scanStoreDims)
+    private IvfIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] assignCentroids, int scanStoreDims, ScalarQuantizer8? sq)
     {
         Dimension = dimension;
         Metric = metric;
@@ -50,8 +51,11 @@ public sealed partial class IvfIndex
         if (scanStoreDims < 1 || scanStoreDims > dimension)
             throw new ArgumentOutOfRangeException(nameof(scanStoreDims), scanStoreDims, $"Scan store dims must be in [1, {dimension}].");
         ScanStoreDims = scanStoreDims;
+        if (spec.Sq8 != (sq is not null) || (sq is not null && sq.Dimension != scanStoreDims))
+            throw new ArgumentException($"Index spec \"{spec}\": the scan quantizer must be present exactly when the spec has SQ8, over {scanStoreDims} dims.");
+        ScanQuantizer = sq;
         _lists = new InvertedList[NList];
-        for (int l = 0; l < NList; l++) _lists[l] = new InvertedList(dimension, scanStoreDims);
+        for (int l = 0; l < NList; l++) _lists[l] = new InvertedList(dimension, scanStoreDims, sq);
         _assignCentroids = assignCentroids;
         _sums = new double[(long)NList * dimension];
         _liveCounts = new int[NList];
@@ -80,6 +84,9 @@ public sealed partial class IvfIndex
     /// <summary>Live vectors (added and not removed).</summary>
     public int Count => _idToSlot.Count;
 
+    /// <summary>The 8-bit quantizer of the scan store when the spec has SQ8.</summary>
+    public ScalarQuantizer8? ScanQuantizer { get; }
+
     /// <summary>Dims held in the scan-optimised store (scans at d_s ≤ this read contiguous interleaved blocks).</summary>
     public int ScanStoreDims { get; }
 
@@ -104,7 +111,7 @@ public sealed partial class IvfIndex
             if (Count == 0) return 0;
             long bytes = 0;
             foreach (var l in _lists)
-                bytes += (long)l.Capacity * (8 + 4 * ScanStoreDims + (l.Rows is null ? 0 : 4 * Dimension));
+                bytes += l.AllocatedBytes;
             bytes += (long)_idToSlot.Count * 24; // dictionary entry: key, value, hash/next
             bytes += (long)NList * (CoarseDim * 4 + Dimension * (4 + 8) + 4);
             if (Rotation is not null) bytes += (long)Dimension * Dimension * 4;
@@ -167,7 +174,10 @@ public sealed partial class IvfIndex
                 progress.Report(new IvfBuildProgress("kmeans", p.MaxIterations == 0 ? 1 : (double)p.Iteration / p.MaxIterations, $"{p.Phase} cost={p.Cost:G5}")));
             var km = KMeans.Train(trainSet, dc, spec.NList, metric == Metric.Cosine, kmOptions, kmProgress, cancellationToken);
             int store = o.ScanStoreDims ?? spec.ScanDim ?? dc;
-            return new IvfIndex(D, metric, spec, rotation, km.Centroids, store);
+            if (store < 1 || store > D)
+                throw new ArgumentOutOfRangeException(nameof(options), store, $"Scan store dims must be in [1, {D}].");
+            var sq = spec.Sq8 ? ScalarQuantizer8.Train(trainSet, store) : null;
+            return new IvfIndex(D, metric, spec, rotation, km.Centroids, store, sq);
         }
         finally
         {
