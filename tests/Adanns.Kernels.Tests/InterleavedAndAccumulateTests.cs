@@ -84,3 +84,49 @@ public class InterleavedAndAccumulateTests
         Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[4], new float[256], 256, 1, new float[8], default));   // output too small
     }
 }
+
+public class InterleavedU8Tests
+{
+    [Fact]
+    public void U8ScanMatchesDecodedReferenceOnEveryPath()
+    {
+        var rng = new Random(43);
+        foreach (int stored in new[] { 3, 16, 40, 64 })
+            foreach (int nb in new[] { 1, 2, 4, 5, 9 })
+            {
+                int rows = nb * 16, stride = (int)InterleavedKernels.GroupStride(nb);
+                var codes = new byte[InterleavedKernels.Groups(stored) * stride];
+                var raw = new byte[rows * stored];
+                rng.NextBytes(raw);
+                for (int r = 0; r < rows; r++)
+                    InterleavedKernels.WriteRow(codes, stride, r, raw.AsSpan(r * stored, stored));
+                var lo = Enumerable.Range(0, stored).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+                var step = Enumerable.Range(0, stored).Select(_ => (float)(rng.NextDouble() * 0.01 + 1e-4)).ToArray();
+                foreach (int d in new[] { 1, stored / 2 + 1, stored }.Distinct())
+                {
+                    var q = new float[d];
+                    Reference.Fill(q, rng);
+                    var dots = new float[rows];
+                    var norms = new float[rows];
+                    var scaledDots = new float[rows];
+                    var portable = new float[rows];
+                    var portableNorms = new float[rows];
+                    InterleavedKernels.DotU8(q, lo, step, codes, stride, nb, dots, norms);
+                    var qs = q.Select((v, j) => v * step[j]).ToArray();
+                    InterleavedKernels.DotU8(qs, default, default, codes, stride, nb, scaledDots, default);
+                    InterleavedKernels.DotU8Portable(q, lo, step, codes, stride, nb, portable, portableNorms);
+                    double offset = Enumerable.Range(0, d).Sum(j => (double)q[j] * lo[j]);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        var x = Enumerable.Range(0, d).Select(j => lo[j] + step[j] * raw[r * stored + j]).ToArray();
+                        double dot = Reference.Dot(q, x), n2 = Reference.Dot(x, x);
+                        double tol = Reference.Tol(Reference.AbsDot(q, x) + 1, d);
+                        Assert.True(Math.Abs(dots[r] - dot) <= tol, $"decoded dot stored={stored} nb={nb} d={d} r={r}");
+                        Assert.True(Math.Abs(norms[r] - n2) <= Reference.Tol(n2, d), $"norm r={r}");
+                        Assert.True(Math.Abs(scaledDots[r] + offset - dot) <= 10 * tol, $"scaled dot r={r}: {scaledDots[r] + offset} vs {dot}");
+                        Assert.True(Math.Abs(portable[r] - dot) <= tol && Math.Abs(portableNorms[r] - n2) <= Reference.Tol(n2, d), $"portable r={r}");
+                    }
+                }
+            }
+    }
+}
