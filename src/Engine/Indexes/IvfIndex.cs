@@ -11,7 +11,7 @@ namespace Adanns.Engine.Indexes;
 /// <param name="Threads">Threads for assignment (0 = all cores).</param>
 /// <param name="ScanStoreDims">Dims kept in the scan-optimised (interleaved) store; scans at larger d_s fall back
 /// to the row store. Default: the spec's scan dim (or d_c). Raise it to sweep d_s at query time.</param>
-public sealed record IvfBuildOptions(KMeansOptions? KMeans = null, int RotationSample = 100_000, int Threads = 0, int? ScanStoreDims = null);
+public sealed record IvfBuildOptions(KMeansOptions? KMeans = null, int RotationSample = 25_000, int Threads = 0, int? ScanStoreDims = null);
 
 /// <summary>Build progress: the phase and a fraction in [0, 1] of that phase.</summary>
 public readonly record struct IvfBuildProgress(string Phase, double Fraction, string? Detail = null);
@@ -160,11 +160,16 @@ public sealed partial class IvfIndex
             // Rotate only what k-means will see: an evenly spaced subset of trainRows rows.
             trainSet = new VectorSet(D, trainRows);
             ownTrainSet = true;
-            var buf = new float[D];
-            for (int i = 0; i < trainRows; i++)
+            const int Chunk = 1024;
+            var src = new float[Chunk * D];
+            var dst = new float[Chunk * D];
+            for (int i0 = 0; i0 < trainRows; i0 += Chunk)
             {
-                rotation.Apply(sample.Row((int)((long)i * sample.Count / trainRows)), buf);
-                trainSet.Add(buf);
+                int m = Math.Min(Chunk, trainRows - i0);
+                for (int i = 0; i < m; i++)
+                    sample.Row((int)((long)(i0 + i) * sample.Count / trainRows)).CopyTo(src.AsSpan(i * D, D));
+                rotation.ApplyBatch(src.AsSpan(0, m * D), dst.AsSpan(0, m * D)); // blocked GEMM, not row by row
+                trainSet.AddRange(dst.AsSpan(0, m * D));
             }
             progress?.Report(new IvfBuildProgress("rotation", 1));
         }
@@ -227,28 +232,34 @@ public sealed partial class IvfIndex
         int D = Dimension, dc = CoarseDim;
         var buf = new float[Chunk * D];
         var prefixes = new float[Chunk * dc];
-        var assign = new long[Chunk];
-        var scores = new float[Chunk];
-        using var centroids = VectorSet.FromRows(_assignCentroids, dc);
-        var quantizer = new FlatIndex(centroids, CoarseMetric);
+        var assign = new int[Chunk];
+        var touched = new bool[NList];
         for (int start = 0; start < vectors.Count; start += Chunk)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int m = Math.Min(Chunk, vectors.Count - start);
+            if (Rotation is not null)
+                Rotation.ApplyBatch(vectors.RowBlock(start, m), buf.AsSpan(0, m * D)); // blocked GEMM
+            else
+                vectors.RowBlock(start, m).CopyTo(buf);
             for (int i = 0; i < m; i++)
             {
-                var x = buf.AsSpan(i * D, D);
-                PrepareStored(vectors.Row(start + i), x);
-                x[..dc].CopyTo(prefixes.AsSpan(i * dc, dc));
+                var p = prefixes.AsSpan(i * dc, dc);
+                buf.AsSpan(i * D, dc).CopyTo(p);
+                if (Metric == Metric.Cosine) VectorMath.NormalizeInPlace(p); // spherical centroids rank by cosine
             }
-            quantizer.SearchBatch(prefixes.AsSpan(0, m * dc), dc, 1, assign, scores, threads: threads);
+            KMeans.Assign(prefixes, m, dc, _assignCentroids, NList, Metric == Metric.Cosine, threads, assign);
             for (int i = 0; i < m; i++)
             {
                 long id = ids.IsEmpty ? _nextAutoId : ids[start + i];
-                Insert((int)assign[i], buf.AsSpan(i * D, D), id);
+                Insert(assign[i], buf.AsSpan(i * D, D), id, refresh: false);
+                touched[assign[i]] = true;
             }
             progress?.Report(new IvfBuildProgress("add", (double)(start + m) / vectors.Count));
         }
+        // Probe centroids are refreshed once per touched list, not once per vector.
+        for (int l = 0; l < NList; l++)
+            if (touched[l]) RefreshProbeCentroid(l);
     }
 
     /// <summary>Removes <paramref name="id"/>; returns false when it is not in the index. Space is reclaimed by <see cref="Compact"/>.</summary>
@@ -317,17 +328,17 @@ public sealed partial class IvfIndex
         return best < 0 ? 0 : best;
     }
 
-    private void Insert(int list, ReadOnlySpan<float> x, long id)
+    private void Insert(int list, ReadOnlySpan<float> x, long id, bool refresh = true)
     {
         var l = _lists[list];
         int pos = l.Append(x, id);
         _idToSlot[id] = ((long)list << 32) | (uint)pos;
         if (id >= _nextAutoId) _nextAutoId = id + 1;
-        UpdateSums(list, x, +1);
+        UpdateSums(list, x, +1, refresh);
     }
 
     /// <summary>Keeps the probe centroid of <paramref name="list"/> equal to the (scaled) mean of its live members.</summary>
-    private void UpdateSums(int list, ReadOnlySpan<float> x, int sign)
+    private void UpdateSums(int list, ReadOnlySpan<float> x, int sign, bool refresh = true)
     {
         int D = Dimension;
         double scale = 1;
@@ -339,7 +350,7 @@ public sealed partial class IvfIndex
         var sum = _sums.AsSpan(list * D, D);
         for (int j = 0; j < D; j++) sum[j] += sign * scale * x[j];
         _liveCounts[list] += sign;
-        RefreshProbeCentroid(list);
+        if (refresh) RefreshProbeCentroid(list);
     }
 
     private void RefreshProbeCentroid(int list)
