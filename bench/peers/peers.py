@@ -45,6 +45,10 @@ counts them), peer (library version), machine.
   bytes_per_vector faiss.serialize_index(index) size / n; hnswlib: save_index file size / n.
 --max-base N uses the first N base rows and recomputes exact ground truth (--gt is then ignored).
 
+Known issue (not yet investigated): PQ/OPQ training in Debian's faiss 1.7.3 is very slow on the 2-core dev VM
+(IVF283,PQ48 on 5,000 x 384: 286 s; OPQ24,IVF219,PQ24 on 3,000 x 384: 192 s, single thread), so the
+faiss-ivfpq*/faiss-opq* methods have only been run on small --max-base subsets so far.
+
 Debian's faiss links the reference BLAS unless an OpenMP OpenBLAS is present: this script re-executes itself
 against /usr/lib/x86_64-linux-gnu/openblas-openmp when it exists, and pins OpenMP to --threads. Debian's faiss
 is a generic build (no AVX2 distance kernels): its ndis is a fair work measure, its QPS a pessimistic one.
