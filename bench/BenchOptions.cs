@@ -51,7 +51,8 @@ internal sealed class BenchOptions
         Search:
           --k K                neighbours per query (default 10)
           --threads T          search threads (default 1)
-          --methods LIST       comma list of methods (default flat); available: flat
+          --methods LIST       comma list of methods (default flat); available: flat, usearch
+                               (usearch: USearch 2.26.6 HNSW, M=16 efc=200, sweeps ef 16..512)
           --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
           --rotate             learn an energy-ordering rotation on the base and apply it to base and queries
           --single-queries N   queries timed one call at a time for latency (default 200)
@@ -118,8 +119,8 @@ internal sealed class BenchOptions
         if ((o.BasePath is null) != (o.QueriesPath is null))
             throw new ArgumentException("--base and --queries go together.");
         foreach (var m in o.Methods)
-            if (m is not "flat")
-                throw new ArgumentException($"Unknown method '{m}'; available: flat.");
+            if (m is not ("flat" or "usearch"))
+                throw new ArgumentException($"Unknown method '{m}'; available: flat, usearch.");
         return o;
     }
 

@@ -34,6 +34,7 @@ internal static class Harness
                 case "flat":
                     points.AddRange(FlatMethod.Run(data, truth, o));
                     break;
+                case "usearch": points.AddRange(UsearchMethod.Run(data, truth, o)); break;
                 default:
                     throw new ArgumentException($"Unknown method '{method}'.");
             }

@@ -7,7 +7,7 @@ namespace Adanns.Bench;
 /// <summary>One measured operating point; the JSONL field names are a stable contract for other tools.</summary>
 internal sealed record OperatingPoint(
     string Dataset, string Method, IReadOnlyDictionary<string, object> Params, int K,
-    double RecallAt1, double RecallAtK, double? OneNnAccuracy, double FlopsPerQuery,
+    double RecallAt1, double RecallAtK, double? OneNnAccuracy, double? FlopsPerQuery,
     double Qps, double? QpsSingle, double? P50Us, double? P99Us, double BuildSeconds, double BytesPerVector,
     int Threads, int N, int Dim, int Nq)
 {
@@ -63,7 +63,7 @@ internal static class Report
     {
         string ps = string.Join(" ", p.Params.Select(kv => $"{kv.Key}={kv.Value}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{p.Method,-10} {ps,-18} {p.RecallAt1,8:F4} {p.RecallAtK,9:F4} {Fmt(p.OneNnAccuracy, "F3"),7} {p.FlopsPerQuery / 1e6,9:F2} {p.Qps,10:F0} {Fmt(p.QpsSingle, "F0"),8} {Fmt(p.P50Us, "F0"),8} {Fmt(p.P99Us, "F0"),8} {p.BuildSeconds,7:F2}"));
+            $"{p.Method,-10} {ps,-18} {p.RecallAt1,8:F4} {p.RecallAtK,9:F4} {Fmt(p.OneNnAccuracy, "F3"),7} {Fmt(p.FlopsPerQuery / 1e6, "F2"),9} {p.Qps,10:F0} {Fmt(p.QpsSingle, "F0"),8} {Fmt(p.P50Us, "F0"),8} {Fmt(p.P99Us, "F0"),8} {p.BuildSeconds,7:F2}"));
     }
 
     private static string Fmt(double? v, string f) => v is null ? "-" : v.Value.ToString(f, CultureInfo.InvariantCulture);
