@@ -20,13 +20,24 @@ internal sealed class BenchOptions
     public int SingleQueries { get; private set; } = 200;
     public int Repeats { get; private set; } = 3;
     public int[]? Dims { get; private set; }
-    public string[] Methods { get; private set; } = ["flat"];
+    public string[] Methods { get; private set; } = ["flat", "ivf", "adanns-ivf", "mrl-funnel"];
     public bool Rotate { get; private set; }
     public string? OutPath { get; private set; }
     public string? DatasetName { get; private set; }
     public int SyntheticCount { get; private set; } = 20_000;
     public int SyntheticDim { get; private set; } = 128;
     public bool ShowHelp { get; private set; }
+    public int? NList { get; private set; }
+    public int? CoarseDim { get; private set; }
+    public int[]? ScanDims { get; private set; }
+    public int[]? Shortlists { get; private set; }
+    public int[]? NProbes { get; private set; }
+    public bool Sq8 { get; private set; } = true;
+    public int KMeansIterations { get; private set; } = 10;
+    public int BuildThreads { get; private set; } = 1;
+    public double StopRecall { get; private set; } = 0.995;
+
+    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch"];
 
     public const string Help = """
         Adanns.Bench — measures search methods on a data set: recall, FLOPs/query, QPS, latency, build time.
@@ -51,8 +62,23 @@ internal sealed class BenchOptions
         Search:
           --k K                neighbours per query (default 10)
           --threads T          search threads (default 1)
-          --methods LIST       comma list of methods (default flat); available: flat, usearch
-                               (usearch: USearch 2.26.6 HNSW, M=16 efc=200, sweeps ef 16..512)
+          --methods LIST       comma list of methods (default: the README's default experiment);
+                               available: flat, ivf, adanns-ivf, mrl-funnel, usearch
+                                 flat        exact search at each --dims prefix
+                                 ivf         rigid IVF (d_c = d_s = D), sweeps nprobe
+                                 adanns-ivf  IVF at d_c, scan at d_s (8-bit scan store), rerank at D;
+                                             sweeps d_s × shortlist × nprobe
+                                 mrl-funnel  every vector scanned at d_s, shortlist reranked at D
+                                 usearch     USearch 2.26.6 HNSW, M=16 efc=200, sweeps ef 16..512
+          --nlist N            IVF lists (default ≈ 4·√N, a power of two)
+          --dc D               AdANNS-IVF clustering / probing dim (default min(D, 64))
+          --ds LIST            scan dims to sweep (default D/8, D/4, D/3)
+          --shortlists LIST    shortlist sizes to sweep
+          --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)
+          --no-sq8             float32 scan store instead of 8-bit codes
+          --kmeans-iters N     Lloyd iterations (default 10)
+          --build-threads T    threads for index builds (default 1)
+          --stop-recall R      stop a sweep once recall@k reaches R (default 0.995)
           --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
           --rotate             learn an energy-ordering rotation on the base and apply it to base and queries
           --single-queries N   queries timed one call at a time for latency (default 200)
@@ -102,6 +128,22 @@ internal sealed class BenchOptions
                 case "--dims": o.Dims = ParseIntList(a, Value()); break;
                 case "--methods": o.Methods = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 case "--rotate": o.Rotate = true; break;
+                case "--nlist": o.NList = IntValue(1); break;
+                case "--dc": o.CoarseDim = IntValue(1); break;
+                case "--ds": o.ScanDims = ParseIntList(a, Value()); break;
+                case "--shortlists": o.Shortlists = ParseIntList(a, Value()); break;
+                case "--nprobes": o.NProbes = ParseIntList(a, Value()); break;
+                case "--no-sq8": o.Sq8 = false; break;
+                case "--kmeans-iters": o.KMeansIterations = IntValue(1); break;
+                case "--build-threads": o.BuildThreads = IntValue(1); break;
+                case "--stop-recall":
+                    {
+                        string v = Value();
+                        if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) || x <= 0 || x > 1)
+                            throw new ArgumentException($"--stop-recall needs a number in (0, 1], got '{v}'.");
+                        o.StopRecall = x;
+                        break;
+                    }
                 case "--out": o.OutPath = Value(); break;
                 case "--dataset": o.DatasetName = Value(); break;
                 case "--synthetic":
@@ -119,8 +161,8 @@ internal sealed class BenchOptions
         if ((o.BasePath is null) != (o.QueriesPath is null))
             throw new ArgumentException("--base and --queries go together.");
         foreach (var m in o.Methods)
-            if (m is not ("flat" or "usearch"))
-                throw new ArgumentException($"Unknown method '{m}'; available: flat, usearch.");
+            if (!KnownMethods.Contains(m))
+                throw new ArgumentException($"Unknown method '{m}'; available: {string.Join(", ", KnownMethods)}.");
         return o;
     }
 

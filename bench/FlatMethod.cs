@@ -47,28 +47,7 @@ internal static class FlatMethod
 
     private static (double? Qps, double? P50, double? P99) TimeSingle(FlatIndex index, BenchData data, int d, BenchOptions o)
     {
-        int m = Math.Min(o.SingleQueries, data.QueryCount);
-        if (m == 0) return (null, null, null);
-        int D = data.Base.Dimension, k = o.K;
-        var ids = new long[k];
-        var scores = new float[k];
-        var lat = new double[m];
-        double bestTotal = double.MaxValue;
-        for (int r = -1; r < o.Repeats; r++) // round −1 is a warm-up
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            for (int i = 0; i < m; i++)
-            {
-                long ti = Stopwatch.GetTimestamp();
-                index.Search(data.Queries.AsSpan(i * D, D), k, ids, scores, d, o.Threads);
-                lat[i] = Stopwatch.GetElapsedTime(ti).TotalMicroseconds;
-            }
-            if (r >= 0) bestTotal = Math.Min(bestTotal, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-        }
-        Array.Sort(lat);
-        return (m / bestTotal, Percentile(lat, 0.50), Percentile(lat, 0.99));
+        int D = data.Base.Dimension;
+        return Latency.Measure(o, data.QueryCount, D, (i, ids, scores) => index.Search(data.Queries.AsSpan(i * D, D), o.K, ids, scores, d, o.Threads));
     }
-
-    internal static double Percentile(double[] sorted, double p) =>
-        sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 }

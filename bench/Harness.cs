@@ -35,10 +35,14 @@ internal static class Harness
                     points.AddRange(FlatMethod.Run(data, truth, o));
                     break;
                 case "usearch": points.AddRange(UsearchMethod.Run(data, truth, o)); break;
+                case "ivf": points.AddRange(IvfMethods.Rigid(data, truth, o)); break;
+                case "adanns-ivf": points.AddRange(IvfMethods.Adanns(data, truth, o)); break;
+                case "mrl-funnel": points.AddRange(IvfMethods.Funnel(data, truth, o)); break;
                 default:
                     throw new ArgumentException($"Unknown method '{method}'.");
             }
         }
+        Report.PrintSummary(points);
         if (o.OutPath is not null)
         {
             Report.Append(o.OutPath, points);
@@ -51,7 +55,9 @@ internal static class Harness
     {
         if (o.BasePath is null)
         {
-            var ds = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(o.SyntheticCount, o.SyntheticDim, Clusters: 64, Queries: o.MaxQueries ?? 500));
+            // Many overlapping clusters, so that neighbours are not trivially the members of one cluster and every
+            // method's knobs matter (the generator's defaults make an easier set).
+            var ds = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(o.SyntheticCount, o.SyntheticDim, Clusters: 400, Queries: o.MaxQueries ?? 500, Noise: 1.0f));
             return new BenchData(o.DatasetName ?? $"synthetic-mrl-{o.SyntheticCount}x{o.SyntheticDim}", ds.Base, ds.Queries.ToArray(), o.MetricGiven ? o.Metric : Metric.Cosine)
             {
                 BaseLabels = ds.BaseLabels,

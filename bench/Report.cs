@@ -66,6 +66,33 @@ internal static class Report
             $"{p.Method,-10} {ps,-18} {p.RecallAt1,8:F4} {p.RecallAtK,9:F4} {Fmt(p.OneNnAccuracy, "F3"),7} {Fmt(p.FlopsPerQuery / 1e6, "F2"),9} {p.Qps,10:F0} {Fmt(p.QpsSingle, "F0"),8} {Fmt(p.P50Us, "F0"),8} {Fmt(p.P99Us, "F0"),8} {p.BuildSeconds,7:F2}"));
     }
 
+    /// <summary>
+    /// Per method: the best batch QPS (and its FLOPs/query) among points reaching each recall target, plus the
+    /// FLOPs saving over exact search at full D.
+    /// </summary>
+    public static void PrintSummary(IReadOnlyList<OperatingPoint> points)
+    {
+        if (points.Count == 0) return;
+        double[] targets = [0.80, 0.90, 0.95, 0.99];
+        var first = points[0];
+        double flatFlops = (double)first.N * first.Dim;
+        Console.WriteLine();
+        Console.WriteLine($"Summary: best QPS (FLOPs/query; × fewer FLOPs than exact search at D) reaching recall@{first.K}:");
+        Console.WriteLine($"{"method",-12}" + string.Concat(targets.Select(t => $"{"≥ " + t.ToString("F2", CultureInfo.InvariantCulture),28}")));
+        foreach (var group in points.GroupBy(p => p.Method))
+        {
+            var line = $"{group.Key,-12}";
+            foreach (double t in targets)
+            {
+                var best = group.Where(p => p.RecallAtK >= t).OrderByDescending(p => p.Qps).FirstOrDefault();
+                line += best is null
+                    ? $"{"-",28}"
+                    : string.Create(CultureInfo.InvariantCulture, $"{best.Qps,9:F0} ({(best.FlopsPerQuery is { } f ? $"{f / 1e6:F2}M; {flatFlops / f:F0}x" : "n/a"),14})   ");
+            }
+            Console.WriteLine(line);
+        }
+    }
+
     private static string Fmt(double? v, string f) => v is null ? "-" : v.Value.ToString(f, CultureInfo.InvariantCulture);
 
     public static void Append(string path, IEnumerable<OperatingPoint> points)

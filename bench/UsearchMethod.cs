@@ -95,25 +95,8 @@ internal static class UsearchMethod
     /// <summary>One query per call on one thread, for latency (p50/p99 µs) and single-call QPS.</summary>
     private static (double? Qps, double? P50, double? P99) TimeSingle(IntPtr handle, BenchData data, BenchOptions o)
     {
-        int m = Math.Min(o.SingleQueries, data.QueryCount);
-        if (m == 0) return (null, null, null);
         int D = data.Base.Dimension;
-        var ids = new long[o.K];
-        var lat = new double[m];
-        double bestTotal = double.MaxValue;
-        for (int r = -1; r < o.Repeats; r++) // round −1 is a warm-up
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            for (int i = 0; i < m; i++)
-            {
-                long ti = Stopwatch.GetTimestamp();
-                UsearchNative.Search(handle, data.Queries.AsSpan(i * D, D), ids);
-                lat[i] = Stopwatch.GetElapsedTime(ti).TotalMicroseconds;
-            }
-            if (r >= 0) bestTotal = Math.Min(bestTotal, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-        }
-        Array.Sort(lat);
-        return (m / bestTotal, FlatMethod.Percentile(lat, 0.50), FlatMethod.Percentile(lat, 0.99));
+        return Latency.Measure(o, data.QueryCount, D, (i, ids, _) => UsearchNative.Search(handle, data.Queries.AsSpan(i * D, D), ids));
     }
 
     private static void RunOnThreads(int threads, Action<int> body)
