@@ -9,6 +9,8 @@ if (args.Length > 0 && args[0] == "micro")
 
 try
 {
+    if (args.Length > 0 && args[0] == "gen-synth")
+        return SynthCommand.Run(args[1..]);
     var options = BenchOptions.Parse(args);
     if (options.ShowHelp)
     {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# AdANNS-IVF vs rigid IVF vs MRL funnel vs exact search vs HNSW peers on debian-minilm, single thread, one run.
+# Usage: bench/scripts/minilm-ivf.sh [DATA_DIR] [OUT_DIR]
+# Needs: ../shared/data/debian-minilm (or DATA_DIR), Debian python3-faiss python3-hnswlib python3-numpy
+# libopenblas0-openmp python3-matplotlib for the peers and the plot.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=${1:-../shared/data/debian-minilm}
+out=${2:-bench/out/minilm}
+mkdir -p "$out"
+rm -f "$out/engine.jsonl" "$out/peers.jsonl"
+common=(--base "$data/minilm_base.fvecs" --queries "$data/minilm_query.fvecs" --gt "$data/minilm_groundtruth.ivecs"
+        --metric ip --k 10 --threads 1 --dataset debian-minilm)
+dotnet build bench -c Release -v quiet -nologo >/dev/null
+echo "== AdannsDotNet (rotation learned on the base, applied to base and queries) =="
+dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate \
+    --methods flat,ivf,adanns-ivf,mrl-funnel --dims 48,96,192,384 --ds 48,64,96,128 --shortlists 50,100,200,400 \
+    --nprobes 8,16,32,48,64,96,128,192,256,384 --repeats 2 --single-queries 200 --out "$out/engine.jsonl" | tee "$out/engine.txt"
+echo "== USearch (in process) =="
+dotnet run -c Release --project bench --no-build -- "${common[@]}" --methods usearch --repeats 2 --out "$out/engine.jsonl" | tee "$out/usearch.txt"
+echo "== hnswlib and FAISS IVF-Flat =="
+/usr/bin/python3 bench/peers/peers.py --base "$data/minilm_base.fvecs" --queries "$data/minilm_query.fvecs" \
+    --gt "$data/minilm_groundtruth.ivecs" --metric ip --k 10 --threads 1 --methods hnswlib,faiss-ivfflat \
+    --dataset debian-minilm --out "$out/peers.jsonl" | tee "$out/peers.txt"
+/usr/bin/python3 bench/peers/merge.py "$out/engine.jsonl" "$out/peers.jsonl" --k 10 \
+    --out-md "$out/summary.md" --out-plot "$out/plot.png"
