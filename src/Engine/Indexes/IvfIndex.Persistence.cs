@@ -12,9 +12,11 @@ public sealed partial class IvfIndex
     /// <summary>
     /// Current minor version. 1.0 stored centroids and lists; 1.1 adds the per-list running sums behind the
     /// probe centroids (a 1.0 file recomputes them from the lists on load); 1.2 adds the SQ8 section for
-    /// quantized scan stores (specs with SQ8 need it; older files never have such specs).
+    /// quantized scan stores (specs with SQ8 need it; older files never have such specs); 1.3 adds the optional
+    /// PROF section holding the <see cref="ComputeProfile"/> (absent from older files and from never-profiled
+    /// indexes, which load without a profile).
     /// </summary>
-    private const ushort FormatMinor = 2;
+    private const ushort FormatMinor = 3;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -71,6 +73,8 @@ public sealed partial class IvfIndex
                     foreach (int c in _liveCounts) b.Write(c);
                 });
             }
+            if (minor >= 3 && ComputeProfile is { } profile)
+                w.Section("PROF", profile.Write);
             var row = new float[D];
             for (int l = 0; l < NList; l++)
             {
@@ -110,6 +114,7 @@ public sealed partial class IvfIndex
         Quantization.ScalarQuantizer8? sq = null;
         (int D, Metric Metric, int NList, int Dc, int Store, long NextId, IndexSpec Spec)? meta = null;
         bool haveSums = false;
+        ComputeProfile? profile = null;
         var listsSeen = new HashSet<int>();
 
         while (file.Next() is var (tag, payload, offset))
@@ -216,6 +221,12 @@ public sealed partial class IvfIndex
                         }
                         break;
                     }
+                case "PROF":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "PROF section before META.");
+                        profile = ComputeProfile.Read(ref r, file, offset, m.D, m.NList);
+                        break;
+                    }
                 default:
                     break; // a section from a newer minor version: skipped on purpose
             }
@@ -231,6 +242,7 @@ public sealed partial class IvfIndex
                 index.RefreshProbeCentroid(l);
             }
         }
+        index.ComputeProfile = profile;
         return index;
     }
 }

@@ -23,6 +23,19 @@ public sealed record SearchParams
 
     /// <summary>Exact search over every live vector at the final dim, bypassing the lists' pruning.</summary>
     public bool? Exact { get; init; }
+
+    /// <summary>
+    /// Compute budget: at most this many distance FLOPs per query (as counted by <see cref="SearchStats.Flops"/>).
+    /// With a budget the index picks NProbe, CoarseDim, ScanDim, Shortlist and Rerank from its
+    /// <see cref="IvfIndex.ComputeProfile"/> (the best-recall point that fits), so those must be left null.
+    /// </summary>
+    public double? MaxFlops { get; init; }
+
+    /// <summary>
+    /// Latency budget: at most this many microseconds per query (single thread, as measured when the index was
+    /// profiled). Combines with <see cref="MaxFlops"/>: the chosen configuration fits both.
+    /// </summary>
+    public double? MaxMicros { get; init; }
 }
 
 /// <summary>Work done by one search (or summed over a batch).</summary>
@@ -57,5 +70,14 @@ public struct SearchStats
     public readonly double FlopsPerQuery => Queries > 0 ? (double)Flops / Queries : 0;
 }
 
-/// <summary>The parameters a search actually used, after defaults were applied.</summary>
-public readonly record struct ResolvedSearch(int NProbe, int CoarseDim, int ScanDim, int Shortlist, IReadOnlyList<RerankStage> Rerank, bool Exact);
+/// <summary>The parameters a search actually used, after defaults (or a compute budget) were applied.</summary>
+/// <param name="NProbe">Lists probed.</param>
+/// <param name="CoarseDim">Dim the centroids were ranked at.</param>
+/// <param name="ScanDim">Dim the probed lists were scanned at.</param>
+/// <param name="Shortlist">Candidates kept by the scan.</param>
+/// <param name="Rerank">Rerank stages run.</param>
+/// <param name="Exact">Whether the search was exact.</param>
+/// <param name="BudgetPoint">Index into <see cref="ComputeProfile.Points"/> a budget chose; −1 without a budget.</param>
+/// <param name="OverBudget">True when no profiled configuration fit the budget and the cheapest one was used instead.</param>
+public readonly record struct ResolvedSearch(int NProbe, int CoarseDim, int ScanDim, int Shortlist, IReadOnlyList<RerankStage> Rerank, bool Exact,
+    int BudgetPoint = -1, bool OverBudget = false);

@@ -1,0 +1,182 @@
+using Adanns.Engine.Persistence;
+
+namespace Adanns.Engine.Indexes;
+
+/// <summary>
+/// One measured search configuration: its concrete parameters and what they cost and achieved on the
+/// profiling queries.
+/// </summary>
+/// <param name="Params">Concrete parameters (NProbe, CoarseDim, ScanDim, Shortlist and Rerank all set).</param>
+/// <param name="FlopsPerQuery">Mean distance FLOPs per query (see <see cref="SearchStats.Flops"/>).</param>
+/// <param name="MicrosPerQuery">Mean single-thread wall time per query in microseconds, on the machine that profiled.</param>
+/// <param name="Recall">Mean recall@k against exact search, k = <see cref="ComputeProfile.K"/>.</param>
+public sealed record ProfilePoint(SearchParams Params, double FlopsPerQuery, double MicrosPerQuery, double Recall);
+
+/// <summary>
+/// The measured cost/recall Pareto frontier of an index: the configurations worth running at some FLOPs
+/// budget, cheapest first. Built by <see cref="IvfIndex.Profile"/>; a budgeted search
+/// (<see cref="SearchParams.MaxFlops"/>, <see cref="SearchParams.MaxMicros"/>) picks one of these points.
+/// </summary>
+/// <remarks>
+/// Optimality is judged on FLOPs, which are deterministic and portable; the microsecond figure is kept alongside
+/// because it is what a latency budget needs, though it is only as good as the machine and load it was measured on.
+/// </remarks>
+public sealed class ComputeProfile
+{
+    /// <summary>
+    /// Keeps the Pareto-optimal subset of <paramref name="measured"/>: a point survives when no other point costs
+    /// at most as many FLOPs and reaches at least its recall.
+    /// </summary>
+    /// <param name="measured">Every configuration measured (any order).</param>
+    /// <param name="k">The k recall was measured at.</param>
+    /// <param name="queries">Profiling queries the figures are averaged over.</param>
+    /// <param name="vectorCount">Live vectors in the index when it was profiled.</param>
+    public ComputeProfile(IEnumerable<ProfilePoint> measured, int k, int queries, long vectorCount)
+    {
+        ArgumentNullException.ThrowIfNull(measured);
+        if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        if (queries < 1) throw new ArgumentOutOfRangeException(nameof(queries), queries, "At least one profiling query is needed.");
+        if (vectorCount < 0) throw new ArgumentOutOfRangeException(nameof(vectorCount), vectorCount, "The vector count cannot be negative.");
+        var all = measured.ToList();
+        foreach (var p in all)
+        {
+            ArgumentNullException.ThrowIfNull(p, nameof(measured));
+            var s = p.Params;
+            if (s is null || s.NProbe is null || s.CoarseDim is null || s.ScanDim is null || s.Shortlist is null || s.Rerank is null)
+                throw new ArgumentException("Profile points need concrete parameters (NProbe, CoarseDim, ScanDim, Shortlist and Rerank set).", nameof(measured));
+            if (!(p.FlopsPerQuery >= 0 && double.IsFinite(p.FlopsPerQuery) && p.MicrosPerQuery >= 0 && double.IsFinite(p.MicrosPerQuery)
+                  && p.Recall >= 0 && p.Recall <= 1))
+                throw new ArgumentException($"Profile point costs and recall must be finite and non-negative, recall at most 1 (got {p}).", nameof(measured));
+        }
+        if (all.Count == 0) throw new ArgumentException("A profile needs at least one measured point.", nameof(measured));
+
+        // Cheapest first; among equal costs the best recall comes first, so the rest at that cost are dominated.
+        all.Sort((a, b) => a.FlopsPerQuery != b.FlopsPerQuery ? a.FlopsPerQuery.CompareTo(b.FlopsPerQuery)
+            : a.Recall != b.Recall ? b.Recall.CompareTo(a.Recall) : a.MicrosPerQuery.CompareTo(b.MicrosPerQuery));
+        var frontier = new List<ProfilePoint>();
+        foreach (var p in all)
+            if (frontier.Count == 0 || p.Recall > frontier[^1].Recall)
+                frontier.Add(p);
+        Points = frontier;
+        K = k;
+        Queries = queries;
+        VectorCount = vectorCount;
+    }
+
+    /// <summary>The frontier, by increasing FLOPs and strictly increasing recall.</summary>
+    public IReadOnlyList<ProfilePoint> Points { get; }
+
+    /// <summary>The k recall was measured at.</summary>
+    public int K { get; }
+
+    /// <summary>Profiling queries the figures are averaged over.</summary>
+    public int Queries { get; }
+
+    /// <summary>Live vectors in the index when it was profiled (re-profile after the index changes much).</summary>
+    public long VectorCount { get; }
+
+    /// <summary>
+    /// The highest-recall point whose FLOPs and microseconds per query fit both limits (a null limit is no limit;
+    /// ties go to the cheaper point), or null when nothing fits.
+    /// </summary>
+    public ProfilePoint? Best(double? maxFlops, double? maxMicros)
+    {
+        int i = BestIndex(maxFlops, maxMicros);
+        return i < 0 ? null : Points[i];
+    }
+
+    /// <summary>Index into <see cref="Points"/> of <see cref="Best"/>'s answer, or −1.</summary>
+    internal int BestIndex(double? maxFlops, double? maxMicros)
+    {
+        if (maxFlops is double f && double.IsNaN(f)) throw new ArgumentOutOfRangeException(nameof(maxFlops), f, "The FLOPs budget is NaN.");
+        if (maxMicros is double m && double.IsNaN(m)) throw new ArgumentOutOfRangeException(nameof(maxMicros), m, "The time budget is NaN.");
+        int best = -1;
+        for (int i = 0; i < Points.Count; i++)
+        {
+            var p = Points[i];
+            if (p.FlopsPerQuery > (maxFlops ?? double.PositiveInfinity) || p.MicrosPerQuery > (maxMicros ?? double.PositiveInfinity))
+                continue;
+            // Points run cheapest first, so a strict improvement keeps the cheaper of two equal recalls.
+            if (best < 0 || p.Recall > Points[best].Recall) best = i;
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// The point to run when nothing fits: the fastest one when only a time budget was given, else the one with
+    /// the fewest FLOPs.
+    /// </summary>
+    internal int CheapestIndex(double? maxFlops, double? maxMicros)
+    {
+        if (maxFlops is not null || maxMicros is null) return 0;
+        int best = 0;
+        for (int i = 1; i < Points.Count; i++)
+            if (Points[i].MicrosPerQuery < Points[best].MicrosPerQuery) best = i;
+        return best;
+    }
+
+    // Bounds on what a stored profile may claim, so a corrupt file cannot ask for huge allocations.
+    private const int MaxStoredPoints = 1 << 16;
+    private const int MaxStoredStages = 64;
+
+    /// <summary>Writes the "PROF" section payload.</summary>
+    internal void Write(BinaryWriter b)
+    {
+        b.Write(K);
+        b.Write(Queries);
+        b.Write(VectorCount);
+        b.Write(Points.Count);
+        foreach (var p in Points)
+        {
+            var s = p.Params;
+            b.Write(s.NProbe!.Value);
+            b.Write(s.CoarseDim!.Value);
+            b.Write(s.ScanDim!.Value);
+            b.Write(s.Shortlist!.Value);
+            b.Write(s.Rerank!.Count);
+            foreach (var st in s.Rerank)
+            {
+                b.Write(st.Dim);
+                b.Write(st.Keep ?? 0); // 0 = "null" (keeps are at least 1)
+            }
+            b.Write(p.FlopsPerQuery);
+            b.Write(p.MicrosPerQuery);
+            b.Write(p.Recall);
+        }
+    }
+
+    /// <summary>Reads a "PROF" payload, checking every count and parameter against the index it belongs to.</summary>
+    internal static ComputeProfile Read(ref PayloadReader r, SectionReader file, long offset, int dimension, int nlist)
+    {
+        int k = r.Int32In("profile k", 1, int.MaxValue);
+        int queries = r.Int32In("profile queries", 1, int.MaxValue);
+        long vectors = r.Int64("profile vector count");
+        if (vectors < 0) throw file.Fail(offset, $"section \"PROF\": vector count {vectors} is negative.");
+        int count = r.Int32In("profile points", 1, MaxStoredPoints);
+        // Smallest point: five ints and three doubles.
+        r.EnsureFits(count, 5 * 4 + 3 * 8, "profile points");
+        var points = new List<ProfilePoint>(count);
+        for (int i = 0; i < count; i++)
+        {
+            int nprobe = r.Int32In("profile nprobe", 1, nlist);
+            int dc = r.Int32In("profile coarse dim", 1, dimension);
+            int ds = r.Int32In("profile scan dim", 1, dimension);
+            int shortlist = r.Int32In("profile shortlist", 1, int.MaxValue);
+            int stages = r.Int32In("profile rerank stages", 0, MaxStoredStages);
+            r.EnsureFits(stages, 8, "profile rerank stages");
+            var rerank = new RerankStage[stages];
+            for (int s = 0; s < stages; s++)
+            {
+                int dim = r.Int32In("profile rerank dim", 1, dimension);
+                int keep = r.Int32In("profile rerank keep", 0, int.MaxValue);
+                rerank[s] = new RerankStage(dim, keep == 0 ? null : keep);
+            }
+            double flops = r.Double("profile FLOPs"), micros = r.Double("profile microseconds"), recall = r.Double("profile recall");
+            if (!(flops >= 0 && double.IsFinite(flops) && micros >= 0 && double.IsFinite(micros) && recall >= 0 && recall <= 1))
+                throw file.Fail(offset, $"section \"PROF\": point {i} has cost {flops} FLOPs / {micros} µs and recall {recall}, out of range.");
+            var p = new SearchParams { NProbe = nprobe, CoarseDim = dc, ScanDim = ds, Shortlist = shortlist, Rerank = rerank };
+            points.Add(new ProfilePoint(p, flops, micros, recall));
+        }
+        return new ComputeProfile(points, k, queries, vectors);
+    }
+}
