@@ -9,12 +9,14 @@ namespace Adanns.Kernels;
 /// and scores 16 rows per FMA with no horizontal sums.
 /// </summary>
 /// <remarks>
-/// <para>Rows are grouped in blocks of 16 and dims in groups of 16. Group g (dims [16g, 16g+16)) of all blocks
-/// is one contiguous region starting at <c>g·groupStride</c>; inside it, block b occupies 256 floats at
-/// <c>b·256</c>, dimension-major: value (row 16b+lane, dim 16g+jj) is at <c>g·groupStride + b·256 + jj·16 + lane</c>.</para>
-/// <para>A scan at prefix d therefore touches ⌈d/16⌉ contiguous regions, each streamed front to back —
-/// the access pattern hardware prefetchers handle best. A store of S dims is padded to a multiple of 16 dims,
-/// and a partial last block is padded with zero rows; callers ignore outputs past their row count.</para>
+/// <para>Rows are grouped in blocks of 16 and dims in groups of 16. The 16×16 tile of (block b, group g) holds
+/// its values dimension-major — value (row 16b+lane, dim 16g+jj) is at <c>tile + jj·16 + lane</c> — and the tile
+/// starts at <c>b·BlockStride + g·GroupStride</c> (a <see cref="TileLayout"/>). Two layouts matter:
+/// <b>block-major</b> (a block's tiles adjacent: a short list at its full stored prefix is one contiguous run,
+/// which is what inverted lists of a few dozen rows need) and <b>group-major</b> (a group's tiles adjacent
+/// across all blocks: a long table scanned at a short prefix streams ⌈d/16⌉ regions, as for centroids).</para>
+/// <para>A store of S dims is padded to a multiple of 16 dims, and a partial last block is padded with rows
+/// whose outputs callers ignore.</para>
 /// </remarks>
 public static class InterleavedKernels
 {
@@ -24,7 +26,7 @@ public static class InterleavedKernels
     /// <summary>Floats per (group, block) tile: 16 dims × 16 rows.</summary>
     public const int TileFloats = BlockRows * BlockRows;
 
-    /// <summary>Floats one group needs for <paramref name="blocks"/> blocks.</summary>
+    /// <summary>Floats (or bytes) a group-major table of <paramref name="blocks"/> blocks needs per dim group.</summary>
     public static long GroupStride(int blocks) => (long)blocks * TileFloats;
 
     /// <summary>Groups needed to hold <paramref name="dims"/> dims.</summary>
@@ -34,27 +36,27 @@ public static class InterleavedKernels
     /// dots[r] = q · x_r[:d] for the 16·nb rows of blocks [0, nb), d = q.Length; when <paramref name="norms2"/> is
     /// not empty also norms2[r] = ‖x_r[:d]‖². <paramref name="data"/> starts at block 0 of group 0.
     /// </summary>
-    public static void Dot(ReadOnlySpan<float> q, ReadOnlySpan<float> data, int groupStride, int nb, Span<float> dots, Span<float> norms2)
+    public static void Dot(ReadOnlySpan<float> q, ReadOnlySpan<float> data, TileLayout layout, int nb, Span<float> dots, Span<float> norms2)
     {
         int d = q.Length;
-        CheckShape(d, data.Length, groupStride, nb, dots.Length, norms2);
+        CheckShape(d, data.Length, layout, nb, dots.Length, norms2);
         if (nb == 0 || d == 0) return;
         if (Vector512.IsHardwareAccelerated)
         {
-            if (norms2.IsEmpty) Dot512<NoNorm>(q, data, groupStride, nb, dots, norms2);
-            else Dot512<Norm>(q, data, groupStride, nb, dots, norms2);
+            if (norms2.IsEmpty) Dot512<NoNorm>(q, data, layout, nb, dots, norms2);
+            else Dot512<Norm>(q, data, layout, nb, dots, norms2);
             return;
         }
-        DotPortable(q, data, groupStride, nb, dots, norms2);
+        DotPortable(q, data, layout, nb, dots, norms2);
     }
 
-    private static void CheckShape(int d, int dataLength, int groupStride, int nb, int dotsLength, Span<float> norms2)
+    private static void CheckShape(int d, int dataLength, TileLayout layout, int nb, int dotsLength, Span<float> norms2)
     {
         if (nb < 0) throw new ArgumentOutOfRangeException(nameof(nb), nb, "Block count must be non-negative.");
-        if (groupStride < GroupStride(nb))
-            throw new ArgumentException($"Group stride {groupStride} cannot hold {nb} blocks.");
-        if (nb > 0 && d > 0 && (long)(Groups(d) - 1) * groupStride + GroupStride(nb) > dataLength)
-            throw new ArgumentException($"{Groups(d)} groups at stride {groupStride} need more than the {dataLength} floats given.");
+        if (layout.BlockStride < TileFloats || layout.GroupStride < TileFloats)
+            throw new ArgumentException($"Tile strides ({layout.BlockStride}, {layout.GroupStride}) must be at least one tile ({TileFloats}).");
+        if (nb > 0 && d > 0 && layout.Offset(nb - 1, Groups(d) - 1) + TileFloats > dataLength)
+            throw new ArgumentException($"{nb} blocks × {Groups(d)} groups with strides ({layout.BlockStride}, {layout.GroupStride}) need more than the {dataLength} entries given.");
         if (dotsLength < nb * BlockRows || (!norms2.IsEmpty && norms2.Length < nb * BlockRows))
             throw new ArgumentException($"Outputs must hold {nb * BlockRows} floats.");
     }
@@ -63,7 +65,7 @@ public static class InterleavedKernels
     private readonly struct Norm : INormFlag { public static bool On => true; }
     private readonly struct NoNorm : INormFlag { public static bool On => false; }
 
-    private static void Dot512<TNorm>(ReadOnlySpan<float> q, ReadOnlySpan<float> data, int groupStride, int nb, Span<float> dots, Span<float> norms2)
+    private static void Dot512<TNorm>(ReadOnlySpan<float> q, ReadOnlySpan<float> data, TileLayout layout, int nb, Span<float> dots, Span<float> norms2)
         where TNorm : struct, INormFlag
     {
         int d = q.Length;
@@ -72,6 +74,7 @@ public static class InterleavedKernels
         ref float br = ref MemoryMarshal.GetReference(data);
         ref float dr = ref MemoryMarshal.GetReference(dots);
         ref float nr = ref MemoryMarshal.GetReference(norms2);
+        nuint bs = (nuint)layout.BlockStride;
         int b = 0;
         // Four blocks (64 rows) per pass share each broadcast of q[j].
         for (; b + 4 <= nb; b += 4)
@@ -80,16 +83,16 @@ public static class InterleavedKernels
             Vector512<float> n0 = default, n1 = default, n2 = default, n3 = default;
             for (int g = 0; g < groups; g++)
             {
-                ref float x0 = ref Unsafe.Add(ref br, (nint)g * groupStride + (nint)b * TileFloats);
+                ref float x0 = ref Unsafe.Add(ref br, (nint)layout.Offset(b, g));
                 ref float qg = ref Unsafe.Add(ref qr, g * BlockRows);
                 nuint dims = (nuint)Math.Min(BlockRows, d - g * BlockRows);
                 for (nuint jj = 0, o = 0; jj < dims; jj++, o += BlockRows)
                 {
                     var qj = Vector512.Create(Unsafe.Add(ref qg, jj));
                     var v0 = Vector512.LoadUnsafe(ref x0, o);
-                    var v1 = Vector512.LoadUnsafe(ref x0, o + TileFloats);
-                    var v2 = Vector512.LoadUnsafe(ref x0, o + 2 * TileFloats);
-                    var v3 = Vector512.LoadUnsafe(ref x0, o + 3 * TileFloats);
+                    var v1 = Vector512.LoadUnsafe(ref x0, o + bs);
+                    var v2 = Vector512.LoadUnsafe(ref x0, o + 2 * bs);
+                    var v3 = Vector512.LoadUnsafe(ref x0, o + 3 * bs);
                     a0 = Vector512.FusedMultiplyAdd(qj, v0, a0);
                     a1 = Vector512.FusedMultiplyAdd(qj, v1, a1);
                     a2 = Vector512.FusedMultiplyAdd(qj, v2, a2);
@@ -121,7 +124,7 @@ public static class InterleavedKernels
             Vector512<float> a0 = default, n0 = default;
             for (int g = 0; g < groups; g++)
             {
-                ref float x0 = ref Unsafe.Add(ref br, (nint)g * groupStride + (nint)b * TileFloats);
+                ref float x0 = ref Unsafe.Add(ref br, (nint)layout.Offset(b, g));
                 ref float qg = ref Unsafe.Add(ref qr, g * BlockRows);
                 nuint dims = (nuint)Math.Min(BlockRows, d - g * BlockRows);
                 for (nuint jj = 0, o = 0; jj < dims; jj++, o += BlockRows)
@@ -137,7 +140,7 @@ public static class InterleavedKernels
     }
 
     /// <summary>The path for machines without AVX-512 (TensorPrimitives uses Vector256/128 where present).</summary>
-    internal static void DotPortable(ReadOnlySpan<float> q, ReadOnlySpan<float> data, int groupStride, int nb, Span<float> dots, Span<float> norms2)
+    internal static void DotPortable(ReadOnlySpan<float> q, ReadOnlySpan<float> data, TileLayout layout, int nb, Span<float> dots, Span<float> norms2)
     {
         int d = q.Length;
         bool withNorms = !norms2.IsEmpty;
@@ -150,7 +153,7 @@ public static class InterleavedKernels
             for (int j = 0; j < d; j++)
             {
                 int g = j / BlockRows, jj = j % BlockRows;
-                var col = data.Slice(g * groupStride + b * TileFloats + jj * BlockRows, BlockRows);
+                var col = data.Slice((int)layout.Offset(b, g) + jj * BlockRows, BlockRows);
                 System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(col, q[j], acc, acc);
                 if (withNorms) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(col, col, nacc, nacc);
             }
@@ -161,32 +164,32 @@ public static class InterleavedKernels
 
     /// <summary>
     /// The same scan over 8-bit codes (scalar quantization: x_j ≈ lo_j + step_j·c_j), laid out like the float
-    /// store but one byte per value (tile = 256 bytes, <paramref name="groupStride"/> in bytes).
+    /// store but one byte per value (tile = 256 bytes, strides in bytes).
     /// Without norms it computes dots[r] = Σ_j qs_j·c_rj, where the caller passes qs_j = q_j·step_j and adds
     /// the per-query constant Σ_j q_j·lo_j itself (one FMA per value). With norms it decodes each value and
     /// returns dots[r] = q·x̂_r[:d] and norms2[r] = ‖x̂_r[:d]‖² (<paramref name="lo"/> and <paramref name="step"/>
     /// hold d values each; <paramref name="q"/> is then the plain query).
     /// </summary>
     public static void DotU8(ReadOnlySpan<float> q, ReadOnlySpan<float> lo, ReadOnlySpan<float> step, ReadOnlySpan<byte> codes,
-        int groupStride, int nb, Span<float> dots, Span<float> norms2)
+        TileLayout layout, int nb, Span<float> dots, Span<float> norms2)
     {
         int d = q.Length;
-        CheckShape(d, codes.Length, groupStride, nb, dots.Length, norms2);
+        CheckShape(d, codes.Length, layout, nb, dots.Length, norms2);
         bool withNorms = !norms2.IsEmpty;
         if (withNorms && (lo.Length < d || step.Length < d))
             throw new ArgumentException($"Decoding {d} dims needs {d} offsets and steps.");
         if (nb == 0 || d == 0) return;
         if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
         {
-            if (withNorms) DotU8Avx512<Norm>(q, lo, step, codes, groupStride, nb, dots, norms2);
-            else DotU8Avx512<NoNorm>(q, lo, step, codes, groupStride, nb, dots, norms2);
+            if (withNorms) DotU8Avx512<Norm>(q, lo, step, codes, layout, nb, dots, norms2);
+            else DotU8Avx512<NoNorm>(q, lo, step, codes, layout, nb, dots, norms2);
             return;
         }
-        DotU8Portable(q, lo, step, codes, groupStride, nb, dots, norms2);
+        DotU8Portable(q, lo, step, codes, layout, nb, dots, norms2);
     }
 
     private static void DotU8Avx512<TNorm>(ReadOnlySpan<float> q, ReadOnlySpan<float> lo, ReadOnlySpan<float> step, ReadOnlySpan<byte> codes,
-        int groupStride, int nb, Span<float> dots, Span<float> norms2) where TNorm : struct, INormFlag
+        TileLayout layout, int nb, Span<float> dots, Span<float> norms2) where TNorm : struct, INormFlag
     {
         int d = q.Length;
         int groups = Groups(d);
@@ -196,6 +199,7 @@ public static class InterleavedKernels
         ref byte cr = ref MemoryMarshal.GetReference(codes);
         ref float dr = ref MemoryMarshal.GetReference(dots);
         ref float nr = ref MemoryMarshal.GetReference(norms2);
+        nuint bs = (nuint)layout.BlockStride;
         for (int b = 0; b < nb; b += 4)
         {
             int m = Math.Min(4, nb - b);
@@ -203,16 +207,16 @@ public static class InterleavedKernels
             Vector512<float> n0 = default, n1 = default, n2 = default, n3 = default;
             for (int g = 0; g < groups; g++)
             {
-                ref byte x0 = ref Unsafe.Add(ref cr, (nint)g * groupStride + (nint)b * TileFloats);
+                ref byte x0 = ref Unsafe.Add(ref cr, (nint)layout.Offset(b, g));
                 int j0 = g * BlockRows;
                 nuint dims = (nuint)Math.Min(BlockRows, d - j0);
                 for (nuint jj = 0, o = 0; jj < dims; jj++, o += BlockRows)
                 {
                     // Blocks past m read the same tile again (never out of bounds); their results are not stored.
                     var v0 = U8ToFloat(ref x0, o);
-                    var v1 = U8ToFloat(ref x0, m > 1 ? o + TileFloats : o);
-                    var v2 = U8ToFloat(ref x0, m > 2 ? o + 2 * TileFloats : o);
-                    var v3 = U8ToFloat(ref x0, m > 3 ? o + 3 * TileFloats : o);
+                    var v1 = U8ToFloat(ref x0, m > 1 ? o + bs : o);
+                    var v2 = U8ToFloat(ref x0, m > 2 ? o + 2 * bs : o);
+                    var v3 = U8ToFloat(ref x0, m > 3 ? o + 3 * bs : o);
                     var qj = Vector512.Create(Unsafe.Add(ref qr, j0 + (int)jj));
                     if (TNorm.On)
                     {
@@ -255,7 +259,7 @@ public static class InterleavedKernels
 
     /// <summary>The 8-bit scan without AVX-512.</summary>
     internal static void DotU8Portable(ReadOnlySpan<float> q, ReadOnlySpan<float> lo, ReadOnlySpan<float> step, ReadOnlySpan<byte> codes,
-        int groupStride, int nb, Span<float> dots, Span<float> norms2)
+        TileLayout layout, int nb, Span<float> dots, Span<float> norms2)
     {
         int d = q.Length;
         bool withNorms = !norms2.IsEmpty;
@@ -266,7 +270,7 @@ public static class InterleavedKernels
                 float acc = 0, nacc = 0;
                 for (int j = 0; j < d; j++)
                 {
-                    float c = codes[(j / BlockRows) * groupStride + b * TileFloats + (j % BlockRows) * BlockRows + lane];
+                    float c = codes[(int)layout.Offset(b, j / BlockRows) + (j % BlockRows) * BlockRows + lane];
                     if (withNorms)
                     {
                         float x = MathF.FusedMultiplyAdd(c, step[j], lo[j]);
@@ -285,26 +289,43 @@ public static class InterleavedKernels
     }
 
     /// <summary>Writes 8-bit codes of row <paramref name="row"/> (its first <paramref name="values"/>.Length dims).</summary>
-    public static void WriteRow(Span<byte> codes, int groupStride, int row, ReadOnlySpan<byte> values)
+    public static void WriteRow(Span<byte> codes, TileLayout layout, int row, ReadOnlySpan<byte> values)
     {
         int b = row / BlockRows, lane = row % BlockRows;
         for (int j = 0; j < values.Length; j++)
-            codes[(j / BlockRows) * groupStride + b * TileFloats + (j % BlockRows) * BlockRows + lane] = values[j];
+            codes[(int)layout.Offset(b, j / BlockRows) + (j % BlockRows) * BlockRows + lane] = values[j];
     }
 
     /// <summary>Writes the first <paramref name="values"/>.Length dims of row <paramref name="row"/>.</summary>
-    public static void WriteRow(Span<float> data, int groupStride, int row, ReadOnlySpan<float> values)
+    public static void WriteRow(Span<float> data, TileLayout layout, int row, ReadOnlySpan<float> values)
     {
         int b = row / BlockRows, lane = row % BlockRows;
         for (int j = 0; j < values.Length; j++)
-            data[(j / BlockRows) * groupStride + b * TileFloats + (j % BlockRows) * BlockRows + lane] = values[j];
+            data[(int)layout.Offset(b, j / BlockRows) + (j % BlockRows) * BlockRows + lane] = values[j];
     }
 
     /// <summary>Reads the first <paramref name="destination"/>.Length dims of row <paramref name="row"/>.</summary>
-    public static void ReadRow(ReadOnlySpan<float> data, int groupStride, int row, Span<float> destination)
+    public static void ReadRow(ReadOnlySpan<float> data, TileLayout layout, int row, Span<float> destination)
     {
         int b = row / BlockRows, lane = row % BlockRows;
         for (int j = 0; j < destination.Length; j++)
-            destination[j] = data[(j / BlockRows) * groupStride + b * TileFloats + (j % BlockRows) * BlockRows + lane];
+            destination[j] = data[(int)layout.Offset(b, j / BlockRows) + (j % BlockRows) * BlockRows + lane];
     }
+}
+
+/// <summary>Where the 16×16 tile of (block b, dim group g) starts: b·BlockStride + g·GroupStride (in entries).</summary>
+/// <param name="BlockStride">Entries between consecutive blocks of one group.</param>
+/// <param name="GroupStride">Entries between consecutive groups of one block.</param>
+public readonly record struct TileLayout(int BlockStride, int GroupStride)
+{
+    /// <summary>Tiles of one block adjacent (a short list's prefix is one contiguous run).</summary>
+    public static TileLayout BlockMajor(int storedDims) =>
+        new(InterleavedKernels.Groups(storedDims) * InterleavedKernels.TileFloats, InterleavedKernels.TileFloats);
+
+    /// <summary>Tiles of one dim group adjacent across <paramref name="blocks"/> blocks (a prefix streams ⌈d/16⌉ regions).</summary>
+    public static TileLayout GroupMajor(int blocks) =>
+        new(InterleavedKernels.TileFloats, (int)InterleavedKernels.GroupStride(blocks));
+
+    /// <summary>Start of the tile of (block, group).</summary>
+    public long Offset(int block, int group) => (long)block * BlockStride + (long)group * GroupStride;
 }

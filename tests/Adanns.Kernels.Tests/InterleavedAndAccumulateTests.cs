@@ -8,12 +8,13 @@ public class InterleavedAndAccumulateTests
         var rng = new Random(41);
         foreach (int stored in new[] { 1, 7, 16, 33, 64, 130 })
             foreach (int nb in new[] { 0, 1, 3, 4, 5, 9 })
+            foreach (bool blockMajor in new[] { true, false })
             {
                 int rows = nb * 16;
                 var data = new float[rows * stored];
                 Reference.Fill(data, rng);
-                int stride = (int)InterleavedKernels.GroupStride(nb);
-                using var blocks = new GuardedBuffer(InterleavedKernels.Groups(stored) * stride);
+                var stride = blockMajor ? TileLayout.BlockMajor(stored) : TileLayout.GroupMajor(Math.Max(1, nb));
+                using var blocks = new GuardedBuffer(nb == 0 ? 0 : InterleavedKernels.Groups(stored) * nb * InterleavedKernels.TileFloats);
                 for (int r = 0; r < rows; r++)
                     InterleavedKernels.WriteRow(blocks.Span, stride, r, data.AsSpan(r * stored, stored));
                 foreach (int d in new[] { 1, stored / 2 + 1, stored }.Where(x => x <= stored).Distinct())
@@ -79,9 +80,9 @@ public class InterleavedAndAccumulateTests
     [Fact]
     public void InterleavedShapeErrorsAreReported()
     {
-        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[8], new float[512], 256, 2, new float[32], default)); // stride < 2 blocks
-        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[20], new float[300], 256, 1, new float[16], default)); // 2 groups need 512
-        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[4], new float[256], 256, 1, new float[8], default));   // output too small
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[8], new float[512], new TileLayout(100, 256), 2, new float[32], default)); // stride < a tile
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[20], new float[300], TileLayout.BlockMajor(32), 1, new float[16], default)); // 2 groups need 512
+        Assert.Throws<ArgumentException>(() => InterleavedKernels.Dot(new float[4], new float[256], TileLayout.BlockMajor(16), 1, new float[8], default));   // output too small
     }
 }
 
@@ -93,9 +94,11 @@ public class InterleavedU8Tests
         var rng = new Random(43);
         foreach (int stored in new[] { 3, 16, 40, 64 })
             foreach (int nb in new[] { 1, 2, 4, 5, 9 })
+            foreach (bool blockMajor in new[] { true, false })
             {
-                int rows = nb * 16, stride = (int)InterleavedKernels.GroupStride(nb);
-                var codes = new byte[InterleavedKernels.Groups(stored) * stride];
+                int rows = nb * 16;
+                var stride = blockMajor ? TileLayout.BlockMajor(stored) : TileLayout.GroupMajor(nb);
+                var codes = new byte[InterleavedKernels.Groups(stored) * nb * InterleavedKernels.TileFloats];
                 var raw = new byte[rows * stored];
                 rng.NextBytes(raw);
                 for (int r = 0; r < rows; r++)

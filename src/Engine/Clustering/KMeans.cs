@@ -144,13 +144,13 @@ public static class KMeans
         if (points.Length < (long)n * dim) throw new ArgumentException($"{n} points of {dim} dims need {(long)n * dim} floats.");
         if (assignment.Length < n) throw new ArgumentException($"Assignment buffer holds {assignment.Length} entries for {n} points.");
         int blocks = (k + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
-        int stride = (int)InterleavedKernels.GroupStride(blocks);
-        var table = new float[InterleavedKernels.Groups(dim) * stride];
+        var layout = TileLayout.GroupMajor(blocks);
+        var table = new float[InterleavedKernels.Groups(dim) * layout.GroupStride];
         var c2 = new float[blocks * InterleavedKernels.BlockRows];
         for (int c = 0; c < k; c++)
         {
             var row = centroids.AsSpan(c * dim, dim);
-            InterleavedKernels.WriteRow(table, stride, c, row);
+            InterleavedKernels.WriteRow(table, layout, c, row);
             c2[c] = VectorMath.NormSquared(row);
         }
         if (threads <= 0) threads = Environment.ProcessorCount;
@@ -166,7 +166,7 @@ public static class KMeans
             for (int i = a; i < b; i++)
             {
                 var x = pts.AsSpan(i * dim, dim);
-                InterleavedKernels.Dot(x, table, stride, blocks, dots, default);
+                InterleavedKernels.Dot(x, table, layout, blocks, dots, default);
                 int best = 0;
                 float bestKey = float.PositiveInfinity;
                 for (int c = 0; c < k; c++)

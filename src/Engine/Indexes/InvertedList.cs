@@ -54,8 +54,11 @@ internal sealed class InvertedList
     /// <summary>Full rows (Capacity × D), or null when the float scan store already holds every dim.</summary>
     public float[]? Rows { get; private set; }
 
-    /// <summary>Entries (floats or bytes) between consecutive dim groups of the scan store.</summary>
-    public int GroupStride => (int)InterleavedKernels.GroupStride(Capacity / InterleavedKernels.BlockRows);
+    /// <summary>
+    /// Block-major tiles: a list holds a few dozen rows, so a scan reads all its blocks; keeping each block's
+    /// tiles adjacent makes the whole list one contiguous run the hardware prefetcher can stream.
+    /// </summary>
+    public TileLayout Layout => TileLayout.BlockMajor(_scanDims);
 
     /// <summary>Appends a D-dim row; returns its position.</summary>
     public int Append(ReadOnlySpan<float> row, long id)
@@ -72,12 +75,12 @@ internal sealed class InvertedList
         Ids[pos] = id;
         if (_sq is null)
         {
-            InterleavedKernels.WriteRow(Blocks, GroupStride, pos, row[.._scanDims]);
+            InterleavedKernels.WriteRow(Blocks, Layout, pos, row[.._scanDims]);
         }
         else
         {
             _sq.Encode(row, _codeScratch);
-            InterleavedKernels.WriteRow(Codes, GroupStride, pos, _codeScratch);
+            InterleavedKernels.WriteRow(Codes, Layout, pos, _codeScratch);
         }
         if (Rows is not null) row.CopyTo(Rows.AsSpan(pos * _dimension, _dimension));
     }
@@ -86,7 +89,7 @@ internal sealed class InvertedList
     public void Read(int pos, Span<float> dst)
     {
         if (Rows is not null) Rows.AsSpan(pos * _dimension, _dimension).CopyTo(dst);
-        else InterleavedKernels.ReadRow(Blocks, GroupStride, pos, dst[.._scanDims]);
+        else InterleavedKernels.ReadRow(Blocks, Layout, pos, dst[.._scanDims]);
     }
 
     /// <summary>The full row at <paramref name="pos"/> when rows are stored row-major; empty otherwise.</summary>
@@ -125,7 +128,7 @@ internal sealed class InvertedList
     {
         Capacity = capacity;
         Ids = new long[capacity];
-        long scanEntries = InterleavedKernels.Groups(_scanDims) * InterleavedKernels.GroupStride(capacity / InterleavedKernels.BlockRows);
+        long scanEntries = (long)(capacity / InterleavedKernels.BlockRows) * Layout.BlockStride;
         if (_sq is null) Blocks = new float[scanEntries];
         else Codes = new byte[scanEntries];
         Rows = _sq is not null || _scanDims < _dimension ? new float[(long)capacity * _dimension] : null;
@@ -133,17 +136,14 @@ internal sealed class InvertedList
 
     private void Grow(int newCapacity)
     {
-        var (ids, blocks, codes, rows, count, oldStride) = (Ids, Blocks, Codes, Rows, Count, GroupStride);
+        var (ids, blocks, codes, rows, count) = (Ids, Blocks, Codes, Rows, Count);
         Allocate(newCapacity);
         Array.Copy(ids, Ids, count);
-        // Each dim group moves to its new offset (the group stride grows with capacity); blocks inside it do not.
-        // Whole blocks are copied; padding rows past Count hold stale or zero values that scans never report.
-        long used = InterleavedKernels.GroupStride((count + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows);
-        for (int g = 0; g < InterleavedKernels.Groups(_scanDims); g++)
-        {
-            if (_sq is null) Array.Copy(blocks, (long)g * oldStride, Blocks, (long)g * GroupStride, used);
-            else Array.Copy(codes, (long)g * oldStride, Codes, (long)g * GroupStride, used);
-        }
+        // Block-major: the used blocks are a prefix of the store, so growing is one copy. Padding rows past
+        // Count hold stale or zero values that scans never report.
+        long used = (long)((count + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows) * Layout.BlockStride;
+        if (_sq is null) Array.Copy(blocks, Blocks, used);
+        else Array.Copy(codes, Codes, used);
         if (rows is not null && Rows is not null) Array.Copy(rows, Rows, (long)count * _dimension);
     }
 }

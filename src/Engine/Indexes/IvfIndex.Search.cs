@@ -231,7 +231,7 @@ public sealed partial class IvfIndex
         var dots = s.CoarseKeys(padded);
         var norms = s.CoarseNorms(padded);
         // Centroid norms come out of the same pass (they change as lists grow, so nothing is cached).
-        InterleavedKernels.Dot(q[..d], _probeCentroids, ProbeGroupStride, ProbeBlocks, dots, norms);
+        InterleavedKernels.Dot(q[..d], _probeCentroids, ProbeLayout, ProbeBlocks, dots, norms);
         var keys = dots[..NList];
         ToKeys(keys, norms[..NList], Metric == Metric.Cosine ? Metric.Cosine : Metric.L2);
         var heap = new TopKHeap(s.ProbeKeys(nprobe), probes);
@@ -256,23 +256,25 @@ public sealed partial class IvfIndex
             if (d <= ScanStoreDims && !exact && ScanQuantizer is { } sq)
             {
                 int nb = padded / InterleavedKernels.BlockRows;
-                var codes = list.Codes.AsSpan(r0 * InterleavedKernels.BlockRows);
+                var layout = list.Layout;
+                var codes = list.Codes.AsSpan(r0 / InterleavedKernels.BlockRows * layout.BlockStride);
                 if (needNorms)
                 {
-                    InterleavedKernels.DotU8(q[..d], sq.Lo, sq.Step, codes, list.GroupStride, nb, dots, norms);
+                    InterleavedKernels.DotU8(q[..d], sq.Lo, sq.Step, codes, layout, nb, dots, norms);
                 }
                 else
                 {
                     // Inner product: Σ (q_j·step_j)·c_j plus the per-query constant Σ q_j·lo_j.
-                    InterleavedKernels.DotU8(s.ScaledQuery(d), default, default, codes, list.GroupStride, nb, dots, default);
+                    InterleavedKernels.DotU8(s.ScaledQuery(d), default, default, codes, layout, nb, dots, default);
                     TensorPrimitives.Add(dots, s.ScaledQueryOffset, dots);
                 }
             }
             else if (d <= ScanStoreDims && ScanQuantizer is null)
             {
                 int nb = padded / InterleavedKernels.BlockRows;
-                var blocks = list.Blocks.AsSpan(r0 * InterleavedKernels.BlockRows);
-                InterleavedKernels.Dot(q[..d], blocks, list.GroupStride, Math.Min(nb, ChunkBlocks), dots, norms);
+                var layout = list.Layout;
+                var blocks = list.Blocks.AsSpan(r0 / InterleavedKernels.BlockRows * layout.BlockStride);
+                InterleavedKernels.Dot(q[..d], blocks, layout, Math.Min(nb, ChunkBlocks), dots, norms);
             }
             else
             {

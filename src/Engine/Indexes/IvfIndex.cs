@@ -92,7 +92,8 @@ public sealed partial class IvfIndex
 
     private int ProbeBlocks => (NList + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
 
-    private int ProbeGroupStride => (int)InterleavedKernels.GroupStride(ProbeBlocks);
+    // Group-major: every query reads all centroids at a prefix d_c' that is often much shorter than D.
+    private TileLayout ProbeLayout => TileLayout.GroupMajor(ProbeBlocks);
 
     /// <summary>Sizes (live + tombstoned rows) of every list.</summary>
     public int[] ListSizes() => _lists.Select(l => l.Count).ToArray();
@@ -370,7 +371,7 @@ public sealed partial class IvfIndex
             var sum = _sums.AsSpan(list * D, D);
             for (int j = 0; j < D; j++) c[j] = (float)(sum[j] / count);
         }
-        InterleavedKernels.WriteRow(_probeCentroids, ProbeGroupStride, list, c);
+        InterleavedKernels.WriteRow(_probeCentroids, ProbeLayout, list, c);
     }
 
     private void CheckVector(ReadOnlySpan<float> vector, int row)
