@@ -232,6 +232,7 @@ public sealed partial class IvfIndex
             }
         }
         if (index is null) throw file.Fail(-1, "no META/CENT sections.");
+        index._listStarts = null;
         if (haveSums)
         {
             for (int l = 0; l < index.NList; l++)

@@ -86,32 +86,91 @@ public sealed partial class IvfIndex
         if (threads == 0) threads = Environment.ProcessorCount;
         threads = Math.Max(1, Math.Min(threads, nq));
 
-        stats = default;
-        if (threads == 1)
-        {
-            var scratch = t_scratch ??= new Scratch();
-            for (int i = 0; i < nq; i++)
-                SearchOne(queries.Slice(i * D, D), k, r, ids.Slice(i * k, k), scores.Slice(i * k, k), scratch, ref stats);
-            return;
-        }
-        // Parallel: copy in/out through arrays (spans cannot cross into the lambdas).
+        // List-major: each chunk of queries is scanned list by list, so a list's data is loaded once for every
+        // query of the chunk that probes it (with 1,000 queries × 256 probes over 1,024 lists, ~60 queries per
+        // load) instead of once per query. Chunks run in parallel, each on one thread with its own heaps.
+        int chunk = Math.Clamp((nq + threads - 1) / threads, 1, BatchChunk);
+        int chunks = (nq + chunk - 1) / chunk;
         var qArr = queries.ToArray();
-        var idArr = new long[nq * k];
-        var scoreArr = new float[nq * k];
+        var idArr = new long[(long)nq * k];
+        var scoreArr = new float[(long)nq * k];
         var total = new SearchStats();
         var gate = new object();
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        var starts = ListStarts();
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
         {
-            int a = (int)((long)nq * t / threads), b = (int)((long)nq * (t + 1) / threads);
-            var scratch = t_scratch ??= new Scratch();
+            int a = c * chunk, b = Math.Min(nq, a + chunk);
             var local = new SearchStats();
-            for (int i = a; i < b; i++)
-                SearchOne(qArr.AsSpan(i * D, D), k, r, idArr.AsSpan(i * k, k), scoreArr.AsSpan(i * k, k), scratch, ref local);
+            SearchChunk(qArr, a, b, k, r, starts, idArr, scoreArr, ref local);
             lock (gate) total.Add(local);
         });
         idArr.CopyTo(ids);
         scoreArr.CopyTo(scores);
         stats = total;
+    }
+
+    private const int BatchChunk = 256;
+
+    /// <summary>Queries [a, b) of <paramref name="queries"/>, list-major; results into rows a..b of the outputs.</summary>
+    private void SearchChunk(float[] queries, int a, int b, int k, in ResolvedSearch r, int[] starts, long[] idsOut, float[] scoresOut, ref SearchStats stats)
+    {
+        int D = Dimension, m = b - a, np = r.NProbe, sl = r.Shortlist;
+        var s = t_scratch ??= new Scratch();
+        var q = new float[m * D];
+        var probes = new int[m * np];
+        var probed = new int[m];
+        bool scaled = UsesScaledQuery(r);
+        var qs = scaled ? new float[m * r.ScanDim] : [];
+        var qsOffset = new float[m];
+        for (int i = 0; i < m; i++)
+        {
+            var qi = q.AsSpan(i * D, D);
+            PrepareQuery(queries.AsSpan((a + i) * D, D), qi);
+            probed[i] = RankCentroids(qi, r.CoarseDim, np, probes.AsSpan(i * np, np), s);
+            if (scaled) qsOffset[i] = ScaleQuery(qi[..r.ScanDim], qs.AsSpan(i * r.ScanDim, r.ScanDim));
+            stats.Queries++;
+            stats.Flops += (long)NList * r.CoarseDim;
+        }
+
+        // Bucket the (query, list) pairs by list.
+        var bucketStart = new int[NList + 1];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < probed[i]; j++) bucketStart[probes[i * np + j] + 1]++;
+        for (int l = 0; l < NList; l++) bucketStart[l + 1] += bucketStart[l];
+        var fill = bucketStart[..NList];
+        var bucket = new int[bucketStart[NList]];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < probed[i]; j++) bucket[fill[probes[i * np + j]]++] = i;
+
+        var keys = new float[m * sl];
+        var hids = new int[m * sl];
+        var counts = new int[m];
+        for (int l = 0; l < NList; l++)
+        {
+            int from = bucketStart[l], to = bucketStart[l + 1];
+            if (from == to) continue;
+            var list = _lists[l];
+            for (int t = from; t < to; t++)
+            {
+                int i = bucket[t];
+                var heap = new TopKHeap(keys.AsSpan(i * sl, sl), hids.AsSpan(i * sl, sl));
+                heap.Restore(counts[i]);
+                ScanList(list, q.AsSpan(i * D, D), r.ScanDim, r.Exact, starts[l],
+                    scaled ? qs.AsSpan(i * r.ScanDim, r.ScanDim) : default, qsOffset[i], ref heap, s);
+                counts[i] = heap.Count;
+                stats.VectorsScanned += list.Count;
+                stats.Flops += (long)list.Count * r.ScanDim;
+            }
+            stats.ListsProbed += to - from;
+        }
+        for (int i = 0; i < m; i++)
+        {
+            var heap = new TopKHeap(keys.AsSpan(i * sl, sl), hids.AsSpan(i * sl, sl));
+            heap.Restore(counts[i]);
+            int found = heap.SortBestFirst();
+            Finish(q.AsSpan(i * D, D), k, r, heap.Keys[..found], heap.Ids[..found], starts,
+                idsOut.AsSpan((a + i) * k, k), scoresOut.AsSpan((a + i) * k, k), s, ref stats);
+        }
     }
 
     /// <summary>Batch search returning new arrays.</summary>
@@ -127,8 +186,7 @@ public sealed partial class IvfIndex
     {
         int D = Dimension;
         var q = s.Query(D);
-        if (Rotation is null) query.CopyTo(q);
-        else Rotation.Apply(query, q);
+        PrepareQuery(query, q);
         stats.Queries++;
 
         // 1. Coarse: rank the probe centroids at d_c'.
@@ -136,46 +194,80 @@ public sealed partial class IvfIndex
         var probes = s.Probes(nprobe);
         int probed = RankCentroids(q, r.CoarseDim, nprobe, probes, s);
         stats.Flops += (long)NList * r.CoarseDim;
+        bool scaled = UsesScaledQuery(r);
+        var qs = scaled ? s.ScaledQuery(r.ScanDim) : default;
+        float qsOffset = scaled ? ScaleQuery(q[..r.ScanDim], qs) : 0f;
 
-        if (ScanQuantizer is { } quant && Metric == Metric.InnerProduct && r.ScanDim <= ScanStoreDims && !r.Exact)
-        {
-            var qs = s.ScaledQuery(r.ScanDim);
-            TensorPrimitives.Multiply(q[..r.ScanDim], quant.Step.AsSpan(0, r.ScanDim), qs);
-            s.ScaledQueryOffset = TensorPrimitives.Dot(q[..r.ScanDim], quant.Lo.AsSpan(0, r.ScanDim));
-        }
-
-        // 2. Scan the probed lists at d_s, keeping the best `shortlist` candidates.
-        var bases = s.Bases(probed + 1);
+        // 2. Scan the probed lists at d_s, keeping the best `shortlist` candidates (ids are global row slots).
+        var starts = ListStarts();
         var heap = new TopKHeap(s.ShortKeys(r.Shortlist), s.ShortIds(r.Shortlist));
-        int candidateBase = 0;
         for (int i = 0; i < probed; i++)
         {
             var list = _lists[probes[i]];
-            bases[i] = candidateBase;
-            ScanList(list, q, r.ScanDim, r.Exact, candidateBase, ref heap, s);
-            candidateBase += list.Count;
+            ScanList(list, q, r.ScanDim, r.Exact, starts[probes[i]], qs, qsOffset, ref heap, s);
             stats.VectorsScanned += list.Count;
             stats.Flops += (long)list.Count * r.ScanDim;
         }
-        bases[probed] = candidateBase;
         stats.ListsProbed += probed;
         int found = heap.SortBestFirst();
+        Finish(q, k, r, heap.Keys[..found], heap.Ids[..found], starts, outIds, outScores, s, ref stats);
+    }
 
+    /// <summary>Rotates (if configured) the query into <paramref name="q"/>.</summary>
+    private void PrepareQuery(ReadOnlySpan<float> query, Span<float> q)
+    {
+        if (Rotation is null) query.CopyTo(q);
+        else Rotation.Apply(query, q);
+    }
+
+    /// <summary>Whether the scan runs the 8-bit inner-product kernel on a pre-scaled query (q_j·step_j).</summary>
+    private bool UsesScaledQuery(in ResolvedSearch r) =>
+        ScanQuantizer is not null && Metric == Metric.InnerProduct && r.ScanDim <= ScanStoreDims && !r.Exact;
+
+    /// <summary>qs_j = q_j·step_j; returns the constant Σ q_j·lo_j that completes the decoded dot product.</summary>
+    private float ScaleQuery(ReadOnlySpan<float> q, Span<float> qs)
+    {
+        var quant = ScanQuantizer!;
+        TensorPrimitives.Multiply(q, quant.Step.AsSpan(0, q.Length), qs);
+        return TensorPrimitives.Dot(q, quant.Lo.AsSpan(0, q.Length));
+    }
+
+    /// <summary>
+    /// Row slot of each list's first row: slot = starts[list] + position, so a candidate is one int whatever the
+    /// probe order. Rebuilt lazily after writes (writers clear it).
+    /// </summary>
+    private int[] ListStarts()
+    {
+        var starts = _listStarts;
+        if (starts is not null) return starts;
+        starts = new int[NList + 1];
+        for (int l = 0; l < NList; l++) starts[l + 1] = starts[l] + _lists[l].Count;
+        _listStarts = starts;
+        return starts;
+    }
+
+    /// <summary>
+    /// Rerank stages and output for one query, from its scan shortlist (keys and slots, best first).
+    /// </summary>
+    private void Finish(ReadOnlySpan<float> q, int k, in ResolvedSearch r, ReadOnlySpan<float> shortKeys, ReadOnlySpan<int> shortSlots,
+        int[] starts, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    {
+        int found = shortKeys.Length;
         // Candidates as (list, position), best first.
         var candList = s.CandList(found);
         var candPos = s.CandPos(found);
         for (int j = 0; j < found; j++)
         {
-            int c = heap.Ids[j];
-            int i = FindProbe(bases, probed, c);
-            candList[j] = probes[i];
-            candPos[j] = c - bases[i];
+            int slot = shortSlots[j];
+            int l = FindList(starts, slot);
+            candList[j] = l;
+            candPos[j] = slot - starts[l];
         }
         var keys = s.StageKeys(found);
-        heap.Keys[..found].CopyTo(keys);
+        shortKeys.CopyTo(keys);
         int finalDim = r.ScanDim;
 
-        // 3. Rerank stages: rescore at growing dims, keep fewer each time; the last keeps k.
+        // Rerank stages: rescore at growing dims, keep fewer each time; the last keeps k.
         for (int st = 0; st < r.Rerank.Count && found > 0; st++)
         {
             var stage = r.Rerank[st];
@@ -203,7 +295,7 @@ public sealed partial class IvfIndex
             finalDim = stage.Dim;
         }
 
-        // 4. Emit top-k with scores in the metric's own units at the final dim.
+        // Emit top-k with scores in the metric's own units at the final dim.
         int n = Math.Min(found, k);
         float qNorm2 = Metric == Metric.InnerProduct ? 1f : VectorMath.NormSquared(q[..finalDim]);
         for (int j = 0; j < n; j++)
@@ -240,7 +332,7 @@ public sealed partial class IvfIndex
     }
 
     /// <summary>Scores every row of <paramref name="list"/> at dim d and offers them to the shortlist heap.</summary>
-    private void ScanList(InvertedList list, ReadOnlySpan<float> q, int d, bool exact, int candidateBase, ref TopKHeap heap, Scratch s)
+    private void ScanList(InvertedList list, ReadOnlySpan<float> q, int d, bool exact, int candidateBase, ReadOnlySpan<float> scaledQuery, float scaledOffset, ref TopKHeap heap, Scratch s)
     {
         int count = list.Count;
         if (count == 0) return;
@@ -265,8 +357,8 @@ public sealed partial class IvfIndex
                 else
                 {
                     // Inner product: Σ (q_j·step_j)·c_j plus the per-query constant Σ q_j·lo_j.
-                    InterleavedKernels.DotU8(s.ScaledQuery(d), default, default, codes, layout, nb, dots, default);
-                    TensorPrimitives.Add(dots, s.ScaledQueryOffset, dots);
+                    InterleavedKernels.DotU8(scaledQuery, default, default, codes, layout, nb, dots, default);
+                    TensorPrimitives.Add(dots, scaledOffset, dots);
                 }
             }
             else if (d <= ScanStoreDims && ScanQuantizer is null)
@@ -347,15 +439,17 @@ public sealed partial class IvfIndex
         }
     }
 
-    private static int FindProbe(ReadOnlySpan<int> bases, int probed, int candidate)
+    /// <summary>The list holding row slot <paramref name="slot"/>: the last l with starts[l] ≤ slot (starts ascending).</summary>
+    private int FindList(int[] starts, int slot)
     {
-        // bases is ascending with bases[probed] = total; find i with bases[i] ≤ c < bases[i+1].
-        int lo = 0, hi = probed - 1;
+        int lo = 0, hi = NList - 1;
         while (lo < hi)
         {
             int mid = (lo + hi + 1) >> 1;
-            if (bases[mid] <= candidate) lo = mid; else hi = mid - 1;
+            if (starts[mid] <= slot) lo = mid; else hi = mid - 1;
         }
+        // Empty lists share their start with the next list: skip forward to the one that holds the slot.
+        while (starts[lo + 1] <= slot) lo++;
         return lo;
     }
 
@@ -371,17 +465,15 @@ public sealed partial class IvfIndex
     private sealed class Scratch
     {
         private float[] _query = [], _coarse = [], _coarseNorms = [], _row = [], _scaled = [], _probeKeys = [], _dots = [], _norms = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
-        private int[] _probes = [], _bases = [], _shortIds = [], _candList = [], _candPos = [], _stageHeapIds = [], _tmpList = [], _tmpPos = [];
+        private int[] _probes = [], _shortIds = [], _candList = [], _candPos = [], _stageHeapIds = [], _tmpList = [], _tmpPos = [];
 
         public Span<float> Query(int n) => G(ref _query, n);
         public Span<float> CoarseKeys(int n) => G(ref _coarse, n);
         public Span<float> CoarseNorms(int n) => G(ref _coarseNorms, n);
         public Span<float> Row(int n) => G(ref _row, n);
         public Span<float> ScaledQuery(int n) => G(ref _scaled, n);
-        public float ScaledQueryOffset;
         public Span<float> ProbeKeys(int n) => G(ref _probeKeys, n);
         public Span<int> Probes(int n) => G(ref _probes, n);
-        public Span<int> Bases(int n) => G(ref _bases, n);
         public Span<float> Dots(int n) => G(ref _dots, n);
         public Span<float> Norms(int n) => G(ref _norms, n);
         public Span<float> ShortKeys(int n) => G(ref _shortKeys, n);

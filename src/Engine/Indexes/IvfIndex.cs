@@ -38,6 +38,7 @@ public sealed partial class IvfIndex
     private readonly int[] _liveCounts;           // live members per list
     private readonly float[] _probeCentroids;     // interleaved-16 blocks of nlist × D: _sums / _liveCounts
     private readonly Dictionary<long, long> _idToSlot = new(); // id → (list << 32) | position
+    private volatile int[]? _listStarts;          // row slot of each list's first row; null after a write
     private long _nextAutoId;
 
     private IvfIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] assignCentroids, int scanStoreDims, ScalarQuantizer8? sq)
@@ -287,6 +288,7 @@ public sealed partial class IvfIndex
         {
             long listTag = (long)l << 32;
             _lists[l].Compact((id, pos) => _idToSlot[id] = listTag | (uint)pos);
+            _listStarts = null;
         }
     }
 
@@ -333,6 +335,7 @@ public sealed partial class IvfIndex
     {
         var l = _lists[list];
         int pos = l.Append(x, id);
+        _listStarts = null;
         _idToSlot[id] = ((long)list << 32) | (uint)pos;
         if (id >= _nextAutoId) _nextAutoId = id + 1;
         UpdateSums(list, x, +1, refresh);
