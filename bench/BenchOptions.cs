@@ -34,6 +34,7 @@ internal sealed class BenchOptions
     public int[]? NProbes { get; private set; }
     public bool Sq8 { get; private set; } = true;
     public int KMeansIterations { get; private set; } = 10;
+    public int KMeansPoints { get; private set; } = 256;
     public int BuildThreads { get; private set; } = 1;
     public double StopRecall { get; private set; } = 0.995;
 
@@ -77,6 +78,7 @@ internal sealed class BenchOptions
           --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)
           --no-sq8             float32 scan store instead of 8-bit codes
           --kmeans-iters N     Lloyd iterations (default 10)
+          --kmeans-points N    k-means training sample per centroid (default 256)
           --build-threads T    threads for index builds (default 1)
           --stop-recall R      stop a sweep once recall@k reaches R (default 0.995)
           --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
@@ -135,6 +137,7 @@ internal sealed class BenchOptions
                 case "--nprobes": o.NProbes = ParseIntList(a, Value()); break;
                 case "--no-sq8": o.Sq8 = false; break;
                 case "--kmeans-iters": o.KMeansIterations = IntValue(1); break;
+                case "--kmeans-points": o.KMeansPoints = IntValue(1); break;
                 case "--build-threads": o.BuildThreads = IntValue(1); break;
                 case "--stop-recall":
                     {

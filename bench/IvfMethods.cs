@@ -100,8 +100,10 @@ internal static class IvfMethods
     {
         Console.WriteLine($"building {spec} ...");
         var sw = Stopwatch.StartNew();
-        var options = new IvfBuildOptions(new KMeansOptions(MaxIterations: o.KMeansIterations), Threads: Math.Max(1, o.BuildThreads), ScanStoreDims: scanStore);
-        var index = IvfIndex.Build(data.Base, spec, data.Metric, options);
+        var options = new IvfBuildOptions(new KMeansOptions(MaxIterations: o.KMeansIterations, PointsPerCentroid: o.KMeansPoints),
+            Threads: Math.Max(1, o.BuildThreads), ScanStoreDims: scanStore);
+        var progress = new ConsoleProgress(sw);
+        var index = IvfIndex.Build(data.Base, spec, data.Metric, options, default, progress);
         double build = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"built in {build:F2} s ({index.BytesPerVector:F0} bytes/vector resident)");
         return (index, build);
@@ -131,6 +133,21 @@ internal static class IvfMethods
             nq / best, qpsSingle, p50, p99, build, index.BytesPerVector, o.Threads, data.Base.Count, D, nq);
         Report.Print(point);
         return point;
+    }
+}
+
+/// <summary>Prints build progress on one line per phase step (training and adding can take minutes on large sets).</summary>
+internal sealed class ConsoleProgress(Stopwatch clock) : IProgress<IvfBuildProgress>
+{
+    private string _last = "";
+
+    public void Report(IvfBuildProgress value)
+    {
+        // Adding reports every chunk; print only each 10% so logs stay short.
+        string key = value.Phase == "add" ? $"add {(int)(value.Fraction * 10)}" : $"{value.Phase} {value.Fraction:F2}";
+        if (key == _last) return;
+        _last = key;
+        Console.WriteLine($"  [{clock.Elapsed.TotalSeconds,7:F1} s] {value.Phase} {value.Fraction * 100,5:F1}% {value.Detail}");
     }
 }
 
