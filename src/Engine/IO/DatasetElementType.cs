@@ -1,6 +1,6 @@
 namespace Adanns.Engine.IO;
 
-/// <summary>The element type stored on disk (values are always little-endian).</summary>
+/// <summary>The element type stored on disk (little-endian, except in IDX files, which are big-endian).</summary>
 public enum DatasetElementType
 {
     /// <summary>IEEE 754 binary32 (fvecs, fbin, npy '&lt;f4', HDF5 float32).</summary>
