@@ -252,6 +252,58 @@ public static class InterleavedKernels
         }
     }
 
+    /// <summary>
+    /// The 8-bit inner-product scan for up to four queries at once: each code is loaded and widened once and
+    /// feeds one FMA per query. dots[i·dotsStride + r] = Σ_j qs_i[j]·c_rj for query i &lt; <paramref name="queryCount"/>,
+    /// where <paramref name="scaledQueries"/> holds the queries' pre-scaled vectors (q_j·step_j) at stride d.
+    /// </summary>
+    public static void DotU8Multi(ReadOnlySpan<float> scaledQueries, int d, int queryCount, ReadOnlySpan<byte> codes,
+        TileLayout layout, int nb, Span<float> dots, int dotsStride)
+    {
+        if (queryCount < 1 || queryCount > 4) throw new ArgumentOutOfRangeException(nameof(queryCount), queryCount, "1 to 4 queries per call.");
+        if (scaledQueries.Length < queryCount * d) throw new ArgumentException($"{queryCount} queries of {d} dims need {queryCount * d} floats.");
+        if (dotsStride < nb * BlockRows || dots.Length < (queryCount - 1) * dotsStride + nb * BlockRows)
+            throw new ArgumentException($"Outputs must hold {queryCount} rows of {nb * BlockRows} at stride {dotsStride}.");
+        CheckShape(d, codes.Length, layout, nb, nb * BlockRows, default);
+        if (nb == 0 || d == 0) return;
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            for (int i = 0; i < queryCount; i++)
+                DotU8Portable(scaledQueries.Slice(i * d, d), default, default, codes, layout, nb, dots.Slice(i * dotsStride, nb * BlockRows), default);
+            return;
+        }
+        int groups = Groups(d);
+        ref float qr = ref MemoryMarshal.GetReference(scaledQueries);
+        ref byte cr = ref MemoryMarshal.GetReference(codes);
+        ref float dr = ref MemoryMarshal.GetReference(dots);
+        // Unused query slots repeat query 0 (reads stay in bounds); their sums are not stored.
+        int o1 = queryCount > 1 ? d : 0, o2 = queryCount > 2 ? 2 * d : 0, o3 = queryCount > 3 ? 3 * d : 0;
+        for (int b = 0; b < nb; b++)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int g = 0; g < groups; g++)
+            {
+                ref byte x0 = ref Unsafe.Add(ref cr, (nint)layout.Offset(b, g));
+                int j0 = g * BlockRows;
+                int dims = Math.Min(BlockRows, d - j0);
+                for (int jj = 0; jj < dims; jj++)
+                {
+                    var v = U8ToFloat(ref x0, (nuint)(jj * BlockRows));
+                    int j = j0 + jj;
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref qr, j)), v, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref qr, o1 + j)), v, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref qr, o2 + j)), v, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref qr, o3 + j)), v, a3);
+                }
+            }
+            nuint r = (nuint)b * BlockRows;
+            a0.StoreUnsafe(ref dr, r);
+            if (queryCount > 1) a1.StoreUnsafe(ref dr, (nuint)dotsStride + r);
+            if (queryCount > 2) a2.StoreUnsafe(ref dr, 2 * (nuint)dotsStride + r);
+            if (queryCount > 3) a3.StoreUnsafe(ref dr, 3 * (nuint)dotsStride + r);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> U8ToFloat(ref byte p, nuint offset) =>
         System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector512Single(

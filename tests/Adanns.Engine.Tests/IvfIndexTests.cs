@@ -290,6 +290,31 @@ public class IvfIndexTests
         Assert.Equal(one.IdsOf(7).ToArray(), ids);
     }
 
+    [Theory]
+    [InlineData(Metric.InnerProduct)] // takes the four-queries-per-load 8-bit path
+    [InlineData(Metric.Cosine)]
+    public void ListMajorBatchEqualsOneQueryAtATime(Metric metric)
+    {
+        var (b, q) = IvfTestData.Make();
+        using var owned = b;
+        var index = IvfIndex.Build(b, "IVF32@16,Scan32,SQ8,Shortlist40,Rerank64", metric, Fast);
+        var p = new SearchParams { NProbe = 7 };
+        var batch = index.SearchBatch(q, 10, p, 1, out var bs);
+        var ids = new long[10];
+        var scores = new float[10];
+        var total = new SearchStats();
+        for (int i = 0; i < IvfTestData.NQ; i++)
+        {
+            index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, p, out var st);
+            total.Add(st);
+            Assert.Equal(batch.IdsOf(i).ToArray(), ids);
+            for (int j = 0; j < 10; j++) Assert.Equal(batch.ScoresOf(i)[j], scores[j], 4);
+        }
+        Assert.Equal(total.Flops, bs.Flops);
+        Assert.Equal(total.VectorsScanned, bs.VectorsScanned);
+        Assert.Equal(total.ListsProbed, bs.ListsProbed);
+    }
+
     [Fact]
     public void RotatedIndexRanksLikeTheUnrotatedAtFullDim()
     {

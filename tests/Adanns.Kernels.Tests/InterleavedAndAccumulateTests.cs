@@ -118,6 +118,22 @@ public class InterleavedU8Tests
                     var qs = q.Select((v, j) => v * step[j]).ToArray();
                     InterleavedKernels.DotU8(qs, default, default, codes, stride, nb, scaledDots, default);
                     InterleavedKernels.DotU8Portable(q, lo, step, codes, stride, nb, portable, portableNorms);
+                    // Several queries per code load must give each query's single-query result.
+                    for (int g = 1; g <= 4; g++)
+                    {
+                        var many = new float[g * d];
+                        for (int i = 0; i < g; i++) qs.CopyTo(many.AsSpan(i * d, d));
+                        many[(g - 1) * d] += 0.5f; // make the last query differ
+                        var multi = new float[g * rows];
+                        InterleavedKernels.DotU8Multi(many, d, g, codes, stride, nb, multi, rows);
+                        for (int i = 0; i < g; i++)
+                        {
+                            var single = new float[rows];
+                            InterleavedKernels.DotU8(many.AsSpan(i * d, d), default, default, codes, stride, nb, single, default);
+                            for (int r = 0; r < rows; r++)
+                                Assert.True(Math.Abs(single[r] - multi[i * rows + r]) <= 1e-3f * (1 + Math.Abs(single[r])), $"multi g={g} i={i} r={r}");
+                        }
+                    }
                     double offset = Enumerable.Range(0, d).Sum(j => (double)q[j] * lo[j]);
                     for (int r = 0; r < rows; r++)
                     {

@@ -150,7 +150,19 @@ public sealed partial class IvfIndex
             int from = bucketStart[l], to = bucketStart[l + 1];
             if (from == to) continue;
             var list = _lists[l];
-            for (int t = from; t < to; t++)
+            int t = from;
+            if (scaled && Metric == Metric.InnerProduct)
+            {
+                // 8-bit inner product: four queries share each code load.
+                for (; t + 1 < to; t += 4)
+                {
+                    int g = Math.Min(4, to - t);
+                    ScanListMulti(list, bucket.AsSpan(t, g), qs, r.ScanDim, qsOffset, starts[l], keys, hids, counts, sl, s);
+                    stats.VectorsScanned += (long)g * list.Count;
+                    stats.Flops += (long)g * list.Count * r.ScanDim;
+                }
+            }
+            for (; t < to; t++)
             {
                 int i = bucket[t];
                 var heap = new TopKHeap(keys.AsSpan(i * sl, sl), hids.AsSpan(i * sl, sl));
@@ -388,6 +400,48 @@ public sealed partial class IvfIndex
         }
     }
 
+    /// <summary>
+    /// <see cref="ScanList"/> for 2–4 queries of a batch at once (8-bit inner-product scan store): the codes are
+    /// read once per group of queries; each query's candidates go to its own shortlist heap.
+    /// </summary>
+    private void ScanListMulti(InvertedList list, ReadOnlySpan<int> queries, float[] scaled, int d, float[] offsets, int candidateBase,
+        float[] heapKeys, int[] heapIds, int[] counts, int sl, Scratch s)
+    {
+        int count = list.Count;
+        if (count == 0) return;
+        int g = queries.Length;
+        var qbuf = s.MultiQuery(4 * d);
+        for (int i = 0; i < g; i++)
+            scaled.AsSpan(queries[i] * d, d).CopyTo(qbuf.Slice(i * d, d));
+        var layout = list.Layout;
+        for (int r0 = 0; r0 < count; r0 += ScanChunk)
+        {
+            int m = Math.Min(ScanChunk, count - r0);
+            int nb = (m + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
+            int stride = nb * InterleavedKernels.BlockRows;
+            var dots = s.Dots(4 * stride);
+            InterleavedKernels.DotU8Multi(qbuf, d, g, list.Codes.AsSpan(r0 / InterleavedKernels.BlockRows * layout.BlockStride), layout, nb, dots, stride);
+            for (int i = 0; i < g; i++)
+            {
+                int qi = queries[i];
+                var keys = dots.Slice(i * stride, m);
+                // key = −(Σ qs·c + Σ q·lo): smaller is better.
+                TensorPrimitives.Add(keys, offsets[qi], keys);
+                TensorPrimitives.Negate(keys, keys);
+                if (list.Tombstones > 0)
+                {
+                    var ids = list.Ids;
+                    for (int j = 0; j < m; j++)
+                        if (ids[r0 + j] < 0) keys[j] = float.PositiveInfinity;
+                }
+                var heap = new TopKHeap(heapKeys.AsSpan(qi * sl, sl), heapIds.AsSpan(qi * sl, sl));
+                heap.Restore(counts[qi]);
+                TopK.PushAll(ref heap, keys, candidateBase + r0);
+                counts[qi] = heap.Count;
+            }
+        }
+    }
+
     /// <summary>Turns dots (and prefix norms²) into keys where smaller is better, in place in <paramref name="dots"/>.</summary>
     private static void ToKeys(Span<float> dots, Span<float> norms2, Metric metric)
     {
@@ -464,7 +518,7 @@ public sealed partial class IvfIndex
     /// <summary>Per-thread buffers, grown on demand and reused: a warm search allocates nothing.</summary>
     private sealed class Scratch
     {
-        private float[] _query = [], _coarse = [], _coarseNorms = [], _row = [], _scaled = [], _probeKeys = [], _dots = [], _norms = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
+        private float[] _query = [], _coarse = [], _coarseNorms = [], _row = [], _scaled = [], _multi = [], _probeKeys = [], _dots = [], _norms = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
         private int[] _probes = [], _shortIds = [], _candList = [], _candPos = [], _stageHeapIds = [], _tmpList = [], _tmpPos = [];
 
         public Span<float> Query(int n) => G(ref _query, n);
@@ -472,6 +526,7 @@ public sealed partial class IvfIndex
         public Span<float> CoarseNorms(int n) => G(ref _coarseNorms, n);
         public Span<float> Row(int n) => G(ref _row, n);
         public Span<float> ScaledQuery(int n) => G(ref _scaled, n);
+        public Span<float> MultiQuery(int n) => G(ref _multi, n);
         public Span<float> ProbeKeys(int n) => G(ref _probeKeys, n);
         public Span<int> Probes(int n) => G(ref _probes, n);
         public Span<float> Dots(int n) => G(ref _dots, n);
