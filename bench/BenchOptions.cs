@@ -72,7 +72,7 @@ internal sealed class BenchOptions
                                  mrl-funnel  every vector scanned at d_s, shortlist reranked at D
                                  usearch     USearch 2.26.6 HNSW, M=16 efc=200, sweeps ef 16..512
           --nlist N            IVF lists (default ≈ 4·√N, a power of two)
-          --dc D               AdANNS-IVF clustering / probing dim (default min(D, 64))
+          --dc D               AdANNS-IVF clustering / probing dim (default D)
           --ds LIST            scan dims to sweep (default D/8, D/4, D/3)
           --shortlists LIST    shortlist sizes to sweep
           --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)

@@ -40,7 +40,7 @@ internal static class IvfMethods
         int D = data.Base.Dimension;
         int nlist = o.NList ?? DefaultNList(data.Base.Count);
         int[] dss = (o.ScanDims ?? DefaultScanDims(D)).Where(x => x <= D).Distinct().Order().ToArray();
-        int dc = o.CoarseDim ?? Math.Min(D, 64);
+        int dc = o.CoarseDim ?? D; // clustering at D by default: the decoupled, shorter scan dim is the main saving
         string sq8 = o.Sq8 ? ",SQ8" : "";
         var spec = IndexSpec.Parse($"IVF{nlist}@{dc},Scan{dss[^1]}{sq8},Rerank{D}");
         var (index, build) = Build(data, spec, o, scanStore: dss[^1]);

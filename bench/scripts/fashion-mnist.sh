@@ -19,7 +19,7 @@ run convert --ints "$src/train-labels-idx1-ubyte.gz" "$work/base_labels.ivecs"
 run convert --ints "$src/t10k-labels-idx1-ubyte.gz" "$work/query_labels.ivecs" --limit 1000
 common=(--base "$work/base.fvecs" --queries "$work/query.fvecs" --labels-base "$work/base_labels.ivecs"
         --labels-query "$work/query_labels.ivecs" --metric l2 --k 10 --threads 1 --dataset fashion-mnist)
-run "${common[@]}" --rotate --methods flat,ivf,adanns-ivf,mrl-funnel --dims 32,64,128,784 --ds 16,32,64 \
+run "${common[@]}" --rotate --methods flat,ivf,adanns-ivf,mrl-funnel --dims 32,64,128,784 --dc 64 --ds 16,32,64 \
     --shortlists 50,100,200 --nprobes 1,2,4,8,16,32,64 --repeats 2 --single-queries 200 --out "$out/engine.jsonl" | tee "$out/engine.txt"
 /usr/bin/python3 bench/peers/peers.py --base "$work/base.fvecs" --queries "$work/query.fvecs" --metric l2 --k 10 \
     --threads 1 --methods faiss-ivfflat,hnswlib --dataset fashion-mnist --out "$out/peers.jsonl" | tee "$out/peers.txt"

@@ -18,7 +18,11 @@ common=(--base "$work/base.fvecs" --queries "$work/query.fvecs" --gt "$work/grou
         --metric cosine --k 10 --threads 1 --dataset synthetic-mrl-1m)
 dotnet run -c Release --project bench --no-build -- "${common[@]}" --methods flat,ivf,adanns-ivf,mrl-funnel \
     --dims 32,64,128,256 --nlist 2048 --kmeans-points 64 --build-threads 2 --ds 16,32,64 --shortlists 50,100,200,400 \
-    --nprobes 1,2,4,8,16,32,64,128 --repeats 1 --single-queries 100 --out "$out/engine.jsonl" | tee "$out/engine.txt"
+    --nprobes 1,2,4,8,16,32,64,128 --dc 64 --repeats 1 --single-queries 100 --out "$out/engine.jsonl" | tee "$out/engine.txt"
+# AdANNS-IVF clustered at the full dim with short decoupled scan dims (the second AdANNS row in RESULTS.md).
+dotnet run -c Release --project bench --no-build -- "${common[@]}" --methods adanns-ivf --dc 256 --nlist 2048 \
+    --kmeans-points 64 --build-threads 2 --ds 32,64 --shortlists 50,100,200 --nprobes 1,2,4,8,16 --repeats 1 \
+    --single-queries 100 --out "$out/engine.jsonl" | tee "$out/engine-dc256.txt"
 /usr/bin/python3 bench/peers/peers.py --base "$work/base.fvecs" --queries "$work/query.fvecs" --gt "$work/groundtruth.ivecs" \
     --metric cosine --k 10 --threads 1 --build-threads 2 --nlist 2048 --methods faiss-ivfflat,hnswlib \
     --dataset synthetic-mrl-1m --out "$out/peers.jsonl" | tee "$out/peers.txt"
