@@ -16,6 +16,9 @@ echo "== AdannsDotNet (rotation learned on the base, applied to base and queries
 dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate \
     --methods flat,ivf,adanns-ivf,mrl-funnel --dims 48,96,192,384 --dc 64 --ds 48,64,96,128 --shortlists 50,100,200,400 \
     --nprobes 8,16,32,48,64,96,128,192,256,384 --repeats 2 --single-queries 200 --out "$out/engine.jsonl" | tee "$out/engine.txt"
+echo "== AdANNS-IVF clustered at the full dim (same index family, second build) =="
+dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --methods adanns-ivf --dc 384 --ds 64,96,128 \
+    --shortlists 50,100,200 --nprobes 32,48,64,96,128,192 --repeats 2 --single-queries 200 --out "$out/engine.jsonl" | tee "$out/engine-dc384.txt"
 echo "== USearch (in process) =="
 dotnet run -c Release --project bench --no-build -- "${common[@]}" --methods usearch --repeats 2 --out "$out/engine.jsonl" | tee "$out/usearch.txt"
 echo "== hnswlib and FAISS IVF-Flat =="
