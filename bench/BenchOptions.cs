@@ -9,6 +9,7 @@ internal sealed class BenchOptions
     public string? BasePath { get; private set; }
     public string? QueriesPath { get; private set; }
     public string? GroundTruthPath { get; private set; }
+    public string GroundTruthCache { get; private set; } = Path.Combine(Path.GetTempPath(), "adanns-gt-cache");
     public string? BaseLabelsPath { get; private set; }
     public string? QueryLabelsPath { get; private set; }
     public Metric Metric { get; private set; } = Metric.Cosine;
@@ -49,9 +50,10 @@ internal sealed class BenchOptions
         With no --base it runs the default experiment on the built-in synthetic Matryoshka data set.
 
         Data:
-          --base FILE          base vectors (.fvecs .bvecs .fbin .u8bin .npy, or .hdf5:train)
-          --queries FILE       query vectors (same formats; .hdf5:test)
-          --gt FILE            exact neighbour ids (.ivecs .ibin .npy, .hdf5:neighbors); computed if absent
+          --base FILE          base vectors (.fvecs .bvecs .fbin .u8bin .npy .idx[.gz], or file.hdf5#train)
+          --queries FILE       query vectors (same formats; file.hdf5#test)
+          --gt FILE            exact neighbour ids (.ivecs .ibin .npy, .hdf5#neighbors); computed if absent
+          --gt-cache DIR       where computed ground truth is cached (default: $TMPDIR/adanns-gt-cache)
           --labels-base FILE   base labels (1-D .npy / .ivecs) for 1-NN accuracy
           --labels-query FILE  query labels
           --metric l2|ip|cosine  (default cosine; ip for normalised embeddings gives the same ranking)
@@ -118,6 +120,7 @@ internal sealed class BenchOptions
                 case "--base": o.BasePath = Value(); break;
                 case "--queries" or "--query": o.QueriesPath = Value(); break;
                 case "--gt": o.GroundTruthPath = Value(); break;
+                case "--gt-cache": o.GroundTruthCache = Value(); break;
                 case "--labels-base": o.BaseLabelsPath = Value(); break;
                 case "--labels-query": o.QueryLabelsPath = Value(); break;
                 case "--metric": o.Metric = MetricExtensions.Parse(Value()); o.MetricGiven = true; break;

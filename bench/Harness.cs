@@ -91,8 +91,9 @@ internal static class Harness
     /// <summary>Exact top-k ids per query (nq×stride): read from --gt, or computed with flat search at full D.</summary>
     private static (int[] Ids, int Stride) EnsureGroundTruth(BenchData data, BenchOptions o)
     {
-        // A truncated base invalidates a ground-truth file made for the whole base.
-        if (o.GroundTruthPath is not null && o.MaxBase is null && !o.Rotate)
+        // A truncated base invalidates a ground-truth file made for the whole base. A rotation does not: it
+        // preserves inner products, L2 distances and norms, so the exact neighbours stay the same.
+        if (o.GroundTruthPath is not null && o.MaxBase is null)
         {
             var gt = VectorFile.ReadInts(o.GroundTruthPath, data.QueryCount);
             if (gt.Rows < data.QueryCount)
@@ -103,9 +104,45 @@ internal static class Harness
         }
         var sw = Stopwatch.StartNew();
         int depth = Math.Max(o.K, Math.Min(GroundTruth.DefaultDepth, data.Base.Count));
+        string? cache = CachePath(o, data, depth);
+        if (cache is not null && File.Exists(cache))
+        {
+            var cached = VectorFile.ReadInts(cache);
+            if (cached.Rows == data.QueryCount && cached.Cols == depth)
+            {
+                Console.WriteLine($"ground truth (top-{depth}) read from cache {cache}");
+                return (cached.Data, depth);
+            }
+        }
+        Console.WriteLine($"computing exact ground truth (top-{depth}) for {data.QueryCount} queries over {data.Base.Count} rows ...");
         var ids = GroundTruth.Compute(data.Base, data.Queries, data.Metric, depth, threads: 0);
-        Console.WriteLine($"ground truth (top-{depth}, exact) computed in {sw.Elapsed.TotalSeconds:F2} s");
+        Console.WriteLine($"ground truth computed in {sw.Elapsed.TotalSeconds:F2} s");
+        if (cache is not null)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(cache)!);
+            VectorFile.WriteInts(cache, new IntMatrix(data.QueryCount, depth, ids));
+            Console.WriteLine($"ground truth cached in {cache}");
+        }
         return (ids, depth);
+    }
+
+    /// <summary>
+    /// Where computed ground truth for file-based data is cached: keyed by both files' full path, size and
+    /// modification time, the metric, the row limits and the depth, so any change recomputes it.
+    /// Synthetic data is cheap to recompute and is not cached.
+    /// </summary>
+    private static string? CachePath(BenchOptions o, BenchData data, int depth)
+    {
+        if (o.BasePath is null || o.QueriesPath is null) return null;
+        static string Stamp(string path)
+        {
+            string file = path.Split('#')[0];
+            var info = new FileInfo(file);
+            return $"{info.FullName}|{(info.Exists ? info.Length : -1)}|{(info.Exists ? info.LastWriteTimeUtc.Ticks : 0)}";
+        }
+        string key = $"{Stamp(o.BasePath)}|{o.BasePath}|{Stamp(o.QueriesPath)}|{o.QueriesPath}|{data.Metric}|{o.MaxBase}|{o.MaxQueries}|{depth}";
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16];
+        return Path.Combine(o.GroundTruthCache, $"gt-{hash}.ivecs");
     }
 }
 
