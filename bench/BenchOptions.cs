@@ -34,6 +34,7 @@ internal sealed class BenchOptions
     public int[]? Shortlists { get; private set; }
     public int[]? NProbes { get; private set; }
     public bool Sq8 { get; private set; } = true;
+    public (int Dim, int Keep)? Cascade { get; private set; }
     public int KMeansIterations { get; private set; } = 10;
     public int KMeansPoints { get; private set; } = 256;
     public int BuildThreads { get; private set; } = 1;
@@ -79,6 +80,8 @@ internal sealed class BenchOptions
           --shortlists LIST    shortlist sizes to sweep
           --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)
           --no-sq8             float32 scan store instead of 8-bit codes
+          --cascade DIM/KEEP   adanns-ivf / mrl-funnel: an extra rerank stage at DIM keeping KEEP before the final
+                               rerank at D (an MRL funnel, e.g. 192/50)
           --kmeans-iters N     Lloyd iterations (default 10)
           --kmeans-points N    k-means training sample per centroid (default 256)
           --build-threads T    threads for index builds (default 1)
@@ -139,6 +142,16 @@ internal sealed class BenchOptions
                 case "--shortlists": o.Shortlists = ParseIntList(a, Value()); break;
                 case "--nprobes": o.NProbes = ParseIntList(a, Value()); break;
                 case "--no-sq8": o.Sq8 = false; break;
+                case "--cascade":
+                    {
+                        string v = Value();
+                        var parts = v.Split('/');
+                        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int cd) || cd <= 0
+                            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int ck) || ck <= 0)
+                            throw new ArgumentException($"--cascade needs DIM/KEEP (e.g. 192/50), got '{v}'.");
+                        o.Cascade = (cd, ck);
+                        break;
+                    }
                 case "--kmeans-iters": o.KMeansIterations = IntValue(1); break;
                 case "--kmeans-points": o.KMeansPoints = IntValue(1); break;
                 case "--build-threads": o.BuildThreads = IntValue(1); break;

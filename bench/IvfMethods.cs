@@ -51,9 +51,10 @@ internal static class IvfMethods
                 var plateau = new Plateau();
                 foreach (int np in NProbes(nlist, o))
                 {
-                    var p = new SearchParams { NProbe = np, ScanDim = ds, Shortlist = sl };
-                    var point = Measure(data, truth, o, "adanns-ivf", index, p, build,
-                        new() { ["nlist"] = nlist, ["dc"] = dc, ["ds"] = ds, ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D, ["sq8"] = o.Sq8 });
+                    var p = new SearchParams { NProbe = np, ScanDim = ds, Shortlist = sl, Rerank = Stages(o, D) };
+                    var parameters = new Dictionary<string, object> { ["nlist"] = nlist, ["dc"] = dc, ["ds"] = ds, ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D, ["sq8"] = o.Sq8 };
+                    if (o.Cascade is { } c) parameters["cascade"] = $"{c.Dim}/{c.Keep}";
+                    var point = Measure(data, truth, o, "adanns-ivf", index, p, build, parameters);
                     yield return point;
                     if (point.RecallAtK >= o.StopRecall || plateau.Reached(point.RecallAtK)) break;
                 }
@@ -79,6 +80,10 @@ internal static class IvfMethods
                 if (point.RecallAtK >= o.StopRecall) break;
             }
     }
+
+    /// <summary>Rerank stages: the optional --cascade stage, then the final rerank at D.</summary>
+    private static RerankStage[] Stages(BenchOptions o, int D) =>
+        o.Cascade is { } c && c.Dim < D ? [new RerankStage(c.Dim, c.Keep), new RerankStage(D, null)] : [new RerankStage(D, null)];
 
     /// <summary>≈ 4·√N rounded to a power of two: the usual IVF sizing (lists of a few dozen to a few hundred).</summary>
     internal static int DefaultNList(int n) => Math.Max(1, (int)Math.Pow(2, Math.Round(Math.Log2(4 * Math.Sqrt(n)))));
