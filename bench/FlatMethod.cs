@@ -26,11 +26,7 @@ internal static class FlatMethod
                 batch = index.SearchBatch(data.Queries, D, k, d, o.Threads);
                 if (r >= 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
-            double recallK = RetrievalMetrics.RecallAtK(batch!.Ids, k, truth.Ids, truth.Stride, k);
-            double recall1 = RetrievalMetrics.RecallAtK(batch.Ids, k, truth.Ids, truth.Stride, 1);
-            double? acc = data.BaseLabels is not null && data.QueryLabels is not null
-                ? RetrievalMetrics.OneNnAccuracy(batch.Ids, k, data.BaseLabels, data.QueryLabels.AsSpan(0, nq))
-                : null;
+            var (recall1, recallK, acc) = Accuracy.Of(batch!.Ids, data, truth, k);
 
             // One query per call, for latency.
             var (qpsSingle, p50, p99) = TimeSingle(index, data, d, o);

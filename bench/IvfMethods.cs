@@ -128,11 +128,7 @@ internal static class IvfMethods
             index.SearchBatch(data.Queries, k, ids, scores, p, o.Threads, out stats);
             if (r >= 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
-        double recallK = RetrievalMetrics.RecallAtK(ids, k, truth.Ids, truth.Stride, k);
-        double recall1 = RetrievalMetrics.RecallAtK(ids, k, truth.Ids, truth.Stride, 1);
-        double? acc = data.BaseLabels is not null && data.QueryLabels is not null
-            ? RetrievalMetrics.OneNnAccuracy(ids, k, data.BaseLabels, data.QueryLabels.AsSpan(0, nq))
-            : null;
+        var (recall1, recallK, acc) = Accuracy.Of(ids, data, truth, k);
         var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, out _));
         var point = new OperatingPoint(data.Name, method, parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
             nq / best, qpsSingle, p50, p99, build, index.BytesPerVector, o.Threads, data.Base.Count, D, nq);
@@ -153,6 +149,21 @@ internal sealed class ConsoleProgress(Stopwatch clock) : IProgress<IvfBuildProgr
         if (key == _last) return;
         _last = key;
         Console.WriteLine($"  [{clock.Elapsed.TotalSeconds,7:F1} s] {value.Phase} {value.Fraction * 100,5:F1}% {value.Detail}");
+    }
+}
+
+/// <summary>recall@1, recall@k and (when labels exist) 1-NN accuracy of one sweep point's results.</summary>
+internal static class Accuracy
+{
+    public static (double Recall1, double RecallK, double? OneNn) Of(long[] ids, BenchData data, (int[] Ids, int Stride) truth, int k)
+    {
+        int nq = data.QueryCount;
+        double recallK = RetrievalMetrics.RecallAtK(ids, k, truth.Ids, truth.Stride, k);
+        double recall1 = RetrievalMetrics.RecallAtK(ids, k, truth.Ids, truth.Stride, 1);
+        double? acc = data.BaseLabels is not null && data.QueryLabels is not null
+            ? RetrievalMetrics.OneNnAccuracy(ids, k, data.BaseLabels, data.QueryLabels.AsSpan(0, nq))
+            : null;
+        return (recall1, recallK, acc);
     }
 }
 

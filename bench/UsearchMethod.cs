@@ -73,11 +73,7 @@ internal static class UsearchMethod
                 });
                 if (r >= 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
-            double recallK = RetrievalMetrics.RecallAtK(ids, k, truth.Ids, truth.Stride, k);
-            double recall1 = RetrievalMetrics.RecallAtK(ids, k, truth.Ids, truth.Stride, 1);
-            double? acc = data.BaseLabels is not null && data.QueryLabels is not null
-                ? RetrievalMetrics.OneNnAccuracy(ids, k, data.BaseLabels, data.QueryLabels.AsSpan(0, nq))
-                : null;
+            var (recall1, recallK, acc) = Accuracy.Of(ids, data, truth, k);
 
             var (qpsSingle, p50, p99) = TimeSingle(handle, data, o);
             // FLOPs/query: USearch's C API exposes no count of distance evaluations per search, so the work per
