@@ -96,13 +96,6 @@ public sealed unsafe class VectorSet : IDisposable
         return new ReadOnlySpan<float>(_data + (long)start * Dimension, (int)len);
     }
 
-    /// <summary>Writable view of row <paramref name="index"/>, for in-place transforms by the owner.</summary>
-    internal Span<float> MutableRow(int index)
-    {
-        CheckIndex(index);
-        return new Span<float>(_data + (long)index * Dimension, Dimension);
-    }
-
     /// <summary>Appends one row; returns its index.</summary>
     public int Add(ReadOnlySpan<float> row)
     {

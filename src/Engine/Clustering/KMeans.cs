@@ -139,7 +139,8 @@ public static class KMeans
     /// The centroids are laid out once in the interleaved-16 layout, so each point is scored against 16 centroids
     /// per FMA with no horizontal sums; the table (k×dim floats) stays in L2 while points stream through.
     /// </remarks>
-    public static double Assign(ReadOnlySpan<float> points, int n, int dim, float[] centroids, int k, bool spherical, int threads, Span<int> assignment)
+    /// <remarks>Arrays rather than spans: the points are shared with the worker threads without a copy.</remarks>
+    public static double Assign(float[] points, int n, int dim, float[] centroids, int k, bool spherical, int threads, int[] assignment)
     {
         if (points.Length < (long)n * dim) throw new ArgumentException($"{n} points of {dim} dims need {(long)n * dim} floats.");
         if (assignment.Length < n) throw new ArgumentException($"Assignment buffer holds {assignment.Length} entries for {n} points.");
@@ -155,8 +156,6 @@ public static class KMeans
         }
         if (threads <= 0) threads = Environment.ProcessorCount;
         threads = Math.Max(1, Math.Min(threads, n / 2048 + 1));
-        var pts = points[..(n * dim)].ToArray();
-        var assign = new int[n];
         var partial = new double[threads];
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
         {
@@ -165,7 +164,7 @@ public static class KMeans
             double cost = 0;
             for (int i = a; i < b; i++)
             {
-                var x = pts.AsSpan(i * dim, dim);
+                var x = points.AsSpan(i * dim, dim);
                 InterleavedKernels.Dot(x, table, layout, blocks, dots, default);
                 int best = 0;
                 float bestKey = float.PositiveInfinity;
@@ -175,12 +174,11 @@ public static class KMeans
                     float key = spherical ? -dots[c] : c2[c] - 2 * dots[c];
                     if (key < bestKey) { bestKey = key; best = c; }
                 }
-                assign[i] = best;
+                assignment[i] = best;
                 cost += spherical ? 1.0 + bestKey : Math.Max(0.0, bestKey + VectorMath.NormSquared(x));
             }
             partial[t] = cost;
         });
-        assign.CopyTo(assignment);
         // Summed in thread order: the split is fixed by n and threads, so the cost is reproducible.
         double total = 0;
         foreach (double p in partial) total += p;

@@ -337,7 +337,7 @@ public sealed partial class IvfIndex
         // Centroid norms come out of the same pass (they change as lists grow, so nothing is cached).
         InterleavedKernels.Dot(q[..d], _probeCentroids, ProbeLayout, ProbeBlocks, dots, norms);
         var keys = dots[..NList];
-        ToKeys(keys, norms[..NList], Metric == Metric.Cosine ? Metric.Cosine : Metric.L2);
+        ToKeys(keys, norms[..NList], CoarseMetric);
         var heap = new TopKHeap(s.ProbeKeys(nprobe), probes);
         TopK.PushAll(ref heap, keys, 0);
         return heap.SortBestFirst();

@@ -304,6 +304,7 @@ public sealed partial class IvfIndex
         return true;
     }
 
+    /// <summary>Coarse quantizer metric: spherical for cosine, L2 otherwise (see the class remarks).</summary>
     private Metric CoarseMetric => Metric == Metric.Cosine ? Metric.Cosine : Metric.L2;
 
     /// <summary>Rotates (if configured) <paramref name="vector"/> into <paramref name="dst"/>.</summary>
@@ -313,22 +314,26 @@ public sealed partial class IvfIndex
         else Rotation.Apply(vector, dst);
     }
 
+    /// <summary>
+    /// Nearest trained centroid of one vector, by the same rule as <see cref="KMeans.Assign"/> (spherical: the
+    /// largest dot product of the unit prefix with the unit centroids; otherwise L2), ties to the lower list.
+    /// </summary>
     private int AssignOne(ReadOnlySpan<float> x)
     {
         int dc = CoarseDim;
-        var prefix = x[..dc];
-        int best = -1;
+        Span<float> prefix = dc <= 4096 ? stackalloc float[dc] : new float[dc];
+        x[..dc].CopyTo(prefix);
+        bool spherical = Metric == Metric.Cosine;
+        if (spherical) VectorMath.NormalizeInPlace(prefix);
+        int best = 0;
         float bestKey = float.PositiveInfinity;
-        float xNorm = Metric == Metric.Cosine ? MathF.Sqrt(VectorMath.NormSquared(prefix)) : 1f;
         for (int l = 0; l < NList; l++)
         {
             var c = _assignCentroids.AsSpan(l * dc, dc);
-            float key = Metric == Metric.Cosine
-                ? -(xNorm > 0 ? VectorMath.Cosine(prefix, c) : 0f)
-                : VectorMath.L2Squared(prefix, c);
+            float key = spherical ? -VectorMath.Dot(prefix, c) : VectorMath.L2Squared(prefix, c);
             if (key < bestKey) { bestKey = key; best = l; }
         }
-        return best < 0 ? 0 : best;
+        return best;
     }
 
     private void Insert(int list, ReadOnlySpan<float> x, long id, bool refresh = true)
