@@ -11,6 +11,8 @@ try
 {
     if (args.Length > 0 && args[0] == "gen-synth")
         return SynthCommand.Run(args[1..]);
+    if (args.Length > 0 && args[0] == "store")
+        return StoreCommand.Run(args[1..]);
     if (args.Length > 0 && args[0] == "convert")
         return ConvertCommand.Run(args[1..]);
     var options = BenchOptions.Parse(args);
