@@ -275,6 +275,7 @@ public sealed partial class IvfIndex
         UpdateSums(list, row, -1);
         l.Ids[pos] = -1;
         l.Tombstones++;
+        _writeVersion++;
         return true;
     }
 
@@ -290,6 +291,7 @@ public sealed partial class IvfIndex
             _lists[l].Compact((id, pos) => _idToSlot[id] = listTag | (uint)pos);
             _listStarts = null;
         }
+        _writeVersion++;
     }
 
     /// <summary>
@@ -341,6 +343,7 @@ public sealed partial class IvfIndex
         var l = _lists[list];
         int pos = l.Append(x, id);
         _listStarts = null;
+        _writeVersion++;
         _idToSlot[id] = ((long)list << 32) | (uint)pos;
         if (id >= _nextAutoId) _nextAutoId = id + 1;
         UpdateSums(list, x, +1, refresh);
