@@ -94,8 +94,8 @@ public static class GpuSearch
         }
         // Query batch × row chunk: the distance matrix of one step stays within a fixed slice of device memory
         // (256 MB on a GPU; small on the simulator so tests exercise several chunks and batches).
-        int qb = Math.Min(nq, device.IsCuda ? 1024 : 32);
-        long keyBudget = device.IsCuda ? 1L << 26 : 1L << 12;
+        int qb = Math.Min(nq, device.IsCuda ? 1024 : 64);
+        long keyBudget = device.IsCuda ? 1L << 26 : 1L << 13;
         int chunk = (int)Math.Clamp(keyBudget / qb, Math.Min(rowCount, 64), rowCount);
         int chunks = (rowCount + chunk - 1) / chunk;
         int parts = PartsFor(chunk, k);
