@@ -78,6 +78,20 @@ public class KernelTests
     }
 
     [Fact]
+    public void OneLongSegmentIsReducedInSeveralPasses()
+    {
+        // 1 segment of 3,000 keys: the selection splits it over many threads, then merges their lists in passes.
+        var keys = TestDevice.Gaussian(1, 3000, 17);
+        for (int i = 0; i < keys.Length; i += 7) keys[i] = MathF.Round(keys[i], 1); // some exact ties
+        var outK = new float[5];
+        var outI = new int[5];
+        GpuSearch.SelectTopK(TestDevice.Device, keys, keys.Length, 5, outK, outI);
+        var (wantK, wantI) = TestDevice.CpuTopK(keys, 5);
+        Assert.Equal(wantI, TestDevice.Widen(outI));
+        Assert.Equal(wantK, outK);
+    }
+
+    [Fact]
     public void TopKPadsShortSegments()
     {
         var keys = new float[] { 3, float.NaN, 1, 2 };

@@ -208,11 +208,11 @@ public sealed class GpuListStore : IDisposable
         using var sb = GpuBuffer<long>.Upload(Device, segOffsets, "query segments");
         using var keys = new GpuBuffer<float>(Device, cands, "candidate keys");
         using var slots = new GpuBuffer<int>(Device, cands, "candidate slots");
-        int parts = GpuSearch.PartsFor(cands / nq, sl);
-        using var partK = new GpuBuffer<float>(Device, (long)nq * parts * sl, "partial shortlists");
-        using var partI = new GpuBuffer<int>(Device, (long)nq * parts * sl, "partial shortlists");
         using var finK = new GpuBuffer<float>(Device, (long)nq * sl, "shortlists");
         using var finI = new GpuBuffer<int>(Device, (long)nq * sl, "shortlists");
+        // Parts are planned from the mean segment length; long segments just give their threads more to read.
+        long meanLen = Math.Max(1, cands / nq);
+        using var scratch = new GpuSearch.SelectScratch(Device, nq, meanLen, sl);
         Device.Run("IVF list scan kernels", () =>
         {
             var K = Device.Kernels;
@@ -220,10 +220,7 @@ public sealed class GpuListStore : IDisposable
             K.Scan(config, _data!.View, _codes!.View, _lo.View, _step.View, qb.View, ub.View, _listBase.View, _listCount.View, _listSlot.View,
                 _live.View, pb.View, keys.View, slots.View,
                 new ScanArgs { D = d, Kind = (int)kind, Quantized = Quantized ? 1 : 0, BlockStride = BlockStride });
-            K.Select(nq * parts, keys.View, slots.View, sb.View, partK.View, partI.View,
-                new SelectArgs { Parts = parts, K = sl, SkipEmpty = 1, OutSegStride = (long)parts * sl });
-            K.Select(nq, partK.View, partI.View, default, finK.View, finI.View,
-                new SelectArgs { SegLen = (long)parts * sl, Parts = 1, K = sl, SkipEmpty = 1, OutSegStride = sl });
+            GpuSearch.Reduce(Device, nq, keys.View, slots.View, sb.View, meanLen, 0, sl, finK.View, finI.View, sl, 0, scratch);
         });
         finK.CopyTo(0, outKeys);
         finI.CopyTo(0, outSlots);

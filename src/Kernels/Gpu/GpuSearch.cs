@@ -46,19 +46,11 @@ public static class GpuSearch
         if (outKeys.Length < (long)segments * k || outIds.Length < (long)segments * k)
             throw new ArgumentException($"Outputs must hold {segments}×{k} entries.");
         using var kb = GpuBuffer<float>.Upload(device, keys, "keys");
-        int parts = PartsFor(segLen, k);
-        using var partK = new GpuBuffer<float>(device, (long)segments * parts * k, "partial top-k");
-        using var partI = new GpuBuffer<int>(device, (long)segments * parts * k, "partial top-k");
         using var finK = new GpuBuffer<float>(device, (long)segments * k, "top-k");
         using var finI = new GpuBuffer<int>(device, (long)segments * k, "top-k");
-        device.Run("top-k kernel", () =>
-        {
-            var K = device.Kernels;
-            K.Select(segments * parts, kb.View, default, default, partK.View, partI.View,
-                new SelectArgs { SegLen = segLen, Parts = parts, K = k, IdBase = 0, SkipEmpty = 0, OutSegStride = (long)parts * k });
-            K.Select(segments, partK.View, partI.View, default, finK.View, finI.View,
-                new SelectArgs { SegLen = (long)parts * k, Parts = 1, K = k, SkipEmpty = 1, OutSegStride = k });
-        });
+        using var scratch = new SelectScratch(device, segments, segLen, k);
+        device.Run("top-k kernels", () =>
+            Reduce(device, segments, kb.View, default, default, segLen, 0, k, finK.View, finI.View, k, 0, scratch));
         finK.CopyTo(0, outKeys[..(segments * k)]);
         finI.CopyTo(0, outIds[..(segments * k)]);
     }
@@ -98,37 +90,120 @@ public static class GpuSearch
         long keyBudget = device.IsCuda ? 1L << 26 : 1L << 13;
         int chunk = (int)Math.Clamp(keyBudget / qb, Math.Min(rowCount, 64), rowCount);
         int chunks = (rowCount + chunk - 1) / chunk;
-        int parts = PartsFor(chunk, k);
         using var keys = new GpuBuffer<float>(device, (long)qb * chunk, "distance tile");
-        using var partK = new GpuBuffer<float>(device, (long)qb * parts * k, "partial top-k");
-        using var partI = new GpuBuffer<int>(device, (long)qb * parts * k, "partial top-k");
         using var accK = new GpuBuffer<float>(device, (long)qb * chunks * k, "per-chunk top-k");
         using var accI = new GpuBuffer<int>(device, (long)qb * chunks * k, "per-chunk top-k");
         using var finK = new GpuBuffer<float>(device, (long)qb * k, "top-k");
         using var finI = new GpuBuffer<int>(device, (long)qb * k, "top-k");
+        using var scratch = new SelectScratch(device, qb, Math.Max(chunk, (long)chunks * k), k);
         for (int q0 = 0; q0 < nq; q0 += qb)
         {
             int m = Math.Min(qb, nq - q0);
             var qv = queries.SubView((long)q0 * d, (long)m * d);
             device.Run("exact search kernels", () =>
             {
-                var K = device.Kernels;
                 for (int c = 0; c < chunks; c++)
                 {
                     int r0 = c * chunk, rc = Math.Min(chunk, rowCount - r0);
-                    int p = Math.Min(parts, PartsFor(rc, k));
                     LaunchDistance(device, qv, m, d, rows, rowStride, r0, rc, kind, terms, keys.View);
-                    // Each (query, part) keeps its k best; then the parts of one chunk merge into the chunk's k.
-                    K.Select(m * p, keys.View, default, default, partK.View, partI.View,
-                        new SelectArgs { SegLen = rc, Parts = p, K = k, IdBase = r0, SkipEmpty = 0, OutSegStride = (long)p * k });
-                    K.Select(m, partK.View, partI.View, default, accK.View, accI.View,
-                        new SelectArgs { SegLen = (long)p * k, Parts = 1, K = k, SkipEmpty = 1, OutSegStride = (long)chunks * k, OutOffset = (long)c * k });
+                    // The chunk's k best per query land in slot c of the query's row of the accumulator.
+                    Reduce(device, m, keys.View, default, default, rc, r0, k, accK.View, accI.View, (long)chunks * k, (long)c * k, scratch);
                 }
-                K.Select(m, accK.View, accI.View, default, finK.View, finI.View,
-                    new SelectArgs { SegLen = (long)chunks * k, Parts = 1, K = k, SkipEmpty = 1, OutSegStride = k });
+                if (chunks > 1)
+                    Reduce(device, m, accK.View, accI.View, default, (long)chunks * k, 0, k, finK.View, finI.View, k, 0, scratch);
             });
-            finK.CopyTo(0, outKeys.Slice(q0 * k, m * k));
-            finI.CopyTo(0, outIds.Slice(q0 * k, m * k));
+            var resK = chunks > 1 ? finK : accK;
+            var resI = chunks > 1 ? finI : accI;
+            resK.CopyTo(0, outKeys.Slice(q0 * k, m * k));
+            resI.CopyTo(0, outIds.Slice(q0 * k, m * k));
+        }
+    }
+
+    /// <summary>
+    /// Top-k of <paramref name="segments"/> segments on the device, in passes: the first pass splits each segment into
+    /// interleaved parts (one thread each, enough threads to fill the device), each later pass merges the parts' lists
+    /// of k in groups, until one list per segment is written at outOffset + s·outSegStride. Segments are regular
+    /// (segLen each) unless <paramref name="segOffsets"/> is given; ids are implicit (idBase + position) unless
+    /// <paramref name="ids"/> is given.
+    /// </summary>
+    internal static void Reduce(GpuDevice device, int segments, ArrayView<float> keys, ArrayView<int> ids, ArrayView<long> segOffsets, long segLen,
+        int idBase, int k, ArrayView<float> outKeys, ArrayView<int> outIds, long outSegStride, long outOffset, SelectScratch scratch)
+    {
+        var K = device.Kernels;
+        bool explicitIds = ids.Length > 0;
+        long len = segLen;
+        bool first = true;
+        int turn = 0;
+        while (true)
+        {
+            int parts = Parts(device, segments, len, k);
+            bool last = parts == 1;
+            var dstK = last ? outKeys : scratch.Keys(turn);
+            var dstI = last ? outIds : scratch.Ids(turn);
+            K.Select(segments * parts, keys, ids, first ? segOffsets : default, dstK, dstI, new SelectArgs
+            {
+                SegLen = len, Parts = parts, K = k, IdBase = first ? idBase : 0,
+                // Padding (id −1) written by an earlier pass is dropped; explicit caller ids are never negative.
+                SkipEmpty = first && !explicitIds ? 0 : 1,
+                OutSegStride = last ? outSegStride : (long)parts * k,
+                OutOffset = last ? outOffset : 0,
+            });
+            if (last) return;
+            keys = scratch.Keys(turn);
+            ids = scratch.Ids(turn);
+            len = (long)parts * k;
+            first = false;
+            turn ^= 1;
+        }
+    }
+
+    /// <summary>
+    /// Parts per segment for one selection pass: enough threads to keep the device busy, each reading at least a few
+    /// times k entries (so every pass shrinks the data several-fold) and at most 8,192.
+    /// </summary>
+    internal static int Parts(GpuDevice device, int segments, long segLen, int k)
+    {
+        long p = Math.Max((TargetThreads(device) + segments - 1) / segments, (segLen + 8191) / 8192);
+        p = Math.Min(p, segLen / MinPerPart(device, k));
+        return (int)Math.Clamp(p, 1, 1 << 20);
+    }
+
+    private static long MinPerPart(GpuDevice device, int k) => device.IsCuda ? Math.Max(256, 8L * k) : Math.Max(16, 2L * k);
+
+    private static long TargetThreads(GpuDevice device) => device.IsCuda ? 1L << 17 : 64;
+
+    /// <summary>
+    /// Entries a pass of <see cref="Reduce"/> writes at most, for any segment count up to <paramref name="segments"/>
+    /// and segment length up to <paramref name="maxSegLen"/>: m·Parts(m) ≤ T + m·(⌈L/8192⌉ + 1), and ≤ m·max(1, L/minPerPart);
+    /// later passes write less than the first.
+    /// </summary>
+    internal static long ScratchEntries(GpuDevice device, int segments, long maxSegLen, int k)
+    {
+        long byThreads = TargetThreads(device) + segments * ((maxSegLen + 8191) / 8192 + 1);
+        long byLength = segments * Math.Max(1, maxSegLen / MinPerPart(device, k));
+        return Math.Max(1, Math.Min(byThreads, byLength) * k);
+    }
+
+    /// <summary>Two ping-pong buffers sized for the first (largest) pass of <see cref="Reduce"/>.</summary>
+    internal sealed class SelectScratch : IDisposable
+    {
+        private readonly GpuBuffer<float>[] _keys;
+        private readonly GpuBuffer<int>[] _ids;
+
+        public SelectScratch(GpuDevice device, int segments, long maxSegLen, int k)
+        {
+            long size = ScratchEntries(device, segments, maxSegLen, k);
+            _keys = [new GpuBuffer<float>(device, size, "top-k partials"), new GpuBuffer<float>(device, size, "top-k partials")];
+            _ids = [new GpuBuffer<int>(device, size, "top-k partials"), new GpuBuffer<int>(device, size, "top-k partials")];
+        }
+
+        public ArrayView<float> Keys(int turn) => _keys[turn].View;
+        public ArrayView<int> Ids(int turn) => _ids[turn].View;
+
+        public void Dispose()
+        {
+            foreach (var b in _keys) b.Dispose();
+            foreach (var b in _ids) b.Dispose();
         }
     }
 
@@ -140,9 +215,6 @@ public static class GpuSearch
         device.Kernels.Distance(config, queries, rows, terms, keys,
             new DistanceArgs { Nq = nq, RowCount = rowCount, D = d, Kind = (int)kind, RowStart = rowStart, RowStride = rowStride });
     }
-
-    /// <summary>Parts per segment for the first selection pass: enough threads to fill a GPU, each scanning ≥ ~1k keys.</summary>
-    internal static int PartsFor(long segLen, int k) => (int)Math.Clamp(segLen / Math.Max(1024, 4L * k), 1, 128);
 
     internal static ArrayView<float> TermsView(GpuBuffer<float>? terms) => terms is null ? default : terms.View;
 
