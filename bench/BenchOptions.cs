@@ -39,8 +39,14 @@ internal sealed class BenchOptions
     public int KMeansPoints { get; private set; } = 256;
     public int BuildThreads { get; private set; } = 1;
     public double StopRecall { get; private set; } = 0.995;
+    public int[] PqBytes { get; private set; } = [8, 16, 32, 64];
+    public int[]? PqDims { get; private set; }
+    public bool PqResidual { get; private set; }
+    public bool PlainPq { get; private set; }
+    public int PqTrain { get; private set; } = 20_000;
+    public int OpqIterations { get; private set; } = 8;
 
-    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch"];
+    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq"];
 
     public const string Help = """
         Adanns.Bench — measures search methods on a data set: recall, FLOPs/query, QPS, latency, build time.
@@ -74,6 +80,11 @@ internal sealed class BenchOptions
                                              sweeps d_s × shortlist × nprobe
                                  mrl-funnel  every vector scanned at d_s, shortlist reranked at D
                                  usearch     USearch 2.26.6 HNSW, M=16 efc=200, sweeps ef 16..512
+                                 opq         flat OPQ codes per --pq-bytes budget: rigid (codes on all D dims)
+                                             and AdANNS-OPQ (the prefix dim chosen on held-out base vectors);
+                                             recall without rerank and after reranking 100 at D
+                                 ivf-opq     IVF at d_c + OPQ codes (--pq-bytes first value, --pq-dims first
+                                             value or D), shortlist by ADC, rerank at D; sweeps shortlist × nprobe
           --nlist N            IVF lists (default ≈ 4·√N, a power of two)
           --dc D               AdANNS-IVF clustering / probing dim (default D)
           --ds LIST            scan dims to sweep (default D/8, D/4, D/3)
@@ -86,6 +97,13 @@ internal sealed class BenchOptions
           --kmeans-points N    k-means training sample per centroid (default 256)
           --build-threads T    threads for index builds (default 1)
           --stop-recall R      stop a sweep once recall@k reaches R (default 0.995)
+          --pq-bytes LIST      opq / ivf-opq: bytes per code (default 8,16,32,64)
+          --pq-dims LIST       opq: candidate prefix dims for AdANNS-OPQ (default m, 2m, 4m, ... D);
+                               ivf-opq: the code dim (first value)
+          --pq-resid           ivf-opq: codes are residuals to the list centroid
+          --plain-pq           PQ without the OPQ rotation
+          --pq-train N         rows used to train OPQ/PQ (default 20000)
+          --opq-iters N        OPQ alternations (default 8)
           --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
           --rotate             learn an energy-ordering rotation on the base and apply it to base and queries
           --single-queries N   queries timed one call at a time for latency (default 200)
@@ -164,6 +182,12 @@ internal sealed class BenchOptions
                         break;
                     }
                 case "--out": o.OutPath = Value(); break;
+                case "--pq-bytes": o.PqBytes = ParseIntList(a, Value()); break;
+                case "--pq-dims": o.PqDims = ParseIntList(a, Value()); break;
+                case "--pq-resid": o.PqResidual = true; break;
+                case "--plain-pq": o.PlainPq = true; break;
+                case "--pq-train": o.PqTrain = IntValue(256); break;
+                case "--opq-iters": o.OpqIterations = IntValue(0); break;
                 case "--dataset": o.DatasetName = Value(); break;
                 case "--synthetic":
                     {

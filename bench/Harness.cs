@@ -38,6 +38,8 @@ internal static class Harness
                 case "ivf": points.AddRange(IvfMethods.Rigid(data, truth, o)); break;
                 case "adanns-ivf": points.AddRange(IvfMethods.Adanns(data, truth, o)); break;
                 case "mrl-funnel": points.AddRange(IvfMethods.Funnel(data, truth, o)); break;
+                case "opq": points.AddRange(PqMethods.FlatBudgets(data, truth, o)); break;
+                case "ivf-opq": points.AddRange(PqMethods.IvfOpq(data, truth, o)); break;
                 default:
                     throw new ArgumentException($"Unknown method '{method}'.");
             }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Adanns.Engine.Indexes;
 using Adanns.Kernels;
 using Adanns.Kernels.Gpu;
@@ -93,8 +94,33 @@ public static class KMeans
             if (spherical) VectorMath.NormalizeInPlace(dst);
         }
 
+        return Lloyd(x, n, dim, k, spherical, o, rng, null, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Trains k centroids on all <paramref name="n"/> rows of <paramref name="points"/> (n×dim, row-major, used as
+    /// given: no sampling or normalisation). <paramref name="initialCentroids"/> (k×dim) warm-starts Lloyd instead of
+    /// k-means++ seeding — OPQ retrains its sub-quantizers every iteration from the previous codebooks.
+    /// </summary>
+    public static KMeansResult TrainRows(float[] points, int n, int dim, int k, bool spherical, KMeansOptions? options = null,
+        float[]? initialCentroids = null, IProgress<KMeansProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        var o = options ?? new KMeansOptions();
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, "Training dim must be positive.");
+        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        if (n < k) throw new ArgumentException($"k-means with k={k} needs at least {k} points; got {n}.", nameof(n));
+        if (points.Length < (long)n * dim) throw new ArgumentException($"{n} points of {dim} dims need {(long)n * dim} floats.", nameof(points));
+        if (initialCentroids is not null && initialCentroids.Length != (long)k * dim)
+            throw new ArgumentException($"Initial centroids must hold k×dim = {(long)k * dim} floats.", nameof(initialCentroids));
+        return Lloyd(points, n, dim, k, spherical, o, new Random(o.Seed), (float[]?)initialCentroids?.Clone(), progress, cancellationToken);
+    }
+
+    private static KMeansResult Lloyd(float[] x, int n, int dim, int k, bool spherical, KMeansOptions o, Random rng, float[]? initial,
+        IProgress<KMeansProgress>? progress, CancellationToken cancellationToken)
+    {
         progress?.Report(new KMeansProgress("seeding", 0, o.MaxIterations, double.NaN));
-        var centroids = SeedPlusPlus(x, n, dim, k, rng, cancellationToken);
+        var centroids = initial ?? SeedPlusPlus(x, n, dim, k, rng, cancellationToken);
         var assign = new int[n];
         var costs = new List<double>();
         int repairs = 0;
@@ -158,19 +184,19 @@ public static class KMeans
         {
             int a = (int)((long)n * t / threads), b = (int)((long)n * (t + 1) / threads);
             var dots = new float[blocks * InterleavedKernels.BlockRows];
+            var keys = new float[k];
             double cost = 0;
             for (int i = a; i < b; i++)
             {
                 var x = points.AsSpan(i * dim, dim);
                 InterleavedKernels.Dot(x, table, layout, blocks, dots, default);
-                int best = 0;
-                float bestKey = float.PositiveInfinity;
-                for (int c = 0; c < k; c++)
-                {
-                    // Spherical: max x·c. Euclidean: min ‖c‖² − 2x·c (‖x‖² is the same for every c).
-                    float key = spherical ? -dots[c] : c2[c] - 2 * dots[c];
-                    if (key < bestKey) { bestKey = key; best = c; }
-                }
+                // Spherical: max x·c. Euclidean: min ‖c‖² − 2x·c (‖x‖² is the same for every c). Vectorised: at
+                // small dims (PQ sub-spaces) this argmin, not the dot products, is most of the work. IndexOfMin
+                // returns the first minimum, so ties still go to the lower index.
+                if (spherical) TensorPrimitives.Negate(dots.AsSpan(0, k), keys);
+                else TensorPrimitives.MultiplyAdd(dots.AsSpan(0, k), -2f, c2.AsSpan(0, k), keys);
+                int best = TensorPrimitives.IndexOfMin(keys);
+                float bestKey = keys[best];
                 assignment[i] = best;
                 cost += spherical ? 1.0 + bestKey : Math.Max(0.0, bestKey + VectorMath.NormSquared(x));
             }

@@ -17,12 +17,17 @@ public readonly record struct RerankStage(int Dim, int? Keep);
 /// <item><c>Scan{d_s}</c> — dims used to scan the probed lists (default d_c).</item>
 /// <item><c>SQ8</c> — keep the scan store as 8-bit scalar-quantized codes (a quarter of the bytes to stream);
 /// reranking still uses exact float vectors.</item>
+/// <item><c>PQ{m}</c>, <c>PQ{m}@{d}</c>, <c>OPQ{m}</c>, <c>OPQ{m}@{d}</c> — product-quantized codes of m bytes on the
+/// d-dim prefix (default D; d % m == 0), with a learned OPQ rotation for <c>OPQ</c>. Such specs build a
+/// <see cref="PqIndex"/>; the IVF component is then optional (without it the codes are scanned flat).</item>
+/// <item><c>Resid</c> — PQ codes encode the residual to the list centroid instead of the vector.</item>
 /// <item><c>NProbe{n}</c> — lists probed per query by default (default 8, capped at nlist).</item>
 /// <item><c>Shortlist{n}</c> — candidates kept by the scan for reranking (default 100, at least k).</item>
 /// <item><c>Rerank{d}</c> or <c>Rerank{d}/{keep}</c> — a rerank stage at d dims keeping <c>keep</c> candidates
 /// (the last stage keeps k). Several stages make an MRL funnel, e.g. <c>Rerank96/100,Rerank384</c>.</item>
 /// </list>
-/// Rigid IVF is <c>"IVF1024"</c> (d_c = d_s = D, no rerank). <see cref="ToString"/> gives the canonical form,
+/// Rigid IVF is <c>"IVF1024"</c> (d_c = d_s = D, no rerank); AdANNS-IVF-OPQ is e.g.
+/// <c>"Rot,IVF1024@64,OPQ32@96,NProbe32,Shortlist200,Rerank384"</c>. <see cref="ToString"/> gives the canonical form,
 /// which parses back to an equal spec.
 /// </remarks>
 public sealed record IndexSpec
@@ -48,6 +53,21 @@ public sealed record IndexSpec
     /// <summary>Scan store quantized to 8 bits per value.</summary>
     public bool Sq8 { get; init; }
 
+    /// <summary>Bytes per PQ code (sub-quantizers m); null = no product quantization.</summary>
+    public int? PqBytes { get; init; }
+
+    /// <summary>Prefix dim the PQ codes are learned on; null = D.</summary>
+    public int? PqDim { get; init; }
+
+    /// <summary>Learn an OPQ rotation in front of the PQ codec.</summary>
+    public bool Opq { get; init; }
+
+    /// <summary>PQ codes encode the residual to the list centroid.</summary>
+    public bool Residual { get; init; }
+
+    /// <summary>Whether this spec describes a product-quantized index (<see cref="PqIndex"/>).</summary>
+    public bool IsPq => PqBytes is not null;
+
     /// <summary>Default nprobe; null = <see cref="DefaultNProbe"/>.</summary>
     public int? NProbe { get; init; }
 
@@ -70,6 +90,17 @@ public sealed record IndexSpec
         Check(ScanDim is null || (ScanDim >= 1 && ScanDim <= dimension), $"scan dim {ScanDim} must be in [1, {dimension}].");
         Check(NProbe is null || NProbe >= 1, $"nprobe must be at least 1 (got {NProbe}).");
         Check(Shortlist is null || Shortlist >= 1, $"shortlist must be at least 1 (got {Shortlist}).");
+        if (PqBytes is { } m)
+        {
+            int d = PqDim ?? dimension;
+            Check(PqDim is null || (PqDim >= 1 && PqDim <= dimension), $"PQ dim {PqDim} must be in [1, {dimension}].");
+            Check(m >= 1 && d % m == 0, $"PQ needs the prefix dim ({d}) divisible by the bytes per code ({m}).");
+            Check(!Sq8 && ScanDim is null, "PQ codes fix the scan: SQ8 and Scan do not combine with PQ/OPQ.");
+        }
+        else
+        {
+            Check(!Residual, "Resid needs a PQ or OPQ component.");
+        }
         foreach (var st in Rerank)
         {
             Check(st.Dim >= 1 && st.Dim <= dimension, $"rerank dim {st.Dim} must be in [1, {dimension}].");
@@ -86,8 +117,8 @@ public sealed record IndexSpec
         if (parts.Length == 0 || parts.All(p => p.Length == 0))
             throw Error("empty; expected e.g. \"IVF1024@64,Scan128,Rerank384\".");
 
-        bool rotate = false, sq8 = false;
-        int? nlist = null, dc = null, ds = null, nprobe = null, shortlist = null;
+        bool rotate = false, sq8 = false, opq = false, resid = false;
+        int? nlist = null, dc = null, ds = null, nprobe = null, shortlist = null, pqBytes = null, pqDim = null;
         var stages = new List<RerankStage>();
         int stage = -1; // enforces the documented order
         for (int i = 0; i < parts.Length; i++)
@@ -111,11 +142,21 @@ public sealed record IndexSpec
             }
             else if (lower.StartsWith("scan", StringComparison.Ordinal)) { order = 2; ds = Number(p[4..], p); }
             else if (lower == "sq8") { order = 3; sq8 = true; }
-            else if (lower.StartsWith("nprobe", StringComparison.Ordinal)) { order = 4; nprobe = Number(p[6..], p); }
-            else if (lower.StartsWith("shortlist", StringComparison.Ordinal)) { order = 5; shortlist = Number(p[9..], p); }
+            else if (lower.StartsWith("pq", StringComparison.Ordinal) || lower.StartsWith("opq", StringComparison.Ordinal))
+            {
+                order = 4;
+                opq = lower[0] == 'o';
+                var body = p[(opq ? 3 : 2)..];
+                int at = body.IndexOf('@');
+                pqBytes = Number(at < 0 ? body : body[..at], p);
+                if (at >= 0) pqDim = Number(body[(at + 1)..], p);
+            }
+            else if (lower == "resid") { order = 5; resid = true; }
+            else if (lower.StartsWith("nprobe", StringComparison.Ordinal)) { order = 6; nprobe = Number(p[6..], p); }
+            else if (lower.StartsWith("shortlist", StringComparison.Ordinal)) { order = 7; shortlist = Number(p[9..], p); }
             else if (lower.StartsWith("rerank", StringComparison.Ordinal))
             {
-                order = 6;
+                order = 8;
                 var body = p[6..];
                 int slash = body.IndexOf('/');
                 int d = Number(slash < 0 ? body : body[..slash], p);
@@ -124,13 +165,15 @@ public sealed record IndexSpec
             }
             else
             {
-                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
+                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, [O]PQ<m>[@<dim>], Resid, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
             }
-            if (order < stage || (order == stage && order != 6))
-                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, SQ8, NProbe, Shortlist, Rerank...).");
+            if (order < stage || (order == stage && order != 8))
+                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, SQ8, [O]PQ, Resid, NProbe, Shortlist, Rerank...).");
             stage = order;
         }
-        if (nlist is null) throw Error("an IVF<nlist> component is required.");
+        // A PQ index without IVF scans its codes flat: one list.
+        if (nlist is null && pqBytes is not null) nlist = 1;
+        if (nlist is null) throw Error("an IVF<nlist> component is required (or a PQ/OPQ component for a flat PQ index).");
 
         int Number(string digits, string component)
         {
@@ -142,7 +185,7 @@ public sealed record IndexSpec
         return new IndexSpec
         {
             Rotate = rotate, Sq8 = sq8, NList = nlist.Value, CoarseDim = dc, ScanDim = ds, NProbe = nprobe, Shortlist = shortlist,
-            Rerank = stages,
+            Rerank = stages, PqBytes = pqBytes, PqDim = pqDim, Opq = opq, Residual = resid,
         };
     }
 
@@ -151,10 +194,22 @@ public sealed record IndexSpec
     {
         var sb = new StringBuilder();
         if (Rotate) sb.Append("Rot,");
-        sb.Append(CultureInfo.InvariantCulture, $"IVF{NList}");
-        if (CoarseDim is { } dc) sb.Append(CultureInfo.InvariantCulture, $"@{dc}");
+        // A flat PQ index (one list, no coarse dim) is written without its implicit IVF1.
+        bool flatPq = IsPq && NList == 1 && CoarseDim is null;
+        if (!flatPq)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"IVF{NList}");
+            if (CoarseDim is { } dc) sb.Append(CultureInfo.InvariantCulture, $"@{dc}");
+        }
         if (ScanDim is { } ds) sb.Append(CultureInfo.InvariantCulture, $",Scan{ds}");
         if (Sq8) sb.Append(",SQ8");
+        if (PqBytes is { } m)
+        {
+            if (!flatPq) sb.Append(',');
+            sb.Append(CultureInfo.InvariantCulture, $"{(Opq ? "OPQ" : "PQ")}{m}");
+            if (PqDim is { } pd) sb.Append(CultureInfo.InvariantCulture, $"@{pd}");
+        }
+        if (Residual) sb.Append(",Resid");
         if (NProbe is { } np) sb.Append(CultureInfo.InvariantCulture, $",NProbe{np}");
         if (Shortlist is { } sl) sb.Append(CultureInfo.InvariantCulture, $",Shortlist{sl}");
         foreach (var st in Rerank)
@@ -168,7 +223,8 @@ public sealed record IndexSpec
     /// <summary>Specs are equal when every field is, rerank stages compared element-wise.</summary>
     public bool Equals(IndexSpec? other) =>
         other is not null && Rotate == other.Rotate && Sq8 == other.Sq8 && NList == other.NList && CoarseDim == other.CoarseDim &&
-        ScanDim == other.ScanDim && NProbe == other.NProbe && Shortlist == other.Shortlist && Rerank.SequenceEqual(other.Rerank);
+        ScanDim == other.ScanDim && NProbe == other.NProbe && Shortlist == other.Shortlist && Rerank.SequenceEqual(other.Rerank) &&
+        PqBytes == other.PqBytes && PqDim == other.PqDim && Opq == other.Opq && Residual == other.Residual;
 
     /// <inheritdoc/>
     public override int GetHashCode() => ToString().GetHashCode(StringComparison.Ordinal);

@@ -186,6 +186,8 @@ internal ref struct PayloadReader
         System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(src).CopyTo(dst);
     }
 
+    public void Bytes(Span<byte> dst, string what) => Take(dst.Length, what).CopyTo(dst);
+
     public void Longs(Span<long> dst, string what)
     {
         var src = Take((long)dst.Length * 8, what);

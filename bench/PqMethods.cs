@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using Adanns.Engine.Clustering;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Quantization;
+
+namespace Adanns.Bench;
+
+/// <summary>
+/// The engine's product-quantized indexes:
+/// <list type="bullet">
+/// <item><c>opq</c> — for each byte budget m: rigid OPQ (codes learned on all D dims) and AdANNS-OPQ (codes on the
+/// prefix dim that recalls best on held-out base vectors), each measured without rerank and after reranking the
+/// ADC top 100 at D. All flat (every code scanned), so the codes' quality is what is compared.</item>
+/// <item><c>ivf-opq</c> — IVF at d_c plus OPQ codes, shortlist by ADC, rerank at D: the memory-lean search path.</item>
+/// </list>
+/// </summary>
+internal static class PqMethods
+{
+    public static IEnumerable<OperatingPoint> FlatBudgets(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o)
+    {
+        int D = data.Base.Dimension;
+        string kind = o.PlainPq ? "PQ" : "OPQ";
+        foreach (int m in o.PqBytes)
+        {
+            if (D % m != 0)
+            {
+                Console.WriteLine($"skipping {m} bytes: D = {D} is not divisible by it (rigid {kind} needs d % m == 0)");
+                continue;
+            }
+            var rigid = IndexSpec.Parse($"{kind}{m}");
+            foreach (var point in FlatPoints(data, truth, o, $"rigid-{kind.ToLowerInvariant()}", rigid, selection: null))
+                yield return point;
+
+            // AdANNS-OPQ: choose the prefix on a validation split of the base (never the benchmark queries).
+            Console.WriteLine($"selecting the prefix for {m} bytes ...");
+            var sw = Stopwatch.StartNew();
+            var dims = o.PqDims?.Where(d => d % m == 0 && d <= D);
+            var selection = PqPrefixSelection.Select(data.Base, rigid, data.Metric, dims,
+                new PrefixSelectionOptions(HeldOut: 200, ValidationRows: Math.Min(20_000, data.Base.Count - 200), K: o.K, Build: Options(o)));
+            Console.WriteLine($"  {string.Join("  ", selection.Candidates.Select(c => $"d={c.Dim}: {c.Recall:F3} ({c.TrainTime.TotalSeconds:F1} s)"))}  -> d={selection.Best.Dim} in {sw.Elapsed.TotalSeconds:F1} s");
+            foreach (var point in FlatPoints(data, truth, o, $"adanns-{kind.ToLowerInvariant()}", selection.Spec, selection))
+                yield return point;
+        }
+    }
+
+    private static IEnumerable<OperatingPoint> FlatPoints(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
+        IndexSpec spec, PrefixSelection? selection)
+    {
+        int D = data.Base.Dimension;
+        var (index, build) = Build(data, spec, o);
+        foreach (int rerank in new[] { 0, 100 })
+        {
+            var p = rerank == 0
+                ? new SearchParams { Rerank = [] }
+                : new SearchParams { Shortlist = Math.Max(rerank, o.K), Rerank = [new RerankStage(D, null)] };
+            var parameters = new Dictionary<string, object>
+            {
+                ["bytes"] = index.CodeBytes, ["d"] = index.CodeDim, ["opq"] = spec.Opq, ["rerank"] = rerank,
+            };
+            if (selection is not null)
+                parameters["selection"] = string.Join(" ", selection.Candidates.Select(c => $"{c.Dim}:{c.Recall:F3}"));
+            yield return Measure(data, truth, o, method, index, p, build, parameters);
+        }
+    }
+
+    public static IEnumerable<OperatingPoint> IvfOpq(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o)
+    {
+        int D = data.Base.Dimension;
+        int nlist = o.NList ?? IvfMethods.DefaultNList(data.Base.Count);
+        int dc = o.CoarseDim ?? D;
+        int m = o.PqBytes[0];
+        int d = o.PqDims?[0] ?? D;
+        string kind = o.PlainPq ? "PQ" : "OPQ";
+        var spec = IndexSpec.Parse($"IVF{nlist}@{dc},{kind}{m}@{d}{(o.PqResidual ? ",Resid" : "")},Rerank{D}");
+        var (index, build) = Build(data, spec, o);
+        int[] shortlists = o.Shortlists ?? [50, 100, 200, 400];
+        int[] nprobes = o.NProbes ?? [1, 2, 4, 8, 16, 32, 64, 128, 256];
+        foreach (int sl in shortlists.Where(x => x >= o.K).Distinct().Order())
+        {
+            var plateau = new Plateau();
+            foreach (int np in nprobes.Where(x => x <= nlist))
+            {
+                var p = new SearchParams { NProbe = np, Shortlist = sl };
+                var parameters = new Dictionary<string, object>
+                {
+                    ["nlist"] = nlist, ["dc"] = dc, ["bytes"] = m, ["d"] = d, ["opq"] = spec.Opq, ["resid"] = spec.Residual,
+                    ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D,
+                };
+                var point = Measure(data, truth, o, "ivf-opq", index, p, build, parameters);
+                yield return point;
+                if (point.RecallAtK >= o.StopRecall || plateau.Reached(point.RecallAtK)) break;
+            }
+        }
+    }
+
+    private static PqBuildOptions Options(BenchOptions o) => new(
+        new KMeansOptions(MaxIterations: o.KMeansIterations, PointsPerCentroid: o.KMeansPoints, Threads: Math.Max(1, o.BuildThreads)),
+        new OpqOptions(Iterations: o.OpqIterations, Threads: Math.Max(1, o.BuildThreads)),
+        TrainingSample: o.PqTrain, Threads: Math.Max(1, o.BuildThreads));
+
+    private static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o)
+    {
+        Console.WriteLine($"building {spec} ...");
+        var sw = Stopwatch.StartNew();
+        var index = PqIndex.Build(data.Base, spec, data.Metric, Options(o), default, new ConsoleProgress(sw));
+        double build = sw.Elapsed.TotalSeconds;
+        Console.WriteLine($"built in {build:F2} s ({index.ResidentBytesPerVector:F1} bytes/vector resident, {index.RerankBytesPerVector:F0} bytes/vector rerank store)");
+        return (index, build);
+    }
+
+    private static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
+        PqIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
+    {
+        int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
+        SearchResults? results = null;
+        SearchStats stats = default;
+        double best = double.MaxValue;
+        for (int r = -1; r < o.Repeats; r++) // round −1 warms the JIT and caches
+        {
+            var sw = Stopwatch.StartNew();
+            results = index.SearchBatch(data.Queries, k, p, o.Threads, out stats);
+            if (r >= 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+        var (recall1, recallK, acc) = Accuracy.Of(results!.Ids, data, truth, k);
+        var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, out _));
+        var point = new OperatingPoint(data.Name, method, parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
+            nq / best, qpsSingle, p50, p99, build, index.ResidentBytesPerVector, o.Threads, data.Base.Count, D, nq);
+        Report.Print(point);
+        return point;
+    }
+}

@@ -1,0 +1,239 @@
+using System.Text;
+using Adanns.Engine.Persistence;
+using Adanns.Engine.Quantization;
+using Adanns.Engine.Transforms;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Indexes;
+
+public sealed partial class PqIndex
+{
+    private static ReadOnlySpan<byte> Magic => "ADNSPQX\u001A"u8;
+    private const ushort FormatMajor = 1;
+
+    /// <summary>Current minor version: 1.0 is the first PQ index format.</summary>
+    private const ushort FormatMinor = 0;
+
+    private const int MaxDimension = 1 << 16;
+    private const int MaxNList = 1 << 24;
+
+    /// <summary>
+    /// Saves the index — spec, metric, rotation, coarse centroids, OPQ rotation, PQ codebooks, residual centroids, and
+    /// every list's ids, codes and full vectors — to a versioned, sectioned, CRC-checked file, written to a temporary
+    /// file and renamed (a crash never leaves a partial file). Codes are stored, not recomputed on load.
+    /// </summary>
+    public void Save(string path)
+    {
+        int D = Dimension, d = CodeDim, m = CodeBytes;
+        SectionFile.Write(path, Magic, FormatMajor, FormatMinor, w =>
+        {
+            w.Section("META", b =>
+            {
+                b.Write(D);
+                b.Write((byte)Metric);
+                b.Write(NList);
+                b.Write(CoarseDim);
+                b.Write(d);
+                b.Write(m);
+                b.Write(_nextAutoId);
+                var spec = Encoding.UTF8.GetBytes(Spec.ToString());
+                b.Write(spec.Length);
+                b.Write(spec);
+            });
+            if (Rotation is not null)
+                w.Section("ROTN", b => WriteRotation(b, Rotation));
+            if (Opq is not null)
+                w.Section("OPQR", b => WriteRotation(b, Opq));
+            w.Section("PQCB", b =>
+            {
+                foreach (float v in Quantizer.Codebooks) b.Write(v);
+            });
+            w.Section("CENT", b =>
+            {
+                foreach (float v in _coarse) b.Write(v);
+            });
+            if (_residCentroids is not null)
+            {
+                w.Section("RESC", b =>
+                {
+                    foreach (float v in _residCentroids) b.Write(v);
+                });
+            }
+            for (int l = 0; l < NList; l++)
+            {
+                var list = _lists[l];
+                w.Section("LIST", b =>
+                {
+                    b.Write(l);
+                    b.Write(list.Count - list.Tombstones);
+                    for (int p = 0; p < list.Count; p++)
+                    {
+                        int slot = list.Slots[p];
+                        if (slot < 0) continue; // live rows only: a loaded index starts compacted
+                        b.Write(_slotIds[slot]);
+                        b.Write(list.Codes, p * m, m);
+                        foreach (float v in _rows.Row(slot)) b.Write(v);
+                    }
+                });
+            }
+        });
+    }
+
+    private static void WriteRotation(BinaryWriter b, RotationTransform rotation)
+    {
+        foreach (float v in rotation.MatrixRowMajor) b.Write(v);
+        foreach (double e in rotation.Eigenvalues) b.Write(e);
+    }
+
+    /// <summary>
+    /// Loads an index saved by <see cref="Save"/> (any 1.x version). A truncated or corrupted file, a failed checksum
+    /// or an out-of-range length raises <see cref="IndexFileException"/> naming the file and offset.
+    /// </summary>
+    public static PqIndex Load(string path)
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("Index files are little-endian; this machine is not.");
+        using var file = new SectionReader(path, Magic, FormatMajor, FormatMinor);
+        (int D, Metric Metric, int NList, int Dc, int Dq, int M, long NextId, IndexSpec Spec)? meta = null;
+        RotationTransform? rotation = null, opq = null;
+        ProductQuantizer? pq = null;
+        float[]? coarse = null, resid = null;
+        PqIndex? index = null;
+        var listsSeen = new HashSet<int>();
+
+        while (file.Next() is var (tag, payload, offset))
+        {
+            var r = new PayloadReader(file, tag, payload, offset);
+            switch (tag)
+            {
+                case "META":
+                    {
+                        int D = r.Int32In("dimension", 1, MaxDimension);
+                        int metric = r.Byte("metric");
+                        if (!Enum.IsDefined((Metric)metric)) throw file.Fail(offset + 4, $"unknown metric code {metric}.");
+                        int nlist = r.Int32In("nlist", 1, MaxNList);
+                        int dc = r.Int32In("coarse dim", 1, D);
+                        int dq = r.Int32In("code dim", 1, D);
+                        int m = r.Int32In("code bytes", 1, dq);
+                        long next = r.Int64("next id");
+                        string specText = r.String("spec", 4096);
+                        IndexSpec spec;
+                        try
+                        {
+                            spec = IndexSpec.Parse(specText);
+                            spec.Validate(D);
+                        }
+                        catch (FormatException e)
+                        {
+                            throw new IndexFileException(path, offset, $"stored spec is invalid: {e.Message}", e);
+                        }
+                        if (!spec.IsPq || spec.NList != nlist || (spec.CoarseDim ?? D) != dc || (spec.PqDim ?? D) != dq || spec.PqBytes != m)
+                            throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / PQ{m}@{dq}.");
+                        meta = (D, (Metric)metric, nlist, dc, dq, m, next, spec);
+                        break;
+                    }
+                case "ROTN":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "ROTN section before META.");
+                        rotation = ReadRotation(ref r, file, path, offset, m.D, "rotation");
+                        break;
+                    }
+                case "OPQR":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "OPQR section before META.");
+                        opq = ReadRotation(ref r, file, path, offset, m.Dq, "OPQ rotation");
+                        break;
+                    }
+                case "PQCB":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "PQCB section before META.");
+                        r.EnsureFits((long)m.Dq * PqKernels.Ksub, 4, "codebooks");
+                        var cb = new float[m.Dq * PqKernels.Ksub];
+                        r.Floats(cb, "codebooks");
+                        try
+                        {
+                            pq = ProductQuantizer.FromCodebooks(m.Dq, m.M, cb);
+                        }
+                        catch (ArgumentException e)
+                        {
+                            throw new IndexFileException(path, offset, $"codebooks are invalid: {e.Message}", e);
+                        }
+                        break;
+                    }
+                case "CENT":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "CENT section before META.");
+                        long count = m.NList == 1 ? m.Dc : (long)m.NList * m.Dc;
+                        r.EnsureFits(count, 4, "centroids");
+                        coarse = new float[count];
+                        r.Floats(coarse, "centroids");
+                        break;
+                    }
+                case "RESC":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "RESC section before META.");
+                        r.EnsureFits((long)m.NList * m.Dq, 4, "residual centroids");
+                        resid = new float[(long)m.NList * m.Dq];
+                        r.Floats(resid, "residual centroids");
+                        break;
+                    }
+                case "LIST":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "LIST section before META.");
+                        if (index is null)
+                        {
+                            if (pq is null || coarse is null) throw file.Fail(offset, "LIST section before the PQCB and CENT sections.");
+                            if (m.Spec.Rotate != (rotation is not null)) throw file.Fail(offset, "the spec's Rot and the ROTN section disagree.");
+                            if (m.Spec.Opq != (opq is not null)) throw file.Fail(offset, "the spec's OPQ and the OPQR section disagree.");
+                            if (m.Spec.Residual != (resid is not null)) throw file.Fail(offset, "the spec's Resid and the RESC section disagree.");
+                            index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid) { _nextAutoId = m.NextId };
+                        }
+                        int l = r.Int32In("list number", 0, m.NList - 1);
+                        if (!listsSeen.Add(l)) throw file.Fail(offset, $"list {l} appears twice.");
+                        int count = r.Int32In("list size", 0, int.MaxValue);
+                        r.EnsureFits(count, 8 + m.M + 4L * m.D, $"list {l}'s {count} rows");
+                        var row = new float[m.D];
+                        var code = new byte[m.M];
+                        for (int p = 0; p < count; p++)
+                        {
+                            long id = r.Int64("id");
+                            r.Bytes(code, "code");
+                            r.Floats(row, "vector");
+                            if (id < 0 || index._idToLoc.ContainsKey(id))
+                                throw file.Fail(offset, $"list {l} row {p}: id {id} is negative or duplicated.");
+                            index.Append(l, row, code, id);
+                        }
+                        break;
+                    }
+                default:
+                    break; // a section from a newer minor version: skipped on purpose
+            }
+        }
+        if (index is null)
+        {
+            var m = meta ?? throw file.Fail(-1, "no META section.");
+            if (pq is null || coarse is null) throw file.Fail(-1, "no PQCB/CENT sections.");
+            index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid) { _nextAutoId = m.NextId };
+        }
+        return index;
+    }
+
+    private static RotationTransform ReadRotation(ref PayloadReader r, SectionReader file, string path, long offset, int d, string what)
+    {
+        r.EnsureFits((long)d * d, 4, what);
+        var matrix = new float[d * d];
+        r.Floats(matrix, what);
+        var energy = new double[d];
+        r.Doubles(energy, what + " energies");
+        foreach (float v in matrix)
+            if (!float.IsFinite(v)) throw file.Fail(offset, $"{what} contains NaN or infinite values.");
+        try
+        {
+            return RotationTransform.FromMatrix(d, matrix, energy);
+        }
+        catch (ArgumentException e)
+        {
+            throw new IndexFileException(path, offset, $"{what} is invalid: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+using System.Numerics.Tensors;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Indexes;
+
+public sealed partial class PqIndex
+{
+    private const int ScanChunk = 1024; // codes per kernel call: bounds the per-thread distance buffer
+
+    [ThreadStatic] private static Scratch? t_scratch;
+
+    /// <summary>
+    /// Resolves <paramref name="p"/> against the index defaults (once per call). The coarse dim may be lowered to
+    /// any d_c' ≤ d_c; the scan dim is the code dim (PQ codes cannot be rescanned at another prefix).
+    /// </summary>
+    public ResolvedSearch Resolve(SearchParams? p, int k)
+    {
+        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        if (p is { MaxFlops: not null } or { MaxMicros: not null })
+            throw new ArgumentException("Compute budgets (MaxFlops / MaxMicros) are supported by IvfIndex profiles, not by PQ indexes yet.", nameof(p));
+        int nprobe = p?.NProbe ?? Math.Min(Spec.NProbe ?? IndexSpec.DefaultNProbe, NList);
+        int dc = p?.CoarseDim ?? CoarseDim;
+        var rerank = p?.Rerank ?? Spec.Rerank;
+        int shortlist = p?.Shortlist ?? Math.Max(k, Spec.Shortlist ?? IndexSpec.DefaultShortlist);
+        if (nprobe < 1 || nprobe > NList)
+            throw new ArgumentOutOfRangeException(nameof(p), nprobe, $"nprobe must be in [1, {NList}] (got {nprobe}).");
+        if (dc < 1 || dc > CoarseDim)
+            throw new ArgumentOutOfRangeException(nameof(p), dc, $"Coarse dim must be in [1, {CoarseDim}] (the centroids' dim) (got {dc}).");
+        if (p?.ScanDim is { } ds && ds != CodeDim)
+            throw new ArgumentOutOfRangeException(nameof(p), ds, $"This index scans {CodeDim}-dim PQ codes; the scan dim cannot be changed (got {ds}).");
+        if (shortlist < k)
+            throw new ArgumentOutOfRangeException(nameof(p), shortlist, $"Shortlist ({shortlist}) must be at least k ({k}).");
+        for (int i = 0; i < rerank.Count; i++)
+        {
+            var st = rerank[i];
+            if (st.Dim < 1 || st.Dim > Dimension)
+                throw new ArgumentOutOfRangeException(nameof(p), st.Dim, $"Rerank dim must be in [1, {Dimension}] (got {st.Dim}).");
+            if (st.Keep is { } keep && keep < k)
+                throw new ArgumentOutOfRangeException(nameof(p), keep, $"Rerank stage {i + 1} keeps {keep}, fewer than k ({k}).");
+        }
+        if (p?.Exact == true)
+            return new ResolvedSearch(NList, dc, rerank.Count > 0 ? rerank[^1].Dim : Dimension, k, [], true);
+        return new ResolvedSearch(nprobe, dc, CodeDim, rerank.Count == 0 ? k : shortlist, rerank, false);
+    }
+
+    /// <summary>
+    /// The k nearest neighbours of <paramref name="query"/> (D dims, unrotated): k ids (−1 padded) and scores in the
+    /// metric's units — exact at the last rerank dim, or the ADC estimate at the code dim when there is no rerank.
+    /// Allocates nothing after warm-up.
+    /// </summary>
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, out SearchStats stats)
+    {
+        var r = Resolve(p, k);
+        CheckVector(query, 0);
+        if (ids.Length < k || scores.Length < k)
+            throw new ArgumentException($"Output spans must hold k = {k} entries.");
+        stats = default;
+        SearchOne(query, k, r, ids, scores, t_scratch ??= new Scratch(), ref stats);
+    }
+
+    /// <summary>Search with the index defaults.</summary>
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) =>
+        Search(query, k, ids, scores, null, out _);
+
+    /// <summary>Searches n queries (n×D row-major) on <paramref name="threads"/> threads (0 = all cores).</summary>
+    public SearchResults SearchBatch(float[] queries, int k, SearchParams? p, int threads, out SearchStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(queries);
+        var r = Resolve(p, k);
+        if (queries.Length % Dimension != 0)
+            throw new ArgumentException($"Queries ({queries.Length} floats) must be n×{Dimension}.", nameof(queries));
+        int n = queries.Length / Dimension;
+        for (int i = 0; i < n; i++) CheckVector(queries.AsSpan(i * Dimension, Dimension), i);
+        var results = new SearchResults(n, k);
+        if (threads <= 0) threads = Environment.ProcessorCount;
+        threads = Math.Max(1, Math.Min(threads, n));
+        var partial = new SearchStats[threads];
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            var s = t_scratch ??= new Scratch();
+            int a = (int)((long)n * t / threads), b = (int)((long)n * (t + 1) / threads);
+            for (int i = a; i < b; i++)
+                SearchOne(queries.AsSpan(i * Dimension, Dimension), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), s, ref partial[t]);
+        });
+        stats = default;
+        foreach (var ps in partial) stats.Add(ps);
+        return results;
+    }
+
+    private void SearchOne(ReadOnlySpan<float> query, int k, in ResolvedSearch r, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    {
+        int D = Dimension, d = CodeDim;
+        var q = s.Query(D);
+        if (Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
+        stats.Queries++;
+        if (r.Exact)
+        {
+            ExactSearch(q, k, r.ScanDim, outIds, outScores, s, ref stats);
+            return;
+        }
+
+        // 1. Coarse: the nprobe nearest centroids at d_c' (a flat index has one list).
+        var probes = s.Probes(r.NProbe);
+        int probed;
+        if (NList == 1)
+        {
+            probes[0] = 0;
+            probed = 1;
+        }
+        else
+        {
+            probed = RankCentroids(q, r.CoarseDim, r.NProbe, probes, s);
+            stats.Flops += (long)NList * r.CoarseDim;
+        }
+
+        // 2. The query in code space and its lookup table. Inner product / cosine: one table for every list, plus the
+        // per-list constant q·c_l for residual codes. L2 with residuals: a table per list for (q − c_l).
+        var qc = s.Code(d);
+        PrefixInto(q, d, Spherical, qc);
+        bool ip = Metric != Metric.L2;
+        var lut = s.Table(CodeBytes * PqKernels.Ksub);
+        if (ip || _residCentroids is null)
+        {
+            BuildTable(qc, ip, lut, s);
+            stats.Flops += (long)PqKernels.Ksub * d;
+        }
+
+        // 3. ADC scan of the probed lists into the shortlist (ids are rerank-store slots).
+        var heap = new TopKHeap(s.ShortKeys(r.Shortlist), s.ShortIds(r.Shortlist));
+        var dist = s.Dists(ScanChunk);
+        for (int i = 0; i < probed; i++)
+        {
+            int l = probes[i];
+            var list = _lists[l];
+            if (list.Count == 0) continue;
+            float offset = 0;
+            if (_residCentroids is not null)
+            {
+                var c = _residCentroids.AsSpan(l * d, d);
+                if (ip)
+                {
+                    offset = VectorMath.Dot(qc, c);
+                }
+                else
+                {
+                    var diff = s.Diff(d);
+                    TensorPrimitives.Subtract(qc, c, diff);
+                    BuildTable(diff, false, lut, s);
+                    stats.Flops += (long)PqKernels.Ksub * d;
+                }
+            }
+            for (int r0 = 0; r0 < list.Count; r0 += ScanChunk)
+            {
+                int m = Math.Min(ScanChunk, list.Count - r0);
+                var dm = dist[..m];
+                PqKernels.Scan(list.Codes.AsSpan(r0 * CodeBytes, m * CodeBytes), CodeBytes, lut, dm);
+                var slots = list.Slots.AsSpan(r0, m);
+                float threshold = heap.Threshold;
+                for (int j = 0; j < m; j++)
+                {
+                    // Keys: smaller is better. ADC inner product (+ the residual's centroid term), or L2 without ‖q‖².
+                    float key = ip ? -(dm[j] + offset) : dm[j];
+                    if (key <= threshold && slots[j] >= 0 && heap.Push(key, slots[j]))
+                        threshold = heap.Threshold;
+                }
+            }
+            stats.VectorsScanned += list.Count;
+            stats.Flops += (long)list.Count * CodeBytes;
+        }
+        stats.ListsProbed += probed;
+        int found = heap.SortBestFirst();
+        Finish(q, qc, k, r, heap.Keys[..found], heap.Ids[..found], outIds, outScores, s, ref stats);
+    }
+
+    /// <summary>The lookup table of a code-space query (rotated by OPQ first when the index has one).</summary>
+    private void BuildTable(ReadOnlySpan<float> x, bool innerProduct, Span<float> lut, Scratch s)
+    {
+        ReadOnlySpan<float> z = x;
+        if (Opq is not null)
+        {
+            var rotated = s.Rotated(CodeDim);
+            Opq.Apply(x, rotated);
+            z = rotated;
+        }
+        Quantizer.ComputeTable(z, innerProduct, lut);
+    }
+
+    /// <summary>Top-nprobe centroids at dim d (best first); returns how many.</summary>
+    private int RankCentroids(ReadOnlySpan<float> q, int d, int nprobe, Span<int> probes, Scratch s)
+    {
+        int padded = CoarseBlocks * InterleavedKernels.BlockRows;
+        var dots = s.CoarseDots(padded);
+        var norms = s.CoarseNorms(padded);
+        InterleavedKernels.Dot(q[..d], _coarseTable, CoarseLayout, CoarseBlocks, dots, norms);
+        var keys = dots[..NList];
+        for (int l = 0; l < NList; l++)
+        {
+            // Cosine: −q·c/‖c[:d]‖ (prefixes of unit centroids are renormalised). Else the L2 rule: ‖c‖² − 2q·c.
+            keys[l] = Spherical ? -keys[l] / MathF.Sqrt(MathF.Max(norms[l], 1e-30f)) : norms[l] - 2 * keys[l];
+        }
+        var heap = new TopKHeap(s.ProbeKeys(nprobe), probes);
+        TopK.PushAll(ref heap, keys, 0);
+        return heap.SortBestFirst();
+    }
+
+    /// <summary>Rerank stages over the shortlist (keys and slots, best first) and the output.</summary>
+    private void Finish(ReadOnlySpan<float> q, ReadOnlySpan<float> qc, int k, in ResolvedSearch r, ReadOnlySpan<float> shortKeys, ReadOnlySpan<int> shortSlots,
+        Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    {
+        int found = shortKeys.Length;
+        var slots = s.CandSlots(found);
+        shortSlots.CopyTo(slots);
+        var keys = s.StageKeys(found);
+        shortKeys.CopyTo(keys);
+        int finalDim = 0; // 0: still ADC keys
+
+        for (int st = 0; st < r.Rerank.Count && found > 0; st++)
+        {
+            var stage = r.Rerank[st];
+            int keep = st == r.Rerank.Count - 1 ? k : Math.Min(found, stage.Keep ?? found);
+            keep = Math.Max(keep, Math.Min(k, found));
+            var stageHeap = new TopKHeap(s.StageHeapKeys(keep), s.StageHeapIds(keep));
+            for (int j = 0; j < found; j++)
+                stageHeap.Push(RowKey(_rows.Row(slots[j]), q, stage.Dim), slots[j]);
+            stats.VectorsReranked += found;
+            stats.Flops += (long)found * stage.Dim;
+            found = stageHeap.SortBestFirst();
+            stageHeap.Ids[..found].CopyTo(slots);
+            stageHeap.Keys[..found].CopyTo(keys);
+            finalDim = stage.Dim;
+        }
+
+        int n = Math.Min(found, k);
+        for (int j = 0; j < n; j++)
+        {
+            outIds[j] = _slotIds[slots[j]];
+            outScores[j] = finalDim > 0 ? ScoreOf(keys[j], q[..finalDim]) : AdcScoreOf(keys[j], qc);
+        }
+        float worst = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
+        for (int j = n; j < k; j++)
+        {
+            outIds[j] = -1;
+            outScores[j] = worst;
+        }
+    }
+
+    /// <summary>Metric score from an exact rerank key at the prefix <paramref name="qd"/>.Length.</summary>
+    private float ScoreOf(float key, ReadOnlySpan<float> qd) => Metric switch
+    {
+        Metric.L2 => MathF.Max(0f, key + VectorMath.NormSquared(qd)),
+        Metric.Cosine => VectorMath.NormSquared(qd) is var qq && qq > 0 ? -key / MathF.Sqrt(qq) : 0f,
+        _ => -key,
+    };
+
+    /// <summary>Metric score from an ADC key: inner product (cosine: of unit prefixes) or squared L2.</summary>
+    private float AdcScoreOf(float key, ReadOnlySpan<float> qc) =>
+        Metric == Metric.L2 ? MathF.Max(0f, key + VectorMath.NormSquared(qc)) : -key;
+
+    /// <summary>Exact key (smaller is better) of a stored row at dim d: −q·x, ‖x‖² − 2q·x, or −q·x/‖x‖.</summary>
+    private float RowKey(ReadOnlySpan<float> row, ReadOnlySpan<float> q, int d)
+    {
+        var x = row[..d];
+        var qd = q[..d];
+        switch (Metric)
+        {
+            case Metric.InnerProduct:
+                return -VectorMath.Dot(qd, x);
+            case Metric.L2:
+                {
+                    var (dot, _, xx) = VectorMath.DotAndNorms(qd, x);
+                    return xx - 2 * dot;
+                }
+            default:
+                {
+                    var (dot, _, xx) = VectorMath.DotAndNorms(qd, x);
+                    return xx > 0 ? -dot / MathF.Sqrt(xx) : 0f;
+                }
+        }
+    }
+
+    /// <summary>Every live vector scored at dim d from the rerank store.</summary>
+    private void ExactSearch(ReadOnlySpan<float> q, int k, int d, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    {
+        var heap = new TopKHeap(s.ShortKeys(k), s.ShortIds(k));
+        int rows = _rows.Count;
+        for (int slot = 0; slot < rows; slot++)
+        {
+            if (_slotIds[slot] < 0) continue;
+            heap.Push(RowKey(_rows.Row(slot), q, d), slot);
+            stats.VectorsReranked++;
+        }
+        stats.Flops += stats.VectorsReranked * (long)d;
+        int found = heap.SortBestFirst();
+        for (int j = 0; j < k; j++)
+        {
+            if (j < found)
+            {
+                outIds[j] = _slotIds[heap.Ids[j]];
+                outScores[j] = ScoreOf(heap.Keys[j], q[..d]);
+            }
+            else
+            {
+                outIds[j] = -1;
+                outScores[j] = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
+            }
+        }
+    }
+
+    /// <summary>Per-thread buffers, grown on demand and reused: a warm search allocates nothing.</summary>
+    private sealed class Scratch
+    {
+        private float[] _query = [], _code = [], _rotated = [], _diff = [], _table = [], _dists = [], _coarseDots = [], _coarseNorms = [],
+            _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
+        private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [];
+
+        public Span<float> Query(int n) => G(ref _query, n);
+        public Span<float> Code(int n) => G(ref _code, n);
+        public Span<float> Rotated(int n) => G(ref _rotated, n);
+        public Span<float> Diff(int n) => G(ref _diff, n);
+        public Span<float> Table(int n) => G(ref _table, n);
+        public Span<float> Dists(int n) => G(ref _dists, n);
+        public Span<float> CoarseDots(int n) => G(ref _coarseDots, n);
+        public Span<float> CoarseNorms(int n) => G(ref _coarseNorms, n);
+        public Span<float> ProbeKeys(int n) => G(ref _probeKeys, n);
+        public Span<int> Probes(int n) => G(ref _probes, n);
+        public Span<float> ShortKeys(int n) => G(ref _shortKeys, n);
+        public Span<int> ShortIds(int n) => G(ref _shortIds, n);
+        public Span<int> CandSlots(int n) => G(ref _candSlots, n);
+        public Span<float> StageKeys(int n) => G(ref _stageKeys, n);
+        public Span<float> StageHeapKeys(int n) => G(ref _stageHeapKeys, n);
+        public Span<int> StageHeapIds(int n) => G(ref _stageHeapIds, n);
+
+        private static Span<T> G<T>(ref T[] a, int n)
+        {
+            if (a.Length < n) a = new T[Math.Max(n, a.Length * 2)];
+            return a.AsSpan(0, n);
+        }
+    }
+}

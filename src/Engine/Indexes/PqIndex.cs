@@ -1,0 +1,511 @@
+using Adanns.Engine.Clustering;
+using Adanns.Engine.Quantization;
+using Adanns.Engine.Transforms;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Indexes;
+
+/// <summary>Options for building a <see cref="PqIndex"/>.</summary>
+/// <param name="KMeans">Coarse k-means options (sample size, iterations, seed, threads).</param>
+/// <param name="Opq">OPQ training options (used when the spec says OPQ).</param>
+/// <param name="PqIterations">Lloyd iterations of each sub-quantizer for plain PQ.</param>
+/// <param name="TrainingSample">Rows used to train the rotation, OPQ and PQ (an evenly spaced subset).</param>
+/// <param name="Threads">Threads for assignment and encoding (0 = all cores).</param>
+public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Opq = null, int PqIterations = 20, int TrainingSample = 50_000, int Threads = 0);
+
+/// <summary>
+/// AdANNS-OPQ and IVF-OPQ: vectors are kept as m-byte product-quantized codes of their d-dim prefix (optionally
+/// OPQ-rotated, optionally as residuals to their list centroid), grouped in inverted lists clustered at d_c (one
+/// list = a flat code scan). A query ranks centroids at d_c' ≤ d_c, scans the probed lists' codes with a per-query
+/// lookup table (ADC), keeps a shortlist, and reranks it through stages that read full float vectors.
+/// </summary>
+/// <remarks>
+/// <para>Memory: the codes, ids and list slots are the resident index (<see cref="ResidentBytesPerVector"/>); the
+/// full vectors used by rerank are a separate store (<see cref="RerankBytesPerVector"/>) — in memory here, served
+/// from the durable store by collections.</para>
+/// <para>Cosine: every prefix is L2-renormalised before it is coded (and the query likewise), so the ADC score is the
+/// cosine of the d-dim prefixes. Inner product codes raw prefixes; L2 codes raw prefixes and ranks by squared
+/// distance.</para>
+/// <para>Thread safety: searches may run concurrently; Add / Remove / Compact must be serialised by the caller.</para>
+/// </remarks>
+public sealed partial class PqIndex
+{
+    private readonly float[] _coarse;          // nlist × d_c: trained centroids (unit rows for cosine)
+    private readonly float[] _coarseTable;     // the same in interleaved-16 group-major blocks, for ranking
+    private readonly float[]? _residCentroids; // nlist × d: list means in code space before OPQ (Resid only)
+    private readonly PqList[] _lists;
+    private VectorSet _rows;                   // rerank store: full D-dim rows (rotated when the spec has Rot), by slot
+    private long[] _slotIds = new long[64];    // slot → external id; −1 once removed
+    private readonly Dictionary<long, long> _idToLoc = new(); // id → (list << 32) | position
+    private int _garbageSlots;
+    private long _nextAutoId;
+
+    private PqIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse,
+        RotationTransform? opq, ProductQuantizer pq, float[]? residCentroids)
+    {
+        Dimension = dimension;
+        Metric = metric;
+        Spec = spec;
+        Rotation = rotation;
+        NList = spec.NList;
+        CoarseDim = spec.CoarseDim ?? dimension;
+        CodeDim = spec.PqDim ?? dimension;
+        Opq = opq;
+        Quantizer = pq;
+        _coarse = coarse;
+        _residCentroids = residCentroids;
+        _coarseTable = new float[InterleavedKernels.Groups(CoarseDim) * InterleavedKernels.GroupStride(CoarseBlocks)];
+        for (int l = 0; l < NList; l++)
+            InterleavedKernels.WriteRow(_coarseTable, CoarseLayout, l, coarse.AsSpan(l * CoarseDim, CoarseDim));
+        _lists = new PqList[NList];
+        for (int l = 0; l < NList; l++) _lists[l] = new PqList(pq.M);
+        _rows = new VectorSet(dimension);
+    }
+
+    /// <summary>Full dimension D of stored vectors and queries.</summary>
+    public int Dimension { get; }
+
+    /// <summary>Ranking metric (score direction as documented on <see cref="Engine.Metric"/>).</summary>
+    public Metric Metric { get; }
+
+    /// <summary>The pipeline this index was built with.</summary>
+    public IndexSpec Spec { get; }
+
+    /// <summary>The energy-ordering rotation applied to vectors and queries, if the spec has <c>Rot</c>.</summary>
+    public RotationTransform? Rotation { get; }
+
+    /// <summary>Inverted lists (1 = flat code scan).</summary>
+    public int NList { get; }
+
+    /// <summary>Clustering dim d_c.</summary>
+    public int CoarseDim { get; }
+
+    /// <summary>Prefix dim d the codes are learned on.</summary>
+    public int CodeDim { get; }
+
+    /// <summary>Bytes per code (PQ sub-quantizers).</summary>
+    public int CodeBytes => Quantizer.M;
+
+    /// <summary>The OPQ rotation of the d-dim code space, if the spec says OPQ.</summary>
+    public RotationTransform? Opq { get; }
+
+    /// <summary>The product quantizer of the (rotated) code space.</summary>
+    public ProductQuantizer Quantizer { get; }
+
+    /// <summary>Whether codes are residuals to their list's centroid.</summary>
+    public bool Residual => _residCentroids is not null;
+
+    /// <summary>Live vectors.</summary>
+    public int Count => _idToLoc.Count;
+
+    private int CoarseBlocks => (NList + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
+
+    private TileLayout CoarseLayout => TileLayout.GroupMajor(CoarseBlocks);
+
+    private bool Spherical => Metric == Metric.Cosine;
+
+    /// <summary>Sizes (live + tombstoned) of every list.</summary>
+    public int[] ListSizes() => _lists.Select(l => l.Count).ToArray();
+
+    /// <summary>
+    /// Bytes of the searchable index per live vector: codes, list slots, the id map, list slack, plus centroids,
+    /// rotations and codebooks amortised over the vectors. The rerank store is not included (see
+    /// <see cref="RerankBytesPerVector"/>).
+    /// </summary>
+    public double ResidentBytesPerVector
+    {
+        get
+        {
+            if (Count == 0) return 0;
+            long bytes = 0;
+            foreach (var l in _lists) bytes += l.AllocatedBytes;
+            bytes += (long)_idToLoc.Count * 24;            // dictionary entry: key, value, hash/next
+            bytes += (long)_slotIds.Length * 8;
+            bytes += (long)_coarse.Length * 4 * 2;          // row-major + interleaved copies
+            bytes += (_residCentroids?.LongLength ?? 0) * 4;
+            bytes += (long)Quantizer.Dimension * PqKernels.Ksub * 4 * 2 + Quantizer.M * PqKernels.Ksub * 4;
+            if (Opq is not null) bytes += (long)CodeDim * CodeDim * 4;
+            if (Rotation is not null) bytes += (long)Dimension * Dimension * 4;
+            return (double)bytes / Count;
+        }
+    }
+
+    /// <summary>Bytes per live vector of the full-vector rerank store (float32 rows, garbage included).</summary>
+    public double RerankBytesPerVector => Count == 0 ? 0 : (double)_rows.Count * Dimension * 4 / Count;
+
+    /// <summary>Trains (rotation, coarse k-means, OPQ/PQ) on <paramref name="vectors"/> and adds them all.</summary>
+    public static PqIndex Build(VectorSet vectors, IndexSpec spec, Metric metric, PqBuildOptions? options = null, ReadOnlySpan<long> ids = default,
+        IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var index = Train(vectors, spec, metric, options, progress, cancellationToken);
+        index.AddRange(vectors, ids, options?.Threads ?? 0, cancellationToken);
+        return index;
+    }
+
+    /// <summary>Builds from a factory string, e.g. <c>"Rot,IVF1024@64,OPQ32@96,Rerank384"</c>.</summary>
+    public static PqIndex Build(VectorSet vectors, string spec, Metric metric, PqBuildOptions? options = null) =>
+        Build(vectors, IndexSpec.Parse(spec), metric, options);
+
+    /// <summary>Learns every trained part from <paramref name="sample"/>; adds nothing.</summary>
+    public static PqIndex Train(VectorSet sample, IndexSpec spec, Metric metric, PqBuildOptions? options = null,
+        IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
+        spec.Validate(sample.Dimension);
+        if (!spec.IsPq)
+            throw new ArgumentException($"Index spec \"{spec}\" has no PQ/OPQ component: build it with IvfIndex.", nameof(spec));
+        var o = options ?? new PqBuildOptions();
+        if (o.TrainingSample < PqKernels.Ksub)
+            throw new ArgumentOutOfRangeException(nameof(options), o.TrainingSample, $"The training sample must be at least {PqKernels.Ksub} rows.");
+        int D = sample.Dimension, dc = spec.CoarseDim ?? D, d = spec.PqDim ?? D, m = spec.PqBytes!.Value;
+        if (sample.Count < Math.Max(spec.NList, PqKernels.Ksub))
+            throw new ArgumentException(
+                $"Index spec \"{spec}\": training needs at least {Math.Max(spec.NList, PqKernels.Ksub)} vectors (nlist and 256 PQ centroids); got {sample.Count}.",
+                nameof(sample));
+
+        RotationTransform? rotation = null;
+        if (spec.Rotate)
+        {
+            progress?.Report(new IvfBuildProgress("rotation", 0));
+            rotation = RotationTransform.Learn(sample, Math.Min(o.TrainingSample, 25_000));
+            progress?.Report(new IvfBuildProgress("rotation", 1));
+        }
+
+        // One evenly spaced training subset, rotated once: the coarse k-means, residual means and PQ all use it.
+        var kmOptions = (o.KMeans ?? new KMeansOptions()) with { Threads = o.KMeans?.Threads ?? o.Threads };
+        int n = (int)Math.Min(sample.Count, Math.Max(o.TrainingSample, spec.NList > 1 ? (long)spec.NList * kmOptions.PointsPerCentroid : 0));
+        using var train = new VectorSet(D, n);
+        var buf = new float[D];
+        var rotated = new float[D];
+        for (int i = 0; i < n; i++)
+        {
+            var row = sample.Row((int)((long)i * sample.Count / n));
+            if (rotation is null)
+            {
+                train.Add(row);
+            }
+            else
+            {
+                rotation.Apply(row, rotated);
+                train.Add(rotated);
+            }
+        }
+
+        float[] coarse;
+        int[] assign = new int[n];
+        if (spec.NList > 1)
+        {
+            var kmProgress = progress is null ? null : new Progress<KMeansProgress>(p =>
+                progress.Report(new IvfBuildProgress("kmeans", p.MaxIterations == 0 ? 1 : (double)p.Iteration / p.MaxIterations, $"{p.Phase} cost={p.Cost:G5}")));
+            coarse = KMeans.Train(train, dc, spec.NList, metric == Metric.Cosine, kmOptions, kmProgress, cancellationToken).Centroids;
+            var pts = train.ToArray(dc, normalize: metric == Metric.Cosine);
+            KMeans.Assign(pts, n, dc, coarse, spec.NList, metric == Metric.Cosine, kmOptions.Threads, assign);
+        }
+        else
+        {
+            coarse = new float[dc]; // one list: its centroid is never used to rank
+        }
+
+        // Code-space rows: the d-dim prefix (unit for cosine), minus the list mean when residual.
+        var x = new float[(long)n * d];
+        for (int i = 0; i < n; i++)
+            PrefixInto(train.Row(i), d, metric == Metric.Cosine, x.AsSpan(i * d, d));
+        float[]? resid = null;
+        if (spec.Residual)
+        {
+            resid = new float[(long)spec.NList * d];
+            var counts = new int[spec.NList];
+            var sums = new double[(long)spec.NList * d];
+            for (int i = 0; i < n; i++)
+            {
+                counts[assign[i]]++;
+                var row = x.AsSpan(i * d, d);
+                var sum = sums.AsSpan(assign[i] * d, d);
+                for (int j = 0; j < d; j++) sum[j] += row[j];
+            }
+            for (int l = 0; l < spec.NList; l++)
+                for (int j = 0; j < d; j++)
+                    resid[(long)l * d + j] = counts[l] == 0 ? 0f : (float)(sums[(long)l * d + j] / counts[l]);
+            for (int i = 0; i < n; i++)
+                System.Numerics.Tensors.TensorPrimitives.Subtract(x.AsSpan(i * d, d), resid.AsSpan(assign[i] * d, d), x.AsSpan(i * d, d));
+        }
+
+        progress?.Report(new IvfBuildProgress(spec.Opq ? "opq" : "pq", 0));
+        RotationTransform? opq = null;
+        ProductQuantizer pq;
+        if (spec.Opq)
+        {
+            (opq, pq) = OpqTrainer.Train(x, n, d, m, (o.Opq ?? new OpqOptions()) with { Threads = o.Opq?.Threads ?? o.Threads }, cancellationToken);
+        }
+        else
+        {
+            pq = ProductQuantizer.Train(x, n, d, m, new KMeansOptions(MaxIterations: o.PqIterations, Seed: kmOptions.Seed, Threads: o.Threads),
+                cancellationToken: cancellationToken);
+        }
+        progress?.Report(new IvfBuildProgress(spec.Opq ? "opq" : "pq", 1));
+        return new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid);
+    }
+
+    /// <summary>dst = x[:d], L2-normalised when <paramref name="unit"/> (cosine).</summary>
+    private static void PrefixInto(ReadOnlySpan<float> x, int d, bool unit, Span<float> dst)
+    {
+        x[..d].CopyTo(dst);
+        if (unit) VectorMath.NormalizeInPlace(dst);
+    }
+
+    /// <summary>Adds one vector (D dims, unrotated) under <paramref name="id"/> (≥ 0, not present).</summary>
+    public void Add(ReadOnlySpan<float> vector, long id)
+    {
+        CheckVector(vector, 0);
+        if (id < 0) throw new ArgumentOutOfRangeException(nameof(id), id, "Ids must be non-negative.");
+        if (_idToLoc.ContainsKey(id)) throw new ArgumentException($"Id {id} is already in the index; remove it first.", nameof(id));
+        var row = new float[Dimension];
+        if (Rotation is null) vector.CopyTo(row); else Rotation.Apply(vector, row);
+        var code = new byte[CodeBytes];
+        var scratch = new EncodeScratch(this);
+        int list = Assign(row, scratch);
+        EncodeInto(row, list, code, scratch);
+        Append(list, row, code, id);
+        _nextAutoId = Math.Max(_nextAutoId, id + 1);
+    }
+
+    /// <summary>
+    /// Adds every row of <paramref name="vectors"/> (unrotated) with ids <paramref name="ids"/> (default: the next
+    /// free ids). Assignment and encoding run on <paramref name="threads"/> threads; ids are checked first, so a
+    /// rejected batch adds nothing.
+    /// </summary>
+    public void AddRange(VectorSet vectors, ReadOnlySpan<long> ids = default, int threads = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        if (vectors.Dimension != Dimension)
+            throw new ArgumentException($"Vectors have {vectors.Dimension} dims; the index expects {Dimension}.", nameof(vectors));
+        int n = vectors.Count;
+        if (!ids.IsEmpty && ids.Length != n) throw new ArgumentException($"{ids.Length} ids for {n} vectors.", nameof(ids));
+        var idArray = new long[n];
+        var seen = new HashSet<long>();
+        for (int i = 0; i < n; i++)
+        {
+            long id = ids.IsEmpty ? _nextAutoId + i : ids[i];
+            if (id < 0) throw new ArgumentOutOfRangeException(nameof(ids), id, $"Id at position {i} is negative.");
+            if (_idToLoc.ContainsKey(id) || !seen.Add(id)) throw new ArgumentException($"Id {id} (position {i}) is already present or repeated.", nameof(ids));
+            idArray[i] = id;
+        }
+        for (int i = 0; i < n; i++) CheckVector(vectors.Row(i), i);
+
+        if (threads <= 0) threads = Environment.ProcessorCount;
+        const int Chunk = 4096;
+        var rows = new float[(long)Math.Min(Chunk, n) * Dimension];
+        var lists = new int[Math.Min(Chunk, n)];
+        var codes = new byte[(long)Math.Min(Chunk, n) * CodeBytes];
+        for (int s = 0; s < n; s += Chunk)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int m = Math.Min(Chunk, n - s);
+            if (Rotation is null) vectors.RowBlock(s, m).CopyTo(rows);
+            else Rotation.ApplyBatch(vectors.RowBlock(s, m), rows.AsSpan(0, m * Dimension));
+            int t = Math.Max(1, Math.Min(threads, m / 256 + 1));
+            Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
+            {
+                var scratch = new EncodeScratch(this);
+                int a = (int)((long)m * w / t), b = (int)((long)m * (w + 1) / t);
+                for (int i = a; i < b; i++)
+                {
+                    var row = rows.AsSpan(i * Dimension, Dimension);
+                    lists[i] = Assign(row, scratch);
+                    EncodeInto(row, lists[i], codes.AsSpan(i * CodeBytes, CodeBytes), scratch);
+                }
+            });
+            for (int i = 0; i < m; i++)
+                Append(lists[i], rows.AsSpan(i * Dimension, Dimension), codes.AsSpan(i * CodeBytes, CodeBytes), idArray[s + i]);
+        }
+        foreach (long id in idArray) _nextAutoId = Math.Max(_nextAutoId, id + 1);
+    }
+
+    /// <summary>Removes <paramref name="id"/> (a tombstone until <see cref="Compact"/>); false when absent.</summary>
+    public bool Remove(long id)
+    {
+        if (!_idToLoc.Remove(id, out long loc)) return false;
+        var list = _lists[(int)(loc >> 32)];
+        int pos = (int)(uint)loc;
+        int slot = list.Slots[pos];
+        _slotIds[slot] = -1;
+        list.Slots[pos] = -1;
+        list.Tombstones++;
+        _garbageSlots++;
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="id"/> is live in the index.</summary>
+    public bool Contains(long id) => _idToLoc.ContainsKey(id);
+
+    /// <summary>Reclaims tombstoned codes and the rerank rows behind them.</summary>
+    public void Compact()
+    {
+        if (_garbageSlots == 0) return;
+        // Rebuild the rerank store with live rows only, then renumber every list's slots.
+        var remap = new int[_rows.Count];
+        Array.Fill(remap, -1);
+        var fresh = new VectorSet(Dimension, Count);
+        var ids = new long[Math.Max(64, Count)];
+        for (int slot = 0; slot < _rows.Count; slot++)
+        {
+            if (_slotIds[slot] < 0) continue;
+            remap[slot] = fresh.Add(_rows.Row(slot));
+            ids[remap[slot]] = _slotIds[slot];
+        }
+        for (int l = 0; l < NList; l++)
+        {
+            var list = _lists[l];
+            list.Compact((id, pos) => _idToLoc[id] = ((long)l << 32) | (uint)pos, slot => ids[remap[slot]], remap);
+        }
+        _rows.Dispose();
+        _rows = fresh;
+        _slotIds = ids;
+        Array.Fill(_slotIds, -1L, fresh.Count, _slotIds.Length - fresh.Count);
+        _garbageSlots = 0;
+    }
+
+    /// <summary>Copies the stored full vector of <paramref name="id"/> (in the caller's, unrotated space).</summary>
+    public bool TryGetStoredVector(long id, Span<float> destination)
+    {
+        if (!_idToLoc.TryGetValue(id, out long loc)) return false;
+        if (destination.Length < Dimension) throw new ArgumentException($"Destination holds {destination.Length} floats; {Dimension} needed.");
+        int slot = _lists[(int)(loc >> 32)].Slots[(int)(uint)loc];
+        var row = _rows.Row(slot);
+        if (Rotation is null) row.CopyTo(destination);
+        else RotationInverse(row, destination[..Dimension]);
+        return true;
+    }
+
+    private void RotationInverse(ReadOnlySpan<float> y, Span<float> x)
+    {
+        // x = R y: R's columns are Rᵀ's rows, so x_i = Σ_j rt[j, i] y_j.
+        var rt = Rotation!.MatrixRowMajor;
+        x.Clear();
+        for (int j = 0; j < Dimension; j++)
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(rt.Slice(j * Dimension, Dimension), y[j], x, x);
+    }
+
+    private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id)
+    {
+        int slot = _rows.Add(row);
+        if (slot >= _slotIds.Length)
+        {
+            int old = _slotIds.Length;
+            Array.Resize(ref _slotIds, Math.Max(64, old * 2));
+            Array.Fill(_slotIds, -1L, old, _slotIds.Length - old);
+        }
+        _slotIds[slot] = id;
+        int pos = _lists[list].Append(code, slot);
+        _idToLoc[id] = ((long)list << 32) | (uint)pos;
+    }
+
+    /// <summary>The list a (rotated) row belongs to: nearest trained centroid at d_c.</summary>
+    private int Assign(ReadOnlySpan<float> row, EncodeScratch s)
+    {
+        if (NList == 1) return 0;
+        var x = s.Coarse;
+        PrefixInto(row, CoarseDim, Spherical, x);
+        int padded = CoarseBlocks * InterleavedKernels.BlockRows;
+        InterleavedKernels.Dot(x, _coarseTable, CoarseLayout, CoarseBlocks, s.Dots.AsSpan(0, padded), s.Norms.AsSpan(0, padded));
+        int best = 0;
+        float bestKey = float.PositiveInfinity;
+        for (int l = 0; l < NList; l++)
+        {
+            // Spherical: max x·c. Euclidean: min ‖c‖² − 2x·c — the rule the k-means used.
+            float key = Spherical ? -s.Dots[l] : s.Norms[l] - 2 * s.Dots[l];
+            if (key < bestKey) { bestKey = key; best = l; }
+        }
+        return best;
+    }
+
+    /// <summary>Code of a (rotated) row in list <paramref name="list"/>.</summary>
+    private void EncodeInto(ReadOnlySpan<float> row, int list, Span<byte> code, EncodeScratch s)
+    {
+        var x = s.Prefix;
+        PrefixInto(row, CodeDim, Spherical, x);
+        if (_residCentroids is not null)
+            System.Numerics.Tensors.TensorPrimitives.Subtract(x, _residCentroids.AsSpan(list * CodeDim, CodeDim), x);
+        ReadOnlySpan<float> z = x;
+        if (Opq is not null)
+        {
+            Opq.Apply(x, s.Rotated);
+            z = s.Rotated;
+        }
+        Quantizer.Encode(z, code, s.Table);
+    }
+
+    private void CheckVector(ReadOnlySpan<float> v, int index)
+    {
+        if (v.Length != Dimension)
+            throw new ArgumentException($"Vector {index} has {v.Length} dims; the index expects {Dimension}.");
+        if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(v))
+            throw new ArgumentException($"Vector {index} contains NaN or infinite components.");
+    }
+
+    private sealed class EncodeScratch(PqIndex ix)
+    {
+        public readonly float[] Coarse = new float[ix.CoarseDim];
+        public readonly float[] Dots = new float[ix.CoarseBlocks * InterleavedKernels.BlockRows];
+        public readonly float[] Norms = new float[ix.CoarseBlocks * InterleavedKernels.BlockRows];
+        public readonly float[] Prefix = new float[ix.CodeDim];
+        public readonly float[] Rotated = new float[ix.CodeDim];
+        public readonly float[] Table = new float[ix.CodeBytes * PqKernels.Ksub];
+    }
+}
+
+/// <summary>One inverted list of PQ codes: codes row-major (Count × M bytes) and each row's rerank-store slot.</summary>
+internal sealed class PqList(int m)
+{
+    private readonly int _m = m;
+
+    public int Count { get; private set; }
+
+    public int Tombstones { get; set; }
+
+    public byte[] Codes { get; private set; } = [];
+
+    /// <summary>Rerank-store slot per row; −1 marks a tombstone.</summary>
+    public int[] Slots { get; private set; } = [];
+
+    public long AllocatedBytes => Codes.LongLength + Slots.LongLength * 4;
+
+    public int Append(ReadOnlySpan<byte> code, int slot)
+    {
+        if (Count == Slots.Length) Resize(Math.Max(16, Count * 2));
+        code[.._m].CopyTo(Codes.AsSpan(Count * _m, _m));
+        Slots[Count] = slot;
+        return Count++;
+    }
+
+    /// <summary>Drops tombstones; slots are renumbered through <paramref name="remap"/>; <paramref name="moved"/> hears every row's new position.</summary>
+    public void Compact(Action<long, int> moved, Func<int, long> idOfOldSlot, int[] remap)
+    {
+        int write = 0;
+        for (int read = 0; read < Count; read++)
+        {
+            int slot = Slots[read];
+            if (slot < 0) continue;
+            if (write != read) Codes.AsSpan(read * _m, _m).CopyTo(Codes.AsSpan(write * _m, _m));
+            long id = idOfOldSlot(slot);
+            Slots[write] = remap[slot];
+            moved(id, write);
+            write++;
+        }
+        Count = write;
+        Tombstones = 0;
+        if (Slots.Length > 64 && Count < Slots.Length / 4) Resize(Math.Max(16, Count * 2));
+    }
+
+    private void Resize(int capacity)
+    {
+        var codes = new byte[(long)capacity * _m];
+        var slots = new int[capacity];
+        Codes.AsSpan(0, Count * _m).CopyTo(codes);
+        Slots.AsSpan(0, Count).CopyTo(slots);
+        Codes = codes;
+        Slots = slots;
+    }
+}
