@@ -46,7 +46,8 @@ public sealed class GpuDevice
     /// <summary>Serialises work on this device.</summary>
     public Lock Sync { get; } = new();
 
-    /// <summary>Side T of the T×T thread groups of the tiled distance kernel (16 on a GPU, 4 on the CPU accelerator).</summary>
+    /// <summary>Side T of the T×T thread groups of the tiled distance kernel (16 on a GPU, 4 on the CPU accelerator);
+    /// a group covers 4T queries × 4T rows.</summary>
     public int Tile { get; }
 
     /// <summary>Threads per group of the list-scan kernel.</summary>

@@ -210,8 +210,8 @@ public static class GpuSearch
     internal static void LaunchDistance(GpuDevice device, ArrayView<float> queries, int nq, int d, ArrayView<float> rows, long rowStride,
         int rowStart, int rowCount, KeyKind kind, ArrayView<float> terms, ArrayView<float> keys)
     {
-        int t = device.Tile;
-        var config = new KernelConfig(new Index2D((rowCount + t - 1) / t, (nq + t - 1) / t), new Index2D(t, t));
+        int t = device.Tile, span = t * GpuKernels.Block;
+        var config = new KernelConfig(new Index2D((rowCount + span - 1) / span, (nq + span - 1) / span), new Index2D(t, t));
         device.Kernels.Distance(config, queries, rows, terms, keys,
             new DistanceArgs { Nq = nq, RowCount = rowCount, D = d, Kind = (int)kind, RowStart = rowStart, RowStride = rowStride });
     }
