@@ -56,6 +56,7 @@ public sealed class GpuBuffer<T> : IDisposable where T : unmanaged
         {
             try
             {
+                Device.Accelerator.Bind();
                 view.CopyFromCPU(Device.Accelerator.DefaultStream, data);
             }
             catch (Exception e) when (GpuDevice.IsDriverError(e))
@@ -76,6 +77,7 @@ public sealed class GpuBuffer<T> : IDisposable where T : unmanaged
         {
             try
             {
+                Device.Accelerator.Bind();
                 view.CopyToCPU(Device.Accelerator.DefaultStream, destination);
                 Device.Accelerator.DefaultStream.Synchronize();
             }
@@ -89,7 +91,12 @@ public sealed class GpuBuffer<T> : IDisposable where T : unmanaged
     /// <inheritdoc/>
     public void Dispose()
     {
-        _buffer?.Dispose();
-        _buffer = null;
+        if (_buffer is null) return;
+        lock (Device.Sync)
+        {
+            Device.Accelerator.Bind(); // freeing device memory needs the owning context current on this thread
+            _buffer.Dispose();
+            _buffer = null;
+        }
     }
 }

@@ -25,6 +25,7 @@ public sealed class GpuDevice
     private static Context? s_context;
     private static GpuDevice? s_cuda, s_cpu;
     private static bool s_cudaProbed;
+    private static string? s_cudaError;
 
     private readonly Lazy<GpuKernels> _kernels;
 
@@ -43,7 +44,7 @@ public sealed class GpuDevice
     /// <summary>The ILGPU accelerator (for callers that manage their own buffers).</summary>
     public Accelerator Accelerator { get; }
 
-    /// <summary>Serialises work on this device.</summary>
+    /// <summary>Serialises work on this device; holders bind the accelerator to their thread first.</summary>
     public Lock Sync { get; } = new();
 
     /// <summary>Side T of the T×T thread groups of the tiled distance kernel (16 on a GPU, 4 on the CPU accelerator);
@@ -76,7 +77,8 @@ public sealed class GpuDevice
     {
         ComputeDevice.Cpu => null,
         ComputeDevice.Auto => GetCuda(),
-        ComputeDevice.Cuda => GetCuda() ?? throw new GpuException("No CUDA device is available (driver missing or no GPU); use ComputeDevice.Auto to fall back to the CPU."),
+        ComputeDevice.Cuda => GetCuda() ?? throw new GpuException(
+            $"No CUDA device is available ({s_cudaError ?? "driver missing or no GPU"}); use ComputeDevice.Auto to fall back to the CPU."),
         ComputeDevice.IlgpuCpu => GetCpu(),
         _ => throw new ArgumentOutOfRangeException(nameof(device), device, "Unknown device."),
     };
@@ -109,6 +111,7 @@ public sealed class GpuDevice
             catch (Exception e) when (e is AcceleratorException or InvalidOperationException or DllNotFoundException or TypeInitializationException or NotSupportedException)
             {
                 s_cuda = null; // a broken driver counts as no CUDA device: Auto falls back to the CPU
+                s_cudaError = $"{e.GetType().Name}: {e.Message}";
             }
             return s_cuda;
         }
@@ -131,7 +134,11 @@ public sealed class GpuDevice
         long bytes = count * size;
         try
         {
-            return Accelerator.Allocate1D<T>(Math.Max(1, count));
+            lock (Sync)
+            {
+                Accelerator.Bind();
+                return Accelerator.Allocate1D<T>(Math.Max(1, count));
+            }
         }
         catch (Exception e) when (e is not GpuException and not OutOfMemoryException)
         {
@@ -150,6 +157,8 @@ public sealed class GpuDevice
         {
             try
             {
+                // A CUDA context is current per thread; callers arrive on any thread (thread pool, test runners).
+                Accelerator.Bind();
                 work();
             }
             catch (Exception e) when (IsDriverError(e))
