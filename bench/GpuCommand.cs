@@ -106,10 +106,10 @@ internal static class GpuCommand
             var gpuRes = gpuIndex.SearchBatch(allQueries.AsSpan(0, nq * dim), dim, k);
             double gpuT = sw.Elapsed.TotalSeconds;
             var (same, maxDiff) = Agreement(cpuRes, gpuRes, cpuQueries, k);
-            rows.Add(new("flat", "upload + compile (s)", "-", F(upload), $"{bytes / 1e9:F2} GB of rows"));
-            rows.Add(new("flat", "1 query, median ms", F(cpuT / cpuQueries * 1e3), F(one[2] * 1e3), $"effective {bytes / one[2] / 1e9:F0} GB/s = {100 * bytes / one[2] / 1e9 / bandwidth:F1}% of {bandwidth:F0} GB/s"));
+            rows.Add(new("flat", "upload + compile (s)", "-", F(upload), $"{bytes / 1e9:G3} GB of rows"));
+            rows.Add(new("flat", "1 query, median ms", F(cpuT / cpuQueries * 1e3), F(one[2] * 1e3), $"effective {bytes / one[2] / 1e9:G3} GB/s = {100 * bytes / one[2] / 1e9 / bandwidth:G3}% of {bandwidth:F0} GB/s"));
             rows.Add(new("flat", $"batch QPS (nq {nq}, k {k})", F(cpuQueries / cpuT), F(nq / gpuT),
-                $"{2.0 * n * dim * nq / gpuT / 1e12:F2} TFLOP/s; base scanned at {bytes * nq / gpuT / 1e9:F0} GB/s logical"));
+                $"{2.0 * n * dim * nq / gpuT / 1e12:G3} TFLOP/s; base scanned at {bytes * nq / gpuT / 1e9:G3} GB/s logical"));
             rows.Add(new("flat", "ids equal to CPU", "-", $"{same:P2}", $"max |score diff| {maxDiff:G3} over {cpuQueries} queries"));
             gpuIndex.ReleaseDeviceMemory();
             Flush(rows);

@@ -6,7 +6,7 @@
 # H200 with 16 cores.
 #
 #   bench/gpu-check.sh                  # CUDA: tests on the GPU (ADANNS_GPU_TEST_DEVICE=cuda), full sizes
-#   bench/gpu-check.sh --device cpu     # no GPU: the same kernels on ILGPU's CPU simulator, tiny sizes (~2 min here)
+#   bench/gpu-check.sh --device cpu     # no GPU: the same kernels on ILGPU's CPU simulator, tiny sizes (~40 s here)
 #
 # .NET: with the SDK on the PATH the script builds the Release configuration itself. Without it (the H200 device
 # machine has neither the SDK nor network access) it uses .gpu-bundle/adanns-gpu.tar.xz, made beforehand by
@@ -29,8 +29,8 @@ case "$DEVICE" in
     BENCH_ARGS=(--device cuda --bandwidth-gbs "$BANDWIDTH") ;;
   cpu)
     unset ADANNS_GPU_TEST_DEVICE         # the tests' default: ILGPU's CPU accelerator
-    BENCH_ARGS=(--device ilgpu-cpu --n 1000 --dim 32 --nq 16 --cpu-queries 16 --kmeans-k 8 --kmeans-iters 2
-                --nlist 8 --nprobe 2 --ivf-queries 32 --bandwidth-gbs 8) ;;
+    BENCH_ARGS=(--device ilgpu-cpu --n 4000 --dim 64 --nq 64 --cpu-queries 64 --kmeans-k 16 --kmeans-iters 3
+                --nlist 16 --nprobe 4 --ivf-queries 128 --bandwidth-gbs 8) ;;
   *) echo "--device must be cuda or cpu" >&2; exit 2 ;;
 esac
 
