@@ -160,4 +160,19 @@ public class EngineOnGpuTests
         var again = index.SearchBatch(data.Base.Row(0).ToArray(), 1, new SearchParams { NProbe = 8 }, 1, out _);
         Assert.Equal(0, again.Ids[0]);
     }
+
+    [Fact]
+    public void OneBuildOptionPutsTrainingAndSearchOnTheDevice()
+    {
+        using var data = Data(300, 16, 8);
+        var o = new IvfBuildOptions(new KMeansOptions(MaxIterations: 4, Seed: 7), Threads: 1);
+        var cpu = IvfIndex.Build(data.Base, "IVF6", Metric.L2, o);
+        var dev = IvfIndex.Build(data.Base, "IVF6", Metric.L2, o with { Device = TestDevice.Kind });
+        Assert.Equal(ComputeDevice.Cpu, cpu.Device);
+        Assert.Equal(TestDevice.Kind, dev.Device);
+        // Probing every list makes the result independent of how near-ties split the clusters.
+        var p = new SearchParams { NProbe = 6 };
+        var q = data.Queries.ToArray();
+        AssertSameResults(Metric.L2, cpu.SearchBatch(q, 5, p, 1, out _), dev.SearchBatch(q, 5, p, 1, out _), 1e-5f, "IVF6");
+    }
 }

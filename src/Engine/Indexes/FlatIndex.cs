@@ -59,7 +59,7 @@ public sealed class FlatIndex
     /// <summary>
     /// Where searches run: <see cref="ComputeDevice.Cpu"/> (SIMD, the default), a CUDA GPU (<see cref="ComputeDevice.Auto"/>
     /// falls back to the CPU without one; <see cref="ComputeDevice.Cuda"/> throws <see cref="GpuException"/>), or the
-    /// ILGPU CPU simulator (tests). Changing it frees the device copy of the rows.
+    /// ILGPU CPU simulator (tests). Changing it frees the device copy of the rows, so set it while no search runs.
     /// </summary>
     public ComputeDevice Device
     {

@@ -23,6 +23,7 @@ public sealed partial class IvfIndex
     /// device. Centroid ranking and the rerank stages run on the CPU, as do configurations the device copy cannot
     /// serve: exact search, scans deeper than <see cref="ScanStoreDims"/>, and shortlists above
     /// <see cref="GpuDevice.MaxK"/>. Single-query <c>Search</c> always runs on the CPU (one query cannot fill a GPU).
+    /// Set it while no search runs: changing it frees the device copy a running search may be reading.
     /// </remarks>
     public ComputeDevice Device
     {

@@ -47,10 +47,12 @@ public sealed class GpuListStore : IDisposable
         _counts = new int[nlist];
         var bases = new long[nlist];
         var slots = new int[nlist + 1];
+        var lists = new GpuListData[nlist];
         long total = 0;
         for (int l = 0; l < nlist; l++)
         {
-            int count = list(l).Count;
+            lists[l] = list(l);
+            int count = lists[l].Count;
             _counts[l] = count;
             bases[l] = total;
             total += (long)(count + 15) / 16 * BlockStride;
@@ -65,7 +67,7 @@ public sealed class GpuListStore : IDisposable
             else disposables.Add(_data = new GpuBuffer<float>(device, total, "IVF scan store"));
             for (int l = 0; l < nlist; l++)
             {
-                var data = list(l);
+                var data = lists[l];
                 int used = (data.Count + 15) / 16 * BlockStride;
                 if (Quantized) _codes!.CopyFrom(bases[l], data.Codes.Span[..used]);
                 else _data!.CopyFrom(bases[l], data.Blocks.Span[..used]);
