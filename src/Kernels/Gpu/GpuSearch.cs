@@ -85,9 +85,10 @@ public static class GpuSearch
             return;
         }
         // Query batch × row chunk: the distance matrix of one step stays within a fixed slice of device memory
-        // (256 MB on a GPU; small on the simulator so tests exercise several chunks and batches).
-        int qb = Math.Min(nq, device.IsCuda ? 1024 : 64);
+        // (256 MB on a GPU; small on the simulator so tests exercise several chunks and batches). Few rows (k-means
+        // centroids) mean large query batches, so a k-means assignment takes a handful of launches.
         long keyBudget = device.IsCuda ? 1L << 26 : 1L << 13;
+        int qb = (int)Math.Min(nq, Math.Max(device.IsCuda ? 1024 : 64, keyBudget / rowCount));
         int chunk = (int)Math.Clamp(keyBudget / qb, Math.Min(rowCount, 64), rowCount);
         int chunks = (rowCount + chunk - 1) / chunk;
         using var keys = new GpuBuffer<float>(device, (long)qb * chunk, "distance tile");
