@@ -19,6 +19,8 @@ Methods (--methods, comma list; 'all' = every one below):
   faiss-ivfpq-rf   the same index inside IndexRefineFlat (rerank with full vectors); sweep k_factor x nprobe.
   faiss-opq        OPQ{M},IVF{nlist},PQ{M}x8; sweep nprobe.
   faiss-opq-rf     the same inside IndexRefineFlat; sweep k_factor x nprobe.
+  faiss-opq-flat   OPQ{M},PQ{M}x8 without IVF, for each --pq-ms budget: recall of the codes alone, then inside
+                   IndexRefineFlat with k_factor 100/k (rerank of 100 candidates with full vectors).
   faiss-hnsw       IndexHNSWFlat(M=--hnsw-m, efConstruction=--ef-construction); sweep efSearch (--faiss-ef).
   hnswlib          hnswlib.Index (M=--hnsw-m, ef_construction=--ef-construction); sweep ef (--hnswlib-ef).
 nprobe sweeps stop at recall@k >= --stop-recall (0.999) or when recall@k gains less than --plateau (0.0005)
@@ -63,7 +65,7 @@ import tempfile
 import time
 
 OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
-ALL_METHODS = ["flat", "faiss-ivfflat", "faiss-ivfpq", "faiss-ivfpq-rf", "faiss-opq", "faiss-opq-rf",
+ALL_METHODS = ["flat", "faiss-ivfflat", "faiss-ivfpq", "faiss-ivfpq-rf", "faiss-opq", "faiss-opq-rf", "faiss-opq-flat",
                "faiss-hnsw", "hnswlib"]
 
 
@@ -113,6 +115,10 @@ def parse_args():
     g = ap.add_argument_group("index parameters")
     g.add_argument("--nlist", type=int, default=None, help="IVF lists (default round(4*sqrt(n)))")
     g.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantizers M (must divide dim; default 48)")
+    g.add_argument("--pq-ms", type=int_list, default=[8, 16, 32, 64],
+                   help="faiss-opq-flat: bytes per code to measure (default 8,16,32,64)")
+    g.add_argument("--pq-train", type=int, default=None,
+                   help="faiss-opq-flat: train OPQ/PQ on the first N base rows (default all)")
     g.add_argument("--kfactors", type=int_list, default=[1, 2, 4, 8],
                    help="IndexRefineFlat k_factor sweep for *-rf methods (default 1,2,4,8)")
     g.add_argument("--stop-recall", type=float, default=0.999, help="nprobe sweeps stop at this recall@k")
@@ -413,6 +419,36 @@ class Runner:
                             kfactors=self.a.kfactors, refine=refine)
             del refine
 
+    def run_opq_flat(self):
+        faiss = self.faiss
+        peer = "faiss " + faiss.__version__
+        d, k = self.dim, self.k
+        train = self.xb if self.a.pq_train is None else self.xb[: self.a.pq_train]
+        for M in self.a.pq_ms:
+            if d % M:
+                print(f"# skipping M={M}: dim {d} is not divisible by it", flush=True)
+                continue
+            self.build_threads()
+            t0 = time.perf_counter()
+            index = faiss.index_factory(d, f"OPQ{M},PQ{M}", self.faiss_metric)
+            index.train(train)
+            index.add(self.xb)
+            build_s = time.perf_counter() - t0
+            nbytes = self.index_bytes(index)
+            print(f"# OPQ{M},PQ{M}: built in {build_s:.1f} s (trained on {len(train)} rows)", flush=True)
+            self.search_threads()
+            # Flat PQ scans every code: d*d rotation + 256*d tables + n*M table adds.
+            base_flops = d * d + 256 * d + self.n * M
+            ids, qps, qps1, p50, p99, _ = self.measure(lambda q: index.search(q, k)[1])
+            self.emit("faiss-opq-flat", {"M": M, "rerank": 0}, ids, qps, qps1, p50, p99, build_s, nbytes, base_flops, peer)
+            refine = faiss.IndexRefineFlat(index, faiss.swig_ptr(self.xb))
+            kf = max(1, 100 // k)
+            refine.k_factor = float(kf)
+            ids, qps, qps1, p50, p99, _ = self.measure(lambda q: refine.search(q, k)[1])
+            self.emit("faiss-opq-flat", {"M": M, "rerank": kf * k}, ids, qps, qps1, p50, p99, build_s, nbytes,
+                      base_flops + kf * k * d, peer)
+            del refine, index
+
     def run_hnsw(self):
         faiss = self.faiss
         peer = "faiss " + faiss.__version__
@@ -482,6 +518,8 @@ class Runner:
                 return  # already measured together with the plain variant
             self._pq_family(opq, plain=not rf or twin in self.a.method_list,
                             rf=rf or twin in self.a.method_list)
+        elif method == "faiss-opq-flat":
+            self.run_opq_flat()
         elif method == "faiss-hnsw":
             self.run_hnsw()
         elif method == "hnswlib":

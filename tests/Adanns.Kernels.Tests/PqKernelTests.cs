@@ -48,7 +48,7 @@ public class PqKernelTests
         {
             var lut = new float[m * PqKernels.Ksub];
             Reference.Fill(lut, rng);
-            foreach (int n in new[] { 0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 100 })
+            foreach (int n in new[] { 0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 100 })
             {
                 var codes = new byte[n * m + 3]; // longer than needed: only n·m bytes may be read
                 rng.NextBytes(codes);

@@ -64,6 +64,25 @@ public sealed partial class IvfIndex
         SearchOne(query, k, r, ids[..k], scores[..k], scratch, ref stats);
     }
 
+    /// <summary>
+    /// <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float}, SearchParams?, out SearchStats)"/> where
+    /// only ids that <paramref name="filter"/> accepts are scanned into the shortlist (the filter runs inside the list
+    /// scan, so rejected rows cost no rerank). Fewer than k matches in the probed lists pad the tail with id −1.
+    /// </summary>
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats)
+    {
+        var scratch = t_scratch ??= new Scratch();
+        scratch.Filter = filter;
+        try
+        {
+            Search(query, k, ids, scores, p, out stats);
+        }
+        finally
+        {
+            scratch.Filter = null;
+        }
+    }
+
     /// <summary>Searches with the index defaults.</summary>
     public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) =>
         Search(query, k, ids, scores, null, out _);
@@ -399,7 +418,13 @@ public sealed partial class IvfIndex
             {
                 var ids = list.Ids;
                 for (int j = 0; j < m; j++)
-                    if (ids[r0 + j] < 0) keys[j] = float.PositiveInfinity;
+                    if (ids[r0 + j] < 0) keys[j] = float.NaN; // NaN never enters a heap (+∞ would while it is not full)
+            }
+            if (s.Filter is { } filter)
+            {
+                var ids = list.Ids;
+                for (int j = 0; j < m; j++)
+                    if (ids[r0 + j] >= 0 && !filter.Accept(ids[r0 + j])) keys[j] = float.NaN;
             }
             TopK.PushAll(ref heap, keys, candidateBase + r0);
         }
@@ -437,7 +462,7 @@ public sealed partial class IvfIndex
                 {
                     var ids = list.Ids;
                     for (int j = 0; j < m; j++)
-                        if (ids[r0 + j] < 0) keys[j] = float.PositiveInfinity;
+                        if (ids[r0 + j] < 0) keys[j] = float.NaN; // NaN never enters a heap (+∞ would while it is not full)
                 }
                 var heap = new TopKHeap(heapKeys.AsSpan(qi * sl, sl), heapIds.AsSpan(qi * sl, sl));
                 heap.Restore(counts[qi]);
@@ -525,6 +550,9 @@ public sealed partial class IvfIndex
     {
         private float[] _query = [], _coarse = [], _coarseNorms = [], _row = [], _scaled = [], _multi = [], _probeKeys = [], _dots = [], _norms = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
         private int[] _probes = [], _shortIds = [], _candList = [], _candPos = [], _stageHeapIds = [], _tmpList = [], _tmpPos = [];
+
+        /// <summary>Id filter of the search running on this thread (set only for the duration of a filtered search).</summary>
+        public IIdFilter? Filter;
 
         public Span<float> Query(int n) => G(ref _query, n);
         public Span<float> CoarseKeys(int n) => G(ref _coarse, n);

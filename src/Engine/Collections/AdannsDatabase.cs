@@ -1,0 +1,231 @@
+using System.Text.RegularExpressions;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Storage;
+
+namespace Adanns.Engine.Collections;
+
+/// <summary>
+/// An embedded vector database: a directory of collections, opened in-process. Thread-safe.
+/// </summary>
+/// <remarks>
+/// Directory layout (one directory per collection; everything a collection owns lives under it, so dropping it
+/// frees its disk space):
+/// <code>
+/// &lt;root&gt;/
+///   collections/&lt;name&gt;/
+///     collection.meta        configuration (section file: magic, version, CRC), written once at creation
+///     manifest               last checkpoint: applied LSN, record-store token, index snapshot, log replay address
+///     index-&lt;lsn&gt;.ivf       index snapshot of that checkpoint (absent until the index is trained)
+///     records/               FASTER key-value store: hybrid-log segments (records.log.N) and checkpoints/
+///     wal/                   FASTER write-ahead log: segments (wal.log.N) and commit metadata; checksum per entry
+///   collections/.trash-*     a dropped collection being deleted (removed again on open if a crash interrupted it)
+/// </code>
+/// A collection whose files fail verification (checksums, truncation, inconsistent checkpoint) is quarantined:
+/// listed in <see cref="Quarantined"/> with the reason and not served, while the others load normally.
+/// </remarks>
+public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
+{
+    private readonly string _root;
+    private readonly string _collectionsDir;
+    private readonly DatabaseOptions _options;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, Collection> _collections = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, QuarantinedCollection> _quarantined = new(StringComparer.Ordinal);
+    private bool _disposed;
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex NamePattern();
+
+    private AdannsDatabase(string root, DatabaseOptions options)
+    {
+        _root = Path.GetFullPath(root);
+        _collectionsDir = Path.Combine(_root, "collections");
+        _options = options;
+    }
+
+    /// <summary>
+    /// Opens (creating if needed) the database in <paramref name="directory"/>: every collection is recovered from
+    /// its last checkpoint plus its write-ahead log; those that fail verification are quarantined.
+    /// </summary>
+    public static AdannsDatabase Open(string directory, DatabaseOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var db = new AdannsDatabase(directory, options ?? new DatabaseOptions());
+        Directory.CreateDirectory(db._collectionsDir);
+        foreach (var dir in Directory.GetDirectories(db._collectionsDir))
+        {
+            string name = Path.GetFileName(dir);
+            if (name.StartsWith('.'))
+            {
+                // An interrupted drop or create: finish deleting it.
+                TryDeleteDirectory(dir);
+                continue;
+            }
+            try
+            {
+                var config = CollectionFiles.ReadConfig(dir);
+                if (!string.Equals(config.Name, name, StringComparison.Ordinal))
+                    throw new StorageException(StorageErrorCode.Corrupt, $"collection.meta names \"{config.Name}\" but the directory is \"{name}\".");
+                db._collections[name] = Collection.Open(dir, config, db._options);
+            }
+            catch (Exception e) when (e is StorageException or Persistence.IndexFileException or IOException or FormatException or InvalidOperationException or ArgumentException)
+            {
+                db._quarantined[name] = new QuarantinedCollection(name, dir, $"Collection \"{name}\" is quarantined: {e.Message}");
+            }
+        }
+        return db;
+    }
+
+    /// <summary>The database directory.</summary>
+    public string DirectoryPath => _root;
+
+    /// <summary>Collections that failed to load, with the reason. They are not served; their files are left untouched.</summary>
+    public IReadOnlyList<QuarantinedCollection> Quarantined
+    {
+        get
+        {
+            lock (_gate) return _quarantined.Values.OrderBy(q => q.Name, StringComparer.Ordinal).ToArray();
+        }
+    }
+
+    /// <summary>Names of the collections being served, sorted.</summary>
+    public IReadOnlyList<string> ListCollections()
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return _collections.Keys.OrderBy(n => n, StringComparer.Ordinal).ToArray();
+        }
+    }
+
+    /// <summary>Creates a collection.</summary>
+    /// <exception cref="StorageException"><see cref="StorageErrorCode.CollectionExists"/>, or
+    /// <see cref="StorageErrorCode.InvalidConfiguration"/> for a bad name, dimension, metric or index spec.</exception>
+    public Collection CreateCollection(CollectionConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.Name is null || !NamePattern().IsMatch(config.Name))
+            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection name \"{config.Name}\" must be 1–64 characters from A–Z, a–z, 0–9, '_' and '-'.");
+        if (config.Dimension < 1 || config.Dimension > 1 << 16)
+            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": dimension {config.Dimension} is outside [1, 65536].");
+        if (!Enum.IsDefined(config.Metric))
+            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": unknown metric {config.Metric}.");
+        if (config.MaxPayloadBytes < 0 || config.TrainThreshold is < 1)
+            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": MaxPayloadBytes must be ≥ 0 and TrainThreshold ≥ 1.");
+        try
+        {
+            IndexSpec.Parse(config.IndexSpec ?? "").Validate(config.Dimension);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": {e.Message}", e);
+        }
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_collections.ContainsKey(config.Name) || _quarantined.ContainsKey(config.Name) || Directory.Exists(Path.Combine(_collectionsDir, config.Name)))
+                throw new StorageException(StorageErrorCode.CollectionExists, $"Collection \"{config.Name}\" already exists.");
+            // Build the directory under a temporary name and rename it: a crash never leaves a half-made collection.
+            string temp = Path.Combine(_collectionsDir, $".new-{config.Name}-{Guid.NewGuid():N}");
+            string dir = Path.Combine(_collectionsDir, config.Name);
+            Directory.CreateDirectory(temp);
+            CollectionFiles.WriteConfig(temp, config);
+            Directory.Move(temp, dir);
+            var c = Collection.Create(dir, config, _options);
+            _collections[config.Name] = c;
+            return c;
+        }
+    }
+
+    /// <summary>The collection named <paramref name="name"/>.</summary>
+    /// <exception cref="StorageException"><see cref="StorageErrorCode.CollectionNotFound"/>, or
+    /// <see cref="StorageErrorCode.CollectionQuarantined"/> with the reason.</exception>
+    public Collection GetCollection(string name)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_collections.TryGetValue(name, out var c)) return c;
+            if (_quarantined.TryGetValue(name, out var q)) throw new StorageException(StorageErrorCode.CollectionQuarantined, q.Reason);
+            throw new StorageException(StorageErrorCode.CollectionNotFound, $"No collection named \"{name}\".");
+        }
+    }
+
+    /// <summary>The collection, or false when there is none being served under that name.</summary>
+    public bool TryGetCollection(string name, out Collection? collection)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return _collections.TryGetValue(name, out collection);
+        }
+    }
+
+    /// <summary>
+    /// Drops a collection (or a quarantined one): stops it, then deletes its directory, freeing its disk space.
+    /// Writes in flight fail with <see cref="StorageErrorCode.Closed"/>. Returns false when there is no such collection.
+    /// </summary>
+    public Task<bool> DropCollectionAsync(string name)
+    {
+        Collection? c;
+        string dir;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            bool served = _collections.Remove(name, out c);
+            bool quarantined = _quarantined.Remove(name);
+            if (!served && !quarantined) return Task.FromResult(false);
+            dir = Path.Combine(_collectionsDir, name);
+        }
+        return Task.Run(() =>
+        {
+            c?.Dispose();
+            // Rename first: the name is free at once, and a crash mid-delete leaves only a .trash directory.
+            string trash = Path.Combine(_collectionsDir, $".trash-{name}-{Guid.NewGuid():N}");
+            Directory.Move(dir, trash);
+            TryDeleteDirectory(trash);
+            return true;
+        });
+    }
+
+    private static void TryDeleteDirectory(string dir)
+    {
+        try
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Retried at the next open.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Same.
+        }
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed) throw new StorageException(StorageErrorCode.Closed, "The database is closed.");
+    }
+
+    /// <summary>Closes every collection (each applies and acknowledges its accepted writes and checkpoints first).</summary>
+    public void Dispose()
+    {
+        Collection[] all;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            all = _collections.Values.ToArray();
+            _collections.Clear();
+        }
+        foreach (var c in all) c.Dispose();
+    }
+
+    /// <summary>Closes the database off the calling thread.</summary>
+    public ValueTask DisposeAsync()
+    {
+        return new ValueTask(Task.Run(Dispose));
+    }
+}

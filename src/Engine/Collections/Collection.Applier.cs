@@ -1,0 +1,394 @@
+using System.Diagnostics;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Storage;
+
+namespace Adanns.Engine.Collections;
+
+public sealed partial class Collection
+{
+    private volatile bool _applierDone;
+    private volatile bool _stopRequested;
+
+    /// <summary>
+    /// The one thread that mutates the collection: commits the log for every group of pending writes, applies
+    /// them in log order, acknowledges them, and runs maintenance (training swaps, compaction, checkpoints).
+    /// </summary>
+    private void ApplierLoop()
+    {
+        try
+        {
+            while (true)
+            {
+                _wake.WaitOne(100);
+                bool stopping = _stopRequested;
+                ApplyPending();
+                while (_jobs.TryDequeue(out var job)) RunJob(job);
+                if (stopping && _pending.IsEmpty) break;
+                if (_options.BackgroundMaintenance) Maintain();
+            }
+            if (_appliedLsn > _checkpointLsn) Checkpoint();
+        }
+        catch (Exception e)
+        {
+            Fault(e);
+        }
+        finally
+        {
+            _applierDone = true;
+            while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed."));
+        }
+    }
+
+    private void Fault(Exception e)
+    {
+        _faulted ??= e;
+        while (_pending.TryDequeue(out var p))
+            p.Done.TrySetException(new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" stopped after an internal error: {e.Message}", e));
+    }
+
+    private void RunJob(Job job)
+    {
+        try
+        {
+            job.Action();
+            job.Done.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            job.Done.TrySetException(e);
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the applier thread, between write groups.</summary>
+    private Task RunOnApplier(Action action)
+    {
+        if (_applierDone) throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+        var job = new Job(action);
+        _jobs.Enqueue(job);
+        _wake.Set();
+        return job.Done.Task;
+    }
+
+    private void ApplyPending()
+    {
+        int n = _pending.Count;
+        if (n == 0) return;
+        // Group commit: one durable commit covers every entry enqueued so far (at least these n).
+        _wal.Commit();
+        var group = new Pending[n];
+        for (int i = 0; i < n; i++) _pending.TryDequeue(out group[i]!);
+
+        // New records go to the store before they become reachable (keys are fresh LSNs, so nothing reads them yet).
+        foreach (var p in group)
+        {
+            var b = p.Batch;
+            if (b.Op != WalOp.Upsert) continue;
+            for (int i = 0; i < b.Count; i++)
+                _store.Put(b.FirstLsn + i, RecordCodec.Encode(b.Ids[i], b.Payloads[i], b.Vector(i)));
+        }
+        var results = new int[n];
+        var garbage = new List<long>();
+        _lock.EnterWriteLock();
+        try
+        {
+            for (int g = 0; g < n; g++)
+            {
+                var deleted = ApplyToMemory(group[g].Batch, storePuts: false);
+                results[g] = group[g].Batch.Op == WalOp.Delete ? deleted.Count : group[g].Batch.Count;
+                garbage.AddRange(deleted);
+                _appliedLsn = group[g].Batch.LastLsn;
+            }
+        }
+        finally { _lock.ExitWriteLock(); }
+        // Replaced and deleted records leave the store after they became unreachable.
+        foreach (long key in garbage) _store.Delete(key);
+        _appliedSinceCheck += group.Sum(p => p.Batch.Count);
+        for (int g = 0; g < n; g++) group[g].Done.TrySetResult(results[g]);
+    }
+
+    /// <summary>
+    /// Applies one batch to the in-memory state (caller holds the write lock, or is recovering). Returns the record
+    /// keys that became unreachable (replaced or deleted), which the caller deletes from the store.
+    /// </summary>
+    private List<long> ApplyToMemory(WriteBatch b, bool storePuts)
+    {
+        var dead = new List<long>();
+        for (int i = 0; i < b.Count; i++)
+        {
+            long lsn = b.FirstLsn + i;
+            var id = b.Ids[i];
+            bool exists = _keys.TryGetValue(id, out long old);
+            if (b.Op == WalOp.Delete)
+            {
+                if (exists && old < lsn)
+                {
+                    RemoveKey(old, id);
+                    dead.Add(old);
+                }
+                continue;
+            }
+            if (_meta.ContainsKey(lsn) || (exists && old >= lsn)) continue; // already applied (idempotent replay)
+            if (exists)
+            {
+                RemoveKey(old, id);
+                dead.Add(old);
+            }
+            var v = b.Vector(i);
+            if (storePuts) _store.Put(lsn, RecordCodec.Encode(id, b.Payloads[i], v));
+            if (_index is not null) _index.Add(v, lsn);
+            else _flat!.Add(lsn, v);
+            _keys[id] = lsn;
+            _meta[lsn] = new RecordMeta(id, b.Payloads[i]);
+            SampleAdd(lsn);
+            _journal?.Add(new JournalOp(true, lsn, v.ToArray()));
+        }
+        return dead;
+    }
+
+    private void RemoveKey(long key, RecordId id)
+    {
+        if (_index is not null) _index.Remove(key);
+        else _flat!.Remove(key);
+        _keys.Remove(id);
+        _meta.Remove(key);
+        for (int i = 0; i < _sampleFill; i++)
+            if (_sample[i] == key) _sample[i] = -1;
+        _journal?.Add(new JournalOp(false, key, null));
+    }
+
+    private void SampleAdd(long key)
+    {
+        _sampleSeen++;
+        if (_sampleFill < SampleSize)
+        {
+            _sample[_sampleFill++] = key;
+            return;
+        }
+        // Reservoir sampling; a slot freed by a delete is refilled first.
+        int free = Array.IndexOf(_sample, -1L);
+        if (free >= 0)
+        {
+            _sample[free] = key;
+            return;
+        }
+        long j = _sampleRandom.NextInt64(_sampleSeen);
+        if (j < SampleSize) _sample[j] = key;
+    }
+
+    // ---------------------------------------------------------------- maintenance
+
+    private void Maintain()
+    {
+        if (_training is { IsCompleted: true } t)
+        {
+            _training = null;
+            if (t.Exception is { } e) Trace.TraceWarning($"Collection \"{Name}\": index training failed: {e.InnerException?.Message}");
+        }
+        int count = _keys.Count; // the applier is the only writer: no lock needed to read
+        int threshold = Config.EffectiveTrainThreshold(_spec);
+        if (_training is null && count >= threshold && NeedsTraining(count))
+            _training = StartTraining();
+
+        if (_index is { } index && index.TombstoneCount > Math.Max(1024, index.Count / 5))
+            CompactIndex();
+
+        bool due = Stopwatch.GetElapsedTime(_lastCheckpointTicks) >= _options.CheckpointInterval && _appliedLsn > _checkpointLsn;
+        if (due || _wal.TailAddress - _wal.BeginAddress >= _options.CheckpointWalBytes)
+            Checkpoint();
+    }
+
+    private bool NeedsTraining(int count)
+    {
+        if (_index is null) return true;
+        if (count >= 2 * _trainedCount) return true; // centroids were trained on under half of today's vectors
+        if (_appliedSinceCheck < 4096) return false;
+        _appliedSinceCheck = 0;
+        var sizes = _index.ListSizes();
+        double mean = (double)sizes.Sum() / sizes.Length;
+        return mean >= 16 && sizes.Max() > _options.ImbalanceFactor * mean;
+    }
+
+    private void CompactIndex()
+    {
+        _lock.EnterWriteLock();
+        try { _index!.Compact(); }
+        finally { _lock.ExitWriteLock(); }
+        _compactions++;
+    }
+
+    /// <summary>
+    /// Trains a new index in the background from a snapshot of the live vectors, then swaps it in on the applier
+    /// thread after replaying the writes journaled meanwhile. Searches use the old index (or exact search) until then.
+    /// </summary>
+    private Task StartTraining()
+    {
+        int D = Dimension;
+        int n = _keys.Count;
+        var keys = new long[n];
+        var vectors = new float[(long)n * D];
+        bool rotated = _index?.Rotation is not null;
+        int i = 0;
+        foreach (var key in _meta.Keys)
+        {
+            var dst = vectors.AsSpan(i * D, D);
+            if (_index is not null) _index.TryGetStoredVector(key, dst);
+            else _flat!.Read(key, dst);
+            keys[i++] = key;
+        }
+        _journal = [];
+        var previous = _index;
+        return Task.Run(() =>
+        {
+            if (rotated) Unrotate(previous!.Rotation!, vectors, D);
+            using var set = Engine.VectorSet.FromRows(vectors, D);
+            var fresh = IvfIndex.Build(set, _spec, Metric, new IvfBuildOptions(Threads: 1), keys);
+            RunOnApplier(() => SwapIndex(fresh)).Wait();
+        }).ContinueWith(t =>
+        {
+            if (t.IsFaulted && !_applierDone)
+            {
+                try { RunOnApplier(() => _journal = null); }
+                catch (StorageException) { /* closed meanwhile */ }
+            }
+            t.Wait(); // surfaces the failure to Maintain
+        }, TaskScheduler.Default);
+    }
+
+    private static void Unrotate(Transforms.RotationTransform rot, float[] vectors, int D)
+    {
+        // The stored vectors are y = Rᵀx with Rᵀ row-major; x = R y.
+        var rt = rot.MatrixRowMajor.ToArray();
+        var y = new float[D];
+        for (long r = 0; r < vectors.Length / D; r++)
+        {
+            var row = vectors.AsSpan((int)(r * D), D);
+            row.CopyTo(y);
+            row.Clear();
+            for (int j = 0; j < D; j++)
+            {
+                float yj = y[j];
+                var rj = rt.AsSpan(j * D, D);
+                for (int c = 0; c < D; c++) row[c] += rj[c] * yj;
+            }
+        }
+    }
+
+    private void SwapIndex(IvfIndex fresh)
+    {
+        var journal = _journal ?? [];
+        _lock.EnterWriteLock();
+        try
+        {
+            foreach (var op in journal)
+            {
+                if (op.Add)
+                {
+                    if (!fresh.Contains(op.Key)) fresh.Add(op.Vector, op.Key);
+                }
+                else
+                {
+                    fresh.Remove(op.Key);
+                }
+            }
+            _index = fresh;
+            _flat = null;
+            _journal = null;
+        }
+        finally { _lock.ExitWriteLock(); }
+        _trainedCount = fresh.Count;
+        _retrains++;
+        Checkpoint(); // the snapshot now holds the trained index: recovery need not retrain
+    }
+
+    /// <summary>
+    /// Checkpoint on the applier thread (no write can interleave): record store checkpoint, index snapshot, then the
+    /// manifest naming both (atomic rename); only then old checkpoints, snapshots and log entries are deleted.
+    /// </summary>
+    private void Checkpoint()
+    {
+        // Entries not applied yet start at the first pending one (or the tail): recovery replays from there.
+        long replayFrom;
+        lock (_seqLock)
+            replayFrom = _pending.TryPeek(out var first) ? first.Address : _wal.TailAddress;
+
+        if (_store.LogBytes > (64L << 20) && _store.LogBytes > 3L * Math.Max(1, _keys.Count) * (4L * Dimension + 64))
+            _store.Compact();
+        var token = _store.Checkpoint();
+        string? indexFile = null;
+        if (_index is not null)
+        {
+            indexFile = $"{IndexFilePrefix}{_appliedLsn}.ivf";
+            _index.Save(Path.Combine(_dir, indexFile));
+        }
+        CollectionFiles.WriteManifest(_dir, new CollectionFiles.Manifest(_appliedLsn, token, indexFile, replayFrom, _trainedCount));
+        _checkpointLsn = _appliedLsn;
+        _lastCheckpointTicks = Stopwatch.GetTimestamp();
+
+        _store.RemoveCheckpointsExcept(token);
+        foreach (var f in Directory.GetFiles(_dir, IndexFilePrefix + "*.ivf"))
+            if (!string.Equals(Path.GetFileName(f), indexFile, StringComparison.Ordinal)) File.Delete(f);
+        _wal.TruncateUntil(replayFrom);
+    }
+
+    /// <summary>Takes a checkpoint now (after the writes acknowledged so far), so a restart replays nothing before it.</summary>
+    public Task CheckpointAsync() => RunOnApplier(() =>
+    {
+        ApplyPending();
+        Checkpoint();
+    });
+
+    /// <summary>
+    /// Runs maintenance now: compacts index tombstones and the record store's log, and starts index training if
+    /// due. Returns when compaction is done (training continues in the background; see <see cref="WaitForIndexAsync"/>).
+    /// </summary>
+    public Task CompactAsync() => RunOnApplier(() =>
+    {
+        ApplyPending();
+        if (_index is { TombstoneCount: > 0 }) CompactIndex();
+        _store.Compact();
+        Checkpoint();
+    });
+
+    /// <summary>
+    /// Starts index training if the collection has enough vectors and no trained index yet (or it is due for a
+    /// retrain), and waits for it to be swapped in. Returns false when there are too few vectors to train.
+    /// </summary>
+    public async Task<bool> WaitForIndexAsync(CancellationToken cancellationToken = default)
+    {
+        Task? training = null;
+        bool enough = false;
+        await RunOnApplier(() =>
+        {
+            ApplyPending();
+            enough = _keys.Count >= Config.EffectiveTrainThreshold(_spec);
+            if (_training is null && enough && NeedsTraining(_keys.Count)) _training = StartTraining();
+            training = _training;
+        }).ConfigureAwait(false);
+        if (training is not null) await training.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return enough;
+    }
+
+    /// <summary>Stops the applier after it has applied and acknowledged every accepted write, checkpoints, and closes the files.</summary>
+    public void Dispose()
+    {
+        lock (_seqLock)
+        {
+            if (_closed) return;
+            _closed = true;
+        }
+        _stopRequested = true;
+        _wake.Set();
+        if (_applier.IsAlive) _applier.Join();
+        while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed."));
+        try { _training?.Wait(TimeSpan.FromSeconds(30)); }
+        catch (AggregateException) { /* a failed or abandoned training changes nothing durable */ }
+        _lock.EnterWriteLock();
+        try
+        {
+            _wal.Dispose();
+            _store.Dispose();
+        }
+        finally { _lock.ExitWriteLock(); }
+        _wake.Dispose();
+    }
+}

@@ -1,0 +1,497 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Storage;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Collections;
+
+/// <summary>
+/// A named, durable set of records (id, vector, payload) with an adaptive IVF index. Obtain one from
+/// <see cref="AdannsDatabase"/>. All members are thread-safe.
+/// </summary>
+/// <remarks>
+/// <para><b>Writes.</b> A write is validated (dimension, finite components, duplicate ids, payload size), appended
+/// to the write-ahead log as one entry (a batch is atomic), and acknowledged only after that entry is committed to
+/// disk and applied in memory, so an acknowledged write is durable and visible to every later search and get. One
+/// background applier thread commits everything pending at once (group commit), then applies the group in log
+/// order under a short exclusive lock; searches hold a shared lock, so they never see a half-applied write.</para>
+/// <para><b>Index.</b> Until <see cref="CollectionConfig.TrainThreshold"/> live vectors exist, searches are exact.
+/// Then the IVF index is trained in the background while searches continue exactly; writes made meanwhile are
+/// journaled and replayed into the new index before it is swapped in. The index is retrained the same way when
+/// the collection has doubled since the last training or its lists grow unbalanced. Deletes are tombstones,
+/// compacted in the background.</para>
+/// <para><b>Durability.</b> Checkpoints (record store + index snapshot + manifest) run periodically; recovery loads
+/// the last checkpoint and replays the log after it. See <see cref="AdannsDatabase"/> for the directory layout.</para>
+/// </remarks>
+public sealed partial class Collection : IDisposable
+{
+    private const int SampleSize = 512;
+    private const string IndexFilePrefix = "index-";
+
+    private readonly string _dir;
+    private readonly IndexSpec _spec;
+    private readonly DatabaseOptions _options;
+    private readonly RecordStore _store;
+    private readonly WriteAheadLog _wal;
+    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+
+    // In-memory state, guarded by _lock (written only by the applier thread).
+    private readonly Dictionary<RecordId, long> _keys = new();        // id → record key (the LSN that wrote it)
+    private readonly Dictionary<long, RecordMeta> _meta = new();      // record key → id, payload
+    private FlatStore? _flat;
+    private IvfIndex? _index;
+    private readonly long[] _sample = new long[SampleSize];            // reservoir of record keys for filter statistics
+    private int _sampleFill;
+    private long _sampleSeen;
+    private readonly Random _sampleRandom = new(12345);
+
+    // Write pipeline.
+    private readonly object _seqLock = new();
+    private long _nextLsn;
+    private bool _closed;
+    private readonly ConcurrentQueue<Pending> _pending = new();
+    private readonly ConcurrentQueue<Job> _jobs = new();
+    private readonly AutoResetEvent _wake = new(false);
+    private readonly Thread _applier;
+    private volatile Exception? _faulted;
+
+    // Applier-thread state.
+    private long _appliedLsn;
+    private long _checkpointLsn;
+    private long _trainedCount;
+    private List<JournalOp>? _journal;
+    private Task? _training;
+    private long _lastCheckpointTicks = Stopwatch.GetTimestamp();
+    private long _appliedSinceCheck;
+    private int _retrains;
+    private int _compactions;
+
+    private sealed record RecordMeta(RecordId Id, IReadOnlyDictionary<string, PayloadValue>? Payload);
+
+    private sealed class Pending(WriteBatch batch)
+    {
+        public WriteBatch Batch { get; } = batch;
+        public long Address { get; set; }
+        public TaskCompletionSource<int> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed class Job(Action action)
+    {
+        public Action Action { get; } = action;
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private readonly record struct JournalOp(bool Add, long Key, float[]? Vector);
+
+    private Collection(string dir, CollectionConfig config, IndexSpec spec, DatabaseOptions options)
+    {
+        _dir = dir;
+        Config = config;
+        _spec = spec;
+        _options = options;
+        _store = new RecordStore(Path.Combine(dir, "records"), options.RecordMemoryBytes);
+        try
+        {
+            _wal = new WriteAheadLog(Path.Combine(dir, "wal"));
+        }
+        catch
+        {
+            _store.Dispose();
+            throw;
+        }
+        _applier = new Thread(ApplierLoop) { IsBackground = true, Name = $"adanns-applier-{config.Name}" };
+    }
+
+    /// <summary>The collection's configuration.</summary>
+    public CollectionConfig Config { get; }
+
+    /// <summary>Name.</summary>
+    public string Name => Config.Name;
+
+    /// <summary>Vector dimension.</summary>
+    public int Dimension => Config.Dimension;
+
+    /// <summary>Metric.</summary>
+    public Metric Metric => Config.Metric;
+
+    /// <summary>Live records (acknowledged upserts minus deletes).</summary>
+    public long Count
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try { return _keys.Count; }
+            finally { _lock.ExitReadLock(); }
+        }
+    }
+
+    /// <summary>Counters (count, index state, LSNs, maintenance, bytes on disk).</summary>
+    public CollectionStats GetStats()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            return new CollectionStats(_keys.Count, _index is not null, _index?.TombstoneCount ?? 0, Volatile.Read(ref _appliedLsn),
+                Volatile.Read(ref _checkpointLsn), _retrains, _compactions, _store.LogBytes, _wal.TailAddress - _wal.BeginAddress);
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>The collection's directory.</summary>
+    public string DirectoryPath => _dir;
+
+    // ---------------------------------------------------------------- open / create
+
+    internal static Collection Create(string dir, CollectionConfig config, DatabaseOptions options)
+    {
+        var spec = IndexSpec.Parse(config.IndexSpec);
+        var c = new Collection(dir, config, spec, options);
+        c._flat = new FlatStore(config.Dimension);
+        c._nextLsn = 1;
+        c._applier.Start();
+        return c;
+    }
+
+    /// <summary>Loads the last checkpoint and replays the log after it. Throws on any verification failure.</summary>
+    internal static Collection Open(string dir, CollectionConfig config, DatabaseOptions options)
+    {
+        var spec = IndexSpec.Parse(config.IndexSpec);
+        var manifest = CollectionFiles.ReadManifest(dir);
+        var c = new Collection(dir, config, spec, options);
+        try
+        {
+            c.Recover(manifest);
+        }
+        catch
+        {
+            c._store.Dispose();
+            c._wal.Dispose();
+            throw;
+        }
+        c._applier.Start();
+        return c;
+    }
+
+    private void Recover(CollectionFiles.Manifest? m)
+    {
+        int D = Dimension;
+        string what = $"Collection \"{Name}\" record store";
+        if (m is not null)
+        {
+            try
+            {
+                _store.Recover(m.StoreToken);
+            }
+            catch (Exception e) when (e is not StorageException)
+            {
+                throw new StorageException(StorageErrorCode.Corrupt, $"{what}: checkpoint {m.StoreToken} cannot be recovered: {e.Message}", e);
+            }
+            if (m.IndexFile is not null)
+            {
+                _index = IvfIndex.Load(Path.Combine(_dir, m.IndexFile));
+                if (_index.Dimension != D || _index.Metric != Metric)
+                    throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={_index.Dimension}, {_index.Metric}.");
+            }
+            _appliedLsn = _checkpointLsn = m.AppliedLsn;
+            _trainedCount = m.TrainedCount;
+        }
+        if (_index is null) _flat = new FlatStore(D);
+        foreach (var (key, value) in _store.Scan())
+        {
+            var (id, payload, vector) = RecordCodec.Decode(value, D, what);
+            if (key < 1 || key > _appliedLsn)
+                throw new StorageException(StorageErrorCode.Corrupt, $"{what}: record key {key} is outside the checkpoint's [1, {_appliedLsn}].");
+            if (_keys.ContainsKey(id))
+                throw new StorageException(StorageErrorCode.Corrupt, $"{what}: id {id} is stored twice.");
+            _keys[id] = key;
+            _meta[key] = new RecordMeta(id, payload);
+            SampleAdd(key);
+            if (_index is not null)
+            {
+                if (!_index.Contains(key))
+                    throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the index snapshot.");
+            }
+            else
+            {
+                _flat!.Add(key, vector);
+            }
+        }
+        if (_index is not null && _index.Count != _keys.Count)
+            throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": the index snapshot holds {_index.Count} vectors but the record store {_keys.Count}.");
+
+        // Replay the committed log after the checkpoint, in order (entries are in LSN order).
+        long maxLsn = _appliedLsn;
+        foreach (var (address, entry) in _wal.Read(m?.ReplayFrom ?? 0))
+        {
+            var batch = WriteBatch.Decode(entry, D, $"Collection \"{Name}\" write-ahead log entry at address {address}");
+            if (batch.Count == 0 || batch.LastLsn <= _appliedLsn) continue;
+            if (batch.FirstLsn <= _appliedLsn)
+                throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": log entry at {address} straddles the checkpoint LSN {_appliedLsn}.");
+            var deleted = ApplyToMemory(batch, storePuts: true);
+            foreach (long k in deleted) _store.Delete(k);
+            maxLsn = Math.Max(maxLsn, batch.LastLsn);
+        }
+        _appliedLsn = maxLsn;
+        _nextLsn = maxLsn + 1;
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    /// <summary>Inserts or replaces one record. See <see cref="UpsertAsync(IReadOnlyList{VectorRecord}, bool, CancellationToken)"/>.</summary>
+    public Task UpsertAsync(RecordId id, ReadOnlyMemory<float> vector, IReadOnlyDictionary<string, PayloadValue>? payload = null,
+        bool wait = true, CancellationToken cancellationToken = default) =>
+        UpsertAsync([new VectorRecord(id, vector, payload)], wait, cancellationToken);
+
+    /// <summary>
+    /// Inserts or replaces a batch of records atomically (all or none survive a crash). With <paramref name="wait"/>
+    /// (the default) the task completes once the batch is durable and visible to searches; without it, once the
+    /// batch is in the log's buffer (it may be lost in a crash and becomes visible shortly after).
+    /// </summary>
+    /// <exception cref="StorageException">Bad input (wrong dimension, NaN/Inf, empty vector, duplicate id in the
+    /// batch, oversized payload, batch too large) — nothing is written; or the collection is closed.</exception>
+    public Task UpsertAsync(IReadOnlyList<VectorRecord> records, bool wait = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        int D = Dimension;
+        var ids = new RecordId[records.Count];
+        var vectors = new float[checked((long)records.Count * D)];
+        var payloads = new IReadOnlyDictionary<string, PayloadValue>?[records.Count];
+        var seen = new HashSet<RecordId>();
+        for (int i = 0; i < records.Count; i++)
+        {
+            var r = records[i] ?? throw new StorageException(StorageErrorCode.InvalidId, $"Record {i} of the batch is null.", i);
+            var v = r.Vector.Span;
+            if (v.Length == 0)
+                throw new StorageException(StorageErrorCode.EmptyVector, $"Collection \"{Name}\": record {i} (id {r.Id}) has an empty vector.", i);
+            if (v.Length != D)
+                throw new StorageException(StorageErrorCode.WrongDimension, $"Collection \"{Name}\": record {i} (id {r.Id}) has {v.Length} dims; the collection holds {D}-dim vectors.", i);
+            if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(v))
+            {
+                int bad = 0;
+                while (float.IsFinite(v[bad])) bad++;
+                throw new StorageException(StorageErrorCode.NonFiniteVector, $"Collection \"{Name}\": record {i} (id {r.Id}) has a non-finite component {v[bad]} at index {bad}.", i);
+            }
+            if (r.Id.IsString && r.Id.Text is null)
+                throw new StorageException(StorageErrorCode.InvalidId, $"Record {i} has no id.", i);
+            if (!seen.Add(r.Id))
+                throw new StorageException(StorageErrorCode.DuplicateId, $"Collection \"{Name}\": id {r.Id} appears more than once in the batch (record {i}).", i);
+            int pl = PayloadCodec.EncodedLength(r.Payload, i);
+            if (pl > Config.MaxPayloadBytes)
+                throw new StorageException(StorageErrorCode.InvalidPayload, $"Collection \"{Name}\": record {i} (id {r.Id}) has a {pl}-byte payload; the limit is {Config.MaxPayloadBytes}.", i);
+            if (RecordCodec.EncodedLength(r.Id, pl, D) > RecordStore.PageBytes / 2)
+                throw new StorageException(StorageErrorCode.InvalidPayload, $"Collection \"{Name}\": record {i} (id {r.Id}) is too large to store.", i);
+            ids[i] = r.Id;
+            v.CopyTo(vectors.AsSpan(i * D, D));
+            payloads[i] = r.Payload is null ? null : new Dictionary<string, PayloadValue>(r.Payload, StringComparer.Ordinal);
+        }
+        if (records.Count == 0) return Task.CompletedTask;
+        return Submit(new WriteBatch { Op = WalOp.Upsert, Dimension = D, Ids = ids, Vectors = vectors, Payloads = payloads }, wait, cancellationToken);
+    }
+
+    /// <summary>Deletes one record; true when it existed (false without <paramref name="wait"/>).</summary>
+    public async Task<bool> DeleteAsync(RecordId id, bool wait = true, CancellationToken cancellationToken = default) =>
+        await DeleteAsync([id], wait, cancellationToken).ConfigureAwait(false) > 0;
+
+    /// <summary>Deletes records atomically; returns how many existed (0 without <paramref name="wait"/>). Same durability as upserts.</summary>
+    public Task<int> DeleteAsync(IReadOnlyList<RecordId> ids, bool wait = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var seen = new HashSet<RecordId>();
+        for (int i = 0; i < ids.Count; i++)
+        {
+            if (ids[i].IsString && ids[i].Text is null) throw new StorageException(StorageErrorCode.InvalidId, $"Id {i} is empty.", i);
+            if (!seen.Add(ids[i]))
+                throw new StorageException(StorageErrorCode.DuplicateId, $"Collection \"{Name}\": id {ids[i]} appears more than once in the batch (position {i}).", i);
+        }
+        if (ids.Count == 0) return Task.FromResult(0);
+        return Submit(new WriteBatch { Op = WalOp.Delete, Dimension = Dimension, Ids = ids.ToArray() }, wait, cancellationToken);
+    }
+
+    private Task<int> Submit(WriteBatch batch, bool wait, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_faulted is { } f) throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" stopped after an internal error: {f.Message}", f);
+        byte[] entry = batch.Encode(); // may throw BatchTooLarge: nothing logged yet
+        var p = new Pending(batch);
+        lock (_seqLock)
+        {
+            if (_closed) throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+            batch.FirstLsn = _nextLsn;
+            _nextLsn += batch.Count;
+            WriteBatch.PatchLsn(entry, batch.FirstLsn);
+            p.Address = _wal.Enqueue(entry);
+            _pending.Enqueue(p);
+        }
+        _wake.Set();
+        return wait ? p.Done.Task : Task.FromResult(0);
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// <summary>The record with <paramref name="id"/> (vector as stored, payload), or null. Reads the record store
+    /// (older records come from disk).</summary>
+    public ValueTask<VectorRecord?> GetAsync(RecordId id)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            ThrowIfClosed();
+            if (!_keys.TryGetValue(id, out long key)) return ValueTask.FromResult<VectorRecord?>(null);
+            var value = _store.Get(key) ?? throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the record store.");
+            var (rid, payload, vector) = RecordCodec.Decode(value, Dimension, $"Collection \"{Name}\" record store");
+            return ValueTask.FromResult<VectorRecord?>(new VectorRecord(rid, vector, payload));
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>True when a record with <paramref name="id"/> is live.</summary>
+    public bool Contains(RecordId id)
+    {
+        _lock.EnterReadLock();
+        try { return _keys.ContainsKey(id); }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// The k nearest records to <paramref name="query"/>, best first (fewer when fewer match). Sees every write
+    /// acknowledged before the call. <paramref name="parameters"/> tune the IVF search per query (null fields =
+    /// index defaults); <paramref name="filter"/> restricts results by payload.
+    /// </summary>
+    public SearchHit[] Search(ReadOnlySpan<float> query, int k, SearchParams? parameters = null, Filter? filter = null, bool withPayload = false) =>
+        Search(query, k, parameters, filter, withPayload, out _);
+
+    /// <summary><see cref="Search(ReadOnlySpan{float}, int, SearchParams?, Filter?, bool)"/>, also reporting the path taken.</summary>
+    public SearchHit[] Search(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload, out SearchPath path)
+    {
+        int D = Dimension;
+        if (k < 1 || k > 100_000) throw new StorageException(StorageErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
+        if (query.Length != D) throw new StorageException(StorageErrorCode.WrongDimension, $"Collection \"{Name}\": the query has {query.Length} dims; expected {D}.");
+        if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(query))
+            throw new StorageException(StorageErrorCode.NonFiniteVector, $"Collection \"{Name}\": the query has NaN or infinite components.");
+        var ids = new long[k];
+        var scores = new float[k];
+        int n;
+        _lock.EnterReadLock();
+        try
+        {
+            ThrowIfClosed();
+            if (_index is null)
+            {
+                path = SearchPath.Flat;
+                n = _flat!.Search(query, k, Metric, filter is null ? null : key => filter.Matches(_meta[key].Payload), ids, scores);
+            }
+            else if (filter is null)
+            {
+                path = SearchPath.Index;
+                n = IndexSearch(query, k, parameters, null, ids, scores);
+            }
+            else
+            {
+                double selectivity = EstimateSelectivity(filter);
+                if (selectivity <= _options.ExactFilterSelectivity)
+                {
+                    path = SearchPath.ExactFiltered;
+                    n = ExactFiltered(query, k, filter, ids, scores);
+                }
+                else
+                {
+                    path = SearchPath.IndexFiltered;
+                    var p = parameters ?? new SearchParams();
+                    if (p.MaxFlops is null && p.MaxMicros is null)
+                    {
+                        // Probe more lists so about as many matching vectors are scanned as without the filter.
+                        int baseProbe = _index.Resolve(p, k).NProbe;
+                        p = p with { NProbe = Math.Min(_index.NList, (int)Math.Ceiling(baseProbe / Math.Max(selectivity, 1e-3))) };
+                    }
+                    n = IndexSearch(query, k, p, new PayloadIdFilter(filter, _meta), ids, scores);
+                    if (n < k && selectivity * _keys.Count >= n + 1)
+                    {
+                        // The probed lists held too few matches, but more exist: answer exactly instead.
+                        path = SearchPath.ExactFiltered;
+                        n = ExactFiltered(query, k, filter, ids, scores);
+                    }
+                }
+            }
+            var hits = new SearchHit[n];
+            for (int i = 0; i < n; i++)
+            {
+                var m = _meta[ids[i]];
+                hits[i] = new SearchHit(m.Id, scores[i], withPayload ? m.Payload : null);
+            }
+            return hits;
+        }
+        catch (ArgumentException e)
+        {
+            throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    private int IndexSearch(ReadOnlySpan<float> query, int k, SearchParams? p, IIdFilter? filter, long[] ids, float[] scores)
+    {
+        _index!.Search(query, k, ids, scores, p, filter, out _);
+        int n = 0;
+        for (int i = 0; i < k; i++)
+        {
+            if (ids[i] < 0 || !_meta.ContainsKey(ids[i])) continue;
+            ids[n] = ids[i];
+            scores[n++] = scores[i];
+        }
+        return n;
+    }
+
+    /// <summary>Exact top-k over the records matching <paramref name="filter"/>, at full D (rotation preserves distances).</summary>
+    private int ExactFiltered(ReadOnlySpan<float> query, int k, Filter filter, long[] ids, float[] scores)
+    {
+        var index = _index!;
+        int D = Dimension;
+        var q = new float[D];
+        if (index.Rotation is { } rot) rot.Apply(query, q); else query.CopyTo(q);
+        float qn = MathF.Sqrt(VectorMath.NormSquared(q));
+        var row = new float[D];
+        var keys = new float[k];
+        var slots = new int[k];
+        var heap = new TopKHeap(keys, slots);
+        var matched = new List<long>();
+        foreach (var (key, m) in _meta)
+        {
+            if (!filter.Matches(m.Payload) || !index.TryGetStoredVector(key, row)) continue;
+            heap.Push(FlatStore.Key(q, row, Metric, qn), matched.Count);
+            matched.Add(key);
+        }
+        int n = heap.SortBestFirst();
+        for (int j = 0; j < n; j++)
+        {
+            ids[j] = matched[heap.Ids[j]];
+            scores[j] = Metric.HigherIsBetter() ? -heap.Keys[j] : heap.Keys[j];
+        }
+        return n;
+    }
+
+    /// <summary>Fraction of a uniform reservoir sample of live payloads that match (1 when there is no sample).</summary>
+    private double EstimateSelectivity(Filter filter)
+    {
+        int valid = 0, match = 0;
+        for (int i = 0; i < _sampleFill; i++)
+        {
+            long key = _sample[i];
+            if (key <= 0 || !_meta.TryGetValue(key, out var m)) continue;
+            valid++;
+            if (filter.Matches(m.Payload)) match++;
+        }
+        // A small sample cannot tell a rare filter from an absent one: scan exactly (cheap when few records live).
+        if (valid < 32) return 0;
+        return (double)match / valid;
+    }
+
+    private sealed class PayloadIdFilter(Filter filter, Dictionary<long, RecordMeta> meta) : IIdFilter
+    {
+        public bool Accept(long id) => meta.TryGetValue(id, out var m) && filter.Matches(m.Payload);
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closed && _applierDone) throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Persistence;
+
+namespace Adanns.Engine.Collections;
+
+/// <summary>
+/// The small metadata files of a collection directory, both section files (magic, version, CRC per section,
+/// END marker; see <see cref="SectionFile"/>) written atomically:
+/// <list type="bullet">
+/// <item><c>collection.meta</c>: the <see cref="CollectionConfig"/>, written once at creation.</item>
+/// <item><c>manifest</c>: the last checkpoint: applied LSN, record-store checkpoint token, index snapshot file,
+/// write-ahead log address to replay from.</item>
+/// </list>
+/// </summary>
+internal static class CollectionFiles
+{
+    public const string MetaFile = "collection.meta";
+    public const string ManifestFile = "manifest";
+    private static ReadOnlySpan<byte> MetaMagic => "ADNSCOL\u001A"u8;
+    private static ReadOnlySpan<byte> ManifestMagic => "ADNSMAN\u001A"u8;
+
+    public static void WriteConfig(string dir, CollectionConfig c) =>
+        SectionFile.Write(Path.Combine(dir, MetaFile), MetaMagic, 1, 0, w => w.Section("CONF", b =>
+        {
+            b.Write(c.Name);
+            b.Write(c.Dimension);
+            b.Write((byte)c.Metric);
+            b.Write(c.IndexSpec);
+            b.Write(c.TrainThreshold ?? -1);
+            b.Write(c.MaxPayloadBytes);
+        }));
+
+    public static CollectionConfig ReadConfig(string dir)
+    {
+        using var f = new SectionReader(Path.Combine(dir, MetaFile), MetaMagic, 1, 0);
+        CollectionConfig? c = null;
+        while (f.Next() is var (tag, payload, offset))
+        {
+            if (tag != "CONF") continue;
+            var r = new PayloadReader(f, tag, payload, offset);
+            string name = ReadString(ref r, f, "name");
+            int dim = r.Int32In("dimension", 1, 1 << 16);
+            byte metric = r.Byte("metric");
+            if (!Enum.IsDefined((Metric)metric)) throw f.Fail(offset, $"unknown metric {metric}.");
+            string spec = ReadString(ref r, f, "index spec");
+            int train = r.Int32In("train threshold", -1, int.MaxValue);
+            int maxPayload = r.Int32In("max payload bytes", 0, int.MaxValue);
+            c = new CollectionConfig(name, dim, (Metric)metric, spec) { TrainThreshold = train < 0 ? null : train, MaxPayloadBytes = maxPayload };
+        }
+        return c ?? throw f.Fail(-1, "no CONF section.");
+    }
+
+    // BinaryWriter.Write(string) uses a 7-bit encoded length prefix.
+    private static string ReadString(ref PayloadReader r, SectionReader f, string what)
+    {
+        int len = 0, shift = 0;
+        byte b;
+        do
+        {
+            if (shift > 28) throw f.Fail(-1, $"{what}: bad string length.");
+            b = r.Byte(what + " length");
+            len |= (b & 0x7F) << shift;
+            shift += 7;
+        } while ((b & 0x80) != 0);
+        if (len > r.Remaining) throw f.Fail(-1, $"{what}: string of {len} bytes exceeds the {r.Remaining} left.");
+        var bytes = new byte[len];
+        for (int i = 0; i < len; i++) bytes[i] = r.Byte(what);
+        return Encoding.UTF8.GetString(bytes);
+    }
+
+    public sealed record Manifest(long AppliedLsn, Guid StoreToken, string? IndexFile, long ReplayFrom, long TrainedCount);
+
+    public static void WriteManifest(string dir, Manifest m) =>
+        SectionFile.Write(Path.Combine(dir, ManifestFile), ManifestMagic, 1, 0, w => w.Section("CKPT", b =>
+        {
+            b.Write(m.AppliedLsn);
+            b.Write(m.StoreToken.ToByteArray());
+            b.Write(m.IndexFile ?? "");
+            b.Write(m.ReplayFrom);
+            b.Write(m.TrainedCount);
+        }));
+
+    public static Manifest? ReadManifest(string dir)
+    {
+        string path = Path.Combine(dir, ManifestFile);
+        if (!File.Exists(path)) return null;
+        using var f = new SectionReader(path, ManifestMagic, 1, 0);
+        Manifest? m = null;
+        while (f.Next() is var (tag, payload, offset))
+        {
+            if (tag != "CKPT") continue;
+            var r = new PayloadReader(f, tag, payload, offset);
+            long lsn = r.Int64("applied LSN");
+            var tokenBytes = new byte[16];
+            for (int i = 0; i < 16; i++) tokenBytes[i] = r.Byte("store token");
+            string index = ReadString(ref r, f, "index file");
+            long replay = r.Int64("replay address");
+            long trained = r.Int64("trained count");
+            if (lsn < 0 || replay < 0 || trained < 0) throw f.Fail(offset, "negative LSN, address or count.");
+            if (index.Length > 0 && (index.Contains('/') || index.Contains('\\') || index.Contains("..")))
+                throw f.Fail(offset, $"index file name \"{index}\" is not a plain file name.");
+            m = new Manifest(lsn, new Guid(tokenBytes), index.Length == 0 ? null : index, replay, trained);
+        }
+        return m ?? throw f.Fail(-1, "no CKPT section.");
+    }
+}

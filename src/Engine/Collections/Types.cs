@@ -1,0 +1,95 @@
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Storage;
+
+namespace Adanns.Engine.Collections;
+
+/// <summary>
+/// What a collection is: its name, vector dimension, metric and index pipeline (an <see cref="IndexSpec"/> factory
+/// string; put <c>Rot</c> in it for the energy-ordering rotation). Fixed at creation.
+/// </summary>
+/// <param name="Name">1–64 characters from [A-Za-z0-9_-]; also the collection's directory name.</param>
+/// <param name="Dimension">Vector dimension D (1..65536).</param>
+/// <param name="Metric">Ranking metric.</param>
+/// <param name="IndexSpec">Index pipeline, e.g. <c>"IVF256@64,Scan128,SQ8,Rerank384"</c>.</param>
+public sealed record CollectionConfig(string Name, int Dimension, Metric Metric, string IndexSpec)
+{
+    /// <summary>
+    /// Live vectors needed before the IVF index is trained (in the background); until then searches are exact.
+    /// Null = max(1,024, 32 × nlist).
+    /// </summary>
+    public int? TrainThreshold { get; init; }
+
+    /// <summary>Largest encoded payload per record, in bytes.</summary>
+    public int MaxPayloadBytes { get; init; } = 64 * 1024;
+
+    internal int EffectiveTrainThreshold(IndexSpec spec) => Math.Max(spec.NList, TrainThreshold ?? Math.Max(1024, 32 * spec.NList));
+}
+
+/// <summary>A record: id, vector (D floats) and optional payload.</summary>
+/// <param name="Id">Unsigned 64-bit or string id.</param>
+/// <param name="Vector">The vector, D finite floats.</param>
+/// <param name="Payload">Optional fields (string / number / bool / list values).</param>
+public sealed record VectorRecord(RecordId Id, ReadOnlyMemory<float> Vector, IReadOnlyDictionary<string, PayloadValue>? Payload = null);
+
+/// <summary>One search result.</summary>
+/// <param name="Id">The record's id.</param>
+/// <param name="Score">Score in the metric's units (see <see cref="Engine.Metric"/>).</param>
+/// <param name="Payload">The record's payload when requested, else null.</param>
+public readonly record struct SearchHit(RecordId Id, float Score, IReadOnlyDictionary<string, PayloadValue>? Payload);
+
+/// <summary>How a search ran (for tests, benchmarks and diagnostics).</summary>
+public enum SearchPath
+{
+    /// <summary>Exact scan of every live record (the index is not trained yet).</summary>
+    Flat,
+
+    /// <summary>The IVF index, unfiltered.</summary>
+    Index,
+
+    /// <summary>The IVF index with the filter applied inside the list scan.</summary>
+    IndexFiltered,
+
+    /// <summary>Exact scan over the records matching a selective filter.</summary>
+    ExactFiltered,
+}
+
+/// <summary>Counters of a collection at one moment.</summary>
+/// <param name="Count">Live records.</param>
+/// <param name="IndexTrained">Whether searches use the IVF index (false: exact search until enough vectors arrive).</param>
+/// <param name="Tombstones">Deleted rows still in the index, awaiting compaction.</param>
+/// <param name="AppliedLsn">Log sequence number of the last applied write.</param>
+/// <param name="CheckpointLsn">LSN covered by the last checkpoint.</param>
+/// <param name="Retrains">Index trainings finished since open.</param>
+/// <param name="Compactions">Index compactions since open.</param>
+/// <param name="RecordLogBytes">Bytes in the record store's log.</param>
+/// <param name="WalBytes">Bytes in the write-ahead log (entries since the last checkpoint).</param>
+public readonly record struct CollectionStats(long Count, bool IndexTrained, long Tombstones, long AppliedLsn, long CheckpointLsn,
+    int Retrains, int Compactions, long RecordLogBytes, long WalBytes);
+
+/// <summary>Database-wide settings.</summary>
+public sealed record DatabaseOptions
+{
+    /// <summary>Checkpoint a collection at least this often while it takes writes.</summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Checkpoint when the write-ahead log holds this many bytes.</summary>
+    public long CheckpointWalBytes { get; init; } = 256L << 20;
+
+    /// <summary>Memory for each collection's record store log (older records live on disk).</summary>
+    public long RecordMemoryBytes { get; init; } = 64L << 20;
+
+    /// <summary>Train and retrain indexes, compact and checkpoint in the background (off: only on request).</summary>
+    public bool BackgroundMaintenance { get; init; } = true;
+
+    /// <summary>A filter estimated to match at most this fraction of records runs as an exact scan of the matches.</summary>
+    public double ExactFilterSelectivity { get; init; } = 0.1;
+
+    /// <summary>Retrain when the largest list exceeds this multiple of the mean list size.</summary>
+    public double ImbalanceFactor { get; init; } = 8;
+}
+
+/// <summary>A collection that failed to load and is not served.</summary>
+/// <param name="Name">Directory name.</param>
+/// <param name="Directory">Full path.</param>
+/// <param name="Reason">What failed (file, offset, problem).</param>
+public sealed record QuarantinedCollection(string Name, string Directory, string Reason);

@@ -1,0 +1,168 @@
+using System.Collections.Concurrent;
+using FASTER.core;
+
+namespace Adanns.Engine.Storage;
+
+/// <summary>
+/// The durable record store of one collection: a FASTER key-value store (hybrid log: recent records in memory,
+/// older ones on disk, so the store can be larger than memory) mapping an 8-byte record key to its encoded record.
+/// </summary>
+/// <remarks>
+/// Threading: <see cref="Put"/>, <see cref="Delete"/>, <see cref="Checkpoint"/>, <see cref="Compact"/> run on one
+/// thread at a time (the collection's applier); <see cref="Get"/> may run on any thread (sessions are pooled: a
+/// FASTER session is not thread-safe, so each read rents one). Reads of records on disk go pending and are
+/// completed on the same session.
+/// </remarks>
+internal sealed unsafe class RecordStore : IDisposable
+{
+    private readonly IDevice _device;
+    private readonly FasterKV<SpanByte, SpanByte> _kv;
+    private readonly ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> _writer;
+    private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> _readers = new();
+    private readonly string _checkpointDir;
+    private bool _disposed;
+
+    /// <param name="directory">Directory of the hybrid log segments and checkpoints (created if absent).</param>
+    /// <param name="memoryBytes">In-memory part of the hybrid log (a power of two ≥ 4 pages).</param>
+    public RecordStore(string directory, long memoryBytes)
+    {
+        Directory.CreateDirectory(directory);
+        _checkpointDir = Path.Combine(directory, "checkpoints");
+        _device = Devices.CreateLogDevice(Path.Combine(directory, "records.log"), recoverDevice: true);
+        var settings = new FasterKVSettings<SpanByte, SpanByte>
+        {
+            IndexSize = 1L << 22,
+            LogDevice = _device,
+            CheckpointDir = _checkpointDir,
+            PageSize = PageBytes,
+            MemorySize = Math.Max(memoryBytes, 4 * PageBytes),
+            SegmentSize = 1L << 24, // 16 MiB segments: compaction frees disk in these units
+            RemoveOutdatedCheckpoints = false, // the collection deletes old checkpoints only after its manifest moves on
+        };
+        _kv = new FasterKV<SpanByte, SpanByte>(settings);
+        _writer = NewSession();
+    }
+
+    /// <summary>Page size of the hybrid log; a record must fit in a page.</summary>
+    public const long PageBytes = 1L << 22;
+
+    /// <summary>Bytes between the log's begin and tail (live records plus garbage not yet compacted).</summary>
+    public long LogBytes => _kv.Log.TailAddress - _kv.Log.BeginAddress;
+
+    private ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> NewSession() =>
+        _kv.For(new SpanByteFunctions<Empty>()).NewSession<SpanByteFunctions<Empty>>();
+
+    /// <summary>Restores the store to checkpoint <paramref name="token"/>.</summary>
+    public void Recover(Guid token) => _kv.Recover(token);
+
+    /// <summary>Inserts or replaces the record under <paramref name="key"/>.</summary>
+    public void Put(long key, ReadOnlySpan<byte> value)
+    {
+        fixed (byte* v = value)
+        {
+            var ks = SpanByte.FromPointer((byte*)&key, 8);
+            var vs = SpanByte.FromPointer(v, value.Length);
+            var st = _writer.Upsert(ref ks, ref vs);
+            if (st.IsPending) _writer.CompletePending(wait: true);
+        }
+    }
+
+    /// <summary>Deletes the record under <paramref name="key"/> (a no-op when absent).</summary>
+    public void Delete(long key)
+    {
+        var ks = SpanByte.FromPointer((byte*)&key, 8);
+        var st = _writer.Delete(ref ks);
+        if (st.IsPending) _writer.CompletePending(wait: true);
+    }
+
+    /// <summary>The record under <paramref name="key"/>, or null. Safe from any thread.</summary>
+    public byte[]? Get(long key)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_readers.TryTake(out var s)) s = NewSession();
+        try
+        {
+            var ks = SpanByte.FromPointer((byte*)&key, 8);
+            SpanByteAndMemory output = default;
+            var st = s.Read(ref ks, ref output);
+            if (st.IsPending)
+            {
+                s.CompletePendingWithOutputs(out var outputs, wait: true);
+                using (outputs)
+                {
+                    while (outputs.Next())
+                    {
+                        st = outputs.Current.Status;
+                        output = outputs.Current.Output;
+                    }
+                }
+            }
+            if (!st.Found) return null;
+            using var owner = output.Memory;
+            return output.IsSpanByte ? output.SpanByte.AsReadOnlySpan().ToArray() : owner!.Memory.Span[..output.Length].ToArray();
+        }
+        finally
+        {
+            _readers.Add(s);
+        }
+    }
+
+    /// <summary>Every live record (key, value); run on the applier thread or before writes start.</summary>
+    public IEnumerable<(long Key, byte[] Value)> Scan()
+    {
+        using var s = NewSession();
+        using var it = s.Iterate();
+        while (it.GetNext(out _))
+        {
+            ref var k = ref it.GetKey();
+            if (k.Length != 8) throw new StorageException(StorageErrorCode.Corrupt, $"Record store: a key of {k.Length} bytes (expected 8).");
+            long key = BitConverter.ToInt64(k.AsReadOnlySpan());
+            yield return (key, it.GetValue().AsReadOnlySpan().ToArray());
+        }
+    }
+
+    /// <summary>Takes a full fold-over checkpoint and waits for it; returns its token.</summary>
+    public Guid Checkpoint()
+    {
+        var (ok, token) = _kv.TakeFullCheckpointAsync(CheckpointType.FoldOver).AsTask().GetAwaiter().GetResult();
+        if (!ok) throw new InvalidOperationException("The record store could not start a checkpoint (one is already running).");
+        return token;
+    }
+
+    /// <summary>Deletes checkpoint folders other than <paramref name="keep"/>.</summary>
+    public void RemoveCheckpointsExcept(Guid keep)
+    {
+        foreach (var sub in new[] { "cpr-checkpoints", "index-checkpoints" })
+        {
+            var dir = Path.Combine(_checkpointDir, sub);
+            if (!Directory.Exists(dir)) continue;
+            foreach (var d in Directory.GetDirectories(dir))
+                if (!string.Equals(Path.GetFileName(d), keep.ToString(), StringComparison.OrdinalIgnoreCase))
+                    Directory.Delete(d, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Moves live records out of the older part of the log and truncates it, freeing whole segments on disk.
+    /// Returns the bytes the log shrank by.
+    /// </summary>
+    public long Compact()
+    {
+        long before = LogBytes;
+        long until = _kv.Log.SafeReadOnlyAddress;
+        if (until <= _kv.Log.BeginAddress) return 0;
+        _writer.Compact(until, CompactionType.Scan);
+        _kv.Log.Truncate();
+        return before - LogBytes;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        while (_readers.TryTake(out var s)) s.Dispose();
+        _writer.Dispose();
+        _kv.Dispose();
+        _device.Dispose();
+    }
+}
