@@ -148,6 +148,7 @@ public class KernelTests
             for (int r = 0; r < sizes[l]; r++) InterleavedKernels.WriteRow(blocks[l], layout, r, rowsOf[l].AsSpan(r * D, D));
         }
         live[3][4] = false;
+        live[4][1] = false;
         using var store = new GpuListStore(dev, D, default, default, nlist, l => new GpuListData(sizes[l], blocks[l], default, live[l]));
         var queries = TestDevice.Gaussian(nq, d, 99);
         var rng = new Random(5);
@@ -159,6 +160,9 @@ public class KernelTests
             if (i % 2 == 0) pick[2] = -1;
             pick.CopyTo(probes, i * nprobe);
         }
+        // Query 0 probes only the 5-row list holding a tombstone: 4 results, then padding (the tombstone takes no place).
+        probes[0] = 4;
+        probes[1] = probes[2] = -1;
         foreach (var kind in new[] { KeyKind.InnerProduct, KeyKind.L2, KeyKind.Cosine })
         {
             var outK = new float[nq * sl];
@@ -175,7 +179,7 @@ public class KernelTests
                     int l = probes[i * nprobe + j];
                     if (l < 0) continue;
                     for (int r = 0; r < sizes[l]; r++)
-                        keys[slotStart[l] + r] = live[l][r] ? CpuKey(kind, queries.AsSpan(i * d, d), rowsOf[l].AsSpan(r * D, d)) : float.PositiveInfinity;
+                        keys[slotStart[l] + r] = live[l][r] ? CpuKey(kind, queries.AsSpan(i * d, d), rowsOf[l].AsSpan(r * D, d)) : float.NaN;
                 }
                 var (wantK, wantI) = TestDevice.CpuTopK(keys, sl);
                 TestDevice.AssertSameTopK(wantK, wantI, outK.AsSpan(i * sl, sl), TestDevice.Widen(outS.AsSpan(i * sl, sl)), 1e-4f, $"{kind} query {i}");

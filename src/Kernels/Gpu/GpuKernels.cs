@@ -213,7 +213,7 @@ internal sealed class GpuKernels
     /// is at listBase[l] + (row/16)·BlockStride + (j/16)·256 + (j%16)·16 + row%16, float (<paramref name="data"/>) or an
     /// 8-bit code decoded as lo[j] + step[j]·c (<paramref name="codes"/>). pairOut holds two longs per pair (output offset,
     /// query index); per pair p and row r the kernel writes the key at pairOut[2p] + r and the global slot listSlot[l] + r.
-    /// Rows whose live[slot] is 0 (tombstones) get key +∞.
+    /// Rows whose live[slot] is 0 (tombstones) get key NaN, which the selection drops.
     /// </remarks>
     private static void ScanKernel(ArrayView<float> data, ArrayView<byte> codes, ArrayView<float> lo, ArrayView<float> step,
         ArrayView<float> queries, ArrayView<int> units, ArrayView<long> listBase, ArrayView<int> listCount, ArrayView<int> listSlot,
@@ -244,7 +244,7 @@ internal sealed class GpuKernels
                 nn += x * x;
             }
             int slot = listSlot[l] + r;
-            bool dead = live[slot] == 0; // tombstone: never enters a shortlist ahead of a live row
+            bool dead = live[slot] == 0; // tombstone: a NaN key never enters a shortlist (as on the CPU)
             for (int t = 0; t < g; t++)
             {
                 float dot = t == 0 ? d0 : t == 1 ? d1 : t == 2 ? d2 : d3;
@@ -252,7 +252,7 @@ internal sealed class GpuKernels
                 if (a.Kind == (int)KeyKind.L2) key = nn - 2f * dot;
                 else if (a.Kind == (int)KeyKind.Cosine) key = -dot / XMath.Max(XMath.Sqrt(nn), 1e-30f);
                 else key = -dot;
-                if (dead) key = float.PositiveInfinity;
+                if (dead) key = float.NaN;
                 long o = pairOut[2 * (p0 + t)] + r;
                 outKeys[o] = key;
                 outIds[o] = slot;

@@ -7,7 +7,7 @@ namespace Adanns.Kernels.Gpu;
 /// <param name="Count">Rows in the list (tombstones included).</param>
 /// <param name="Blocks">Float scan store (at least ⌈Count/16⌉ blocks), or empty when the store is quantized.</param>
 /// <param name="Codes">8-bit scan store, or empty when the store is float.</param>
-/// <param name="Live">Per row: false for a tombstone (never reported).</param>
+/// <param name="Live">Per row: false for a tombstone (never reported, never takes a shortlist place).</param>
 public readonly record struct GpuListData(int Count, ReadOnlyMemory<float> Blocks, ReadOnlyMemory<byte> Codes, ReadOnlyMemory<bool> Live);
 
 /// <summary>
