@@ -175,4 +175,25 @@ public class EngineOnGpuTests
         var q = data.Queries.ToArray();
         AssertSameResults(Metric.L2, cpu.SearchBatch(q, 5, p, 1, out _), dev.SearchBatch(q, 5, p, 1, out _), 1e-5f, "IVF6");
     }
+
+    [Fact]
+    public void WhatTheDeviceCannotServeRunsOnTheCpu()
+    {
+        // k above the device top-k's limit (flat), and exact IVF search: both take the CPU path, bit-identical.
+        using var data = Data(320, 16, 3);
+        var q = data.Queries.ToArray();
+        int k = GpuDevice.MaxK + 10;
+        var cpuFlat = new FlatIndex(data.Base, Metric.L2).SearchBatch(q, 16, k, threads: 1);
+        var devFlat = new FlatIndex(data.Base, Metric.L2) { Device = TestDevice.Kind }.SearchBatch(q, 16, k, threads: 1);
+        Assert.Equal(cpuFlat.Ids, devFlat.Ids);
+        Assert.Equal(cpuFlat.Scores, devFlat.Scores);
+
+        var index = IvfIndex.Build(data.Base, "IVF4", Metric.L2, new IvfBuildOptions(new KMeansOptions(MaxIterations: 3, Seed: 1), Threads: 1));
+        var exact = new SearchParams { Exact = true };
+        var cpu = index.SearchBatch(q, 5, exact, 1, out _);
+        index.Device = TestDevice.Kind;
+        var dev = index.SearchBatch(q, 5, exact, 1, out _);
+        Assert.Equal(cpu.Ids, dev.Ids);
+        Assert.Equal(cpu.Scores, dev.Scores);
+    }
 }
