@@ -115,6 +115,9 @@ internal sealed class BenchOptions
 
         Micro-benchmarks (BenchmarkDotNet):
           dotnet run -c Release --project bench -- micro --filter "*"
+
+        GPU device check (flat, k-means, IVF on the device vs the CPU; see bench/gpu-check.sh):
+          dotnet run -c Release --project bench -- gpu --help
         """;
 
     public static BenchOptions Parse(string[] args)

@@ -15,6 +15,8 @@ try
         return StoreCommand.Run(args[1..]);
     if (args.Length > 0 && args[0] == "convert")
         return ConvertCommand.Run(args[1..]);
+    if (args.Length > 0 && args[0] == "gpu")
+        return GpuCommand.Run(args[1..]);
     var options = BenchOptions.Parse(args);
     if (options.ShowHelp)
     {
@@ -23,7 +25,7 @@ try
     }
     return Harness.Run(options);
 }
-catch (Exception e) when (e is ArgumentException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException)
+catch (Exception e) when (e is ArgumentException or Adanns.Kernels.Gpu.GpuException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
