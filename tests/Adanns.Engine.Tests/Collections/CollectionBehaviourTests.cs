@@ -4,7 +4,7 @@ using Adanns.Engine.Storage;
 
 namespace Adanns.Engine.Tests.Collections;
 
-public class CollectionBehaviourTests : CollectionTestBase
+public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper output) : CollectionTestBase
 {
     [Fact]
     public async Task FilteredSearchRecall_VsExactFilteredSearch()
@@ -42,7 +42,9 @@ public class CollectionBehaviourTests : CollectionTestBase
                 hitsTotal += truth.Count;
             }
             double recall = hitsFound / hitsTotal;
-            // Observed: 1.00 for the exact paths; 0.97–1.00 for the filtered index scans (nprobe scaled by 1/selectivity).
+            output.WriteLine($"{f}: {expected} recall {recall:F3}");
+            // Observed: 1.000 for all five filters, index paths included (nprobe scaled by 1/selectivity); the floor
+            // leaves room for the index paths on other seeds.
             Assert.True(recall >= (expected == SearchPath.ExactFiltered ? 0.999 : 0.9), $"{f}: recall {recall:F3}");
         }
     }
