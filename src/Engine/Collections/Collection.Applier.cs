@@ -220,39 +220,92 @@ public sealed partial class Collection
     /// Trains a new index in the background from a snapshot of the live vectors, then swaps it in on the applier
     /// thread after replaying the writes journaled meanwhile. Searches use the old index (or exact search) until then.
     /// </summary>
-    private Task StartTraining()
+    private Task StartTraining() => _spec.IsPq ? StartPqTraining() : StartIvfTraining();
+
+    private Task StartIvfTraining()
     {
         int D = Dimension;
         int n = _keys.Count;
         var keys = new long[n];
         var vectors = new float[(long)n * D];
-        bool rotated = _index?.Rotation is not null;
+        var previous = (IvfCollectionIndex?)_index;
+        bool rotated = previous?.Index.Rotation is not null;
         int i = 0;
         foreach (var key in _meta.Keys)
         {
             var dst = vectors.AsSpan(i * D, D);
-            if (_index is not null) _index.TryGetStoredVector(key, dst);
+            if (previous is not null) previous.Index.TryGetStoredVector(key, dst);
             else _flat!.Read(key, dst);
             keys[i++] = key;
         }
         _journal = [];
-        var previous = _index;
-        return Task.Run(() =>
+        return TrackTraining(Task.Run(() =>
         {
-            if (rotated) Unrotate(previous!.Rotation!, vectors, D);
+            if (rotated) Unrotate(previous!.Index.Rotation!, vectors, D);
             using var set = Engine.VectorSet.FromRows(vectors, D);
             var fresh = IvfIndex.Build(set, _spec, Metric, new IvfBuildOptions(Threads: 1), keys);
-            RunOnApplier(() => SwapIndex(fresh)).Wait();
-        }).ContinueWith(t =>
-        {
-            if (t.IsFaulted && !_applierDone)
-            {
-                try { RunOnApplier(() => _journal = null); }
-                catch (StorageException) { /* closed meanwhile */ }
-            }
-            t.Wait(); // surfaces the failure to Maintain
-        }, TaskScheduler.Default);
+            RunOnApplier(() => SwapIndex(new IvfCollectionIndex(fresh))).Wait();
+        }));
     }
+
+    /// <summary>
+    /// PQ training never holds every vector in memory: the quantizers learn from an evenly spaced sample read from
+    /// the record store, then all records are encoded in chunks read from the store. The index keeps codes only.
+    /// </summary>
+    private Task StartPqTraining()
+    {
+        int D = Dimension;
+        var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
+        _journal = [];
+        return TrackTraining(Task.Run(() =>
+        {
+            var options = new PqBuildOptions(Threads: 1);
+            int sampleCount = Math.Min(keys.Length, options.TrainingSample);
+            var sampleKeys = new long[sampleCount];
+            for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
+            PqIndex fresh;
+            using (var sample = ReadAvailable(sampleKeys, D, out _))
+                fresh = PqIndex.Train(sample, _spec, Metric, options);
+            fresh.UseExternalVectors(_vectors);
+            const int Chunk = 4096;
+            for (int s = 0; s < keys.Length; s += Chunk)
+            {
+                var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
+                using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
+                fresh.AddRange(set, ids, threads: 1);
+            }
+            RunOnApplier(() => SwapIndex(new PqCollectionIndex(fresh, _vectors))).Wait();
+        }));
+    }
+
+    /// <summary>The vectors of the <paramref name="keys"/> still in the record store, and those keys.</summary>
+    private Engine.VectorSet ReadAvailable(ReadOnlySpan<long> keys, int D, out long[] foundKeys)
+    {
+        var rows = new float[(long)keys.Length * D];
+        var found = new bool[keys.Length];
+        int n = _vectors.ReadAvailable(keys, rows, found);
+        foundKeys = new long[n];
+        int w = 0;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (!found[i]) continue;
+            if (w != i) rows.AsSpan(i * D, D).CopyTo(rows.AsSpan(w * D, D));
+            foundKeys[w++] = keys[i];
+        }
+        var set = new Engine.VectorSet(D, Math.Max(1, n));
+        set.AddRange(rows.AsSpan(0, n * D));
+        return set;
+    }
+
+    private Task TrackTraining(Task training) => training.ContinueWith(t =>
+    {
+        if (t.IsFaulted && !_applierDone)
+        {
+            try { RunOnApplier(() => _journal = null); }
+            catch (StorageException) { /* closed meanwhile */ }
+        }
+        t.Wait(); // surfaces the failure to Maintain
+    }, TaskScheduler.Default);
 
     private static void Unrotate(Transforms.RotationTransform rot, float[] vectors, int D)
     {
@@ -273,7 +326,7 @@ public sealed partial class Collection
         }
     }
 
-    private void SwapIndex(IvfIndex fresh)
+    private void SwapIndex(CollectionIndex fresh)
     {
         var journal = _journal ?? [];
         _lock.EnterWriteLock();
@@ -317,7 +370,7 @@ public sealed partial class Collection
         string? indexFile = null;
         if (_index is not null)
         {
-            indexFile = $"{IndexFilePrefix}{_appliedLsn}.ivf";
+            indexFile = $"{IndexFilePrefix}{_appliedLsn}{_index.FileExtension}";
             _index.Save(Path.Combine(_dir, indexFile));
         }
         CollectionFiles.WriteManifest(_dir, new CollectionFiles.Manifest(_appliedLsn, token, indexFile, replayFrom, _trainedCount));
@@ -325,8 +378,9 @@ public sealed partial class Collection
         _lastCheckpointTicks = Stopwatch.GetTimestamp();
 
         _store.RemoveCheckpointsExcept(token);
-        foreach (var f in Directory.GetFiles(_dir, IndexFilePrefix + "*.ivf"))
-            if (!string.Equals(Path.GetFileName(f), indexFile, StringComparison.Ordinal)) File.Delete(f);
+        foreach (var f in Directory.GetFiles(_dir, IndexFilePrefix + "*"))
+            if (f.EndsWith(".ivf", StringComparison.Ordinal) || f.EndsWith(".pqx", StringComparison.Ordinal))
+                if (!string.Equals(Path.GetFileName(f), indexFile, StringComparison.Ordinal)) File.Delete(f);
         _wal.TruncateUntil(replayFrom);
     }
 

@@ -40,7 +40,8 @@ public sealed partial class Collection : IDisposable
     private readonly Dictionary<RecordId, long> _keys = new();        // id → record key (the LSN that wrote it)
     private readonly Dictionary<long, RecordMeta> _meta = new();      // record key → id, payload
     private FlatStore? _flat;
-    private IvfIndex? _index;
+    private CollectionIndex? _index;                                   // IVF, or PQ reading full vectors through _vectors
+    private readonly RecordVectorSource _vectors;                      // full vectors by record key, from the record store
     private readonly long[] _sample = new long[SampleSize];            // reservoir of record keys for filter statistics
     private int _sampleFill;
     private long _sampleSeen;
@@ -91,6 +92,7 @@ public sealed partial class Collection : IDisposable
         _spec = spec;
         _options = options;
         _store = new RecordStore(Path.Combine(dir, "records"), options.RecordMemoryBytes);
+        _vectors = new RecordVectorSource(_store, config.Dimension, $"Collection \"{config.Name}\" record store");
         try
         {
             _wal = new WriteAheadLog(Path.Combine(dir, "wal"));
@@ -134,6 +136,28 @@ public sealed partial class Collection : IDisposable
         {
             return new CollectionStats(_keys.Count, _index is not null, _index?.TombstoneCount ?? 0, Volatile.Read(ref _appliedLsn),
                 Volatile.Read(ref _checkpointLsn), _retrains, _compactions, _store.LogBytes, _wal.TailAddress - _wal.BeginAddress);
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// What the collection keeps resident in process memory, per live record: the searchable index (for a PQ spec:
+    /// codes, list slots and the id map — full vectors stay in the record store and are read for rerank; for IVF:
+    /// the full vectors in the lists; before training: the exact flat store), and the collection's own maps (id →
+    /// record key, record key → id and payload reference). Payload contents and string-id text are extra and not
+    /// counted. The record store's in-memory log is bounded by <see cref="DatabaseOptions.RecordMemoryBytes"/>.
+    /// </summary>
+    public CollectionMemory GetMemory()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            int n = _keys.Count;
+            int idBytes = System.Runtime.CompilerServices.Unsafe.SizeOf<RecordId>();
+            // Dictionary entries (hash, next, key, value) plus a bucket each; RecordMeta: object header + id + payload reference.
+            double maps = n == 0 ? 0 : (8 + idBytes + 8 + 4) + (8 + 8 + 8 + 4) + (16 + idBytes + 8);
+            double index = _index?.ResidentBytesPerVector ?? (n == 0 ? 0 : 4.0 * Dimension + 8 + 24);
+            return new CollectionMemory(n, _index is PqCollectionIndex, index, _index?.RerankBytesPerVector ?? 0, maps, _options.RecordMemoryBytes);
         }
         finally { _lock.ExitReadLock(); }
     }
@@ -189,9 +213,22 @@ public sealed partial class Collection : IDisposable
             }
             if (m.IndexFile is not null)
             {
-                _index = IvfIndex.Load(Path.Combine(_dir, m.IndexFile));
-                if (_index.Dimension != D || _index.Metric != Metric)
-                    throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={_index.Dimension}, {_index.Metric}.");
+                string path = Path.Combine(_dir, m.IndexFile);
+                (int dim, Metric metric) stored;
+                if (_spec.IsPq)
+                {
+                    var pq = PqCollectionIndex.Load(path, _vectors);
+                    stored = (pq.Index.Dimension, pq.Index.Metric);
+                    _index = pq;
+                }
+                else
+                {
+                    var ivf = IvfIndex.Load(path);
+                    stored = (ivf.Dimension, ivf.Metric);
+                    _index = new IvfCollectionIndex(ivf);
+                }
+                if (stored.dim != D || stored.metric != Metric)
+                    throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");
             }
             _appliedLsn = _checkpointLsn = m.AppliedLsn;
             _trainedCount = m.TrainedCount;
@@ -401,7 +438,7 @@ public sealed partial class Collection : IDisposable
                     if (p.MaxFlops is null && p.MaxMicros is null)
                     {
                         // Probe more lists so about as many matching vectors are scanned as without the filter.
-                        int baseProbe = _index.Resolve(p, k).NProbe;
+                        int baseProbe = _index.DefaultNProbe(p, k);
                         p = p with { NProbe = Math.Min(_index.NList, (int)Math.Ceiling(baseProbe / Math.Max(selectivity, 1e-3))) };
                     }
                     n = IndexSearch(query, k, p, new PayloadIdFilter(filter, _meta), ids, scores);
@@ -430,7 +467,7 @@ public sealed partial class Collection : IDisposable
 
     private int IndexSearch(ReadOnlySpan<float> query, int k, SearchParams? p, IIdFilter? filter, long[] ids, float[] scores)
     {
-        _index!.Search(query, k, ids, scores, p, filter, out _);
+        _index!.Search(query, k, ids, scores, p, filter);
         int n = 0;
         for (int i = 0; i < k; i++)
         {
@@ -441,24 +478,31 @@ public sealed partial class Collection : IDisposable
         return n;
     }
 
-    /// <summary>Exact top-k over the records matching <paramref name="filter"/>, at full D (rotation preserves distances).</summary>
+    /// <summary>
+    /// Exact top-k over the records matching <paramref name="filter"/>, at full D (rotation preserves distances). The
+    /// matches' vectors are read in batches (from the record store for a PQ index).
+    /// </summary>
     private int ExactFiltered(ReadOnlySpan<float> query, int k, Filter filter, long[] ids, float[] scores)
     {
+        const int Batch = 256;
         var index = _index!;
         int D = Dimension;
         var q = new float[D];
-        if (index.Rotation is { } rot) rot.Apply(query, q); else query.CopyTo(q);
+        if (index.StoredRotation is { } rot) rot.Apply(query, q); else query.CopyTo(q);
         float qn = MathF.Sqrt(VectorMath.NormSquared(q));
-        var row = new float[D];
+        var rows = new float[Batch * D];
         var keys = new float[k];
         var slots = new int[k];
         var heap = new TopKHeap(keys, slots);
         var matched = new List<long>();
         foreach (var (key, m) in _meta)
+            if (filter.Matches(m.Payload) && index.Contains(key)) matched.Add(key);
+        var all = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(matched);
+        for (int s = 0; s < all.Length; s += Batch)
         {
-            if (!filter.Matches(m.Payload) || !index.TryGetStoredVector(key, row)) continue;
-            heap.Push(FlatStore.Key(q, row, Metric, qn), matched.Count);
-            matched.Add(key);
+            int m = Math.Min(Batch, all.Length - s);
+            index.ReadStored(all.Slice(s, m), rows.AsSpan(0, m * D));
+            for (int j = 0; j < m; j++) heap.Push(FlatStore.Key(q, rows.AsSpan(j * D, D), Metric, qn), s + j);
         }
         int n = heap.SortBestFirst();
         for (int j = 0; j < n; j++)

@@ -22,7 +22,8 @@ public sealed record CollectionConfig(string Name, int Dimension, Metric Metric,
     /// <summary>Largest encoded payload per record, in bytes.</summary>
     public int MaxPayloadBytes { get; init; } = 64 * 1024;
 
-    internal int EffectiveTrainThreshold(IndexSpec spec) => Math.Max(spec.NList, TrainThreshold ?? Math.Max(1024, 32 * spec.NList));
+    internal int EffectiveTrainThreshold(IndexSpec spec) =>
+        Math.Max(spec.IsPq ? Math.Max(spec.NList, 256) : spec.NList, TrainThreshold ?? Math.Max(1024, 32 * spec.NList)); // PQ: 256 centroids per sub-quantizer
 }
 
 /// <summary>A record: id, vector (D floats) and optional payload.</summary>
@@ -65,6 +66,20 @@ public enum SearchPath
 /// <param name="WalBytes">Bytes in the write-ahead log (entries since the last checkpoint).</param>
 public readonly record struct CollectionStats(long Count, bool IndexTrained, long Tombstones, long AppliedLsn, long CheckpointLsn,
     int Retrains, int Compactions, long RecordLogBytes, long WalBytes);
+
+/// <summary>Resident memory of a collection (see <see cref="Collection.GetMemory"/>); byte figures are estimates from sizes.</summary>
+/// <param name="Count">Live records.</param>
+/// <param name="VectorsOnDisk">True for a PQ index: full vectors are not resident; rerank reads them from the record store.</param>
+/// <param name="IndexBytesPerVector">The searchable index per live vector (codes or full rows, ids, id map, amortised centroids).</param>
+/// <param name="RerankBytesPerVector">Full vectors kept in memory for rerank beside the index (0 when read from the store).</param>
+/// <param name="RecordMapBytesPerVector">The collection's id and payload-reference maps per record.</param>
+/// <param name="RecordStoreMemoryBytes">Bound of the record store's in-memory log (the rest of the records are on disk).</param>
+public readonly record struct CollectionMemory(long Count, bool VectorsOnDisk, double IndexBytesPerVector, double RerankBytesPerVector,
+    double RecordMapBytesPerVector, long RecordStoreMemoryBytes)
+{
+    /// <summary>Resident bytes per live record, excluding the bounded record-store log and payload contents.</summary>
+    public double ResidentBytesPerVector => IndexBytesPerVector + RerankBytesPerVector + RecordMapBytesPerVector;
+}
 
 /// <summary>Database-wide settings.</summary>
 public sealed record DatabaseOptions

@@ -128,6 +128,24 @@ internal static class RecordCodec
         return buf;
     }
 
+    /// <summary>
+    /// Copies only the vector of an encoded record into <paramref name="destination"/> (D floats), checking the
+    /// checksum, version and dimension; allocates nothing (the vector is the record's tail, before the checksum).
+    /// </summary>
+    public static void DecodeVector(ReadOnlySpan<byte> value, Span<float> destination, string what)
+    {
+        int dim = destination.Length;
+        int tail = 4 + 4 * dim + 4; // dimension, floats, checksum
+        if (value.Length < 1 + tail) throw new StorageException(StorageErrorCode.Corrupt, $"{what}: a record of {value.Length} bytes is too short for a {dim}-dim vector (corrupt).");
+        uint crc = BinaryPrimitives.ReadUInt32LittleEndian(value[^4..]);
+        if (Crc32.HashToUInt32(value[..^4]) != crc)
+            throw new StorageException(StorageErrorCode.Corrupt, $"{what}: a record fails its checksum (the record store is corrupt).");
+        if (value[0] != Version) throw new StorageException(StorageErrorCode.Corrupt, $"{what}: record format version {value[0]} is not supported.");
+        int stored = BinaryPrimitives.ReadInt32LittleEndian(value[^tail..]);
+        if (stored != dim) throw new StorageException(StorageErrorCode.Corrupt, $"{what}: dimension {stored} differs from the collection's {dim}.");
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(value.Slice(value.Length - tail + 4, 4 * dim)).CopyTo(destination);
+    }
+
     public static (RecordId Id, IReadOnlyDictionary<string, PayloadValue>? Payload, float[] Vector) Decode(ReadOnlySpan<byte> value, int dimension, string what)
     {
         if (value.Length < 4) throw new StorageException(StorageErrorCode.Corrupt, $"{what}: a record of {value.Length} bytes is too short (corrupt).");

@@ -11,21 +11,27 @@ public sealed partial class PqIndex
     private static ReadOnlySpan<byte> Magic => "ADNSPQX\u001A"u8;
     private const ushort FormatMajor = 1;
 
-    /// <summary>Current minor version: 1.0 is the first PQ index format.</summary>
-    private const ushort FormatMinor = 0;
+    /// <summary>
+    /// Current minor version. 1.0: the first PQ index format (every LIST row holds id, code and full vector). 1.1 adds
+    /// the XVEC section: the index reads its full vectors from an external <see cref="IVectorSource"/>, and LIST rows
+    /// hold id and code only. An index with resident vectors is still written as 1.0, so older readers load it.
+    /// </summary>
+    private const ushort FormatMinor = 1;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
 
     /// <summary>
     /// Saves the index — spec, metric, rotation, coarse centroids, OPQ rotation, PQ codebooks, residual centroids, and
-    /// every list's ids, codes and full vectors — to a versioned, sectioned, CRC-checked file, written to a temporary
-    /// file and renamed (a crash never leaves a partial file). Codes are stored, not recomputed on load.
+    /// every list's ids, codes and full vectors (ids and codes only when the vectors come from an external source) —
+    /// to a versioned, sectioned, CRC-checked file, written to a temporary file and renamed (a crash never leaves a
+    /// partial file). Codes are stored, not recomputed on load.
     /// </summary>
     public void Save(string path)
     {
         int D = Dimension, d = CodeDim, m = CodeBytes;
-        SectionFile.Write(path, Magic, FormatMajor, FormatMinor, w =>
+        bool external = _rows is null;
+        SectionFile.Write(path, Magic, FormatMajor, external ? FormatMinor : (ushort)0, w =>
         {
             w.Section("META", b =>
             {
@@ -40,6 +46,8 @@ public sealed partial class PqIndex
                 b.Write(spec.Length);
                 b.Write(spec);
             });
+            if (external)
+                w.Section("XVEC", _ => { });
             if (Rotation is not null)
                 w.Section("ROTN", b => WriteRotation(b, Rotation));
             if (Opq is not null)
@@ -72,7 +80,8 @@ public sealed partial class PqIndex
                         if (slot < 0) continue; // live rows only: a loaded index starts compacted
                         b.Write(_slotIds[slot]);
                         b.Write(list.Codes, p * m, m);
-                        foreach (float v in _rows.Row(slot)) b.Write(v);
+                        if (!external)
+                            foreach (float v in _rows!.Row(slot)) b.Write(v);
                     }
                 });
             }
@@ -86,10 +95,18 @@ public sealed partial class PqIndex
     }
 
     /// <summary>
-    /// Loads an index saved by <see cref="Save"/> (any 1.x version). A truncated or corrupted file, a failed checksum
-    /// or an out-of-range length raises <see cref="IndexFileException"/> naming the file and offset.
+    /// Loads an index saved by <see cref="Save"/> (any 1.x version) with resident vectors. A truncated or corrupted
+    /// file, a failed checksum or an out-of-range length raises <see cref="IndexFileException"/> naming the file and
+    /// offset; so does a file saved without vectors (load it with a source).
     /// </summary>
-    public static PqIndex Load(string path)
+    public static PqIndex Load(string path) => Load(path, null);
+
+    /// <summary>
+    /// Loads an index saved by <see cref="Save"/>. With <paramref name="source"/>, the index reads its full vectors from
+    /// it (as after <see cref="UseExternalVectors"/>): vectors stored in the file, if any, are skipped. Without one, the
+    /// file must hold the vectors.
+    /// </summary>
+    public static PqIndex Load(string path, IVectorSource? source)
     {
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("Index files are little-endian; this machine is not.");
@@ -100,6 +117,7 @@ public sealed partial class PqIndex
         float[]? coarse = null, resid = null;
         PqIndex? index = null;
         var listsSeen = new HashSet<int>();
+        bool fileExternal = false;
 
         while (file.Next() is var (tag, payload, offset))
         {
@@ -130,6 +148,15 @@ public sealed partial class PqIndex
                         if (!spec.IsPq || spec.NList != nlist || (spec.CoarseDim ?? D) != dc || (spec.PqDim ?? D) != dq || spec.PqBytes != m)
                             throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / PQ{m}@{dq}.");
                         meta = (D, (Metric)metric, nlist, dc, dq, m, next, spec);
+                        break;
+                    }
+                case "XVEC":
+                    {
+                        if (meta is null) throw file.Fail(offset, "XVEC section before META.");
+                        if (index is not null) throw file.Fail(offset, "XVEC section after the lists.");
+                        if (source is null)
+                            throw file.Fail(offset, "the index was saved without its full vectors: load it with the vector source that holds them.");
+                        fileExternal = true;
                         break;
                     }
                 case "ROTN":
@@ -186,19 +213,19 @@ public sealed partial class PqIndex
                             if (m.Spec.Rotate != (rotation is not null)) throw file.Fail(offset, "the spec's Rot and the ROTN section disagree.");
                             if (m.Spec.Opq != (opq is not null)) throw file.Fail(offset, "the spec's OPQ and the OPQR section disagree.");
                             if (m.Spec.Residual != (resid is not null)) throw file.Fail(offset, "the spec's Resid and the RESC section disagree.");
-                            index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid) { _nextAutoId = m.NextId };
+                            index = NewLoaded(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, m.NextId, source);
                         }
                         int l = r.Int32In("list number", 0, m.NList - 1);
                         if (!listsSeen.Add(l)) throw file.Fail(offset, $"list {l} appears twice.");
                         int count = r.Int32In("list size", 0, int.MaxValue);
-                        r.EnsureFits(count, 8 + m.M + 4L * m.D, $"list {l}'s {count} rows");
+                        r.EnsureFits(count, 8 + m.M + (fileExternal ? 0 : 4L * m.D), $"list {l}'s {count} rows");
                         var row = new float[m.D];
                         var code = new byte[m.M];
                         for (int p = 0; p < count; p++)
                         {
                             long id = r.Int64("id");
                             r.Bytes(code, "code");
-                            r.Floats(row, "vector");
+                            if (!fileExternal) r.Floats(row, "vector");
                             if (id < 0 || index._idToLoc.ContainsKey(id))
                                 throw file.Fail(offset, $"list {l} row {p}: id {id} is negative or duplicated.");
                             index.Append(l, row, code, id);
@@ -213,8 +240,16 @@ public sealed partial class PqIndex
         {
             var m = meta ?? throw file.Fail(-1, "no META section.");
             if (pq is null || coarse is null) throw file.Fail(-1, "no PQCB/CENT sections.");
-            index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid) { _nextAutoId = m.NextId };
+            index = NewLoaded(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, m.NextId, source);
         }
+        return index;
+    }
+
+    private static PqIndex NewLoaded(int D, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse, RotationTransform? opq,
+        ProductQuantizer pq, float[]? resid, long nextId, IVectorSource? source)
+    {
+        var index = new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid) { _nextAutoId = nextId };
+        if (source is not null) index.UseExternalVectors(source);
         return index;
     }
 

@@ -6,6 +6,7 @@ namespace Adanns.Engine.Indexes;
 public sealed partial class PqIndex
 {
     private const int ScanChunk = 1024; // codes per kernel call: bounds the per-thread distance buffer
+    private const int ReadChunk = 16;   // queries of a batch whose shortlists are read from an external source in one call
 
     [ThreadStatic] private static Scratch? t_scratch;
 
@@ -48,14 +49,22 @@ public sealed partial class PqIndex
     /// metric's units — exact at the last rerank dim, or the ADC estimate at the code dim when there is no rerank.
     /// Allocates nothing after warm-up.
     /// </summary>
-    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, out SearchStats stats)
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, out SearchStats stats) =>
+        Search(query, k, ids, scores, p, null, out stats);
+
+    /// <summary>
+    /// <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float}, SearchParams?, out SearchStats)"/> keeping
+    /// only ids that <paramref name="filter"/> accepts: the filter is asked during the code scan (at most once per
+    /// scanned live row, only for rows whose ADC key would enter the shortlist) and during exact search.
+    /// </summary>
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats)
     {
         var r = Resolve(p, k);
         CheckVector(query, 0);
         if (ids.Length < k || scores.Length < k)
             throw new ArgumentException($"Output spans must hold k = {k} entries.");
         stats = default;
-        SearchOne(query, k, r, ids, scores, t_scratch ??= new Scratch(), ref stats);
+        SearchOne(query, k, r, ids, scores, filter, t_scratch ??= new Scratch(), ref stats);
     }
 
     /// <summary>Search with the index defaults.</summary>
@@ -79,25 +88,106 @@ public sealed partial class PqIndex
         {
             var s = t_scratch ??= new Scratch();
             int a = (int)((long)n * t / threads), b = (int)((long)n * (t + 1) / threads);
+            if (_rows is null && !r.Exact && r.Rerank.Count > 0)
+            {
+                for (int c = a; c < b; c += ReadChunk)
+                    SearchChunk(queries, c, Math.Min(ReadChunk, b - c), k, r, results, s, ref partial[t]);
+                return;
+            }
             for (int i = a; i < b; i++)
-                SearchOne(queries.AsSpan(i * Dimension, Dimension), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), s, ref partial[t]);
+                SearchOne(queries.AsSpan(i * Dimension, Dimension), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), null, s, ref partial[t]);
         });
         stats = default;
         foreach (var ps in partial) stats.Add(ps);
         return results;
     }
 
-    private void SearchOne(ReadOnlySpan<float> query, int k, in ResolvedSearch r, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    private void SearchOne(ReadOnlySpan<float> query, int k, in ResolvedSearch r, Span<long> outIds, Span<float> outScores, IIdFilter? filter, Scratch s,
+        ref SearchStats stats)
     {
-        int D = Dimension, d = CodeDim;
+        int D = Dimension;
         var q = s.Query(D);
         if (Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
         stats.Queries++;
         if (r.Exact)
         {
-            ExactSearch(q, k, r.ScanDim, outIds, outScores, s, ref stats);
+            ExactSearch(q, k, r.ScanDim, filter, outIds, outScores, s, ref stats);
             return;
         }
+        var shortKeys = s.ShortKeys(r.Shortlist);
+        var shortSlots = s.ShortIds(r.Shortlist);
+        int found = Scan(q, r, filter, shortKeys, shortSlots, s, ref stats);
+        ReadOnlySpan<float> rows = default;
+        if (_rows is null && r.Rerank.Count > 0 && found > 0)
+        {
+            var buf = s.ExternalRows(found * D);
+            ReadExternal(shortSlots[..found], buf, s);
+            rows = buf;
+        }
+        Finish(q, k, r, shortKeys[..found], shortSlots[..found], rows, outIds, outScores, s, ref stats);
+    }
+
+    /// <summary>
+    /// Queries [first, first + m) of a batch on an index with an external vector source: every query's shortlist is
+    /// scanned first, then all shortlists are read in one call, then each query is reranked.
+    /// </summary>
+    private void SearchChunk(float[] queries, int first, int m, int k, in ResolvedSearch r, SearchResults results, Scratch s, ref SearchStats stats)
+    {
+        int D = Dimension, sl = r.Shortlist;
+        var qs = s.ChunkQueries(m * D);
+        var keys = s.ChunkKeys(m * sl);
+        var slots = s.ChunkSlots(m * sl);
+        var counts = s.ChunkCounts(m);
+        var shortKeys = s.ShortKeys(sl);
+        var shortSlots = s.ShortIds(sl);
+        int total = 0;
+        for (int i = 0; i < m; i++)
+        {
+            var q = qs.Slice(i * D, D);
+            var query = queries.AsSpan((first + i) * D, D);
+            if (Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
+            stats.Queries++;
+            int found = Scan(q, r, null, shortKeys, shortSlots, s, ref stats);
+            shortKeys[..found].CopyTo(keys.Slice(i * sl, found));
+            shortSlots[..found].CopyTo(slots.Slice(total, found)); // packed: one contiguous read below
+            counts[i] = found;
+            total += found;
+        }
+        var rows = s.ExternalRows(total * D);
+        if (total > 0) ReadExternal(slots[..total], rows, s);
+        int at = 0;
+        for (int i = 0; i < m; i++)
+        {
+            int found = counts[i];
+            int row = first + i;
+            Finish(qs.Slice(i * D, D), k, r, keys.Slice(i * sl, found), slots.Slice(at, found), rows.Slice(at * D, found * D),
+                results.Ids.AsSpan(row * k, k), results.Scores.AsSpan(row * k, k), s, ref stats);
+            at += found;
+        }
+    }
+
+    /// <summary>Reads the full vectors of rerank-store <paramref name="slots"/> from the external source, rotated into index space.</summary>
+    private void ReadExternal(ReadOnlySpan<int> slots, Span<float> destination, Scratch s)
+    {
+        var ids = s.ReadIds(slots.Length);
+        for (int j = 0; j < slots.Length; j++) ids[j] = _slotIds[slots[j]];
+        if (Rotation is null)
+        {
+            _source!.Read(ids, destination);
+            return;
+        }
+        var raw = s.RawRows(destination.Length);
+        _source!.Read(ids, raw);
+        Rotation.ApplyBatch(raw, destination);
+    }
+
+    /// <summary>
+    /// Coarse ranking and ADC scan of the (rotated) query <paramref name="q"/>: the shortlist, best first, into
+    /// <paramref name="shortKeys"/> / <paramref name="shortSlots"/> (rerank-store slots); returns its length.
+    /// </summary>
+    private int Scan(ReadOnlySpan<float> q, in ResolvedSearch r, IIdFilter? filter, Span<float> shortKeys, Span<int> shortSlots, Scratch s, ref SearchStats stats)
+    {
+        int d = CodeDim;
 
         // 1. Coarse: the nprobe nearest centroids at d_c' (a flat index has one list).
         var probes = s.Probes(r.NProbe);
@@ -126,7 +216,7 @@ public sealed partial class PqIndex
         }
 
         // 3. ADC scan of the probed lists into the shortlist (ids are rerank-store slots).
-        var heap = new TopKHeap(s.ShortKeys(r.Shortlist), s.ShortIds(r.Shortlist));
+        var heap = new TopKHeap(shortKeys[..r.Shortlist], shortSlots[..r.Shortlist]);
         var dist = s.Dists(ScanChunk);
         for (int i = 0; i < probed; i++)
         {
@@ -160,7 +250,7 @@ public sealed partial class PqIndex
                 {
                     // Keys: smaller is better. ADC inner product (+ the residual's centroid term), or L2 without ‖q‖².
                     float key = ip ? -(dm[j] + offset) : dm[j];
-                    if (key <= threshold && slots[j] >= 0 && heap.Push(key, slots[j]))
+                    if (key <= threshold && slots[j] >= 0 && (filter is null || filter.Accept(_slotIds[slots[j]])) && heap.Push(key, slots[j]))
                         threshold = heap.Threshold;
                 }
             }
@@ -168,8 +258,7 @@ public sealed partial class PqIndex
             stats.Flops += (long)list.Count * CodeBytes;
         }
         stats.ListsProbed += probed;
-        int found = heap.SortBestFirst();
-        Finish(q, qc, k, r, heap.Keys[..found], heap.Ids[..found], outIds, outScores, s, ref stats);
+        return heap.SortBestFirst();
     }
 
     /// <summary>The lookup table of a code-space query (rotated by OPQ first when the index has one).</summary>
@@ -203,13 +292,26 @@ public sealed partial class PqIndex
         return heap.SortBestFirst();
     }
 
-    /// <summary>Rerank stages over the shortlist (keys and slots, best first) and the output.</summary>
-    private void Finish(ReadOnlySpan<float> q, ReadOnlySpan<float> qc, int k, in ResolvedSearch r, ReadOnlySpan<float> shortKeys, ReadOnlySpan<int> shortSlots,
-        Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    /// <summary>
+    /// Rerank stages over the shortlist (keys and slots, best first) and the output. <paramref name="external"/>: the
+    /// shortlist's full rows in index space (found × D, in shortlist order) when the index has no resident rows.
+    /// </summary>
+    private void Finish(ReadOnlySpan<float> q, int k, in ResolvedSearch r, ReadOnlySpan<float> shortKeys, ReadOnlySpan<int> shortSlots,
+        ReadOnlySpan<float> external, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
     {
+        int D = Dimension;
+        bool ext = _rows is null;
         int found = shortKeys.Length;
-        var slots = s.CandSlots(found);
-        shortSlots.CopyTo(slots);
+        // Candidates: rerank-store slots when rows are resident; positions in the shortlist (rows of `external`) otherwise.
+        var cand = s.CandSlots(found);
+        if (ext)
+        {
+            for (int j = 0; j < found; j++) cand[j] = j;
+        }
+        else
+        {
+            shortSlots.CopyTo(cand);
+        }
         var keys = s.StageKeys(found);
         shortKeys.CopyTo(keys);
         int finalDim = 0; // 0: still ADC keys
@@ -221,19 +323,28 @@ public sealed partial class PqIndex
             keep = Math.Max(keep, Math.Min(k, found));
             var stageHeap = new TopKHeap(s.StageHeapKeys(keep), s.StageHeapIds(keep));
             for (int j = 0; j < found; j++)
-                stageHeap.Push(RowKey(_rows.Row(slots[j]), q, stage.Dim), slots[j]);
+            {
+                var row = ext ? external.Slice(cand[j] * D, D) : _rows!.Row(cand[j]);
+                stageHeap.Push(RowKey(row, q, stage.Dim), cand[j]);
+            }
             stats.VectorsReranked += found;
             stats.Flops += (long)found * stage.Dim;
             found = stageHeap.SortBestFirst();
-            stageHeap.Ids[..found].CopyTo(slots);
+            stageHeap.Ids[..found].CopyTo(cand);
             stageHeap.Keys[..found].CopyTo(keys);
             finalDim = stage.Dim;
         }
 
         int n = Math.Min(found, k);
+        Span<float> qc = default;
+        if (finalDim == 0 && n > 0)
+        {
+            qc = s.Code(CodeDim);
+            PrefixInto(q, CodeDim, Spherical, qc);
+        }
         for (int j = 0; j < n; j++)
         {
-            outIds[j] = _slotIds[slots[j]];
+            outIds[j] = _slotIds[ext ? shortSlots[cand[j]] : cand[j]];
             outScores[j] = finalDim > 0 ? ScoreOf(keys[j], q[..finalDim]) : AdcScoreOf(keys[j], qc);
         }
         float worst = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
@@ -278,18 +389,39 @@ public sealed partial class PqIndex
         }
     }
 
-    /// <summary>Every live vector scored at dim d from the rerank store.</summary>
-    private void ExactSearch(ReadOnlySpan<float> q, int k, int d, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    /// <summary>Every live vector (that <paramref name="filter"/> accepts) scored at dim d from the rerank store.</summary>
+    private void ExactSearch(ReadOnlySpan<float> q, int k, int d, IIdFilter? filter, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
     {
+        int D = Dimension;
         var heap = new TopKHeap(s.ShortKeys(k), s.ShortIds(k));
-        int rows = _rows.Count;
-        for (int slot = 0; slot < rows; slot++)
+        long reranked = 0;
+        if (_rows is not null)
         {
-            if (_slotIds[slot] < 0) continue;
-            heap.Push(RowKey(_rows.Row(slot), q, d), slot);
-            stats.VectorsReranked++;
+            for (int slot = 0; slot < _slotCount; slot++)
+            {
+                if (_slotIds[slot] < 0 || (filter is not null && !filter.Accept(_slotIds[slot]))) continue;
+                heap.Push(RowKey(_rows.Row(slot), q, d), slot);
+                reranked++;
+            }
         }
-        stats.Flops += stats.VectorsReranked * (long)d;
+        else
+        {
+            // Read the live rows from the external source in chunks.
+            var chunk = s.CandSlots(ScanChunk);
+            var rows = s.ExternalRows(ScanChunk * D);
+            for (int slot = 0; slot < _slotCount;)
+            {
+                int m = 0;
+                for (; slot < _slotCount && m < ScanChunk; slot++)
+                    if (_slotIds[slot] >= 0 && (filter is null || filter.Accept(_slotIds[slot]))) chunk[m++] = slot;
+                if (m == 0) continue;
+                ReadExternal(chunk[..m], rows[..(m * D)], s);
+                for (int j = 0; j < m; j++) heap.Push(RowKey(rows.Slice(j * D, D), q, d), chunk[j]);
+                reranked += m;
+            }
+        }
+        stats.VectorsReranked += reranked;
+        stats.Flops += reranked * d;
         int found = heap.SortBestFirst();
         for (int j = 0; j < k; j++)
         {
@@ -310,8 +442,9 @@ public sealed partial class PqIndex
     private sealed class Scratch
     {
         private float[] _query = [], _code = [], _rotated = [], _diff = [], _table = [], _dists = [], _coarseDots = [], _coarseNorms = [],
-            _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
-        private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [];
+            _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [], _externalRows = [], _rawRows = [], _chunkQueries = [], _chunkKeys = [];
+        private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [], _chunkSlots = [], _chunkCounts = [];
+        private long[] _readIds = [];
 
         public Span<float> Query(int n) => G(ref _query, n);
         public Span<float> Code(int n) => G(ref _code, n);
@@ -329,6 +462,13 @@ public sealed partial class PqIndex
         public Span<float> StageKeys(int n) => G(ref _stageKeys, n);
         public Span<float> StageHeapKeys(int n) => G(ref _stageHeapKeys, n);
         public Span<int> StageHeapIds(int n) => G(ref _stageHeapIds, n);
+        public Span<float> ExternalRows(int n) => G(ref _externalRows, n);
+        public Span<float> RawRows(int n) => G(ref _rawRows, n);
+        public Span<long> ReadIds(int n) => G(ref _readIds, n);
+        public Span<float> ChunkQueries(int n) => G(ref _chunkQueries, n);
+        public Span<float> ChunkKeys(int n) => G(ref _chunkKeys, n);
+        public Span<int> ChunkSlots(int n) => G(ref _chunkSlots, n);
+        public Span<int> ChunkCounts(int n) => G(ref _chunkCounts, n);
 
         private static Span<T> G<T>(ref T[] a, int n)
         {

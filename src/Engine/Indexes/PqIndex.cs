@@ -22,7 +22,8 @@ public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Op
 /// <remarks>
 /// <para>Memory: the codes, ids and list slots are the resident index (<see cref="ResidentBytesPerVector"/>); the
 /// full vectors used by rerank are a separate store (<see cref="RerankBytesPerVector"/>) — in memory here, served
-/// from the durable store by collections.</para>
+/// from the durable store by collections (<see cref="UseExternalVectors"/>: then the index keeps no full vector and
+/// rerank reads the shortlist from an <see cref="IVectorSource"/> in one batch per query).</para>
 /// <para>Cosine: every prefix is L2-renormalised before it is coded (and the query likewise), so the ADC score is the
 /// cosine of the d-dim prefixes. Inner product codes raw prefixes; L2 codes raw prefixes and ranks by squared
 /// distance.</para>
@@ -34,7 +35,9 @@ public sealed partial class PqIndex
     private readonly float[] _coarseTable;     // the same in interleaved-16 group-major blocks, for ranking
     private readonly float[]? _residCentroids; // nlist × d: list means in code space before OPQ (Resid only)
     private readonly PqList[] _lists;
-    private VectorSet _rows;                   // rerank store: full D-dim rows (rotated when the spec has Rot), by slot
+    private VectorSet? _rows;                  // rerank store: full D-dim rows (rotated when the spec has Rot), by slot; null with an external source
+    private IVectorSource? _source;            // external rerank store (caller-space rows by id) when _rows is null
+    private int _slotCount;                    // slots handed out (live + garbage)
     private long[] _slotIds = new long[64];    // slot → external id; −1 once removed
     private readonly Dictionary<long, long> _idToLoc = new(); // id → (list << 32) | position
     private int _garbageSlots;
@@ -98,6 +101,9 @@ public sealed partial class PqIndex
     /// <summary>Live vectors.</summary>
     public int Count => _idToLoc.Count;
 
+    /// <summary>Rows removed but not yet reclaimed by <see cref="Compact"/>.</summary>
+    public int TombstoneCount => _lists.Sum(l => l.Tombstones);
+
     private int CoarseBlocks => (NList + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
 
     private TileLayout CoarseLayout => TileLayout.GroupMajor(CoarseBlocks);
@@ -130,8 +136,30 @@ public sealed partial class PqIndex
         }
     }
 
-    /// <summary>Bytes per live vector of the full-vector rerank store (float32 rows, garbage included).</summary>
-    public double RerankBytesPerVector => Count == 0 ? 0 : (double)_rows.Count * Dimension * 4 / Count;
+    /// <summary>
+    /// Bytes per live vector of the in-memory full-vector rerank store (float32 rows, garbage included); 0 when the
+    /// vectors are read from an external <see cref="IVectorSource"/>.
+    /// </summary>
+    public double RerankBytesPerVector => Count == 0 || _rows is null ? 0 : (double)_rows.Count * Dimension * 4 / Count;
+
+    /// <summary>The external source rerank reads full vectors from, or null when they are kept in memory.</summary>
+    public IVectorSource? VectorSource => _source;
+
+    /// <summary>
+    /// From now on keep no full vectors: the in-memory rerank rows are released, and rerank (and exact search) read
+    /// the shortlist's vectors from <paramref name="source"/> — one batch call per query, or per chunk of queries in
+    /// <see cref="SearchBatch"/>. The source must serve every id live in the index (now and after later adds), in the
+    /// caller's (unrotated) space; an index with <c>Rot</c> rotates what it reads. Call it while no search runs.
+    /// </summary>
+    public void UseExternalVectors(IVectorSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (source.Dimension != Dimension)
+            throw new ArgumentException($"The vector source is {source.Dimension}-dim; the index is {Dimension}-dim.", nameof(source));
+        _source = source;
+        _rows?.Dispose();
+        _rows = null;
+    }
 
     /// <summary>Trains (rotation, coarse k-means, OPQ/PQ) on <paramref name="vectors"/> and adds them all.</summary>
     public static PqIndex Build(VectorSet vectors, IndexSpec spec, Metric metric, PqBuildOptions? options = null, ReadOnlySpan<long> ids = default,
@@ -344,15 +372,17 @@ public sealed partial class PqIndex
     public void Compact()
     {
         if (_garbageSlots == 0) return;
-        // Rebuild the rerank store with live rows only, then renumber every list's slots.
-        var remap = new int[_rows.Count];
+        // Rebuild the rerank store (when resident) with live rows only, then renumber every list's slots.
+        var remap = new int[_slotCount];
         Array.Fill(remap, -1);
-        var fresh = new VectorSet(Dimension, Count);
+        var fresh = _rows is null ? null : new VectorSet(Dimension, Count);
         var ids = new long[Math.Max(64, Count)];
-        for (int slot = 0; slot < _rows.Count; slot++)
+        int live = 0;
+        for (int slot = 0; slot < _slotCount; slot++)
         {
             if (_slotIds[slot] < 0) continue;
-            remap[slot] = fresh.Add(_rows.Row(slot));
+            remap[slot] = live++;
+            fresh?.Add(_rows!.Row(slot));
             ids[remap[slot]] = _slotIds[slot];
         }
         for (int l = 0; l < NList; l++)
@@ -360,18 +390,28 @@ public sealed partial class PqIndex
             var list = _lists[l];
             list.Compact((id, pos) => _idToLoc[id] = ((long)l << 32) | (uint)pos, slot => ids[remap[slot]], remap);
         }
-        _rows.Dispose();
+        _rows?.Dispose();
         _rows = fresh;
         _slotIds = ids;
-        Array.Fill(_slotIds, -1L, fresh.Count, _slotIds.Length - fresh.Count);
+        _slotCount = live;
+        Array.Fill(_slotIds, -1L, live, _slotIds.Length - live);
         _garbageSlots = 0;
     }
 
-    /// <summary>Copies the stored full vector of <paramref name="id"/> (in the caller's, unrotated space).</summary>
+    /// <summary>
+    /// Copies the stored full vector of <paramref name="id"/> (in the caller's, unrotated space); with an external
+    /// source, reads it from there.
+    /// </summary>
     public bool TryGetStoredVector(long id, Span<float> destination)
     {
         if (!_idToLoc.TryGetValue(id, out long loc)) return false;
         if (destination.Length < Dimension) throw new ArgumentException($"Destination holds {destination.Length} floats; {Dimension} needed.");
+        if (_rows is null)
+        {
+            Span<long> one = [id];
+            _source!.Read(one, destination[..Dimension]);
+            return true;
+        }
         int slot = _lists[(int)(loc >> 32)].Slots[(int)(uint)loc];
         var row = _rows.Row(slot);
         if (Rotation is null) row.CopyTo(destination);
@@ -390,7 +430,8 @@ public sealed partial class PqIndex
 
     private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id)
     {
-        int slot = _rows.Add(row);
+        int slot = _slotCount++;
+        _rows?.Add(row); // row r of the rerank store is slot r
         if (slot >= _slotIds.Length)
         {
             int old = _slotIds.Length;
