@@ -162,6 +162,9 @@ public sealed partial class Collection : IDisposable
         finally { _lock.ExitReadLock(); }
     }
 
+    /// <summary>Record-store reads served from disk (pending in FASTER) since open: rerank and training of a PQ index.</summary>
+    internal long StoreReadsFromDisk => _store.PendingReads;
+
     /// <summary>The collection's directory.</summary>
     public string DirectoryPath => _dir;
 

@@ -108,6 +108,10 @@ internal sealed unsafe class RecordStore : IDisposable
     }
 
     [ThreadStatic] private static byte[]? t_batchBuffer; // pinned scratch for batch reads
+    private long _pendingReads;
+
+    /// <summary>Batch reads (<see cref="ReadMany"/>) that went pending, i.e. found their record on disk, since open.</summary>
+    public long PendingReads => Interlocked.Read(ref _pendingReads);
 
     /// <summary>
     /// Reads the records under <paramref name="keys"/> (distinct) as one batch on one pooled session: every read is
@@ -151,6 +155,7 @@ internal sealed unsafe class RecordStore : IDisposable
             }
             if (pending > 0)
             {
+                Interlocked.Add(ref _pendingReads, pending);
                 s.CompletePendingWithOutputs(out var outputs, wait: true);
                 using (outputs)
                 {
