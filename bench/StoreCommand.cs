@@ -9,7 +9,9 @@ namespace Adanns.Bench;
 
 /// <summary>
 /// Durable-collection benchmarks: <c>store ingest</c> (acknowledged vectors/s with 1 and 8 writers, search QPS idle
-/// vs while ingesting) and <c>store recovery</c> (reopen time vs write-ahead log length).
+/// vs while ingesting), <c>store recovery</c> (reopen time vs write-ahead log length) and <c>store memory</c> (one
+/// collection built with <c>--spec</c> under a small record-store memory: resident bytes, process memory, QPS and
+/// recall@10 vs exact; run once with a PQ spec and once with an IVF spec to compare).
 /// </summary>
 internal static class StoreCommand
 {
@@ -24,7 +26,9 @@ internal static class StoreCommand
             {
                 "ingest" => Ingest(dir, n, dim, batch, Ints(args, "--writers", [1, 8])),
                 "recovery" => Recovery(dir, dim, Ints(args, "--log", [10_000, 40_000, 160_000])),
-                _ => throw new ArgumentException($"unknown store mode '{mode}' (ingest | recovery)"),
+                "memory" => Memory(dir, Int(args, "--n", 200_000), dim, Str(args, "--spec", "IVF256@64,PQ32@64,NProbe16,Shortlist200,Rerank128"),
+                    Int(args, "--record-mb", 16), Int(args, "--seconds", 5), args.Contains("--payload")),
+                _ => throw new ArgumentException($"unknown store mode '{mode}' (ingest | recovery | memory)"),
             };
         }
         finally
@@ -108,6 +112,80 @@ internal static class StoreCommand
             count++;
         }
         return count / sw.Elapsed.TotalSeconds;
+    }
+
+    private static int Memory(string dir, int n, int dim, string spec, int recordMb, int seconds, bool payload)
+    {
+        const int K = 10, NQ = 200;
+        Console.WriteLine($"# store memory: n={n} dim={dim} spec=\"{spec}\" RecordMemoryBytes={recordMb} MiB, payload={payload}, {Environment.ProcessorCount} cores");
+        var options = new DatabaseOptions { CheckpointInterval = TimeSpan.FromHours(1), BackgroundMaintenance = false, RecordMemoryBytes = (long)recordMb << 20 };
+        using var db = AdannsDatabase.Open(dir, options);
+        var c = db.CreateCollection(new CollectionConfig("mem", dim, Metric.Cosine, spec));
+        using var proc = Process.GetCurrentProcess();
+        var (heap0, ws0) = MemoryNow(proc);
+        Console.WriteLine($"empty collection: GC heap {heap0 / 1e6:F1} MB, working set {ws0 / 1e6:F1} MB (record-store and log buffers included)");
+
+        float[] queries;
+        int[] truth;
+        var sw = Stopwatch.StartNew();
+        double ingest;
+        using (var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: n, Dimension: dim, Queries: NQ)))
+        {
+            queries = data.Queries.ToArray();
+            truth = Adanns.Engine.Evaluation.GroundTruth.Compute(data.Base, queries, Metric.Cosine, K, threads: 0);
+            sw.Restart();
+            for (int s = 0; s < n; s += 1000)
+            {
+                int m = Math.Min(1000, n - s);
+                var recs = new VectorRecord[m];
+                for (int i = 0; i < m; i++)
+                    recs[i] = new VectorRecord((ulong)(s + i), data.Base.Row(s + i).ToArray(),
+                        payload ? new Dictionary<string, PayloadValue> { ["g"] = (s + i) % 10 } : null);
+                c.UpsertAsync(recs).GetAwaiter().GetResult();
+            }
+            ingest = sw.Elapsed.TotalSeconds;
+        }
+        sw.Restart();
+        c.WaitForIndexAsync().GetAwaiter().GetResult();
+        double train = sw.Elapsed.TotalSeconds;
+        var (heap1, ws1) = MemoryNow(proc); // the source data has left the process: what grew is the collection
+        var mem = c.GetMemory();
+        var st = c.GetStats();
+        Console.WriteLine($"ingest {ingest:F1} s ({n / ingest:F0} vectors/s, 1 writer, batches of 1000), index training {train:F1} s");
+        Console.WriteLine($"resident bytes/vector (estimate): index {mem.IndexBytesPerVector:F1} + rerank {mem.RerankBytesPerVector:F1} + record maps {mem.RecordMapBytesPerVector:F1} " +
+            $"= {mem.ResidentBytesPerVector:F1} (D·4 = {dim * 4}); full vectors resident: {!mem.VectorsOnDisk}");
+        Console.WriteLine($"after build: GC heap {heap1 / 1e6:F1} MB (+{(double)(heap1 - heap0) / n:F1} B/vector over the empty collection), " +
+            $"working set {ws1 / 1e6:F1} MB; record log {st.RecordLogBytes / 1e6:F1} MB (in memory at most {recordMb} MiB); raw vectors {(long)n * dim * 4 / 1e6:F1} MB");
+
+        var results = new long[NQ * K];
+        for (int q = 0; q < NQ; q++)
+        {
+            var hits = c.Search(queries.AsSpan(q * dim, dim), K);
+            for (int j = 0; j < K; j++) results[q * K + j] = j < hits.Length ? (long)hits[j].Id.Number : -1;
+        }
+        double recall = Adanns.Engine.Evaluation.RetrievalMetrics.RecallAtK(results, K, truth, K, K);
+        long disk0 = c.RecordReadsFromDisk;
+        var timer = Stopwatch.StartNew();
+        int count = 0;
+        while (timer.Elapsed < TimeSpan.FromSeconds(seconds))
+        {
+            c.Search(queries.AsSpan(count % NQ * dim, dim), K);
+            count++;
+        }
+        double qps = count / timer.Elapsed.TotalSeconds;
+        var (_, ws2) = MemoryNow(proc);
+        Console.WriteLine($"search (k=10, index defaults, 1 thread): {qps:F0} QPS, recall@10 {recall:F3} vs exact; " +
+            $"record reads from disk {(double)(c.RecordReadsFromDisk - disk0) / count:F0}/query; working set after search {ws2 / 1e6:F1} MB");
+        return 0;
+    }
+
+    private static (long Heap, long WorkingSet) MemoryNow(Process proc)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        proc.Refresh();
+        return (GC.GetTotalMemory(false), proc.WorkingSet64);
     }
 
     private static int Recovery(string dir, int dim, int[] logLengths)

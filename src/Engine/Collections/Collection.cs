@@ -162,8 +162,11 @@ public sealed partial class Collection : IDisposable
         finally { _lock.ExitReadLock(); }
     }
 
-    /// <summary>Record-store reads served from disk (pending in FASTER) since open: rerank and training of a PQ index.</summary>
-    internal long StoreReadsFromDisk => _store.PendingReads;
+    /// <summary>
+    /// Batched record-store reads that found their record on disk rather than in the in-memory log, since open: the
+    /// rerank, exact-filter and training reads of a PQ collection (diagnostics).
+    /// </summary>
+    public long RecordReadsFromDisk => _store.PendingReads;
 
     /// <summary>The collection's directory.</summary>
     public string DirectoryPath => _dir;

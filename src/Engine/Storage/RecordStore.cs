@@ -126,35 +126,39 @@ internal sealed unsafe class RecordStore : IDisposable
     public int ReadMany<TVisitor>(ReadOnlySpan<long> keys, int slotBytes, ref TVisitor visitor) where TVisitor : IRecordVisitor, allows ref struct
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        int n = keys.Length;
-        if (n == 0) return 0;
-        long need = (long)n * slotBytes;
+        if (keys.IsEmpty) return 0;
+        // Reads go out in windows: FASTER keeps a pooled I/O buffer per read in flight, so the window bounds that pool.
+        int window = Math.Min(keys.Length, ReadWindow);
+        long need = (long)window * slotBytes;
         var buf = t_batchBuffer;
         if (buf is null || buf.LongLength < need)
             t_batchBuffer = buf = GC.AllocateUninitializedArray<byte>((int)Math.Min(int.MaxValue, Math.Max(need, 2L * (buf?.LongLength ?? 0))), pinned: true);
         byte* basePtr = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(buf));
         if (!_readers.TryTake(out var s)) s = NewSession();
-        int found = 0, pending = 0;
+        int found = 0;
         try
         {
-            for (int i = 0; i < n; i++)
+            for (int w0 = 0; w0 < keys.Length; w0 += window)
             {
-                long key = keys[i];
-                var ks = SpanByte.FromPointer((byte*)&key, 8);
-                var output = new SpanByteAndMemory(basePtr + (long)i * slotBytes, slotBytes);
-                var st = s.Read(ref ks, ref output);
-                if (st.IsPending)
+                var part = keys.Slice(w0, Math.Min(window, keys.Length - w0));
+                int pending = 0;
+                for (int i = 0; i < part.Length; i++)
                 {
-                    pending++;
+                    long key = part[i];
+                    var ks = SpanByte.FromPointer((byte*)&key, 8);
+                    var output = new SpanByteAndMemory(basePtr + (long)i * slotBytes, slotBytes);
+                    var st = s.Read(ref ks, ref output);
+                    if (st.IsPending)
+                    {
+                        pending++;
+                    }
+                    else if (st.Found)
+                    {
+                        Deliver(w0 + i, ref output, ref visitor);
+                        found++;
+                    }
                 }
-                else if (st.Found)
-                {
-                    Deliver(i, ref output, ref visitor);
-                    found++;
-                }
-            }
-            if (pending > 0)
-            {
+                if (pending == 0) continue;
                 Interlocked.Add(ref _pendingReads, pending);
                 s.CompletePendingWithOutputs(out var outputs, wait: true);
                 using (outputs)
@@ -170,16 +174,11 @@ internal sealed unsafe class RecordStore : IDisposable
                         int i;
                         var output = c.Output;
                         if (output.IsSpanByte)
-                        {
                             i = (int)(((byte*)output.SpanByte.ToPointer() - basePtr) / slotBytes);
-                        }
                         else
-                        {
-                            long key = BitConverter.ToInt64(c.Key.AsReadOnlySpan());
-                            i = keys.IndexOf(key);
-                        }
-                        if ((uint)i >= (uint)n) throw new InvalidOperationException("Record store: a completed read matches no requested key.");
-                        Deliver(i, ref output, ref visitor);
+                            i = part.IndexOf(BitConverter.ToInt64(c.Key.AsReadOnlySpan()));
+                        if ((uint)i >= (uint)part.Length) throw new InvalidOperationException("Record store: a completed read matches no requested key.");
+                        Deliver(w0 + i, ref output, ref visitor);
                         found++;
                     }
                 }
@@ -191,6 +190,9 @@ internal sealed unsafe class RecordStore : IDisposable
             _readers.Add(s);
         }
     }
+
+    /// <summary>Reads in flight at once in <see cref="ReadMany"/>.</summary>
+    private const int ReadWindow = 256;
 
     private static void Deliver<TVisitor>(int index, ref SpanByteAndMemory output, ref TVisitor visitor) where TVisitor : IRecordVisitor, allows ref struct
     {

@@ -39,13 +39,13 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
             Assert.True(stats.IndexTrained);
             Assert.True(stats.RecordLogBytes > 2.5 * RecordMemory, $"record log {stats.RecordLogBytes} B vs memory {RecordMemory} B");
 
-            long diskBefore = c.StoreReadsFromDisk;
+            long diskBefore = c.RecordReadsFromDisk;
             before = SearchAll(c, queries, D, K);
             double recall = Recall(before, truth, K);
-            output.WriteLine($"recall@10 {recall:F3}; reads from disk during search: {c.StoreReadsFromDisk - diskBefore}; search {sw.Elapsed.TotalSeconds:F1} s");
+            output.WriteLine($"recall@10 {recall:F3}; reads from disk during search: {c.RecordReadsFromDisk - diskBefore}; search {sw.Elapsed.TotalSeconds:F1} s");
             // Observed 0.989 (seed 7). Rerank reads the shortlist from the record store, most of it from disk.
             Assert.True(recall >= 0.9, $"recall@10 {recall:F3}");
-            Assert.True(c.StoreReadsFromDisk - diskBefore > NQ * 50, "rerank should have read records from disk");
+            Assert.True(c.RecordReadsFromDisk - diskBefore > NQ * 50, "rerank should have read records from disk");
 
             var mem = c.GetMemory();
             output.WriteLine($"resident bytes/vector: index {mem.IndexBytesPerVector:F1}, rerank {mem.RerankBytesPerVector:F1}, " +
