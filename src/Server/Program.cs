@@ -1,0 +1,4 @@
+using Adanns.Server;
+
+var app = ServerHost.Build(args);
+await app.RunAsync();
