@@ -13,6 +13,10 @@ try
         return SynthCommand.Run(args[1..]);
     if (args.Length > 0 && args[0] == "convert")
         return ConvertCommand.Run(args[1..]);
+    if (args.Length > 0 && args[0] == "load")
+        return await LoadCommand.RunAsync(args[1..]);
+    if (args.Length > 0 && args[0] == "fuzz")
+        return await FuzzCommand.RunAsync(args[1..]);
     var options = BenchOptions.Parse(args);
     if (options.ShowHelp)
     {
@@ -21,7 +25,8 @@ try
     }
     return Harness.Run(options);
 }
-catch (Exception e) when (e is ArgumentException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException)
+catch (Exception e) when (e is ArgumentException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException
+    or Grpc.Core.RpcException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;

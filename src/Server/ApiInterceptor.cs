@@ -46,7 +46,7 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
         }
         catch (Exception e)
         {
-            var rpc = Map(e, context);
+            var rpc = Truncate(Map(e, context));
             code = rpc.StatusCode;
             throw rpc;
         }
@@ -69,7 +69,7 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
         }
         catch (Exception e)
         {
-            var rpc = Map(e, context);
+            var rpc = Truncate(Map(e, context));
             code = rpc.StatusCode;
             throw rpc;
         }
@@ -112,6 +112,14 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
         }
         throw new RpcException(new Status(StatusCode.Unauthenticated, "Unknown API key."));
     }
+
+    /// <summary>Longest status message sent (messages quote client input, which must not blow the 64 KB header limit).</summary>
+    internal const int MaxDetailChars = 1024;
+
+    private static RpcException Truncate(RpcException e) =>
+        e.Status.Detail is { Length: > MaxDetailChars } d
+            ? new RpcException(new Status(e.StatusCode, d[..MaxDetailChars] + "… (truncated)"), e.Trailers)
+            : e;
 
     private RpcException Map(Exception e, ServerCallContext context)
     {

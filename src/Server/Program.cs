@@ -1,4 +1,10 @@
-using Adanns.Server;
+namespace Adanns.Server;
 
-var app = ServerHost.Build(args);
-await app.RunAsync();
+internal static class Program
+{
+    public static async Task Main(string[] args)
+    {
+        var app = ServerHost.Build(args);
+        await app.RunAsync().ConfigureAwait(false);
+    }
+}

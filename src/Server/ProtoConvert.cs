@@ -250,7 +250,7 @@ internal static class ProtoConvert
     }
 
     private static int ToInt(uint v, string what) =>
-        v is >= 1 and <= int.MaxValue ? (int)v : throw Invalid($"{what} must be at least 1 (got {v}).");
+        v is >= 1 and <= int.MaxValue ? (int)v : throw Invalid($"{what} must be in [1, {int.MaxValue}] (got {v}).");
 
     private static double Positive(double v, string what) =>
         double.IsFinite(v) && v > 0 ? v : throw Invalid($"{what} must be a positive finite number (got {v}).");
