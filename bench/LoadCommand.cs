@@ -172,12 +172,14 @@ internal static class LoadCommand
     {
         var c = host.Database.GetCollection(collection);
         var engineParams = new Adanns.Engine.Indexes.SearchParams { NProbe = p.HasNprobe ? (int)p.Nprobe : null, ScanDim = p.HasScanDim ? (int)p.ScanDim : null };
-        const int rounds = 3;
-        int n = Math.Max(2000, qs.Length);
+        const int rounds = 5;
+        int n = Math.Max(1000, qs.Length);
         var inproc = new List<double>(n * rounds);
         var grpc = new List<double>(n * rounds);
         var requests = qs.Select(q => AdannsClient.Query(collection, q, k, parameters: p)).ToArray();
-        for (int i = 0; i < 500; i++)
+        // Warm up for a few seconds: tiered JIT has to promote the gRPC, Kestrel and HTTP/2 paths of both ends.
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; warm.Elapsed < TimeSpan.FromSeconds(5); i++)
         {
             c.Search(qs[i % qs.Length], k, engineParams);
             await client.SearchAsync(requests[i % qs.Length]);
