@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# AdANNS-OPQ vs rigid OPQ (byte budgets 8/16/32/64) and IVF-OPQ vs FAISS OPQ48,IVF971,PQ48 + IndexRefineFlat on
+# debian-minilm, single thread. Parts: codes (recall per byte budget), ivf (QPS at recall), peers (FAISS), all.
+# Usage: bench/scripts/minilm-opq.sh [codes|ivf|peers|all] [DATA_DIR] [OUT_DIR]
+# Needs ../shared/data/debian-minilm (or DATA_DIR); the peers part needs Debian python3-faiss python3-numpy
+# libopenblas0-openmp (and python3-matplotlib for the plot).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+part=${1:-all}
+data=${2:-../shared/data/debian-minilm}
+out=${3:-bench/out/minilm-opq}
+mkdir -p "$out"
+common=(--base "$data/minilm_base.fvecs" --queries "$data/minilm_query.fvecs" --gt "$data/minilm_groundtruth.ivecs"
+        --metric ip --k 10 --threads 1 --dataset debian-minilm)
+dotnet build bench -c Release -v quiet -nologo >/dev/null
+if [[ $part == codes || $part == all ]]; then
+  rm -f "$out/codes.jsonl"
+  echo "== rigid OPQ vs AdANNS-OPQ per byte budget (rotation learned on the base; flat code scans) =="
+  dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --methods opq --pq-bytes 8,16,32,64 \
+      --repeats 1 --single-queries 0 --out "$out/codes.jsonl" | tee "$out/codes.txt"
+fi
+if [[ $part == ivf || $part == all ]]; then
+  rm -f "$out/ivf.jsonl" "$out/ivf.txt"
+  echo "== AdANNS IVF-OPQ: IVF1024 clustered at 64 dims, OPQ codes on a prefix, rerank at 384 =="
+  # bytes, code dim, residual or not (the issue asks for both; residuals cost a table per list only for L2).
+  for cfg in "48 192 -" "48 192 --pq-resid" "32 128 -" "16 64 -"; do
+    set -- $cfg
+    resid=(); [[ $3 == --pq-resid ]] && resid=(--pq-resid)
+    dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --methods ivf-opq --nlist 1024 --dc 64 \
+        --pq-bytes "$1" --pq-dims "$2" "${resid[@]}" --shortlists 100,200 --nprobes 32,64,96,128,192,256 --stop-recall 0.97 \
+        --repeats 3 --single-queries 200 --out "$out/ivf.jsonl" | tee -a "$out/ivf.txt"
+  done
+fi
+if [[ $part == peers || $part == all ]]; then
+  rm -f "$out/peers.jsonl"
+  echo "== FAISS OPQ{M},PQ{M} (flat) per budget and OPQ48,IVF971,PQ48 + IndexRefineFlat =="
+  /usr/bin/python3 bench/peers/peers.py "${common[@]}" --methods faiss-opq-flat --pq-ms 8,16,32,64 --pq-train 20000 \
+      --repeats 1 --single-queries 0 --out "$out/peers.jsonl" | tee "$out/peers.txt"
+  /usr/bin/python3 bench/peers/peers.py "${common[@]}" --methods faiss-opq-rf --pq-m 48 --nlist 971 --kfactors 4 \
+      --repeats 3 --single-queries 200 --out "$out/peers.jsonl" | tee -a "$out/peers.txt"
+fi
