@@ -22,6 +22,9 @@ public sealed class AdannsServerOptions
     /// <summary>HTTP/1.1 port serving <c>/metrics</c> (Prometheus text) and <c>/healthz</c>; 0 = pick a free port.</summary>
     public int HttpPort { get; set; } = 9464;
 
+    /// <summary>Profile every newly trained index so searches can pass a compute budget (max_flops / max_micros).</summary>
+    public bool ProfileIndexes { get; set; } = true;
+
     /// <summary>Index spec of collections created without one.</summary>
     public string DefaultIndexSpec { get; set; } = "IVF256";
 

@@ -53,7 +53,7 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
         {
             string dir = Path.GetFullPath(_options.DataDirectory);
             logger.LogInformation("Opening database {Directory}", dir);
-            db = AdannsDatabase.Open(dir);
+            db = AdannsDatabase.Open(dir, new DatabaseOptions { ProfileIndexes = _options.ProfileIndexes });
             foreach (var q in db.Quarantined)
                 logger.LogError("Collection {Collection} is quarantined: {Reason}", q.Name, q.Reason);
             var names = db.ListCollections();

@@ -170,6 +170,13 @@ public sealed class SearchApiTests(ServerFixture server)
         Assert.Equal(16ul, r2.Stats.ListsProbed);
         Assert.Equal(17ul, r2.Points[0].Id.Num);
 
+        // A compute budget picks a profiled configuration (the server profiles every trained index).
+        var cheap = await C.SearchAsync("demo", q, 5, parameters: new SearchParams { MaxFlops = 20_000 });
+        var rich = await C.SearchAsync("demo", q, 5, parameters: new SearchParams { MaxFlops = 1e9 });
+        Assert.True(cheap.Stats.Used.BudgetPoint >= 0);
+        Assert.True(rich.Stats.Used.BudgetPoint >= 0);
+        Assert.Equal(17ul, rich.Points[0].Id.Num);
+
         var exact = await C.SearchAsync("demo", q, 5, parameters: new SearchParams { Exact = true });
         Assert.True(exact.Stats.Used.Exact);
         Assert.Equal(3000ul, exact.Stats.VectorsScanned);
@@ -262,7 +269,7 @@ public sealed class SearchApiTests(ServerFixture server)
         await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, parameters: new SearchParams { Nprobe = 0 }), "nprobe");
         await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, parameters: new SearchParams { ScanDim = 33 }), "scan dim");
         await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 50, parameters: new SearchParams { Shortlist = 10 }), "shortlist");
-        await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, parameters: new SearchParams { MaxFlops = 1000 }), "profile");
+        await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, parameters: new SearchParams { MaxFlops = 1e6, Nprobe = 4 }));
         await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, parameters: new SearchParams { MaxFlops = double.NaN }), "max_flops");
         await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, scoreThreshold: float.NaN), "score_threshold");
         // Still healthy and answering.
