@@ -4,6 +4,7 @@ using Adanns.Server.Services;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Console;
 using OpenTelemetry.Metrics;
 
 namespace Adanns.Server;
@@ -26,6 +27,9 @@ public static class ServerHost
         var options = builder.Configuration.GetSection(AdannsServerOptions.Section).Get<AdannsServerOptions>() ?? new AdannsServerOptions();
         builder.Services.Configure<AdannsServerOptions>(builder.Configuration.GetSection(AdannsServerOptions.Section));
         builder.Logging.AddConsole();
+        // The slim builder pins the simple formatter; honour Logging:Console:FormatterName (json by default, see appsettings.json).
+        if (builder.Configuration["Logging:Console:FormatterName"] is { Length: > 0 } formatter)
+            builder.Services.PostConfigure<ConsoleLoggerOptions>(o => o.FormatterName = formatter);
 
         var address = IPAddress.Parse(options.Host);
         builder.WebHost.ConfigureKestrel(k =>
