@@ -31,7 +31,9 @@ public static class ServerHost
         if (builder.Configuration["Logging:Console:FormatterName"] is { Length: > 0 } formatter)
             builder.Services.PostConfigure<ConsoleLoggerOptions>(o => o.FormatterName = formatter);
 
-        var address = IPAddress.Parse(options.Host);
+        var address = IPAddress.TryParse(options.Host, out var ip) ? ip
+            : string.Equals(options.Host, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
+            : throw new InvalidOperationException($"Adanns:Host must be an IP address such as 127.0.0.1 or 0.0.0.0 (got \"{options.Host}\").");
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;

@@ -272,6 +272,8 @@ public sealed class SearchApiTests(ServerFixture server)
         await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, parameters: new SearchParams { MaxFlops = 1e6, Nprobe = 4 }));
         await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, parameters: new SearchParams { MaxFlops = double.NaN }), "max_flops");
         await Status(StatusCode.InvalidArgument, () => C.SearchAsync("demo", q, 5, scoreThreshold: float.NaN), "score_threshold");
+        // Over the server's message limit (4 MiB here): refused before it is parsed.
+        await Status(StatusCode.ResourceExhausted, () => C.SearchAsync("demo", new float[(ServerFixture.MaxMessageBytes / 4) + 1000], 5));
         // Still healthy and answering.
         Assert.Equal(5, (await C.SearchAsync("demo", q, 5)).Points.Count);
     }
@@ -301,6 +303,8 @@ public sealed class AdminAndAuthTests(ServerFixture server)
         Assert.Equal("cpu", info.Device);
         Assert.False(string.IsNullOrEmpty(info.Version));
         Assert.Equal((uint)ServerFixture.MaxTopK, info.MaxTopK);
+        Assert.Equal((uint)ServerFixture.MaxMessageBytes, info.MaxMessageBytes);
+        Assert.Equal((uint)ServerFixture.MaxBatch, info.MaxBatch);
         Assert.True(info.AuthEnabled);
     }
 

@@ -14,6 +14,7 @@ public sealed class ServerFixture : IAsyncLifetime
     public const string ReadOnlyKey = "ro-test-key";
     public const int MaxBatch = 500;
     public const int MaxTopK = 200;
+    public const int MaxMessageBytes = 4 << 20;
 
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "adanns-server-tests-" + Guid.NewGuid().ToString("N"));
     private WebApplication? _app;
@@ -36,6 +37,7 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Adanns:Auth:ReadOnlyKey"] = ro,
             ["Adanns:Limits:MaxBatch"] = MaxBatch.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Adanns:Limits:MaxTopK"] = MaxTopK.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Adanns:Limits:MaxMessageBytes"] = MaxMessageBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Adanns:Demo:Enabled"] = demo ? "true" : "false",
             ["Adanns:Demo:Count"] = "3000",
             ["Adanns:Demo:Dimension"] = "32",
