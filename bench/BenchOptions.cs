@@ -44,7 +44,7 @@ internal sealed class BenchOptions
     public bool PqResidual { get; private set; }
     public bool PlainPq { get; private set; }
     public int PqTrain { get; private set; } = 20_000;
-    public int OpqIterations { get; private set; } = 8;
+    public int OpqIterations { get; private set; } = 25;
 
     public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq"];
 
@@ -103,7 +103,7 @@ internal sealed class BenchOptions
           --pq-resid           ivf-opq: codes are residuals to the list centroid
           --plain-pq           PQ without the OPQ rotation
           --pq-train N         rows used to train OPQ/PQ (default 20000)
-          --opq-iters N        OPQ alternations (default 8)
+          --opq-iters N        OPQ alternations (default 25)
           --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
           --rotate             learn an energy-ordering rotation on the base and apply it to base and queries
           --single-queries N   queries timed one call at a time for latency (default 200)
@@ -115,6 +115,9 @@ internal sealed class BenchOptions
 
         Micro-benchmarks (BenchmarkDotNet):
           dotnet run -c Release --project bench -- micro --filter "*"
+
+        GPU device check (flat, k-means, IVF on the device vs the CPU; see bench/gpu-check.sh):
+          dotnet run -c Release --project bench -- gpu --help
         """;
 
     public static BenchOptions Parse(string[] args)

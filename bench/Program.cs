@@ -11,8 +11,12 @@ try
 {
     if (args.Length > 0 && args[0] == "gen-synth")
         return SynthCommand.Run(args[1..]);
+    if (args.Length > 0 && args[0] == "store")
+        return StoreCommand.Run(args[1..]);
     if (args.Length > 0 && args[0] == "convert")
         return ConvertCommand.Run(args[1..]);
+    if (args.Length > 0 && args[0] == "gpu")
+        return GpuCommand.Run(args[1..]);
     if (args.Length > 0 && args[0] == "load")
         return await LoadCommand.RunAsync(args[1..]);
     if (args.Length > 0 && args[0] == "fuzz")
@@ -25,7 +29,7 @@ try
     }
     return Harness.Run(options);
 }
-catch (Exception e) when (e is ArgumentException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException
+catch (Exception e) when (e is ArgumentException or Adanns.Kernels.Gpu.GpuException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException
     or Grpc.Core.RpcException)
 {
     Console.Error.WriteLine($"error: {e.Message}");

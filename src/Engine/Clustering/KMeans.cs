@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Adanns.Engine.Indexes;
 using Adanns.Kernels;
+using Adanns.Kernels.Gpu;
 
 namespace Adanns.Engine.Clustering;
 
@@ -10,7 +11,10 @@ namespace Adanns.Engine.Clustering;
 /// <param name="Tolerance">Stop when the cost improves by less than this fraction between iterations.</param>
 /// <param name="Seed">Random seed: same data + same seed = same centroids.</param>
 /// <param name="Threads">Threads for the assignment step (0 = all cores).</param>
-public sealed record KMeansOptions(int MaxIterations = 20, int PointsPerCentroid = 256, double Tolerance = 1e-4, int Seed = 1234, int Threads = 0);
+/// <param name="Device">Where the Lloyd iterations run: the SIMD CPU kernels (default), or a GPU (<see cref="ComputeDevice.Auto"/>
+/// falls back to the CPU when no CUDA device exists). Seeding and empty-cluster repair stay on the CPU.</param>
+public sealed record KMeansOptions(int MaxIterations = 20, int PointsPerCentroid = 256, double Tolerance = 1e-4, int Seed = 1234, int Threads = 0,
+    ComputeDevice Device = ComputeDevice.Cpu);
 
 /// <summary>Progress of a k-means run, reported once per phase step.</summary>
 /// <param name="Phase">"seeding" or "lloyd".</param>
@@ -122,32 +126,25 @@ public static class KMeans
         int repairs = 0;
         var counts = new int[k];
         var sums = new double[(long)k * dim];
+        using var gpu = GpuLloyd.Create(o.Device, x, n, dim);
 
         for (int it = 1; it <= o.MaxIterations; it++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            double cost = Assign(x, n, dim, centroids, k, spherical, o.Threads, assign);
+            double cost = gpu is null ? Assign(x, n, dim, centroids, k, spherical, o.Threads, assign) : gpu.Assign(centroids, k, spherical, assign);
             costs.Add(cost);
             progress?.Report(new KMeansProgress("lloyd", it, o.MaxIterations, cost));
-
-            // Update: fixed summation order (point index) keeps the result independent of threads.
-            Array.Clear(counts);
-            Array.Clear(sums);
-            for (int i = 0; i < n; i++)
+            if (gpu is not null)
             {
-                int c = assign[i];
-                counts[c]++;
-                var row = x.AsSpan(i * dim, dim);
-                var sum = sums.AsSpan(c * dim, dim);
-                for (int j = 0; j < dim; j++) sum[j] += row[j];
+                // The same sums in the same order as the CPU update, on the device.
+                gpu.Update(assign, centroids, k, counts);
+                if (spherical)
+                    for (int c = 0; c < k; c++)
+                        if (counts[c] > 0) VectorMath.NormalizeInPlace(centroids.AsSpan(c * dim, dim));
             }
-            for (int c = 0; c < k; c++)
+            else
             {
-                if (counts[c] == 0) continue;
-                var cen = centroids.AsSpan(c * dim, dim);
-                var sum = sums.AsSpan(c * dim, dim);
-                for (int j = 0; j < dim; j++) cen[j] = (float)(sum[j] / counts[c]);
-                if (spherical) VectorMath.NormalizeInPlace(cen);
+                Update(x, n, dim, assign, centroids, k, spherical, counts, sums);
             }
             repairs += RepairEmpty(centroids, counts, k, dim, spherical, rng);
 
@@ -209,6 +206,70 @@ public static class KMeans
         double total = 0;
         foreach (double p in partial) total += p;
         return n > 0 ? total / n : 0;
+    }
+
+    /// <summary>Update step: each centroid becomes the mean of its points; a fixed summation order (point index, in
+    /// double) keeps the result independent of threads. Empty clusters keep their centroid.</summary>
+    private static void Update(float[] x, int n, int dim, int[] assign, float[] centroids, int k, bool spherical, int[] counts, double[] sums)
+    {
+        Array.Clear(counts);
+        Array.Clear(sums);
+        for (int i = 0; i < n; i++)
+        {
+            int c = assign[i];
+            counts[c]++;
+            var row = x.AsSpan(i * dim, dim);
+            var sum = sums.AsSpan(c * dim, dim);
+            for (int j = 0; j < dim; j++) sum[j] += row[j];
+        }
+        for (int c = 0; c < k; c++)
+        {
+            if (counts[c] == 0) continue;
+            var cen = centroids.AsSpan(c * dim, dim);
+            var sum = sums.AsSpan(c * dim, dim);
+            for (int j = 0; j < dim; j++) cen[j] = (float)(sum[j] / counts[c]);
+            if (spherical) VectorMath.NormalizeInPlace(cen);
+        }
+    }
+
+    /// <summary>The Lloyd steps on a GPU: the training points live in device memory for the whole run.</summary>
+    private sealed class GpuLloyd : IDisposable
+    {
+        private readonly GpuDevice _device;
+        private readonly GpuBuffer<float> _points;
+        private readonly float[] _norms2;
+        private readonly float[] _bestKeys;
+        private readonly int _n, _dim;
+
+        private GpuLloyd(GpuDevice device, float[] x, int n, int dim)
+        {
+            _device = device;
+            _n = n;
+            _dim = dim;
+            _points = GpuBuffer<float>.Upload(device, x.AsSpan(0, n * dim), "k-means points");
+            _norms2 = new float[n];
+            for (int i = 0; i < n; i++) _norms2[i] = VectorMath.NormSquared(x.AsSpan(i * dim, dim));
+            _bestKeys = new float[n];
+        }
+
+        /// <summary>Null when <paramref name="device"/> resolves to the SIMD CPU path.</summary>
+        public static GpuLloyd? Create(ComputeDevice device, float[] x, int n, int dim) =>
+            GpuDevice.Get(device) is { } d ? new GpuLloyd(d, x, n, dim) : null;
+
+        /// <summary>Assignment on the device; the cost is summed here in point order (as <see cref="Assign"/> defines it).</summary>
+        public double Assign(float[] centroids, int k, bool spherical, int[] assignment)
+        {
+            GpuKMeans.Assign(_device, _points, _n, _dim, centroids, k, spherical, assignment, _bestKeys);
+            double cost = 0;
+            for (int i = 0; i < _n; i++)
+                cost += spherical ? 1.0 + _bestKeys[i] : Math.Max(0.0, _bestKeys[i] + _norms2[i]);
+            return _n > 0 ? cost / _n : 0;
+        }
+
+        public void Update(int[] assignment, float[] centroids, int k, int[] counts) =>
+            GpuKMeans.Update(_device, _points, _n, _dim, assignment, k, centroids, counts);
+
+        public void Dispose() => _points.Dispose();
     }
 
     private static int[] SampleIndices(int total, int n, Random rng)

@@ -26,7 +26,7 @@ public sealed partial class Collection
                 if (stopping && _pending.IsEmpty) break;
                 if (_options.BackgroundMaintenance) Maintain();
             }
-            if (_appliedLsn > _checkpointLsn) Checkpoint();
+            if (_appliedLsn > _checkpointLsn && _options.CheckpointOnDispose) Checkpoint();
         }
         catch (Exception e)
         {

@@ -84,6 +84,9 @@ public sealed record DatabaseOptions
     /// <summary>A filter estimated to match at most this fraction of records runs as an exact scan of the matches.</summary>
     public double ExactFilterSelectivity { get; init; } = 0.1;
 
+    /// <summary>Checkpoint each collection when it is closed, so the next open replays nothing (off: recovery replays the log).</summary>
+    public bool CheckpointOnDispose { get; init; } = true;
+
     /// <summary>Retrain when the largest list exceeds this multiple of the mean list size.</summary>
     public double ImbalanceFactor { get; init; } = 8;
 

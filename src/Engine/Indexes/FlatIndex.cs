@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Adanns.Kernels;
+using Adanns.Kernels.Gpu;
 
 namespace Adanns.Engine.Indexes;
 
@@ -15,6 +16,9 @@ namespace Adanns.Engine.Indexes;
 /// L2 uses ‖x‖² − 2q·x (‖q‖² is added back at the end), cosine uses q̂·x / ‖x[:d]‖, inner product −q·x.
 /// The per-row terms (‖x[:d]‖² or 1/‖x[:d]‖) come from the set's cached prefix norms.
 /// Single-query search on one thread allocates nothing (per-thread scratch).
+/// With <see cref="Device"/> set to a GPU, searches run there instead (rows copied to device memory once, on first
+/// use): the tiled distance kernel and the device top-k, same keys and tie rule, so the same results up to float
+/// rounding. k above <see cref="GpuDevice.MaxK"/> runs on the CPU.
 /// </remarks>
 public sealed class FlatIndex
 {
@@ -24,6 +28,9 @@ public sealed class FlatIndex
 
     private readonly VectorSet _vectors;
     private readonly ConcurrentDictionary<int, RowTerms> _rowTerms = new();
+    private readonly Lock _gpuGate = new();
+    private GpuRows? _gpu;
+    private ComputeDevice _device;
 
     [ThreadStatic] private static Scratch? t_scratch;
 
@@ -50,6 +57,36 @@ public sealed class FlatIndex
     public VectorSet Vectors => _vectors;
 
     /// <summary>
+    /// Where searches run: <see cref="ComputeDevice.Cpu"/> (SIMD, the default), a CUDA GPU (<see cref="ComputeDevice.Auto"/>
+    /// falls back to the CPU without one; <see cref="ComputeDevice.Cuda"/> throws <see cref="GpuException"/>), or the
+    /// ILGPU CPU simulator (tests). Changing it frees the device copy of the rows, so set it while no search runs.
+    /// </summary>
+    public ComputeDevice Device
+    {
+        get => _device;
+        set
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown device.");
+            lock (_gpuGate)
+            {
+                _device = value;
+                _gpu?.Dispose();
+                _gpu = null;
+            }
+        }
+    }
+
+    /// <summary>Frees the device copy of the rows (it is rebuilt on the next GPU search).</summary>
+    public void ReleaseDeviceMemory()
+    {
+        lock (_gpuGate)
+        {
+            _gpu?.Dispose();
+            _gpu = null;
+        }
+    }
+
+    /// <summary>
     /// The k nearest rows to <paramref name="query"/> at prefix dim <paramref name="dim"/> (0 = D).
     /// <paramref name="query"/> has D or exactly <paramref name="dim"/> components (its prefix is used).
     /// <paramref name="ids"/> and <paramref name="scores"/> receive k entries each.
@@ -59,6 +96,13 @@ public sealed class FlatIndex
         int d = ResolveDim(dim);
         CheckQuery(query, d, 0);
         CheckOutputs(1, k, ids, scores);
+        if (GpuFor(k) is { } gpu)
+        {
+            var packed = new float[d];
+            float norm2 = PrepareQuery(query[..d], packed);
+            SearchGpu(gpu, packed, [norm2], d, k, ids, scores);
+            return;
+        }
         var terms = GetRowTerms(d);
         var scratch = t_scratch ??= new Scratch();
         var q = scratch.Query(d);
@@ -124,6 +168,11 @@ public sealed class FlatIndex
         var qNorms2 = new float[nq];
         for (int i = 0; i < nq; i++)
             qNorms2[i] = PrepareQuery(queries.Slice(i * queryDim, d), packed.AsSpan(i * d, d));
+        if (GpuFor(k) is { } gpu)
+        {
+            SearchGpu(gpu, packed, qNorms2, d, k, ids, scores);
+            return;
+        }
 
         threads = ResolveThreads(threads, nq * (long)Count / 4);
         var idArr = new long[(long)nq * k];
@@ -148,6 +197,41 @@ public sealed class FlatIndex
         var r = new SearchResults(nq, k);
         SearchBatch(queries, queryDim, k, r.Ids, r.Scores, dim, threads);
         return r;
+    }
+
+    /// <summary>The device copy of the rows when searches of k results run on a GPU; null for the CPU path.</summary>
+    private GpuRows? GpuFor(int k)
+    {
+        if (_device == ComputeDevice.Cpu || k > GpuDevice.MaxK) return null;
+        lock (_gpuGate)
+        {
+            if (_gpu is not null && _gpu.Count == Count) return _gpu;
+            var device = GpuDevice.Get(_device);
+            if (device is null) return null; // Auto without CUDA: the SIMD path
+            _gpu?.Dispose();
+            _gpu = null;
+            _gpu = new GpuRows(device, _vectors);
+            return _gpu;
+        }
+    }
+
+    /// <summary>Exact k-NN of packed, prepared queries (nq×d) on the device; scores as <see cref="Finish"/> writes them.</summary>
+    private void SearchGpu(GpuRows gpu, float[] packed, float[] qNorms2, int d, int k, Span<long> ids, Span<float> scores)
+    {
+        int nq = qNorms2.Length;
+        var kind = Metric switch { Metric.L2 => KeyKind.L2, Metric.Cosine => KeyKind.Cosine, _ => KeyKind.InnerProduct };
+        var terms = kind == KeyKind.InnerProduct ? null : gpu.Terms(d, GetRowTerms(d).Values);
+        var keys = new float[nq * k];
+        var rows = new int[nq * k];
+        GpuSearch.Nearest(gpu.Device, packed, d, gpu.Rows, Dimension, gpu.Count, kind, terms, k, keys, rows);
+        float worst = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
+        for (int i = 0; i < nq; i++)
+            for (int j = 0; j < k; j++)
+            {
+                int o = i * k + j;
+                ids[o] = rows[o];
+                scores[o] = rows[o] < 0 ? worst : Metric == Metric.L2 ? MathF.Max(0f, keys[o] + qNorms2[i]) : -keys[o];
+            }
     }
 
     private void SearchChunk(float[] packed, float[] qNorms2, int qa, int qb, int d, int k, RowTerms terms, long[] idsOut, float[] scoresOut)
@@ -311,6 +395,54 @@ public sealed class FlatIndex
         // Splitting tiny work costs more than it saves.
         if (work < 100_000) threads = 1;
         return threads;
+    }
+
+    /// <summary>The rows (n×D) in device memory, and the per-row key terms of each prefix dim used so far.</summary>
+    private sealed class GpuRows : IDisposable
+    {
+        private readonly Dictionary<int, GpuBuffer<float>> _terms = [];
+
+        public GpuRows(GpuDevice device, VectorSet vectors)
+        {
+            Device = device;
+            Count = vectors.Count;
+            int D = vectors.Dimension;
+            Rows = new GpuBuffer<float>(device, (long)Count * D, $"flat index rows ({Count}×{D})");
+            try
+            {
+                const int Chunk = 16_384; // rows per copy: bounded pinned transfers out of native memory
+                for (int r0 = 0; r0 < Count; r0 += Chunk)
+                {
+                    int m = Math.Min(Chunk, Count - r0);
+                    Rows.CopyFrom((long)r0 * D, vectors.RowBlock(r0, m));
+                }
+            }
+            catch
+            {
+                Rows.Dispose();
+                throw;
+            }
+        }
+
+        public GpuDevice Device { get; }
+        public int Count { get; }
+        public GpuBuffer<float> Rows { get; }
+
+        public GpuBuffer<float> Terms(int d, float[] values)
+        {
+            lock (_terms)
+            {
+                if (!_terms.TryGetValue(d, out var b))
+                    _terms[d] = b = GpuBuffer<float>.Upload(Device, values.AsSpan(0, Count), "row terms");
+                return b;
+            }
+        }
+
+        public void Dispose()
+        {
+            Rows.Dispose();
+            foreach (var t in _terms.Values) t.Dispose();
+        }
     }
 
     private sealed record RowTerms(int Count, float[] Values)

@@ -104,6 +104,11 @@ public sealed partial class IvfIndex
         if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "Threads must be ≥ 0 (0 = all cores).");
         if (threads == 0) threads = Environment.ProcessorCount;
         threads = Math.Max(1, Math.Min(threads, nq));
+        if (nq > 0 && GpuScanStore(r) is { } store)
+        {
+            SearchBatchGpu(store, queries, nq, k, r, threads, ids, scores, out stats);
+            return;
+        }
 
         // List-major: each chunk of queries is scanned list by list, so a list's data is loaded once for every
         // query of the chunk that probes it (with 1,000 queries × 256 probes over 1,024 lists, ~60 queries per

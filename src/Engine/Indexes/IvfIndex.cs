@@ -2,6 +2,7 @@ using Adanns.Engine.Clustering;
 using Adanns.Engine.Quantization;
 using Adanns.Engine.Transforms;
 using Adanns.Kernels;
+using Adanns.Kernels.Gpu;
 
 namespace Adanns.Engine.Indexes;
 
@@ -11,7 +12,10 @@ namespace Adanns.Engine.Indexes;
 /// <param name="Threads">Threads for assignment (0 = all cores).</param>
 /// <param name="ScanStoreDims">Dims kept in the scan-optimised (interleaved) store; scans at larger d_s fall back
 /// to the row store. Default: the spec's scan dim (or d_c). Raise it to sweep d_s at query time.</param>
-public sealed record IvfBuildOptions(KMeansOptions? KMeans = null, int RotationSample = 25_000, int Threads = 0, int? ScanStoreDims = null);
+/// <param name="Device">One knob for the GPU: k-means training runs there (unless <see cref="KMeans"/> names a device
+/// itself) and the built index's <see cref="IvfIndex.Device"/> is set to it. Default: the SIMD CPU path.</param>
+public sealed record IvfBuildOptions(KMeansOptions? KMeans = null, int RotationSample = 25_000, int Threads = 0, int? ScanStoreDims = null,
+    ComputeDevice Device = ComputeDevice.Cpu);
 
 /// <summary>Build progress: the phase and a fraction in [0, 1] of that phase.</summary>
 public readonly record struct IvfBuildProgress(string Phase, double Fraction, string? Detail = null);
@@ -153,7 +157,11 @@ public sealed partial class IvfIndex
             throw new ArgumentException($"Index spec \"{spec}\": training needs at least nlist = {spec.NList} vectors; got {sample.Count}.", nameof(sample));
 
         RotationTransform? rotation = null;
-        var kmOptions = (o.KMeans ?? new KMeansOptions()) with { Threads = o.KMeans?.Threads ?? o.Threads };
+        var kmOptions = (o.KMeans ?? new KMeansOptions()) with
+        {
+            Threads = o.KMeans?.Threads ?? o.Threads,
+            Device = o.KMeans is { Device: not ComputeDevice.Cpu } own ? own.Device : o.Device,
+        };
         int trainRows = (int)Math.Min(sample.Count, (long)spec.NList * kmOptions.PointsPerCentroid);
         VectorSet trainSet = sample;
         bool ownTrainSet = false;
@@ -186,7 +194,7 @@ public sealed partial class IvfIndex
             if (store < 1 || store > D)
                 throw new ArgumentOutOfRangeException(nameof(options), store, $"Scan store dims must be in [1, {D}].");
             var sq = spec.Sq8 ? ScalarQuantizer8.Train(trainSet, store) : null;
-            return new IvfIndex(D, metric, spec, rotation, km.Centroids, store, sq);
+            return new IvfIndex(D, metric, spec, rotation, km.Centroids, store, sq) { Device = o.Device };
         }
         finally
         {
@@ -277,6 +285,7 @@ public sealed partial class IvfIndex
         UpdateSums(list, row, -1);
         l.Ids[pos] = -1;
         l.Tombstones++;
+        _writeVersion++;
         return true;
     }
 
@@ -292,6 +301,7 @@ public sealed partial class IvfIndex
             _lists[l].Compact((id, pos) => _idToSlot[id] = listTag | (uint)pos);
             _listStarts = null;
         }
+        _writeVersion++;
     }
 
     /// <summary>
@@ -343,6 +353,7 @@ public sealed partial class IvfIndex
         var l = _lists[list];
         int pos = l.Append(x, id);
         _listStarts = null;
+        _writeVersion++;
         _idToSlot[id] = ((long)list << 32) | (uint)pos;
         if (id >= _nextAutoId) _nextAutoId = id + 1;
         UpdateSums(list, x, +1, refresh);

@@ -6,12 +6,14 @@ using MathNet.Numerics.LinearAlgebra;
 namespace Adanns.Engine.Quantization;
 
 /// <summary>Options for OPQ training.</summary>
-/// <param name="Iterations">Alternations of (train PQ, Procrustes rotation update).</param>
+/// <param name="Iterations">Alternations of (train PQ, Procrustes rotation update). Measured on debian-minilm
+/// (20,000 rows, OPQ16 at 384 dims): quantization MSE 0.491 for plain PQ, 0.475 after the eigenvalue-allocation start,
+/// 0.443 after 4 alternations and 0.344 after 16 — convergence is slow, so the default is 25 (FAISS uses 50).</param>
 /// <param name="PqIterations">Lloyd iterations of each sub-quantizer per alternation (warm-started).</param>
 /// <param name="FinalPqIterations">Lloyd iterations of the final PQ on the learned rotation.</param>
 /// <param name="Seed">Seeds the sub-quantizers' k-means.</param>
 /// <param name="Threads">Threads for k-means assignment and encoding (0 = all cores).</param>
-public sealed record OpqOptions(int Iterations = 12, int PqIterations = 4, int FinalPqIterations = 20, int Seed = 1234, int Threads = 0);
+public sealed record OpqOptions(int Iterations = 25, int PqIterations = 4, int FinalPqIterations = 20, int Seed = 1234, int Threads = 0);
 
 /// <summary>
 /// Optimized product quantization (Ge et al., 2013; the non-parametric variant FAISS implements): learn an

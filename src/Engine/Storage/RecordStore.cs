@@ -36,7 +36,7 @@ internal sealed unsafe class RecordStore : IDisposable
             CheckpointDir = _checkpointDir,
             PageSize = PageBytes,
             MemorySize = Math.Max(memoryBytes, 4 * PageBytes),
-            SegmentSize = 1L << 24, // 16 MiB segments: compaction frees disk in these units
+            SegmentSize = PageBytes, // 4 MiB segments: compaction frees disk in these units
             RemoveOutdatedCheckpoints = false, // the collection deletes old checkpoints only after its manifest moves on
         };
         _kv = new FasterKV<SpanByte, SpanByte>(settings);

@@ -45,8 +45,11 @@ internal sealed class WriteAheadLog : IDisposable
     /// <summary>Appends an entry (not yet durable); returns its address. Thread-safe.</summary>
     public long Enqueue(byte[] entry) => _log.Enqueue(entry);
 
-    /// <summary>Makes every entry enqueued so far durable and waits for it.</summary>
-    public void Commit() => _log.Commit(spinWait: true);
+    /// <summary>
+    /// Makes every entry enqueued so far durable and waits for it. Blocks without spinning (Commit(spinWait: true)
+    /// yields in a loop, which on a 2-core machine starved the I/O completion it waits for while searches ran).
+    /// </summary>
+    public void Commit() => _log.CommitAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>Committed entries from <paramref name="from"/> on, with their addresses.</summary>
     public IEnumerable<(long Address, byte[] Entry)> Read(long from)
