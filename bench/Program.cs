@@ -17,6 +17,10 @@ try
         return ConvertCommand.Run(args[1..]);
     if (args.Length > 0 && args[0] == "gpu")
         return GpuCommand.Run(args[1..]);
+    if (args.Length > 0 && args[0] == "load")
+        return await LoadCommand.RunAsync(args[1..]);
+    if (args.Length > 0 && args[0] == "fuzz")
+        return await FuzzCommand.RunAsync(args[1..]);
     var options = BenchOptions.Parse(args);
     if (options.ShowHelp)
     {
@@ -25,7 +29,8 @@ try
     }
     return Harness.Run(options);
 }
-catch (Exception e) when (e is ArgumentException or Adanns.Kernels.Gpu.GpuException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException)
+catch (Exception e) when (e is ArgumentException or Adanns.Kernels.Gpu.GpuException or Adanns.Engine.IO.DatasetFormatException or FileNotFoundException or DirectoryNotFoundException
+    or Grpc.Core.RpcException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;

@@ -244,6 +244,8 @@ public sealed partial class Collection
             if (rotated) Unrotate(previous!.Index.Rotation!, vectors, D);
             using var set = Engine.VectorSet.FromRows(vectors, D);
             var fresh = IvfIndex.Build(set, _spec, Metric, new IvfBuildOptions(Threads: 1), keys);
+            // Nothing else sees the fresh index yet, so profiling it here races with no write.
+            if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
             RunOnApplier(() => SwapIndex(new IvfCollectionIndex(fresh))).Wait();
         }));
     }

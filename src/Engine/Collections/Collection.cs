@@ -409,6 +409,20 @@ public sealed partial class Collection : IDisposable
     /// <summary><see cref="Search(ReadOnlySpan{float}, int, SearchParams?, Filter?, bool)"/>, also reporting the path taken.</summary>
     public SearchHit[] Search(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload, out SearchPath path)
     {
+        var hits = SearchWithReport(query, k, parameters, filter, withPayload, out var report);
+        path = report.Path;
+        return hits;
+    }
+
+    /// <summary>
+    /// <see cref="Search(ReadOnlySpan{float}, int, SearchParams?, Filter?, bool)"/>, also reporting the path taken, the
+    /// parameters the index actually used and the work done (for servers and diagnostics).
+    /// </summary>
+    public SearchHit[] SearchWithReport(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload, out SearchReport report)
+    {
+        SearchPath path;
+        ResolvedSearch? used = null;
+        var stats = new SearchStats { Queries = 1 };
         int D = Dimension;
         if (k < 1 || k > 100_000) throw new StorageException(StorageErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
         if (query.Length != D) throw new StorageException(StorageErrorCode.WrongDimension, $"Collection \"{Name}\": the query has {query.Length} dims; expected {D}.");
@@ -425,11 +439,14 @@ public sealed partial class Collection : IDisposable
             {
                 path = SearchPath.Flat;
                 n = _flat!.Search(query, k, Metric, filter is null ? null : key => filter.Matches(_meta[key].Payload), ids, scores);
+                stats.VectorsScanned = _flat.Count;
+                stats.Flops = (long)_flat.Count * D;
             }
             else if (filter is null)
             {
                 path = SearchPath.Index;
-                n = IndexSearch(query, k, parameters, null, ids, scores);
+                used = _index.Resolve(parameters, k);
+                n = IndexSearch(query, k, parameters, null, ids, scores, ref stats);
             }
             else
             {
@@ -437,7 +454,7 @@ public sealed partial class Collection : IDisposable
                 if (selectivity <= _options.ExactFilterSelectivity)
                 {
                     path = SearchPath.ExactFiltered;
-                    n = ExactFiltered(query, k, filter, ids, scores);
+                    n = ExactFiltered(query, k, filter, ids, scores, ref stats);
                 }
                 else
                 {
@@ -449,12 +466,14 @@ public sealed partial class Collection : IDisposable
                         int baseProbe = _index.DefaultNProbe(p, k);
                         p = p with { NProbe = Math.Min(_index.NList, (int)Math.Ceiling(baseProbe / Math.Max(selectivity, 1e-3))) };
                     }
-                    n = IndexSearch(query, k, p, new PayloadIdFilter(filter, _meta), ids, scores);
+                    used = _index.Resolve(p, k);
+                    n = IndexSearch(query, k, p, new PayloadIdFilter(filter, _meta), ids, scores, ref stats);
                     if (n < k && selectivity * _keys.Count >= n + 1)
                     {
                         // The probed lists held too few matches, but more exist: answer exactly instead.
                         path = SearchPath.ExactFiltered;
-                        n = ExactFiltered(query, k, filter, ids, scores);
+                        used = null;
+                        n = ExactFiltered(query, k, filter, ids, scores, ref stats);
                     }
                 }
             }
@@ -464,18 +483,25 @@ public sealed partial class Collection : IDisposable
                 var m = _meta[ids[i]];
                 hits[i] = new SearchHit(m.Id, scores[i], withPayload ? m.Payload : null);
             }
+            report = new SearchReport(path, used, stats);
             return hits;
         }
         catch (ArgumentException e)
         {
             throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
         }
+        catch (InvalidOperationException e) when (parameters is { MaxFlops: not null } or { MaxMicros: not null })
+        {
+            // A budget on an index without a compute profile.
+            throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
+        }
         finally { _lock.ExitReadLock(); }
     }
 
-    private int IndexSearch(ReadOnlySpan<float> query, int k, SearchParams? p, IIdFilter? filter, long[] ids, float[] scores)
+    private int IndexSearch(ReadOnlySpan<float> query, int k, SearchParams? p, IIdFilter? filter, long[] ids, float[] scores, ref SearchStats stats)
     {
-        _index!.Search(query, k, ids, scores, p, filter);
+        _index!.Search(query, k, ids, scores, p, filter, out var s);
+        stats.Add(s);
         int n = 0;
         for (int i = 0; i < k; i++)
         {
@@ -490,7 +516,7 @@ public sealed partial class Collection : IDisposable
     /// Exact top-k over the records matching <paramref name="filter"/>, at full D (rotation preserves distances). The
     /// matches' vectors are read in batches (from the record store for a PQ index).
     /// </summary>
-    private int ExactFiltered(ReadOnlySpan<float> query, int k, Filter filter, long[] ids, float[] scores)
+    private int ExactFiltered(ReadOnlySpan<float> query, int k, Filter filter, long[] ids, float[] scores, ref SearchStats stats)
     {
         const int Batch = 256;
         var index = _index!;
@@ -512,6 +538,8 @@ public sealed partial class Collection : IDisposable
             index.ReadStored(all.Slice(s, m), rows.AsSpan(0, m * D));
             for (int j = 0; j < m; j++) heap.Push(FlatStore.Key(q, rows.AsSpan(j * D, D), Metric, qn), s + j);
         }
+        stats.VectorsScanned += matched.Count;
+        stats.Flops += (long)matched.Count * D;
         int n = heap.SortBestFirst();
         for (int j = 0; j < n; j++)
         {

@@ -33,7 +33,8 @@ internal abstract class CollectionIndex
     public abstract void Compact();
     public abstract int[] ListSizes();
     public abstract int DefaultNProbe(SearchParams p, int k);
-    public abstract void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter);
+    public abstract ResolvedSearch Resolve(SearchParams? p, int k);
+    public abstract void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats);
     public abstract void Save(string path);
 
     /// <summary>The stored vectors of live <paramref name="keys"/> (keys.Length × D), in <see cref="StoredRotation"/>'s space.</summary>
@@ -57,8 +58,9 @@ internal sealed class IvfCollectionIndex(IvfIndex index) : CollectionIndex
     public override void Compact() => Index.Compact();
     public override int[] ListSizes() => Index.ListSizes();
     public override int DefaultNProbe(SearchParams p, int k) => Index.Resolve(p, k).NProbe;
-    public override void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter) =>
-        Index.Search(query, k, ids, scores, p, filter, out _);
+    public override ResolvedSearch Resolve(SearchParams? p, int k) => Index.Resolve(p, k);
+    public override void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats) =>
+        Index.Search(query, k, ids, scores, p, filter, out stats);
     public override void Save(string path) => Index.Save(path);
 
     public override void ReadStored(ReadOnlySpan<long> keys, Span<float> destination)
@@ -96,8 +98,9 @@ internal sealed class PqCollectionIndex : CollectionIndex
     public override void Compact() => Index.Compact();
     public override int[] ListSizes() => Index.ListSizes();
     public override int DefaultNProbe(SearchParams p, int k) => Index.Resolve(p, k).NProbe;
-    public override void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter) =>
-        Index.Search(query, k, ids, scores, p, filter, out _);
+    public override ResolvedSearch Resolve(SearchParams? p, int k) => Index.Resolve(p, k);
+    public override void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats) =>
+        Index.Search(query, k, ids, scores, p, filter, out stats);
     public override void Save(string path) => Index.Save(path);
     public override void ReadStored(ReadOnlySpan<long> keys, Span<float> destination) => _source.Read(keys, destination);
 

@@ -104,6 +104,13 @@ public sealed record DatabaseOptions
 
     /// <summary>Retrain when the largest list exceeds this multiple of the mean list size.</summary>
     public double ImbalanceFactor { get; init; } = 8;
+
+    /// <summary>
+    /// Measure each newly trained index's cost/recall frontier (<see cref="IvfIndex.Profile"/>, single thread) before
+    /// it serves, so searches can pass a compute budget (<see cref="SearchParams.MaxFlops"/> /
+    /// <see cref="SearchParams.MaxMicros"/>). Adds the profiling time to every training.
+    /// </summary>
+    public bool ProfileIndexes { get; init; }
 }
 
 /// <summary>A collection that failed to load and is not served.</summary>

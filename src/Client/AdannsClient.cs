@@ -1,0 +1,258 @@
+using System.Net.Security;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
+using Adanns.Protocol.V1;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+
+namespace Adanns.Client;
+
+/// <summary>How to reach an AdannsDotNet server.</summary>
+public sealed record AdannsClientOptions
+{
+    /// <summary>Server address: <c>http://127.0.0.1:50051</c> (plain-text HTTP/2) or <c>https://host:port</c> (TLS).</summary>
+    public Uri Address { get; init; } = new("http://127.0.0.1:50051");
+
+    /// <summary>API key sent in the <c>api-key</c> header of every call; null when the server has auth off.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>
+    /// For https: trust this certificate (e.g. a self-signed server certificate) in addition to the system store.
+    /// </summary>
+    public X509Certificate2? TrustedServerCertificate { get; init; }
+
+    /// <summary>Largest message sent or received, bytes (match the server's Adanns:Limits:MaxMessageBytes).</summary>
+    public int MaxMessageBytes { get; init; } = 64 << 20;
+
+    /// <summary>Deadline applied to calls that do not pass their own; null = none.</summary>
+    public TimeSpan? DefaultTimeout { get; init; }
+
+    /// <summary>Custom handler (proxies, tests); replaces the one built from the options above.</summary>
+    public HttpMessageHandler? HttpHandler { get; init; }
+}
+
+/// <summary>
+/// Typed client of the adanns.v1 API. Thread-safe; create one per server and reuse it (it holds one HTTP/2
+/// connection pool). Failed calls throw <see cref="RpcException"/> with the server's status and message.
+/// The raw generated clients are exposed as <see cref="Collections"/>, <see cref="Points"/>, <see cref="SearchApi"/>
+/// and <see cref="Admin"/> for anything not wrapped here.
+/// </summary>
+public sealed class AdannsClient : IDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly TimeSpan? _timeout;
+
+    /// <summary>Connects to <paramref name="address"/> (e.g. "http://127.0.0.1:50051") with an optional API key.</summary>
+    public AdannsClient(string address, string? apiKey = null)
+        : this(new AdannsClientOptions { Address = new Uri(address), ApiKey = apiKey })
+    {
+    }
+
+    /// <summary>Connects with <paramref name="options"/>.</summary>
+    public AdannsClient(AdannsClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _timeout = options.DefaultTimeout;
+        var handler = options.HttpHandler ?? CreateHandler(options);
+        _channel = GrpcChannel.ForAddress(options.Address, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = options.HttpHandler is null,
+            MaxReceiveMessageSize = options.MaxMessageBytes,
+            MaxSendMessageSize = options.MaxMessageBytes,
+        });
+        CallInvoker invoker = _channel.CreateCallInvoker();
+        if (!string.IsNullOrEmpty(options.ApiKey))
+        {
+            string key = options.ApiKey;
+            invoker = invoker.Intercept(metadata =>
+            {
+                metadata.Add("api-key", key);
+                return metadata;
+            });
+        }
+        Collections = new Collections.CollectionsClient(invoker);
+        Points = new Points.PointsClient(invoker);
+        SearchApi = new Search.SearchClient(invoker);
+        Admin = new Admin.AdminClient(invoker);
+        Health = new Grpc.Health.V1.Health.HealthClient(invoker);
+    }
+
+    private static SocketsHttpHandler CreateHandler(AdannsClientOptions o)
+    {
+        var h = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(60),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
+        };
+        if (o.TrustedServerCertificate is { } trusted)
+        {
+            h.SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, cert, chain, errors) =>
+                {
+                    if (errors == SslPolicyErrors.None) return true;
+                    if (cert is null || chain is null) return false;
+                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(trusted);
+                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    return chain.Build(new X509Certificate2(cert)) && (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == 0;
+                },
+            };
+        }
+        return h;
+    }
+
+    /// <summary>Raw adanns.v1.Collections client.</summary>
+    public Collections.CollectionsClient Collections { get; }
+
+    /// <summary>Raw adanns.v1.Points client.</summary>
+    public Points.PointsClient Points { get; }
+
+    /// <summary>Raw adanns.v1.Search client.</summary>
+    public Search.SearchClient SearchApi { get; }
+
+    /// <summary>Raw adanns.v1.Admin client.</summary>
+    public Admin.AdminClient Admin { get; }
+
+    /// <summary>grpc.health.v1.Health client.</summary>
+    public Grpc.Health.V1.Health.HealthClient Health { get; }
+
+    private CallOptions Options(CancellationToken ct) =>
+        new(deadline: _timeout is { } t ? DateTime.UtcNow + t : null, cancellationToken: ct);
+
+    // ------------------------------------------------------------ collections
+
+    /// <summary>Creates a collection. <paramref name="indexSpec"/> null = the server default.</summary>
+    public async Task<CollectionInfo> CreateCollectionAsync(string name, int dimension, Metric metric, string? indexSpec = null,
+        bool rotate = false, int? trainThreshold = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(dimension);
+        var r = new CreateCollectionRequest { Name = name, Dimension = (uint)dimension, Metric = metric, IndexSpec = indexSpec ?? "", Rotate = rotate };
+        if (trainThreshold is int t)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(t);
+            r.TrainThreshold = (uint)t;
+        }
+        return await Collections.CreateAsync(r, Options(cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>A collection's configuration and counters.</summary>
+    public async Task<CollectionInfo> GetCollectionAsync(string name, CancellationToken cancellationToken = default) =>
+        await Collections.GetAsync(new GetCollectionRequest { Name = name }, Options(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Names of the served collections.</summary>
+    public async Task<IReadOnlyList<string>> ListCollectionsAsync(CancellationToken cancellationToken = default) =>
+        (await Collections.ListAsync(new ListCollectionsRequest(), Options(cancellationToken)).ConfigureAwait(false)).Names;
+
+    /// <summary>Drops a collection (NotFound when there is none).</summary>
+    public async Task DeleteCollectionAsync(string name, CancellationToken cancellationToken = default) =>
+        await Collections.DeleteAsync(new DeleteCollectionRequest { Name = name }, Options(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Whether a collection exists.</summary>
+    public async Task<bool> CollectionExistsAsync(string name, CancellationToken cancellationToken = default) =>
+        (await Collections.ExistsAsync(new CollectionExistsRequest { Name = name }, Options(cancellationToken)).ConfigureAwait(false)).Exists;
+
+    // ------------------------------------------------------------ points
+
+    /// <summary>Upserts points atomically; with <paramref name="wait"/> returns once they are durable and searchable.</summary>
+    public async Task<int> UpsertAsync(string collection, IEnumerable<Point> points, bool wait = true, CancellationToken cancellationToken = default)
+    {
+        var r = new UpsertRequest { Collection = collection, Wait = wait };
+        r.Points.Add(points);
+        return (int)(await Points.UpsertAsync(r, Options(cancellationToken)).ConfigureAwait(false)).Upserted;
+    }
+
+    /// <summary>Upserts one point.</summary>
+    public Task<int> UpsertAsync(string collection, PointId id, ReadOnlyMemory<float> vector, IEnumerable<KeyValuePair<string, Value>>? payload = null,
+        bool wait = true, CancellationToken cancellationToken = default) =>
+        UpsertAsync(collection, [Point.Create(id, vector.Span, payload)], wait, cancellationToken);
+
+    /// <summary>Deletes points by id; returns how many existed.</summary>
+    public async Task<int> DeleteAsync(string collection, IEnumerable<PointId> ids, bool wait = true, CancellationToken cancellationToken = default)
+    {
+        var r = new DeletePointsRequest { Collection = collection, Wait = wait };
+        r.Ids.Add(ids);
+        return (int)(await Points.DeleteAsync(r, Options(cancellationToken)).ConfigureAwait(false)).Deleted;
+    }
+
+    /// <summary>Deletes every point matching <paramref name="filter"/>; returns how many.</summary>
+    public async Task<int> DeleteByFilterAsync(string collection, Filter filter, bool wait = true, CancellationToken cancellationToken = default) =>
+        (int)(await Points.DeleteAsync(new DeletePointsRequest { Collection = collection, Filter = filter, Wait = wait }, Options(cancellationToken))
+            .ConfigureAwait(false)).Deleted;
+
+    /// <summary>Points by id (missing ids are omitted).</summary>
+    public async Task<IReadOnlyList<RetrievedPoint>> GetAsync(string collection, IEnumerable<PointId> ids, bool withVectors = true,
+        bool withPayload = true, CancellationToken cancellationToken = default)
+    {
+        var r = new GetPointsRequest { Collection = collection, WithVectors = withVectors, WithPayload = withPayload };
+        r.Ids.Add(ids);
+        return (await Points.GetAsync(r, Options(cancellationToken)).ConfigureAwait(false)).Points;
+    }
+
+    /// <summary>Live points (matching <paramref name="filter"/> when given).</summary>
+    public async Task<long> CountAsync(string collection, Filter? filter = null, CancellationToken cancellationToken = default) =>
+        (long)(await Points.CountAsync(new CountRequest { Collection = collection, Filter = filter }, Options(cancellationToken)).ConfigureAwait(false)).Count;
+
+    // ------------------------------------------------------------ search
+
+    /// <summary>A search request for <paramref name="vector"/> (the rest of <see cref="SearchRequest"/> can be set on the result).</summary>
+    public static SearchRequest Query(string collection, ReadOnlySpan<float> vector, int topK, Filter? filter = null, SearchParams? parameters = null,
+        bool withPayload = false, bool withVectors = false, float? scoreThreshold = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(topK);
+        var r = new SearchRequest
+        {
+            Collection = collection, TopK = (uint)topK, Filter = filter, Params = parameters, WithPayload = withPayload, WithVectors = withVectors,
+        };
+        if (scoreThreshold is float t) r.ScoreThreshold = t;
+        r.Vector.AddFloats(vector);
+        return r;
+    }
+
+    /// <summary>The <paramref name="topK"/> nearest points to <paramref name="vector"/>, best first, with the server's stats.</summary>
+    public Task<SearchResponse> SearchAsync(string collection, ReadOnlyMemory<float> vector, int topK, Filter? filter = null,
+        SearchParams? parameters = null, bool withPayload = false, bool withVectors = false, float? scoreThreshold = null,
+        CancellationToken cancellationToken = default) =>
+        SearchAsync(Query(collection, vector.Span, topK, filter, parameters, withPayload, withVectors, scoreThreshold), cancellationToken);
+
+    /// <summary>Runs a prepared <see cref="SearchRequest"/>.</summary>
+    public async Task<SearchResponse> SearchAsync(SearchRequest request, CancellationToken cancellationToken = default) =>
+        await SearchApi.SearchAsync(request, Options(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Several queries against one collection in one call.</summary>
+    public async Task<SearchBatchResponse> SearchBatchAsync(string collection, IEnumerable<SearchRequest> searches, CancellationToken cancellationToken = default)
+    {
+        var r = new SearchBatchRequest { Collection = collection };
+        r.Searches.Add(searches);
+        return await SearchApi.SearchBatchAsync(r, Options(cancellationToken)).ConfigureAwait(false);
+    }
+
+    // ------------------------------------------------------------ admin
+
+    /// <summary>Trains the collection's index; yields progress until it serves searches.</summary>
+    public async IAsyncEnumerable<BuildIndexProgress> BuildIndexAsync(string collection, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var call = Admin.BuildIndex(new BuildIndexRequest { Collection = collection }, Options(cancellationToken));
+        await foreach (var p in call.ResponseStream.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            yield return p;
+    }
+
+    /// <summary>Checkpoints a collection now.</summary>
+    public async Task<SnapshotResponse> SnapshotAsync(string collection, CancellationToken cancellationToken = default) =>
+        await Admin.SnapshotAsync(new SnapshotRequest { Collection = collection }, Options(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Version, SIMD level, device and limits of the server.</summary>
+    public async Task<ServerInfoResponse> ServerInfoAsync(CancellationToken cancellationToken = default) =>
+        await Admin.ServerInfoAsync(new ServerInfoRequest(), Options(cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>grpc.health.v1 status of the server ("" = overall).</summary>
+    public async Task<Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus> HealthAsync(string service = "", CancellationToken cancellationToken = default) =>
+        (await Health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest { Service = service }, Options(cancellationToken)).ConfigureAwait(false)).Status;
+
+    /// <inheritdoc/>
+    public void Dispose() => _channel.Dispose();
+}

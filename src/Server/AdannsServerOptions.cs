@@ -1,0 +1,103 @@
+namespace Adanns.Server;
+
+/// <summary>
+/// Server settings, bound from the <c>Adanns</c> configuration section: appsettings.json, then environment variables
+/// (<c>ADANNS__GRPCPORT=6334</c>, <c>ADANNS__AUTH__READWRITEKEY=…</c>), then the command line
+/// (<c>--Adanns:GrpcPort=6334</c>), later sources winning.
+/// </summary>
+public sealed class AdannsServerOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Adanns";
+
+    /// <summary>Directory of the database (created if missing).</summary>
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>Address both ports bind to. 127.0.0.1 by default; 0.0.0.0 to listen on every interface.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>gRPC port (HTTP/2 only; plain text unless <see cref="Tls"/> is set).</summary>
+    public int GrpcPort { get; set; } = 50051;
+
+    /// <summary>HTTP/1.1 port serving <c>/metrics</c> (Prometheus text) and <c>/healthz</c>; 0 = pick a free port.</summary>
+    public int HttpPort { get; set; } = 9464;
+
+    /// <summary>Profile every newly trained index so searches can pass a compute budget (max_flops / max_micros).</summary>
+    public bool ProfileIndexes { get; set; } = true;
+
+    /// <summary>Index spec of collections created without one.</summary>
+    public string DefaultIndexSpec { get; set; } = "IVF256";
+
+    /// <summary>API keys (both null: authentication off).</summary>
+    public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>TLS for the gRPC port.</summary>
+    public TlsOptions Tls { get; set; } = new();
+
+    /// <summary>Request limits.</summary>
+    public LimitOptions Limits { get; set; } = new();
+
+    /// <summary>The demo collection made when the database holds no collection at startup.</summary>
+    public DemoOptions Demo { get; set; } = new();
+}
+
+/// <summary>API keys, sent by clients in the <c>api-key</c> metadata header.</summary>
+public sealed class AuthOptions
+{
+    /// <summary>Key allowed every RPC.</summary>
+    public string? ReadWriteKey { get; set; }
+
+    /// <summary>Key allowed only reads (Get/List/Exists/Count/Search/ServerInfo); writes answer PermissionDenied.</summary>
+    public string? ReadOnlyKey { get; set; }
+
+    /// <summary>True when at least one key is configured.</summary>
+    public bool Enabled => !string.IsNullOrEmpty(ReadWriteKey) || !string.IsNullOrEmpty(ReadOnlyKey);
+}
+
+/// <summary>TLS on the gRPC port from a PFX/PKCS#12 file, or a PEM certificate and key.</summary>
+public sealed class TlsOptions
+{
+    /// <summary>Certificate file (.pfx/.p12, or .pem/.crt with <see cref="KeyPath"/>); null: plain text.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>PEM private key file (with a PEM certificate).</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>Password of the PFX file or of the encrypted PEM key.</summary>
+    public string? Password { get; set; }
+}
+
+/// <summary>Limits on what one request may ask.</summary>
+public sealed class LimitOptions
+{
+    /// <summary>Largest gRPC message received or sent, in bytes.</summary>
+    public int MaxMessageBytes { get; set; } = 64 << 20;
+
+    /// <summary>Largest <c>top_k</c>.</summary>
+    public int MaxTopK { get; set; } = 1_000;
+
+    /// <summary>Most points per Upsert/Delete/Get and queries per SearchBatch.</summary>
+    public int MaxBatch { get; set; } = 10_000;
+
+    /// <summary>Most nodes in one filter (leaves and combinators).</summary>
+    public int MaxFilterNodes { get; set; } = 1_000;
+}
+
+/// <summary>The built-in demo collection (synthetic Matryoshka data, cosine metric).</summary>
+public sealed class DemoOptions
+{
+    /// <summary>Create it when the database has no collection at startup.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Collection name.</summary>
+    public string Name { get; set; } = "demo";
+
+    /// <summary>Points.</summary>
+    public int Count { get; set; } = 20_000;
+
+    /// <summary>Dimension.</summary>
+    public int Dimension { get; set; } = 128;
+
+    /// <summary>Index spec.</summary>
+    public string IndexSpec { get; set; } = "IVF256@32,Scan64,SQ8,Rerank128";
+}

@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Adanns.Engine.Storage;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.Extensions.Options;
+
+namespace Adanns.Server;
+
+/// <summary>
+/// Runs around every RPC: checks the <c>api-key</c> header (read-write or read-only key), maps engine and argument
+/// errors to gRPC status codes with their message, and records metrics. Health checks need no key.
+/// </summary>
+public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, ServerMetrics metrics, ILogger<ApiInterceptor> logger) : Interceptor
+{
+    /// <summary>Metadata header carrying the API key.</summary>
+    public const string ApiKeyHeader = "api-key";
+
+    private readonly byte[]? _readWrite = KeyBytes(options.Value.Auth.ReadWriteKey);
+    private readonly byte[]? _readOnly = KeyBytes(options.Value.Auth.ReadOnlyKey);
+
+    /// <summary>Methods that change data; the read-only key may not call them.</summary>
+    internal static readonly HashSet<string> WriteMethods = new(StringComparer.Ordinal)
+    {
+        "/adanns.v1.Collections/Create",
+        "/adanns.v1.Collections/Delete",
+        "/adanns.v1.Points/Upsert",
+        "/adanns.v1.Points/Delete",
+        "/adanns.v1.Admin/BuildIndex",
+        "/adanns.v1.Admin/Snapshot",
+    };
+
+    private static byte[]? KeyBytes(string? key) => string.IsNullOrEmpty(key) ? null : Encoding.UTF8.GetBytes(key);
+
+    /// <inheritdoc/>
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
+        UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var code = StatusCode.OK;
+        try
+        {
+            Authorize(context);
+            return await continuation(request, context).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            var rpc = Truncate(Map(e, context));
+            code = rpc.StatusCode;
+            throw rpc;
+        }
+        finally
+        {
+            metrics.RecordCall(context.Method, code, Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var code = StatusCode.OK;
+        try
+        {
+            Authorize(context);
+            await continuation(request, responseStream, context).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            var rpc = Truncate(Map(e, context));
+            code = rpc.StatusCode;
+            throw rpc;
+        }
+        finally
+        {
+            metrics.RecordCall(context.Method, code, Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Authorize(context);
+        return continuation(requestStream, context);
+    }
+
+    /// <inheritdoc/>
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Authorize(context);
+        return continuation(requestStream, responseStream, context);
+    }
+
+    private void Authorize(ServerCallContext context)
+    {
+        if (_readWrite is null && _readOnly is null) return;
+        if (context.Method.StartsWith("/grpc.health.v1.Health/", StringComparison.Ordinal)) return;
+        string? key = context.RequestHeaders.GetValue(ApiKeyHeader);
+        if (string.IsNullOrEmpty(key))
+            throw new RpcException(new Status(StatusCode.Unauthenticated, $"Missing API key: send it in the \"{ApiKeyHeader}\" metadata header."));
+        var given = Encoding.UTF8.GetBytes(key);
+        if (_readWrite is not null && CryptographicOperations.FixedTimeEquals(given, _readWrite)) return;
+        if (_readOnly is not null && CryptographicOperations.FixedTimeEquals(given, _readOnly))
+        {
+            if (WriteMethods.Contains(context.Method))
+                throw new RpcException(new Status(StatusCode.PermissionDenied, $"The read-only API key may not call {context.Method}."));
+            return;
+        }
+        throw new RpcException(new Status(StatusCode.Unauthenticated, "Unknown API key."));
+    }
+
+    /// <summary>Longest status message sent (messages quote client input, which must not blow the 64 KB header limit).</summary>
+    internal const int MaxDetailChars = 1024;
+
+    private static RpcException Truncate(RpcException e) =>
+        e.Status.Detail is { Length: > MaxDetailChars } d
+            ? new RpcException(new Status(e.StatusCode, d[..MaxDetailChars] + "… (truncated)"), e.Trailers)
+            : e;
+
+    private RpcException Map(Exception e, ServerCallContext context)
+    {
+        switch (e)
+        {
+            case RpcException rpc:
+                return rpc;
+            case StorageException s:
+                return new RpcException(new Status(ToStatus(s.Code), s.Message));
+            case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
+                return new RpcException(new Status(context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
+                    "The call was cancelled or its deadline passed."));
+            case ArgumentException or FormatException:
+                return new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+            default:
+                logger.LogError(e, "Unhandled error in {Method}", context.Method);
+                return new RpcException(new Status(StatusCode.Internal, $"Internal error ({e.GetType().Name}); see the server log."));
+        }
+    }
+
+    /// <summary>The gRPC status of an engine error.</summary>
+    public static StatusCode ToStatus(StorageErrorCode code) => code switch
+    {
+        StorageErrorCode.CollectionNotFound => StatusCode.NotFound,
+        StorageErrorCode.CollectionExists => StatusCode.AlreadyExists,
+        StorageErrorCode.CollectionQuarantined => StatusCode.FailedPrecondition,
+        StorageErrorCode.Closed => StatusCode.Unavailable,
+        StorageErrorCode.Corrupt => StatusCode.DataLoss,
+        _ => StatusCode.InvalidArgument, // dimension, NaN, empty vector, duplicate/invalid id, payload, batch, configuration, query
+    };
+}

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Adanns.Server.Services;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Console;
+using OpenTelemetry.Metrics;
+
+namespace Adanns.Server;
+
+/// <summary>Builds the server: Kestrel endpoints, gRPC services, health, reflection, metrics.</summary>
+public static class ServerHost
+{
+    /// <summary>
+    /// Builds the application from appsettings.json, <c>ADANNS__…</c> environment variables and
+    /// <paramref name="args"/> (e.g. <c>--Adanns:GrpcPort=6334</c>); <paramref name="overrides"/> (tests) win over all.
+    /// </summary>
+    public static WebApplication Build(string[] args, IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        // CreateSlimBuilder reads appsettings.json, DOTNET_/ASPNETCORE_ variables and the command line; add ours.
+        builder.Configuration.AddEnvironmentVariables();
+        builder.Configuration.AddCommandLine(args);
+        if (overrides is not null) builder.Configuration.AddInMemoryCollection(overrides);
+
+        var options = builder.Configuration.GetSection(AdannsServerOptions.Section).Get<AdannsServerOptions>() ?? new AdannsServerOptions();
+        builder.Services.Configure<AdannsServerOptions>(builder.Configuration.GetSection(AdannsServerOptions.Section));
+        builder.Logging.AddConsole();
+        // The slim builder pins the simple formatter; honour Logging:Console:FormatterName (json by default, see appsettings.json).
+        if (builder.Configuration["Logging:Console:FormatterName"] is { Length: > 0 } formatter)
+            builder.Services.PostConfigure<ConsoleLoggerOptions>(o => o.FormatterName = formatter);
+
+        var address = IPAddress.TryParse(options.Host, out var ip) ? ip
+            : string.Equals(options.Host, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
+            : throw new InvalidOperationException($"Adanns:Host must be an IP address such as 127.0.0.1 or 0.0.0.0 (got \"{options.Host}\").");
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.Http2.MaxStreamsPerConnection = 256;
+            k.Listen(address, options.GrpcPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2; // plain-text HTTP/2 needs Http2 only (no ALPN to negotiate)
+                if (options.Tls.CertificatePath is { Length: > 0 } cert)
+                    listen.UseHttps(LoadCertificate(options.Tls, cert));
+            });
+            k.Listen(address, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+
+        builder.Services.AddSingleton<DatabaseHost>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseHost>());
+        builder.Services.AddSingleton<ServerMetrics>();
+        builder.Services.AddSingleton<ApiInterceptor>();
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = options.Limits.MaxMessageBytes;
+            o.MaxSendMessageSize = options.Limits.MaxMessageBytes;
+            o.EnableDetailedErrors = false;
+            o.Interceptors.Add<ApiInterceptor>();
+        });
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddHealthChecks().AddCheck<DatabaseHost>("database");
+        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false);
+        builder.Services.Configure<HealthCheckPublisherOptions>(o =>
+        {
+            o.Delay = TimeSpan.Zero;                  // grpc.health.v1 Watch follows the publisher
+            o.Period = TimeSpan.FromSeconds(1);
+        });
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m
+            .AddMeter(ServerMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddPrometheusExporter());
+
+        var app = builder.Build();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Adanns.Server");
+        if (!options.Auth.Enabled)
+            log.LogWarning("No API keys configured (Adanns:Auth:ReadWriteKey / ReadOnlyKey): authentication is OFF; every client may read and write.{Extra}",
+                IPAddress.IsLoopback(address) ? " The server listens on loopback only." : $" The server listens on {address}: configure keys before exposing it.");
+        log.LogInformation("gRPC on {Scheme}://{Host}:{GrpcPort} (HTTP/2), /metrics and /healthz on http://{Host}:{HttpPort} (HTTP/1.1); SIMD {Simd}",
+            options.Tls.CertificatePath is { Length: > 0 } ? "https" : "http", options.Host, options.GrpcPort, options.Host, options.HttpPort, Kernels.SimdInfo.Describe());
+
+        // /metrics and /healthz answer only on the HTTP/1.1 port; gRPC needs HTTP/2, so it never answers there.
+        app.Use((ctx, next) =>
+        {
+            bool http1 = HttpProtocol.IsHttp11(ctx.Request.Protocol) || HttpProtocol.IsHttp10(ctx.Request.Protocol);
+            bool plain = ctx.Request.Path.StartsWithSegments("/metrics") || ctx.Request.Path.StartsWithSegments("/healthz");
+            if (plain && !http1)
+            {
+                ctx.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            }
+            return next(ctx);
+        });
+        app.MapGrpcService<CollectionsService>();
+        app.MapGrpcService<PointsService>();
+        app.MapGrpcService<SearchService>();
+        app.MapGrpcService<AdminService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { ResultStatusCodes = { [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable } });
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        return app;
+    }
+
+    private static X509Certificate2 LoadCertificate(TlsOptions tls, string path)
+    {
+        if (tls.KeyPath is { Length: > 0 } key)
+            return tls.Password is { Length: > 0 } pw
+                ? X509Certificate2.CreateFromEncryptedPemFile(path, pw, key)
+                : X509Certificate2.CreateFromPemFile(path, key);
+        return X509CertificateLoader.LoadPkcs12FromFile(path, tls.Password);
+    }
+}
