@@ -91,7 +91,7 @@ internal sealed class BenchOptions
           --shortlists LIST    shortlist sizes to sweep
           --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)
           --no-sq8             float32 scan store instead of 8-bit codes
-          --cascade DIM/KEEP   adanns-ivf / mrl-funnel: an extra rerank stage at DIM keeping KEEP before the final
+          --cascade DIM/KEEP   adanns-ivf / mrl-funnel / ivf-opq: an extra rerank stage at DIM keeping KEEP before the final
                                rerank at D (an MRL funnel, e.g. 192/50)
           --kmeans-iters N     Lloyd iterations (default 10)
           --kmeans-points N    k-means training sample per centroid (default 256)

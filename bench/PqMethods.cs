@@ -80,12 +80,15 @@ internal static class PqMethods
             var plateau = new Plateau();
             foreach (int np in nprobes.Where(x => x <= nlist))
             {
-                var p = new SearchParams { NProbe = np, Shortlist = sl };
+                // --cascade DIM/KEEP adds an MRL-funnel stage (rescore at DIM, keep KEEP) before the final rerank at D.
+                RerankStage[] stages = o.Cascade is { } c && c.Dim < D ? [new RerankStage(c.Dim, c.Keep), new RerankStage(D, null)] : [new RerankStage(D, null)];
+                var p = new SearchParams { NProbe = np, Shortlist = sl, Rerank = stages };
                 var parameters = new Dictionary<string, object>
                 {
                     ["nlist"] = nlist, ["dc"] = dc, ["bytes"] = m, ["d"] = d, ["opq"] = spec.Opq, ["resid"] = spec.Residual,
                     ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D,
                 };
+                if (o.Cascade is { } cc) parameters["cascade"] = $"{cc.Dim}/{cc.Keep}";
                 var point = Measure(data, truth, o, "ivf-opq", index, p, build, parameters);
                 yield return point;
                 if (point.RecallAtK >= o.StopRecall || plateau.Reached(point.RecallAtK)) break;

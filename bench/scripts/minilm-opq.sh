@@ -21,12 +21,12 @@ if [[ $part == codes || $part == all ]]; then
 fi
 if [[ $part == ivf || $part == all ]]; then
   rm -f "$out/ivf.jsonl" "$out/ivf.txt"
-  echo "== AdANNS IVF-OPQ: IVF1024 clustered at 64 dims, OPQ codes on a prefix, rerank at 384 =="
-  # bytes, code dim, residual or not (the issue asks for both; residuals cost a table per list only for L2).
-  for cfg in "48 192 -" "48 192 --pq-resid" "32 128 -" "16 64 -"; do
+  echo "== AdANNS IVF-OPQ: IVF1024 clustered at 64 (or 384) dims, OPQ codes on a prefix, rerank at 384 =="
+  # bytes, code dim, residual or not (the issue asks for both; residuals cost a table per list only for L2), d_c.
+  for cfg in "48 192 - 64" "48 192 --pq-resid 64" "32 128 - 64" "16 64 - 64" "32 128 - 384"; do
     set -- $cfg
     resid=(); [[ $3 == --pq-resid ]] && resid=(--pq-resid)
-    dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --methods ivf-opq --nlist 1024 --dc 64 \
+    dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --methods ivf-opq --nlist 1024 --dc "$4" \
         --pq-bytes "$1" --pq-dims "$2" "${resid[@]}" --shortlists 100,200 --nprobes 32,64,96,128,192,256 --stop-recall 0.97 \
         --repeats 3 --single-queries 200 --out "$out/ivf.jsonl" | tee -a "$out/ivf.txt"
   done
