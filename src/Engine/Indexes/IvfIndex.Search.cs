@@ -504,23 +504,7 @@ public sealed partial class IvfIndex
             list.Read(pos, tmp);
             row = tmp;
         }
-        var x = row[..d];
-        var qd = q[..d];
-        switch (Metric)
-        {
-            case Metric.InnerProduct:
-                return -VectorMath.Dot(qd, x);
-            case Metric.L2:
-                {
-                    var (dot, _, xx) = VectorMath.DotAndNorms(qd, x);
-                    return xx - 2 * dot;
-                }
-            default:
-                {
-                    var (dot, _, xx) = VectorMath.DotAndNorms(qd, x);
-                    return xx > 0 ? -dot / MathF.Sqrt(xx) : 0f;
-                }
-        }
+        return RerankKey.Of(Metric, q, row, d);
     }
 
     /// <summary>The list holding row slot <paramref name="slot"/>: the last l with starts[l] ≤ slot (starts ascending).</summary>

@@ -367,27 +367,8 @@ public sealed partial class PqIndex
     private float AdcScoreOf(float key, ReadOnlySpan<float> qc) =>
         Metric == Metric.L2 ? MathF.Max(0f, key + VectorMath.NormSquared(qc)) : -key;
 
-    /// <summary>Exact key (smaller is better) of a stored row at dim d: −q·x, ‖x‖² − 2q·x, or −q·x/‖x‖.</summary>
-    private float RowKey(ReadOnlySpan<float> row, ReadOnlySpan<float> q, int d)
-    {
-        var x = row[..d];
-        var qd = q[..d];
-        switch (Metric)
-        {
-            case Metric.InnerProduct:
-                return -VectorMath.Dot(qd, x);
-            case Metric.L2:
-                {
-                    var (dot, _, xx) = VectorMath.DotAndNorms(qd, x);
-                    return xx - 2 * dot;
-                }
-            default:
-                {
-                    var (dot, _, xx) = VectorMath.DotAndNorms(qd, x);
-                    return xx > 0 ? -dot / MathF.Sqrt(xx) : 0f;
-                }
-        }
-    }
+    /// <summary>Exact key (smaller is better) of a stored row at dim d (see <see cref="RerankKey"/>).</summary>
+    private float RowKey(ReadOnlySpan<float> row, ReadOnlySpan<float> q, int d) => RerankKey.Of(Metric, q, row, d);
 
     /// <summary>Every live vector (that <paramref name="filter"/> accepts) scored at dim d from the rerank store.</summary>
     private void ExactSearch(ReadOnlySpan<float> q, int k, int d, IIdFilter? filter, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
