@@ -189,6 +189,21 @@ public sealed record IndexSpec
         };
     }
 
+    /// <summary>Parses and validates a spec read from an index file; a bad one is reported as a file error at <paramref name="offset"/>.</summary>
+    internal static IndexSpec ParseStored(string text, int dimension, string path, long offset)
+    {
+        try
+        {
+            var spec = Parse(text);
+            spec.Validate(dimension);
+            return spec;
+        }
+        catch (FormatException e)
+        {
+            throw new Persistence.IndexFileException(path, offset, $"stored spec is invalid: {e.Message}", e);
+        }
+    }
+
     /// <summary>The canonical factory string.</summary>
     public override string ToString()
     {

@@ -132,16 +132,7 @@ public sealed partial class IvfIndex
                         int store = r.Int32In("scan store dims", 1, D);
                         long next = r.Int64("next id");
                         string specText = r.String("spec", 4096);
-                        IndexSpec spec;
-                        try
-                        {
-                            spec = IndexSpec.Parse(specText);
-                            spec.Validate(D);
-                        }
-                        catch (FormatException e)
-                        {
-                            throw new IndexFileException(path, offset, $"stored spec is invalid: {e.Message}", e);
-                        }
+                        var spec = IndexSpec.ParseStored(specText, D, path, offset);
                         if (spec.NList != nlist || (spec.CoarseDim ?? D) != dc)
                             throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc}.");
                         meta = (D, (Metric)metric, nlist, dc, store, next, spec);

@@ -30,16 +30,7 @@ public sealed partial class IvfIndex
             throw new ArgumentOutOfRangeException(nameof(p), dc, $"Coarse dim must be in [1, {D}] (got {dc}).");
         if (ds < 1 || ds > D)
             throw new ArgumentOutOfRangeException(nameof(p), ds, $"Scan dim must be in [1, {D}] (got {ds}).");
-        if (shortlist < k)
-            throw new ArgumentOutOfRangeException(nameof(p), shortlist, $"Shortlist ({shortlist}) must be at least k ({k}).");
-        for (int i = 0; i < rerank.Count; i++)
-        {
-            var st = rerank[i];
-            if (st.Dim < 1 || st.Dim > D)
-                throw new ArgumentOutOfRangeException(nameof(p), st.Dim, $"Rerank dim must be in [1, {D}] (got {st.Dim}).");
-            if (st.Keep is { } keep && keep < k)
-                throw new ArgumentOutOfRangeException(nameof(p), keep, $"Rerank stage {i + 1} keeps {keep}, fewer than k ({k}).");
-        }
+        SearchParamsChecks.CheckShortlistAndRerank(shortlist, rerank, D, k);
         if (exact)
         {
             // Every live vector scored at the final dim: a flat search through the list storage.

@@ -135,16 +135,7 @@ public sealed partial class PqIndex
                         int m = r.Int32In("code bytes", 1, dq);
                         long next = r.Int64("next id");
                         string specText = r.String("spec", 4096);
-                        IndexSpec spec;
-                        try
-                        {
-                            spec = IndexSpec.Parse(specText);
-                            spec.Validate(D);
-                        }
-                        catch (FormatException e)
-                        {
-                            throw new IndexFileException(path, offset, $"stored spec is invalid: {e.Message}", e);
-                        }
+                        var spec = IndexSpec.ParseStored(specText, D, path, offset);
                         if (!spec.IsPq || spec.NList != nlist || (spec.CoarseDim ?? D) != dc || (spec.PqDim ?? D) != dq || spec.PqBytes != m)
                             throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / PQ{m}@{dq}.");
                         meta = (D, (Metric)metric, nlist, dc, dq, m, next, spec);

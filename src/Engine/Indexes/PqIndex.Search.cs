@@ -29,16 +29,7 @@ public sealed partial class PqIndex
             throw new ArgumentOutOfRangeException(nameof(p), dc, $"Coarse dim must be in [1, {CoarseDim}] (the centroids' dim) (got {dc}).");
         if (p?.ScanDim is { } ds && ds != CodeDim)
             throw new ArgumentOutOfRangeException(nameof(p), ds, $"This index scans {CodeDim}-dim PQ codes; the scan dim cannot be changed (got {ds}).");
-        if (shortlist < k)
-            throw new ArgumentOutOfRangeException(nameof(p), shortlist, $"Shortlist ({shortlist}) must be at least k ({k}).");
-        for (int i = 0; i < rerank.Count; i++)
-        {
-            var st = rerank[i];
-            if (st.Dim < 1 || st.Dim > Dimension)
-                throw new ArgumentOutOfRangeException(nameof(p), st.Dim, $"Rerank dim must be in [1, {Dimension}] (got {st.Dim}).");
-            if (st.Keep is { } keep && keep < k)
-                throw new ArgumentOutOfRangeException(nameof(p), keep, $"Rerank stage {i + 1} keeps {keep}, fewer than k ({k}).");
-        }
+        SearchParamsChecks.CheckShortlistAndRerank(shortlist, rerank, Dimension, k);
         if (p?.Exact == true)
             return new ResolvedSearch(NList, dc, rerank.Count > 0 ? rerank[^1].Dim : Dimension, k, [], true);
         return new ResolvedSearch(nprobe, dc, CodeDim, rerank.Count == 0 ? k : shortlist, rerank, false);
@@ -239,6 +230,9 @@ public sealed partial class PqIndex
                     stats.Flops += (long)PqKernels.Ksub * d;
                 }
             }
+            // Keys, smaller is better, chosen once per list: −(ADC inner product + the residual's centroid term), or
+            // the ADC squared L2 without ‖q‖².
+            float sign = ip ? -1f : 1f, bias = ip ? -offset : 0f;
             for (int r0 = 0; r0 < list.Count; r0 += ScanChunk)
             {
                 int m = Math.Min(ScanChunk, list.Count - r0);
@@ -248,8 +242,7 @@ public sealed partial class PqIndex
                 float threshold = heap.Threshold;
                 for (int j = 0; j < m; j++)
                 {
-                    // Keys: smaller is better. ADC inner product (+ the residual's centroid term), or L2 without ‖q‖².
-                    float key = ip ? -(dm[j] + offset) : dm[j];
+                    float key = sign * dm[j] + bias;
                     if (key <= threshold && slots[j] >= 0 && (filter is null || filter.Accept(_slotIds[slots[j]])) && heap.Push(key, slots[j]))
                         threshold = heap.Threshold;
                 }

@@ -42,6 +42,7 @@ public sealed partial class PqIndex
     private readonly Dictionary<long, long> _idToLoc = new(); // id → (list << 32) | position
     private int _garbageSlots;
     private long _nextAutoId;
+    private EncodeScratch? _addScratch;
 
     private PqIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse,
         RotationTransform? opq, ProductQuantizer pq, float[]? residCentroids)
@@ -289,13 +290,13 @@ public sealed partial class PqIndex
         CheckVector(vector, 0);
         if (id < 0) throw new ArgumentOutOfRangeException(nameof(id), id, "Ids must be non-negative.");
         if (_idToLoc.ContainsKey(id)) throw new ArgumentException($"Id {id} is already in the index; remove it first.", nameof(id));
-        var row = new float[Dimension];
+        // Writers are serialised (see remarks), so one scratch serves every single-vector add: collections add per upsert.
+        var scratch = _addScratch ??= new EncodeScratch(this);
+        var row = scratch.Row;
         if (Rotation is null) vector.CopyTo(row); else Rotation.Apply(vector, row);
-        var code = new byte[CodeBytes];
-        var scratch = new EncodeScratch(this);
         int list = Assign(row, scratch);
-        EncodeInto(row, list, code, scratch);
-        Append(list, row, code, id);
+        EncodeInto(row, list, scratch.Code, scratch);
+        Append(list, row, scratch.Code, id);
         _nextAutoId = Math.Max(_nextAutoId, id + 1);
     }
 
@@ -494,6 +495,8 @@ public sealed partial class PqIndex
         public readonly float[] Prefix = new float[ix.CodeDim];
         public readonly float[] Rotated = new float[ix.CodeDim];
         public readonly float[] Table = new float[ix.CodeBytes * PqKernels.Ksub];
+        public readonly float[] Row = new float[ix.Dimension];
+        public readonly byte[] Code = new byte[ix.CodeBytes];
     }
 }
 

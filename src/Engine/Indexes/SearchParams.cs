@@ -38,6 +38,25 @@ public sealed record SearchParams
     public double? MaxMicros { get; init; }
 }
 
+/// <summary>Validation shared by every index's <c>Resolve</c>, so the rules and messages cannot drift apart.</summary>
+internal static class SearchParamsChecks
+{
+    /// <summary>Shortlist ≥ k; every rerank stage at a dim in [1, D] keeping at least k.</summary>
+    public static void CheckShortlistAndRerank(int shortlist, IReadOnlyList<RerankStage> rerank, int dimension, int k)
+    {
+        if (shortlist < k)
+            throw new ArgumentOutOfRangeException("p", shortlist, $"Shortlist ({shortlist}) must be at least k ({k}).");
+        for (int i = 0; i < rerank.Count; i++)
+        {
+            var st = rerank[i];
+            if (st.Dim < 1 || st.Dim > dimension)
+                throw new ArgumentOutOfRangeException("p", st.Dim, $"Rerank dim must be in [1, {dimension}] (got {st.Dim}).");
+            if (st.Keep is { } keep && keep < k)
+                throw new ArgumentOutOfRangeException("p", keep, $"Rerank stage {i + 1} keeps {keep}, fewer than k ({k}).");
+        }
+    }
+}
+
 /// <summary>Work done by one search (or summed over a batch).</summary>
 public struct SearchStats
 {
