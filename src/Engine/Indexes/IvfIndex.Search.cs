@@ -529,30 +529,24 @@ public sealed partial class IvfIndex
         /// <summary>Id filter of the search running on this thread (set only for the duration of a filtered search).</summary>
         public IIdFilter? Filter;
 
-        public Span<float> Query(int n) => G(ref _query, n);
-        public Span<float> CoarseKeys(int n) => G(ref _coarse, n);
-        public Span<float> CoarseNorms(int n) => G(ref _coarseNorms, n);
-        public Span<float> Row(int n) => G(ref _row, n);
-        public Span<float> ScaledQuery(int n) => G(ref _scaled, n);
-        public Span<float> MultiQuery(int n) => G(ref _multi, n);
-        public Span<float> ProbeKeys(int n) => G(ref _probeKeys, n);
-        public Span<int> Probes(int n) => G(ref _probes, n);
-        public Span<float> Dots(int n) => G(ref _dots, n);
-        public Span<float> Norms(int n) => G(ref _norms, n);
-        public Span<float> ShortKeys(int n) => G(ref _shortKeys, n);
-        public Span<int> ShortIds(int n) => G(ref _shortIds, n);
-        public Span<int> CandList(int n) => G(ref _candList, n);
-        public Span<int> CandPos(int n) => G(ref _candPos, n);
-        public Span<float> StageKeys(int n) => G(ref _stageKeys, n);
-        public Span<float> StageHeapKeys(int n) => G(ref _stageHeapKeys, n);
-        public Span<int> StageHeapIds(int n) => G(ref _stageHeapIds, n);
-        public Span<int> TmpList(int n) => G(ref _tmpList, n);
-        public Span<int> TmpPos(int n) => G(ref _tmpPos, n);
-
-        private static Span<T> G<T>(ref T[] a, int n)
-        {
-            if (a.Length < n) a = new T[Math.Max(n, a.Length * 2)];
-            return a.AsSpan(0, n);
-        }
+        public Span<float> Query(int n) => ScratchBuffer.Span(ref _query, n);
+        public Span<float> CoarseKeys(int n) => ScratchBuffer.Span(ref _coarse, n);
+        public Span<float> CoarseNorms(int n) => ScratchBuffer.Span(ref _coarseNorms, n);
+        public Span<float> Row(int n) => ScratchBuffer.Span(ref _row, n);
+        public Span<float> ScaledQuery(int n) => ScratchBuffer.Span(ref _scaled, n);
+        public Span<float> MultiQuery(int n) => ScratchBuffer.Span(ref _multi, n);
+        public Span<float> ProbeKeys(int n) => ScratchBuffer.Span(ref _probeKeys, n);
+        public Span<int> Probes(int n) => ScratchBuffer.Span(ref _probes, n);
+        public Span<float> Dots(int n) => ScratchBuffer.Span(ref _dots, n);
+        public Span<float> Norms(int n) => ScratchBuffer.Span(ref _norms, n);
+        public Span<float> ShortKeys(int n) => ScratchBuffer.Span(ref _shortKeys, n);
+        public Span<int> ShortIds(int n) => ScratchBuffer.Span(ref _shortIds, n);
+        public Span<int> CandList(int n) => ScratchBuffer.Span(ref _candList, n);
+        public Span<int> CandPos(int n) => ScratchBuffer.Span(ref _candPos, n);
+        public Span<float> StageKeys(int n) => ScratchBuffer.Span(ref _stageKeys, n);
+        public Span<float> StageHeapKeys(int n) => ScratchBuffer.Span(ref _stageHeapKeys, n);
+        public Span<int> StageHeapIds(int n) => ScratchBuffer.Span(ref _stageHeapIds, n);
+        public Span<int> TmpList(int n) => ScratchBuffer.Span(ref _tmpList, n);
+        public Span<int> TmpPos(int n) => ScratchBuffer.Span(ref _tmpPos, n);
     }
 }

@@ -420,34 +420,28 @@ public sealed partial class PqIndex
         private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [], _chunkSlots = [], _chunkCounts = [];
         private long[] _readIds = [];
 
-        public Span<float> Query(int n) => G(ref _query, n);
-        public Span<float> Code(int n) => G(ref _code, n);
-        public Span<float> Rotated(int n) => G(ref _rotated, n);
-        public Span<float> Diff(int n) => G(ref _diff, n);
-        public Span<float> Table(int n) => G(ref _table, n);
-        public Span<float> Dists(int n) => G(ref _dists, n);
-        public Span<float> CoarseDots(int n) => G(ref _coarseDots, n);
-        public Span<float> CoarseNorms(int n) => G(ref _coarseNorms, n);
-        public Span<float> ProbeKeys(int n) => G(ref _probeKeys, n);
-        public Span<int> Probes(int n) => G(ref _probes, n);
-        public Span<float> ShortKeys(int n) => G(ref _shortKeys, n);
-        public Span<int> ShortIds(int n) => G(ref _shortIds, n);
-        public Span<int> CandSlots(int n) => G(ref _candSlots, n);
-        public Span<float> StageKeys(int n) => G(ref _stageKeys, n);
-        public Span<float> StageHeapKeys(int n) => G(ref _stageHeapKeys, n);
-        public Span<int> StageHeapIds(int n) => G(ref _stageHeapIds, n);
-        public Span<float> ExternalRows(int n) => G(ref _externalRows, n);
-        public Span<float> RawRows(int n) => G(ref _rawRows, n);
-        public Span<long> ReadIds(int n) => G(ref _readIds, n);
-        public Span<float> ChunkQueries(int n) => G(ref _chunkQueries, n);
-        public Span<float> ChunkKeys(int n) => G(ref _chunkKeys, n);
-        public Span<int> ChunkSlots(int n) => G(ref _chunkSlots, n);
-        public Span<int> ChunkCounts(int n) => G(ref _chunkCounts, n);
-
-        private static Span<T> G<T>(ref T[] a, int n)
-        {
-            if (a.Length < n) a = new T[Math.Max(n, a.Length * 2)];
-            return a.AsSpan(0, n);
-        }
+        public Span<float> Query(int n) => ScratchBuffer.Span(ref _query, n);
+        public Span<float> Code(int n) => ScratchBuffer.Span(ref _code, n);
+        public Span<float> Rotated(int n) => ScratchBuffer.Span(ref _rotated, n);
+        public Span<float> Diff(int n) => ScratchBuffer.Span(ref _diff, n);
+        public Span<float> Table(int n) => ScratchBuffer.Span(ref _table, n);
+        public Span<float> Dists(int n) => ScratchBuffer.Span(ref _dists, n);
+        public Span<float> CoarseDots(int n) => ScratchBuffer.Span(ref _coarseDots, n);
+        public Span<float> CoarseNorms(int n) => ScratchBuffer.Span(ref _coarseNorms, n);
+        public Span<float> ProbeKeys(int n) => ScratchBuffer.Span(ref _probeKeys, n);
+        public Span<int> Probes(int n) => ScratchBuffer.Span(ref _probes, n);
+        public Span<float> ShortKeys(int n) => ScratchBuffer.Span(ref _shortKeys, n);
+        public Span<int> ShortIds(int n) => ScratchBuffer.Span(ref _shortIds, n);
+        public Span<int> CandSlots(int n) => ScratchBuffer.Span(ref _candSlots, n);
+        public Span<float> StageKeys(int n) => ScratchBuffer.Span(ref _stageKeys, n);
+        public Span<float> StageHeapKeys(int n) => ScratchBuffer.Span(ref _stageHeapKeys, n);
+        public Span<int> StageHeapIds(int n) => ScratchBuffer.Span(ref _stageHeapIds, n);
+        public Span<float> ExternalRows(int n) => ScratchBuffer.Span(ref _externalRows, n);
+        public Span<float> RawRows(int n) => ScratchBuffer.Span(ref _rawRows, n);
+        public Span<long> ReadIds(int n) => ScratchBuffer.Span(ref _readIds, n);
+        public Span<float> ChunkQueries(int n) => ScratchBuffer.Span(ref _chunkQueries, n);
+        public Span<float> ChunkKeys(int n) => ScratchBuffer.Span(ref _chunkKeys, n);
+        public Span<int> ChunkSlots(int n) => ScratchBuffer.Span(ref _chunkSlots, n);
+        public Span<int> ChunkCounts(int n) => ScratchBuffer.Span(ref _chunkCounts, n);
     }
 }
