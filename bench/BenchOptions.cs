@@ -43,6 +43,7 @@ internal sealed class BenchOptions
     public int[]? PqDims { get; private set; }
     public bool PqResidual { get; private set; }
     public bool PlainPq { get; private set; }
+    public int PqBits { get; private set; } = 8;
     public int PqTrain { get; private set; } = 20_000;
     public int OpqIterations { get; private set; } = 25;
 
@@ -102,6 +103,8 @@ internal sealed class BenchOptions
                                ivf-opq: the code dim (first value)
           --pq-resid           ivf-opq: codes are residuals to the list centroid
           --plain-pq           PQ without the OPQ rotation
+          --pq-bits 8|4        ivf-opq: 8-bit codes (default) or 4-bit fast-scan codes (PQ{2·bytes}x4: same bytes,
+                               twice the sub-quantizers)
           --pq-train N         rows used to train OPQ/PQ (default 20000)
           --opq-iters N        OPQ alternations (default 25)
           --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
@@ -189,6 +192,10 @@ internal sealed class BenchOptions
                 case "--pq-dims": o.PqDims = ParseIntList(a, Value()); break;
                 case "--pq-resid": o.PqResidual = true; break;
                 case "--plain-pq": o.PlainPq = true; break;
+                case "--pq-bits":
+                    o.PqBits = IntValue(4);
+                    if (o.PqBits is not (4 or 8)) throw new ArgumentException($"--pq-bits must be 8 or 4, got {o.PqBits}.");
+                    break;
                 case "--pq-train": o.PqTrain = IntValue(256); break;
                 case "--opq-iters": o.OpqIterations = IntValue(0); break;
                 case "--dataset": o.DatasetName = Value(); break;

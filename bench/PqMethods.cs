@@ -68,10 +68,10 @@ internal static class PqMethods
         int D = data.Base.Dimension;
         int nlist = o.NList ?? IvfMethods.DefaultNList(data.Base.Count);
         int dc = o.CoarseDim ?? D;
-        int m = o.PqBytes[0];
+        int m = o.PqBits == 4 ? 2 * o.PqBytes[0] : o.PqBytes[0]; // sub-quantizers: 4-bit codes spend the same bytes on twice as many
         int d = o.PqDims?[0] ?? D;
-        string kind = o.PlainPq ? "PQ" : "OPQ";
-        var spec = IndexSpec.Parse($"IVF{nlist}@{dc},{kind}{m}@{d}{(o.PqResidual ? ",Resid" : "")},Rerank{D}");
+        string kind = (o.PlainPq ? "PQ" : "OPQ") + m + (o.PqBits == 4 ? "x4" : "");
+        var spec = IndexSpec.Parse($"IVF{nlist}@{dc},{kind}@{d}{(o.PqResidual ? ",Resid" : "")},Rerank{D}");
         var (index, build) = Build(data, spec, o);
         int[] shortlists = o.Shortlists ?? [50, 100, 200, 400];
         int[] nprobes = o.NProbes ?? [1, 2, 4, 8, 16, 32, 64, 128, 256];
@@ -85,7 +85,8 @@ internal static class PqMethods
                 var p = new SearchParams { NProbe = np, Shortlist = sl, Rerank = stages };
                 var parameters = new Dictionary<string, object>
                 {
-                    ["nlist"] = nlist, ["dc"] = dc, ["bytes"] = m, ["d"] = d, ["opq"] = spec.Opq, ["resid"] = spec.Residual,
+                    ["nlist"] = nlist, ["dc"] = dc, ["bytes"] = index.CodeBytes, ["m"] = m, ["bits"] = o.PqBits, ["d"] = d, ["opq"] = spec.Opq,
+                    ["resid"] = spec.Residual,
                     ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D,
                 };
                 if (o.Cascade is { } cc) parameters["cascade"] = $"{cc.Dim}/{cc.Keep}";
@@ -133,6 +134,8 @@ internal static class PqMethods
             }
         }
         // On a shared machine wall time includes waiting for a core; CPU time per query does not.
+
+
         Console.WriteLine($"    (cpu {bestCpu * 1e6 / nq:F0} us/query, wall {best * 1e6 / nq:F0} us/query)");
         var (recall1, recallK, acc) = Accuracy.Of(results!.Ids, data, truth, k);
         var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, out _));

@@ -31,8 +31,21 @@ public static class PqKernels
     /// (then Σ_j lut[j, code_j] + ‖q‖² = ‖q − decoded‖²). An empty <paramref name="bias"/> means zeros.
     /// </remarks>
     public static void BuildTable(ReadOnlySpan<float> q, ReadOnlySpan<float> codebooksT, int m, int dsub, float scale,
+        ReadOnlySpan<float> bias, Span<float> lut) => BuildTable(q, codebooksT, m, dsub, Ksub, scale, bias, lut);
+
+    /// <summary>
+    /// <see cref="BuildTable(ReadOnlySpan{float}, ReadOnlySpan{float}, int, int, float, ReadOnlySpan{float}, Span{float})"/>
+    /// for <paramref name="ksub"/> centroids per sub-quantizer (256 for 8-bit codes, 16 for 4-bit): codebooks
+    /// <c>m × dsub × ksub</c>, table and bias <c>m × ksub</c>.
+    /// </summary>
+    public static void BuildTable(ReadOnlySpan<float> q, ReadOnlySpan<float> codebooksT, int m, int dsub, int ksub, float scale,
         ReadOnlySpan<float> bias, Span<float> lut)
     {
+        if (ksub != Ksub)
+        {
+            BuildTableSmall(q, codebooksT, m, dsub, ksub, scale, bias, lut);
+            return;
+        }
         int d = m * dsub;
         if (m <= 0 || dsub <= 0) throw new ArgumentOutOfRangeException(nameof(m), "m and dsub must be positive.");
         if (q.Length < d) throw new ArgumentException($"Query has {q.Length} dims; the table needs {d}.", nameof(q));
@@ -56,6 +69,38 @@ public static class PqKernels
                 var cb = codebooksT.Slice((j * dsub + t) * Ksub, Ksub);
                 System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(cb, w, row, row);
             }
+        }
+    }
+
+    private static void BuildTableSmall(ReadOnlySpan<float> q, ReadOnlySpan<float> codebooksT, int m, int dsub, int ksub, float scale,
+        ReadOnlySpan<float> bias, Span<float> lut)
+    {
+        int d = m * dsub;
+        if (m <= 0 || dsub <= 0 || ksub <= 0) throw new ArgumentOutOfRangeException(nameof(m), "m, dsub and ksub must be positive.");
+        if (q.Length < d) throw new ArgumentException($"Query has {q.Length} dims; the table needs {d}.", nameof(q));
+        if (codebooksT.Length < d * ksub) throw new ArgumentException($"Codebooks hold {codebooksT.Length} floats; {d * ksub} needed.", nameof(codebooksT));
+        if (lut.Length < m * ksub) throw new ArgumentException($"Table holds {lut.Length} floats; {m * ksub} needed.", nameof(lut));
+        if (!bias.IsEmpty && bias.Length < m * ksub) throw new ArgumentException($"Bias holds {bias.Length} floats; {m * ksub} needed.", nameof(bias));
+        if (ksub == 16 && Vector512.IsHardwareAccelerated)
+        {
+            // A 16-entry table row is one register: accumulate it over the dsub dims, store once.
+            ref float cb = ref MemoryMarshal.GetReference(codebooksT);
+            for (int j = 0; j < m; j++)
+            {
+                var acc = bias.IsEmpty ? Vector512<float>.Zero : Vector512.Create(bias.Slice(j * 16, 16));
+                for (int t = 0; t < dsub; t++)
+                    acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref cb, (nuint)((j * dsub + t) * 16)), Vector512.Create(scale * q[j * dsub + t]), acc);
+                acc.CopyTo(lut.Slice(j * 16, 16));
+            }
+            return;
+        }
+        for (int j = 0; j < m; j++)
+        {
+            var row = lut.Slice(j * ksub, ksub);
+            if (bias.IsEmpty) row.Clear();
+            else bias.Slice(j * ksub, ksub).CopyTo(row);
+            for (int t = 0; t < dsub; t++)
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(codebooksT.Slice((j * dsub + t) * ksub, ksub), scale * q[j * dsub + t], row, row);
         }
     }
 

@@ -166,3 +166,130 @@ public static class TopK
         return heap.SortBestFirst();
     }
 }
+
+/// <summary>
+/// Collects the k smallest (key, id) pairs of a long stream in a buffer of more than k entries: candidates under the
+/// current threshold are appended (one compare and one store), and when the buffer fills a quickselect keeps the k
+/// best and tightens the threshold. Amortised O(1) per accepted candidate, against O(log k) for
+/// <see cref="TopKHeap.Push"/> — the difference matters when a scan accepts thousands of candidates for a shortlist of
+/// hundreds. Same total order as <see cref="TopKHeap"/> (key, then id; NaN never kept) for ids ≥ 0; no allocation.
+/// </summary>
+/// <remarks>
+/// Each entry is one 64-bit word: the key's bits mapped to an unsigned integer with the same order, then the id, so
+/// (key, id) comparisons are single integer comparisons and the final sort is a primitive sort.
+/// </remarks>
+public ref struct TopKReservoir
+{
+    private readonly Span<ulong> _entries;
+    private readonly int _k;
+    private int _count;
+    private float _threshold;
+
+    /// <summary>Keeps the <paramref name="k"/> best in a buffer of capacity &gt; k (2k–4k is the usual choice).</summary>
+    public TopKReservoir(int k, Span<ulong> buffer)
+    {
+        if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        if (buffer.Length <= k) throw new ArgumentException($"The buffer must hold more than k = {k} entries (got {buffer.Length}).");
+        _entries = buffer;
+        _k = k;
+        _count = 0;
+        _threshold = float.PositiveInfinity;
+    }
+
+    /// <summary>Capacity k.</summary>
+    public readonly int K => _k;
+
+    /// <summary>A candidate with key &gt; Threshold can never be among the k best; +∞ until k entries were kept once.</summary>
+    public readonly float Threshold
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _threshold;
+    }
+
+    /// <summary>Offers (key, id ≥ 0); NaN keys and keys above <see cref="Threshold"/> are dropped.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Push(float key, int id)
+    {
+        if (!(key <= _threshold)) return; // also drops NaN
+        _entries[_count] = Pack(key, id);
+        if (++_count == _entries.Length) Shrink();
+    }
+
+    /// <summary>
+    /// Writes the kept entries best first (ascending key, then id) into the outputs and returns how many
+    /// (min(k, accepted)). The reservoir is empty afterwards.
+    /// </summary>
+    public int SortBestFirst(Span<float> outKeys, Span<int> outIds)
+    {
+        if (_count > _k) Shrink();
+        int n = _count;
+        if (outKeys.Length < n || outIds.Length < n) throw new ArgumentException($"Outputs must hold {n} entries.");
+        var kept = _entries[..n];
+        kept.Sort();
+        for (int i = 0; i < n; i++)
+        {
+            ulong e = kept[i];
+            outKeys[i] = KeyOf(e);
+            outIds[i] = (int)(uint)e;
+        }
+        _count = 0;
+        _threshold = float.PositiveInfinity;
+        return n;
+    }
+
+    /// <summary>(key, id) as one word whose unsigned order is the (key, id) order. −0 is folded into +0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Pack(float key, int id)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(key + 0f);
+        // Positive floats order like their bits once the sign bit is set; negative ones in reverse, so flip them all.
+        bits = (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
+        return ((ulong)bits << 32) | (uint)id;
+    }
+
+    private static float KeyOf(ulong entry)
+    {
+        uint bits = (uint)(entry >> 32);
+        bits = (bits & 0x8000_0000u) != 0 ? bits & 0x7FFF_FFFFu : ~bits;
+        return BitConverter.UInt32BitsToSingle(bits);
+    }
+
+    /// <summary>Quickselect: the k best move to the front, the rest are dropped, the threshold becomes the k-th key.</summary>
+    private void Shrink()
+    {
+        var e = _entries;
+        int lo = 0, hi = _count, nth = _k; // select the nth smallest into [0, nth) within [lo, hi)
+        while (hi - lo > 1)
+        {
+            // Median of three as the pivot keeps sorted or reversed input (lists visited best first) linear.
+            int mid = lo + ((hi - lo) >> 1);
+            ulong a = e[lo], b = e[mid], c = e[hi - 1];
+            ulong pivot = Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
+            // Branch-free Lomuto partition: entries below the pivot move to the front. Comparisons of random keys
+            // against a median are coin flips, so a branch per entry would mispredict half the time.
+            int store = lo;
+            for (int i = lo; i < hi; i++)
+            {
+                ulong x = e[i];
+                e[i] = e[store];
+                e[store] = x;
+                store += x < pivot ? 1 : 0;
+            }
+            // [lo, store) < pivot ≤ [store, hi). The pivot itself is in the upper part: move it to its place.
+            if (store >= nth)
+            {
+                hi = store;
+                continue;
+            }
+            int p = store;
+            for (int i = store; i < hi; i++)
+                if (e[i] == pivot) { (e[i], e[p]) = (e[p], e[i]); break; }
+            if (p + 1 >= nth) break; // [0, p] holds the nth smallest (p + 1 == nth)
+            lo = p + 1;
+        }
+        _count = _k;
+        ulong worst = 0;
+        for (int t = 0; t < _k; t++) worst = Math.Max(worst, e[t]);
+        _threshold = KeyOf(worst);
+    }
+}

@@ -83,4 +83,63 @@ public class TopKTests
         Assert.True(heap.Push(4, 3));
         Assert.Equal(4, heap.Threshold);
     }
+
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(5, 6)]
+    [InlineData(10, 20)]
+    [InlineData(100, 200)]
+    [InlineData(200, 400)]
+    public void ReservoirKeepsExactlyWhatTheHeapKeeps(int k, int capacity)
+    {
+        var rng = new Random(k * 7 + capacity);
+        foreach (int n in new[] { 0, 1, k - 1, k, k + 1, 3 * capacity + 5, 5000 })
+        {
+            if (n < 0) continue;
+            foreach (string order in new[] { "random", "ascending", "descending", "ties" })
+            {
+                var keys = new float[n];
+                for (int i = 0; i < n; i++)
+                    keys[i] = order switch
+                    {
+                        "ascending" => i,
+                        "descending" => n - i,
+                        "ties" => rng.Next(4) - 2, // negative keys and −0 too
+                        _ => (float)rng.NextDouble(),
+                    };
+                if (n > 3) keys[n / 2] = float.NaN;
+                var ek = new float[k];
+                var ei = new int[k];
+                int expect = TopK.SelectSmallest(keys, ek, ei);
+                var res = new TopKReservoir(k, new ulong[capacity]);
+                for (int i = 0; i < n; i++) res.Push(keys[i], i);
+                var gk = new float[k];
+                var gi = new int[k];
+                int got = res.SortBestFirst(gk, gi);
+                Assert.Equal(expect, got);
+                Assert.Equal(ek[..expect], gk[..got]);
+                Assert.Equal(ei[..expect], gi[..got]);
+            }
+        }
+    }
+
+    [Fact]
+    public void ReservoirThresholdNeverDropsACandidateThatBelongs()
+    {
+        var rng = new Random(3);
+        var res = new TopKReservoir(32, new ulong[64]);
+        var seen = new List<float>();
+        for (int i = 0; i < 3000; i++)
+        {
+            float key = (float)rng.NextDouble();
+            seen.Add(key);
+            res.Push(key, i);
+            // Once k keys were kept, at least k seen keys are at or under the threshold.
+            float threshold = res.Threshold;
+            if (!float.IsPositiveInfinity(threshold))
+                Assert.True(seen.Count(x => x <= threshold) >= 32);
+        }
+        Assert.Throws<ArgumentException>(() => new TopKReservoir(4, new ulong[4]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TopKReservoir(0, new ulong[4]));
+    }
 }

@@ -18,8 +18,10 @@ public readonly record struct RerankStage(int Dim, int? Keep);
 /// <item><c>SQ8</c> — keep the scan store as 8-bit scalar-quantized codes (a quarter of the bytes to stream);
 /// reranking still uses exact float vectors.</item>
 /// <item><c>PQ{m}</c>, <c>PQ{m}@{d}</c>, <c>OPQ{m}</c>, <c>OPQ{m}@{d}</c> — product-quantized codes of m bytes on the
-/// d-dim prefix (default D; d % m == 0), with a learned OPQ rotation for <c>OPQ</c>. Such specs build a
-/// <see cref="PqIndex"/>; the IVF component is then optional (without it the codes are scanned flat).</item>
+/// d-dim prefix (default D; d % m == 0), with a learned OPQ rotation for <c>OPQ</c>. <c>PQ{m}x4</c> (also
+/// <c>OPQ{m}x4@{d}</c>): m sub-quantizers of 16 centroids, m/2 bytes per code, scanned with the in-register 4-bit
+/// fast-scan kernel (m even). Such specs build a <see cref="PqIndex"/>; the IVF component is then optional (without
+/// it the codes are scanned flat).</item>
 /// <item><c>Resid</c> — PQ codes encode the residual to the list centroid instead of the vector.</item>
 /// <item><c>NProbe{n}</c> — lists probed per query by default (default 8, capped at nlist).</item>
 /// <item><c>Shortlist{n}</c> — candidates kept by the scan for reranking (default 100, at least k).</item>
@@ -55,6 +57,9 @@ public sealed record IndexSpec
 
     /// <summary>Bytes per PQ code (sub-quantizers m); null = no product quantization.</summary>
     public int? PqBytes { get; init; }
+
+    /// <summary>Bits per PQ sub-quantizer code: 8 (default) or 4 (fast scan, <c>PQ{m}x4</c>).</summary>
+    public int PqBits { get; init; } = 8;
 
     /// <summary>Prefix dim the PQ codes are learned on; null = D.</summary>
     public int? PqDim { get; init; }
@@ -94,7 +99,9 @@ public sealed record IndexSpec
         {
             int d = PqDim ?? dimension;
             Check(PqDim is null || (PqDim >= 1 && PqDim <= dimension), $"PQ dim {PqDim} must be in [1, {dimension}].");
-            Check(m >= 1 && d % m == 0, $"PQ needs the prefix dim ({d}) divisible by the bytes per code ({m}).");
+            Check(m >= 1 && d % m == 0, $"PQ needs the prefix dim ({d}) divisible by the sub-quantizer count ({m}).");
+            Check(PqBits is 8 or 4, $"PQ codes are 8 or 4 bits per sub-quantizer (got {PqBits}).");
+            Check(PqBits == 8 || (m % 2 == 0 && m <= 256), $"4-bit PQ packs two codes per byte: the sub-quantizer count must be even and at most 256 (got {m}).");
             Check(!Sq8 && ScanDim is null, "PQ codes fix the scan: SQ8 and Scan do not combine with PQ/OPQ.");
         }
         else
@@ -119,6 +126,7 @@ public sealed record IndexSpec
 
         bool rotate = false, sq8 = false, opq = false, resid = false;
         int? nlist = null, dc = null, ds = null, nprobe = null, shortlist = null, pqBytes = null, pqDim = null;
+        int pqBits = 8;
         var stages = new List<RerankStage>();
         int stage = -1; // enforces the documented order
         for (int i = 0; i < parts.Length; i++)
@@ -148,7 +156,14 @@ public sealed record IndexSpec
                 opq = lower[0] == 'o';
                 var body = p[(opq ? 3 : 2)..];
                 int at = body.IndexOf('@');
-                pqBytes = Number(at < 0 ? body : body[..at], p);
+                var head = at < 0 ? body : body[..at];
+                int x = head.IndexOf('x', StringComparison.OrdinalIgnoreCase);
+                pqBytes = Number(x < 0 ? head : head[..x], p);
+                if (x >= 0)
+                {
+                    pqBits = Number(head[(x + 1)..], p);
+                    if (pqBits is not (4 or 8)) throw Error($"\"{p}\": PQ codes are 8 or 4 bits (x8 or x4), not {pqBits}.");
+                }
                 if (at >= 0) pqDim = Number(body[(at + 1)..], p);
             }
             else if (lower == "resid") { order = 5; resid = true; }
@@ -165,7 +180,7 @@ public sealed record IndexSpec
             }
             else
             {
-                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, [O]PQ<m>[@<dim>], Resid, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
+                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, [O]PQ<m>[x4][@<dim>], Resid, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
             }
             if (order < stage || (order == stage && order != 8))
                 throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, SQ8, [O]PQ, Resid, NProbe, Shortlist, Rerank...).");
@@ -185,7 +200,7 @@ public sealed record IndexSpec
         return new IndexSpec
         {
             Rotate = rotate, Sq8 = sq8, NList = nlist.Value, CoarseDim = dc, ScanDim = ds, NProbe = nprobe, Shortlist = shortlist,
-            Rerank = stages, PqBytes = pqBytes, PqDim = pqDim, Opq = opq, Residual = resid,
+            Rerank = stages, PqBytes = pqBytes, PqBits = pqBits, PqDim = pqDim, Opq = opq, Residual = resid,
         };
     }
 
@@ -222,6 +237,7 @@ public sealed record IndexSpec
         {
             if (!flatPq) sb.Append(',');
             sb.Append(CultureInfo.InvariantCulture, $"{(Opq ? "OPQ" : "PQ")}{m}");
+            if (PqBits != 8) sb.Append(CultureInfo.InvariantCulture, $"x{PqBits}");
             if (PqDim is { } pd) sb.Append(CultureInfo.InvariantCulture, $"@{pd}");
         }
         if (Residual) sb.Append(",Resid");
@@ -239,7 +255,7 @@ public sealed record IndexSpec
     public bool Equals(IndexSpec? other) =>
         other is not null && Rotate == other.Rotate && Sq8 == other.Sq8 && NList == other.NList && CoarseDim == other.CoarseDim &&
         ScanDim == other.ScanDim && NProbe == other.NProbe && Shortlist == other.Shortlist && Rerank.SequenceEqual(other.Rerank) &&
-        PqBytes == other.PqBytes && PqDim == other.PqDim && Opq == other.Opq && Residual == other.Residual;
+        PqBytes == other.PqBytes && PqBits == other.PqBits && PqDim == other.PqDim && Opq == other.Opq && Residual == other.Residual;
 
     /// <inheritdoc/>
     public override int GetHashCode() => ToString().GetHashCode(StringComparison.Ordinal);

@@ -14,9 +14,11 @@ public sealed partial class PqIndex
     /// <summary>
     /// Current minor version. 1.0: the first PQ index format (every LIST row holds id, code and full vector). 1.1 adds
     /// the XVEC section: the index reads its full vectors from an external <see cref="IVectorSource"/>, and LIST rows
-    /// hold id and code only. An index with resident vectors is still written as 1.0, so older readers load it.
+    /// hold id and code only. 1.2: 4-bit codes (spec <c>PQ{m}x4</c>): PQCB holds M × 16 × d/M floats and each LIST
+    /// row's code is M/2 bytes, sub-quantizer 2p in the low nibble of byte p and 2p+1 in the high nibble. A file is
+    /// written with the lowest minor version that describes it, so older readers load what they can.
     /// </summary>
-    private const ushort FormatMinor = 1;
+    private const ushort FormatMinor = 2;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -29,9 +31,12 @@ public sealed partial class PqIndex
     /// </summary>
     public void Save(string path)
     {
-        int D = Dimension, d = CodeDim, m = CodeBytes;
+        int D = Dimension, d = CodeDim, m = SubQuantizers;
         bool external = _rows is null;
-        SectionFile.Write(path, Magic, FormatMajor, external ? FormatMinor : (ushort)0, w =>
+        ushort minor = FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        var code = new byte[m];
+        var packed = new byte[CodeBytes];
+        SectionFile.Write(path, Magic, FormatMajor, minor, w =>
         {
             w.Section("META", b =>
             {
@@ -79,13 +84,41 @@ public sealed partial class PqIndex
                         int slot = list.Slots[p];
                         if (slot < 0) continue; // live rows only: a loaded index starts compacted
                         b.Write(_slotIds[slot]);
-                        b.Write(list.Codes, p * m, m);
+                        list.ReadCode(p, code);
+                        PackCode(code, packed);
+                        b.Write(packed);
                         if (!external)
                             foreach (float v in _rows!.Row(slot)) b.Write(v);
                     }
                 });
             }
         });
+    }
+
+    /// <summary>A code (one byte per sub-quantizer) as stored in files: as is for 8-bit codes, two per byte for 4-bit.</summary>
+    private void PackCode(ReadOnlySpan<byte> code, Span<byte> packed)
+    {
+        if (!FastScan)
+        {
+            code[..SubQuantizers].CopyTo(packed);
+            return;
+        }
+        for (int p = 0; p < SubQuantizers / 2; p++) packed[p] = (byte)(code[2 * p] | (code[2 * p + 1] << 4));
+    }
+
+    /// <summary>Inverse of <see cref="PackCode"/>.</summary>
+    private void UnpackCode(ReadOnlySpan<byte> packed, Span<byte> code)
+    {
+        if (!FastScan)
+        {
+            packed[..SubQuantizers].CopyTo(code);
+            return;
+        }
+        for (int p = 0; p < SubQuantizers / 2; p++)
+        {
+            code[2 * p] = (byte)(packed[p] & 0x0F);
+            code[2 * p + 1] = (byte)(packed[p] >> 4);
+        }
     }
 
     private static void WriteRotation(BinaryWriter b, RotationTransform rotation)
@@ -165,12 +198,13 @@ public sealed partial class PqIndex
                 case "PQCB":
                     {
                         var m = meta ?? throw file.Fail(offset, "PQCB section before META.");
-                        r.EnsureFits((long)m.Dq * PqKernels.Ksub, 4, "codebooks");
-                        var cb = new float[m.Dq * PqKernels.Ksub];
+                        int ksub = 1 << m.Spec.PqBits;
+                        r.EnsureFits((long)m.Dq * ksub, 4, "codebooks");
+                        var cb = new float[m.Dq * ksub];
                         r.Floats(cb, "codebooks");
                         try
                         {
-                            pq = ProductQuantizer.FromCodebooks(m.Dq, m.M, cb);
+                            pq = ProductQuantizer.FromCodebooks(m.Dq, m.M, cb, m.Spec.PqBits);
                         }
                         catch (ArgumentException e)
                         {
@@ -209,13 +243,16 @@ public sealed partial class PqIndex
                         int l = r.Int32In("list number", 0, m.NList - 1);
                         if (!listsSeen.Add(l)) throw file.Fail(offset, $"list {l} appears twice.");
                         int count = r.Int32In("list size", 0, int.MaxValue);
-                        r.EnsureFits(count, 8 + m.M + (fileExternal ? 0 : 4L * m.D), $"list {l}'s {count} rows");
+                        int codeBytes = m.Spec.PqBits == 4 ? m.M / 2 : m.M;
+                        r.EnsureFits(count, 8 + codeBytes + (fileExternal ? 0 : 4L * m.D), $"list {l}'s {count} rows");
                         var row = new float[m.D];
+                        var packed = new byte[codeBytes];
                         var code = new byte[m.M];
                         for (int p = 0; p < count; p++)
                         {
                             long id = r.Int64("id");
-                            r.Bytes(code, "code");
+                            r.Bytes(packed, "code");
+                            index.UnpackCode(packed, code);
                             if (!fileExternal) r.Floats(row, "vector");
                             if (id < 0 || index._idToLoc.ContainsKey(id))
                                 throw file.Fail(offset, $"list {l} row {p}: id {id} is negative or duplicated.");

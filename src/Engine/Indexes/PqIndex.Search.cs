@@ -199,16 +199,20 @@ public sealed partial class PqIndex
         var qc = s.Code(d);
         PrefixInto(q, d, Spherical, qc);
         bool ip = Metric != Metric.L2;
-        var lut = s.Table(CodeBytes * PqKernels.Ksub);
+        int m = SubQuantizers, ksub = Quantizer.Ksub;
+        var lut = s.Table(m * ksub);
+        bool tableFresh = false;
         if (ip || _residCentroids is null)
         {
             BuildTable(qc, ip, lut, s);
-            stats.Flops += (long)PqKernels.Ksub * d;
+            tableFresh = true;
+            stats.Flops += (long)ksub * d;
         }
 
         // 3. ADC scan of the probed lists into the shortlist (ids are rerank-store slots).
-        var heap = new TopKHeap(shortKeys[..r.Shortlist], shortSlots[..r.Shortlist]);
-        var dist = s.Dists(ScanChunk);
+        // A reservoir, not a heap: a deep scan accepts thousands of candidates on the way to its shortlist.
+        var heap = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
+        var fast = FastScan ? new FastTable(s, m) : default;
         for (int i = 0; i < probed; i++)
         {
             int l = probes[i];
@@ -227,31 +231,110 @@ public sealed partial class PqIndex
                     var diff = s.Diff(d);
                     TensorPrimitives.Subtract(qc, c, diff);
                     BuildTable(diff, false, lut, s);
-                    stats.Flops += (long)PqKernels.Ksub * d;
+                    tableFresh = true;
+                    stats.Flops += (long)ksub * d;
                 }
             }
             // Keys, smaller is better, chosen once per list: −(ADC inner product + the residual's centroid term), or
             // the ADC squared L2 without ‖q‖².
             float sign = ip ? -1f : 1f, bias = ip ? -offset : 0f;
-            for (int r0 = 0; r0 < list.Count; r0 += ScanChunk)
+            if (FastScan)
             {
-                int m = Math.Min(ScanChunk, list.Count - r0);
-                var dm = dist[..m];
-                PqKernels.Scan(list.Codes.AsSpan(r0 * CodeBytes, m * CodeBytes), CodeBytes, lut, dm);
-                var slots = list.Slots.AsSpan(r0, m);
-                float threshold = heap.Threshold;
-                for (int j = 0; j < m; j++)
-                {
-                    float key = sign * dm[j] + bias;
-                    if (key <= threshold && slots[j] >= 0 && (filter is null || filter.Accept(_slotIds[slots[j]])) && heap.Push(key, slots[j]))
-                        threshold = heap.Threshold;
-                }
+                if (tableFresh) fast.Quantize(lut, sign);
+                tableFresh = false;
+                ScanFast(list, fast, bias, filter, ref heap, s);
+            }
+            else
+            {
+                ScanCodes(list, lut, sign, bias, filter, ref heap, s);
             }
             stats.VectorsScanned += list.Count;
-            stats.Flops += (long)list.Count * CodeBytes;
+            stats.Flops += (long)list.Count * m;
         }
         stats.ListsProbed += probed;
-        return heap.SortBestFirst();
+        return heap.SortBestFirst(shortKeys, shortSlots);
+    }
+
+    /// <summary>8-bit ADC scan of one list into the shortlist: key = sign · Σ lut + bias.</summary>
+    private void ScanCodes(PqList list, ReadOnlySpan<float> lut, float sign, float bias, IIdFilter? filter, ref TopKReservoir heap, Scratch s)
+    {
+        int m = SubQuantizers;
+        var dist = s.Dists(ScanChunk);
+        for (int r0 = 0; r0 < list.Count; r0 += ScanChunk)
+        {
+            int n = Math.Min(ScanChunk, list.Count - r0);
+            var dm = dist[..n];
+            PqKernels.Scan(list.Codes.AsSpan(r0 * m, n * m), m, lut, dm);
+            var slots = list.Slots.AsSpan(r0, n);
+            float threshold = heap.Threshold;
+            for (int j = 0; j < n; j++)
+            {
+                float key = sign * dm[j] + bias;
+                if (key <= threshold && slots[j] >= 0 && (filter is null || filter.Accept(_slotIds[slots[j]])))
+                {
+                    heap.Push(key, slots[j]);
+                    threshold = heap.Threshold;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The 8-bit fast-scan table of one query (or one list, for L2 residuals): keys are estimated as
+    /// sum / Scale + Bias from the 16-bit sums of table entries.
+    /// </summary>
+    private ref struct FastTable(Scratch s, int m)
+    {
+        public readonly Span<byte> Table = s.FastTable(FastScanKernels.TableBytes(m));
+        public readonly Span<float> Keys = s.FastKeys(m * FastScanKernels.Ksub);
+        public readonly int M = m;
+        public float Scale;
+        public float Bias;
+
+        /// <summary>Quantizes sign · lut (keys: smaller is better, so inner products are negated first).</summary>
+        public void Quantize(ReadOnlySpan<float> lut, float sign)
+        {
+            TensorPrimitives.Multiply(lut[..Keys.Length], sign, Keys);
+            Scale = FastScanKernels.QuantizeTable(Keys, M, Table, out Bias);
+        }
+    }
+
+    /// <summary>
+    /// 4-bit fast scan of one list into the shortlist. Sums are compared with the shortlist's threshold converted to
+    /// table units, 32 rows at a time, so only rows that can enter the shortlist are looked at one by one. Keys are
+    /// the quantized estimate (sum / scale + bias + list bias): a shortlist for rerank, not exact ADC distances.
+    /// </summary>
+    private void ScanFast(PqList list, in FastTable t, float listBias, IIdFilter? filter, ref TopKReservoir heap, Scratch s)
+    {
+        int m = t.M, count = list.Count;
+        const int ChunkBlocks = ScanChunk / FastScanKernels.BlockRows;
+        var sums = s.Sums(ScanChunk);
+        float inv = 1f / t.Scale, baseKey = t.Bias + listBias;
+        int blocks = FastScanKernels.Blocks(count);
+        for (int b0 = 0; b0 < blocks; b0 += ChunkBlocks)
+        {
+            int nb = Math.Min(ChunkBlocks, blocks - b0);
+            FastScanKernels.Scan(list.Codes.AsSpan(b0 * FastScanKernels.BlockBytes(m)), m, nb, t.Table, sums);
+            for (int b = 0; b < nb; b++)
+            {
+                int row0 = (b0 + b) * FastScanKernels.BlockRows;
+                // Sums at or under this bound may beat the current worst kept key; the heap has the final word.
+                float bound = (heap.Threshold - baseKey) * t.Scale;
+                if (bound < 0) continue;
+                ushort limit = bound >= ushort.MaxValue ? ushort.MaxValue : (ushort)MathF.Ceiling(bound);
+                uint mask = FastScanKernels.MaskAtMost(sums.Slice(b * FastScanKernels.BlockRows, FastScanKernels.BlockRows), limit);
+                int valid = count - row0;
+                if (valid < FastScanKernels.BlockRows) mask &= (1u << valid) - 1; // rows past the end of the list
+                while (mask != 0)
+                {
+                    int j = System.Numerics.BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    int slot = list.Slots[row0 + j];
+                    if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot]))) continue;
+                    heap.Push(sums[b * FastScanKernels.BlockRows + j] * inv + baseKey, slot);
+                }
+            }
+        }
     }
 
     /// <summary>The lookup table of a code-space query (rotated by OPQ first when the index has one).</summary>
@@ -280,9 +363,9 @@ public sealed partial class PqIndex
             // Cosine: −q·c/‖c[:d]‖ (prefixes of unit centroids are renormalised). Else the L2 rule: ‖c‖² − 2q·c.
             keys[l] = Spherical ? -keys[l] / MathF.Sqrt(MathF.Max(norms[l], 1e-30f)) : norms[l] - 2 * keys[l];
         }
-        var heap = new TopKHeap(s.ProbeKeys(nprobe), probes);
-        TopK.PushAll(ref heap, keys, 0);
-        return heap.SortBestFirst();
+        var best = new TopKReservoir(nprobe, s.Reservoir(2 * nprobe));
+        for (int l = 0; l < keys.Length; l++) best.Push(keys[l], l);
+        return best.SortBestFirst(s.ProbeKeys(nprobe), probes);
     }
 
     /// <summary>
@@ -315,8 +398,12 @@ public sealed partial class PqIndex
             int keep = st == r.Rerank.Count - 1 ? k : Math.Min(found, stage.Keep ?? found);
             keep = Math.Max(keep, Math.Min(k, found));
             var stageHeap = new TopKHeap(s.StageHeapKeys(keep), s.StageHeapIds(keep));
+            // Candidates are scattered over the rerank store: prefetch a few rows ahead (each stage reads dim floats).
+            const int Ahead = 6;
+            int lines = Math.Min(32, (stage.Dim * sizeof(float) + 63) / 64);
             for (int j = 0; j < found; j++)
             {
+                if (!ext && j + Ahead < found) Prefetch.Lines(_rows!.Row(cand[j + Ahead]), lines);
                 var row = ext ? external.Slice(cand[j] * D, D) : _rows!.Row(cand[j]);
                 stageHeap.Push(RowKey(row, q, stage.Dim), cand[j]);
             }
@@ -415,12 +502,20 @@ public sealed partial class PqIndex
     /// <summary>Per-thread buffers, grown on demand and reused: a warm search allocates nothing.</summary>
     private sealed class Scratch
     {
+        private byte[] _fastTable = [];
+        private ushort[] _sums = [];
+        private float[] _fastKeys = [];
+        private ulong[] _reservoir = [];
         private float[] _query = [], _code = [], _rotated = [], _diff = [], _table = [], _dists = [], _coarseDots = [], _coarseNorms = [],
             _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [], _externalRows = [], _rawRows = [], _chunkQueries = [], _chunkKeys = [];
         private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [], _chunkSlots = [], _chunkCounts = [];
         private long[] _readIds = [];
 
         public Span<float> Query(int n) => ScratchBuffer.Span(ref _query, n);
+        public Span<byte> FastTable(int n) => ScratchBuffer.Span(ref _fastTable, n);
+        public Span<float> FastKeys(int n) => ScratchBuffer.Span(ref _fastKeys, n);
+        public Span<ushort> Sums(int n) => ScratchBuffer.Span(ref _sums, n);
+        public Span<ulong> Reservoir(int n) => ScratchBuffer.Span(ref _reservoir, n);
         public Span<float> Code(int n) => ScratchBuffer.Span(ref _code, n);
         public Span<float> Rotated(int n) => ScratchBuffer.Span(ref _rotated, n);
         public Span<float> Diff(int n) => ScratchBuffer.Span(ref _diff, n);

@@ -62,7 +62,7 @@ public sealed partial class PqIndex
         for (int l = 0; l < NList; l++)
             InterleavedKernels.WriteRow(_coarseTable, CoarseLayout, l, coarse.AsSpan(l * CoarseDim, CoarseDim));
         _lists = new PqList[NList];
-        for (int l = 0; l < NList; l++) _lists[l] = new PqList(pq.M);
+        for (int l = 0; l < NList; l++) _lists[l] = new PqList(pq.M, pq.Bits);
         _rows = new VectorSet(dimension);
     }
 
@@ -87,8 +87,14 @@ public sealed partial class PqIndex
     /// <summary>Prefix dim d the codes are learned on.</summary>
     public int CodeDim { get; }
 
-    /// <summary>Bytes per code (PQ sub-quantizers).</summary>
-    public int CodeBytes => Quantizer.M;
+    /// <summary>Bytes per stored code: the sub-quantizer count for 8-bit codes, half of it for 4-bit codes.</summary>
+    public int CodeBytes => Quantizer.CodeBytes;
+
+    /// <summary>PQ sub-quantizers (table lookups per scanned code).</summary>
+    public int SubQuantizers => Quantizer.M;
+
+    /// <summary>Whether codes are 4-bit and scanned with the in-register fast-scan kernel (<c>PQ{m}x4</c>).</summary>
+    public bool FastScan => Quantizer.Bits == 4;
 
     /// <summary>The OPQ rotation of the d-dim code space, if the spec says OPQ.</summary>
     public RotationTransform? Opq { get; }
@@ -130,7 +136,7 @@ public sealed partial class PqIndex
             bytes += (long)_slotIds.Length * 8;
             bytes += (long)_coarse.Length * 4 * 2;          // row-major + interleaved copies
             bytes += (_residCentroids?.LongLength ?? 0) * 4;
-            bytes += (long)Quantizer.Dimension * PqKernels.Ksub * 4 * 2 + Quantizer.M * PqKernels.Ksub * 4;
+            bytes += (long)Quantizer.Dimension * Quantizer.Ksub * 4 * 2 + Quantizer.M * Quantizer.Ksub * 4;
             if (Opq is not null) bytes += (long)CodeDim * CodeDim * 4;
             if (Rotation is not null) bytes += (long)Dimension * Dimension * 4;
             return (double)bytes / Count;
@@ -188,7 +194,7 @@ public sealed partial class PqIndex
         var o = options ?? new PqBuildOptions();
         if (o.TrainingSample < PqKernels.Ksub)
             throw new ArgumentOutOfRangeException(nameof(options), o.TrainingSample, $"The training sample must be at least {PqKernels.Ksub} rows.");
-        int D = sample.Dimension, dc = spec.CoarseDim ?? D, d = spec.PqDim ?? D, m = spec.PqBytes!.Value;
+        int D = sample.Dimension, dc = spec.CoarseDim ?? D, d = spec.PqDim ?? D, m = spec.PqBytes!.Value, bits = spec.PqBits;
         if (sample.Count < Math.Max(spec.NList, PqKernels.Ksub))
             throw new ArgumentException(
                 $"Index spec \"{spec}\": training needs at least {Math.Max(spec.NList, PqKernels.Ksub)} vectors (nlist and 256 PQ centroids); got {sample.Count}.",
@@ -266,12 +272,12 @@ public sealed partial class PqIndex
         ProductQuantizer pq;
         if (spec.Opq)
         {
-            (opq, pq) = OpqTrainer.Train(x, n, d, m, (o.Opq ?? new OpqOptions()) with { Threads = o.Opq?.Threads ?? o.Threads }, cancellationToken);
+            (opq, pq) = OpqTrainer.Train(x, n, d, m, (o.Opq ?? new OpqOptions()) with { Threads = o.Opq?.Threads ?? o.Threads }, cancellationToken, bits);
         }
         else
         {
             pq = ProductQuantizer.Train(x, n, d, m, new KMeansOptions(MaxIterations: o.PqIterations, Seed: kmOptions.Seed, Threads: o.Threads),
-                cancellationToken: cancellationToken);
+                cancellationToken: cancellationToken, bits: bits);
         }
         progress?.Report(new IvfBuildProgress(spec.Opq ? "opq" : "pq", 1));
         return new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid);
@@ -327,7 +333,8 @@ public sealed partial class PqIndex
         const int Chunk = 4096;
         var rows = new float[(long)Math.Min(Chunk, n) * Dimension];
         var lists = new int[Math.Min(Chunk, n)];
-        var codes = new byte[(long)Math.Min(Chunk, n) * CodeBytes];
+        int cm = SubQuantizers; // one byte per sub-quantizer until the list packs it
+        var codes = new byte[(long)Math.Min(Chunk, n) * cm];
         for (int s = 0; s < n; s += Chunk)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -343,11 +350,11 @@ public sealed partial class PqIndex
                 {
                     var row = rows.AsSpan(i * Dimension, Dimension);
                     lists[i] = Assign(row, scratch);
-                    EncodeInto(row, lists[i], codes.AsSpan(i * CodeBytes, CodeBytes), scratch);
+                    EncodeInto(row, lists[i], codes.AsSpan(i * cm, cm), scratch);
                 }
             });
             for (int i = 0; i < m; i++)
-                Append(lists[i], rows.AsSpan(i * Dimension, Dimension), codes.AsSpan(i * CodeBytes, CodeBytes), idArray[s + i]);
+                Append(lists[i], rows.AsSpan(i * Dimension, Dimension), codes.AsSpan(i * cm, cm), idArray[s + i]);
         }
         foreach (long id in idArray) _nextAutoId = Math.Max(_nextAutoId, id + 1);
     }
@@ -494,14 +501,18 @@ public sealed partial class PqIndex
         public readonly float[] Norms = new float[ix.CoarseBlocks * InterleavedKernels.BlockRows];
         public readonly float[] Prefix = new float[ix.CodeDim];
         public readonly float[] Rotated = new float[ix.CodeDim];
-        public readonly float[] Table = new float[ix.CodeBytes * PqKernels.Ksub];
+        public readonly float[] Table = new float[ix.SubQuantizers * ix.Quantizer.Ksub];
         public readonly float[] Row = new float[ix.Dimension];
-        public readonly byte[] Code = new byte[ix.CodeBytes];
+        public readonly byte[] Code = new byte[ix.SubQuantizers];
     }
 }
 
-/// <summary>One inverted list of PQ codes: codes row-major (Count × M bytes) and each row's rerank-store slot.</summary>
-internal sealed class PqList(int m)
+/// <summary>
+/// One inverted list of PQ codes and each row's rerank-store slot. 8-bit codes are row-major (Count × M bytes); 4-bit
+/// codes are packed in fast-scan blocks of 32 rows (see <see cref="FastScanKernels"/>), capacity a multiple of 32.
+/// Codes come in and go out one byte per sub-quantizer.
+/// </summary>
+internal sealed class PqList(int m, int bits)
 {
     private readonly int _m = m;
 
@@ -509,6 +520,10 @@ internal sealed class PqList(int m)
 
     public int Tombstones { get; set; }
 
+    /// <summary>Whether <see cref="Codes"/> holds packed 4-bit fast-scan blocks.</summary>
+    public bool Packed => bits == 4;
+
+    /// <summary>8-bit: Count × M bytes, row-major. 4-bit: ⌈Capacity/32⌉ fast-scan blocks.</summary>
     public byte[] Codes { get; private set; } = [];
 
     /// <summary>Rerank-store slot per row; −1 marks a tombstone.</summary>
@@ -518,21 +533,39 @@ internal sealed class PqList(int m)
 
     public int Append(ReadOnlySpan<byte> code, int slot)
     {
-        if (Count == Slots.Length) Resize(Math.Max(16, Count * 2));
-        code[.._m].CopyTo(Codes.AsSpan(Count * _m, _m));
+        if (Count == Slots.Length) Resize(Math.Max(Packed ? FastScanKernels.BlockRows : 16, Count * 2));
+        WriteCode(Count, code);
         Slots[Count] = slot;
         return Count++;
+    }
+
+    /// <summary>Row <paramref name="pos"/>'s code, one byte per sub-quantizer.</summary>
+    public void ReadCode(int pos, Span<byte> code)
+    {
+        if (Packed) FastScanKernels.ReadCode(Codes, _m, pos, code);
+        else Codes.AsSpan(pos * _m, _m).CopyTo(code);
+    }
+
+    private void WriteCode(int pos, ReadOnlySpan<byte> code)
+    {
+        if (Packed) FastScanKernels.WriteCode(Codes, _m, pos, code);
+        else code[.._m].CopyTo(Codes.AsSpan(pos * _m, _m));
     }
 
     /// <summary>Drops tombstones; slots are renumbered through <paramref name="remap"/>; <paramref name="moved"/> hears every row's new position.</summary>
     public void Compact(Action<long, int> moved, Func<int, long> idOfOldSlot, int[] remap)
     {
+        Span<byte> code = stackalloc byte[_m];
         int write = 0;
         for (int read = 0; read < Count; read++)
         {
             int slot = Slots[read];
             if (slot < 0) continue;
-            if (write != read) Codes.AsSpan(read * _m, _m).CopyTo(Codes.AsSpan(write * _m, _m));
+            if (write != read)
+            {
+                ReadCode(read, code);
+                WriteCode(write, code);
+            }
             long id = idOfOldSlot(slot);
             Slots[write] = remap[slot];
             moved(id, write);
@@ -545,9 +578,13 @@ internal sealed class PqList(int m)
 
     private void Resize(int capacity)
     {
-        var codes = new byte[(long)capacity * _m];
+        if (Packed) capacity = FastScanKernels.Blocks(capacity) * FastScanKernels.BlockRows;
+        var codes = new byte[Packed ? (long)FastScanKernels.Blocks(capacity) * FastScanKernels.BlockBytes(_m) : (long)capacity * _m];
         var slots = new int[capacity];
-        Codes.AsSpan(0, Count * _m).CopyTo(codes);
+        // Packed: the used blocks are a prefix of the array. Rows past Count in the last block may hold stale codes;
+        // scans stop at Count.
+        long used = Packed ? (long)FastScanKernels.Blocks(Count) * FastScanKernels.BlockBytes(_m) : (long)Count * _m;
+        Codes.AsSpan(0, (int)used).CopyTo(codes);
         Slots.AsSpan(0, Count).CopyTo(slots);
         Codes = codes;
         Slots = slots;

@@ -34,12 +34,12 @@ public static class OpqTrainer
     /// report each output dim's mean energy on the sample); the quantizer codes y.
     /// </summary>
     public static (RotationTransform Rotation, ProductQuantizer Quantizer) Train(float[] x, int n, int d, int m, OpqOptions? options = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, int bits = 8)
     {
         ArgumentNullException.ThrowIfNull(x);
         var o = options ?? new OpqOptions();
         if (d % m != 0) throw new ArgumentException($"OPQ{m} needs d divisible by M; d = {d}.");
-        if (n < PqKernels.Ksub) throw new ArgumentException($"OPQ needs at least {PqKernels.Ksub} training vectors; got {n}.", nameof(n));
+        if (n < 1 << bits) throw new ArgumentException($"OPQ needs at least {1 << bits} training vectors; got {n}.", nameof(n));
         if (x.Length < (long)n * d) throw new ArgumentException($"{n} rows of {d} dims need {(long)n * d} floats.", nameof(x));
 
         var xt = Transpose(x, n, d);
@@ -54,7 +54,7 @@ public static class OpqTrainer
             Rotate(x, n, d, rt, y);
             // The first alternation trains from scratch a little longer, later ones refine the previous codebooks.
             var km = new KMeansOptions(MaxIterations: pq is null ? 2 * o.PqIterations : o.PqIterations, Tolerance: 0, Seed: o.Seed, Threads: o.Threads);
-            pq = ProductQuantizer.Train(y, n, d, m, km, pq, cancellationToken);
+            pq = ProductQuantizer.Train(y, n, d, m, km, pq, cancellationToken, bits);
             pq.EncodeBatch(y, n, codes, o.Threads);
             for (int i = 0; i < n; i++)
                 pq.Decode(codes.AsSpan(i * m, m), yhat.AsSpan(i * d, d));

@@ -5,85 +5,102 @@ namespace Adanns.Engine.Quantization;
 
 /// <summary>
 /// Product quantizer: a d-dim vector is cut into <see cref="M"/> sub-vectors of <see cref="Dsub"/> dims, each
-/// replaced by the index of its nearest of 256 sub-centroids — M bytes per vector. Distances to a query are
-/// asymmetric (ADC): the query stays in float, a per-query table holds its distance to every sub-centroid, and a
-/// code's distance is the sum of M table entries (<see cref="PqKernels.Scan"/>).
+/// replaced by the index of its nearest of <see cref="Ksub"/> sub-centroids: 256 for 8-bit codes (M bytes per vector)
+/// or 16 for 4-bit codes (M/2 bytes, scanned by <see cref="FastScanKernels"/>). Distances to a query are asymmetric
+/// (ADC): the query stays in float, a per-query table holds its distance to every sub-centroid, and a code's distance
+/// is the sum of M table entries (<see cref="PqKernels.Scan"/>).
 /// </summary>
+/// <remarks>Codes are handled one value per sub-quantizer (a byte each) by <see cref="Encode"/> and
+/// <see cref="Decode"/> whatever the bit width; packing 4-bit codes two per byte is the index's storage concern.</remarks>
 public sealed class ProductQuantizer
 {
-    private readonly float[] _codebooks;   // M × 256 × dsub: sub-centroid c of sub-quantizer j at (j·256 + c)·dsub
-    private readonly float[] _codebooksT;  // M × dsub × 256: the layout the table kernel streams
-    private readonly float[] _norms;       // M × 256: ‖sub-centroid‖², the bias of an L2 table
+    private readonly float[] _codebooks;   // M × Ksub × dsub: sub-centroid c of sub-quantizer j at (j·Ksub + c)·dsub
+    private readonly float[] _codebooksT;  // M × dsub × Ksub: the layout the table kernel streams
+    private readonly float[] _norms;       // M × Ksub: ‖sub-centroid‖², the bias of an L2 table
 
-    private ProductQuantizer(int dimension, int m, float[] codebooks)
+    private ProductQuantizer(int dimension, int m, int bits, float[] codebooks)
     {
         Dimension = dimension;
         M = m;
+        Bits = bits;
+        Ksub = 1 << bits;
         Dsub = dimension / m;
         _codebooks = codebooks;
         _codebooksT = new float[codebooks.Length];
-        _norms = new float[m * PqKernels.Ksub];
+        _norms = new float[m * Ksub];
         for (int j = 0; j < m; j++)
-            for (int c = 0; c < PqKernels.Ksub; c++)
+            for (int c = 0; c < Ksub; c++)
             {
-                var cen = codebooks.AsSpan((j * PqKernels.Ksub + c) * Dsub, Dsub);
-                _norms[j * PqKernels.Ksub + c] = VectorMath.NormSquared(cen);
+                var cen = codebooks.AsSpan((j * Ksub + c) * Dsub, Dsub);
+                _norms[j * Ksub + c] = VectorMath.NormSquared(cen);
                 for (int t = 0; t < Dsub; t++)
-                    _codebooksT[(j * Dsub + t) * PqKernels.Ksub + c] = cen[t];
+                    _codebooksT[(j * Dsub + t) * Ksub + c] = cen[t];
             }
     }
 
     /// <summary>Dims quantized (d = M·Dsub).</summary>
     public int Dimension { get; }
 
-    /// <summary>Sub-quantizers = bytes per code.</summary>
+    /// <summary>Sub-quantizers (values per code).</summary>
     public int M { get; }
+
+    /// <summary>Bits per sub-quantizer code: 8 (256 centroids) or 4 (16 centroids).</summary>
+    public int Bits { get; }
+
+    /// <summary>Centroids per sub-quantizer, 2^<see cref="Bits"/>.</summary>
+    public int Ksub { get; }
+
+    /// <summary>Bytes one packed code takes: M for 8-bit codes, M/2 for 4-bit.</summary>
+    public int CodeBytes => Bits == 8 ? M : M / 2;
 
     /// <summary>Dims per sub-quantizer.</summary>
     public int Dsub { get; }
 
-    /// <summary>The codebooks, M × 256 × Dsub (for serialisation).</summary>
+    /// <summary>The codebooks, M × Ksub × Dsub (for serialisation).</summary>
     public ReadOnlySpan<float> Codebooks => _codebooks;
 
     /// <summary>
-    /// Trains M sub-quantizers (256-means each) on <paramref name="n"/> rows of <paramref name="x"/> (n×d).
-    /// <paramref name="warmStart"/> continues from earlier codebooks (OPQ's alternation) instead of seeding.
+    /// Trains M sub-quantizers (2^bits-means each) on <paramref name="n"/> rows of <paramref name="x"/> (n×d).
+    /// <paramref name="warmStart"/> continues from earlier codebooks (OPQ's alternation) instead of seeding; its bit
+    /// width is kept.
     /// </summary>
     public static ProductQuantizer Train(float[] x, int n, int d, int m, KMeansOptions? options = null, ProductQuantizer? warmStart = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, int bits = 8)
     {
         ArgumentNullException.ThrowIfNull(x);
-        Validate(d, m);
-        if (n < PqKernels.Ksub)
-            throw new ArgumentException($"Product quantization needs at least {PqKernels.Ksub} training vectors; got {n}.", nameof(n));
+        if (warmStart is not null) bits = warmStart.Bits;
+        Validate(d, m, bits);
+        int ksub = 1 << bits;
+        if (n < ksub)
+            throw new ArgumentException($"Product quantization needs at least {ksub} training vectors; got {n}.", nameof(n));
         if (warmStart is not null && (warmStart.Dimension != d || warmStart.M != m))
             throw new ArgumentException("The warm-start quantizer has a different shape.", nameof(warmStart));
         int dsub = d / m;
         var o = options ?? new KMeansOptions(MaxIterations: 25);
-        var codebooks = new float[m * PqKernels.Ksub * dsub];
+        var codebooks = new float[m * ksub * dsub];
         var sub = new float[(long)n * dsub];
         for (int j = 0; j < m; j++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             for (int i = 0; i < n; i++)
                 x.AsSpan(i * d + j * dsub, dsub).CopyTo(sub.AsSpan(i * dsub, dsub));
-            // Without a warm start, seed with 256 distinct random rows (as FAISS does for PQ): k-means++ costs more
+            // Without a warm start, seed with Ksub distinct random rows (as FAISS does for PQ): k-means++ costs more
             // than the Lloyd iterations at these small dims and buys little with 256 centroids.
-            float[] init = warmStart?._codebooks.AsSpan(j * PqKernels.Ksub * dsub, PqKernels.Ksub * dsub).ToArray()
-                ?? RandomRows(sub, n, dsub, new Random(o.Seed + j));
+            float[] init = warmStart?._codebooks.AsSpan(j * ksub * dsub, ksub * dsub).ToArray()
+                ?? RandomRows(sub, n, dsub, ksub, new Random(o.Seed + j));
             // Each sub-quantizer gets its own seed so they do not all start from the same sample rows.
-            var km = KMeans.TrainRows(sub, n, dsub, PqKernels.Ksub, spherical: false, o with { Seed = o.Seed + j }, init,
+            var km = KMeans.TrainRows(sub, n, dsub, ksub, spherical: false, o with { Seed = o.Seed + j }, init,
                 cancellationToken: cancellationToken);
-            km.Centroids.CopyTo(codebooks.AsSpan(j * PqKernels.Ksub * dsub));
+            km.Centroids.CopyTo(codebooks.AsSpan(j * ksub * dsub));
         }
-        return new ProductQuantizer(d, m, codebooks);
+        return new ProductQuantizer(d, m, bits, codebooks);
     }
 
-    private static float[] RandomRows(float[] x, int n, int dim, Random rng)
+    private static float[] RandomRows(float[] x, int n, int dim, int ksub, Random rng)
     {
         var picked = new HashSet<int>();
-        var rows = new float[PqKernels.Ksub * dim];
-        for (int c = 0; c < PqKernels.Ksub; c++)
+        var rows = new float[ksub * dim];
+        for (int c = 0; c < ksub; c++)
         {
             int i;
             do i = rng.Next(n); while (!picked.Add(i));
@@ -92,45 +109,47 @@ public sealed class ProductQuantizer
         return rows;
     }
 
-    /// <summary>Rebuilds a quantizer from stored codebooks (M × 256 × d/M floats).</summary>
-    public static ProductQuantizer FromCodebooks(int d, int m, ReadOnlySpan<float> codebooks)
+    /// <summary>Rebuilds a quantizer from stored codebooks (M × 2^bits × d/M floats).</summary>
+    public static ProductQuantizer FromCodebooks(int d, int m, ReadOnlySpan<float> codebooks, int bits = 8)
     {
-        Validate(d, m);
-        if (codebooks.Length != d * PqKernels.Ksub)
-            throw new ArgumentException($"A {d}-dim PQ{m} needs {d * PqKernels.Ksub} codebook floats; got {codebooks.Length}.");
+        Validate(d, m, bits);
+        if (codebooks.Length != d << bits)
+            throw new ArgumentException($"A {d}-dim PQ{m}x{bits} needs {d << bits} codebook floats; got {codebooks.Length}.");
         foreach (float v in codebooks)
             if (!float.IsFinite(v)) throw new ArgumentException("Codebooks contain NaN or infinite values.");
-        return new ProductQuantizer(d, m, codebooks.ToArray());
+        return new ProductQuantizer(d, m, bits, codebooks.ToArray());
     }
 
-    private static void Validate(int d, int m)
+    private static void Validate(int d, int m, int bits)
     {
         if (m <= 0 || d <= 0) throw new ArgumentOutOfRangeException(nameof(m), $"PQ needs positive d and M (got d={d}, M={m}).");
         if (d % m != 0) throw new ArgumentException($"PQ{m} needs d divisible by M; d = {d}.");
+        if (bits != 8 && bits != 4) throw new ArgumentOutOfRangeException(nameof(bits), bits, "PQ codes are 8 or 4 bits per sub-quantizer.");
+        if (bits == 4 && (m & 1) != 0) throw new ArgumentException($"4-bit PQ packs two codes per byte: M must be even (got {m}).");
     }
 
     /// <summary>
-    /// Per-query table (M × 256) for <paramref name="q"/> (d dims). Inner product: entry = q_j·c. L2: entry =
+    /// Per-query table (M × Ksub) for <paramref name="q"/> (d dims). Inner product: entry = q_j·c. L2: entry =
     /// ‖c‖² − 2 q_j·c, so Σ entries + ‖q‖² is the squared distance to the decoded vector.
     /// </summary>
     public void ComputeTable(ReadOnlySpan<float> q, bool innerProduct, Span<float> lut)
     {
-        if (innerProduct) PqKernels.BuildTable(q, _codebooksT, M, Dsub, 1f, default, lut);
-        else PqKernels.BuildTable(q, _codebooksT, M, Dsub, -2f, _norms, lut);
+        if (innerProduct) PqKernels.BuildTable(q, _codebooksT, M, Dsub, Ksub, 1f, default, lut);
+        else PqKernels.BuildTable(q, _codebooksT, M, Dsub, Ksub, -2f, _norms, lut);
     }
 
-    /// <summary>Encodes one d-dim vector into M bytes. <paramref name="scratch"/>: M×256 floats.</summary>
+    /// <summary>Encodes one d-dim vector into M values (one byte each). <paramref name="scratch"/>: M×Ksub floats.</summary>
     public void Encode(ReadOnlySpan<float> x, Span<byte> code, Span<float> scratch)
     {
         if (x.Length < Dimension) throw new ArgumentException($"Vector has {x.Length} dims; PQ needs {Dimension}.", nameof(x));
         if (code.Length < M) throw new ArgumentException($"Code buffer holds {code.Length} bytes; {M} needed.", nameof(code));
         // Nearest sub-centroid = smallest ‖c‖² − 2x·c: the L2 table of x itself, then an argmin per row.
-        var table = scratch[..(M * PqKernels.Ksub)];
+        var table = scratch[..(M * Ksub)];
         ComputeTable(x, innerProduct: false, table);
         for (int j = 0; j < M; j++)
         {
             // First minimum: ties go to the lower centroid, as in k-means assignment.
-            code[j] = (byte)System.Numerics.Tensors.TensorPrimitives.IndexOfMin(table.Slice(j * PqKernels.Ksub, PqKernels.Ksub));
+            code[j] = (byte)System.Numerics.Tensors.TensorPrimitives.IndexOfMin(table.Slice(j * Ksub, Ksub));
         }
     }
 
@@ -146,7 +165,7 @@ public sealed class ProductQuantizer
         int d = Dimension, m = M;
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
         {
-            var scratch = new float[m * PqKernels.Ksub];
+            var scratch = new float[m * Ksub];
             int a = (int)((long)n * t / threads), b = (int)((long)n * (t + 1) / threads);
             for (int i = a; i < b; i++)
                 Encode(x.AsSpan(i * d, d), codes.AsSpan(i * m, m), scratch);
@@ -158,7 +177,7 @@ public sealed class ProductQuantizer
     {
         if (code.Length < M || x.Length < Dimension) throw new ArgumentException($"Need {M} code bytes and {Dimension} output floats.");
         for (int j = 0; j < M; j++)
-            _codebooks.AsSpan((j * PqKernels.Ksub + code[j]) * Dsub, Dsub).CopyTo(x.Slice(j * Dsub, Dsub));
+            _codebooks.AsSpan((j * Ksub + code[j]) * Dsub, Dsub).CopyTo(x.Slice(j * Dsub, Dsub));
     }
 
     /// <summary>Mean squared reconstruction error over n rows (n×d).</summary>
@@ -166,7 +185,7 @@ public sealed class ProductQuantizer
     {
         var code = new byte[M];
         var rec = new float[Dimension];
-        var scratch = new float[M * PqKernels.Ksub];
+        var scratch = new float[M * Ksub];
         double sum = 0;
         for (int i = 0; i < n; i++)
         {

@@ -1,0 +1,297 @@
+using Adanns.Engine.Clustering;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Persistence;
+using Adanns.Engine.Quantization;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Tests;
+
+/// <summary>4-bit PQ codes (<c>PQ{m}x4</c>) scanned with the in-register fast-scan kernel.</summary>
+public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "adanns-fs-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    private static double Recall(PqIndex index, float[] q, int[] truth, SearchParams? p, out SearchStats stats)
+    {
+        var r = index.SearchBatch(q, IvfTestData.K, p, 1, out stats);
+        return Evaluation.RetrievalMetrics.RecallAtK(r.Ids, IvfTestData.K, truth, IvfTestData.K, IvfTestData.K);
+    }
+
+    [Fact]
+    public void FourBitAdcEqualsTheDistanceToTheDecodedVectorAndEncodingPicksTheNearestCentroid()
+    {
+        const int n = 1200, d = 32, m = 16;
+        var x = TestData.RandomRows(n, d, 11);
+        var pq = ProductQuantizer.Train(x, n, d, m, new KMeansOptions(MaxIterations: 6, Seed: 2, Threads: 1), bits: 4);
+        Assert.Equal(4, pq.Bits);
+        Assert.Equal(16, pq.Ksub);
+        Assert.Equal(8, pq.CodeBytes);
+        var q = TestData.RandomRows(10, d, 12);
+        var lut = new float[m * 16];
+        var code = new byte[m];
+        var rec = new float[d];
+        var scratch = new float[m * 16];
+        for (int i = 0; i < 10; i++)
+        {
+            var qi = q.AsSpan(i * d, d);
+            var xi = x.AsSpan(i * d, d);
+            pq.Encode(xi, code, scratch);
+            Assert.All(code, c => Assert.InRange(c, (byte)0, (byte)15));
+            pq.Decode(code, rec);
+            pq.ComputeTable(qi, innerProduct: true, lut);
+            float ip = 0;
+            for (int j = 0; j < m; j++) ip += lut[j * 16 + code[j]];
+            Assert.Equal(VectorMath.Dot(qi, rec), ip, 3);
+            pq.ComputeTable(qi, innerProduct: false, lut);
+            float l2 = 0;
+            for (int j = 0; j < m; j++) l2 += lut[j * 16 + code[j]];
+            Assert.Equal(VectorMath.L2Squared(qi, rec), l2 + VectorMath.NormSquared(qi), 3);
+            // Nearest sub-centroid: no other value of any single sub-quantizer reconstructs x better.
+            float best = VectorMath.L2Squared(xi, rec);
+            var alt = (byte[])code.Clone();
+            var altRec = new float[d];
+            for (int j = 0; j < m; j++)
+                for (int c = 0; c < 16; c++)
+                {
+                    alt[j] = (byte)c;
+                    pq.Decode(alt, altRec);
+                    Assert.True(VectorMath.L2Squared(xi, altRec) >= best - 1e-4f);
+                    alt[j] = code[j];
+                }
+        }
+        Assert.Throws<ArgumentException>(() => ProductQuantizer.Train(x, n, d, 7, bits: 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ProductQuantizer.Train(x, n, d, 8, bits: 2));
+    }
+
+    [Theory]
+    // Observed recall@10 after rerank (fast-scan keys only in brackets); the 8-bit twins of these specs in
+    // PqIndexTests.RecallFloorsAfterRerank observe 0.997 / 0.947 / 0.897 / 0.856.
+    [InlineData("PQ32x4@32,Shortlist100,Rerank64", Metric.Cosine, 0.95)]                           // 0.992 (0.560)
+    [InlineData("OPQ16x4@32,Shortlist100,Rerank64", Metric.Cosine, 0.85)]                          // 0.893 (0.347): 8 bytes
+    [InlineData("IVF32@16,PQ32x4@32,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]           // 0.945 (0.547)
+    [InlineData("IVF32@16,OPQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]    // 0.947 (0.665)
+    [InlineData("IVF32@16,PQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.L2, 0.85)]        // 0.888 (0.333)
+    [InlineData("Rot,IVF32@16,PQ32x4@64,NProbe8,Shortlist100,Rerank64", Metric.InnerProduct, 0.8)] // 0.900 (0.422)
+    public void RecallFloorsAfterRerank(string spec, Metric metric, double floor)
+    {
+        var (b, q) = IvfTestData.Make();
+        using var owned = b;
+        var truth = IvfTestData.Truth(b, q, metric);
+        var index = PqIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
+        Assert.True(index.FastScan);
+        double recall = Recall(index, q, truth, null, out var stats);
+        double keysOnly = Recall(index, q, truth, new SearchParams { Rerank = [] }, out _);
+        output.WriteLine($"{spec} {metric}: recall@10 reranked {recall:F3}, fast-scan keys only {keysOnly:F3}");
+        Assert.True(recall >= floor, $"{spec} {metric}: recall@10 {recall:F3} < {floor}");
+        Assert.True(keysOnly <= recall + 0.02, $"keys only {keysOnly:F3} vs reranked {recall:F3}");
+        Assert.True(stats.VectorsScanned > 0 && stats.VectorsReranked > 0);
+    }
+
+    [Fact]
+    public void FastScanShortlistMatchesFloatAdcUpToTableQuantization()
+    {
+        // The fast-scan keys are the float ADC sums with each table entry rounded to 1/255 of the widest row: the
+        // candidates it ranks first must be (nearly) those float ADC ranks first.
+        var (b, q) = IvfTestData.Make(n: 2000, nq: 40);
+        using var owned = b;
+        var index = PqIndex.Build(b, IndexSpec.Parse("PQ32x4@64"), Metric.InnerProduct, PqIndexTests.Fast);
+        var codes = new byte[32];
+        var rec = new float[64];
+        var lut = new float[32 * 16];
+        var ids = new long[10];
+        var scores = new float[10];
+        int agree = 0;
+        for (int i = 0; i < 40; i++)
+        {
+            var qi = q.AsSpan(i * 64, 64);
+            index.Quantizer.ComputeTable(qi, innerProduct: true, lut);
+            // Float ADC over every row, via the decoded vectors.
+            var adc = new (float Score, long Id)[b.Count];
+            for (int r = 0; r < b.Count; r++)
+            {
+                index.Quantizer.Encode(b.Row(r), codes, new float[32 * 16]);
+                index.Quantizer.Decode(codes, rec);
+                adc[r] = (VectorMath.Dot(qi, rec), r);
+            }
+            var top = adc.OrderByDescending(a => a.Score).Take(10).Select(a => a.Id).ToHashSet();
+            index.Search(qi, 10, ids, scores, new SearchParams { Rerank = [] }, out _);
+            agree += ids.Count(top.Contains);
+            // Scores without rerank are the ADC estimate: within half a table step per sub-quantizer of the float ADC.
+            index.Quantizer.Encode(b.Row((int)ids[0]), codes, new float[32 * 16]);
+            index.Quantizer.Decode(codes, rec);
+            float range = 0;
+            for (int j = 0; j < 32; j++)
+                range = Math.Max(range, lut.AsSpan(j * 16, 16).ToArray().Max() - lut.AsSpan(j * 16, 16).ToArray().Min());
+            float tolerance = 32 * 0.5f * range / 255 + 1e-4f;
+            Assert.True(Math.Abs(VectorMath.Dot(qi, rec) - scores[0]) <= tolerance, $"query {i}: {scores[0]} vs {VectorMath.Dot(qi, rec)} (± {tolerance})");
+        }
+        output.WriteLine($"fast-scan top-10 vs float ADC top-10 overlap: {agree / 400.0:F3}");
+        Assert.True(agree >= 0.9 * 400, $"overlap {agree / 400.0:F3}"); // observed 0.968
+    }
+
+    [Fact]
+    public void MoreCandidatesOrProbesNeverLowerRecallAndFullScanIsExact()
+    {
+        var (b, q) = IvfTestData.Make();
+        using var owned = b;
+        var truth = IvfTestData.Truth(b, q, Metric.Cosine);
+        var index = PqIndex.Build(b, IndexSpec.Parse("IVF32@16,PQ16x4@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        double prev = 0;
+        foreach (int sl in new[] { 10, 20, 50, 100, 200, 400 })
+        {
+            double r = Recall(index, q, truth, new SearchParams { NProbe = 8, Shortlist = sl }, out _);
+            Assert.True(r >= prev - 0.01, $"shortlist {sl}: {r:F3} < {prev:F3}");
+            prev = r;
+        }
+        prev = 0;
+        foreach (int np in new[] { 1, 2, 4, 8, 16, 32 })
+        {
+            double r = Recall(index, q, truth, new SearchParams { NProbe = np, Shortlist = 200 }, out _);
+            Assert.True(r >= prev - 0.01, $"nprobe {np}: {r:F3} < {prev:F3}");
+            prev = r;
+        }
+        Assert.Equal(1.0, Recall(index, q, truth, new SearchParams { NProbe = 32, Shortlist = b.Count }, out _), 6);
+        Assert.Equal(1.0, Recall(index, q, truth, new SearchParams { Exact = true }, out _), 6);
+    }
+
+    [Fact]
+    public void AddRemoveCompactAndFiltersStayConsistentWithExactSearchOverTheLiveSet()
+    {
+        var (b, q) = IvfTestData.Make(n: 2000, nq: 20);
+        using var owned = b;
+        // Lists of ~125 rows: several packed blocks each, partial last blocks, rows moved across blocks by compaction.
+        var index = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,PQ16x4@32,NProbe16,Shortlist2000,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var removed = new HashSet<long>();
+        for (long id = 0; id < 2000; id += 3)
+        {
+            Assert.True(index.Remove(id));
+            removed.Add(id);
+        }
+        using var live = new VectorSet(64);
+        var liveIds = new List<long>();
+        for (int i = 0; i < 2000; i++)
+            if (!removed.Contains(i)) { live.Add(b.Row(i)); liveIds.Add(i); }
+        var truth = IvfTestData.Truth(live, q, Metric.Cosine);
+
+        void Check(string when)
+        {
+            var r = index.SearchBatch(q, 10, null, 1, out _);
+            foreach (long id in r.Ids) Assert.DoesNotContain(id, removed);
+            for (int i = 0; i < truth.Length; i++)
+                Assert.Contains(liveIds[truth[i]], r.Ids.AsSpan((i / 10) * 10, 10).ToArray());
+            // A filter sees only live rows and the results hold only accepted ids.
+            var ids = new long[10];
+            index.Search(q.AsSpan(0, 64), 10, ids, new float[10], null, new OddIds(), out _);
+            Assert.All(ids, id => Assert.True(id % 2 == 1 && !removed.Contains(id), $"{when}: id {id}"));
+        }
+        Check("before compaction");
+        index.Compact();
+        Check("after compaction");
+        foreach (long id in removed.Take(50)) index.Add(b.Row((int)id), id);
+        var one = new long[1];
+        index.Search(b.Row(0), 1, one, new float[1]);
+        Assert.Equal(0, one[0]);
+    }
+
+    private sealed class OddIds : IIdFilter
+    {
+        public bool Accept(long id) => id % 2 == 1;
+    }
+
+    [Fact]
+    public void CodesTakeHalfTheBytesOfEightBitCodes()
+    {
+        var (b, _) = IvfTestData.Make();
+        using var owned = b;
+        var four = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,PQ16x4@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var eight = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,PQ16@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        Assert.Equal(8, four.CodeBytes);
+        Assert.Equal(16, eight.CodeBytes);
+        // Codebooks are 16x smaller too; list slack is padding to 32-row blocks. Observed 50.5 vs 80.7.
+        output.WriteLine($"resident bytes/vector: PQ16x4 {four.ResidentBytesPerVector:F1}, PQ16 {eight.ResidentBytesPerVector:F1}");
+        Assert.True(four.ResidentBytesPerVector < eight.ResidentBytesPerVector - 8);
+    }
+
+    [Fact]
+    public void SingleQuerySearchAllocatesNothing()
+    {
+        var (b, q) = IvfTestData.Make();
+        using var owned = b;
+        var index = PqIndex.Build(b, IndexSpec.Parse("Rot,IVF32@16,OPQ16x4@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64"), Metric.L2, PqIndexTests.Fast);
+        var ids = new long[10];
+        var scores = new float[10];
+        for (int i = 0; i < 20; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, null, out _);
+        long least = long.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 50; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, null, out _);
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.Equal(0, least);
+    }
+
+    [Theory]
+    [InlineData("Rot,IVF16@16,OPQ16x4@32,Resid,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine)]
+    [InlineData("PQ32x4,Shortlist50,Rerank64", Metric.L2)]
+    public void SaveLoadGivesIdenticalResults(string spec, Metric metric)
+    {
+        Directory.CreateDirectory(_dir);
+        var (b, q) = IvfTestData.Make(n: 1500, nq: 30);
+        using var owned = b;
+        var index = PqIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
+        for (long id = 0; id < 1500; id += 7) index.Remove(id);
+        string path = Path.Combine(_dir, "a.pq");
+        index.Save(path);
+        var bytes = File.ReadAllBytes(path);
+        Assert.Equal(2, BitConverter.ToUInt16(bytes, 10)); // format 1.2: 4-bit codes
+        var loaded = PqIndex.Load(path);
+        Assert.Equal(index.Spec, loaded.Spec);
+        Assert.True(loaded.FastScan);
+        Assert.Equal(index.Count, loaded.Count);
+        foreach (var p in new SearchParams?[] { null, new() { Rerank = [] } })
+        {
+            var before = index.SearchBatch(q, 10, p, 1, out _);
+            var after = loaded.SearchBatch(q, 10, p, 1, out _);
+            Assert.Equal(before.Ids, after.Ids);
+            Assert.Equal(before.Scores, after.Scores);
+        }
+        var flipped = (byte[])bytes.Clone();
+        flipped[bytes.Length / 2] ^= 0x10;
+        string bad = Path.Combine(_dir, "bad.pq");
+        File.WriteAllBytes(bad, flipped);
+        Assert.Contains("checksum", Assert.Throws<IndexFileException>(() => PqIndex.Load(bad)).Message);
+        File.WriteAllBytes(bad, bytes[..(bytes.Length - 5)]);
+        Assert.Contains("truncated", Assert.Throws<IndexFileException>(() => PqIndex.Load(bad)).Message);
+    }
+
+    [Theory]
+    [InlineData("PQ32x4@64")]
+    [InlineData("Rot,IVF1024@64,OPQ64x4@128,Resid,NProbe32,Shortlist200,Rerank384")]
+    public void SpecsRoundTrip(string text)
+    {
+        var spec = IndexSpec.Parse(text);
+        Assert.Equal(4, spec.PqBits);
+        Assert.Equal(text, spec.ToString());
+        Assert.Equal(spec, IndexSpec.Parse(spec.ToString()));
+        Assert.NotEqual(spec, IndexSpec.Parse(text.Replace("x4", "", StringComparison.Ordinal)));
+        Assert.Equal(8, IndexSpec.Parse("PQ32x8@64").PqBits);
+        Assert.Equal("PQ32@64", IndexSpec.Parse("PQ32x8@64").ToString());
+    }
+
+    [Theory]
+    [InlineData("PQ8x3", "8 or 4 bits")]
+    [InlineData("PQ8x", "positive integer")]
+    public void BadBitWidthsAreRejected(string text, string fragment)
+    {
+        var e = Assert.Throws<FormatException>(() => IndexSpec.Parse(text));
+        Assert.Contains($"\"{text}\"", e.Message);
+        Assert.Contains(fragment, e.Message);
+        Assert.Contains("must be even", Assert.Throws<FormatException>(() => IndexSpec.Parse("PQ7x4@63").Validate(64)).Message);
+    }
+}
