@@ -1,5 +1,6 @@
 using System.Globalization;
 using Adanns.Engine;
+using Adanns.Engine.Indexes;
 
 namespace Adanns.Bench;
 
@@ -30,11 +31,19 @@ internal sealed class BenchOptions
     public bool ShowHelp { get; private set; }
     public int? NList { get; private set; }
     public int? CoarseDim { get; private set; }
+    public int[]? ProbeDims { get; private set; }
     public int[]? ScanDims { get; private set; }
     public int[]? Shortlists { get; private set; }
     public int[]? NProbes { get; private set; }
     public bool Sq8 { get; private set; } = true;
-    public (int Dim, int Keep)? Cascade { get; private set; }
+    public (int Dim, int Keep)[]? Cascade { get; private set; }
+
+    /// <summary>The rerank stages of a sweep point: the --cascade stages below D, then the final stage at D.</summary>
+    public RerankStage[] RerankStages(int dimension) =>
+        [.. (Cascade ?? []).Where(c => c.Dim < dimension).Select(c => new RerankStage(c.Dim, c.Keep)), new RerankStage(dimension, null)];
+
+    /// <summary>The --cascade stages as reported in results ("96/100+192/40"), or null.</summary>
+    public string? CascadeText => Cascade is null ? null : string.Join("+", Cascade.Select(c => $"{c.Dim}/{c.Keep}"));
     public int KMeansIterations { get; private set; } = 10;
     public int KMeansPoints { get; private set; } = 256;
     public int BuildThreads { get; private set; } = 1;
@@ -88,11 +97,12 @@ internal sealed class BenchOptions
                                              value or D), shortlist by ADC, rerank at D; sweeps shortlist × nprobe
           --nlist N            IVF lists (default ≈ 4·√N, a power of two)
           --dc D               AdANNS-IVF clustering / probing dim (default D)
+          --dc-probe LIST      ivf-opq: query-time probing dims d_c' ≤ d_c to sweep (default d_c)
           --ds LIST            scan dims to sweep (default D/8, D/4, D/3)
           --shortlists LIST    shortlist sizes to sweep
           --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)
           --no-sq8             float32 scan store instead of 8-bit codes
-          --cascade DIM/KEEP   adanns-ivf / mrl-funnel / ivf-opq: an extra rerank stage at DIM keeping KEEP before the final
+          --cascade DIM/KEEP[+DIM/KEEP]  adanns-ivf / mrl-funnel / ivf-opq: extra rerank stages at DIM keeping KEEP before the final
                                rerank at D (an MRL funnel, e.g. 192/50)
           --kmeans-iters N     Lloyd iterations (default 10)
           --kmeans-points N    k-means training sample per centroid (default 256)
@@ -162,6 +172,7 @@ internal sealed class BenchOptions
                 case "--rotate": o.Rotate = true; break;
                 case "--nlist": o.NList = IntValue(1); break;
                 case "--dc": o.CoarseDim = IntValue(1); break;
+                case "--dc-probe": o.ProbeDims = ParseIntList(a, Value()); break;
                 case "--ds": o.ScanDims = ParseIntList(a, Value()); break;
                 case "--shortlists": o.Shortlists = ParseIntList(a, Value()); break;
                 case "--nprobes": o.NProbes = ParseIntList(a, Value()); break;
@@ -169,11 +180,16 @@ internal sealed class BenchOptions
                 case "--cascade":
                     {
                         string v = Value();
-                        var parts = v.Split('/');
-                        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int cd) || cd <= 0
-                            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int ck) || ck <= 0)
-                            throw new ArgumentException($"--cascade needs DIM/KEEP (e.g. 192/50), got '{v}'.");
-                        o.Cascade = (cd, ck);
+                        var stages = new List<(int, int)>();
+                        foreach (var stage in v.Split('+'))
+                        {
+                            var parts = stage.Split('/');
+                            if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int cd) || cd <= 0
+                                || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int ck) || ck <= 0)
+                                throw new ArgumentException($"--cascade needs DIM/KEEP stages joined by '+' (e.g. 192/50 or 96/100+192/40), got '{v}'.");
+                            stages.Add((cd, ck));
+                        }
+                        o.Cascade = [.. stages];
                         break;
                     }
                 case "--kmeans-iters": o.KMeansIterations = IntValue(1); break;

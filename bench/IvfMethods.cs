@@ -53,7 +53,7 @@ internal static class IvfMethods
                 {
                     var p = new SearchParams { NProbe = np, ScanDim = ds, Shortlist = sl, Rerank = Stages(o, D) };
                     var parameters = new Dictionary<string, object> { ["nlist"] = nlist, ["dc"] = dc, ["ds"] = ds, ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D, ["sq8"] = o.Sq8 };
-                    if (o.Cascade is { } c) parameters["cascade"] = $"{c.Dim}/{c.Keep}";
+                    if (o.CascadeText is { } c) parameters["cascade"] = c;
                     var point = Measure(data, truth, o, "adanns-ivf", index, p, build, parameters);
                     yield return point;
                     if (point.RecallAtK >= o.StopRecall || plateau.Reached(point.RecallAtK)) break;
@@ -81,9 +81,8 @@ internal static class IvfMethods
             }
     }
 
-    /// <summary>Rerank stages: the optional --cascade stage, then the final rerank at D.</summary>
-    private static RerankStage[] Stages(BenchOptions o, int D) =>
-        o.Cascade is { } c && c.Dim < D ? [new RerankStage(c.Dim, c.Keep), new RerankStage(D, null)] : [new RerankStage(D, null)];
+    /// <summary>Rerank stages: the optional --cascade stages, then the final rerank at D.</summary>
+    private static RerankStage[] Stages(BenchOptions o, int D) => o.RerankStages(D);
 
     /// <summary>≈ 4·√N rounded to a power of two: the usual IVF sizing (lists of a few dozen to a few hundred).</summary>
     internal static int DefaultNList(int n) => Math.Max(1, (int)Math.Pow(2, Math.Round(Math.Log2(4 * Math.Sqrt(n)))));

@@ -76,20 +76,21 @@ internal static class PqMethods
         int[] shortlists = o.Shortlists ?? [50, 100, 200, 400];
         int[] nprobes = o.NProbes ?? [1, 2, 4, 8, 16, 32, 64, 128, 256];
         foreach (int sl in shortlists.Where(x => x >= o.K).Distinct().Order())
+        foreach (int dcp in o.ProbeDims ?? [dc])
         {
             var plateau = new Plateau();
             foreach (int np in nprobes.Where(x => x <= nlist))
             {
-                // --cascade DIM/KEEP adds an MRL-funnel stage (rescore at DIM, keep KEEP) before the final rerank at D.
-                RerankStage[] stages = o.Cascade is { } c && c.Dim < D ? [new RerankStage(c.Dim, c.Keep), new RerankStage(D, null)] : [new RerankStage(D, null)];
-                var p = new SearchParams { NProbe = np, Shortlist = sl, Rerank = stages };
+                // --cascade DIM/KEEP[+…] adds MRL-funnel stages (rescore at DIM, keep KEEP) before the final rerank at D.
+                RerankStage[] stages = o.RerankStages(D);
+                var p = new SearchParams { NProbe = np, Shortlist = sl, Rerank = stages, CoarseDim = dcp };
                 var parameters = new Dictionary<string, object>
                 {
-                    ["nlist"] = nlist, ["dc"] = dc, ["bytes"] = index.CodeBytes, ["m"] = m, ["bits"] = o.PqBits, ["d"] = d, ["opq"] = spec.Opq,
+                    ["nlist"] = nlist, ["dc"] = dc, ["dc_probe"] = dcp, ["bytes"] = index.CodeBytes, ["m"] = m, ["bits"] = o.PqBits, ["d"] = d, ["opq"] = spec.Opq,
                     ["resid"] = spec.Residual,
                     ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D,
                 };
-                if (o.Cascade is { } cc) parameters["cascade"] = $"{cc.Dim}/{cc.Keep}";
+                if (o.CascadeText is { } cc) parameters["cascade"] = cc;
                 var point = Measure(data, truth, o, "ivf-opq", index, p, build, parameters);
                 yield return point;
                 if (point.RecallAtK >= o.StopRecall || plateau.Reached(point.RecallAtK)) break;

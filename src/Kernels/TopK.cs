@@ -237,6 +237,26 @@ public ref struct TopKReservoir
         return n;
     }
 
+    /// <summary>
+    /// Writes the kept entries in no particular (but deterministic) order and returns how many: for callers that
+    /// rescore the candidates anyway and need no sort. The reservoir is empty afterwards.
+    /// </summary>
+    public int TakeUnsorted(Span<float> outKeys, Span<int> outIds)
+    {
+        if (_count > _k) Shrink();
+        int n = _count;
+        if (outKeys.Length < n || outIds.Length < n) throw new ArgumentException($"Outputs must hold {n} entries.");
+        for (int i = 0; i < n; i++)
+        {
+            ulong e = _entries[i];
+            outKeys[i] = KeyOf(e);
+            outIds[i] = (int)(uint)e;
+        }
+        _count = 0;
+        _threshold = float.PositiveInfinity;
+        return n;
+    }
+
     /// <summary>(key, id) as one word whose unsigned order is the (key, id) order. −0 is folded into +0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Pack(float key, int id)

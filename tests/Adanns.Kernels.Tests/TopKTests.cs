@@ -119,6 +119,14 @@ public class TopKTests
                 Assert.Equal(expect, got);
                 Assert.Equal(ek[..expect], gk[..got]);
                 Assert.Equal(ei[..expect], gi[..got]);
+                // Unsorted: the same set.
+                var res2 = new TopKReservoir(k, new ulong[capacity]);
+                for (int i = 0; i < n; i++) res2.Push(keys[i], i);
+                var uk = new float[k];
+                var ui = new int[k];
+                int got2 = res2.TakeUnsorted(uk, ui);
+                Assert.Equal(expect, got2);
+                Assert.Equal(ei[..expect].Order(), ui[..got2].Order());
             }
         }
     }

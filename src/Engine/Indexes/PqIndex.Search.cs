@@ -252,7 +252,9 @@ public sealed partial class PqIndex
             stats.Flops += (long)list.Count * m;
         }
         stats.ListsProbed += probed;
-        return heap.SortBestFirst(shortKeys, shortSlots);
+        // Rerank over resident rows rescores every candidate and breaks ties by slot, not by shortlist position, so
+        // the shortlist needs no sort then. (External rows are reranked by position: keep the sorted order.)
+        return r.Rerank.Count > 0 && _rows is not null ? heap.TakeUnsorted(shortKeys, shortSlots) : heap.SortBestFirst(shortKeys, shortSlots);
     }
 
     /// <summary>8-bit ADC scan of one list into the shortlist: key = sign · Σ lut + bias.</summary>
@@ -356,7 +358,20 @@ public sealed partial class PqIndex
         int padded = CoarseBlocks * InterleavedKernels.BlockRows;
         var dots = s.CoarseDots(padded);
         var norms = s.CoarseNorms(padded);
-        InterleavedKernels.Dot(q[..d], _coarseTable, CoarseLayout, CoarseBlocks, dots, norms);
+        if (_coarseSq is { } sq)
+        {
+            // 8-bit table, any prefix d ≤ d_c: q·ĉ = Σ (q_j·step_j)·code_j + Σ q_j·lo_j; exact cached norms.
+            var qs = s.CoarseQuery(d);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(q[..d], sq.Step.AsSpan(0, d), qs);
+            float offset = VectorMath.Dot(q[..d], sq.Lo.AsSpan(0, d));
+            InterleavedKernels.DotU8(qs, default, default, _coarseCodes, CoarseLayout, CoarseBlocks, dots, default);
+            System.Numerics.Tensors.TensorPrimitives.Add(dots, offset, dots);
+            CentroidNorms(d).CopyTo(norms);
+        }
+        else
+        {
+            InterleavedKernels.Dot(q[..d], _coarseTable, CoarseLayout, CoarseBlocks, dots, norms);
+        }
         var keys = dots[..NList];
         for (int l = 0; l < NList; l++)
         {
@@ -504,7 +519,7 @@ public sealed partial class PqIndex
     {
         private byte[] _fastTable = [];
         private ushort[] _sums = [];
-        private float[] _fastKeys = [];
+        private float[] _fastKeys = [], _coarseQuery = [];
         private ulong[] _reservoir = [];
         private float[] _query = [], _code = [], _rotated = [], _diff = [], _table = [], _dists = [], _coarseDots = [], _coarseNorms = [],
             _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [], _externalRows = [], _rawRows = [], _chunkQueries = [], _chunkKeys = [];
@@ -518,6 +533,7 @@ public sealed partial class PqIndex
         public Span<ulong> Reservoir(int n) => ScratchBuffer.Span(ref _reservoir, n);
         public Span<float> Code(int n) => ScratchBuffer.Span(ref _code, n);
         public Span<float> Rotated(int n) => ScratchBuffer.Span(ref _rotated, n);
+        public Span<float> CoarseQuery(int n) => ScratchBuffer.Span(ref _coarseQuery, n);
         public Span<float> Diff(int n) => ScratchBuffer.Span(ref _diff, n);
         public Span<float> Table(int n) => ScratchBuffer.Span(ref _table, n);
         public Span<float> Dists(int n) => ScratchBuffer.Span(ref _dists, n);

@@ -32,7 +32,11 @@ public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Op
 public sealed partial class PqIndex
 {
     private readonly float[] _coarse;          // nlist × d_c: trained centroids (unit rows for cosine)
-    private readonly float[] _coarseTable;     // the same in interleaved-16 group-major blocks, for ranking
+    private readonly float[] _coarseTable;     // the same in interleaved-16 group-major blocks, for assignment and ranking at d_c' < d_c
+    private readonly ScalarQuantizer8? _coarseSq; // 8-bit copy of the centroids for ranking at d_c (null for one list)
+    private readonly byte[] _coarseCodes = [];
+    private readonly float[] _coarse8Norms = [];  // exact ‖c[:d_c]‖² per list
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, float[]> _prefixNorms = new(); // ‖c[:d']‖² for probing at d' < d_c
     private readonly float[]? _residCentroids; // nlist × d: list means in code space before OPQ (Resid only)
     private readonly PqList[] _lists;
     private VectorSet? _rows;                  // rerank store: full D-dim rows (rotated when the spec has Rot), by slot; null with an external source
@@ -61,10 +65,35 @@ public sealed partial class PqIndex
         _coarseTable = new float[InterleavedKernels.Groups(CoarseDim) * InterleavedKernels.GroupStride(CoarseBlocks)];
         for (int l = 0; l < NList; l++)
             InterleavedKernels.WriteRow(_coarseTable, CoarseLayout, l, coarse.AsSpan(l * CoarseDim, CoarseDim));
+        if (NList > 1)
+        {
+            // Ranking reads every centroid per query: at nlist 2048 × d_c 128 the float table is 1 MB, which competes
+            // with the codes for L2. An 8-bit copy streams a quarter of that; the probe order it gives differs from
+            // the float one only between near-tied lists. Norms stay exact (the centroids never change).
+            _coarseSq = ScalarQuantizer8.TrainRows(coarse, NList, CoarseDim);
+            _coarseCodes = new byte[_coarseTable.Length];
+            _coarse8Norms = new float[NList];
+            var code = new byte[CoarseDim];
+            for (int l = 0; l < NList; l++)
+            {
+                var c = coarse.AsSpan(l * CoarseDim, CoarseDim);
+                _coarseSq.Encode(c, code);
+                InterleavedKernels.WriteRow(_coarseCodes, CoarseLayout, l, code);
+                _coarse8Norms[l] = VectorMath.NormSquared(c);
+            }
+        }
         _lists = new PqList[NList];
         for (int l = 0; l < NList; l++) _lists[l] = new PqList(pq.M, pq.Bits);
         _rows = new VectorSet(dimension);
     }
+
+    /// <summary>‖c[:d]‖² of every centroid (computed once per prefix dim; the centroids never change).</summary>
+    private float[] CentroidNorms(int d) => d == CoarseDim ? _coarse8Norms : _prefixNorms.GetOrAdd(d, dim =>
+    {
+        var norms = new float[NList];
+        for (int l = 0; l < NList; l++) norms[l] = VectorMath.NormSquared(_coarse.AsSpan(l * CoarseDim, dim));
+        return norms;
+    });
 
     /// <summary>Full dimension D of stored vectors and queries.</summary>
     public int Dimension { get; }
@@ -134,7 +163,7 @@ public sealed partial class PqIndex
             foreach (var l in _lists) bytes += l.AllocatedBytes;
             bytes += (long)_idToLoc.Count * 24;            // dictionary entry: key, value, hash/next
             bytes += (long)_slotIds.Length * 8;
-            bytes += (long)_coarse.Length * 4 * 2;          // row-major + interleaved copies
+            bytes += (long)_coarse.Length * 4 * 2 + _coarseCodes.Length + _coarse8Norms.Length * 4L; // row-major, interleaved and 8-bit copies
             bytes += (_residCentroids?.LongLength ?? 0) * 4;
             bytes += (long)Quantizer.Dimension * Quantizer.Ksub * 4 * 2 + Quantizer.M * Quantizer.Ksub * 4;
             if (Opq is not null) bytes += (long)CodeDim * CodeDim * 4;

@@ -49,6 +49,30 @@ public sealed class ScalarQuantizer8
         return new ScalarQuantizer8(lo, step);
     }
 
+    /// <summary>Learns per-dim ranges from <paramref name="n"/> row-major rows of <paramref name="dims"/> dims.</summary>
+    public static ScalarQuantizer8 TrainRows(ReadOnlySpan<float> rows, int n, int dims)
+    {
+        if (dims <= 0 || n <= 0 || rows.Length < (long)n * dims)
+            throw new ArgumentException($"Need {n} rows of {dims} dims (n, dims ≥ 1); got {rows.Length} floats.");
+        var lo = new float[dims];
+        var hi = new float[dims];
+        Array.Fill(lo, float.PositiveInfinity);
+        Array.Fill(hi, float.NegativeInfinity);
+        for (int i = 0; i < n; i++)
+        {
+            var x = rows.Slice(i * dims, dims);
+            for (int j = 0; j < dims; j++)
+            {
+                lo[j] = MathF.Min(lo[j], x[j]);
+                hi[j] = MathF.Max(hi[j], x[j]);
+            }
+        }
+        var step = new float[dims];
+        for (int j = 0; j < dims; j++)
+            step[j] = hi[j] > lo[j] ? (hi[j] - lo[j]) / 255f : 1e-12f;
+        return new ScalarQuantizer8(lo, step);
+    }
+
     /// <summary>Rebuilds a quantizer from stored parameters.</summary>
     public static ScalarQuantizer8 FromParameters(float[] lo, float[] step)
     {
