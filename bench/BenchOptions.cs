@@ -53,6 +53,7 @@ internal sealed class BenchOptions
     public bool PqResidual { get; private set; }
     public bool PlainPq { get; private set; }
     public int PqBits { get; private set; } = 8;
+    public string? Label { get; private set; }
     public int PqTrain { get; private set; } = 20_000;
     public int OpqIterations { get; private set; } = 25;
 
@@ -113,6 +114,8 @@ internal sealed class BenchOptions
                                ivf-opq: the code dim (first value)
           --pq-resid           ivf-opq: codes are residuals to the list centroid
           --plain-pq           PQ without the OPQ rotation
+          --label NAME         ivf-opq: report the points under this method name (e.g. adanns-ivf-pq4 when the codes
+                               serve as AdANNS-IVF's scan store)
           --pq-bits 8|4        ivf-opq: 8-bit codes (default) or 4-bit fast-scan codes (PQ{2·bytes}x4: same bytes,
                                twice the sub-quantizers)
           --pq-train N         rows used to train OPQ/PQ (default 20000)
@@ -204,6 +207,7 @@ internal sealed class BenchOptions
                         break;
                     }
                 case "--out": o.OutPath = Value(); break;
+                case "--label": o.Label = Value(); break;
                 case "--pq-bytes": o.PqBytes = ParseIntList(a, Value()); break;
                 case "--pq-dims": o.PqDims = ParseIntList(a, Value()); break;
                 case "--pq-resid": o.PqResidual = true; break;

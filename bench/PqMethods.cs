@@ -91,7 +91,7 @@ internal static class PqMethods
                     ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D,
                 };
                 if (o.CascadeText is { } cc) parameters["cascade"] = cc;
-                var point = Measure(data, truth, o, "ivf-opq", index, p, build, parameters);
+                var point = Measure(data, truth, o, o.Label ?? "ivf-opq", index, p, build, parameters);
                 yield return point;
                 if (point.RecallAtK >= o.StopRecall || plateau.Reached(point.RecallAtK)) break;
             }

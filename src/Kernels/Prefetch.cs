@@ -12,11 +12,15 @@ public static class Prefetch
     /// never faults, so a stale address (the GC may move the array later) costs nothing but a wasted fetch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Lines(ReadOnlySpan<float> data, int lines = 2)
+    public static void Lines(ReadOnlySpan<float> data, int lines = 2) => Lines(MemoryMarshal.AsBytes(data), lines);
+
+    /// <summary>The same for bytes: the first <paramref name="lines"/> cache lines of <paramref name="data"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Lines(ReadOnlySpan<byte> data, int lines)
     {
         if (!Sse.IsSupported || data.IsEmpty) return;
         byte* p = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(data));
-        int bytes = data.Length * sizeof(float);
-        for (int i = 0; i < lines && i * 64 < bytes; i++) Sse.Prefetch0(p + i * 64);
+        int n = Math.Min(lines, (data.Length + 63) / 64);
+        for (int i = 0; i < n; i++) Sse.Prefetch0(p + i * 64);
     }
 }

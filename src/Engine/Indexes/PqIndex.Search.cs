@@ -364,8 +364,21 @@ public sealed partial class PqIndex
             var qs = s.CoarseQuery(d);
             System.Numerics.Tensors.TensorPrimitives.Multiply(q[..d], sq.Step.AsSpan(0, d), qs);
             float offset = VectorMath.Dot(q[..d], sq.Lo.AsSpan(0, d));
-            InterleavedKernels.DotU8(qs, default, default, _coarseCodes, CoarseLayout, CoarseBlocks, dots, default);
-            System.Numerics.Tensors.TensorPrimitives.Add(dots, offset, dots);
+            if (_coarsePacked.Length > 0)
+            {
+                // VNNI: the scaled query rounded to int8 too (one scale), exact int32 sums, one float multiply-add.
+                var qi = s.CoarseInt8(d);
+                float scale = Int8Kernels.Quantize(qs, qi);
+                var sums = s.CoarseSums(dots.Length);
+                Int8Kernels.Dot(qi, _coarsePacked, NList, CoarseDim, sums);
+                float inv = 1f / scale;
+                for (int l = 0; l < NList; l++) dots[l] = sums[l] * inv + offset;
+            }
+            else
+            {
+                InterleavedKernels.DotU8(qs, default, default, _coarseCodes, CoarseLayout, CoarseBlocks, dots, default);
+                System.Numerics.Tensors.TensorPrimitives.Add(dots, offset, dots);
+            }
             CentroidNorms(d).CopyTo(norms);
         }
         else
@@ -521,6 +534,8 @@ public sealed partial class PqIndex
         private ushort[] _sums = [];
         private float[] _fastKeys = [], _coarseQuery = [];
         private ulong[] _reservoir = [];
+        private sbyte[] _coarseInt8 = [];
+        private int[] _coarseSums = [];
         private float[] _query = [], _code = [], _rotated = [], _diff = [], _table = [], _dists = [], _coarseDots = [], _coarseNorms = [],
             _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [], _externalRows = [], _rawRows = [], _chunkQueries = [], _chunkKeys = [];
         private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [], _chunkSlots = [], _chunkCounts = [];
@@ -534,6 +549,8 @@ public sealed partial class PqIndex
         public Span<float> Code(int n) => ScratchBuffer.Span(ref _code, n);
         public Span<float> Rotated(int n) => ScratchBuffer.Span(ref _rotated, n);
         public Span<float> CoarseQuery(int n) => ScratchBuffer.Span(ref _coarseQuery, n);
+        public Span<sbyte> CoarseInt8(int n) => ScratchBuffer.Span(ref _coarseInt8, n);
+        public Span<int> CoarseSums(int n) => ScratchBuffer.Span(ref _coarseSums, n);
         public Span<float> Diff(int n) => ScratchBuffer.Span(ref _diff, n);
         public Span<float> Table(int n) => ScratchBuffer.Span(ref _table, n);
         public Span<float> Dists(int n) => ScratchBuffer.Span(ref _dists, n);

@@ -34,7 +34,8 @@ public sealed partial class PqIndex
     private readonly float[] _coarse;          // nlist × d_c: trained centroids (unit rows for cosine)
     private readonly float[] _coarseTable;     // the same in interleaved-16 group-major blocks, for assignment and ranking at d_c' < d_c
     private readonly ScalarQuantizer8? _coarseSq; // 8-bit copy of the centroids for ranking at d_c (null for one list)
-    private readonly byte[] _coarseCodes = [];
+    private readonly byte[] _coarseCodes = [];  // interleaved like _coarseTable (float decoding), or
+    private readonly byte[] _coarsePacked = []; // Int8Kernels' layout where VNNI runs int8 × uint8 dot products
     private readonly float[] _coarse8Norms = [];  // exact ‖c[:d_c]‖² per list
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, float[]> _prefixNorms = new(); // ‖c[:d']‖² for probing at d' < d_c
     private readonly float[]? _residCentroids; // nlist × d: list means in code space before OPQ (Resid only)
@@ -71,15 +72,24 @@ public sealed partial class PqIndex
             // with the codes for L2. An 8-bit copy streams a quarter of that; the probe order it gives differs from
             // the float one only between near-tied lists. Norms stay exact (the centroids never change).
             _coarseSq = ScalarQuantizer8.TrainRows(coarse, NList, CoarseDim);
-            _coarseCodes = new byte[_coarseTable.Length];
             _coarse8Norms = new float[NList];
-            var code = new byte[CoarseDim];
+            var codes = new byte[NList * CoarseDim];
             for (int l = 0; l < NList; l++)
             {
                 var c = coarse.AsSpan(l * CoarseDim, CoarseDim);
-                _coarseSq.Encode(c, code);
-                InterleavedKernels.WriteRow(_coarseCodes, CoarseLayout, l, code);
+                _coarseSq.Encode(c, codes.AsSpan(l * CoarseDim, CoarseDim));
                 _coarse8Norms[l] = VectorMath.NormSquared(c);
+            }
+            if (Int8Kernels.IsAccelerated)
+            {
+                _coarsePacked = new byte[Int8Kernels.PackedBytes(NList, CoarseDim)];
+                Int8Kernels.Pack(codes, NList, CoarseDim, _coarsePacked);
+            }
+            else
+            {
+                _coarseCodes = new byte[_coarseTable.Length];
+                for (int l = 0; l < NList; l++)
+                    InterleavedKernels.WriteRow(_coarseCodes, CoarseLayout, l, codes.AsSpan(l * CoarseDim, CoarseDim));
             }
         }
         _lists = new PqList[NList];
@@ -163,7 +173,7 @@ public sealed partial class PqIndex
             foreach (var l in _lists) bytes += l.AllocatedBytes;
             bytes += (long)_idToLoc.Count * 24;            // dictionary entry: key, value, hash/next
             bytes += (long)_slotIds.Length * 8;
-            bytes += (long)_coarse.Length * 4 * 2 + _coarseCodes.Length + _coarse8Norms.Length * 4L; // row-major, interleaved and 8-bit copies
+            bytes += (long)_coarse.Length * 4 * 2 + _coarseCodes.Length + _coarsePacked.Length + _coarse8Norms.Length * 4L; // row-major, interleaved and 8-bit copies
             bytes += (_residCentroids?.LongLength ?? 0) * 4;
             bytes += (long)Quantizer.Dimension * Quantizer.Ksub * 4 * 2 + Quantizer.M * Quantizer.Ksub * 4;
             if (Opq is not null) bytes += (long)CodeDim * CodeDim * 4;
