@@ -98,12 +98,14 @@ public sealed partial class PqIndex
     }
 
     /// <summary>‖c[:d]‖² of every centroid (computed once per prefix dim; the centroids never change).</summary>
-    private float[] CentroidNorms(int d) => d == CoarseDim ? _coarse8Norms : _prefixNorms.GetOrAdd(d, dim =>
+    private float[] CentroidNorms(int d)
     {
+        if (d == CoarseDim) return _coarse8Norms;
+        if (_prefixNorms.TryGetValue(d, out var cached)) return cached; // no delegate allocation once cached
         var norms = new float[NList];
-        for (int l = 0; l < NList; l++) norms[l] = VectorMath.NormSquared(_coarse.AsSpan(l * CoarseDim, dim));
-        return norms;
-    });
+        for (int l = 0; l < NList; l++) norms[l] = VectorMath.NormSquared(_coarse.AsSpan(l * CoarseDim, d));
+        return _prefixNorms.GetOrAdd(d, norms);
+    }
 
     /// <summary>Full dimension D of stored vectors and queries.</summary>
     public int Dimension { get; }
