@@ -30,12 +30,22 @@ if [[ $part == ivf || $part == all ]]; then
         --pq-bytes "$1" --pq-dims "$2" "${resid[@]}" --shortlists 100,200 --nprobes 32,64,96,128,192,256 --stop-recall 0.97 \
         --repeats 3 --single-queries 200 --out "$out/ivf.jsonl" | tee -a "$out/ivf.txt"
   done
+  echo "== IVF-OPQ with 4-bit fast-scan codes: IVF2048 clustered at 128 dims, OPQ{2·bytes}x4 on a prefix, rerank 192 -> 384 =="
+  for cfg in "48 192" "32 128"; do
+    set -- $cfg
+    dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --methods ivf-opq --pq-bits 4 --nlist 2048 --dc 128 \
+        --pq-bytes "$1" --pq-dims "$2" --shortlists 100,150 --nprobes 64,96,128,192,256 --cascade 192/40 --stop-recall 0.97 \
+        --repeats 3 --single-queries 200 --out "$out/ivf.jsonl" | tee -a "$out/ivf.txt"
+  done
 fi
 if [[ $part == peers || $part == all ]]; then
   rm -f "$out/peers.jsonl"
   echo "== FAISS OPQ{M},PQ{M} (flat) per budget and OPQ48,IVF971,PQ48 + IndexRefineFlat =="
   /usr/bin/python3 bench/peers/peers.py "${common[@]}" --methods faiss-opq-flat --pq-ms 8,16,32,64 --pq-train 20000 \
       --repeats 1 --single-queries 0 --out "$out/peers.jsonl" | tee "$out/peers.txt"
+  # Training OPQ48,IVF971,PQ48 takes most of an hour with Debian's FAISS: the trained index is kept in the cache
+  # (ADANNS_FAISS_CACHE) and reused, with the build time measured when it was trained.
   /usr/bin/python3 bench/peers/peers.py "${common[@]}" --methods faiss-opq-rf --pq-m 48 --nlist 971 --kfactors 4 \
-      --repeats 3 --single-queries 200 --out "$out/peers.jsonl" | tee -a "$out/peers.txt"
+      --index-cache "${ADANNS_FAISS_CACHE:-bench/out/faiss-cache}" --repeats 3 --single-queries 200 --out "$out/peers.jsonl" \
+      | tee -a "$out/peers.txt"
 fi

@@ -224,17 +224,8 @@ public ref struct TopKReservoir
         if (_count > _k) Shrink();
         int n = _count;
         if (outKeys.Length < n || outIds.Length < n) throw new ArgumentException($"Outputs must hold {n} entries.");
-        var kept = _entries[..n];
-        kept.Sort();
-        for (int i = 0; i < n; i++)
-        {
-            ulong e = kept[i];
-            outKeys[i] = KeyOf(e);
-            outIds[i] = (int)(uint)e;
-        }
-        _count = 0;
-        _threshold = float.PositiveInfinity;
-        return n;
+        _entries[..n].Sort();
+        return CopyOut(n, outKeys, outIds);
     }
 
     /// <summary>
@@ -246,6 +237,12 @@ public ref struct TopKReservoir
         if (_count > _k) Shrink();
         int n = _count;
         if (outKeys.Length < n || outIds.Length < n) throw new ArgumentException($"Outputs must hold {n} entries.");
+        return CopyOut(n, outKeys, outIds);
+    }
+
+    /// <summary>Unpacks the first n entries into the outputs and empties the reservoir.</summary>
+    private int CopyOut(int n, Span<float> outKeys, Span<int> outIds)
+    {
         for (int i = 0; i < n; i++)
         {
             ulong e = _entries[i];

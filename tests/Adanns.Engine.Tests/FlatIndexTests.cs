@@ -165,15 +165,9 @@ public class FlatIndexTests
         var q = TestData.RandomRows(1, 64, 29);
         var ids = new long[10]; var scores = new float[10];
         for (int i = 0; i < 5; i++) index.Search(q, 10, ids, scores, dim: 32, threads: 1); // warm caches and scratch
-        // A per-call allocation shows in every round; a one-off from the runtime (tiered JIT promoting a method
-        // in the middle of a round) does not, so the least of three rounds is the figure to check.
-        long least = long.MaxValue;
-        for (int round = 0; round < 3; round++)
+        Assert.Equal(0, Allocations.LeastOfThreeRounds(() =>
         {
-            long before = GC.GetAllocatedBytesForCurrentThread();
             for (int i = 0; i < 20; i++) index.Search(q, 10, ids, scores, dim: 32, threads: 1);
-            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
-        }
-        Assert.Equal(0, least);
+        }));
     }
 }

@@ -124,6 +124,13 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("IVF32@16,OPQ16@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]     // 0.947 (0.684)
     [InlineData("IVF32@16,PQ16@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.L2, 0.85)]         // 0.897 (0.354)
     [InlineData("Rot,IVF32@16,OPQ8@64,NProbe8,Shortlist100,Rerank64", Metric.InnerProduct, 0.8)]  // 0.856 (0.347)
+    // 4-bit fast scan (m sub-quantizers of 16 centroids; keys are the quantized-table estimate):
+    [InlineData("PQ32x4@32,Shortlist100,Rerank64", Metric.Cosine, 0.95)]                           // 0.992 (0.560)
+    [InlineData("OPQ16x4@32,Shortlist100,Rerank64", Metric.Cosine, 0.85)]                          // 0.893 (0.347): 8 bytes
+    [InlineData("IVF32@16,PQ32x4@32,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]           // 0.945 (0.547)
+    [InlineData("IVF32@16,OPQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]    // 0.947 (0.665)
+    [InlineData("IVF32@16,PQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.L2, 0.85)]        // 0.888 (0.333)
+    [InlineData("Rot,IVF32@16,PQ32x4@64,NProbe8,Shortlist100,Rerank64", Metric.InnerProduct, 0.8)] // 0.900 (0.422)
     public void RecallFloorsAfterRerank(string spec, Metric metric, double floor)
     {
         var (b, q) = IvfTestData.Make();
@@ -142,13 +149,15 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(0, s2.VectorsReranked);
     }
 
-    [Fact]
-    public void MoreCandidatesOrProbesNeverLowerRecallBeyondEpsilon()
+    [Theory]
+    [InlineData("IVF32@16,OPQ8@32,Rerank64")]
+    [InlineData("IVF32@16,PQ16x4@32,Rerank64")] // 4-bit fast scan
+    public void MoreCandidatesOrProbesNeverLowerRecallBeyondEpsilon(string spec)
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, Metric.Cosine);
-        var index = PqIndex.Build(b, IndexSpec.Parse("IVF32@16,OPQ8@32,Rerank64"), Metric.Cosine, Fast);
+        var index = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, Fast);
         double prev = 0;
         foreach (int sl in new[] { 10, 20, 50, 100, 200, 400 })
         {
@@ -184,12 +193,15 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Throws<ArgumentOutOfRangeException>(() => index.Search(q.AsSpan(0, 64), 10, new long[10], new float[10], new SearchParams { ScanDim = 16 }, out _));
     }
 
-    [Fact]
-    public void AddRemoveCompactStayConsistentWithExactSearchOverTheLiveSet()
+    [Theory]
+    [InlineData("IVF16@16,OPQ8@32,NProbe16,Shortlist2000,Rerank64")]
+    // 4-bit: lists of ~125 rows span several packed blocks, end in partial ones, and compaction moves rows across blocks.
+    [InlineData("IVF16@16,PQ16x4@32,NProbe16,Shortlist2000,Rerank64")]
+    public void AddRemoveCompactStayConsistentWithExactSearchOverTheLiveSet(string spec)
     {
         var (b, q) = IvfTestData.Make(n: 2000, nq: 20);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,OPQ8@32,NProbe16,Shortlist2000,Rerank64"), Metric.Cosine, Fast);
+        var index = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, Fast);
         var removed = new HashSet<long>();
         for (long id = 0; id < 2000; id += 3)
         {
@@ -212,6 +224,10 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (long id in r.Ids) Assert.DoesNotContain(id, removed);
             for (int i = 0; i < truth.Length; i++)
                 Assert.Contains(liveIds[truth[i]], r.Ids.AsSpan((i / 10) * 10, 10).ToArray());
+            // A filter sees only live rows and the results hold only accepted ids.
+            var fids = new long[10];
+            index.Search(q.AsSpan(0, 64), 10, fids, new float[10], null, new OddIds(), out _);
+            Assert.All(fids, id => Assert.True(id % 2 == 1 && !removed.Contains(id), $"{when}: id {id}"));
             var v = new float[64];
             Assert.True(index.TryGetStoredVector(liveIds[0], v), when);
             Assert.Equal(b.Row((int)liveIds[0]).ToArray(), v);
@@ -234,6 +250,11 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.False(index.Contains(5000));
     }
 
+    private sealed class OddIds : IIdFilter
+    {
+        public bool Accept(long id) => id % 2 == 1;
+    }
+
     [Fact]
     public void ResidentBytesAreAboutTheCodeSize()
     {
@@ -246,23 +267,25 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(256, index.RerankBytesPerVector, 6);
     }
 
-    [Fact]
-    public void SingleQuerySearchAllocatesNothing()
+    [Theory]
+    [InlineData("Rot,IVF32@16,OPQ8@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64")]
+    [InlineData("Rot,IVF32@16,OPQ16x4@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64")] // 4-bit fast scan
+    public void SingleQuerySearchAllocatesNothing(string spec)
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse("Rot,IVF32@16,OPQ8@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64"), Metric.L2, Fast);
+        var index = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.L2, Fast);
         var ids = new long[10];
         var scores = new float[10];
-        for (int i = 0; i < 20; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, null, out _);
-        long least = long.MaxValue;
-        for (int round = 0; round < 3; round++)
+        // Default probing (8-bit centroids at d_c) and a query-time coarse dim (norms of that prefix cached on first use).
+        foreach (var p in new SearchParams?[] { null, new() { CoarseDim = 8 } })
         {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 50; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, null, out _);
-            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+            for (int i = 0; i < 20; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, p, out _);
+            Assert.Equal(0, Allocations.LeastOfThreeRounds(() =>
+            {
+                for (int i = 0; i < 50; i++) index.Search(q.AsSpan(i * 64, 64), 10, ids, scores, p, out _);
+            }));
         }
-        Assert.Equal(0, least);
     }
 
     [Fact]
