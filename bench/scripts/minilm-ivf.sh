@@ -21,7 +21,7 @@ dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --me
     --shortlists 50,100,200 --nprobes 32,48,64,96,128,192 --repeats 2 --single-queries 200 --out "$out/engine.jsonl" | tee "$out/engine-dc384.txt"
 echo "== AdANNS-IVF with a 4-bit PQ scan store (PqIndex fast scan): IVF2048 clustered at 128 dims, d_s = 128 as PQ64x4 codes, rerank 192 -> 384 =="
 dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --methods ivf-opq --label adanns-ivf-pq4 --plain-pq --pq-bits 4 \
-    --nlist 2048 --dc 128 --pq-bytes 32 --pq-dims 128 --shortlists 100,150 --nprobes 32,64,96,128,192,256 --cascade 192/40 \
+    --nlist 2048 --dc 128 --pq-bytes 32 --pq-dims 128 --shortlists 80,120,160 --nprobes 32,64,96,128,192,256 --cascade 192/40 \
     --stop-recall 0.97 --repeats 2 --single-queries 200 --out "$out/engine.jsonl" | tee "$out/engine-pq4.txt"
 echo "== USearch (in process) =="
 dotnet run -c Release --project bench --no-build -- "${common[@]}" --methods usearch --repeats 2 --out "$out/engine.jsonl" | tee "$out/usearch.txt"

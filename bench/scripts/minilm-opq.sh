@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # AdANNS-OPQ vs rigid OPQ (byte budgets 8/16/32/64) and IVF-OPQ vs FAISS OPQ48,IVF971,PQ48 + IndexRefineFlat on
-# debian-minilm, single thread. Parts: codes (recall per byte budget), ivf (QPS at recall), peers (FAISS), all.
-# Usage: bench/scripts/minilm-opq.sh [codes|ivf|peers|all] [DATA_DIR] [OUT_DIR]
+# debian-minilm, single thread. Parts: codes (recall per byte budget), ivf (QPS at recall, 8-bit codes), peers (FAISS),
+# fast (4-bit fast-scan IVF-OPQ and FAISS's IVF-OPQ + refine in one run; FAISS trained once, then cached), all.
+# Usage: [ADANNS_FAISS_CACHE=DIR] bench/scripts/minilm-opq.sh [codes|ivf|peers|fast|all] [DATA_DIR] [OUT_DIR]
 # Needs ../shared/data/debian-minilm (or DATA_DIR); the peers part needs Debian python3-faiss python3-numpy
 # libopenblas0-openmp (and python3-matplotlib for the plot).
 set -euo pipefail
@@ -30,13 +31,20 @@ if [[ $part == ivf || $part == all ]]; then
         --pq-bytes "$1" --pq-dims "$2" "${resid[@]}" --shortlists 100,200 --nprobes 32,64,96,128,192,256 --stop-recall 0.97 \
         --repeats 3 --single-queries 200 --out "$out/ivf.jsonl" | tee -a "$out/ivf.txt"
   done
+fi
+if [[ $part == fast || $part == all ]]; then
+  # The QPS target side by side in one run: our 4-bit fast-scan IVF-OPQ, then FAISS OPQ48,IVF971,PQ48 + refine.
+  rm -f "$out/fast.jsonl" "$out/fast.txt"
   echo "== IVF-OPQ with 4-bit fast-scan codes: IVF2048 clustered at 128 dims, OPQ{2·bytes}x4 on a prefix, rerank 192 -> 384 =="
   for cfg in "48 192" "32 128"; do
     set -- $cfg
     dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate --methods ivf-opq --pq-bits 4 --nlist 2048 --dc 128 \
-        --pq-bytes "$1" --pq-dims "$2" --shortlists 100,150 --nprobes 64,96,128,192,256 --cascade 192/40 --stop-recall 0.97 \
-        --repeats 3 --single-queries 200 --out "$out/ivf.jsonl" | tee -a "$out/ivf.txt"
+        --pq-bytes "$1" --pq-dims "$2" --shortlists 80,120,160 --nprobes 64,96,128,192,256 --cascade 192/40 --stop-recall 0.97 \
+        --repeats 3 --single-queries 200 --out "$out/fast.jsonl" | tee -a "$out/fast.txt"
   done
+  /usr/bin/python3 bench/peers/peers.py "${common[@]}" --methods faiss-opq-rf --pq-m 48 --nlist 971 --kfactors 4 \
+      --index-cache "${ADANNS_FAISS_CACHE:-bench/out/faiss-cache}" --repeats 3 --single-queries 200 --out "$out/fast.jsonl" \
+      | tee -a "$out/fast.txt"
 fi
 if [[ $part == peers || $part == all ]]; then
   rm -f "$out/peers.jsonl"
