@@ -19,6 +19,8 @@ Methods (--methods, comma list; 'all' = every one below):
   faiss-ivfpq-rf   the same index inside IndexRefineFlat (rerank with full vectors); sweep k_factor x nprobe.
   faiss-opq        OPQ{M},IVF{nlist},PQ{M}x8; sweep nprobe.
   faiss-opq-rf     the same inside IndexRefineFlat; sweep k_factor x nprobe.
+  faiss-ivfpqfs-rf IVF{nlist},PQ{M}x4fs (FAISS's 4-bit fast scan) inside IndexRefineFlat; sweep k_factor x nprobe.
+  faiss-opqfs-rf   OPQ{M},IVF{nlist},PQ{M}x4fs inside IndexRefineFlat; sweep k_factor x nprobe.
   faiss-opq-flat   OPQ{M},PQ{M}x8 without IVF, for each --pq-ms budget: recall of the codes alone, then inside
                    IndexRefineFlat with k_factor 100/k (rerank of 100 candidates with full vectors).
   faiss-hnsw       IndexHNSWFlat(M=--hnsw-m, efConstruction=--ef-construction); sweep efSearch (--faiss-ef).
@@ -65,8 +67,8 @@ import tempfile
 import time
 
 OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
-ALL_METHODS = ["flat", "faiss-ivfflat", "faiss-ivfpq", "faiss-ivfpq-rf", "faiss-opq", "faiss-opq-rf", "faiss-opq-flat",
-               "faiss-hnsw", "hnswlib"]
+ALL_METHODS = ["flat", "faiss-ivfflat", "faiss-ivfpq", "faiss-ivfpq-rf", "faiss-opq", "faiss-opq-rf", "faiss-ivfpqfs-rf",
+               "faiss-opqfs-rf", "faiss-opq-flat", "faiss-hnsw", "hnswlib"]
 
 
 def reexec_with_openblas(threads):
@@ -392,11 +394,11 @@ class Runner:
         self._ivf_sweep("faiss-ivfflat", index, faiss.extract_index_ivf(index), build_s, nbytes,
                         lambda ndis, npb, kf: nlist * d + ndis * d)
 
-    def _pq_family(self, opq, plain, rf):
+    def _pq_family(self, opq, plain, rf, fastscan=False):
         faiss, np = self.faiss, self.np
         M = default_pq_m(self.dim, self.a.pq_m)
-        spec = (f"OPQ{M}," if opq else "") + f"IVF{self.nlist},PQ{M}"
-        name = "faiss-opq" if opq else "faiss-ivfpq"
+        spec = (f"OPQ{M}," if opq else "") + f"IVF{self.nlist},PQ{M}" + ("x4fs" if fastscan else "")
+        name = ("faiss-opq" if opq else "faiss-ivfpq") + ("fs" if fastscan else "")
         self.build_threads()
         cached = self.cache_path(spec)
         if cached and os.path.exists(cached):
@@ -431,7 +433,7 @@ class Runner:
                 f += k * kf * d
             return f
 
-        print(f"# {spec}: M={M} x 8 bits, built in {build_s:.1f} s", flush=True)
+        print(f"# {spec}: M={M} x {4 if fastscan else 8} bits, built in {build_s:.1f} s", flush=True)
         if plain:
             self._ivf_sweep(name, index, ivf, build_s, nbytes, flops)
         if rf:
@@ -541,6 +543,8 @@ class Runner:
                 return  # already measured together with the plain variant
             self._pq_family(opq, plain=not rf or twin in self.a.method_list,
                             rf=rf or twin in self.a.method_list)
+        elif method in ("faiss-ivfpqfs-rf", "faiss-opqfs-rf"):
+            self._pq_family(method.startswith("faiss-opq"), plain=False, rf=True, fastscan=True)
         elif method == "faiss-opq-flat":
             self.run_opq_flat()
         elif method == "faiss-hnsw":
