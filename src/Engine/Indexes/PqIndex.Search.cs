@@ -180,7 +180,7 @@ public sealed partial class PqIndex
     {
         int d = CodeDim;
 
-        // 1. Coarse: the nprobe nearest centroids at d_c' (a flat index has one list).
+        // 1. Coarse: the nprobe nearest centroids at d_c' (a flat index has one list), unordered.
         var probes = s.Probes(r.NProbe);
         int probed;
         if (NList == 1)
@@ -352,7 +352,10 @@ public sealed partial class PqIndex
         Quantizer.ComputeTable(z, innerProduct, lut);
     }
 
-    /// <summary>Top-nprobe centroids at dim d (best first); returns how many.</summary>
+    /// <summary>
+    /// The nprobe nearest centroids at dim d, in no particular order (the scan's reservoir keeps the exact top
+    /// shortlist whatever order lists come in, so sorting them would buy nothing); returns how many.
+    /// </summary>
     private int RankCentroids(ReadOnlySpan<float> q, int d, int nprobe, Span<int> probes, Scratch s)
     {
         int padded = CoarseBlocks * InterleavedKernels.BlockRows;
@@ -371,8 +374,9 @@ public sealed partial class PqIndex
                 float scale = Int8Kernels.Quantize(qs, qi);
                 var sums = s.CoarseSums(dots.Length);
                 Int8Kernels.Dot(qi, _coarsePacked, NList, CoarseDim, sums);
-                float inv = 1f / scale;
-                for (int l = 0; l < NList; l++) dots[l] = sums[l] * inv + offset;
+                System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<int, float>(sums[..NList], dots[..NList]);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(dots[..NList], 1f / scale, dots[..NList]);
+                System.Numerics.Tensors.TensorPrimitives.Add(dots[..NList], offset, dots[..NList]);
             }
             else
             {
@@ -386,14 +390,22 @@ public sealed partial class PqIndex
             InterleavedKernels.Dot(q[..d], _coarseTable, CoarseLayout, CoarseBlocks, dots, norms);
         }
         var keys = dots[..NList];
-        for (int l = 0; l < NList; l++)
+        var n2 = norms[..NList];
+        // Cosine: −q·c/‖c[:d]‖ (prefixes of unit centroids are renormalised). Else the L2 rule: ‖c‖² − 2q·c.
+        if (Spherical)
         {
-            // Cosine: −q·c/‖c[:d]‖ (prefixes of unit centroids are renormalised). Else the L2 rule: ‖c‖² − 2q·c.
-            keys[l] = Spherical ? -keys[l] / MathF.Sqrt(MathF.Max(norms[l], 1e-30f)) : norms[l] - 2 * keys[l];
+            System.Numerics.Tensors.TensorPrimitives.Max(n2, 1e-30f, n2);
+            System.Numerics.Tensors.TensorPrimitives.Sqrt(n2, n2);
+            System.Numerics.Tensors.TensorPrimitives.Divide(keys, n2, keys);
+            System.Numerics.Tensors.TensorPrimitives.Negate(keys, keys);
+        }
+        else
+        {
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(keys, -2f, n2, keys);
         }
         var best = new TopKReservoir(nprobe, s.Reservoir(2 * nprobe));
         for (int l = 0; l < keys.Length; l++) best.Push(keys[l], l);
-        return best.SortBestFirst(s.ProbeKeys(nprobe), probes);
+        return best.TakeUnsorted(s.ProbeKeys(nprobe), probes);
     }
 
     /// <summary>
