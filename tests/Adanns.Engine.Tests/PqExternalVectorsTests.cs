@@ -40,6 +40,7 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("IVF16@16,OPQ8@32,NProbe4,Rerank64", Metric.L2)]
     [InlineData("Rot,IVF32@16,OPQ8@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64", Metric.L2)]
     [InlineData("Rot,OPQ8@32,Shortlist80,Rerank64", Metric.Cosine)]
+    [InlineData("IVF16@16,OPQ16x4@32,NProbe4,Rerank64", Metric.L2)] // 4-bit fast scan
     public void ExternalVectorsGiveTheSameResultsAsResidentOnes_OneReadPerQuery(string spec, Metric metric)
     {
         var (b, q) = IvfTestData.Make(n: 2000, nq: 40);

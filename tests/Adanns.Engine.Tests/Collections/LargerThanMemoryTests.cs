@@ -72,13 +72,15 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
         }
     }
 
-    [Fact]
-    public async Task FilteredSearchOnThePqPath_MatchesExactFilteredSearch()
+    [Theory]
+    [InlineData("IVF32,PQ8,Shortlist100,Rerank32")]
+    [InlineData("IVF32,PQ16x4,Shortlist100,Rerank32")] // 4-bit fast-scan codes, same bytes
+    public async Task FilteredSearchOnThePqPath_MatchesExactFilteredSearch(string spec)
     {
         const int D = 32, N = 4000;
         var data = Vectors(N, D, 3);
         using var db = AdannsDatabase.Open(Dir, QuietOptions with { RecordMemoryBytes = 16L << 20 });
-        var c = db.CreateCollection(new CollectionConfig("fpq", D, Metric.L2, "IVF32,PQ8,Shortlist100,Rerank32") { TrainThreshold = 2000 });
+        var c = db.CreateCollection(new CollectionConfig("fpq", D, Metric.L2, spec) { TrainThreshold = 2000 });
         for (int s = 0; s < N; s += 500)
             await c.UpsertAsync(Enumerable.Range(s, 500).Select(i => new VectorRecord((ulong)i, data[i], PayloadOf(i))).ToList());
         Assert.True(await c.WaitForIndexAsync());
