@@ -348,6 +348,8 @@ public class PqPersistenceTests : IDisposable
     [Theory]
     [InlineData("Rot,IVF16@16,OPQ8@32,Resid,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine)]
     [InlineData("PQ16,Shortlist50,Rerank64", Metric.L2)]
+    [InlineData("Rot,IVF16@16,OPQ16x4@32,Resid,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine)] // 4-bit codes
+    [InlineData("PQ32x4,Shortlist50,Rerank64", Metric.L2)]
     public void SaveLoadGivesIdenticalResults(string spec, Metric metric)
     {
         var (b, q) = IvfTestData.Make(n: 1500, nq: 30);
@@ -357,6 +359,8 @@ public class PqPersistenceTests : IDisposable
         string path = Path.Combine(_dir, "a.pq");
         index.Save(path);
         Assert.Single(Directory.GetFiles(_dir));
+        // Written with the lowest minor version that describes it: 1.2 for 4-bit codes, 1.0 otherwise (resident vectors).
+        Assert.Equal(index.FastScan ? 2 : 0, BitConverter.ToUInt16(File.ReadAllBytes(path), 10));
         var loaded = PqIndex.Load(path);
         Assert.Equal(index.Spec, loaded.Spec);
         Assert.Equal(index.Count, loaded.Count);
