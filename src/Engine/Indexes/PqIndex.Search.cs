@@ -211,7 +211,7 @@ public sealed partial class PqIndex
 
         // 3. ADC scan of the probed lists into the shortlist (ids are rerank-store slots).
         // A reservoir, not a heap: a deep scan accepts thousands of candidates on the way to its shortlist.
-        var heap = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
+        var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
         var fast = FastScan ? new FastTable(s, m) : default;
         for (int i = 0; i < probed; i++)
         {
@@ -242,11 +242,11 @@ public sealed partial class PqIndex
             {
                 if (tableFresh) fast.Quantize(lut, sign);
                 tableFresh = false;
-                ScanFast(list, fast, bias, filter, ref heap, s);
+                ScanFast(list, fast, bias, filter, ref shortlist, s);
             }
             else
             {
-                ScanCodes(list, lut, sign, bias, filter, ref heap, s);
+                ScanCodes(list, lut, sign, bias, filter, ref shortlist, s);
             }
             stats.VectorsScanned += list.Count;
             stats.Flops += (long)list.Count * m;
@@ -254,11 +254,11 @@ public sealed partial class PqIndex
         stats.ListsProbed += probed;
         // Rerank over resident rows rescores every candidate and breaks ties by slot, not by shortlist position, so
         // the shortlist needs no sort then. (External rows are reranked by position: keep the sorted order.)
-        return r.Rerank.Count > 0 && _rows is not null ? heap.TakeUnsorted(shortKeys, shortSlots) : heap.SortBestFirst(shortKeys, shortSlots);
+        return r.Rerank.Count > 0 && _rows is not null ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
     }
 
     /// <summary>8-bit ADC scan of one list into the shortlist: key = sign · Σ lut + bias.</summary>
-    private void ScanCodes(PqList list, ReadOnlySpan<float> lut, float sign, float bias, IIdFilter? filter, ref TopKReservoir heap, Scratch s)
+    private void ScanCodes(PqList list, ReadOnlySpan<float> lut, float sign, float bias, IIdFilter? filter, ref TopKReservoir shortlist, Scratch s)
     {
         int m = SubQuantizers;
         var dist = s.Dists(ScanChunk);
@@ -268,14 +268,14 @@ public sealed partial class PqIndex
             var dm = dist[..n];
             PqKernels.Scan(list.Codes.AsSpan(r0 * m, n * m), m, lut, dm);
             var slots = list.Slots.AsSpan(r0, n);
-            float threshold = heap.Threshold;
+            float threshold = shortlist.Threshold;
             for (int j = 0; j < n; j++)
             {
                 float key = sign * dm[j] + bias;
                 if (key <= threshold && slots[j] >= 0 && (filter is null || filter.Accept(_slotIds[slots[j]])))
                 {
-                    heap.Push(key, slots[j]);
-                    threshold = heap.Threshold;
+                    shortlist.Push(key, slots[j]);
+                    threshold = shortlist.Threshold;
                 }
             }
         }
@@ -306,7 +306,7 @@ public sealed partial class PqIndex
     /// table units, 32 rows at a time, so only rows that can enter the shortlist are looked at one by one. Keys are
     /// the quantized estimate (sum / scale + bias + list bias): a shortlist for rerank, not exact ADC distances.
     /// </summary>
-    private void ScanFast(PqList list, in FastTable t, float listBias, IIdFilter? filter, ref TopKReservoir heap, Scratch s)
+    private void ScanFast(PqList list, in FastTable t, float listBias, IIdFilter? filter, ref TopKReservoir shortlist, Scratch s)
     {
         int m = t.M, count = list.Count;
         const int ChunkBlocks = ScanChunk / FastScanKernels.BlockRows;
@@ -320,8 +320,8 @@ public sealed partial class PqIndex
             for (int b = 0; b < nb; b++)
             {
                 int row0 = (b0 + b) * FastScanKernels.BlockRows;
-                // Sums at or under this bound may beat the current worst kept key; the heap has the final word.
-                float bound = (heap.Threshold - baseKey) * t.Scale;
+                // Sums at or under this bound may beat the current worst kept key; the shortlist has the final word.
+                float bound = (shortlist.Threshold - baseKey) * t.Scale;
                 if (bound < 0) continue;
                 ushort limit = bound >= ushort.MaxValue ? ushort.MaxValue : (ushort)MathF.Ceiling(bound);
                 uint mask = FastScanKernels.MaskAtMost(sums.Slice(b * FastScanKernels.BlockRows, FastScanKernels.BlockRows), limit);
@@ -333,7 +333,7 @@ public sealed partial class PqIndex
                     mask &= mask - 1;
                     int slot = list.Slots[row0 + j];
                     if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot]))) continue;
-                    heap.Push(sums[b * FastScanKernels.BlockRows + j] * inv + baseKey, slot);
+                    shortlist.Push(sums[b * FastScanKernels.BlockRows + j] * inv + baseKey, slot);
                 }
             }
         }
