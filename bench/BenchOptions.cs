@@ -56,6 +56,7 @@ internal sealed class BenchOptions
     public string? Label { get; private set; }
     public int PqTrain { get; private set; } = 20_000;
     public int OpqIterations { get; private set; } = 25;
+    public int PqIterations { get; private set; } = 20;
 
     public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq"];
 
@@ -120,6 +121,7 @@ internal sealed class BenchOptions
                                twice the sub-quantizers)
           --pq-train N         rows used to train OPQ/PQ (default 20000)
           --opq-iters N        OPQ alternations (default 25)
+          --pq-iters N         Lloyd iterations of each plain-PQ sub-quantizer (default 20)
           --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
           --rotate             learn an energy-ordering rotation on the base and apply it to base and queries
           --single-queries N   queries timed one call at a time for latency (default 200)
@@ -218,6 +220,7 @@ internal sealed class BenchOptions
                     break;
                 case "--pq-train": o.PqTrain = IntValue(256); break;
                 case "--opq-iters": o.OpqIterations = IntValue(0); break;
+                case "--pq-iters": o.PqIterations = IntValue(1); break;
                 case "--dataset": o.DatasetName = Value(); break;
                 case "--synthetic":
                     {
