@@ -41,47 +41,19 @@ public static class PqKernels
     public static void BuildTable(ReadOnlySpan<float> q, ReadOnlySpan<float> codebooksT, int m, int dsub, int ksub, float scale,
         ReadOnlySpan<float> bias, Span<float> lut)
     {
-        if (ksub != Ksub)
-        {
-            BuildTableSmall(q, codebooksT, m, dsub, ksub, scale, bias, lut);
-            return;
-        }
-        int d = m * dsub;
-        if (m <= 0 || dsub <= 0) throw new ArgumentOutOfRangeException(nameof(m), "m and dsub must be positive.");
-        if (q.Length < d) throw new ArgumentException($"Query has {q.Length} dims; the table needs {d}.", nameof(q));
-        if (codebooksT.Length < d * Ksub) throw new ArgumentException($"Codebooks hold {codebooksT.Length} floats; {d * Ksub} needed.", nameof(codebooksT));
-        if (lut.Length < m * Ksub) throw new ArgumentException($"Table holds {lut.Length} floats; {m * Ksub} needed.", nameof(lut));
-        if (!bias.IsEmpty && bias.Length < m * Ksub) throw new ArgumentException($"Bias holds {bias.Length} floats; {m * Ksub} needed.", nameof(bias));
-
-        if (Vector512.IsHardwareAccelerated)
-        {
-            BuildTable512(q, codebooksT, m, dsub, scale, bias, lut);
-            return;
-        }
-        for (int j = 0; j < m; j++)
-        {
-            var row = lut.Slice(j * Ksub, Ksub);
-            if (bias.IsEmpty) row.Clear();
-            else bias.Slice(j * Ksub, Ksub).CopyTo(row);
-            for (int t = 0; t < dsub; t++)
-            {
-                float w = scale * q[j * dsub + t];
-                var cb = codebooksT.Slice((j * dsub + t) * Ksub, Ksub);
-                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(cb, w, row, row);
-            }
-        }
-    }
-
-    private static void BuildTableSmall(ReadOnlySpan<float> q, ReadOnlySpan<float> codebooksT, int m, int dsub, int ksub, float scale,
-        ReadOnlySpan<float> bias, Span<float> lut)
-    {
         int d = m * dsub;
         if (m <= 0 || dsub <= 0 || ksub <= 0) throw new ArgumentOutOfRangeException(nameof(m), "m, dsub and ksub must be positive.");
         if (q.Length < d) throw new ArgumentException($"Query has {q.Length} dims; the table needs {d}.", nameof(q));
         if (codebooksT.Length < d * ksub) throw new ArgumentException($"Codebooks hold {codebooksT.Length} floats; {d * ksub} needed.", nameof(codebooksT));
         if (lut.Length < m * ksub) throw new ArgumentException($"Table holds {lut.Length} floats; {m * ksub} needed.", nameof(lut));
         if (!bias.IsEmpty && bias.Length < m * ksub) throw new ArgumentException($"Bias holds {bias.Length} floats; {m * ksub} needed.", nameof(bias));
-        if (ksub == 16 && Vector512.IsHardwareAccelerated)
+
+        if (Vector512.IsHardwareAccelerated && ksub == Ksub)
+        {
+            BuildTable512(q, codebooksT, m, dsub, scale, bias, lut);
+            return;
+        }
+        if (Vector512.IsHardwareAccelerated && ksub == FastScanKernels.Ksub)
         {
             // A 16-entry table row is one register: accumulate it over the dsub dims, store once.
             ref float cb = ref MemoryMarshal.GetReference(codebooksT);

@@ -3,39 +3,43 @@ namespace Adanns.Kernels.Tests;
 public class PqKernelTests
 {
     [Theory]
-    [InlineData(1, 1)]
-    [InlineData(4, 2)]
-    [InlineData(8, 3)]
-    [InlineData(16, 4)]
-    [InlineData(32, 3)]
-    [InlineData(48, 8)]
-    [InlineData(64, 6)]
-    public void TableMatchesScalarReferenceForBothMetrics(int m, int dsub)
+    [InlineData(1, 1, 256)]
+    [InlineData(4, 2, 256)]
+    [InlineData(8, 3, 256)]
+    [InlineData(16, 4, 256)]
+    [InlineData(32, 3, 256)]
+    [InlineData(48, 8, 256)]
+    [InlineData(64, 6, 256)]
+    [InlineData(2, 1, 16)]  // 4-bit codebooks: one register per table row
+    [InlineData(16, 2, 16)]
+    [InlineData(64, 3, 16)]
+    [InlineData(8, 2, 32)]  // any other size takes the portable loop
+    public void TableMatchesScalarReferenceForBothMetrics(int m, int dsub, int ksub)
     {
-        var rng = new Random(m * 31 + dsub);
+        var rng = new Random(m * 31 + dsub + ksub);
         int d = m * dsub;
         var q = new float[d];
-        var cbT = new float[d * PqKernels.Ksub];
-        var bias = new float[m * PqKernels.Ksub];
+        var cbT = new float[d * ksub];
+        var bias = new float[m * ksub];
         Reference.Fill(q, rng);
         Reference.Fill(cbT, rng);
         Reference.Fill(bias, rng);
-        var lut = new float[m * PqKernels.Ksub];
+        var lut = new float[m * ksub];
         foreach (var (scale, useBias) in new[] { (1f, false), (-2f, true) })
         {
-            PqKernels.BuildTable(q, cbT, m, dsub, scale, useBias ? bias : default, lut);
+            PqKernels.BuildTable(q, cbT, m, dsub, ksub, scale, useBias ? bias : default, lut);
             for (int j = 0; j < m; j++)
-                for (int c = 0; c < PqKernels.Ksub; c++)
+                for (int c = 0; c < ksub; c++)
                 {
-                    double expect = useBias ? bias[j * 256 + c] : 0;
+                    double expect = useBias ? bias[j * ksub + c] : 0;
                     double abs = Math.Abs(expect);
                     for (int t = 0; t < dsub; t++)
                     {
-                        double term = (double)scale * q[j * dsub + t] * cbT[(j * dsub + t) * 256 + c];
+                        double term = (double)scale * q[j * dsub + t] * cbT[(j * dsub + t) * ksub + c];
                         expect += term;
                         abs += Math.Abs(term);
                     }
-                    Assert.True(Math.Abs(lut[j * 256 + c] - expect) <= Reference.Tol(abs, dsub + 1), $"m={m} j={j} c={c}");
+                    Assert.True(Math.Abs(lut[j * ksub + c] - expect) <= Reference.Tol(abs, dsub + 1), $"m={m} j={j} c={c}");
                 }
         }
     }

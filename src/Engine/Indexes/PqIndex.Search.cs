@@ -111,6 +111,7 @@ public sealed partial class PqIndex
         ReadOnlySpan<float> rows = default;
         if (_rows is null && r.Rerank.Count > 0 && found > 0)
         {
+            InSlotOrder(shortKeys[..found], shortSlots[..found]);
             var buf = s.ExternalRows(found * D);
             ReadExternal(shortSlots[..found], buf, s);
             rows = buf;
@@ -139,6 +140,7 @@ public sealed partial class PqIndex
             if (Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
             stats.Queries++;
             int found = Scan(q, r, null, shortKeys, shortSlots, s, ref stats);
+            InSlotOrder(shortKeys[..found], shortSlots[..found]);
             shortKeys[..found].CopyTo(keys.Slice(i * sl, found));
             shortSlots[..found].CopyTo(slots.Slice(total, found)); // packed: one contiguous read below
             counts[i] = found;
@@ -156,6 +158,12 @@ public sealed partial class PqIndex
             at += found;
         }
     }
+
+    /// <summary>
+    /// Orders a shortlist whose rows are read from the external source by slot: rerank then meets those rows by
+    /// position, and breaking its ties by position is the same as by slot, as with resident rows.
+    /// </summary>
+    private static void InSlotOrder(Span<float> keys, Span<int> slots) => slots.Sort(keys);
 
     /// <summary>Reads the full vectors of rerank-store <paramref name="slots"/> from the external source, rotated into index space.</summary>
     private void ReadExternal(ReadOnlySpan<int> slots, Span<float> destination, Scratch s)
@@ -252,9 +260,9 @@ public sealed partial class PqIndex
             stats.Flops += (long)list.Count * m;
         }
         stats.ListsProbed += probed;
-        // Rerank over resident rows rescores every candidate and breaks ties by slot, not by shortlist position, so
-        // the shortlist needs no sort then. (External rows are reranked by position: keep the sorted order.)
-        return r.Rerank.Count > 0 && _rows is not null ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
+        // Rerank rescores every candidate and breaks ties by slot, not by shortlist position, so only a search without
+        // rerank needs the shortlist sorted.
+        return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
     }
 
     /// <summary>8-bit ADC scan of one list into the shortlist: key = sign · Σ lut + bias.</summary>
@@ -358,59 +366,41 @@ public sealed partial class PqIndex
     /// </summary>
     private int RankCentroids(ReadOnlySpan<float> q, int d, int nprobe, Span<int> probes, Scratch s)
     {
-        int padded = CoarseBlocks * InterleavedKernels.BlockRows;
-        var dots = s.CoarseDots(padded);
-        var norms = s.CoarseNorms(padded);
-        if (_coarseSq is { } sq)
+        // 8-bit centroids (any prefix d ≤ d_c): q·ĉ = Σ (q_j·step_j)·code_j + Σ q_j·lo_j. Built for every index with
+        // more than one list, the only ones that rank centroids.
+        var sq = _coarseSq!;
+        var keys = s.CoarseDots(CoarseBlocks * InterleavedKernels.BlockRows);
+        var qs = s.CoarseQuery(d);
+        TensorPrimitives.Multiply(q[..d], sq.Step.AsSpan(0, d), qs);
+        float offset = VectorMath.Dot(q[..d], sq.Lo.AsSpan(0, d));
+        if (_coarsePacked.Length > 0)
         {
-            // 8-bit table, any prefix d ≤ d_c: q·ĉ = Σ (q_j·step_j)·code_j + Σ q_j·lo_j; exact cached norms.
-            var qs = s.CoarseQuery(d);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(q[..d], sq.Step.AsSpan(0, d), qs);
-            float offset = VectorMath.Dot(q[..d], sq.Lo.AsSpan(0, d));
-            if (_coarsePacked.Length > 0)
-            {
-                // VNNI: the scaled query rounded to int8 too (one scale), exact int32 sums, one float multiply-add.
-                var qi = s.CoarseInt8(d);
-                float scale = Int8Kernels.Quantize(qs, qi);
-                var sums = s.CoarseSums(dots.Length);
-                Int8Kernels.Dot(qi, _coarsePacked, NList, CoarseDim, sums);
-                System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<int, float>(sums[..NList], dots[..NList]);
-                System.Numerics.Tensors.TensorPrimitives.Multiply(dots[..NList], 1f / scale, dots[..NList]);
-                System.Numerics.Tensors.TensorPrimitives.Add(dots[..NList], offset, dots[..NList]);
-            }
-            else
-            {
-                InterleavedKernels.DotU8(qs, default, default, _coarseCodes, CoarseLayout, CoarseBlocks, dots, default);
-                System.Numerics.Tensors.TensorPrimitives.Add(dots, offset, dots);
-            }
-            CentroidNorms(d).CopyTo(norms);
+            // VNNI: the scaled query rounded to int8 too (one scale), exact int32 sums, one float multiply-add.
+            var qi = s.CoarseInt8(d);
+            float scale = Int8Kernels.Quantize(qs, qi);
+            var sums = s.CoarseSums(keys.Length);
+            Int8Kernels.Dot(qi, _coarsePacked, NList, CoarseDim, sums);
+            TensorPrimitives.ConvertTruncating<int, float>(sums[..NList], keys[..NList]);
+            TensorPrimitives.Multiply(keys[..NList], 1f / scale, keys[..NList]);
         }
         else
         {
-            InterleavedKernels.Dot(q[..d], _coarseTable, CoarseLayout, CoarseBlocks, dots, norms);
+            InterleavedKernels.DotU8(qs, default, default, _coarseCodes, CoarseLayout, CoarseBlocks, keys, default);
         }
-        var keys = dots[..NList];
-        var n2 = norms[..NList];
-        // Cosine: −q·c/‖c[:d]‖ (prefixes of unit centroids are renormalised). Else the L2 rule: ‖c‖² − 2q·c.
-        if (Spherical)
-        {
-            System.Numerics.Tensors.TensorPrimitives.Max(n2, 1e-30f, n2);
-            System.Numerics.Tensors.TensorPrimitives.Sqrt(n2, n2);
-            System.Numerics.Tensors.TensorPrimitives.Divide(keys, n2, keys);
-            System.Numerics.Tensors.TensorPrimitives.Negate(keys, keys);
-        }
-        else
-        {
-            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(keys, -2f, n2, keys);
-        }
+        keys = keys[..NList];
+        TensorPrimitives.Add(keys, offset, keys);
+        var terms = RankTerms(d);
+        if (Spherical) TensorPrimitives.Multiply(keys, terms, keys);
+        else TensorPrimitives.MultiplyAdd(keys, -2f, terms, keys);
         var best = new TopKReservoir(nprobe, s.Reservoir(2 * nprobe));
         for (int l = 0; l < keys.Length; l++) best.Push(keys[l], l);
         return best.TakeUnsorted(s.ProbeKeys(nprobe), probes);
     }
 
     /// <summary>
-    /// Rerank stages over the shortlist (keys and slots, best first) and the output. <paramref name="external"/>: the
-    /// shortlist's full rows in index space (found × D, in shortlist order) when the index has no resident rows.
+    /// Rerank stages over the shortlist (keys and slots: best first without rerank, any order with it) and the output.
+    /// <paramref name="external"/>: the shortlist's full rows in index space (found × D, in shortlist order) when the
+    /// index has no resident rows.
     /// </summary>
     private void Finish(ReadOnlySpan<float> q, int k, in ResolvedSearch r, ReadOnlySpan<float> shortKeys, ReadOnlySpan<int> shortSlots,
         ReadOnlySpan<float> external, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
@@ -418,7 +408,8 @@ public sealed partial class PqIndex
         int D = Dimension;
         bool ext = _rows is null;
         int found = shortKeys.Length;
-        // Candidates: rerank-store slots when rows are resident; positions in the shortlist (rows of `external`) otherwise.
+        // Candidates: rerank-store slots when rows are resident; positions in the shortlist (rows of `external`) otherwise,
+        // a shortlist in slot order (InSlotOrder), so stage ties break by slot either way.
         var cand = s.CandSlots(found);
         if (ext)
         {
@@ -548,7 +539,7 @@ public sealed partial class PqIndex
         private ulong[] _reservoir = [];
         private sbyte[] _coarseInt8 = [];
         private int[] _coarseSums = [];
-        private float[] _query = [], _code = [], _rotated = [], _diff = [], _table = [], _dists = [], _coarseDots = [], _coarseNorms = [],
+        private float[] _query = [], _code = [], _rotated = [], _diff = [], _table = [], _dists = [], _coarseDots = [],
             _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [], _externalRows = [], _rawRows = [], _chunkQueries = [], _chunkKeys = [];
         private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [], _chunkSlots = [], _chunkCounts = [];
         private long[] _readIds = [];
@@ -567,7 +558,6 @@ public sealed partial class PqIndex
         public Span<float> Table(int n) => ScratchBuffer.Span(ref _table, n);
         public Span<float> Dists(int n) => ScratchBuffer.Span(ref _dists, n);
         public Span<float> CoarseDots(int n) => ScratchBuffer.Span(ref _coarseDots, n);
-        public Span<float> CoarseNorms(int n) => ScratchBuffer.Span(ref _coarseNorms, n);
         public Span<float> ProbeKeys(int n) => ScratchBuffer.Span(ref _probeKeys, n);
         public Span<int> Probes(int n) => ScratchBuffer.Span(ref _probes, n);
         public Span<float> ShortKeys(int n) => ScratchBuffer.Span(ref _shortKeys, n);

@@ -36,8 +36,7 @@ public sealed partial class PqIndex
     private readonly ScalarQuantizer8? _coarseSq; // 8-bit copy of the centroids for ranking at d_c (null for one list)
     private readonly byte[] _coarseCodes = [];  // interleaved like _coarseTable (float decoding), or
     private readonly byte[] _coarsePacked = []; // Int8Kernels' layout where VNNI runs int8 × uint8 dot products
-    private readonly float[] _coarse8Norms = [];  // exact ‖c[:d_c]‖² per list
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, float[]> _prefixNorms = new(); // ‖c[:d']‖² for probing at d' < d_c
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, float[]> _rankTerms = new(); // per probing dim d', see RankTerms
     private readonly float[]? _residCentroids; // nlist × d: list means in code space before OPQ (Resid only)
     private readonly PqList[] _lists;
     private VectorSet? _rows;                  // rerank store: full D-dim rows (rotated when the spec has Rot), by slot; null with an external source
@@ -72,14 +71,9 @@ public sealed partial class PqIndex
             // with the codes for L2. An 8-bit copy streams a quarter of that; the probe order it gives differs from
             // the float one only between near-tied lists. Norms stay exact (the centroids never change).
             _coarseSq = ScalarQuantizer8.TrainRows(coarse, NList, CoarseDim);
-            _coarse8Norms = new float[NList];
             var codes = new byte[NList * CoarseDim];
             for (int l = 0; l < NList; l++)
-            {
-                var c = coarse.AsSpan(l * CoarseDim, CoarseDim);
-                _coarseSq.Encode(c, codes.AsSpan(l * CoarseDim, CoarseDim));
-                _coarse8Norms[l] = VectorMath.NormSquared(c);
-            }
+                _coarseSq.Encode(coarse.AsSpan(l * CoarseDim, CoarseDim), codes.AsSpan(l * CoarseDim, CoarseDim));
             if (Int8Kernels.IsAccelerated)
             {
                 _coarsePacked = new byte[Int8Kernels.PackedBytes(NList, CoarseDim)];
@@ -91,20 +85,28 @@ public sealed partial class PqIndex
                 for (int l = 0; l < NList; l++)
                     InterleavedKernels.WriteRow(_coarseCodes, CoarseLayout, l, codes.AsSpan(l * CoarseDim, CoarseDim));
             }
+            RankTerms(CoarseDim); // the default probing dim's terms, ready before the first query
         }
         _lists = new PqList[NList];
         for (int l = 0; l < NList; l++) _lists[l] = new PqList(pq.M, pq.Bits);
         _rows = new VectorSet(dimension);
     }
 
-    /// <summary>‖c[:d]‖² of every centroid (computed once per prefix dim; the centroids never change).</summary>
-    private float[] CentroidNorms(int d)
+    /// <summary>
+    /// The per-centroid term that turns q·c[:d] into a ranking key, computed once per probing dim (the centroids never
+    /// change): −1/‖c[:d]‖ for cosine (key = q·c · term, prefixes of unit centroids renormalised), ‖c[:d]‖² otherwise
+    /// (the L2 rule, key = term − 2 q·c).
+    /// </summary>
+    private float[] RankTerms(int d)
     {
-        if (d == CoarseDim) return _coarse8Norms;
-        if (_prefixNorms.TryGetValue(d, out var cached)) return cached; // no delegate allocation once cached
-        var norms = new float[NList];
-        for (int l = 0; l < NList; l++) norms[l] = VectorMath.NormSquared(_coarse.AsSpan(l * CoarseDim, d));
-        return _prefixNorms.GetOrAdd(d, norms);
+        if (_rankTerms.TryGetValue(d, out var cached)) return cached; // no delegate allocation once cached
+        var terms = new float[NList];
+        for (int l = 0; l < NList; l++)
+        {
+            float n2 = VectorMath.NormSquared(_coarse.AsSpan(l * CoarseDim, d));
+            terms[l] = Spherical ? -1f / MathF.Sqrt(MathF.Max(n2, 1e-30f)) : n2;
+        }
+        return _rankTerms.GetOrAdd(d, terms);
     }
 
     /// <summary>Full dimension D of stored vectors and queries.</summary>
@@ -175,7 +177,7 @@ public sealed partial class PqIndex
             foreach (var l in _lists) bytes += l.AllocatedBytes;
             bytes += (long)_idToLoc.Count * 24;            // dictionary entry: key, value, hash/next
             bytes += (long)_slotIds.Length * 8;
-            bytes += (long)_coarse.Length * 4 * 2 + _coarseCodes.Length + _coarsePacked.Length + _coarse8Norms.Length * 4L; // row-major, interleaved and 8-bit copies
+            bytes += (long)_coarse.Length * 4 * 2 + _coarseCodes.Length + _coarsePacked.Length + (long)_rankTerms.Count * NList * 4; // row-major, interleaved and 8-bit copies
             bytes += (_residCentroids?.LongLength ?? 0) * 4;
             bytes += (long)Quantizer.Dimension * Quantizer.Ksub * 4 * 2 + Quantizer.M * Quantizer.Ksub * 4;
             if (Opq is not null) bytes += (long)CodeDim * CodeDim * 4;
