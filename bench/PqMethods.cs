@@ -119,25 +119,7 @@ internal static class PqMethods
         int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
         SearchResults? results = null;
         SearchStats stats = default;
-        double best = double.MaxValue, bestCpu = double.MaxValue;
-        var process = Process.GetCurrentProcess();
-        for (int r = -1; r < o.Repeats; r++) // round −1 warms the JIT and caches
-        {
-            process.Refresh();
-            var cpu0 = process.TotalProcessorTime;
-            var sw = Stopwatch.StartNew();
-            results = index.SearchBatch(data.Queries, k, p, o.Threads, out stats);
-            process.Refresh();
-            if (r >= 0)
-            {
-                best = Math.Min(best, sw.Elapsed.TotalSeconds);
-                bestCpu = Math.Min(bestCpu, (process.TotalProcessorTime - cpu0).TotalSeconds);
-            }
-        }
-        // On a shared machine wall time includes waiting for a core; CPU time per query does not.
-
-
-        Console.WriteLine($"    (cpu {bestCpu * 1e6 / nq:F0} us/query, wall {best * 1e6 / nq:F0} us/query)");
+        double best = BatchTiming.BestSeconds(o.Repeats, nq, () => results = index.SearchBatch(data.Queries, k, p, o.Threads, out stats));
         var (recall1, recallK, acc) = Accuracy.Of(results!.Ids, data, truth, k);
         var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, out _));
         var point = new OperatingPoint(data.Name, method, parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace Adanns.Server;
 
 /// <summary>
-/// Runs around every RPC: checks the <c>api-key</c> header (read-write or read-only key), maps engine and argument
+/// Runs around every RPC (all four call kinds through <see cref="Guarded"/>): checks the <c>api-key</c> header (read-write or read-only key), maps engine and argument
 /// errors to gRPC status codes with their message, and records metrics. Health checks need no key.
 /// </summary>
 public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, ServerMetrics metrics, ILogger<ApiInterceptor> logger) : Interceptor
@@ -37,35 +37,25 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        long start = Stopwatch.GetTimestamp();
-        var code = StatusCode.OK;
-        try
-        {
-            Authorize(context);
-            return await continuation(request, context).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            var rpc = Truncate(Map(e, context));
-            code = rpc.StatusCode;
-            throw rpc;
-        }
-        finally
-        {
-            metrics.RecordCall(context.Method, code, Stopwatch.GetElapsedTime(start).TotalSeconds);
-        }
+        TResponse response = default!;
+        await Guarded(context, async () => response = await continuation(request, context).ConfigureAwait(false)).ConfigureAwait(false);
+        return response;
     }
 
     /// <inheritdoc/>
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
-        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        Guarded(context, () => continuation(request, responseStream, context));
+
+    /// <summary>One call: authorize, run, map a failure to its status, record the call's metrics either way.</summary>
+    private async Task Guarded(ServerCallContext context, Func<Task> call)
     {
         long start = Stopwatch.GetTimestamp();
         var code = StatusCode.OK;
         try
         {
             Authorize(context);
-            await continuation(request, responseStream, context).ConfigureAwait(false);
+            await call().ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -80,20 +70,18 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
     }
 
     /// <inheritdoc/>
-    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
         ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        Authorize(context);
-        return continuation(requestStream, context);
+        TResponse response = default!;
+        await Guarded(context, async () => response = await continuation(requestStream, context).ConfigureAwait(false)).ConfigureAwait(false);
+        return response;
     }
 
     /// <inheritdoc/>
     public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
-        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        Authorize(context);
-        return continuation(requestStream, responseStream, context);
-    }
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        Guarded(context, () => continuation(requestStream, responseStream, context));
 
     private void Authorize(ServerCallContext context)
     {

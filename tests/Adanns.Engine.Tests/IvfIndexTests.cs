@@ -379,30 +379,12 @@ public class IvfPersistenceTests : IDisposable
         index.Save(path);
         var bytes = File.ReadAllBytes(path);
 
-        void Expect(byte[] data, string fragment)
-        {
-            string p = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".ivf");
-            File.WriteAllBytes(p, data);
-            var e = Assert.Throws<IndexFileException>(() => IvfIndex.Load(p));
-            Assert.Contains(Path.GetFileName(p), e.Message);
-            Assert.Contains(fragment, e.Message);
-        }
-
-        var flipped = (byte[])bytes.Clone();
-        flipped[bytes.Length / 2] ^= 0x40;
-        Expect(flipped, "checksum");
-        Expect(bytes[..(bytes.Length - 9)], "truncated");
-        Expect(bytes[..10], "shorter than the 16-byte header");
-        var badMagic = (byte[])bytes.Clone();
-        badMagic[0] = (byte)'X';
-        Expect(badMagic, "magic");
+        void Load(string p) => IvfIndex.Load(p);
+        IndexFileCorruption.ExpectCommonOnesRejected(_dir, bytes, ".ivf", Load);
+        IndexFileCorruption.Expect(_dir, bytes[..10], ".ivf", Load, "shorter than the 16-byte header");
         var newerMajor = (byte[])bytes.Clone();
         newerMajor[8] = 2;
-        Expect(newerMajor, "version 2.");
-        // A length field pointing past the end of the file.
-        var hugeLen = (byte[])bytes.Clone();
-        BitConverter.TryWriteBytes(hugeLen.AsSpan(16 + 4), 1L << 40);
-        Expect(hugeLen, "declares");
+        IndexFileCorruption.Expect(_dir, newerMajor, ".ivf", Load, "version 2.");
         Assert.Throws<IndexFileException>(() => IvfIndex.Load(Path.Combine(_dir, "missing.ivf")));
     }
 

@@ -385,25 +385,7 @@ public class PqPersistenceTests : IDisposable
         index.Save(path);
         var bytes = File.ReadAllBytes(path);
 
-        void Expect(byte[] data, string fragment)
-        {
-            string p = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".pq");
-            File.WriteAllBytes(p, data);
-            var e = Assert.Throws<IndexFileException>(() => PqIndex.Load(p));
-            Assert.Contains(Path.GetFileName(p), e.Message);
-            Assert.Contains(fragment, e.Message);
-        }
-
-        var flipped = (byte[])bytes.Clone();
-        flipped[bytes.Length / 2] ^= 0x40;
-        Expect(flipped, "checksum");
-        Expect(bytes[..(bytes.Length - 9)], "truncated");
-        var badMagic = (byte[])bytes.Clone();
-        badMagic[0] = (byte)'X';
-        Expect(badMagic, "magic");
-        var hugeLen = (byte[])bytes.Clone();
-        BitConverter.TryWriteBytes(hugeLen.AsSpan(16 + 4), 1L << 40);
-        Expect(hugeLen, "declares");
+        IndexFileCorruption.ExpectCommonOnesRejected(_dir, bytes, ".pq", p => PqIndex.Load(p));
         // An IVF index file is not a PQ index file.
         var ivf = IvfIndex.Build(b, "IVF8", Metric.Cosine, new IvfBuildOptions(new KMeansOptions(MaxIterations: 2), Threads: 1));
         string ivfPath = Path.Combine(_dir, "c.ivf");

@@ -32,7 +32,7 @@ internal abstract class CollectionIndex
     public abstract bool Remove(long key);
     public abstract void Compact();
     public abstract int[] ListSizes();
-    public abstract int DefaultNProbe(SearchParams p, int k);
+    public int DefaultNProbe(SearchParams p, int k) => Resolve(p, k).NProbe;
     public abstract ResolvedSearch Resolve(SearchParams? p, int k);
     public abstract void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats);
     public abstract void Save(string path);
@@ -57,7 +57,6 @@ internal sealed class IvfCollectionIndex(IvfIndex index) : CollectionIndex
     public override bool Remove(long key) => Index.Remove(key);
     public override void Compact() => Index.Compact();
     public override int[] ListSizes() => Index.ListSizes();
-    public override int DefaultNProbe(SearchParams p, int k) => Index.Resolve(p, k).NProbe;
     public override ResolvedSearch Resolve(SearchParams? p, int k) => Index.Resolve(p, k);
     public override void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats) =>
         Index.Search(query, k, ids, scores, p, filter, out stats);
@@ -97,7 +96,6 @@ internal sealed class PqCollectionIndex : CollectionIndex
     public override bool Remove(long key) => Index.Remove(key);
     public override void Compact() => Index.Compact();
     public override int[] ListSizes() => Index.ListSizes();
-    public override int DefaultNProbe(SearchParams p, int k) => Index.Resolve(p, k).NProbe;
     public override ResolvedSearch Resolve(SearchParams? p, int k) => Index.Resolve(p, k);
     public override void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats) =>
         Index.Search(query, k, ids, scores, p, filter, out stats);

@@ -1,4 +1,5 @@
 using Adanns.Engine.Collections;
+using Adanns.Engine.Indexes;
 using Adanns.Engine.Storage;
 
 namespace Adanns.Engine.Tests.Collections;
@@ -37,6 +38,36 @@ public abstract class CollectionTestBase : IDisposable
         ["rare"] = i % 50 == 0,
         ["tags"] = new PayloadValue[] { $"t{i % 7}", $"t{i % 11}" },
     };
+
+    /// <summary>
+    /// Recall@10 of 30 filtered searches (queries near random rows of <paramref name="data"/>, ids = row numbers)
+    /// against exact filtered search by brute force; checks every search took <paramref name="expected"/> and every
+    /// hit matches the filter.
+    /// </summary>
+    protected static double FilteredRecall(Collection c, float[][] data, Filter f, SearchPath expected, Random rng)
+    {
+        double found = 0, total = 0;
+        for (int q = 0; q < 30; q++)
+        {
+            var query = data[rng.Next(data.Length)].Select(x => x + (float)(rng.NextDouble() * 0.1)).ToArray();
+            var got = c.Search(query, 10, null, f, withPayload: true, out var path);
+            Assert.Equal(expected, path);
+            Assert.All(got, h => Assert.True(f.Matches(h.Payload), $"{h.Id} does not match {f}"));
+            var truth = Enumerable.Range(0, data.Length).Where(i => f.Matches(PayloadOf(i)))
+                .OrderBy(i => L2(query, data[i])).Take(10).Select(i => (ulong)i).ToHashSet();
+            found += got.Count(h => truth.Contains(h.Id.Number));
+            total += truth.Count;
+        }
+        return found / total;
+    }
+
+    /// <summary>Squared L2 distance, plain scalar (the reference the tests rank by).</summary>
+    protected static float L2(float[] a, float[] b)
+    {
+        float s = 0;
+        for (int i = 0; i < a.Length; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
+        return s;
+    }
 
     protected static DatabaseOptions QuietOptions => new() { CheckpointInterval = TimeSpan.FromHours(1) };
 

@@ -95,19 +95,7 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
         var rng = new Random(5);
         foreach (var (f, expected) in filters)
         {
-            double found = 0, total = 0;
-            for (int q = 0; q < 30; q++)
-            {
-                var query = data[rng.Next(N)].Select(x => x + (float)(rng.NextDouble() * 0.1)).ToArray();
-                var got = c.Search(query, 10, null, f, withPayload: true, out var path);
-                Assert.Equal(expected, path);
-                Assert.All(got, h => Assert.True(f.Matches(h.Payload), $"{h.Id} does not match {f}"));
-                var truth = Enumerable.Range(0, N).Where(i => f.Matches(PayloadOf(i)))
-                    .OrderBy(i => L2(query, data[i])).Take(10).Select(i => (ulong)i).ToHashSet();
-                found += got.Count(h => truth.Contains(h.Id.Number));
-                total += truth.Count;
-            }
-            double recall = found / total;
+            double recall = FilteredRecall(c, data, f, expected, rng);
             output.WriteLine($"{f}: {expected} recall {recall:F3}");
             // Observed: 1.000 for all three (the exact path reads the matches' vectors from the record store).
             Assert.True(recall >= (expected == SearchPath.ExactFiltered ? 0.999 : 0.9), $"{f}: recall {recall:F3}");
@@ -184,12 +172,5 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
             hits += got[q].Count(id => Array.IndexOf(t, (int)id) >= 0);
         }
         return hits / (got.Length * k);
-    }
-
-    private static float L2(float[] a, float[] b)
-    {
-        float s = 0;
-        for (int i = 0; i < a.Length; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
-        return s;
     }
 }
