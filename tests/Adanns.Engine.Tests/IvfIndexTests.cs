@@ -1,6 +1,7 @@
 using Adanns.Engine.Clustering;
 using Adanns.Engine.Indexes;
 using Adanns.Engine.Persistence;
+using Adanns.Engine.Tests.IO;
 
 namespace Adanns.Engine.Tests;
 
@@ -323,14 +324,9 @@ public class IvfIndexTests
     }
 }
 
-public class IvfPersistenceTests : IDisposable
+public class IvfPersistenceTests : TempDirectoryTest
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "adanns-ivf-" + Guid.NewGuid().ToString("N"));
     private static readonly IvfBuildOptions Fast = new(new KMeansOptions(MaxIterations: 8, Seed: 3), Threads: 1);
-
-    public IvfPersistenceTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private (IvfIndex Index, float[] Queries, VectorSet Base) BuildWithRemovals(bool sq8 = true)
     {
@@ -349,7 +345,7 @@ public class IvfPersistenceTests : IDisposable
     {
         var (index, q, b) = BuildWithRemovals(sq8);
         using var owned = b;
-        string path = Path.Combine(_dir, "a.ivf");
+        string path = Path.Combine(Dir, "a.ivf");
         index.Save(path, minor);
         var loaded = IvfIndex.Load(path);
         Assert.Equal(index.Spec, loaded.Spec);
@@ -375,17 +371,17 @@ public class IvfPersistenceTests : IDisposable
     {
         var (index, _, b) = BuildWithRemovals();
         using var __ = b;
-        string path = Path.Combine(_dir, "b.ivf");
+        string path = Path.Combine(Dir, "b.ivf");
         index.Save(path);
         var bytes = File.ReadAllBytes(path);
 
         void Load(string p) => IvfIndex.Load(p);
-        IndexFileCorruption.ExpectCommonOnesRejected(_dir, bytes, ".ivf", Load);
-        IndexFileCorruption.Expect(_dir, bytes[..10], ".ivf", Load, "shorter than the 16-byte header");
+        IndexFileCorruption.ExpectCommonOnesRejected(Dir, bytes, ".ivf", Load);
+        IndexFileCorruption.Expect(Dir, bytes[..10], ".ivf", Load, "shorter than the 16-byte header");
         var newerMajor = (byte[])bytes.Clone();
         newerMajor[8] = 2;
-        IndexFileCorruption.Expect(_dir, newerMajor, ".ivf", Load, "version 2.");
-        Assert.Throws<IndexFileException>(() => IvfIndex.Load(Path.Combine(_dir, "missing.ivf")));
+        IndexFileCorruption.Expect(Dir, newerMajor, ".ivf", Load, "version 2.");
+        Assert.Throws<IndexFileException>(() => IvfIndex.Load(Path.Combine(Dir, "missing.ivf")));
     }
 
     [Fact]
@@ -393,8 +389,8 @@ public class IvfPersistenceTests : IDisposable
     {
         var (index, _, b) = BuildWithRemovals();
         using var __ = b;
-        index.Save(Path.Combine(_dir, "c.ivf"));
-        Assert.Single(Directory.GetFiles(_dir));
+        index.Save(Path.Combine(Dir, "c.ivf"));
+        Assert.Single(Directory.GetFiles(Dir));
     }
 }
 

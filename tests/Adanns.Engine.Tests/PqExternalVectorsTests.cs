@@ -1,19 +1,12 @@
 using Adanns.Engine.Indexes;
 using Adanns.Engine.Persistence;
+using Adanns.Engine.Tests.IO;
 
 namespace Adanns.Engine.Tests;
 
 /// <summary>PqIndex without resident full vectors: rerank reads the shortlist from an <see cref="IVectorSource"/>.</summary>
-public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
+public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output) : TempDirectoryTest
 {
-    private readonly string _dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "adanns-pqx-" + Guid.NewGuid().ToString("N"))).FullName;
-
-    public void Dispose()
-    {
-        GC.SuppressFinalize(this);
-        Directory.Delete(_dir, recursive: true);
-    }
-
     /// <summary>Caller-space rows by id (ids are row numbers here), counting batch calls and rows read.</summary>
     private sealed class CountingSource(VectorSet rows) : IVectorSource
     {
@@ -117,7 +110,7 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
         using var owned = b;
         var spec = IndexSpec.Parse("Rot,IVF16@16,OPQ8@32,NProbe4,Rerank64");
         var resident = PqIndex.Build(b, spec, Metric.L2, PqIndexTests.Fast);
-        string full = Path.Combine(_dir, "full.pqx"), codes = Path.Combine(_dir, "codes.pqx");
+        string full = Path.Combine(Dir, "full.pqx"), codes = Path.Combine(Dir, "codes.pqx");
         resident.Save(full); // resident vectors: still written as format 1.0
         var external = PqIndex.Load(full, new CountingSource(b)); // a 1.0 file loaded with a source: vectors skipped
         Assert.Equal(0, external.RerankBytesPerVector);

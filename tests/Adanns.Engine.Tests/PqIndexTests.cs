@@ -3,6 +3,7 @@ using Adanns.Engine.Indexes;
 using Adanns.Engine.Persistence;
 using Adanns.Engine.Quantization;
 using Adanns.Kernels;
+using Adanns.Engine.Tests.IO;
 
 namespace Adanns.Engine.Tests;
 
@@ -337,14 +338,8 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 }
 
-public class PqPersistenceTests : IDisposable
+public class PqPersistenceTests : TempDirectoryTest
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "adanns-pq-" + Guid.NewGuid().ToString("N"));
-
-    public PqPersistenceTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
     [Theory]
     [InlineData("Rot,IVF16@16,OPQ8@32,Resid,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine)]
     [InlineData("PQ16,Shortlist50,Rerank64", Metric.L2)]
@@ -356,9 +351,9 @@ public class PqPersistenceTests : IDisposable
         using var owned = b;
         var index = PqIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
         for (long id = 0; id < 1500; id += 7) index.Remove(id);
-        string path = Path.Combine(_dir, "a.pq");
+        string path = Path.Combine(Dir, "a.pq");
         index.Save(path);
-        Assert.Single(Directory.GetFiles(_dir));
+        Assert.Single(Directory.GetFiles(Dir));
         // Written with the lowest minor version that describes it: 1.2 for 4-bit codes, 1.0 otherwise (resident vectors).
         Assert.Equal(index.FastScan ? 2 : 0, BitConverter.ToUInt16(File.ReadAllBytes(path), 10));
         var loaded = PqIndex.Load(path);
@@ -381,14 +376,14 @@ public class PqPersistenceTests : IDisposable
         var (b, _) = IvfTestData.Make(n: 1000, nq: 1);
         using var owned = b;
         var index = PqIndex.Build(b, IndexSpec.Parse("IVF8@16,OPQ8@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
-        string path = Path.Combine(_dir, "b.pq");
+        string path = Path.Combine(Dir, "b.pq");
         index.Save(path);
         var bytes = File.ReadAllBytes(path);
 
-        IndexFileCorruption.ExpectCommonOnesRejected(_dir, bytes, ".pq", p => PqIndex.Load(p));
+        IndexFileCorruption.ExpectCommonOnesRejected(Dir, bytes, ".pq", p => PqIndex.Load(p));
         // An IVF index file is not a PQ index file.
         var ivf = IvfIndex.Build(b, "IVF8", Metric.Cosine, new IvfBuildOptions(new KMeansOptions(MaxIterations: 2), Threads: 1));
-        string ivfPath = Path.Combine(_dir, "c.ivf");
+        string ivfPath = Path.Combine(Dir, "c.ivf");
         ivf.Save(ivfPath);
         Assert.Contains("magic", Assert.Throws<IndexFileException>(() => PqIndex.Load(ivfPath)).Message);
     }

@@ -1,20 +1,13 @@
 using Adanns.Engine.Collections;
 using Adanns.Engine.Indexes;
 using Adanns.Engine.Storage;
+using Adanns.Engine.Tests.IO;
 
 namespace Adanns.Engine.Tests.Collections;
 
-/// <summary>A fresh database directory per test, and clustered random data with known ids.</summary>
-public abstract class CollectionTestBase : IDisposable
+/// <summary>A fresh database directory per test (<see cref="TempDirectoryTest.Dir"/>), and clustered random data with known ids.</summary>
+public abstract class CollectionTestBase : TempDirectoryTest
 {
-    protected CollectionTestBase()
-    {
-        Dir = Path.Combine(Path.GetTempPath(), "adanns-db-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Dir);
-    }
-
-    protected string Dir { get; }
-
     /// <summary>n × d vectors around 20 random centres (so IVF lists are meaningful).</summary>
     protected static float[][] Vectors(int n, int d, int seed)
     {
@@ -71,10 +64,4 @@ public abstract class CollectionTestBase : IDisposable
 
     protected static DatabaseOptions QuietOptions => new() { CheckpointInterval = TimeSpan.FromHours(1) };
 
-    public void Dispose()
-    {
-        GC.SuppressFinalize(this);
-        try { Directory.Delete(Dir, recursive: true); }
-        catch (IOException) { }
-    }
 }

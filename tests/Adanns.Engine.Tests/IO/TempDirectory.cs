@@ -5,7 +5,7 @@ public abstract class TempDirectoryTest : IDisposable
 {
     protected TempDirectoryTest()
     {
-        Dir = Path.Combine(Path.GetTempPath(), "adanns-io-" + Guid.NewGuid().ToString("N"));
+        Dir = Path.Combine(Path.GetTempPath(), "adanns-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Dir);
     }
 
