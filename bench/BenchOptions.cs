@@ -57,6 +57,7 @@ internal sealed class BenchOptions
     public int PqTrain { get; private set; } = 20_000;
     public int OpqIterations { get; private set; } = 25;
     public int PqIterations { get; private set; } = 20;
+    public string? IndexCache { get; private set; }
 
     public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq"];
 
@@ -122,6 +123,8 @@ internal sealed class BenchOptions
           --pq-train N         rows used to train OPQ/PQ (default 20000)
           --opq-iters N        OPQ alternations (default 25)
           --pq-iters N         Lloyd iterations of each plain-PQ sub-quantizer (default 20)
+          --index-cache DIR    opq / ivf-opq: save each built index here and load it on later runs with the same data,
+                               spec and build options (the build time reported is the one measured when it was built)
           --dims LIST          prefix dims to search at (default: D/8, D/4, D/2, D)
           --rotate             learn an energy-ordering rotation on the base and apply it to base and queries
           --single-queries N   queries timed one call at a time for latency (default 200)
@@ -221,6 +224,7 @@ internal sealed class BenchOptions
                 case "--pq-train": o.PqTrain = IntValue(256); break;
                 case "--opq-iters": o.OpqIterations = IntValue(0); break;
                 case "--pq-iters": o.PqIterations = IntValue(1); break;
+                case "--index-cache": o.IndexCache = Value(); break;
                 case "--dataset": o.DatasetName = Value(); break;
                 case "--synthetic":
                     {

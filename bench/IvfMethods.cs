@@ -139,7 +139,11 @@ internal static class BatchTiming
     {
         double best = double.MaxValue, bestCpu = double.MaxValue;
         var process = Process.GetCurrentProcess();
-        for (int r = -1; r < repeats; r++)
+        // Warm-up rounds for at least half a second: the JIT promotes hot methods to optimized code only after a delay,
+        // and a single fast round (a few ms) would leave the first point of a sweep timed partly on unoptimized code.
+        var warm = Stopwatch.StartNew();
+        for (int w = 0; w < 50 && (w == 0 || warm.Elapsed.TotalSeconds < 0.5); w++) round();
+        for (int r = 0; r < repeats; r++)
         {
             process.Refresh();
             var cpu0 = process.TotalProcessorTime;
@@ -147,7 +151,6 @@ internal static class BatchTiming
             round();
             double wall = sw.Elapsed.TotalSeconds;
             process.Refresh();
-            if (r < 0) continue;
             best = Math.Min(best, wall);
             bestCpu = Math.Min(bestCpu, (process.TotalProcessorTime - cpu0).TotalSeconds);
         }

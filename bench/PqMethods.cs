@@ -105,12 +105,39 @@ internal static class PqMethods
 
     private static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o)
     {
+        string? cached = CachePath(data, spec, o);
+        if (cached is not null && File.Exists(cached) && File.Exists(cached + ".seconds"))
+        {
+            var loaded = PqIndex.Load(cached);
+            double seconds = double.Parse(File.ReadAllText(cached + ".seconds"), System.Globalization.CultureInfo.InvariantCulture);
+            Console.WriteLine($"loaded {spec} from {cached} (built in {seconds:F2} s when cached)");
+            return (loaded, seconds);
+        }
         Console.WriteLine($"building {spec} ...");
         var sw = Stopwatch.StartNew();
         var index = PqIndex.Build(data.Base, spec, data.Metric, Options(o), default, new ConsoleProgress(sw));
         double build = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"built in {build:F2} s ({index.ResidentBytesPerVector:F1} bytes/vector resident, {index.RerankBytesPerVector:F0} bytes/vector rerank store)");
+        if (cached is not null)
+        {
+            index.Save(cached);
+            File.WriteAllText(cached + ".seconds", build.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        }
         return (index, build);
+    }
+
+    /// <summary>
+    /// Where --index-cache keeps the index of this spec: the name carries everything that shapes the build (data file,
+    /// size, rotation, metric, spec, training options), so a changed option never reuses a stale index.
+    /// </summary>
+    private static string? CachePath(BenchData data, IndexSpec spec, BenchOptions o)
+    {
+        if (o.IndexCache is null) return null;
+        Directory.CreateDirectory(o.IndexCache);
+        string key = string.Join("|", o.BasePath ?? data.Name, data.Base.Count, data.Base.Dimension, o.Rotate, data.Metric, spec,
+            o.KMeansIterations, o.KMeansPoints, o.OpqIterations, o.PqIterations, o.PqTrain);
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16];
+        return Path.Combine(o.IndexCache, $"{data.Name}-{hash}.pqx");
     }
 
     private static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,

@@ -101,3 +101,37 @@ public class CoarseRankBenchmarks
     [Benchmark(OperationsPerInvoke = NList)]
     public void EightBitVnni() => Int8Kernels.Dot(_qi, _packed, NList, D, _sums);
 }
+
+/// <summary>
+/// Choosing nprobe = 192 of 2,048 centroid keys (random order): every key pushed through a reservoir, against
+/// <see cref="TopKReservoir.SelectSmallest"/> (a sampled threshold, one vectorised pass, one quickselect). Per key.
+/// </summary>
+[MemoryDiagnoser]
+public class ProbeSelectionBenchmarks
+{
+    private const int N = 2048, K = 192;
+    private float[] _keys = [], _outKeys = [];
+    private int[] _outIds = [];
+    private ulong[] _buffer = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var rng = new Random(7);
+        _keys = Enumerable.Range(0, N).Select(_ => (float)rng.NextDouble()).ToArray();
+        _outKeys = new float[K];
+        _outIds = new int[K];
+        _buffer = new ulong[N + 1];
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = N)]
+    public int Reservoir()
+    {
+        var r = new TopKReservoir(K, _buffer.AsSpan(0, 2 * K));
+        for (int i = 0; i < N; i++) r.Push(_keys[i], i);
+        return r.TakeUnsorted(_outKeys, _outIds);
+    }
+
+    [Benchmark(OperationsPerInvoke = N)]
+    public int SampledThreshold() => TopKReservoir.SelectSmallest(_keys, K, _buffer, _outKeys, _outIds);
+}

@@ -254,6 +254,28 @@ public static class FastScanKernels
     }
 
     /// <summary>
+    /// A limit that about 1.25k + a few of <paramref name="sums"/> are at or under, read off a sample of 256 of them:
+    /// for choosing the k smallest of many sums with one vectorised pass (<see cref="MaskAtMost"/>) and one selection
+    /// over what passes. An estimate — a caller that collects fewer than k must collect again with
+    /// <see cref="ushort.MaxValue"/>, which is also what this returns when the sums are too few (under 1,024) or k
+    /// too large (over a quarter of them) for a sample to help.
+    /// </summary>
+    public static ushort EstimateLimit(ReadOnlySpan<ushort> sums, int k)
+    {
+        const int Sample = 256;
+        if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        if (sums.Length < 4 * Sample || 4L * k > sums.Length) return ushort.MaxValue;
+        Span<ulong> sample = stackalloc ulong[Sample];
+        int stride = sums.Length / Sample;
+        for (int i = 0; i < Sample; i++) sample[i] = ((ulong)sums[i * stride] << 32) | (uint)i;
+        int rank = (int)Math.Min(Sample - 1L, (long)k * Sample * 5 / (4L * sums.Length) + 3);
+        TopKReservoir.SelectInPlace(sample, rank + 1);
+        ulong limit = 0;
+        for (int i = 0; i <= rank; i++) limit = Math.Max(limit, sample[i]);
+        return (ushort)(limit >> 32);
+    }
+
+    /// <summary>
     /// Bit i set when <paramref name="sums"/>[i] ≤ <paramref name="threshold"/>, for the first 32 sums (one block):
     /// lets a scan skip whole blocks that hold no candidate for the shortlist.
     /// </summary>

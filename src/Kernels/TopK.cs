@@ -1,4 +1,7 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Adanns.Kernels;
 
@@ -243,15 +246,22 @@ public ref struct TopKReservoir
     /// <summary>Unpacks the first n entries into the outputs and empties the reservoir.</summary>
     private int CopyOut(int n, Span<float> outKeys, Span<int> outIds)
     {
-        for (int i = 0; i < n; i++)
-        {
-            ulong e = _entries[i];
-            outKeys[i] = KeyOf(e);
-            outIds[i] = (int)(uint)e;
-        }
+        Unpack(_entries[..n], outKeys, outIds);
         _count = 0;
         _threshold = float.PositiveInfinity;
         return n;
+    }
+
+    /// <summary>Unpacks (key, id) words into the outputs; returns how many.</summary>
+    private static int Unpack(ReadOnlySpan<ulong> words, Span<float> outKeys, Span<int> outIds)
+    {
+        for (int i = 0; i < words.Length; i++)
+        {
+            ulong e = words[i];
+            outKeys[i] = KeyOf(e);
+            outIds[i] = (int)(uint)e;
+        }
+        return words.Length;
     }
 
     /// <summary>(key, id) as one word whose unsigned order is the (key, id) order. −0 is folded into +0.</summary>
@@ -275,7 +285,21 @@ public ref struct TopKReservoir
     private void Shrink()
     {
         var e = _entries;
-        int lo = 0, hi = _count, nth = _k; // select the nth smallest into [0, nth) within [lo, hi)
+        SelectInPlace(e[.._count], _k);
+        _count = _k;
+        ulong worst = 0;
+        for (int t = 0; t < _k; t++) worst = Math.Max(worst, e[t]);
+        _threshold = KeyOf(worst);
+    }
+
+    /// <summary>
+    /// Moves the <paramref name="nth"/> smallest words of <paramref name="e"/> to its front, in no order (quickselect;
+    /// the rest of the span is left permuted). For callers that pack their own (key, id) words.
+    /// </summary>
+    public static void SelectInPlace(Span<ulong> e, int nth)
+    {
+        if (nth < 0 || nth > e.Length) throw new ArgumentOutOfRangeException(nameof(nth), nth, $"nth must be in [0, {e.Length}].");
+        int lo = 0, hi = e.Length; // select the nth smallest into [0, nth) within [lo, hi)
         while (hi - lo > 1)
         {
             // Median of three as the pivot keeps sorted or reversed input (lists visited best first) linear.
@@ -284,12 +308,16 @@ public ref struct TopKReservoir
             ulong pivot = Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
             // Branch-free Lomuto partition: entries below the pivot move to the front. Comparisons of random keys
             // against a median are coin flips, so a branch per entry would mispredict half the time.
+            // Refs, not span indexers: this loop is the whole cost of a selection, and bounds checks double it.
             int store = lo;
+            ref ulong e0 = ref MemoryMarshal.GetReference(e);
             for (int i = lo; i < hi; i++)
             {
-                ulong x = e[i];
-                e[i] = e[store];
-                e[store] = x;
+                ref ulong xi = ref Unsafe.Add(ref e0, i);
+                ref ulong xs = ref Unsafe.Add(ref e0, store);
+                ulong x = xi;
+                xi = xs;
+                xs = x;
                 store += x < pivot ? 1 : 0;
             }
             // [lo, store) < pivot ≤ [store, hi). The pivot itself is in the upper part: move it to its place.
@@ -304,9 +332,96 @@ public ref struct TopKReservoir
             if (p + 1 >= nth) break; // [0, p] holds the nth smallest (p + 1 == nth)
             lo = p + 1;
         }
-        _count = _k;
-        ulong worst = 0;
-        for (int t = 0; t < _k; t++) worst = Math.Max(worst, e[t]);
-        _threshold = KeyOf(worst);
+    }
+
+    /// <summary>Words of a small sample taken to estimate a threshold in <see cref="SelectSmallest"/>.</summary>
+    private const int SampleSize = 128;
+
+    /// <summary>
+    /// The k smallest keys of a whole array (ids are positions), in no particular (but deterministic) order, into the
+    /// outputs; returns how many (min(k, non-NaN keys)). Exactly the set a <see cref="TopKReservoir"/> fed every key
+    /// would keep, at a fraction of the cost when k is much smaller than the array: a threshold estimated from a
+    /// sample lets one vectorised pass collect a little more than k candidates, and one quickselect finishes.
+    /// <paramref name="buffer"/> must hold more than keys.Length entries (the fallback when the sample misleads).
+    /// </summary>
+    public static int SelectSmallest(ReadOnlySpan<float> keys, int k, Span<ulong> buffer, Span<float> outKeys, Span<int> outIds)
+    {
+        if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
+        int n = keys.Length;
+        if (buffer.Length <= n) throw new ArgumentException($"The buffer must hold more than {n} entries (got {buffer.Length}).", nameof(buffer));
+        if (outKeys.Length < Math.Min(k, n) || outIds.Length < Math.Min(k, n)) throw new ArgumentException($"Outputs must hold {Math.Min(k, n)} entries.");
+        if (k >= n)
+        {
+            // Every non-NaN key is kept.
+            return Unpack(buffer[..Collect(keys, float.PositiveInfinity, buffer)], outKeys, outIds);
+        }
+        // Only worth it when the sample can say something: k well under n.
+        if (n >= 4 * SampleSize && (long)k * 4 <= n)
+        {
+            // Sample rank with a 1.25x margin and a few entries of slack: the pass below then keeps ~1.25k candidates,
+            // and fewer than k (the true k-th key above the estimate) is rare — it falls back to the full pass.
+            Span<ulong> sample = stackalloc ulong[SampleSize];
+            int stride = n / SampleSize, valid = 0;
+            for (int i = 0; i < SampleSize; i++)
+            {
+                float key = keys[i * stride];
+                if (!float.IsNaN(key)) sample[valid++] = Pack(key, i * stride);
+            }
+            int rank = (int)Math.Min(valid - 1L, (long)k * SampleSize * 5 / (4L * n) + 3);
+            if (rank >= 0)
+            {
+                SelectInPlace(sample[..valid], rank + 1);
+                ulong est = 0;
+                for (int i = 0; i <= rank; i++) est = Math.Max(est, sample[i]);
+                float t = KeyOf(est);
+                int count = Collect(keys, t, buffer);
+                if (count >= k)
+                {
+                    SelectInPlace(buffer[..count], k);
+                    return Unpack(buffer[..k], outKeys, outIds);
+                }
+            }
+        }
+        var res = new TopKReservoir(k, buffer);
+        for (int i = 0; i < n; i++) res.Push(keys[i], i);
+        return res.TakeUnsorted(outKeys, outIds);
+    }
+
+    /// <summary>Packs every (key ≤ t, position) of <paramref name="keys"/> into <paramref name="buffer"/>; returns how many.</summary>
+    private static int Collect(ReadOnlySpan<float> keys, float t, Span<ulong> buffer)
+    {
+        int count = 0, i = 0, n = keys.Length;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var tv = Vector512.Create(t);
+            for (; i + 16 <= n; i += 16)
+            {
+                // One compare per 16 keys; only the (few) survivors are touched one by one.
+                ulong mask = Vector512.LessThanOrEqual(Vector512.Create(keys.Slice(i, 16)), tv).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int j = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    buffer[count++] = Pack(keys[i + j], i + j);
+                }
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var tv = Vector256.Create(t);
+            for (; i + 8 <= n; i += 8)
+            {
+                uint mask = Vector256.LessThanOrEqual(Vector256.Create(keys.Slice(i, 8)), tv).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int j = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    buffer[count++] = Pack(keys[i + j], i + j);
+                }
+            }
+        }
+        for (; i < n; i++)
+            if (keys[i] <= t) buffer[count++] = Pack(keys[i], i);
+        return count;
     }
 }

@@ -100,6 +100,47 @@ public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output)
 
 
 
+    [Theory]
+    [InlineData("IVF32@32,PQ32x4@64,Rerank64", 8, 60)]  // probed lists' sums estimated and collected at once
+    [InlineData("IVF32@32,PQ32x4@64,Rerank64", 32, 400)] // every list
+    [InlineData("PQ16x4@64,Rerank64", 1, 150)]           // flat: one list of every row
+    public void SharedTableScanKeepsExactlyWhatTheStreamingScanKeeps(string spec, int nprobe, int shortlist)
+    {
+        // Without a filter, non-residual codes take the shared-table path (all sums, then one selection); a filter that
+        // accepts everything forces the streaming reservoir path. Both must keep the same shortlist, so every result
+        // matches exactly — with rerank and without (the sorted ADC shortlist itself), tombstones included.
+        var (b, q) = IvfTestData.Make(n: 3000, nq: 30);
+        using var owned = b;
+        var index = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.InnerProduct, PqIndexTests.Fast);
+        for (long id = 0; id < 3000; id += 7) Assert.True(index.Remove(id));
+        const int k = 10;
+        var all = new AcceptAll();
+        foreach (var p in new[]
+                 {
+                     new SearchParams { NProbe = nprobe, Shortlist = shortlist },
+                     new SearchParams { NProbe = nprobe, Shortlist = shortlist, Rerank = [] },
+                 })
+        {
+            for (int i = 0; i < 30; i++)
+            {
+                var qi = q.AsSpan(i * 64, 64);
+                var (ids1, sc1, ids2, sc2) = (new long[k], new float[k], new long[k], new float[k]);
+                index.Search(qi, k, ids1, sc1, p, null, out var shared);
+                index.Search(qi, k, ids2, sc2, p, all, out var streamed);
+                Assert.Equal(ids2, ids1);
+                Assert.Equal(sc2, sc1);
+                Assert.Equal(streamed.VectorsScanned, shared.VectorsScanned);
+                Assert.Equal(streamed.VectorsReranked, shared.VectorsReranked);
+                Assert.DoesNotContain(ids1, id => id % 7 == 0 && id >= 0);
+            }
+        }
+    }
+
+    private sealed class AcceptAll : IIdFilter
+    {
+        public bool Accept(long id) => true;
+    }
+
     [Fact]
     public void CodesTakeHalfTheBytesOfEightBitCodes()
     {

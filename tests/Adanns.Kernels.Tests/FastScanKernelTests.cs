@@ -1,6 +1,6 @@
 namespace Adanns.Kernels.Tests;
 
-public class FastScanKernelTests
+public class FastScanKernelTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>Sub-quantizer counts: both tails of the 512-bit loop (m % 4 = 0 and 2), tiny and large.</summary>
     public static TheoryData<int> Ms => new() { 2, 4, 6, 8, 14, 16, 32, 48, 64, 96, 128, 256 };
@@ -129,5 +129,33 @@ public class FastScanKernelTests
         Assert.Throws<ArgumentOutOfRangeException>(() => FastScanKernels.WriteCode(packed, 4, 32, new byte[4]));
         Assert.Throws<ArgumentException>(() => FastScanKernels.Scan(packed, 4, 2, new byte[128], new ushort[64]));
         Assert.Throws<ArgumentException>(() => FastScanKernels.Scan(packed, 4, 1, new byte[64], new ushort[32]));
+    }
+
+    [Fact]
+    public void EstimatedLimitUsuallyAdmitsAFewMoreThanKSums()
+    {
+        var rng = new Random(4);
+        int under = 0, trials = 0;
+        double worst = 0;
+        foreach (int n in new[] { 1024, 6000, 50_000 })
+        foreach (int k in new[] { 1, 10, 160, n / 4 })
+        {
+            for (int t = 0; t < 20; t++, trials++)
+            {
+                var sums = Enumerable.Range(0, n).Select(_ => (ushort)rng.Next(3000, 9000)).ToArray();
+                ushort limit = FastScanKernels.EstimateLimit(sums, k);
+                int admitted = sums.Count(x => x <= limit);
+                if (admitted < k) under++;
+                worst = Math.Max(worst, (admitted - 1.25 * k) / n);
+                // Not everything: the point is a short candidate list (about 1.25k plus 4/256 of the sums).
+                Assert.True(admitted <= 2 * k + n / 16, $"n={n} k={k}: {admitted} admitted");
+            }
+        }
+        output.WriteLine($"{under} of {trials} estimates admitted fewer than k; worst excess over 1.25k: {worst:F3}·n");
+        Assert.True(under <= trials / 20, $"{under} of {trials} estimates admitted fewer than k"); // observed 1 of 240
+        // Too few sums, or k too large, for a sample: every sum is admitted.
+        Assert.Equal(ushort.MaxValue, FastScanKernels.EstimateLimit(new ushort[1023], 10));
+        Assert.Equal(ushort.MaxValue, FastScanKernels.EstimateLimit(new ushort[4000], 1001));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FastScanKernels.EstimateLimit(new ushort[4000], 0));
     }
 }

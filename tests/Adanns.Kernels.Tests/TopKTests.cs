@@ -131,6 +131,67 @@ public class TopKTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(10)]
+    [InlineData(192)]
+    [InlineData(700)]
+    public void SelectSmallestOfAnArrayKeepsExactlyTheKBest(int k)
+    {
+        // The sampled threshold must never change the set: same (key, id) set as a heap over every key, whatever the
+        // order, ties, NaN, −0, and the sizes on both sides of the sampling cut-off (n < 512, k > n/4).
+        var rng = new Random(k);
+        foreach (int n in new[] { 1, k, 300, 511, 512, 2048, 2049, 9000 })
+        {
+            foreach (string order in new[] { "random", "ascending", "descending", "ties", "equal", "clustered", "sampled-low" })
+            {
+                var keys = new float[n];
+                for (int i = 0; i < n; i++)
+                    keys[i] = order switch
+                    {
+                        "ascending" => i,
+                        "descending" => n - i,
+                        "ties" => rng.Next(4) - 2, // negative keys and −0 too
+                        "equal" => 1f,
+                        // a few tiny keys far from the sample's stride: the estimate is fooled, the fallback must catch it
+                        "clustered" => i % 97 == 5 ? -1f - i : 10f + (float)rng.NextDouble(),
+                        // only the rows a 128-entry sample reads are small: the estimate guesses too low, the fallback decides
+                        "sampled-low" => i % Math.Max(1, n / 128) == 0 ? -1f : 10f + i,
+                        _ => (float)rng.NextDouble(),
+                    };
+                if (n > 3) keys[n / 2] = float.NaN;
+                if (n > 9) keys[n / 3] = -0f;
+                var ek = new float[k];
+                var ei = new int[k];
+                int expect = TopK.SelectSmallest(keys, ek, ei);
+                var gk = new float[k];
+                var gi = new int[k];
+                int got = TopKReservoir.SelectSmallest(keys, k, new ulong[n + 1], gk, gi);
+                Assert.Equal(expect, got);
+                Assert.Equal(ei[..expect].Order(), gi[..got].Order());
+                for (int j = 0; j < got; j++) Assert.Equal(keys[gi[j]] + 0f, gk[j]); // keys travel with their ids (−0 as +0)
+            }
+        }
+        Assert.Throws<ArgumentException>(() => TopKReservoir.SelectSmallest(new float[8], 2, new ulong[8], new float[2], new int[2]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => TopKReservoir.SelectSmallest(new float[8], 0, new ulong[9], new float[2], new int[2]));
+    }
+
+    [Fact]
+    public void SelectInPlaceMovesTheSmallestWordsToTheFront()
+    {
+        var rng = new Random(9);
+        foreach (int n in new[] { 0, 1, 2, 3, 17, 256, 1000 })
+        foreach (int nth in new[] { 0, 1, n / 3, n - 1, n }.Where(x => x >= 0 && x <= n).Distinct())
+        {
+            var words = Enumerable.Range(0, n).Select(_ => (ulong)rng.Next(50)).ToArray(); // many duplicates
+            var sorted = words.Order().ToArray();
+            TopKReservoir.SelectInPlace(words, nth);
+            Assert.Equal(sorted[..nth], words[..nth].Order());
+            Assert.Equal(sorted, words.Order()); // a permutation: nothing lost or duplicated
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => TopKReservoir.SelectInPlace(new ulong[3], 4));
+    }
+
     [Fact]
     public void ReservoirThresholdNeverDropsACandidateThatBelongs()
     {

@@ -218,6 +218,18 @@ public sealed partial class PqIndex
         }
 
         // 3. ADC scan of the probed lists into the shortlist (ids are rerank-store slots).
+        if (FastScan && _residCentroids is null && filter is null && r.Shortlist <= MaxSharedShortlist)
+        {
+            int rows = 0;
+            foreach (int l in probes[..probed]) rows += FastScanKernels.Blocks(_lists[l].Count) * FastScanKernels.BlockRows;
+            if (rows <= MaxSharedRows)
+            {
+                var table = new FastTable(s, m);
+                table.Quantize(lut, ip ? -1f : 1f);
+                stats.ListsProbed += probed;
+                return ScanFastShared(probes[..probed], rows, table, r.Shortlist, r.Rerank.Count == 0, shortKeys, shortSlots, s, ref stats);
+            }
+        }
         // A reservoir, not a heap: a deep scan accepts thousands of candidates on the way to its shortlist.
         var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
         var fast = FastScan ? new FastTable(s, m) : default;
@@ -347,6 +359,83 @@ public sealed partial class PqIndex
         }
     }
 
+    /// <summary>Probed rows up to which <see cref="ScanFastShared"/> holds every sum at once (scratch: 10 bytes per row).</summary>
+    private const int MaxSharedRows = 1 << 18;
+
+    /// <summary>Shortlists up to which <see cref="ScanFastShared"/> is used (its sample estimates a rank of ≤ 64k).</summary>
+    private const int MaxSharedShortlist = 1 << 16;
+
+    /// <summary>
+    /// 4-bit fast scan when every probed list shares one table (codes not residual) and nothing filters: sums are then
+    /// comparable across lists, so all probed lists are scanned first and the shortlist is chosen once — a threshold
+    /// estimated from a sample of the sums, one vectorised pass collecting the rows at or under it, one quickselect —
+    /// instead of feeding candidates one by one to a reservoir whose threshold tightens only as it fills.
+    /// Keeps exactly the k best (sum, slot) pairs; keys as in <see cref="ScanFast"/>. Returns the shortlist length.
+    /// </summary>
+    private int ScanFastShared(ReadOnlySpan<int> probes, int rows, in FastTable t, int k, bool sorted, Span<float> shortKeys, Span<int> shortSlots,
+        Scratch s, ref SearchStats stats)
+    {
+        int m = t.M;
+        const int B = FastScanKernels.BlockRows;
+        var sums = s.Sums(rows);
+        int at = 0;
+        foreach (int l in probes)
+        {
+            var list = _lists[l];
+            int nb = FastScanKernels.Blocks(list.Count);
+            if (nb == 0) continue;
+            FastScanKernels.Scan(list.Codes, m, nb, t.Table, sums.Slice(at, nb * B));
+            at += nb * B;
+            stats.VectorsScanned += list.Count;
+            stats.Flops += (long)list.Count * m;
+        }
+
+        var words = s.Reservoir(rows + 1);
+        int count = CollectSums(probes, sums, FastScanKernels.EstimateLimit(sums[..rows], k), words);
+        if (count < k) count = CollectSums(probes, sums, ushort.MaxValue, words); // the sample guessed low: take every live row
+        if (count > k)
+        {
+            TopKReservoir.SelectInPlace(words[..count], k);
+            count = k;
+        }
+        if (sorted) words[..count].Sort();
+        float inv = 1f / t.Scale;
+        for (int j = 0; j < count; j++)
+        {
+            ulong w = words[j];
+            shortKeys[j] = (ushort)(w >> 32) * inv + t.Bias;
+            shortSlots[j] = (int)(uint)w;
+        }
+        return count;
+    }
+
+    /// <summary>Packs (sum, slot) of every live probed row whose sum is at most <paramref name="limit"/>; returns how many.</summary>
+    private int CollectSums(ReadOnlySpan<int> probes, ReadOnlySpan<ushort> sums, ushort limit, Span<ulong> words)
+    {
+        const int B = FastScanKernels.BlockRows;
+        int count = 0, at = 0;
+        foreach (int l in probes)
+        {
+            var list = _lists[l];
+            int n = list.Count;
+            var slots = list.Slots;
+            for (int row0 = 0; row0 < n; row0 += B, at += B)
+            {
+                uint mask = FastScanKernels.MaskAtMost(sums.Slice(at, B), limit);
+                int valid = n - row0;
+                if (valid < B) mask &= (1u << valid) - 1; // rows past the end of the list
+                while (mask != 0)
+                {
+                    int j = System.Numerics.BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    int slot = slots[row0 + j];
+                    if (slot >= 0) words[count++] = ((ulong)sums[at + j] << 32) | (uint)slot;
+                }
+            }
+        }
+        return count;
+    }
+
     /// <summary>The lookup table of a code-space query (rotated by OPQ first when the index has one).</summary>
     private void BuildTable(ReadOnlySpan<float> x, bool innerProduct, Span<float> lut, Scratch s)
     {
@@ -392,9 +481,7 @@ public sealed partial class PqIndex
         var terms = RankTerms(d);
         if (Spherical) TensorPrimitives.Multiply(keys, terms, keys);
         else TensorPrimitives.MultiplyAdd(keys, -2f, terms, keys);
-        var best = new TopKReservoir(nprobe, s.Reservoir(2 * nprobe));
-        for (int l = 0; l < keys.Length; l++) best.Push(keys[l], l);
-        return best.TakeUnsorted(s.ProbeKeys(nprobe), probes);
+        return TopKReservoir.SelectSmallest(keys, nprobe, s.Reservoir(NList + 1), s.ProbeKeys(nprobe), probes);
     }
 
     /// <summary>
