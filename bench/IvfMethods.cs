@@ -141,6 +141,10 @@ internal static class BatchTiming
         var process = Process.GetCurrentProcess();
         // Warm-up rounds for at least half a second: the JIT promotes hot methods to optimized code only after a delay,
         // and a single fast round (a few ms) would leave the first point of a sweep timed partly on unoptimized code.
+        // A full blocking collection first: after a build or load, a background GC still marking hundreds of MB would
+        // share the core and the caches with the timed rounds.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
         var warm = Stopwatch.StartNew();
         for (int w = 0; w < 50 && (w == 0 || warm.Elapsed.TotalSeconds < 0.5); w++) round();
         for (int r = 0; r < repeats; r++)

@@ -126,6 +126,62 @@ public static class Int8Kernels
     }
 
     /// <summary>
+    /// dots[i] = Σ_{j &lt; q.Length} q[j]·rows[which[i]·stride + j]: an int8 query against uint8 rows gathered by row
+    /// number from a row-major table (a rerank stage reading 8-bit copies of its candidates). Exact in int32 for
+    /// q.Length below 2^16. Rows ahead are prefetched: candidates are scattered over the table.
+    /// </summary>
+    public static void DotRows(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
+    {
+        int d = q.Length;
+        if (d < 1 || d > stride) throw new ArgumentException($"The query has {d} dims; rows hold {stride}.", nameof(q));
+        if (dots.Length < which.Length) throw new ArgumentException($"Outputs hold {dots.Length} values; {which.Length} needed.", nameof(dots));
+        long rowCount = rows.Length / stride;
+        foreach (int r in which)
+            if ((uint)r >= rowCount) throw new ArgumentOutOfRangeException(nameof(which), r, $"Row {r} is outside the table's {rowCount} rows.");
+        if (AvxVnni.IsSupported && d >= 32) DotRowsVnni(q, rows, stride, which, dots);
+        else DotRowsScalar(q, rows, stride, which, dots);
+    }
+
+    private static void DotRowsVnni(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
+    {
+        const int Ahead = 4;
+        int d = q.Length, whole = d & ~31, lines = Math.Min(16, (d + 63) / 64);
+        ref sbyte qr = ref MemoryMarshal.GetReference(q);
+        ref byte t = ref MemoryMarshal.GetReference(rows);
+        for (int i = 0; i < which.Length; i++)
+        {
+            if (i + Ahead < which.Length) Prefetch.Lines(rows.Slice(which[i + Ahead] * stride, d), lines);
+            ref byte row = ref Unsafe.Add(ref t, (nint)which[i] * stride);
+            // Two accumulators: consecutive vpdpbusd on one register would wait on each other.
+            var a0 = Vector256<int>.Zero;
+            var a1 = Vector256<int>.Zero;
+            int j = 0;
+            for (; j + 64 <= whole; j += 64)
+            {
+                a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.LoadUnsafe(ref row, (nuint)j), Vector256.LoadUnsafe(ref qr, (nuint)j));
+                a1 = AvxVnni.MultiplyWideningAndAdd(a1, Vector256.LoadUnsafe(ref row, (nuint)(j + 32)), Vector256.LoadUnsafe(ref qr, (nuint)(j + 32)));
+            }
+            if (j < whole)
+                a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.LoadUnsafe(ref row, (nuint)j), Vector256.LoadUnsafe(ref qr, (nuint)j));
+            int sum = Vector256.Sum(a0 + a1);
+            for (j = whole; j < d; j++) sum += Unsafe.Add(ref row, j) * Unsafe.Add(ref qr, j);
+            dots[i] = sum;
+        }
+    }
+
+    /// <summary>Portable reference of <see cref="DotRows"/> (tests, short queries, and machines without VNNI).</summary>
+    internal static void DotRowsScalar(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
+    {
+        for (int i = 0; i < which.Length; i++)
+        {
+            var row = rows.Slice(which[i] * stride, q.Length);
+            int sum = 0;
+            for (int j = 0; j < q.Length; j++) sum += row[j] * q[j];
+            dots[i] = sum;
+        }
+    }
+
+    /// <summary>
     /// Rounds a float query to int8 with one scale (the largest magnitude maps to ±127) and returns that scale:
     /// Σ q_j·c_j ≈ (Σ qi_j·c_j) / scale. An all-zero query gets scale 1.
     /// </summary>

@@ -104,6 +104,64 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void Prefix8FirstStageNarrowsBeforeAnyReadAndTracksTheFloatStage()
+    {
+        // The same index with and without the 8-bit copy (same seed, so the same codes and lists): the copy's first
+        // stage must keep (nearly) what the float stage keeps, return exact float scores, read only the stage's
+        // survivors from a source, and survive compaction and a codes-only file.
+        var (b, q) = IvfTestData.Make(n: 3000, nq: 60);
+        using var owned = b;
+        var truth = IvfTestData.Truth(b, q, Metric.Cosine);
+        var plain = PqIndex.Build(b, IndexSpec.Parse("IVF32@16,PQ32x4@32,NProbe8,Shortlist150,Rerank32/30,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var eight = PqIndex.Build(b, IndexSpec.Parse("IVF32@16,PQ32x4@32,Prefix8@32,NProbe8,Shortlist150,Rerank32/30,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var rp = plain.SearchBatch(q, 10, null, 1, out var sp);
+        var re = eight.SearchBatch(q, 10, null, 1, out var se);
+        double recallPlain = Evaluation.RetrievalMetrics.RecallAtK(rp.Ids, 10, truth, 10, 10);
+        double recallEight = Evaluation.RetrievalMetrics.RecallAtK(re.Ids, 10, truth, 10, 10);
+        output.WriteLine($"recall@10: float first stage {recallPlain:F3}, 8-bit first stage {recallEight:F3}");
+        Assert.True(recallEight >= recallPlain - 0.01, $"{recallEight:F3} vs {recallPlain:F3}"); // observed 0.933 vs 0.935
+        Assert.Equal(sp.VectorsReranked, se.VectorsReranked);
+        Assert.True(eight.ResidentBytesPerVector >= plain.ResidentBytesPerVector + 32); // 32 code bytes + a norm per vector
+        // Scores come from the float last stage: the exact cosine at D of each returned id.
+        for (int i = 0; i < 60; i++)
+            for (int j = 0; j < 10; j++)
+            {
+                long id = re.Ids[i * 10 + j];
+                float exact = Kernels.VectorMath.Dot(q.AsSpan(i * 64, 64), b.Row((int)id)) /
+                    MathF.Sqrt(Kernels.VectorMath.NormSquared(q.AsSpan(i * 64, 64)) * Kernels.VectorMath.NormSquared(b.Row((int)id)));
+                Assert.Equal(exact, re.Scores[i * 10 + j], 4);
+            }
+
+        // With a source: one read per query, of the 30 the first stage keeps — not the 150 of the shortlist.
+        var source = new CountingSource(b);
+        eight.UseExternalVectors(source);
+        var ids = new long[10];
+        var sc = new float[10];
+        for (int i = 0; i < 60; i++)
+        {
+            long rows = source.RowsRead;
+            eight.Search(q.AsSpan(i * 64, 64), 10, ids, sc);
+            Assert.Equal(30, source.RowsRead - rows);
+            Assert.Equal(re.Ids.AsSpan(i * 10, 10).ToArray(), ids);
+        }
+        var batch = eight.SearchBatch(q, 10, null, 2, out _);
+        Assert.Equal(re.Ids, batch.Ids);
+
+        // Compaction moves the copies with their rows; a codes-only file keeps them (format 1.3).
+        for (long id = 0; id < 3000; id += 5) eight.Remove(id);
+        var before = eight.SearchBatch(q, 10, null, 1, out _);
+        eight.Compact();
+        var after = eight.SearchBatch(q, 10, null, 1, out _);
+        Assert.Equal(before.Ids, after.Ids);
+        string path = Path.Combine(Dir, "p8.pqx");
+        eight.Save(path);
+        Assert.Equal(3, BitConverter.ToUInt16(File.ReadAllBytes(path), 10));
+        var loaded = PqIndex.Load(path, new CountingSource(b));
+        Assert.Equal(after.Ids, loaded.SearchBatch(q, 10, null, 1, out _).Ids);
+        Assert.Equal(after.Scores, loaded.SearchBatch(q, 10, null, 1, out _).Scores);
+    }
+
+    [Fact]
     public void CodesOnlyFile_RoundTripsWithTheSource_AndOldFilesLoadWithOne()
     {
         var (b, q) = IvfTestData.Make(n: 2000, nq: 10);

@@ -132,6 +132,10 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("IVF32@16,OPQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]    // 0.947 (0.665)
     [InlineData("IVF32@16,PQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.L2, 0.85)]        // 0.888 (0.333)
     [InlineData("Rot,IVF32@16,PQ32x4@64,NProbe8,Shortlist100,Rerank64", Metric.InnerProduct, 0.8)] // 0.900 (0.422)
+    // An 8-bit prefix copy serving the first of two rerank stages (all three metrics):
+    [InlineData("IVF32@16,PQ32x4@32,Prefix8@32,NProbe8,Shortlist100,Rerank32/30,Rerank64", Metric.Cosine, 0.9)]       // 0.924 (0.547)
+    [InlineData("IVF32@16,PQ32x4@32,Prefix8@48,NProbe8,Shortlist100,Rerank48/30,Rerank64", Metric.L2, 0.85)]          // 0.940 (0.622)
+    [InlineData("Rot,IVF32@16,PQ32x4@64,Prefix8@48,NProbe8,Shortlist100,Rerank48/30,Rerank64", Metric.InnerProduct, 0.8)] // 0.899 (0.423)
     public void RecallFloorsAfterRerank(string spec, Metric metric, double floor)
     {
         var (b, q) = IvfTestData.Make();
@@ -271,6 +275,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     [Theory]
     [InlineData("Rot,IVF32@16,OPQ8@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64")]
     [InlineData("Rot,IVF32@16,OPQ16x4@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64")] // 4-bit fast scan
+    [InlineData("Rot,IVF32@16,PQ16x4@32,Prefix8@48,NProbe6,Shortlist100,Rerank48/40,Rerank64")] // 8-bit first stage
     public void SingleQuerySearchAllocatesNothing(string spec)
     {
         var (b, q) = IvfTestData.Make();
@@ -345,6 +350,7 @@ public class PqPersistenceTests : TempDirectoryTest
     [InlineData("PQ16,Shortlist50,Rerank64", Metric.L2)]
     [InlineData("Rot,IVF16@16,OPQ16x4@32,Resid,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine)] // 4-bit codes
     [InlineData("PQ32x4,Shortlist50,Rerank64", Metric.L2)]
+    [InlineData("Rot,IVF16@16,PQ16x4@32,Prefix8@48,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine)] // 8-bit prefix copy
     public void SaveLoadGivesIdenticalResults(string spec, Metric metric)
     {
         var (b, q) = IvfTestData.Make(n: 1500, nq: 30);
@@ -354,8 +360,9 @@ public class PqPersistenceTests : TempDirectoryTest
         string path = Path.Combine(Dir, "a.pq");
         index.Save(path);
         Assert.Single(Directory.GetFiles(Dir));
-        // Written with the lowest minor version that describes it: 1.2 for 4-bit codes, 1.0 otherwise (resident vectors).
-        Assert.Equal(index.FastScan ? 2 : 0, BitConverter.ToUInt16(File.ReadAllBytes(path), 10));
+        // Written with the lowest minor version that describes it: 1.3 with an 8-bit prefix copy, 1.2 for 4-bit codes,
+        // 1.0 otherwise (resident vectors).
+        Assert.Equal(index.Spec.Prefix8Dim is not null ? 3 : index.FastScan ? 2 : 0, BitConverter.ToUInt16(File.ReadAllBytes(path), 10));
         var loaded = PqIndex.Load(path);
         Assert.Equal(index.Spec, loaded.Spec);
         Assert.Equal(index.Count, loaded.Count);
@@ -397,6 +404,7 @@ public class PqSpecTests
     [InlineData("Rot,OPQ32@96,Shortlist100,Rerank384")]
     [InlineData("Rot,IVF1024@64,OPQ32@96,Resid,NProbe32,Shortlist200,Rerank384")]
     [InlineData("IVF256,PQ48,Rerank384")]
+    [InlineData("Rot,IVF2048@128,PQ64x4@128,Prefix8@192,Shortlist160,Rerank192/30,Rerank384")]
     public void RoundTripsThroughToString(string text)
     {
         var spec = IndexSpec.Parse(text);
@@ -419,6 +427,8 @@ public class PqSpecTests
     [InlineData("IVF16,PQ8,PQ8", "out of order or repeated")]
     [InlineData("PQx", "positive integer")]
     [InlineData("OPQ8@", "positive integer")]
+    [InlineData("PQ8,Rerank64,Prefix8@32", "out of order")]
+    [InlineData("PQ8,Prefix8@x", "positive integer")]
     public void ParseErrorsQuoteTheWholeString(string text, string fragment)
     {
         var e = Assert.Throws<FormatException>(() => IndexSpec.Parse(text));
@@ -432,6 +442,8 @@ public class PqSpecTests
     [InlineData("IVF16,Scan32,PQ8", "do not combine")]
     [InlineData("IVF16,Resid", "Resid needs")]
     [InlineData("PQ8@128", "PQ dim 128")]
+    [InlineData("IVF16,Prefix8@32", "Prefix8 needs")]
+    [InlineData("PQ8,Prefix8@65", "Prefix8 dim 65")]
     public void ValidateChecksPqAgainstTheData(string text, string fragment)
     {
         var e = Assert.Throws<FormatException>(() => IndexSpec.Parse(text).Validate(64));

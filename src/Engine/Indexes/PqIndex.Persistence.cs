@@ -15,10 +15,12 @@ public sealed partial class PqIndex
     /// Current minor version. 1.0: the first PQ index format (every LIST row holds id, code and full vector). 1.1 adds
     /// the XVEC section: the index reads its full vectors from an external <see cref="IVectorSource"/>, and LIST rows
     /// hold id and code only. 1.2: 4-bit codes (spec <c>PQ{m}x4</c>): PQCB holds M × 16 × d/M floats and each LIST
-    /// row's code is M/2 bytes, sub-quantizer 2p in the low nibble of byte p and 2p+1 in the high nibble. A file is
-    /// written with the lowest minor version that describes it, so older readers load what they can.
+    /// row's code is M/2 bytes, sub-quantizer 2p in the low nibble of byte p and 2p+1 in the high nibble. 1.3: the
+    /// 8-bit prefix copy (spec <c>Prefix8@d</c>): PR8Q (before the lists) holds its d offsets and d steps, PR8R (after
+    /// them) the row count, then per stored row, in the lists' order, d code bytes and the prefix's squared norm. A
+    /// file is written with the lowest minor version that describes it, so older readers load what they can.
     /// </summary>
-    private const ushort FormatMinor = 2;
+    private const ushort FormatMinor = 3;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -33,7 +35,7 @@ public sealed partial class PqIndex
     {
         int D = Dimension, d = CodeDim, m = SubQuantizers;
         bool external = _rows is null;
-        ushort minor = FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        ushort minor = _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
         var code = new byte[m];
         var packed = new byte[CodeBytes];
         SectionFile.Write(path, Magic, FormatMajor, minor, w =>
@@ -72,6 +74,14 @@ public sealed partial class PqIndex
                     foreach (float v in _residCentroids) b.Write(v);
                 });
             }
+            if (_prefix8 is not null)
+            {
+                w.Section("PR8Q", b =>
+                {
+                    foreach (float v in _prefix8.Quantizer.Lo) b.Write(v);
+                    foreach (float v in _prefix8.Quantizer.Step) b.Write(v);
+                });
+            }
             for (int l = 0; l < NList; l++)
             {
                 var list = _lists[l];
@@ -90,6 +100,21 @@ public sealed partial class PqIndex
                         if (!external)
                             foreach (float v in _rows!.Row(slot)) b.Write(v);
                     }
+                });
+            }
+            if (_prefix8 is { } p8)
+            {
+                w.Section("PR8R", b =>
+                {
+                    b.Write(Count);
+                    foreach (var list in _lists) // the LIST sections' live rows, in their order: row i becomes slot i on load
+                        for (int p = 0; p < list.Count; p++)
+                        {
+                            int slot = list.Slots[p];
+                            if (slot < 0) continue;
+                            b.Write(p8.Code(slot));
+                            b.Write(p8.Norm2(slot));
+                        }
                 });
             }
         });
@@ -148,6 +173,8 @@ public sealed partial class PqIndex
         RotationTransform? rotation = null, opq = null;
         ProductQuantizer? pq = null;
         float[]? coarse = null, resid = null;
+        ScalarQuantizer8? prefix8 = null;
+        bool prefixRows = false;
         PqIndex? index = null;
         var listsSeen = new HashSet<int>();
         bool fileExternal = false;
@@ -229,17 +256,52 @@ public sealed partial class PqIndex
                         r.Floats(resid, "residual centroids");
                         break;
                     }
+                case "PR8Q":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "PR8Q section before META.");
+                        if (index is not null) throw file.Fail(offset, "PR8Q section after the lists.");
+                        int d8 = m.Spec.Prefix8Dim ?? throw file.Fail(offset, "PR8Q section but the spec has no Prefix8.");
+                        r.EnsureFits(2L * d8, 4, "8-bit prefix ranges");
+                        var lo = new float[d8];
+                        var step = new float[d8];
+                        r.Floats(lo, "8-bit prefix offsets");
+                        r.Floats(step, "8-bit prefix steps");
+                        try
+                        {
+                            prefix8 = ScalarQuantizer8.FromParameters(lo, step);
+                        }
+                        catch (ArgumentException e)
+                        {
+                            throw new IndexFileException(path, offset, $"8-bit prefix ranges are invalid: {e.Message}", e);
+                        }
+                        break;
+                    }
+                case "PR8R":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "PR8R section before META.");
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
+                        var p8 = index._prefix8 ?? throw file.Fail(offset, "PR8R section but the spec has no Prefix8.");
+                        if (prefixRows) throw file.Fail(offset, "PR8R appears twice.");
+                        int count = r.Int32In("8-bit prefix rows", 0, int.MaxValue);
+                        if (count != index._slotCount)
+                            throw file.Fail(offset, $"8-bit prefix rows ({count}) do not match the lists' rows ({index._slotCount}).");
+                        r.EnsureFits(count, p8.Dim + 4L, "8-bit prefix rows");
+                        var code = new byte[p8.Dim];
+                        for (int i = 0; i < count; i++)
+                        {
+                            r.Bytes(code, "8-bit prefix code");
+                            float norm2 = r.Single("8-bit prefix norm");
+                            if (!(norm2 >= 0) || !float.IsFinite(norm2)) throw file.Fail(offset, $"8-bit prefix row {i}: squared norm {norm2} is not a finite non-negative value.");
+                            p8.AppendStored(code, norm2);
+                        }
+                        prefixRows = true;
+                        break;
+                    }
                 case "LIST":
                     {
                         var m = meta ?? throw file.Fail(offset, "LIST section before META.");
-                        if (index is null)
-                        {
-                            if (pq is null || coarse is null) throw file.Fail(offset, "LIST section before the PQCB and CENT sections.");
-                            if (m.Spec.Rotate != (rotation is not null)) throw file.Fail(offset, "the spec's Rot and the ROTN section disagree.");
-                            if (m.Spec.Opq != (opq is not null)) throw file.Fail(offset, "the spec's OPQ and the OPQR section disagree.");
-                            if (m.Spec.Residual != (resid is not null)) throw file.Fail(offset, "the spec's Resid and the RESC section disagree.");
-                            index = NewLoaded(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, m.NextId, source);
-                        }
+                        if (prefixRows) throw file.Fail(offset, "LIST section after PR8R.");
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
                         int l = r.Int32In("list number", 0, m.NList - 1);
                         if (!listsSeen.Add(l)) throw file.Fail(offset, $"list {l} appears twice.");
                         int count = r.Int32In("list size", 0, int.MaxValue);
@@ -256,7 +318,7 @@ public sealed partial class PqIndex
                             if (!fileExternal) r.Floats(row, "vector");
                             if (id < 0 || index._idToLoc.ContainsKey(id))
                                 throw file.Fail(offset, $"list {l} row {p}: id {id} is negative or duplicated.");
-                            index.Append(l, row, code, id);
+                            index.Append(l, row, code, id, encodePrefix: false);
                         }
                         break;
                     }
@@ -267,16 +329,24 @@ public sealed partial class PqIndex
         if (index is null)
         {
             var m = meta ?? throw file.Fail(-1, "no META section.");
-            if (pq is null || coarse is null) throw file.Fail(-1, "no PQCB/CENT sections.");
-            index = NewLoaded(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, m.NextId, source);
+            index = NewLoadedChecked(file, -1, m, rotation, coarse, opq, pq, resid, prefix8, source);
         }
+        if (index._prefix8 is { } loaded && loaded.Count != index._slotCount)
+            throw file.Fail(-1, $"the 8-bit prefix copy (PR8R) is missing: {loaded.Count} of {index._slotCount} rows.");
         return index;
     }
 
-    private static PqIndex NewLoaded(int D, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse, RotationTransform? opq,
-        ProductQuantizer pq, float[]? resid, long nextId, IVectorSource? source)
+    /// <summary>The empty index the sections read so far describe, once they agree with the spec.</summary>
+    private static PqIndex NewLoadedChecked(SectionReader file, long offset,
+        (int D, Metric Metric, int NList, int Dc, int Dq, int M, long NextId, IndexSpec Spec) m, RotationTransform? rotation, float[]? coarse,
+        RotationTransform? opq, ProductQuantizer? pq, float[]? resid, ScalarQuantizer8? prefix8, IVectorSource? source)
     {
-        var index = new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid) { _nextAutoId = nextId };
+        if (pq is null || coarse is null) throw file.Fail(offset, "the PQCB and CENT sections must come before the lists.");
+        if (m.Spec.Rotate != (rotation is not null)) throw file.Fail(offset, "the spec's Rot and the ROTN section disagree.");
+        if (m.Spec.Opq != (opq is not null)) throw file.Fail(offset, "the spec's OPQ and the OPQR section disagree.");
+        if (m.Spec.Residual != (resid is not null)) throw file.Fail(offset, "the spec's Resid and the RESC section disagree.");
+        if ((m.Spec.Prefix8Dim is not null) != (prefix8 is not null)) throw file.Fail(offset, "the spec's Prefix8 and the PR8Q section disagree.");
+        var index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8) { _nextAutoId = m.NextId };
         if (source is not null) index.UseExternalVectors(source);
         return index;
     }

@@ -108,6 +108,12 @@ public sealed partial class PqIndex
         var shortKeys = s.ShortKeys(r.Shortlist);
         var shortSlots = s.ShortIds(r.Shortlist);
         int found = Scan(q, r, filter, shortKeys, shortSlots, s, ref stats);
+        int first = 0;
+        if (FirstStageReads8Bit(r) && found > 0)
+        {
+            found = Stage8(q, r, k, shortKeys, shortSlots, found, s, ref stats);
+            first = 1;
+        }
         ReadOnlySpan<float> rows = default;
         if (_rows is null && r.Rerank.Count > 0 && found > 0)
         {
@@ -116,7 +122,7 @@ public sealed partial class PqIndex
             ReadExternal(shortSlots[..found], buf, s);
             rows = buf;
         }
-        Finish(q, k, r, shortKeys[..found], shortSlots[..found], rows, outIds, outScores, s, ref stats);
+        Finish(q, k, r, first, shortKeys[..found], shortSlots[..found], rows, outIds, outScores, s, ref stats);
     }
 
     /// <summary>
@@ -140,6 +146,7 @@ public sealed partial class PqIndex
             if (Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
             stats.Queries++;
             int found = Scan(q, r, null, shortKeys, shortSlots, s, ref stats);
+            if (FirstStageReads8Bit(r) && found > 0) found = Stage8(q, r, k, shortKeys, shortSlots, found, s, ref stats);
             InSlotOrder(shortKeys[..found], shortSlots[..found]);
             shortKeys[..found].CopyTo(keys.Slice(i * sl, found));
             shortSlots[..found].CopyTo(slots.Slice(total, found)); // packed: one contiguous read below
@@ -153,7 +160,7 @@ public sealed partial class PqIndex
         {
             int found = counts[i];
             int row = first + i;
-            Finish(qs.Slice(i * D, D), k, r, keys.Slice(i * sl, found), slots.Slice(at, found), rows.Slice(at * D, found * D),
+            Finish(qs.Slice(i * D, D), k, r, FirstStageReads8Bit(r) ? 1 : 0, keys.Slice(i * sl, found), slots.Slice(at, found), rows.Slice(at * D, found * D),
                 results.Ids.AsSpan(row * k, k), results.Scores.AsSpan(row * k, k), s, ref stats);
             at += found;
         }
@@ -220,8 +227,16 @@ public sealed partial class PqIndex
         // 3. ADC scan of the probed lists into the shortlist (ids are rerank-store slots).
         if (FastScan && _residCentroids is null && filter is null && r.Shortlist <= MaxSharedShortlist)
         {
+            // Lists are scattered objects: ask for each one's first code and slot lines now, all at once (independent
+            // misses overlap), rather than one miss after another as the scan and the collection reach them.
             int rows = 0;
-            foreach (int l in probes[..probed]) rows += FastScanKernels.Blocks(_lists[l].Count) * FastScanKernels.BlockRows;
+            foreach (int l in probes[..probed])
+            {
+                var list = _lists[l];
+                rows += FastScanKernels.Blocks(list.Count) * FastScanKernels.BlockRows;
+                Prefetch.Lines(list.Codes, 2);
+                Prefetch.Lines(System.Runtime.InteropServices.MemoryMarshal.AsBytes(list.Slots.AsSpan()), 1);
+            }
             if (rows <= MaxSharedRows)
             {
                 var table = new FastTable(s, m);
@@ -485,11 +500,40 @@ public sealed partial class PqIndex
     }
 
     /// <summary>
-    /// Rerank stages over the shortlist (keys and slots: best first without rerank, any order with it) and the output.
-    /// <paramref name="external"/>: the shortlist's full rows in index space (found × D, in shortlist order) when the
-    /// index has no resident rows.
+    /// Whether the first rerank stage reads the 8-bit prefix copy (<c>Prefix8@d</c>): a stage at exactly d dims with
+    /// a later stage after it, so the scores returned always come from float vectors.
     /// </summary>
-    private void Finish(ReadOnlySpan<float> q, int k, in ResolvedSearch r, ReadOnlySpan<float> shortKeys, ReadOnlySpan<int> shortSlots,
+    private bool FirstStageReads8Bit(in ResolvedSearch r) => _prefix8 is { } p8 && !r.Exact && r.Rerank.Count >= 2 && r.Rerank[0].Dim == p8.Dim;
+
+    /// <summary>
+    /// The first rerank stage on the 8-bit prefix copy: rescores the shortlist (any order) at d, keeps the stage's
+    /// best in place — best first, ties by slot as in <see cref="Finish"/> — and returns how many.
+    /// </summary>
+    private int Stage8(ReadOnlySpan<float> q, in ResolvedSearch r, int k, Span<float> keys, Span<int> slots, int found, Scratch s, ref SearchStats stats)
+    {
+        var p8 = _prefix8!;
+        var stage = r.Rerank[0];
+        int keep = Math.Max(Math.Min(found, stage.Keep ?? found), Math.Min(k, found));
+        var qi = s.Prefix8Query(p8.Dim);
+        float scale = p8.PrepareQuery(q, s.Prefix8Scaled(p8.Dim), qi, out float offset);
+        var estimates = s.Prefix8Keys(found);
+        p8.Keys(Metric, qi, scale, offset, slots[..found], s.Prefix8Dots(found), estimates);
+        var heap = new TopKHeap(s.StageHeapKeys(keep), s.StageHeapIds(keep));
+        for (int j = 0; j < found; j++) heap.Push(estimates[j], slots[j]);
+        stats.VectorsReranked += found;
+        stats.Flops += (long)found * p8.Dim;
+        int n = heap.SortBestFirst();
+        heap.Ids[..n].CopyTo(slots);
+        heap.Keys[..n].CopyTo(keys);
+        return n;
+    }
+
+    /// <summary>
+    /// Rerank stages from <paramref name="firstStage"/> on over the shortlist (keys and slots: best first without
+    /// rerank, any order with it) and the output. <paramref name="external"/>: the shortlist's full rows in index space
+    /// (found × D, in shortlist order) when the index has no resident rows.
+    /// </summary>
+    private void Finish(ReadOnlySpan<float> q, int k, in ResolvedSearch r, int firstStage, ReadOnlySpan<float> shortKeys, ReadOnlySpan<int> shortSlots,
         ReadOnlySpan<float> external, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
     {
         int D = Dimension;
@@ -510,7 +554,7 @@ public sealed partial class PqIndex
         shortKeys.CopyTo(keys);
         int finalDim = 0; // 0: still ADC keys
 
-        for (int st = 0; st < r.Rerank.Count && found > 0; st++)
+        for (int st = firstStage; st < r.Rerank.Count && found > 0; st++)
         {
             var stage = r.Rerank[st];
             int keep = st == r.Rerank.Count - 1 ? k : Math.Min(found, stage.Keep ?? found);
@@ -630,6 +674,9 @@ public sealed partial class PqIndex
             _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [], _externalRows = [], _rawRows = [], _chunkQueries = [], _chunkKeys = [];
         private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [], _chunkSlots = [], _chunkCounts = [];
         private long[] _readIds = [];
+        private sbyte[] _prefix8Query = [];
+        private float[] _prefix8Scaled = [], _prefix8Keys = [];
+        private int[] _prefix8Dots = [];
 
         public Span<float> Query(int n) => ScratchBuffer.Span(ref _query, n);
         public Span<byte> FastTable(int n) => ScratchBuffer.Span(ref _fastTable, n);
@@ -656,6 +703,10 @@ public sealed partial class PqIndex
         public Span<float> ExternalRows(int n) => ScratchBuffer.Span(ref _externalRows, n);
         public Span<float> RawRows(int n) => ScratchBuffer.Span(ref _rawRows, n);
         public Span<long> ReadIds(int n) => ScratchBuffer.Span(ref _readIds, n);
+        public Span<sbyte> Prefix8Query(int n) => ScratchBuffer.Span(ref _prefix8Query, n);
+        public Span<float> Prefix8Scaled(int n) => ScratchBuffer.Span(ref _prefix8Scaled, n);
+        public Span<int> Prefix8Dots(int n) => ScratchBuffer.Span(ref _prefix8Dots, n);
+        public Span<float> Prefix8Keys(int n) => ScratchBuffer.Span(ref _prefix8Keys, n);
         public Span<float> ChunkQueries(int n) => ScratchBuffer.Span(ref _chunkQueries, n);
         public Span<float> ChunkKeys(int n) => ScratchBuffer.Span(ref _chunkKeys, n);
         public Span<int> ChunkSlots(int n) => ScratchBuffer.Span(ref _chunkSlots, n);

@@ -23,7 +23,8 @@ public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Op
 /// <para>Memory: the codes, ids and list slots are the resident index (<see cref="ResidentBytesPerVector"/>); the
 /// full vectors used by rerank are a separate store (<see cref="RerankBytesPerVector"/>) — in memory here, served
 /// from the durable store by collections (<see cref="UseExternalVectors"/>: then the index keeps no full vector and
-/// rerank reads the shortlist from an <see cref="IVectorSource"/> in one batch per query).</para>
+/// rerank reads the shortlist from an <see cref="IVectorSource"/> in one batch per query). With <c>Prefix8@d</c> an
+/// 8-bit copy of each d-dim prefix is resident too, so a first rerank stage at d reads neither floats nor the source.</para>
 /// <para>Cosine: every prefix is L2-renormalised before it is coded (and the query likewise), so the ADC score is the
 /// cosine of the d-dim prefixes. Inner product codes raw prefixes; L2 codes raw prefixes and ranks by squared
 /// distance.</para>
@@ -47,10 +48,14 @@ public sealed partial class PqIndex
     private int _garbageSlots;
     private long _nextAutoId;
     private EncodeScratch? _addScratch;
+    private readonly PrefixStore8? _prefix8;   // Prefix8@d: 8-bit prefix copies by slot, for a first rerank stage at d
 
     private PqIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse,
-        RotationTransform? opq, ProductQuantizer pq, float[]? residCentroids)
+        RotationTransform? opq, ProductQuantizer pq, float[]? residCentroids, ScalarQuantizer8? prefix8)
     {
+        if ((spec.Prefix8Dim is null) != (prefix8 is null) || (prefix8 is not null && prefix8.Dimension != spec.Prefix8Dim))
+            throw new ArgumentException($"Index spec \"{spec}\": the 8-bit prefix quantizer does not match Prefix8.", nameof(prefix8));
+        _prefix8 = prefix8 is null ? null : new PrefixStore8(prefix8);
         Dimension = dimension;
         Metric = metric;
         Spec = spec;
@@ -164,8 +169,8 @@ public sealed partial class PqIndex
     public int[] ListSizes() => _lists.Select(l => l.Count).ToArray();
 
     /// <summary>
-    /// Bytes of the searchable index per live vector: codes, list slots, the id map, list slack, plus centroids,
-    /// rotations and codebooks amortised over the vectors. The rerank store is not included (see
+    /// Bytes of the searchable index per live vector: codes, list slots, the id map, list slack, the 8-bit prefix copy
+    /// (<c>Prefix8</c>), plus centroids, rotations and codebooks amortised over the vectors. The rerank store is not included (see
     /// <see cref="RerankBytesPerVector"/>).
     /// </summary>
     public double ResidentBytesPerVector
@@ -182,6 +187,7 @@ public sealed partial class PqIndex
             bytes += (long)Quantizer.Dimension * Quantizer.Ksub * 4 * 2 + Quantizer.M * Quantizer.Ksub * 4;
             if (Opq is not null) bytes += (long)CodeDim * CodeDim * 4;
             if (Rotation is not null) bytes += (long)Dimension * Dimension * 4;
+            bytes += _prefix8?.AllocatedBytes ?? 0;
             return (double)bytes / Count;
         }
     }
@@ -323,7 +329,15 @@ public sealed partial class PqIndex
                 cancellationToken: cancellationToken, bits: bits);
         }
         progress?.Report(new IvfBuildProgress(spec.Opq ? "opq" : "pq", 1));
-        return new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid);
+        ScalarQuantizer8? prefix8 = null;
+        if (spec.Prefix8Dim is { } d8)
+        {
+            // Ranges of the (rotated) training rows' d8-dim prefixes; values outside clamp when encoded.
+            var p = new float[(long)n * d8];
+            for (int i = 0; i < n; i++) train.Row(i)[..d8].CopyTo(p.AsSpan(i * d8, d8));
+            prefix8 = ScalarQuantizer8.TrainRows(p, n, d8);
+        }
+        return new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid, prefix8);
     }
 
     /// <summary>dst = x[:d], L2-normalised when <paramref name="unit"/> (cosine).</summary>
@@ -443,6 +457,7 @@ public sealed partial class PqIndex
         }
         _rows?.Dispose();
         _rows = fresh;
+        _prefix8?.Compact(remap, live);
         _slotIds = ids;
         _slotCount = live;
         Array.Fill(_slotIds, -1L, live, _slotIds.Length - live);
@@ -479,10 +494,11 @@ public sealed partial class PqIndex
             System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(rt.Slice(j * Dimension, Dimension), y[j], x, x);
     }
 
-    private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id)
+    private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id, bool encodePrefix = true)
     {
         int slot = _slotCount++;
         _rows?.Add(row); // row r of the rerank store is slot r
+        if (encodePrefix) _prefix8?.Append(row); // and of the 8-bit prefix copy (index files restore it from PR8R)
         if (slot >= _slotIds.Length)
         {
             int old = _slotIds.Length;

@@ -157,6 +157,7 @@ internal ref struct PayloadReader
     public long Int64(string what) => BinaryPrimitives.ReadInt64LittleEndian(Take(8, what));
     public byte Byte(string what) => Take(1, what)[0];
     public double Double(string what) => BinaryPrimitives.ReadDoubleLittleEndian(Take(8, what));
+    public float Single(string what) => BinaryPrimitives.ReadSingleLittleEndian(Take(4, what));
 
     /// <summary>An int that must lie in [min, max]; the message says which field was wrong.</summary>
     public int Int32In(string what, int min, int max)
