@@ -59,6 +59,7 @@ internal sealed class BenchOptions
     public int PqIterations { get; private set; } = 20;
     public string? IndexCache { get; private set; }
     public int? Prefix8 { get; private set; }
+    public bool Spill { get; private set; }
 
     public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq"];
 
@@ -124,6 +125,7 @@ internal sealed class BenchOptions
           --pq-train N         rows used to train OPQ/PQ (default 20000)
           --opq-iters N        OPQ alternations (default 25)
           --pq-iters N         Lloyd iterations of each plain-PQ sub-quantizer (default 20)
+          --spill              ivf-opq: store each vector in a second, SOAR-chosen list too (spec Spill)
           --prefix8 D          ivf-opq: keep an 8-bit copy of each vector's D-dim prefix (spec Prefix8@D) for a first
                                --cascade stage at D dims
           --index-cache DIR    opq / ivf-opq: save each built index here and load it on later runs with the same data,
@@ -229,6 +231,7 @@ internal sealed class BenchOptions
                 case "--pq-iters": o.PqIterations = IntValue(1); break;
                 case "--index-cache": o.IndexCache = Value(); break;
                 case "--prefix8": o.Prefix8 = IntValue(1); break;
+                case "--spill": o.Spill = true; break;
                 case "--dataset": o.DatasetName = Value(); break;
                 case "--synthetic":
                     {

@@ -104,6 +104,7 @@ public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("IVF32@32,PQ32x4@64,Rerank64", 8, 60)]  // probed lists' sums estimated and collected at once
     [InlineData("IVF32@32,PQ32x4@64,Rerank64", 32, 400)] // every list
     [InlineData("PQ16x4@64,Rerank64", 1, 150)]           // flat: one list of every row
+    [InlineData("IVF32@32,PQ32x4@64,Spill,Rerank64", 6, 60)] // second copies: each vector offered once on both paths
     public void SharedTableScanKeepsExactlyWhatTheStreamingScanKeeps(string spec, int nprobe, int shortlist)
     {
         // Without a filter, non-residual codes take the shared-table path (all sums, then one selection); a filter that
@@ -132,6 +133,7 @@ public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.Equal(streamed.VectorsScanned, shared.VectorsScanned);
                 Assert.Equal(streamed.VectorsReranked, shared.VectorsReranked);
                 Assert.DoesNotContain(ids1, id => id % 7 == 0 && id >= 0);
+                Assert.Equal(k, ids1.Distinct().Count());
             }
         }
     }

@@ -23,6 +23,9 @@ public readonly record struct RerankStage(int Dim, int? Keep);
 /// fast-scan kernel (m even). Such specs build a <see cref="PqIndex"/>; the IVF component is then optional (without
 /// it the codes are scanned flat).</item>
 /// <item><c>Resid</c> — PQ codes encode the residual to the list centroid instead of the vector.</item>
+/// <item><c>Spill</c> — PQ indexes with IVF (codes not residual): every vector is also stored in a second list, chosen
+/// as SOAR does (Sun et al., NeurIPS 2023) so that the two lists' residuals point in different directions; a query
+/// then finds most of its neighbours in half the probes or fewer. Twice the codes; the full vector is stored once.</item>
 /// <item><c>Prefix8@{d}</c> — PQ indexes: keep an 8-bit scalar-quantized copy of every vector's d-dim prefix in
 /// memory; a first rerank stage at exactly d dims (followed by at least one more stage) reads it instead of the float
 /// vectors — a quarter of the bytes, and no external read for candidates it drops.</item>
@@ -73,6 +76,9 @@ public sealed record IndexSpec
     /// <summary>PQ codes encode the residual to the list centroid.</summary>
     public bool Residual { get; init; }
 
+    /// <summary>Each vector also sits in a second, SOAR-chosen list (<c>Spill</c>).</summary>
+    public bool Spill { get; init; }
+
     /// <summary>Dim of the 8-bit prefix copy for a first rerank stage (<c>Prefix8@{d}</c>); null = none.</summary>
     public int? Prefix8Dim { get; init; }
 
@@ -108,12 +114,15 @@ public sealed record IndexSpec
             Check(m >= 1 && d % m == 0, $"PQ needs the prefix dim ({d}) divisible by the sub-quantizer count ({m}).");
             Check(PqBits is 8 or 4, $"PQ codes are 8 or 4 bits per sub-quantizer (got {PqBits}).");
             Check(PqBits == 8 || (m % 2 == 0 && m <= 256), $"4-bit PQ packs two codes per byte: the sub-quantizer count must be even and at most 256 (got {m}).");
+            Check(!Spill || NList > 1, "Spill needs an IVF component with at least 2 lists.");
+            Check(!Spill || !Residual, "Spill stores one code in two lists, so the codes cannot be residuals to a list: drop Resid.");
             Check(!Sq8 && ScanDim is null, "PQ codes fix the scan: SQ8 and Scan do not combine with PQ/OPQ.");
         }
         else
         {
             Check(!Residual, "Resid needs a PQ or OPQ component.");
             Check(Prefix8Dim is null, "Prefix8 needs a PQ or OPQ component (IVF indexes keep float rows for rerank).");
+            Check(!Spill, "Spill needs a PQ or OPQ component.");
         }
         Check(Prefix8Dim is null || (Prefix8Dim >= 1 && Prefix8Dim <= dimension), $"Prefix8 dim {Prefix8Dim} must be in [1, {dimension}].");
         foreach (var st in Rerank)
@@ -132,7 +141,7 @@ public sealed record IndexSpec
         if (parts.Length == 0 || parts.All(p => p.Length == 0))
             throw Error("empty; expected e.g. \"IVF1024@64,Scan128,Rerank384\".");
 
-        bool rotate = false, sq8 = false, opq = false, resid = false;
+        bool rotate = false, sq8 = false, opq = false, resid = false, spill = false;
         int? nlist = null, dc = null, ds = null, nprobe = null, shortlist = null, pqBytes = null, pqDim = null, prefix8 = null;
         int pqBits = 8;
         var stages = new List<RerankStage>();
@@ -175,12 +184,13 @@ public sealed record IndexSpec
                 if (at >= 0) pqDim = Number(body[(at + 1)..], p);
             }
             else if (lower == "resid") { order = 5; resid = true; }
-            else if (lower.StartsWith("prefix8@", StringComparison.Ordinal)) { order = 6; prefix8 = Number(p[8..], p); }
-            else if (lower.StartsWith("nprobe", StringComparison.Ordinal)) { order = 7; nprobe = Number(p[6..], p); }
-            else if (lower.StartsWith("shortlist", StringComparison.Ordinal)) { order = 8; shortlist = Number(p[9..], p); }
+            else if (lower == "spill") { order = 6; spill = true; }
+            else if (lower.StartsWith("prefix8@", StringComparison.Ordinal)) { order = 7; prefix8 = Number(p[8..], p); }
+            else if (lower.StartsWith("nprobe", StringComparison.Ordinal)) { order = 8; nprobe = Number(p[6..], p); }
+            else if (lower.StartsWith("shortlist", StringComparison.Ordinal)) { order = 9; shortlist = Number(p[9..], p); }
             else if (lower.StartsWith("rerank", StringComparison.Ordinal))
             {
-                order = 9;
+                order = 10;
                 var body = p[6..];
                 int slash = body.IndexOf('/');
                 int d = Number(slash < 0 ? body : body[..slash], p);
@@ -189,10 +199,10 @@ public sealed record IndexSpec
             }
             else
             {
-                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, [O]PQ<m>[x4][@<dim>], Resid, Prefix8@<dim>, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
+                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, [O]PQ<m>[x4][@<dim>], Resid, Spill, Prefix8@<dim>, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
             }
-            if (order < stage || (order == stage && order != 9))
-                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, SQ8, [O]PQ, Resid, Prefix8, NProbe, Shortlist, Rerank...).");
+            if (order < stage || (order == stage && order != 10))
+                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, SQ8, [O]PQ, Resid, Spill, Prefix8, NProbe, Shortlist, Rerank...).");
             stage = order;
         }
         // A PQ index without IVF scans its codes flat: one list.
@@ -209,7 +219,7 @@ public sealed record IndexSpec
         return new IndexSpec
         {
             Rotate = rotate, Sq8 = sq8, NList = nlist.Value, CoarseDim = dc, ScanDim = ds, NProbe = nprobe, Shortlist = shortlist,
-            Rerank = stages, PqBytes = pqBytes, PqBits = pqBits, PqDim = pqDim, Opq = opq, Residual = resid, Prefix8Dim = prefix8,
+            Rerank = stages, PqBytes = pqBytes, PqBits = pqBits, PqDim = pqDim, Opq = opq, Residual = resid, Spill = spill, Prefix8Dim = prefix8,
         };
     }
 
@@ -250,6 +260,7 @@ public sealed record IndexSpec
             if (PqDim is { } pd) sb.Append(CultureInfo.InvariantCulture, $"@{pd}");
         }
         if (Residual) sb.Append(",Resid");
+        if (Spill) sb.Append(",Spill");
         if (Prefix8Dim is { } p8) sb.Append(CultureInfo.InvariantCulture, $",Prefix8@{p8}");
         if (NProbe is { } np) sb.Append(CultureInfo.InvariantCulture, $",NProbe{np}");
         if (Shortlist is { } sl) sb.Append(CultureInfo.InvariantCulture, $",Shortlist{sl}");
@@ -266,7 +277,7 @@ public sealed record IndexSpec
         other is not null && Rotate == other.Rotate && Sq8 == other.Sq8 && NList == other.NList && CoarseDim == other.CoarseDim &&
         ScanDim == other.ScanDim && NProbe == other.NProbe && Shortlist == other.Shortlist && Rerank.SequenceEqual(other.Rerank) &&
         PqBytes == other.PqBytes && PqBits == other.PqBits && PqDim == other.PqDim && Opq == other.Opq && Residual == other.Residual &&
-        Prefix8Dim == other.Prefix8Dim;
+        Spill == other.Spill && Prefix8Dim == other.Prefix8Dim;
 
     /// <inheritdoc/>
     public override int GetHashCode() => ToString().GetHashCode(StringComparison.Ordinal);

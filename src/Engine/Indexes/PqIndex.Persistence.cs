@@ -17,10 +17,14 @@ public sealed partial class PqIndex
     /// hold id and code only. 1.2: 4-bit codes (spec <c>PQ{m}x4</c>): PQCB holds M × 16 × d/M floats and each LIST
     /// row's code is M/2 bytes, sub-quantizer 2p in the low nibble of byte p and 2p+1 in the high nibble. 1.3: the
     /// 8-bit prefix copy (spec <c>Prefix8@d</c>): PR8Q (before the lists) holds its d offsets and d steps, PR8R (after
-    /// them) the row count, then per stored row, in the lists' order, d code bytes and the prefix's squared norm. A
-    /// file is written with the lowest minor version that describes it, so older readers load what they can.
+    /// them) the row count, then per stored row, in the lists' order, d code bytes and the prefix's squared norm. 1.4:
+    /// <c>Spill</c> — LIST sections hold each vector once (in its first list); SPIL (after them) holds the count of
+    /// second copies, then (list, id) for each: the copy reuses the first one's code and vector. 1.5: ORDR (after the
+    /// lists) holds the row count, then for each LIST row in file order the rank of its slot: the loaded index numbers
+    /// its rows in the saved one's order, so ties (broken by that order) break alike and results are identical. A file
+    /// is written with the lowest minor version that describes it, so older readers load what they can.
     /// </summary>
-    private const ushort FormatMinor = 3;
+    private const ushort FormatMinor = 5;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -35,7 +39,8 @@ public sealed partial class PqIndex
     {
         int D = Dimension, d = CodeDim, m = SubQuantizers;
         bool external = _rows is null;
-        ushort minor = _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        bool ordered = SlotsInFileOrder();
+        ushort minor = !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
         var code = new byte[m];
         var packed = new byte[CodeBytes];
         SectionFile.Write(path, Magic, FormatMajor, minor, w =>
@@ -88,11 +93,12 @@ public sealed partial class PqIndex
                 w.Section("LIST", b =>
                 {
                     b.Write(l);
-                    b.Write(list.Count - list.Tombstones);
+                    b.Write(FirstCopies(l));
                     for (int p = 0; p < list.Count; p++)
                     {
                         int slot = list.Slots[p];
                         if (slot < 0) continue; // live rows only: a loaded index starts compacted
+                        if (Spill && !IsFirstCopy(l, p, slot)) continue; // second copies go to SPIL
                         b.Write(_slotIds[slot]);
                         list.ReadCode(p, code);
                         PackCode(code, packed);
@@ -102,22 +108,86 @@ public sealed partial class PqIndex
                     }
                 });
             }
+            if (!ordered)
+            {
+                w.Section("ORDR", b =>
+                {
+                    // Rank of each live slot among the live slots, listed in the order the LIST sections hold the rows.
+                    var rank = new int[_slotCount];
+                    int next = 0;
+                    for (int slot = 0; slot < _slotCount; slot++) rank[slot] = _slotIds[slot] >= 0 ? next++ : -1;
+                    b.Write(next);
+                    for (int l = 0; l < NList; l++)
+                        for (int p = 0; p < _lists[l].Count; p++)
+                        {
+                            int slot = _lists[l].Slots[p];
+                            if (slot < 0 || (Spill && !IsFirstCopy(l, p, slot))) continue;
+                            b.Write(rank[slot]);
+                        }
+                });
+            }
+            if (Spill)
+            {
+                w.Section("SPIL", b =>
+                {
+                    b.Write(_idToSpill.Count);
+                    for (int l = 0; l < NList; l++)
+                    {
+                        var list = _lists[l];
+                        for (int p = 0; p < list.Count; p++)
+                        {
+                            int slot = list.Slots[p];
+                            if (slot < 0 || IsFirstCopy(l, p, slot)) continue;
+                            b.Write(l);
+                            b.Write(_slotIds[slot]);
+                        }
+                    }
+                });
+            }
             if (_prefix8 is { } p8)
             {
                 w.Section("PR8R", b =>
                 {
                     b.Write(Count);
-                    foreach (var list in _lists) // the LIST sections' live rows, in their order: row i becomes slot i on load
-                        for (int p = 0; p < list.Count; p++)
+                    for (int l = 0; l < NList; l++) // the LIST sections' rows, in their order: row i becomes slot i on load
+                        for (int p = 0; p < _lists[l].Count; p++)
                         {
-                            int slot = list.Slots[p];
-                            if (slot < 0) continue;
+                            int slot = _lists[l].Slots[p];
+                            if (slot < 0 || (Spill && !IsFirstCopy(l, p, slot))) continue;
                             b.Write(p8.Code(slot));
                             b.Write(p8.Norm2(slot));
                         }
                 });
             }
         });
+    }
+
+    /// <summary>Whether the LIST sections hold the live rows in slot order (then a loaded index numbers them alike without ORDR).</summary>
+    private bool SlotsInFileOrder()
+    {
+        int last = -1;
+        for (int l = 0; l < NList; l++)
+            for (int p = 0; p < _lists[l].Count; p++)
+            {
+                int slot = _lists[l].Slots[p];
+                if (slot < 0 || (Spill && !IsFirstCopy(l, p, slot))) continue;
+                if (slot < last) return false;
+                last = slot;
+            }
+        return true;
+    }
+
+    /// <summary>Whether row <paramref name="pos"/> of list <paramref name="list"/> (live, at <paramref name="slot"/>) is its vector's first copy.</summary>
+    private bool IsFirstCopy(int list, int pos, int slot) => _idToLoc[_slotIds[slot]] == (((long)list << 32) | (uint)pos);
+
+    /// <summary>Live first copies in list <paramref name="l"/> (every live row without Spill).</summary>
+    private int FirstCopies(int l)
+    {
+        var list = _lists[l];
+        int n = 0;
+        for (int p = 0; p < list.Count; p++)
+            if (list.Slots[p] >= 0 && (!Spill || IsFirstCopy(l, p, list.Slots[p]))) n++;
+        return n;
     }
 
     /// <summary>A code (one byte per sub-quantizer) as stored in files: as is for 8-bit codes, two per byte for 4-bit.</summary>
@@ -174,7 +244,8 @@ public sealed partial class PqIndex
         ProductQuantizer? pq = null;
         float[]? coarse = null, resid = null;
         ScalarQuantizer8? prefix8 = null;
-        bool prefixRows = false;
+        bool prefixRows = false, spillSeen = false;
+        int[]? order = null;
         PqIndex? index = null;
         var listsSeen = new HashSet<int>();
         bool fileExternal = false;
@@ -297,10 +368,52 @@ public sealed partial class PqIndex
                         prefixRows = true;
                         break;
                     }
+                case "ORDR":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "ORDR section before META.");
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
+                        if (order is not null) throw file.Fail(offset, "ORDR appears twice.");
+                        int count = r.Int32In("ordered rows", 0, int.MaxValue);
+                        if (count != index._slotCount)
+                            throw file.Fail(offset, $"ORDR lists {count} rows; the lists hold {index._slotCount}.");
+                        r.EnsureFits(count, 4, "row order");
+                        order = new int[count];
+                        r.Ints(order, "row order");
+                        var seen = new bool[count];
+                        foreach (int rank in order)
+                        {
+                            if ((uint)rank >= (uint)count || seen[rank]) throw file.Fail(offset, $"ORDR is not a permutation (rank {rank}).");
+                            seen[rank] = true;
+                        }
+                        break;
+                    }
+                case "SPIL":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "SPIL section before META.");
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
+                        if (!index.Spill) throw file.Fail(offset, "SPIL section but the spec has no Spill.");
+                        if (spillSeen) throw file.Fail(offset, "SPIL appears twice.");
+                        spillSeen = true;
+                        int count = r.Int32In("second copies", 0, index.Count);
+                        r.EnsureFits(count, 12, "second copies");
+                        var code = new byte[m.M];
+                        for (int i = 0; i < count; i++)
+                        {
+                            int l = r.Int32In("second copy's list", 0, m.NList - 1);
+                            long id = r.Int64("second copy's id");
+                            if (!index._idToLoc.TryGetValue(id, out long loc) || index._idToSpill.ContainsKey(id) || (int)(loc >> 32) == l)
+                                throw file.Fail(offset, $"second copy {i}: id {id} is unknown, copied twice, or in its own first list.");
+                            var first = index._lists[(int)(loc >> 32)];
+                            first.ReadCode((int)(uint)loc, code);
+                            index.AppendSpill(l, code, first.Slots[(int)(uint)loc], id);
+                        }
+                        break;
+                    }
                 case "LIST":
                     {
                         var m = meta ?? throw file.Fail(offset, "LIST section before META.");
                         if (prefixRows) throw file.Fail(offset, "LIST section after PR8R.");
+                        if (spillSeen) throw file.Fail(offset, "LIST section after SPIL.");
                         index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
                         int l = r.Int32In("list number", 0, m.NList - 1);
                         if (!listsSeen.Add(l)) throw file.Fail(offset, $"list {l} appears twice.");
@@ -331,6 +444,13 @@ public sealed partial class PqIndex
             var m = meta ?? throw file.Fail(-1, "no META section.");
             index = NewLoadedChecked(file, -1, m, rotation, coarse, opq, pq, resid, prefix8, source);
         }
+        if (order is not null)
+        {
+            if (order.Length != index._slotCount) throw file.Fail(-1, $"ORDR lists {order.Length} rows; the lists hold {index._slotCount}.");
+            index.RenumberSlots(order);
+        }
+        if (index.Spill && !spillSeen && index.Count > 0)
+            throw file.Fail(-1, "the spec has Spill but the file has no SPIL section (second copies).");
         if (index._prefix8 is { } loaded && loaded.Count != index._slotCount)
             throw file.Fail(-1, $"the 8-bit prefix copy (PR8R) is missing: {loaded.Count} of {index._slotCount} rows.");
         return index;

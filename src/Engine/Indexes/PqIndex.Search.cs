@@ -248,6 +248,8 @@ public sealed partial class PqIndex
         // A reservoir, not a heap: a deep scan accepts thousands of candidates on the way to its shortlist.
         var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
         var fast = FastScan ? new FastTable(s, m) : default;
+        // Spill: a vector's two copies carry the same code, hence the same key; the first one offered stands for both.
+        var seen = NewSeen(probes[..probed], s);
         for (int i = 0; i < probed; i++)
         {
             int l = probes[i];
@@ -277,11 +279,11 @@ public sealed partial class PqIndex
             {
                 if (tableFresh) fast.Quantize(lut, sign);
                 tableFresh = false;
-                ScanFast(list, fast, bias, filter, ref shortlist, s);
+                ScanFast(list, fast, bias, filter, ref shortlist, ref seen, s);
             }
             else
             {
-                ScanCodes(list, lut, sign, bias, filter, ref shortlist, s);
+                ScanCodes(list, lut, sign, bias, filter, ref shortlist, ref seen, s);
             }
             stats.VectorsScanned += list.Count;
             stats.Flops += (long)list.Count * m;
@@ -289,11 +291,53 @@ public sealed partial class PqIndex
         stats.ListsProbed += probed;
         // Rerank rescores every candidate and breaks ties by slot, not by shortlist position, so only a search without
         // rerank needs the shortlist sorted.
+        seen.Clear();
         return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
     }
 
+    /// <summary>The per-query set of slots already offered to the shortlist (Spill only; empty otherwise).</summary>
+    private SeenSlots NewSeen(ReadOnlySpan<int> probes, Scratch s)
+    {
+        if (!Spill) return default;
+        int rows = 0;
+        foreach (int l in probes) rows += _lists[l].Count;
+        return new SeenSlots(s.Seen((_slotCount + 63) / 64), s.Touched(rows));
+    }
+
+    /// <summary>
+    /// Slots seen by one query's scan, as bits over the rerank store plus the list of bits set, so clearing costs what
+    /// setting did (the bits must be all clear between queries). Default (no storage): every slot is new.
+    /// </summary>
+    private ref struct SeenSlots(Span<ulong> bits, Span<int> touched)
+    {
+        private readonly Span<ulong> _bits = bits;
+        private readonly Span<int> _touched = touched;
+        private int _count;
+
+        /// <summary>True (and remembered) the first time <paramref name="slot"/> is offered.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public bool Add(int slot)
+        {
+            if (_bits.IsEmpty) return true;
+            ref ulong word = ref _bits[slot >> 6];
+            ulong bit = 1UL << slot;
+            if ((word & bit) != 0) return false;
+            word |= bit;
+            _touched[_count++] = slot;
+            return true;
+        }
+
+        /// <summary>Forgets every slot added.</summary>
+        public void Clear()
+        {
+            for (int i = 0; i < _count; i++) _bits[_touched[i] >> 6] = 0;
+            _count = 0;
+        }
+    }
+
     /// <summary>8-bit ADC scan of one list into the shortlist: key = sign · Σ lut + bias.</summary>
-    private void ScanCodes(PqList list, ReadOnlySpan<float> lut, float sign, float bias, IIdFilter? filter, ref TopKReservoir shortlist, Scratch s)
+    private void ScanCodes(PqList list, ReadOnlySpan<float> lut, float sign, float bias, IIdFilter? filter, ref TopKReservoir shortlist, ref SeenSlots seen,
+        Scratch s)
     {
         int m = SubQuantizers;
         var dist = s.Dists(ScanChunk);
@@ -307,7 +351,7 @@ public sealed partial class PqIndex
             for (int j = 0; j < n; j++)
             {
                 float key = sign * dm[j] + bias;
-                if (key <= threshold && slots[j] >= 0 && (filter is null || filter.Accept(_slotIds[slots[j]])))
+                if (key <= threshold && slots[j] >= 0 && (filter is null || filter.Accept(_slotIds[slots[j]])) && seen.Add(slots[j]))
                 {
                     shortlist.Push(key, slots[j]);
                     threshold = shortlist.Threshold;
@@ -341,7 +385,7 @@ public sealed partial class PqIndex
     /// table units, 32 rows at a time, so only rows that can enter the shortlist are looked at one by one. Keys are
     /// the quantized estimate (sum / scale + bias + list bias): a shortlist for rerank, not exact ADC distances.
     /// </summary>
-    private void ScanFast(PqList list, in FastTable t, float listBias, IIdFilter? filter, ref TopKReservoir shortlist, Scratch s)
+    private void ScanFast(PqList list, in FastTable t, float listBias, IIdFilter? filter, ref TopKReservoir shortlist, ref SeenSlots seen, Scratch s)
     {
         int m = t.M, count = list.Count;
         const int ChunkBlocks = ScanChunk / FastScanKernels.BlockRows;
@@ -368,7 +412,8 @@ public sealed partial class PqIndex
                     mask &= mask - 1;
                     int slot = list.Slots[row0 + j];
                     if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot]))) continue;
-                    shortlist.Push(sums[b * FastScanKernels.BlockRows + j] * inv + baseKey, slot);
+                    float key = sums[b * FastScanKernels.BlockRows + j] * inv + baseKey;
+                    if (key <= shortlist.Threshold && seen.Add(slot)) shortlist.Push(key, slot);
                 }
             }
         }
@@ -406,8 +451,15 @@ public sealed partial class PqIndex
         }
 
         var words = s.Reservoir(rows + 1);
-        int count = CollectSums(probes, sums, FastScanKernels.EstimateLimit(sums[..rows], k), words);
-        if (count < k) count = CollectSums(probes, sums, ushort.MaxValue, words); // the sample guessed low: take every live row
+        var seen = NewSeen(probes, s);
+        // Spill: both copies of a vector may sit under the limit, so aim at twice the distinct rows needed.
+        int count = CollectSums(probes, sums, FastScanKernels.EstimateLimit(sums[..rows], Spill ? 2 * k : k), words, ref seen);
+        if (count < k)
+        {
+            seen.Clear();
+            count = CollectSums(probes, sums, ushort.MaxValue, words, ref seen); // the sample guessed low: take every live row
+        }
+        seen.Clear();
         if (count > k)
         {
             TopKReservoir.SelectInPlace(words[..count], k);
@@ -425,7 +477,7 @@ public sealed partial class PqIndex
     }
 
     /// <summary>Packs (sum, slot) of every live probed row whose sum is at most <paramref name="limit"/>; returns how many.</summary>
-    private int CollectSums(ReadOnlySpan<int> probes, ReadOnlySpan<ushort> sums, ushort limit, Span<ulong> words)
+    private int CollectSums(ReadOnlySpan<int> probes, ReadOnlySpan<ushort> sums, ushort limit, Span<ulong> words, ref SeenSlots seen)
     {
         const int B = FastScanKernels.BlockRows;
         int count = 0, at = 0;
@@ -444,7 +496,7 @@ public sealed partial class PqIndex
                     int j = System.Numerics.BitOperations.TrailingZeroCount(mask);
                     mask &= mask - 1;
                     int slot = slots[row0 + j];
-                    if (slot >= 0) words[count++] = ((ulong)sums[at + j] << 32) | (uint)slot;
+                    if (slot >= 0 && seen.Add(slot)) words[count++] = ((ulong)sums[at + j] << 32) | (uint)slot;
                 }
             }
         }
@@ -674,6 +726,8 @@ public sealed partial class PqIndex
             _probeKeys = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [], _externalRows = [], _rawRows = [], _chunkQueries = [], _chunkKeys = [];
         private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [], _chunkSlots = [], _chunkCounts = [];
         private long[] _readIds = [];
+        private ulong[] _seen = [];
+        private int[] _touched = [];
         private sbyte[] _prefix8Query = [];
         private float[] _prefix8Scaled = [], _prefix8Keys = [];
         private int[] _prefix8Dots = [];
@@ -703,6 +757,13 @@ public sealed partial class PqIndex
         public Span<float> ExternalRows(int n) => ScratchBuffer.Span(ref _externalRows, n);
         public Span<float> RawRows(int n) => ScratchBuffer.Span(ref _rawRows, n);
         public Span<long> ReadIds(int n) => ScratchBuffer.Span(ref _readIds, n);
+        public Span<ulong> Seen(int n)
+        {
+            // Grown with zeros: the bits are clear between queries, and so are new words.
+            if (_seen.Length < n) Array.Resize(ref _seen, Math.Max(n, _seen.Length * 2));
+            return _seen.AsSpan(0, n);
+        }
+        public Span<int> Touched(int n) => ScratchBuffer.Span(ref _touched, n);
         public Span<sbyte> Prefix8Query(int n) => ScratchBuffer.Span(ref _prefix8Query, n);
         public Span<float> Prefix8Scaled(int n) => ScratchBuffer.Span(ref _prefix8Scaled, n);
         public Span<int> Prefix8Dots(int n) => ScratchBuffer.Span(ref _prefix8Dots, n);

@@ -45,6 +45,7 @@ public sealed partial class PqIndex
     private int _slotCount;                    // slots handed out (live + garbage)
     private long[] _slotIds = new long[64];    // slot → external id; −1 once removed
     private readonly Dictionary<long, long> _idToLoc = new(); // id → (list << 32) | position
+    private readonly Dictionary<long, long> _idToSpill = new(); // Spill: id → (list << 32) | position of its second copy
     private int _garbageSlots;
     private long _nextAutoId;
     private EncodeScratch? _addScratch;
@@ -150,6 +151,9 @@ public sealed partial class PqIndex
     /// <summary>The product quantizer of the (rotated) code space.</summary>
     public ProductQuantizer Quantizer { get; }
 
+    /// <summary>Whether every vector also sits in a second (SOAR-chosen) list (<c>Spill</c>).</summary>
+    public bool Spill => Spec.Spill;
+
     /// <summary>Whether codes are residuals to their list's centroid.</summary>
     public bool Residual => _residCentroids is not null;
 
@@ -180,7 +184,7 @@ public sealed partial class PqIndex
             if (Count == 0) return 0;
             long bytes = 0;
             foreach (var l in _lists) bytes += l.AllocatedBytes;
-            bytes += (long)_idToLoc.Count * 24;            // dictionary entry: key, value, hash/next
+            bytes += (long)(_idToLoc.Count + _idToSpill.Count) * 24; // dictionary entry: key, value, hash/next
             bytes += (long)_slotIds.Length * 8;
             bytes += (long)_coarse.Length * 4 * 2 + _coarseCodes.Length + _coarsePacked.Length + (long)_rankTerms.Count * NList * 4; // row-major, interleaved and 8-bit copies
             bytes += (_residCentroids?.LongLength ?? 0) * 4;
@@ -357,9 +361,9 @@ public sealed partial class PqIndex
         var scratch = _addScratch ??= new EncodeScratch(this);
         var row = scratch.Row;
         if (Rotation is null) vector.CopyTo(row); else Rotation.Apply(vector, row);
-        int list = Assign(row, scratch);
+        int list = Assign(row, scratch, out int spill);
         EncodeInto(row, list, scratch.Code, scratch);
-        Append(list, row, scratch.Code, id);
+        Append(list, row, scratch.Code, id, spill);
         _nextAutoId = Math.Max(_nextAutoId, id + 1);
     }
 
@@ -390,6 +394,7 @@ public sealed partial class PqIndex
         const int Chunk = 4096;
         var rows = new float[(long)Math.Min(Chunk, n) * Dimension];
         var lists = new int[Math.Min(Chunk, n)];
+        var spills = new int[Math.Min(Chunk, n)];
         int cm = SubQuantizers; // one byte per sub-quantizer until the list packs it
         var codes = new byte[(long)Math.Min(Chunk, n) * cm];
         for (int s = 0; s < n; s += Chunk)
@@ -406,12 +411,12 @@ public sealed partial class PqIndex
                 for (int i = a; i < b; i++)
                 {
                     var row = rows.AsSpan(i * Dimension, Dimension);
-                    lists[i] = Assign(row, scratch);
+                    lists[i] = Assign(row, scratch, out spills[i]);
                     EncodeInto(row, lists[i], codes.AsSpan(i * cm, cm), scratch);
                 }
             });
             for (int i = 0; i < m; i++)
-                Append(lists[i], rows.AsSpan(i * Dimension, Dimension), codes.AsSpan(i * cm, cm), idArray[s + i]);
+                Append(lists[i], rows.AsSpan(i * Dimension, Dimension), codes.AsSpan(i * cm, cm), idArray[s + i], spills[i]);
         }
         foreach (long id in idArray) _nextAutoId = Math.Max(_nextAutoId, id + 1);
     }
@@ -426,6 +431,12 @@ public sealed partial class PqIndex
         _slotIds[slot] = -1;
         list.Slots[pos] = -1;
         list.Tombstones++;
+        if (_idToSpill.Remove(id, out long spillLoc))
+        {
+            var second = _lists[(int)(spillLoc >> 32)];
+            second.Slots[(int)(uint)spillLoc] = -1;
+            second.Tombstones++;
+        }
         _garbageSlots++;
         return true;
     }
@@ -453,7 +464,13 @@ public sealed partial class PqIndex
         for (int l = 0; l < NList; l++)
         {
             var list = _lists[l];
-            list.Compact((id, pos) => _idToLoc[id] = ((long)l << 32) | (uint)pos, slot => ids[remap[slot]], remap);
+            // A row is its id's first copy or (Spill) its second, never both in one list.
+            list.Compact((id, pos) =>
+            {
+                long loc = ((long)l << 32) | (uint)pos;
+                if ((int)(_idToLoc[id] >> 32) == l) _idToLoc[id] = loc;
+                else _idToSpill[id] = loc;
+            }, slot => ids[remap[slot]], remap);
         }
         _rows?.Dispose();
         _rows = fresh;
@@ -462,6 +479,32 @@ public sealed partial class PqIndex
         _slotCount = live;
         Array.Fill(_slotIds, -1L, live, _slotIds.Length - live);
         _garbageSlots = 0;
+    }
+
+    /// <summary>
+    /// Moves every slot s to <paramref name="newSlot"/>[s] (a permutation of a compacted index's slots, from an index
+    /// file's ORDR section): rows, ids, 8-bit prefix copies and list entries follow.
+    /// </summary>
+    private void RenumberSlots(ReadOnlySpan<int> newSlot)
+    {
+        int n = _slotCount;
+        var ids = new long[_slotIds.Length];
+        Array.Fill(ids, -1L);
+        for (int slot = 0; slot < n; slot++) ids[newSlot[slot]] = _slotIds[slot];
+        if (_rows is not null)
+        {
+            var old = new int[n];
+            for (int slot = 0; slot < n; slot++) old[newSlot[slot]] = slot;
+            var fresh = new VectorSet(Dimension, n);
+            for (int i = 0; i < n; i++) fresh.Add(_rows.Row(old[i]));
+            _rows.Dispose();
+            _rows = fresh;
+        }
+        _prefix8?.Compact(newSlot, n); // a permutation is a compaction that drops nothing
+        foreach (var list in _lists)
+            for (int p = 0; p < list.Count; p++)
+                if (list.Slots[p] >= 0) list.Slots[p] = newSlot[list.Slots[p]];
+        _slotIds = ids;
     }
 
     /// <summary>
@@ -494,7 +537,7 @@ public sealed partial class PqIndex
             System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(rt.Slice(j * Dimension, Dimension), y[j], x, x);
     }
 
-    private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id, bool encodePrefix = true)
+    private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id, int spill = -1, bool encodePrefix = true)
     {
         int slot = _slotCount++;
         _rows?.Add(row); // row r of the rerank store is slot r
@@ -508,11 +551,34 @@ public sealed partial class PqIndex
         _slotIds[slot] = id;
         int pos = _lists[list].Append(code, slot);
         _idToLoc[id] = ((long)list << 32) | (uint)pos;
+        if (spill >= 0) AppendSpill(spill, code, slot, id);
     }
 
-    /// <summary>The list a (rotated) row belongs to: nearest trained centroid at d_c.</summary>
-    private int Assign(ReadOnlySpan<float> row, EncodeScratch s)
+    /// <summary>The second copy of slot <paramref name="slot"/>'s code (same code, same slot) in list <paramref name="list"/>.</summary>
+    private void AppendSpill(int list, ReadOnlySpan<byte> code, int slot, long id)
     {
+        int pos = _lists[list].Append(code, slot);
+        _idToSpill[id] = ((long)list << 32) | (uint)pos;
+    }
+
+    /// <summary>
+    /// SOAR's weight on the second residual's component along the first (Sun et al. use λ around 1): larger values
+    /// push the second list further from the first one's direction, at the price of a farther centroid.
+    /// </summary>
+    private const float SpillLambda = 1f;
+
+    /// <summary>Lists nearest a vector (after its own) among which SOAR picks the second list.</summary>
+    private const int SpillCandidates = 16;
+
+    /// <summary>
+    /// The list a (rotated) row belongs to — the nearest trained centroid at d_c — and with <c>Spill</c> its second
+    /// list (−1 without): among the nearest others, the one minimising SOAR's loss ‖x − c'‖² + λ·(r·(x − c'))²/‖r‖²,
+    /// r = x − c (the first residual). A second list whose residual is orthogonal to the first catches the queries
+    /// the first one misses: those whose direction from x disagrees with r.
+    /// </summary>
+    private int Assign(ReadOnlySpan<float> row, EncodeScratch s, out int spill)
+    {
+        spill = -1;
         if (NList == 1) return 0;
         var x = s.Coarse;
         PrefixInto(row, CoarseDim, Spherical, x);
@@ -525,6 +591,32 @@ public sealed partial class PqIndex
             // Spherical: max x·c. Euclidean: min ‖c‖² − 2x·c — the rule the k-means used.
             float key = Spherical ? -s.Dots[l] : s.Norms[l] - 2 * s.Dots[l];
             if (key < bestKey) { bestKey = key; best = l; }
+        }
+        if (Spec.Spill) spill = SpillList(x, best, s);
+        return best;
+    }
+
+    /// <summary>SOAR's second list for prefix <paramref name="x"/> whose first list is <paramref name="first"/> (see <see cref="Assign"/>).</summary>
+    private int SpillList(ReadOnlySpan<float> x, int first, EncodeScratch s)
+    {
+        int dc = CoarseDim;
+        float xx = VectorMath.NormSquared(x);
+        // ‖x − c‖² = ‖x‖² − 2x·c + ‖c‖², from the dots Assign just computed.
+        var near = new TopKHeap(s.SpillKeys, s.SpillIds);
+        for (int l = 0; l < NList; l++)
+            if (l != first) near.Push(xx - 2 * s.Dots[l] + s.Norms[l], l);
+        int n = near.SortBestFirst();
+        var c1 = _coarse.AsSpan(first * dc, dc);
+        float rr = MathF.Max(xx - 2 * s.Dots[first] + s.Norms[first], 1e-30f);
+        int best = -1;
+        float bestLoss = float.PositiveInfinity;
+        for (int j = 0; j < n; j++)
+        {
+            int l = near.Ids[j];
+            // r·(x − c') = ‖x‖² − x·c' − x·c + c·c'
+            float along = xx - s.Dots[l] - s.Dots[first] + VectorMath.Dot(c1, _coarse.AsSpan(l * dc, dc));
+            float loss = near.Keys[j] + SpillLambda * along * along / rr;
+            if (loss < bestLoss) { bestLoss = loss; best = l; }
         }
         return best;
     }
@@ -563,6 +655,8 @@ public sealed partial class PqIndex
         public readonly float[] Table = new float[ix.SubQuantizers * ix.Quantizer.Ksub];
         public readonly float[] Row = new float[ix.Dimension];
         public readonly byte[] Code = new byte[ix.SubQuantizers];
+        public readonly float[] SpillKeys = new float[Math.Min(SpillCandidates, Math.Max(1, ix.NList - 1))];
+        public readonly int[] SpillIds = new int[Math.Min(SpillCandidates, Math.Max(1, ix.NList - 1))];
     }
 }
 
