@@ -60,6 +60,7 @@ internal sealed class BenchOptions
     public string? IndexCache { get; private set; }
     public int? Prefix8 { get; private set; }
     public bool Spill { get; private set; }
+    public bool IndexRotation { get; private set; }
 
     public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq"];
 
@@ -125,6 +126,8 @@ internal sealed class BenchOptions
           --pq-train N         rows used to train OPQ/PQ (default 20000)
           --opq-iters N        OPQ alternations (default 25)
           --pq-iters N         Lloyd iterations of each plain-PQ sub-quantizer (default 20)
+          --index-rot          ivf-opq: the index learns the rotation (spec Rot) instead of the harness rotating base and
+                               queries beforehand, so build time and every query pay for it
           --spill              ivf-opq: store each vector in a second, SOAR-chosen list too (spec Spill)
           --prefix8 D          ivf-opq: keep an 8-bit copy of each vector's D-dim prefix (spec Prefix8@D) for a first
                                --cascade stage at D dims
@@ -232,6 +235,7 @@ internal sealed class BenchOptions
                 case "--index-cache": o.IndexCache = Value(); break;
                 case "--prefix8": o.Prefix8 = IntValue(1); break;
                 case "--spill": o.Spill = true; break;
+                case "--index-rot": o.IndexRotation = true; break;
                 case "--dataset": o.DatasetName = Value(); break;
                 case "--synthetic":
                     {

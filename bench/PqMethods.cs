@@ -71,7 +71,8 @@ internal static class PqMethods
         int m = o.PqBits == 4 ? 2 * o.PqBytes[0] : o.PqBytes[0]; // sub-quantizers: 4-bit codes spend the same bytes on twice as many
         int d = o.PqDims?[0] ?? D;
         string kind = (o.PlainPq ? "PQ" : "OPQ") + m + (o.PqBits == 4 ? "x4" : "");
-        var spec = IndexSpec.Parse($"IVF{nlist}@{dc},{kind}@{d}{(o.PqResidual ? ",Resid" : "")}{(o.Spill ? ",Spill" : "")}{(o.Prefix8 is { } p8 ? $",Prefix8@{p8}" : "")},Rerank{D}");
+        if (o.IndexRotation && o.Rotate) throw new ArgumentException("--index-rot and --rotate do not combine: the vectors would be rotated twice.");
+        var spec = IndexSpec.Parse($"{(o.IndexRotation ? "Rot," : "")}IVF{nlist}@{dc},{kind}@{d}{(o.PqResidual ? ",Resid" : "")}{(o.Spill ? ",Spill" : "")}{(o.Prefix8 is { } p8 ? $",Prefix8@{p8}" : "")},Rerank{D}");
         var (index, build) = Build(data, spec, o);
         int[] shortlists = o.Shortlists ?? [50, 100, 200, 400];
         int[] nprobes = o.NProbes ?? [1, 2, 4, 8, 16, 32, 64, 128, 256];
@@ -87,7 +88,7 @@ internal static class PqMethods
                 var parameters = new Dictionary<string, object>
                 {
                     ["nlist"] = nlist, ["dc"] = dc, ["dc_probe"] = dcp, ["bytes"] = index.CodeBytes, ["m"] = m, ["bits"] = o.PqBits, ["d"] = d, ["opq"] = spec.Opq,
-                    ["resid"] = spec.Residual, ["prefix8"] = spec.Prefix8Dim ?? 0, ["spill"] = spec.Spill,
+                    ["resid"] = spec.Residual, ["prefix8"] = spec.Prefix8Dim ?? 0, ["spill"] = spec.Spill, ["rot"] = spec.Rotate ? "index" : o.Rotate ? "harness" : "none",
                     ["shortlist"] = sl, ["nprobe"] = np, ["dr"] = D,
                 };
                 if (o.CascadeText is { } cc) parameters["cascade"] = cc;

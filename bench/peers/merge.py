@@ -13,6 +13,8 @@ frontier is computed separately for QPS and for FLOPs/query: lower is better).
 The summary holds, per dataset:
   - "best QPS at recall@k >= 0.80 / 0.90 / 0.95 / 0.99": per method, the highest batch QPS among points reaching
     that recall (with the params), plus build seconds and bytes/vector;
+  - "QPS at recall@k = 0.95": per method, its QPS frontier interpolated linearly at exactly 0.95, and the ratio to
+    hnswlib's (when hnswlib was run);
   - per method, the QPS frontier points: params, recall@1, recall@k, QPS, FLOPs/query, p50 us.
 Only rows with the requested k are used (--k, default 10). Rows whose flops_per_query is null (peers that
 cannot count their work, e.g. hnswlib and USearch) are left out of the FLOPs panel only.
@@ -86,6 +88,24 @@ def frontier(points, cost, lower_is_better):
     return out
 
 
+TARGET = 0.95
+
+
+def interpolate(points, target):
+    """(QPS at recall = target, lower point, upper point) on the QPS frontier, linear in recall between the frontier
+    points that bracket the target (the upper point alone when the lowest frontier point already reaches it);
+    None when no point reaches the target."""
+    fr = sorted(frontier(points, "qps", lower_is_better=False), key=lambda p: p["recall_at_k"])
+    for i, p in enumerate(fr):
+        if p["recall_at_k"] >= target:
+            if i == 0 or p["recall_at_k"] == target:
+                return p["qps"], p, p
+            lo = fr[i - 1]
+            t = (target - lo["recall_at_k"]) / (p["recall_at_k"] - lo["recall_at_k"])
+            return lo["qps"] + t * (p["qps"] - lo["qps"]), lo, p
+    return None
+
+
 def fmt_params(p):
     params = p.get("params") or {}
     return " ".join(f"{k}={v}" for k, v in params.items()) if isinstance(params, dict) else str(params)
@@ -123,6 +143,23 @@ def summary(rows, k):
             lines.append(f"| {m} | " + " | ".join(cells) +
                          f" | {max(p['recall_at_k'] for p in pts):.4f} | {', '.join(f'{b:g}' for b in builds) or '-'}"
                          f" | {', '.join(str(b) for b in bpv) or '-'} | {', '.join(str(t) for t in thr) or '-'} |")
+        lines.append("")
+        # At exactly the target recall: each method's QPS frontier interpolated linearly between the two points that
+        # bracket it, so a method whose sweep happens to land just above the target is not favoured or penalised.
+        lines.append(f"### QPS at recall@{k} = {TARGET:.2f} (interpolated on each method's QPS frontier)\n")
+        ref = interpolate(methods["hnswlib"], TARGET) if "hnswlib" in methods else None
+        lines.append("| method | QPS at target | bracketing points (recall@k: QPS) | vs hnswlib |")
+        lines.append("|---|---|---|---|")
+        for m, pts in sorted(methods.items()):
+            got = interpolate(pts, TARGET)
+            if got is None:
+                lines.append(f"| {m} | - | does not reach {TARGET:.2f} | - |")
+                continue
+            qps, lo, hi = got
+            br = f"{lo['recall_at_k']:.4f}: {lo['qps']:,.0f} / {hi['recall_at_k']:.4f}: {hi['qps']:,.0f}" if lo is not hi \
+                else f"{hi['recall_at_k']:.4f}: {hi['qps']:,.0f}"
+            vs = f"{qps / ref[0]:.2f}x" if ref else "-"
+            lines.append(f"| {m} | {qps:,.0f} | {br} | {vs} |")
         lines.append("")
         lines.append(f"### Frontier (recall@{k} vs QPS) per method\n")
         for m, pts in sorted(methods.items()):
