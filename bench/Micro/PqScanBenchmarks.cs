@@ -135,3 +135,40 @@ public class ProbeSelectionBenchmarks
     [Benchmark(OperationsPerInvoke = N)]
     public int SampledThreshold() => TopKReservoir.SelectSmallest(_keys, K, _buffer, _outKeys, _outIds);
 }
+
+/// <summary>
+/// The query rotation of a <c>Rot</c> index at D = 384, per query: one matrix-vector product (single-query search)
+/// against groups of 32 queries as one matrix product (batch search).
+/// </summary>
+[MemoryDiagnoser]
+public class QueryRotationBenchmarks
+{
+    private const int D = 384, Group = 32;
+    private Adanns.Engine.Transforms.RotationTransform _rotation = null!;
+    private float[] _queries = [], _out = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var rng = new Random(3);
+        using var sample = new Adanns.Engine.VectorSet(D, 2000);
+        var row = new float[D];
+        for (int i = 0; i < 2000; i++)
+        {
+            for (int j = 0; j < D; j++) row[j] = (float)(rng.NextDouble() - 0.5) / (1 + j);
+            sample.Add(row);
+        }
+        _rotation = Adanns.Engine.Transforms.RotationTransform.Learn(sample);
+        _queries = Enumerable.Range(0, Group * D).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        _out = new float[Group * D];
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Group)]
+    public void OneAtATime()
+    {
+        for (int i = 0; i < Group; i++) _rotation.Apply(_queries.AsSpan(i * D, D), _out.AsSpan(i * D, D));
+    }
+
+    [Benchmark(OperationsPerInvoke = Group)]
+    public void GroupOf32() => _rotation.ApplyBatch(_queries, _out);
+}

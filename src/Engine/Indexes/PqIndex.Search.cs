@@ -85,20 +85,43 @@ public sealed partial class PqIndex
                     SearchChunk(queries, c, Math.Min(ReadChunk, b - c), k, r, results, s, ref partial[t]);
                 return;
             }
-            for (int i = a; i < b; i++)
-                SearchOne(queries.AsSpan(i * Dimension, Dimension), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), null, s, ref partial[t]);
+            if (Rotation is null)
+            {
+                for (int i = a; i < b; i++)
+                    SearchOne(queries.AsSpan(i * Dimension, Dimension), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), null, s, ref partial[t],
+                        rotated: false);
+                return;
+            }
+            // Rotate a few queries at a time as one matrix product: the D×D matrix is read once per group, not once per
+            // query (per query it is a D² multiply-add pass that streams the whole matrix).
+            int D = Dimension;
+            for (int c = a; c < b; c += RotateChunk)
+            {
+                int m = Math.Min(RotateChunk, b - c);
+                var rq = s.RotatedQueries(RotateChunk * D)[..(m * D)];
+                Rotation.ApplyBatch(queries.AsSpan(c * D, m * D), rq);
+                for (int j = 0; j < m; j++)
+                {
+                    int i = c + j;
+                    SearchOne(rq.Slice(j * D, D), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), null, s, ref partial[t], rotated: true);
+                }
+            }
         });
         stats = default;
         foreach (var ps in partial) stats.Add(ps);
         return results;
     }
 
+    /// <summary>Queries of a batch rotated together (one matrix product per group; see <see cref="SearchBatch"/>).</summary>
+    private const int RotateChunk = 32;
+
+    /// <summary>One query; <paramref name="rotated"/>: <paramref name="query"/> is already in index space.</summary>
     private void SearchOne(ReadOnlySpan<float> query, int k, in ResolvedSearch r, Span<long> outIds, Span<float> outScores, IIdFilter? filter, Scratch s,
-        ref SearchStats stats)
+        ref SearchStats stats, bool rotated = false)
     {
         int D = Dimension;
         var q = s.Query(D);
-        if (Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
+        if (rotated || Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
         stats.Queries++;
         if (r.Exact)
         {
@@ -139,11 +162,11 @@ public sealed partial class PqIndex
         var shortKeys = s.ShortKeys(sl);
         var shortSlots = s.ShortIds(sl);
         int total = 0;
+        if (Rotation is null) queries.AsSpan(first * D, m * D).CopyTo(qs);
+        else Rotation.ApplyBatch(queries.AsSpan(first * D, m * D), qs[..(m * D)]);
         for (int i = 0; i < m; i++)
         {
             var q = qs.Slice(i * D, D);
-            var query = queries.AsSpan((first + i) * D, D);
-            if (Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
             stats.Queries++;
             int found = Scan(q, r, null, shortKeys, shortSlots, s, ref stats);
             if (FirstStageReads8Bit(r) && found > 0) found = Stage8(q, r, k, shortKeys, shortSlots, found, s, ref stats);
@@ -727,6 +750,7 @@ public sealed partial class PqIndex
         private int[] _probes = [], _shortIds = [], _candSlots = [], _stageHeapIds = [], _chunkSlots = [], _chunkCounts = [];
         private long[] _readIds = [];
         private ulong[] _seen = [];
+        private float[] _rotatedQueries = [];
         private int[] _touched = [];
         private sbyte[] _prefix8Query = [];
         private float[] _prefix8Scaled = [], _prefix8Keys = [];
@@ -757,6 +781,7 @@ public sealed partial class PqIndex
         public Span<float> ExternalRows(int n) => ScratchBuffer.Span(ref _externalRows, n);
         public Span<float> RawRows(int n) => ScratchBuffer.Span(ref _rawRows, n);
         public Span<long> ReadIds(int n) => ScratchBuffer.Span(ref _readIds, n);
+        public Span<float> RotatedQueries(int n) => ScratchBuffer.Span(ref _rotatedQueries, n);
         public Span<ulong> Seen(int n)
         {
             // Grown with zeros: the bits are clear between queries, and so are new words.
