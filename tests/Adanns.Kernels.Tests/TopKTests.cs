@@ -98,16 +98,7 @@ public class TopKTests
             if (n < 0) continue;
             foreach (string order in new[] { "random", "ascending", "descending", "ties" })
             {
-                var keys = new float[n];
-                for (int i = 0; i < n; i++)
-                    keys[i] = order switch
-                    {
-                        "ascending" => i,
-                        "descending" => n - i,
-                        "ties" => rng.Next(4) - 2, // negative keys and −0 too
-                        _ => (float)rng.NextDouble(),
-                    };
-                if (n > 3) keys[n / 2] = float.NaN;
+                var keys = Keys(n, order, rng);
                 var ek = new float[k];
                 var ei = new int[k];
                 int expect = TopK.SelectSmallest(keys, ek, ei);
@@ -131,6 +122,27 @@ public class TopKTests
         }
     }
 
+    /// <summary>n keys in the named order, one of them NaN (n &gt; 3).</summary>
+    private static float[] Keys(int n, string order, Random rng)
+    {
+        var keys = new float[n];
+        for (int i = 0; i < n; i++)
+            keys[i] = order switch
+            {
+                "ascending" => i,
+                "descending" => n - i,
+                "ties" => rng.Next(4) - 2, // negative keys and −0 too
+                "equal" => 1f,
+                // a few tiny keys far from a sample's stride: an estimate is fooled, a fallback must catch it
+                "clustered" => i % 97 == 5 ? -1f - i : 10f + (float)rng.NextDouble(),
+                // only the rows a 128-entry sample reads are small: the estimate guesses too low, the fallback decides
+                "sampled-low" => i % Math.Max(1, n / 128) == 0 ? -1f : 10f + i,
+                _ => (float)rng.NextDouble(),
+            };
+        if (n > 3) keys[n / 2] = float.NaN;
+        return keys;
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(10)]
@@ -145,21 +157,7 @@ public class TopKTests
         {
             foreach (string order in new[] { "random", "ascending", "descending", "ties", "equal", "clustered", "sampled-low" })
             {
-                var keys = new float[n];
-                for (int i = 0; i < n; i++)
-                    keys[i] = order switch
-                    {
-                        "ascending" => i,
-                        "descending" => n - i,
-                        "ties" => rng.Next(4) - 2, // negative keys and −0 too
-                        "equal" => 1f,
-                        // a few tiny keys far from the sample's stride: the estimate is fooled, the fallback must catch it
-                        "clustered" => i % 97 == 5 ? -1f - i : 10f + (float)rng.NextDouble(),
-                        // only the rows a 128-entry sample reads are small: the estimate guesses too low, the fallback decides
-                        "sampled-low" => i % Math.Max(1, n / 128) == 0 ? -1f : 10f + i,
-                        _ => (float)rng.NextDouble(),
-                    };
-                if (n > 3) keys[n / 2] = float.NaN;
+                var keys = Keys(n, order, rng);
                 if (n > 9) keys[n / 3] = -0f;
                 var ek = new float[k];
                 var ei = new int[k];

@@ -153,19 +153,7 @@ public sealed partial class IvfIndex
                         var m = meta ?? throw file.Fail(offset, "SQ8 section before META.");
                         int dims = r.Int32In("quantized dims", 1, m.D);
                         if (dims != m.Store) throw file.Fail(offset, $"quantizer covers {dims} dims but the scan store holds {m.Store}.");
-                        r.EnsureFits(2L * dims, 4, "quantizer parameters");
-                        var lo = new float[dims];
-                        var step = new float[dims];
-                        r.Floats(lo, "quantizer offsets");
-                        r.Floats(step, "quantizer steps");
-                        try
-                        {
-                            sq = Quantization.ScalarQuantizer8.FromParameters(lo, step);
-                        }
-                        catch (ArgumentException e)
-                        {
-                            throw new IndexFileException(path, offset, $"quantizer parameters are invalid: {e.Message}", e);
-                        }
+                        sq = Quantization.ScalarQuantizer8.Read(ref r, path, offset, dims, "quantizer parameters");
                         break;
                     }
                 case "CENT":

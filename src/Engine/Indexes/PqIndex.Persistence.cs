@@ -332,19 +332,7 @@ public sealed partial class PqIndex
                         var m = meta ?? throw file.Fail(offset, "PR8Q section before META.");
                         if (index is not null) throw file.Fail(offset, "PR8Q section after the lists.");
                         int d8 = m.Spec.Prefix8Dim ?? throw file.Fail(offset, "PR8Q section but the spec has no Prefix8.");
-                        r.EnsureFits(2L * d8, 4, "8-bit prefix ranges");
-                        var lo = new float[d8];
-                        var step = new float[d8];
-                        r.Floats(lo, "8-bit prefix offsets");
-                        r.Floats(step, "8-bit prefix steps");
-                        try
-                        {
-                            prefix8 = ScalarQuantizer8.FromParameters(lo, step);
-                        }
-                        catch (ArgumentException e)
-                        {
-                            throw new IndexFileException(path, offset, $"8-bit prefix ranges are invalid: {e.Message}", e);
-                        }
+                        prefix8 = ScalarQuantizer8.Read(ref r, path, offset, d8, "8-bit prefix ranges");
                         break;
                     }
                 case "PR8R":

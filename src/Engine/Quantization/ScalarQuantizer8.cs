@@ -85,6 +85,27 @@ public sealed class ScalarQuantizer8
         return new ScalarQuantizer8(lo, step);
     }
 
+    /// <summary>
+    /// Reads dims offsets then dims steps (as index files store a quantizer) from a section payload; bad values are
+    /// reported as a file error at <paramref name="offset"/> naming <paramref name="what"/>.
+    /// </summary>
+    internal static ScalarQuantizer8 Read(ref Persistence.PayloadReader r, string path, long offset, int dims, string what)
+    {
+        r.EnsureFits(2L * dims, 4, what);
+        var lo = new float[dims];
+        var step = new float[dims];
+        r.Floats(lo, what);
+        r.Floats(step, what);
+        try
+        {
+            return FromParameters(lo, step);
+        }
+        catch (ArgumentException e)
+        {
+            throw new Persistence.IndexFileException(path, offset, $"{what} are invalid: {e.Message}", e);
+        }
+    }
+
     /// <summary>Codes for the first <see cref="Dimension"/> dims of <paramref name="x"/> (values outside the trained range clamp).</summary>
     public void Encode(ReadOnlySpan<float> x, Span<byte> codes)
     {
