@@ -102,11 +102,27 @@ public static class FastScanKernels
         for (int j = 0; j < m; j++)
         {
             var row = lut.Slice(j * Ksub, Ksub);
-            float lo = row[0], hi = row[0];
-            for (int c = 1; c < Ksub; c++)
+            float lo, hi;
+            if (Vector512.IsHardwareAccelerated)
             {
-                lo = MathF.Min(lo, row[c]);
-                hi = MathF.Max(hi, row[c]);
+                // A row is one 512-bit register: min and max by halving it four times.
+                var v = Vector512.Create(row);
+                var lo256 = Vector256.Min(v.GetLower(), v.GetUpper());
+                var hi256 = Vector256.Max(v.GetLower(), v.GetUpper());
+                var lo128 = Vector128.Min(lo256.GetLower(), lo256.GetUpper());
+                var hi128 = Vector128.Max(hi256.GetLower(), hi256.GetUpper());
+                lo = MathF.Min(MathF.Min(lo128[0], lo128[1]), MathF.Min(lo128[2], lo128[3]));
+                hi = MathF.Max(MathF.Max(hi128[0], hi128[1]), MathF.Max(hi128[2], hi128[3]));
+            }
+            else
+            {
+                lo = row[0];
+                hi = row[0];
+                for (int c = 1; c < Ksub; c++)
+                {
+                    lo = MathF.Min(lo, row[c]);
+                    hi = MathF.Max(hi, row[c]);
+                }
             }
             mins[j] = lo;
             range = MathF.Max(range, hi - lo);

@@ -144,7 +144,8 @@ public static class Int8Kernels
 
     private static void DotRowsVnni(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
     {
-        const int Ahead = 4;
+        // Rows are scattered and each is only a few cache lines: ask for them well ahead so many misses overlap.
+        const int Ahead = 12;
         int d = q.Length, whole = d & ~31, lines = Math.Min(16, (d + 63) / 64);
         ref sbyte qr = ref MemoryMarshal.GetReference(q);
         ref byte t = ref MemoryMarshal.GetReference(rows);

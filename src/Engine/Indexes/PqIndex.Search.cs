@@ -582,7 +582,8 @@ public sealed partial class PqIndex
 
     /// <summary>
     /// The first rerank stage on the 8-bit prefix copy: rescores the shortlist (any order) at d, keeps the stage's
-    /// best in place — best first, ties by slot as in <see cref="Finish"/> — and returns how many.
+    /// best in place — in no particular order; ties at the cut broken by slot as in <see cref="Finish"/> — and returns
+    /// how many.
     /// </summary>
     private int Stage8(ReadOnlySpan<float> q, in ResolvedSearch r, int k, Span<float> keys, Span<int> slots, int found, Scratch s, ref SearchStats stats)
     {
@@ -593,14 +594,13 @@ public sealed partial class PqIndex
         float scale = p8.PrepareQuery(q, s.Prefix8Scaled(p8.Dim), qi, out float offset);
         var estimates = s.Prefix8Keys(found);
         p8.Keys(Metric, qi, scale, offset, slots[..found], s.Prefix8Dots(found), estimates);
-        var heap = new TopKHeap(s.StageHeapKeys(keep), s.StageHeapIds(keep));
-        for (int j = 0; j < found; j++) heap.Push(estimates[j], slots[j]);
+        // One quickselect over all of them (a reservoir never full until taken), not a heap: the next stages rescore
+        // the survivors and break ties by slot, so their order does not matter.
+        var best = new TopKReservoir(keep, s.Reservoir(found + 1));
+        for (int j = 0; j < found; j++) best.Push(estimates[j], slots[j]);
         stats.VectorsReranked += found;
         stats.Flops += (long)found * p8.Dim;
-        int n = heap.SortBestFirst();
-        heap.Ids[..n].CopyTo(slots);
-        heap.Keys[..n].CopyTo(keys);
-        return n;
+        return best.TakeUnsorted(keys, slots);
     }
 
     /// <summary>
