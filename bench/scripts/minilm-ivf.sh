@@ -29,10 +29,13 @@ dotnet run -c Release --project bench --no-build -- "${common[@]}" --rotate "${p
 echo "== The same with the rotation in the index (Rot,...): queries pay for it =="
 dotnet run -c Release --project bench --no-build -- "${common[@]}" --index-rot "${pq4[@]}" --label adanns-ivf-pq4-rot --nlist 2048 \
     --spill --prefix8 192 --shortlists 120,160,240 --nprobes 16,24,32,40,48,64 | tee "$out/engine-pq4-rot.txt"
-echo "== Quick build (rotation in the index): 1024 lists, k-means 8 iterations on 32 points per list, PQ 6 iterations on 10,000 rows =="
+echo "== Quick builds (rotation in the index): 1024 lists, k-means 8 iterations on 32 points per list (then 4 on 16), PQ 6 iterations on 10,000 rows =="
 dotnet run -c Release --project bench --no-build -- "${common[@]}" --index-rot "${pq4[@]}" --label adanns-ivf-pq4-fastbuild --nlist 1024 \
     --spill --prefix8 192 --kmeans-iters 8 --kmeans-points 32 --pq-iters 6 --pq-train 10000 --shortlists 120,160,240 \
     --nprobes 16,24,32,40,48,64 | tee "$out/engine-pq4-fastbuild.txt"
+dotnet run -c Release --project bench --no-build -- "${common[@]}" --index-rot "${pq4[@]}" --label adanns-ivf-pq4-fastbuild4 --nlist 1024 \
+    --spill --prefix8 192 --kmeans-iters 4 --kmeans-points 16 --pq-iters 6 --pq-train 10000 --shortlists 120,160,240 \
+    --nprobes 16,24,32,40,48,64 | tee "$out/engine-pq4-fastbuild4.txt"
 echo "== hnswlib (M16, efC200), after =="
 /usr/bin/python3 bench/peers/peers.py "${hnsw[@]}" | tee -a "$out/peers.txt"
 echo "== The 4-bit pipeline without Spill and Prefix8 (one list per vector, float first stage) =="

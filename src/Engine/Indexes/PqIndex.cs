@@ -9,9 +9,12 @@ namespace Adanns.Engine.Indexes;
 /// <param name="KMeans">Coarse k-means options (sample size, iterations, seed, threads).</param>
 /// <param name="Opq">OPQ training options (used when the spec says OPQ).</param>
 /// <param name="PqIterations">Lloyd iterations of each sub-quantizer for plain PQ.</param>
-/// <param name="TrainingSample">Rows used to train the rotation, OPQ and PQ (an evenly spaced subset).</param>
+/// <param name="TrainingSample">Rows used to train OPQ and PQ (an evenly spaced subset).</param>
 /// <param name="Threads">Threads for assignment and encoding (0 = all cores).</param>
-public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Opq = null, int PqIterations = 20, int TrainingSample = 50_000, int Threads = 0);
+/// <param name="RotationSample">Rows used to learn the rotation when the spec has <c>Rot</c> (one D×D Gram matrix: cheap
+/// next to k-means, and the prefixes every later step relies on come out of it).</param>
+public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Opq = null, int PqIterations = 20, int TrainingSample = 50_000, int Threads = 0,
+    int RotationSample = 100_000);
 
 /// <summary>
 /// AdANNS-OPQ and IVF-OPQ: vectors are kept as m-byte product-quantized codes of their d-dim prefix (optionally
@@ -257,7 +260,7 @@ public sealed partial class PqIndex
         if (spec.Rotate)
         {
             progress?.Report(new IvfBuildProgress("rotation", 0));
-            rotation = RotationTransform.Learn(sample, Math.Min(o.TrainingSample, 25_000));
+            rotation = RotationTransform.Learn(sample, o.RotationSample);
             progress?.Report(new IvfBuildProgress("rotation", 1));
         }
 
