@@ -284,11 +284,7 @@ public static class FastScanKernels
         Span<ulong> sample = stackalloc ulong[Sample];
         int stride = sums.Length / Sample;
         for (int i = 0; i < Sample; i++) sample[i] = ((ulong)sums[i * stride] << 32) | (uint)i;
-        int rank = (int)Math.Min(Sample - 1L, (long)k * Sample * 5 / (4L * sums.Length) + 3);
-        TopKReservoir.SelectInPlace(sample, rank + 1);
-        ulong limit = 0;
-        for (int i = 0; i <= rank; i++) limit = Math.Max(limit, sample[i]);
-        return (ushort)(limit >> 32);
+        return (ushort)(TopKReservoir.SampledBound(sample, k, sums.Length) >> 32);
     }
 
     /// <summary>

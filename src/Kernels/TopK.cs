@@ -358,8 +358,6 @@ public ref struct TopKReservoir
         // Only worth it when the sample can say something: k well under n.
         if (n >= 4 * SampleSize && (long)k * 4 <= n)
         {
-            // Sample rank with a 1.25x margin and a few entries of slack: the pass below then keeps ~1.25k candidates,
-            // and fewer than k (the true k-th key above the estimate) is rare — it falls back to the full pass.
             Span<ulong> sample = stackalloc ulong[SampleSize];
             int stride = n / SampleSize, valid = 0;
             for (int i = 0; i < SampleSize; i++)
@@ -367,13 +365,9 @@ public ref struct TopKReservoir
                 float key = keys[i * stride];
                 if (!float.IsNaN(key)) sample[valid++] = Pack(key, i * stride);
             }
-            int rank = (int)Math.Min(valid - 1L, (long)k * SampleSize * 5 / (4L * n) + 3);
-            if (rank >= 0)
+            if (valid > 0)
             {
-                SelectInPlace(sample[..valid], rank + 1);
-                ulong est = 0;
-                for (int i = 0; i <= rank; i++) est = Math.Max(est, sample[i]);
-                float t = KeyOf(est);
+                float t = KeyOf(SampledBound(sample[..valid], k, n));
                 int count = Collect(keys, t, buffer);
                 if (count >= k)
                 {
@@ -385,6 +379,21 @@ public ref struct TopKReservoir
         var res = new TopKReservoir(k, buffer);
         for (int i = 0; i < n; i++) res.Push(keys[i], i);
         return res.TakeUnsorted(outKeys, outIds);
+    }
+
+    /// <summary>
+    /// From a sample of packed words spread evenly over n values: the word that about 1.25k + a few of the n values
+    /// are at or under (the sample's rank k·|sample|·1.25/n + 3). A pass keeping the values at or under it then keeps a
+    /// little more than k; fewer than k (the true k-th value above the estimate) is rare, and the caller must then
+    /// fall back to keeping everything. The sample is permuted.
+    /// </summary>
+    internal static ulong SampledBound(Span<ulong> sample, int k, int n)
+    {
+        int rank = (int)Math.Min(sample.Length - 1L, (long)k * sample.Length * 5 / (4L * n) + 3);
+        SelectInPlace(sample, rank + 1);
+        ulong bound = 0;
+        for (int i = 0; i <= rank; i++) bound = Math.Max(bound, sample[i]);
+        return bound;
     }
 
     /// <summary>Packs every (key ≤ t, position) of <paramref name="keys"/> into <paramref name="buffer"/>; returns how many.</summary>

@@ -171,14 +171,4 @@ public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal("PQ32@64", IndexSpec.Parse("PQ32x8@64").ToString());
     }
 
-    [Theory]
-    [InlineData("PQ8x3", "8 or 4 bits")]
-    [InlineData("PQ8x", "positive integer")]
-    public void BadBitWidthsAreRejected(string text, string fragment)
-    {
-        var e = Assert.Throws<FormatException>(() => IndexSpec.Parse(text));
-        Assert.Contains($"\"{text}\"", e.Message);
-        Assert.Contains(fragment, e.Message);
-        Assert.Contains("must be even", Assert.Throws<FormatException>(() => IndexSpec.Parse("PQ7x4@63").Validate(64)).Message);
-    }
 }

@@ -471,6 +471,8 @@ public class PqSpecTests
     [InlineData("PQ8,Rerank64,Prefix8@32", "out of order")]
     [InlineData("PQ8,Prefix8@x", "positive integer")]
     [InlineData("IVF16,PQ8,Prefix8@32,Spill", "out of order")]
+    [InlineData("PQ8x3", "8 or 4 bits")] // bit widths
+    [InlineData("PQ8x", "positive integer")]
     public void ParseErrorsQuoteTheWholeString(string text, string fragment)
     {
         var e = Assert.Throws<FormatException>(() => IndexSpec.Parse(text));
@@ -486,6 +488,7 @@ public class PqSpecTests
     [InlineData("PQ8@128", "PQ dim 128")]
     [InlineData("IVF16,Prefix8@32", "Prefix8 needs")]
     [InlineData("PQ8,Prefix8@65", "Prefix8 dim 65")]
+    [InlineData("PQ7x4@63", "must be even")]
     [InlineData("IVF16,PQ8,Resid,Spill", "drop Resid")]
     [InlineData("PQ8,Spill", "at least 2 lists")]
     [InlineData("IVF16,Spill", "Spill needs a PQ")]

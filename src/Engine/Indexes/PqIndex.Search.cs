@@ -85,25 +85,23 @@ public sealed partial class PqIndex
                     SearchChunk(queries, c, Math.Min(ReadChunk, b - c), k, r, results, s, ref partial[t]);
                 return;
             }
-            if (Rotation is null)
-            {
-                for (int i = a; i < b; i++)
-                    SearchOne(queries.AsSpan(i * Dimension, Dimension), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), null, s, ref partial[t],
-                        rotated: false);
-                return;
-            }
-            // Rotate a few queries at a time as one matrix product: the D×D matrix is read once per group, not once per
-            // query (per query it is a D² multiply-add pass that streams the whole matrix).
+            // With a rotation, a few queries at a time go through it as one matrix product: the D×D matrix is read once
+            // per group, not once per query (per query it is a D² multiply-add pass that streams the whole matrix).
             int D = Dimension;
             for (int c = a; c < b; c += RotateChunk)
             {
                 int m = Math.Min(RotateChunk, b - c);
-                var rq = s.RotatedQueries(RotateChunk * D)[..(m * D)];
-                Rotation.ApplyBatch(queries.AsSpan(c * D, m * D), rq);
+                ReadOnlySpan<float> group = queries.AsSpan(c * D, m * D);
+                if (Rotation is not null)
+                {
+                    var rotated = s.RotatedQueries(RotateChunk * D)[..(m * D)];
+                    Rotation.ApplyBatch(group, rotated);
+                    group = rotated;
+                }
                 for (int j = 0; j < m; j++)
                 {
                     int i = c + j;
-                    SearchOne(rq.Slice(j * D, D), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), null, s, ref partial[t], rotated: true);
+                    SearchOne(group.Slice(j * D, D), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), null, s, ref partial[t], inIndexSpace: true);
                 }
             }
         });
@@ -115,13 +113,13 @@ public sealed partial class PqIndex
     /// <summary>Queries of a batch rotated together (one matrix product per group; see <see cref="SearchBatch"/>).</summary>
     private const int RotateChunk = 32;
 
-    /// <summary>One query; <paramref name="rotated"/>: <paramref name="query"/> is already in index space.</summary>
+    /// <summary>One query; <paramref name="inIndexSpace"/>: <paramref name="query"/> is already rotated (or needs no rotation).</summary>
     private void SearchOne(ReadOnlySpan<float> query, int k, in ResolvedSearch r, Span<long> outIds, Span<float> outScores, IIdFilter? filter, Scratch s,
-        ref SearchStats stats, bool rotated = false)
+        ref SearchStats stats, bool inIndexSpace = false)
     {
         int D = Dimension;
         var q = s.Query(D);
-        if (rotated || Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
+        if (inIndexSpace || Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
         stats.Queries++;
         if (r.Exact)
         {
@@ -161,7 +159,7 @@ public sealed partial class PqIndex
         var counts = s.ChunkCounts(m);
         var shortKeys = s.ShortKeys(sl);
         var shortSlots = s.ShortIds(sl);
-        int total = 0;
+        int total = 0, firstStage = FirstStageReads8Bit(r) ? 1 : 0;
         if (Rotation is null) queries.AsSpan(first * D, m * D).CopyTo(qs);
         else Rotation.ApplyBatch(queries.AsSpan(first * D, m * D), qs[..(m * D)]);
         for (int i = 0; i < m; i++)
@@ -169,7 +167,7 @@ public sealed partial class PqIndex
             var q = qs.Slice(i * D, D);
             stats.Queries++;
             int found = Scan(q, r, null, shortKeys, shortSlots, s, ref stats);
-            if (FirstStageReads8Bit(r) && found > 0) found = Stage8(q, r, k, shortKeys, shortSlots, found, s, ref stats);
+            if (firstStage == 1 && found > 0) found = Stage8(q, r, k, shortKeys, shortSlots, found, s, ref stats);
             InSlotOrder(shortKeys[..found], shortSlots[..found]);
             shortKeys[..found].CopyTo(keys.Slice(i * sl, found));
             shortSlots[..found].CopyTo(slots.Slice(total, found)); // packed: one contiguous read below
@@ -183,7 +181,7 @@ public sealed partial class PqIndex
         {
             int found = counts[i];
             int row = first + i;
-            Finish(qs.Slice(i * D, D), k, r, FirstStageReads8Bit(r) ? 1 : 0, keys.Slice(i * sl, found), slots.Slice(at, found), rows.Slice(at * D, found * D),
+            Finish(qs.Slice(i * D, D), k, r, firstStage, keys.Slice(i * sl, found), slots.Slice(at, found), rows.Slice(at * D, found * D),
                 results.Ids.AsSpan(row * k, k), results.Scores.AsSpan(row * k, k), s, ref stats);
             at += found;
         }
@@ -250,16 +248,8 @@ public sealed partial class PqIndex
         // 3. ADC scan of the probed lists into the shortlist (ids are rerank-store slots).
         if (FastScan && _residCentroids is null && filter is null && r.Shortlist <= MaxSharedShortlist)
         {
-            // Lists are scattered objects: ask for each one's first code and slot lines now, all at once (independent
-            // misses overlap), rather than one miss after another as the scan and the collection reach them.
             int rows = 0;
-            foreach (int l in probes[..probed])
-            {
-                var list = _lists[l];
-                rows += FastScanKernels.Blocks(list.Count) * FastScanKernels.BlockRows;
-                Prefetch.Lines(list.Codes, 2);
-                Prefetch.Lines(System.Runtime.InteropServices.MemoryMarshal.AsBytes(list.Slots.AsSpan()), 1);
-            }
+            foreach (int l in probes[..probed]) rows += FastScanKernels.Blocks(_lists[l].Count) * FastScanKernels.BlockRows;
             if (rows <= MaxSharedRows)
             {
                 var table = new FastTable(s, m);
@@ -272,7 +262,7 @@ public sealed partial class PqIndex
         var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
         var fast = FastScan ? new FastTable(s, m) : default;
         // Spill: a vector's two copies carry the same code, hence the same key; the first one offered stands for both.
-        var seen = NewSeen(probes[..probed], s);
+        var seen = Spill ? NewSeen(RowsIn(probes[..probed]), s) : default;
         for (int i = 0; i < probed; i++)
         {
             int l = probes[i];
@@ -318,13 +308,15 @@ public sealed partial class PqIndex
         return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
     }
 
-    /// <summary>The per-query set of slots already offered to the shortlist (Spill only; empty otherwise).</summary>
-    private SeenSlots NewSeen(ReadOnlySpan<int> probes, Scratch s)
+    /// <summary>The per-query set of slots already offered to the shortlist (Spill only), for scans of at most <paramref name="rows"/> rows.</summary>
+    private SeenSlots NewSeen(int rows, Scratch s) => new(s.Seen((_slotCount + 63) / 64), s.Touched(rows));
+
+    /// <summary>Rows (live and removed) of the listed lists.</summary>
+    private int RowsIn(ReadOnlySpan<int> lists)
     {
-        if (!Spill) return default;
         int rows = 0;
-        foreach (int l in probes) rows += _lists[l].Count;
-        return new SeenSlots(s.Seen((_slotCount + 63) / 64), s.Touched(rows));
+        foreach (int l in lists) rows += _lists[l].Count;
+        return rows;
     }
 
     /// <summary>
@@ -474,7 +466,7 @@ public sealed partial class PqIndex
         }
 
         var words = s.Reservoir(rows + 1);
-        var seen = NewSeen(probes, s);
+        var seen = Spill ? NewSeen(rows, s) : default;
         // Spill: both copies of a vector may sit under the limit, so aim at twice the distinct rows needed.
         int count = CollectSums(probes, sums, FastScanKernels.EstimateLimit(sums[..rows], Spill ? 2 * k : k), words, ref seen);
         if (count < k)

@@ -99,16 +99,22 @@ internal sealed class PrefixStore8
     {
         Int8Kernels.DotRows(qi[..Dim], _codes.AsSpan(0, Count * Dim), Dim, slots, dots);
         float inv = 1f / scale;
-        for (int i = 0; i < slots.Length; i++)
+        // The metric is chosen once per call, not per candidate.
+        switch (metric)
         {
-            float dot = dots[i] * inv + offset;
-            float xx = _norms[slots[i]];
-            keys[i] = metric switch
-            {
-                Metric.InnerProduct => -dot,
-                Metric.L2 => xx - 2 * dot,
-                _ => xx > 0 ? -dot / MathF.Sqrt(xx) : 0f,
-            };
+            case Metric.InnerProduct:
+                for (int i = 0; i < slots.Length; i++) keys[i] = -(dots[i] * inv + offset);
+                break;
+            case Metric.L2:
+                for (int i = 0; i < slots.Length; i++) keys[i] = _norms[slots[i]] - 2 * (dots[i] * inv + offset);
+                break;
+            default:
+                for (int i = 0; i < slots.Length; i++)
+                {
+                    float xx = _norms[slots[i]];
+                    keys[i] = xx > 0 ? -(dots[i] * inv + offset) / MathF.Sqrt(xx) : 0f;
+                }
+                break;
         }
     }
 

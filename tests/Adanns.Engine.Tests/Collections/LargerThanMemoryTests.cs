@@ -55,21 +55,12 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
             Assert.True(mem.IndexBytesPerVector < D * 4 / 8.0, $"index {mem.IndexBytesPerVector:F1} B/vector");
             Assert.True(mem.ResidentBytesPerVector < D * 4 / 4.0, $"resident {mem.ResidentBytesPerVector:F1} B/vector");
 
-            Assert.True(await c.DeleteAsync(new RecordId((ulong)truth[0])));
-            before[0] = SearchAll(c, queries.AsSpan(0, D).ToArray(), D, K)[0];
-            Assert.DoesNotContain(truth[0], before[0]);
+            await DeleteTopHit(c, truth, queries, D, K, before);
         }
 
         // Restart: the checkpointed PQ snapshot loads with the record store as its vector source.
-        using (var db = AdannsDatabase.Open(Dir, options))
-        {
-            var c = db.GetCollection("big");
-            Assert.True(c.GetStats().IndexTrained);
-            Assert.Equal(N - 1, c.Count);
-            var after = SearchAll(c, queries, D, K);
-            for (int q = 0; q < NQ; q++) Assert.Equal(before[q], after[q]);
-            output.WriteLine($"restart + search {sw.Elapsed.TotalSeconds:F1} s");
-        }
+        SameResultsAfterRestart(options, "big", queries, D, K, before, N - 1);
+        output.WriteLine($"restart + search {sw.Elapsed.TotalSeconds:F1} s");
     }
 
     [Fact]
@@ -102,18 +93,28 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
             Assert.Equal(6, report.Stats.ListsProbed);
             Assert.InRange(report.Stats.VectorsScanned, 1, N);
             Assert.Equal(150 + 40, report.Stats.VectorsReranked);
-            Assert.True(await c.DeleteAsync(new RecordId((ulong)truth[0])));
-            before[0] = SearchAll(c, queries.AsSpan(0, D).ToArray(), D, K)[0];
-            Assert.DoesNotContain(truth[0], before[0]);
+            await DeleteTopHit(c, truth, queries, D, K, before);
         }
-        using (var db = AdannsDatabase.Open(Dir, options))
-        {
-            var c = db.GetCollection("spill");
-            Assert.True(c.GetStats().IndexTrained);
-            Assert.Equal(N - 1, c.Count);
-            var after = SearchAll(c, queries, D, K);
-            for (int q = 0; q < NQ; q++) Assert.Equal(before[q], after[q]);
-        }
+        SameResultsAfterRestart(options, "spill", queries, D, K, before, N - 1);
+    }
+
+    /// <summary>Deletes the first query's true nearest neighbour and checks it is gone from that query's results (kept in <paramref name="before"/>).</summary>
+    private static async Task DeleteTopHit(Collection c, int[] truth, float[] queries, int D, int k, long[][] before)
+    {
+        Assert.True(await c.DeleteAsync(new RecordId((ulong)truth[0])));
+        before[0] = SearchAll(c, queries.AsSpan(0, D).ToArray(), D, k)[0];
+        Assert.DoesNotContain(truth[0], before[0]);
+    }
+
+    /// <summary>Reopens the database: the collection is trained, holds <paramref name="count"/> records and answers as before.</summary>
+    private void SameResultsAfterRestart(DatabaseOptions options, string name, float[] queries, int D, int k, long[][] before, int count)
+    {
+        using var db = AdannsDatabase.Open(Dir, options);
+        var c = db.GetCollection(name);
+        Assert.True(c.GetStats().IndexTrained);
+        Assert.Equal(count, c.Count);
+        var after = SearchAll(c, queries, D, k);
+        for (int q = 0; q < before.Length; q++) Assert.Equal(before[q], after[q]);
     }
 
     [Theory]
