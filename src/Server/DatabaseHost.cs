@@ -14,7 +14,8 @@ namespace Adanns.Server;
 /// creating the demo collection when the database is empty), serves it to the RPC handlers, closes it at shutdown.
 /// Until loading finishes RPCs answer Unavailable and health reports NotServing.
 /// </summary>
-public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<DatabaseHost> logger) : IHostedService, IHealthCheck, IDisposable
+public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<DatabaseHost> logger, ILoggerFactory loggerFactory,
+    System.Diagnostics.Metrics.IMeterFactory meterFactory) : IHostedService, IHealthCheck, IDisposable
 {
     private readonly AdannsServerOptions _options = options.Value;
     private readonly TaskCompletionSource<AdannsDatabase> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,7 +54,7 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
         {
             string dir = Path.GetFullPath(_options.DataDirectory);
             logger.LogInformation("Opening database {Directory}", dir);
-            db = AdannsDatabase.Open(dir, new DatabaseOptions { ProfileIndexes = _options.ProfileIndexes });
+            db = AdannsDatabase.Open(dir, new DatabaseOptions { ProfileIndexes = _options.ProfileIndexes, LoggerFactory = loggerFactory, MeterFactory = meterFactory });
             foreach (var q in db.Quarantined)
                 logger.LogError("Collection {Collection} is quarantined: {Reason}", q.Name, q.Reason);
             var names = db.ListCollections();

@@ -1,6 +1,8 @@
 using System.Text.RegularExpressions;
 using Adanns.Engine.Indexes;
 using Adanns.Engine.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Adanns.Engine.Collections;
 
@@ -24,7 +26,7 @@ namespace Adanns.Engine.Collections;
 /// A collection whose files fail verification (checksums, truncation, inconsistent checkpoint) is quarantined:
 /// listed in <see cref="Quarantined"/> with the reason and not served, while the others load normally.
 /// </remarks>
-public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
+public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyncDisposable
 {
     private readonly string _root;
     private readonly string _collectionsDir;
@@ -33,6 +35,7 @@ public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
     private readonly Dictionary<string, Collection> _collections = new(StringComparer.Ordinal);
     private readonly Dictionary<string, QuarantinedCollection> _quarantined = new(StringComparer.Ordinal);
     private bool _disposed;
+    private readonly ILogger _log;
 
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
     private static partial Regex NamePattern();
@@ -42,6 +45,16 @@ public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
         _root = Path.GetFullPath(root);
         _collectionsDir = Path.Combine(_root, "collections");
         _options = options;
+        _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Adanns.Engine.Database");
+        Metrics = new EngineMetrics(options.MeterFactory, ServedCollections);
+    }
+
+    /// <summary>The database's instruments (meter <see cref="EngineMetrics.MeterName"/>).</summary>
+    public EngineMetrics Metrics { get; }
+
+    private Collection[] ServedCollections()
+    {
+        lock (_gate) return _disposed ? [] : _collections.Values.ToArray();
     }
 
     /// <summary>
@@ -51,7 +64,9 @@ public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
     public static AdannsDatabase Open(string directory, DatabaseOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        var db = new AdannsDatabase(directory, options ?? new DatabaseOptions());
+        options ??= new DatabaseOptions();
+        options.Validate();
+        var db = new AdannsDatabase(directory, options);
         Directory.CreateDirectory(db._collectionsDir);
         foreach (var dir in Directory.GetDirectories(db._collectionsDir))
         {
@@ -67,11 +82,12 @@ public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
                 var config = CollectionFiles.ReadConfig(dir);
                 if (!string.Equals(config.Name, name, StringComparison.Ordinal))
                     throw new StorageException(StorageErrorCode.Corrupt, $"collection.meta names \"{config.Name}\" but the directory is \"{name}\".");
-                db._collections[name] = Collection.Open(dir, config, db._options);
+                db._collections[name] = Collection.Open(dir, config, db._options, db.Metrics);
             }
             catch (Exception e) when (e is StorageException or Persistence.IndexFileException or IOException or FormatException or InvalidOperationException or ArgumentException)
             {
                 db._quarantined[name] = new QuarantinedCollection(name, dir, $"Collection \"{name}\" is quarantined: {e.Message}");
+                EngineLog.Quarantined(db._log, name, e.Message);
             }
         }
         return db;
@@ -132,8 +148,9 @@ public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
             Directory.CreateDirectory(temp);
             CollectionFiles.WriteConfig(temp, config);
             Directory.Move(temp, dir);
-            var c = Collection.Create(dir, config, _options);
+            var c = Collection.Create(dir, config, _options, Metrics);
             _collections[config.Name] = c;
+            EngineLog.Created(_log, config.Name, config.Dimension, config.Metric, config.IndexSpec ?? "");
             return c;
         }
     }
@@ -166,8 +183,9 @@ public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
     /// Drops a collection (or a quarantined one): stops it, then deletes its directory, freeing its disk space.
     /// Writes in flight fail with <see cref="StorageErrorCode.Closed"/>. Returns false when there is no such collection.
     /// </summary>
-    public Task<bool> DropCollectionAsync(string name)
+    public Task<bool> DropCollectionAsync(string name, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         Collection? c;
         string dir;
         lock (_gate)
@@ -178,15 +196,18 @@ public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
             if (!served && !quarantined) return Task.FromResult(false);
             dir = Path.Combine(_collectionsDir, name);
         }
-        return Task.Run(() =>
-        {
-            c?.Dispose();
-            // Rename first: the name is free at once, and a crash mid-delete leaves only a .trash directory.
-            string trash = Path.Combine(_collectionsDir, $".trash-{name}-{Guid.NewGuid():N}");
-            Directory.Move(dir, trash);
-            TryDeleteDirectory(trash);
-            return true;
-        });
+        return DropAsync(c, name, dir);
+    }
+
+    private async Task<bool> DropAsync(Collection? c, string name, string dir)
+    {
+        if (c is not null) await c.DisposeAsync().ConfigureAwait(false);
+        // Rename first: the name is free at once, and a crash mid-delete leaves only a .trash directory.
+        string trash = Path.Combine(_collectionsDir, $".trash-{name}-{Guid.NewGuid():N}");
+        Directory.Move(dir, trash);
+        await Task.Run(() => TryDeleteDirectory(trash)).ConfigureAwait(false);
+        EngineLog.Dropped(_log, name);
+        return true;
     }
 
     private static void TryDeleteDirectory(string dir)
@@ -213,20 +234,50 @@ public sealed partial class AdannsDatabase : IDisposable, IAsyncDisposable
     /// <summary>Closes every collection (each applies and acknowledges its accepted writes and checkpoints first).</summary>
     public void Dispose()
     {
-        Collection[] all;
-        lock (_gate)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            all = _collections.Values.ToArray();
-            _collections.Clear();
-        }
-        foreach (var c in all) c.Dispose();
+        foreach (var c in TakeAllForClose()) c.Dispose();
+        Metrics.Dispose();
     }
 
-    /// <summary>Closes the database off the calling thread.</summary>
-    public ValueTask DisposeAsync()
+    /// <summary>Closes every collection concurrently without blocking a thread (see <see cref="Collection.DisposeAsync"/>).</summary>
+    public async ValueTask DisposeAsync()
     {
-        return new ValueTask(Task.Run(Dispose));
+        var all = TakeAllForClose();
+        await Task.WhenAll(all.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+        Metrics.Dispose();
+    }
+
+    private Collection[] TakeAllForClose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return [];
+            _disposed = true;
+            var all = _collections.Values.ToArray();
+            _collections.Clear();
+            return all;
+        }
+    }
+
+    // ---------------------------------------------------------------- IAdannsDatabase
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> ListCollectionsAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(ListCollections());
+    }
+
+    /// <inheritdoc/>
+    Task<IAdannsCollection> IAdannsDatabase.CreateCollectionAsync(CollectionConfig config, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult<IAdannsCollection>(CreateCollection(config));
+    }
+
+    /// <inheritdoc/>
+    Task<IAdannsCollection> IAdannsDatabase.OpenCollectionAsync(string name, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult<IAdannsCollection>(GetCollection(name));
     }
 }

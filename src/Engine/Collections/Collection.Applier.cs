@@ -30,12 +30,14 @@ public sealed partial class Collection
         }
         catch (Exception e)
         {
+            EngineLog.Faulted(_log, Name, e);
             Fault(e);
         }
         finally
         {
             _applierDone = true;
             while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed."));
+            _applierExited.TrySetResult();
         }
     }
 
@@ -103,7 +105,12 @@ public sealed partial class Collection
         // Replaced and deleted records leave the store after they became unreachable.
         foreach (long key in garbage) _store.Delete(key);
         _appliedSinceCheck += group.Sum(p => p.Batch.Count);
-        for (int g = 0; g < n; g++) group[g].Done.TrySetResult(results[g]);
+        for (int g = 0; g < n; g++)
+        {
+            if (group[g].Batch.Op == WalOp.Delete) _metrics.Deleted(Name, results[g]);
+            else _metrics.Upserted(Name, results[g]);
+            group[g].Done.TrySetResult(results[g]);
+        }
     }
 
     /// <summary>
@@ -182,7 +189,7 @@ public sealed partial class Collection
         if (_training is { IsCompleted: true } t)
         {
             _training = null;
-            if (t.Exception is { } e) Trace.TraceWarning($"Collection \"{Name}\": index training failed: {e.InnerException?.Message}");
+            if (t.Exception is { } e) EngineLog.TrainingFailed(_log, Name, e.InnerException?.Message ?? e.Message, e.InnerException);
         }
         int count = _keys.Count; // the applier is the only writer: no lock needed to read
         int threshold = Config.EffectiveTrainThreshold(_spec);
@@ -210,17 +217,25 @@ public sealed partial class Collection
 
     private void CompactIndex()
     {
+        long tombstones = _index!.TombstoneCount;
         _lock.EnterWriteLock();
         try { _index!.Compact(); }
         finally { _lock.ExitWriteLock(); }
         _compactions++;
+        EngineLog.Compacted(_log, Name, tombstones);
     }
 
     /// <summary>
     /// Trains a new index in the background from a snapshot of the live vectors, then swaps it in on the applier
     /// thread after replaying the writes journaled meanwhile. Searches use the old index (or exact search) until then.
     /// </summary>
-    private Task StartTraining() => _spec.IsPq ? StartPqTraining() : StartIvfTraining();
+    private Task StartTraining()
+    {
+        _trainingStarted = Stopwatch.GetTimestamp();
+        return _spec.IsPq ? StartPqTraining() : StartIvfTraining();
+    }
+
+    private long _trainingStarted;
 
     private Task StartIvfTraining()
     {
@@ -353,6 +368,8 @@ public sealed partial class Collection
         finally { _lock.ExitWriteLock(); }
         _trainedCount = fresh.Count;
         _retrains++;
+        _metrics.Trained(Name);
+        EngineLog.Trained(_log, Name, fresh.Count, Stopwatch.GetElapsedTime(_trainingStarted).TotalSeconds, _retrains);
         Checkpoint(); // the snapshot now holds the trained index: recovery need not retrain
     }
 
@@ -363,6 +380,7 @@ public sealed partial class Collection
     private void Checkpoint()
     {
         // Entries not applied yet start at the first pending one (or the tail): recovery replays from there.
+        long started = Stopwatch.GetTimestamp();
         long replayFrom;
         lock (_seqLock)
             replayFrom = _pending.TryPeek(out var first) ? first.Address : _wal.TailAddress;
@@ -379,6 +397,8 @@ public sealed partial class Collection
         CollectionFiles.WriteManifest(_dir, new CollectionFiles.Manifest(_appliedLsn, token, indexFile, replayFrom, _trainedCount));
         _checkpointLsn = _appliedLsn;
         _lastCheckpointTicks = Stopwatch.GetTimestamp();
+        _metrics.Checkpointed(Name);
+        EngineLog.Checkpointed(_log, Name, _appliedLsn, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 
         _store.RemoveCheckpointsExcept(token);
         foreach (var f in Directory.GetFiles(_dir, IndexFilePrefix + "*"))
@@ -388,11 +408,15 @@ public sealed partial class Collection
     }
 
     /// <summary>Takes a checkpoint now (after the writes acknowledged so far), so a restart replays nothing before it.</summary>
-    public Task CheckpointAsync() => RunOnApplier(() =>
+    public Task CheckpointAsync(CancellationToken cancellationToken = default)
     {
-        ApplyPending();
-        Checkpoint();
-    });
+        cancellationToken.ThrowIfCancellationRequested();
+        return RunOnApplier(() =>
+        {
+            ApplyPending();
+            Checkpoint();
+        }).WaitAsync(cancellationToken);
+    }
 
     /// <summary>
     /// Runs maintenance now: compacts index tombstones and the record store's log, and starts index training if
@@ -428,22 +452,52 @@ public sealed partial class Collection
     /// <summary>Stops the applier after it has applied and acknowledged every accepted write, checkpoints, and closes the files.</summary>
     public void Dispose()
     {
+        if (!BeginClose()) return;
+        if (_applier.IsAlive) _applier.Join();
+        try { _training?.Wait(TimeSpan.FromSeconds(30)); }
+        catch (AggregateException) { /* a failed or abandoned training changes nothing durable */ }
+        FinishClose();
+    }
+
+    /// <summary>
+    /// <see cref="Dispose"/> without blocking a thread: awaits the applier's last group, checkpoint and any training
+    /// in flight, then closes the files.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (!BeginClose()) return;
+        await _applierExited.Task.ConfigureAwait(false);
+        if (_training is { } t)
+        {
+            try { await t.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false); }
+            catch (Exception e) when (e is AggregateException or TimeoutException or InvalidOperationException or StorageException)
+            {
+                // A failed or abandoned training changes nothing durable.
+            }
+        }
+        FinishClose();
+    }
+
+    private bool BeginClose()
+    {
         lock (_seqLock)
         {
-            if (_closed) return;
+            if (_closed) return false;
             _closed = true;
         }
         _stopRequested = true;
         _wake.Set();
-        if (_applier.IsAlive) _applier.Join();
+        return true;
+    }
+
+    private void FinishClose()
+    {
         while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed."));
-        try { _training?.Wait(TimeSpan.FromSeconds(30)); }
-        catch (AggregateException) { /* a failed or abandoned training changes nothing durable */ }
         _lock.EnterWriteLock();
         try
         {
             _wal.Dispose();
-            _store.Dispose();
+            _store.Dispose(); // waits for asynchronous reads still in flight
         }
         finally { _lock.ExitWriteLock(); }
         _wake.Dispose();

@@ -3,6 +3,8 @@ using System.Diagnostics;
 using Adanns.Engine.Indexes;
 using Adanns.Engine.Storage;
 using Adanns.Kernels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Adanns.Engine.Collections;
 
@@ -26,7 +28,7 @@ namespace Adanns.Engine.Collections;
 /// <para><b>Durability.</b> Checkpoints (record store + index snapshot + manifest) run periodically; recovery loads
 /// the last checkpoint and replays the log after it. See <see cref="AdannsDatabase"/> for the directory layout.</para>
 /// </remarks>
-public sealed partial class Collection : IDisposable
+public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncDisposable
 {
     private const int SampleSize = 512;
     private const string IndexFilePrefix = "index-";
@@ -34,6 +36,9 @@ public sealed partial class Collection : IDisposable
     private readonly string _dir;
     private readonly IndexSpec _spec;
     private readonly DatabaseOptions _options;
+    private readonly ILogger _log;
+    private readonly EngineMetrics _metrics;
+    private readonly TaskCompletionSource _applierExited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly RecordStore _store;
     private readonly WriteAheadLog _wal;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
@@ -87,12 +92,14 @@ public sealed partial class Collection : IDisposable
 
     private readonly record struct JournalOp(bool Add, long Key, float[]? Vector);
 
-    private Collection(string dir, CollectionConfig config, IndexSpec spec, DatabaseOptions options)
+    private Collection(string dir, CollectionConfig config, IndexSpec spec, DatabaseOptions options, EngineMetrics metrics)
     {
         _dir = dir;
         Config = config;
         _spec = spec;
         _options = options;
+        _metrics = metrics;
+        _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Adanns.Engine.Collection");
         _store = new RecordStore(Path.Combine(dir, "records"), options.RecordMemoryBytes);
         _vectors = new RecordVectorSource(_store, config.Dimension, $"Collection \"{config.Name}\" record store");
         try
@@ -175,10 +182,10 @@ public sealed partial class Collection : IDisposable
 
     // ---------------------------------------------------------------- open / create
 
-    internal static Collection Create(string dir, CollectionConfig config, DatabaseOptions options)
+    internal static Collection Create(string dir, CollectionConfig config, DatabaseOptions options, EngineMetrics metrics)
     {
         var spec = IndexSpec.Parse(config.IndexSpec);
-        var c = new Collection(dir, config, spec, options);
+        var c = new Collection(dir, config, spec, options, metrics);
         c._flat = new FlatStore(config.Dimension);
         c._nextLsn = 1;
         c._applier.Start();
@@ -186,14 +193,15 @@ public sealed partial class Collection : IDisposable
     }
 
     /// <summary>Loads the last checkpoint and replays the log after it. Throws on any verification failure.</summary>
-    internal static Collection Open(string dir, CollectionConfig config, DatabaseOptions options)
+    internal static Collection Open(string dir, CollectionConfig config, DatabaseOptions options, EngineMetrics metrics)
     {
         var spec = IndexSpec.Parse(config.IndexSpec);
         var manifest = CollectionFiles.ReadManifest(dir);
-        var c = new Collection(dir, config, spec, options);
+        var c = new Collection(dir, config, spec, options, metrics);
         try
         {
-            c.Recover(manifest);
+            int replayed = c.Recover(manifest);
+            EngineLog.Opened(c._log, c.Name, c._keys.Count, c._index is not null, replayed);
         }
         catch
         {
@@ -205,8 +213,10 @@ public sealed partial class Collection : IDisposable
         return c;
     }
 
-    private void Recover(CollectionFiles.Manifest? m)
+    /// <summary>Returns how many log entries were replayed after the checkpoint.</summary>
+    private int Recover(CollectionFiles.Manifest? m)
     {
+        int replayed = 0;
         int D = Dimension;
         string what = $"Collection \"{Name}\" record store";
         if (m is not null)
@@ -276,9 +286,11 @@ public sealed partial class Collection : IDisposable
             var deleted = ApplyToMemory(batch, storePuts: true);
             foreach (long k in deleted) _store.Delete(k);
             maxLsn = Math.Max(maxLsn, batch.LastLsn);
+            replayed++;
         }
         _appliedLsn = maxLsn;
         _nextLsn = maxLsn + 1;
+        return replayed;
     }
 
     // ---------------------------------------------------------------- writes
@@ -374,22 +386,6 @@ public sealed partial class Collection : IDisposable
 
     // ---------------------------------------------------------------- reads
 
-    /// <summary>The record with <paramref name="id"/> (vector as stored, payload), or null. Reads the record store
-    /// (older records come from disk).</summary>
-    public ValueTask<VectorRecord?> GetAsync(RecordId id)
-    {
-        _lock.EnterReadLock();
-        try
-        {
-            ThrowIfClosed();
-            if (!_keys.TryGetValue(id, out long key)) return ValueTask.FromResult<VectorRecord?>(null);
-            var value = _store.Get(key) ?? throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the record store.");
-            var (rid, payload, vector) = RecordCodec.Decode(value, Dimension, $"Collection \"{Name}\" record store");
-            return ValueTask.FromResult<VectorRecord?>(new VectorRecord(rid, vector, payload));
-        }
-        finally { _lock.ExitReadLock(); }
-    }
-
     /// <summary>True when a record with <paramref name="id"/> is live.</summary>
     public bool Contains(RecordId id)
     {
@@ -420,6 +416,7 @@ public sealed partial class Collection : IDisposable
     /// </summary>
     public SearchHit[] SearchWithReport(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload, out SearchReport report)
     {
+        long started = Stopwatch.GetTimestamp();
         SearchPath path;
         ResolvedSearch? used = null;
         var stats = new SearchStats { Queries = 1 };
@@ -484,6 +481,7 @@ public sealed partial class Collection : IDisposable
                 hits[i] = new SearchHit(m.Id, scores[i], withPayload ? m.Payload : null);
             }
             report = new SearchReport(path, used, stats);
+            _metrics.Searched(Name, path, 1, Stopwatch.GetElapsedTime(started).TotalSeconds);
             return hits;
         }
         catch (ArgumentException e)

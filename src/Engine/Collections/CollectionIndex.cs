@@ -35,6 +35,9 @@ internal abstract class CollectionIndex
     public int DefaultNProbe(SearchParams p, int k) => Resolve(p, k).NProbe;
     public abstract ResolvedSearch Resolve(SearchParams? p, int k);
     public abstract void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats);
+
+    /// <summary>The index's batch path: n queries (n×D row-major) on <paramref name="threads"/> threads (0 = all cores).</summary>
+    public abstract SearchResults SearchBatch(float[] queries, int k, SearchParams? p, int threads, out SearchStats stats);
     public abstract void Save(string path);
 
     /// <summary>The stored vectors of live <paramref name="keys"/> (keys.Length × D), in <see cref="StoredRotation"/>'s space.</summary>
@@ -60,6 +63,8 @@ internal sealed class IvfCollectionIndex(IvfIndex index) : CollectionIndex
     public override ResolvedSearch Resolve(SearchParams? p, int k) => Index.Resolve(p, k);
     public override void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats) =>
         Index.Search(query, k, ids, scores, p, filter, out stats);
+    public override SearchResults SearchBatch(float[] queries, int k, SearchParams? p, int threads, out SearchStats stats) =>
+        Index.SearchBatch(queries, k, p, threads, out stats);
     public override void Save(string path) => Index.Save(path);
 
     public override void ReadStored(ReadOnlySpan<long> keys, Span<float> destination)
@@ -99,6 +104,8 @@ internal sealed class PqCollectionIndex : CollectionIndex
     public override ResolvedSearch Resolve(SearchParams? p, int k) => Index.Resolve(p, k);
     public override void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats) =>
         Index.Search(query, k, ids, scores, p, filter, out stats);
+    public override SearchResults SearchBatch(float[] queries, int k, SearchParams? p, int threads, out SearchStats stats) =>
+        Index.SearchBatch(queries, k, p, threads, out stats);
     public override void Save(string path) => Index.Save(path);
     public override void ReadStored(ReadOnlySpan<long> keys, Span<float> destination) => _source.Read(keys, destination);
 

@@ -1,5 +1,7 @@
+using System.Diagnostics.Metrics;
 using Adanns.Engine.Indexes;
 using Adanns.Engine.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace Adanns.Engine.Collections;
 
@@ -111,6 +113,35 @@ public sealed record DatabaseOptions
     /// <see cref="SearchParams.MaxMicros"/>). Adds the profiling time to every training.
     /// </summary>
     public bool ProfileIndexes { get; init; }
+
+    /// <summary>
+    /// Where the database logs (trainings, checkpoints, recoveries, quarantines, failures); null = nowhere. With
+    /// <c>services.AddAdanns(…)</c> the host's logger factory is used.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>
+    /// Creates the database's meter (<see cref="EngineMetrics.MeterName"/>); null = a meter of its own, still visible
+    /// to a <see cref="MeterListener"/> or OpenTelemetry <c>AddMeter("Adanns.Engine")</c>.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; init; }
+
+    /// <summary>Throws <see cref="StorageException"/> (<see cref="StorageErrorCode.InvalidConfiguration"/>) naming the first bad setting.</summary>
+    public void Validate()
+    {
+        if (Problem() is { } p) throw new StorageException(StorageErrorCode.InvalidConfiguration, p);
+    }
+
+    /// <summary>The first bad setting and its allowed range, or null when every setting is valid.</summary>
+    public string? Problem()
+    {
+        if (CheckpointInterval <= TimeSpan.Zero) return $"CheckpointInterval must be positive (got {CheckpointInterval}).";
+        if (CheckpointWalBytes < 1) return $"CheckpointWalBytes must be at least 1 (got {CheckpointWalBytes}).";
+        if (RecordMemoryBytes < 1 << 20) return $"RecordMemoryBytes must be at least 1 MiB (got {RecordMemoryBytes}).";
+        if (!(ExactFilterSelectivity is >= 0 and <= 1)) return $"ExactFilterSelectivity must be in [0, 1] (got {ExactFilterSelectivity}).";
+        if (!(ImbalanceFactor > 1) || double.IsInfinity(ImbalanceFactor)) return $"ImbalanceFactor must be a finite number above 1 (got {ImbalanceFactor}).";
+        return null;
+    }
 }
 
 /// <summary>A collection that failed to load and is not served.</summary>

@@ -13,14 +13,14 @@ namespace Adanns.Engine.Storage;
 /// FASTER session is not thread-safe, so each read rents one). Reads of records on disk go pending and are
 /// completed on the same session.
 /// </remarks>
-internal sealed unsafe class RecordStore : IDisposable
+internal sealed unsafe partial class RecordStore : IDisposable
 {
     private readonly IDevice _device;
     private readonly FasterKV<SpanByte, SpanByte> _kv;
     private readonly ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> _writer;
     private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> _readers = new();
     private readonly string _checkpointDir;
-    private bool _disposed;
+    private volatile bool _disposed;
 
     /// <param name="directory">Directory of the hybrid log segments and checkpoints (created if absent).</param>
     /// <param name="memoryBytes">In-memory part of the hybrid log (a power of two ≥ 4 pages).</param>
@@ -105,6 +105,20 @@ internal sealed unsafe class RecordStore : IDisposable
         {
             _readers.Add(s);
         }
+    }
+
+    /// <summary>Starts an asynchronous read of <paramref name="key"/> on <paramref name="session"/> (the key is copied before this returns).</summary>
+    private static ValueTask<FasterKV<SpanByte, SpanByte>.ReadAsyncResult<SpanByte, SpanByteAndMemory, Empty>> StartRead(
+        ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> session, long key)
+    {
+        var ks = SpanByte.FromPointer((byte*)&key, 8);
+        return session.ReadAsync(ref ks);
+    }
+
+    private static byte[] Copy(ref SpanByteAndMemory output)
+    {
+        using var owner = output.Memory;
+        return output.IsSpanByte ? output.SpanByte.AsReadOnlySpan().ToArray() : owner!.Memory.Span[..output.Length].ToArray();
     }
 
     [ThreadStatic] private static byte[]? t_batchBuffer; // pinned scratch for batch reads
@@ -258,6 +272,9 @@ internal sealed unsafe class RecordStore : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        Interlocked.MemoryBarrier(); // pairs with the increment-then-check in ReadAsync: either it sees _disposed, or we see it in flight
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _asyncReads) > 0) spin.SpinOnce(sleep1Threshold: 20);
         while (_readers.TryTake(out var s)) s.Dispose();
         _writer.Dispose();
         _kv.Dispose();

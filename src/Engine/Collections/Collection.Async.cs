@@ -1,0 +1,202 @@
+using System.Diagnostics;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Storage;
+
+namespace Adanns.Engine.Collections;
+
+public sealed partial class Collection
+{
+    /// <summary>Queries answered per trip through the index's batch path (and between cancellation checks).</summary>
+    internal const int BatchChunk = 256;
+
+    /// <summary>Reads in flight at once in <see cref="GetManyAsync"/>.</summary>
+    private const int GetWindow = 64;
+
+    /// <summary>
+    /// The record with <paramref name="id"/> (vector as stored, payload), or null. The record store is read
+    /// asynchronously: an older record on disk completes through asynchronous I/O without blocking a thread.
+    /// </summary>
+    public async ValueTask<VectorRecord?> GetAsync(RecordId id, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        for (int attempt = 0; ; attempt++)
+        {
+            if (LookUpKey(id) is not long key) return null;
+            var value = await ReadRecordAsync(key).WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (value is not null) return Decode(value);
+            // Replaced or deleted between the lookup and the read: look the id up again.
+            if (LookUpKey(id) == key && attempt >= 2)
+                throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the record store.");
+        }
+    }
+
+    /// <summary>
+    /// The records with <paramref name="ids"/>, in the same order; null where an id is not stored. Reads go out
+    /// asynchronously, up to 64 at a time; cancellation stops between windows (and abandons the window in flight).
+    /// </summary>
+    public async Task<IReadOnlyList<VectorRecord?>> GetManyAsync(IReadOnlyList<RecordId> ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var result = new VectorRecord?[ids.Count];
+        var window = new Task<VectorRecord?>[Math.Min(GetWindow, ids.Count)];
+        for (int start = 0; start < ids.Count; start += GetWindow)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = Math.Min(GetWindow, ids.Count - start);
+            for (int i = 0; i < n; i++) window[i] = GetAsync(ids[start + i], CancellationToken.None).AsTask();
+            await Task.WhenAll(window.AsSpan(0, n)).WaitAsync(cancellationToken).ConfigureAwait(false);
+            for (int i = 0; i < n; i++) result[start + i] = window[i].Result;
+        }
+        return result;
+    }
+
+    private long? LookUpKey(RecordId id)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            ThrowIfClosed();
+            return _keys.TryGetValue(id, out long key) ? key : null;
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    private async Task<byte[]?> ReadRecordAsync(long key)
+    {
+        try
+        {
+            return await _store.ReadAsync(key).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed.", e);
+        }
+    }
+
+    private VectorRecord Decode(byte[] value)
+    {
+        var (rid, payload, vector) = RecordCodec.Decode(value, Dimension, $"Collection \"{Name}\" record store");
+        return new VectorRecord(rid, vector, payload);
+    }
+
+    /// <summary>
+    /// <see cref="SearchWithReport"/> as a task returning hits and report. An in-memory index (IVF, or exact search
+    /// before training) is searched on the calling thread and the task completes at once (CPU-bound work is not moved
+    /// elsewhere); a PQ collection, whose rerank reads full vectors from the record store on disk, is searched on
+    /// the thread pool so the caller's thread never waits on that I/O.
+    /// </summary>
+    public ValueTask<SearchResult> SearchAsync(ReadOnlyMemory<float> query, int k, SearchParams? parameters = null, Filter? filter = null,
+        bool withPayload = false, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!ReadsFromDisk) return new ValueTask<SearchResult>(SearchNow(query.Span, k, parameters, filter, withPayload));
+        return new ValueTask<SearchResult>(Task.Run(() => SearchNow(query.Span, k, parameters, filter, withPayload), cancellationToken));
+    }
+
+    private bool ReadsFromDisk => _spec.IsPq;
+
+    private SearchResult SearchNow(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload)
+    {
+        var hits = SearchWithReport(query, k, parameters, filter, withPayload, out var report);
+        return new SearchResult(hits, report);
+    }
+
+    /// <summary>
+    /// One <see cref="SearchResult"/> per query, in query order, run on the thread pool. Without a filter, once the
+    /// index is trained, queries go through the index's batch path (all cores) in chunks of 256; with a filter or
+    /// before training each query runs as by <see cref="SearchAsync"/>. Cancellation is checked between chunks (and
+    /// between filtered queries), and the read lock is released between chunks so writes are not held up.
+    /// </summary>
+    /// <exception cref="StorageException">Bad k or query (the message names the query's position); nothing is searched.</exception>
+    public async Task<IReadOnlyList<SearchResult>> SearchBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k, SearchParams? parameters = null,
+        Filter? filter = null, bool withPayload = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(queries);
+        if (k < 1 || k > 100_000) throw new StorageException(StorageErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
+        int D = Dimension;
+        for (int i = 0; i < queries.Count; i++)
+        {
+            var q = queries[i].Span;
+            if (q.Length != D)
+                throw new StorageException(StorageErrorCode.WrongDimension, $"Collection \"{Name}\": query {i} has {q.Length} dims; expected {D}.", i);
+            if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(q))
+                throw new StorageException(StorageErrorCode.NonFiniteVector, $"Collection \"{Name}\": query {i} has NaN or infinite components.", i);
+        }
+        var results = new SearchResult[queries.Count];
+        for (int start = 0; start < queries.Count; start += BatchChunk)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int s = start, n = Math.Min(BatchChunk, queries.Count - start);
+            await Task.Run(() => SearchChunk(queries, s, n, k, parameters, filter, withPayload, results, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+        return results;
+    }
+
+    private void SearchChunk(IReadOnlyList<ReadOnlyMemory<float>> queries, int start, int n, int k, SearchParams? parameters, Filter? filter,
+        bool withPayload, SearchResult[] results, CancellationToken ct)
+    {
+        if (filter is null && TrySearchChunkThroughIndex(queries, start, n, k, parameters, withPayload, results)) return;
+        for (int i = start; i < start + n; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            results[i] = SearchNow(queries[i].Span, k, parameters, filter, withPayload);
+        }
+    }
+
+    /// <summary>The chunk through the index's batch path; false when there is no trained index yet.</summary>
+    private bool TrySearchChunkThroughIndex(IReadOnlyList<ReadOnlyMemory<float>> queries, int start, int n, int k, SearchParams? parameters,
+        bool withPayload, SearchResult[] results)
+    {
+        long started = Stopwatch.GetTimestamp();
+        int D = Dimension;
+        var packed = new float[n * D];
+        for (int i = 0; i < n; i++) queries[start + i].Span.CopyTo(packed.AsSpan(i * D, D));
+        _lock.EnterReadLock();
+        try
+        {
+            ThrowIfClosed();
+            if (_index is not { } index) return false;
+            var used = index.Resolve(parameters, k);
+            var found = index.SearchBatch(packed, k, parameters, 0, out var stats);
+            var report = new SearchReport(SearchPath.Index, used, stats);
+            for (int i = 0; i < n; i++)
+            {
+                var ids = found.Ids.AsSpan(i * k, k);
+                var scores = found.Scores.AsSpan(i * k, k);
+                var hits = new List<SearchHit>(k);
+                for (int j = 0; j < k; j++)
+                {
+                    // Unfilled slots are negative; a key deleted since the index saw it is skipped, as in Search.
+                    if (ids[j] < 0 || !_meta.TryGetValue(ids[j], out var m)) continue;
+                    hits.Add(new SearchHit(m.Id, scores[j], withPayload ? m.Payload : null));
+                }
+                results[start + i] = new SearchResult(hits, report);
+            }
+            _metrics.Searched(Name, SearchPath.Index, n, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            return true;
+        }
+        catch (ArgumentException e)
+        {
+            throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
+        }
+        catch (InvalidOperationException e) when (parameters is { MaxFlops: not null } or { MaxMicros: not null })
+        {
+            throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>Live records, or those matching <paramref name="filter"/> (a consistent snapshot).</summary>
+    public Task<long> CountAsync(Filter? filter = null, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(filter is null ? Count : FindIds(filter).Count);
+    }
+
+    /// <summary>Configuration, counters and resident memory now.</summary>
+    public Task<CollectionDescription> DescribeAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(new CollectionDescription(Name, Dimension, Metric, Config.IndexSpec, GetStats(), GetMemory()));
+    }
+}
