@@ -50,8 +50,20 @@ public sealed class AuthOptions
     /// <summary>Key allowed only reads (Get/List/Exists/Count/Search/ServerInfo); writes answer PermissionDenied.</summary>
     public string? ReadOnlyKey { get; set; }
 
-    /// <summary>True when at least one key is configured.</summary>
-    public bool Enabled => !string.IsNullOrEmpty(ReadWriteKey) || !string.IsNullOrEmpty(ReadOnlyKey);
+    /// <summary>
+    /// Key allowed only <c>/metrics</c> (for a scraper that should not read data). The read-write and read-only keys
+    /// are accepted there too. Sent as <c>Authorization: Bearer KEY</c> or in the <c>api-key</c> header.
+    /// </summary>
+    public string? MetricsKey { get; set; }
+
+    /// <summary>
+    /// Label per-collection metrics with the collection's name (true). False: the gauges are summed over all
+    /// collections, so a scrape reveals no names.
+    /// </summary>
+    public bool MetricsCollectionNames { get; set; } = true;
+
+    /// <summary>True when at least one key is configured: every RPC (but health) and <c>/metrics</c> then need one.</summary>
+    public bool Enabled => !string.IsNullOrEmpty(ReadWriteKey) || !string.IsNullOrEmpty(ReadOnlyKey) || !string.IsNullOrEmpty(MetricsKey);
 }
 
 /// <summary>TLS on the gRPC port from a PFX/PKCS#12 file, or a PEM certificate and key.</summary>

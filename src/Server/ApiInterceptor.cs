@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
-using Adanns.Engine.Storage;
+using Adanns.Engine;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Options;
@@ -109,33 +109,49 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
             ? new RpcException(new Status(e.StatusCode, d[..MaxDetailChars] + "… (truncated)"), e.Trailers)
             : e;
 
+    /// <summary>Trailer carrying the correlation id of an <c>INTERNAL</c> error (also in the server log line).</summary>
+    public const string CorrelationTrailerKey = "adanns-correlation-id";
+
+    /// <summary>
+    /// Maps by type only: <see cref="RpcException"/> (the server's own checks) and <see cref="AdannsException"/>
+    /// (engine errors, with their code in the <c>adanns-error-code</c> trailer) keep their message; a cancelled call is
+    /// Cancelled / DeadlineExceeded; anything else is a bug or an environment failure: INTERNAL with a correlation id
+    /// that the log line carries too (the exception text stays in the log).
+    /// </summary>
     private RpcException Map(Exception e, ServerCallContext context)
     {
         switch (e)
         {
             case RpcException rpc:
                 return rpc;
-            case StorageException s:
-                return new RpcException(new Status(ToStatus(s.Code), s.Message));
+            case AdannsException a:
+            {
+                var trailers = new Metadata { { AdannsException.TrailerKey, a.Code.ToString() } };
+                if (a.RecordIndex is int i) trailers.Add(AdannsException.RecordIndexTrailerKey, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                return new RpcException(new Status(ToStatus(a.Code), a.Message), trailers);
+            }
             case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
                 return new RpcException(new Status(context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,
                     "The call was cancelled or its deadline passed."));
-            case ArgumentException or FormatException:
-                return new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
             default:
-                logger.LogError(e, "Unhandled error in {Method}", context.Method);
-                return new RpcException(new Status(StatusCode.Internal, $"Internal error ({e.GetType().Name}); see the server log."));
+            {
+                string id = Guid.NewGuid().ToString("N")[..16];
+                logger.LogError(e, "Internal error {CorrelationId} in {Method}", id, context.Method);
+                return new RpcException(new Status(StatusCode.Internal, $"Internal error (correlation id {id}); see the server log."),
+                    new Metadata { { CorrelationTrailerKey, id } });
+            }
         }
     }
 
     /// <summary>The gRPC status of an engine error.</summary>
-    public static StatusCode ToStatus(StorageErrorCode code) => code switch
+    public static StatusCode ToStatus(AdannsErrorCode code) => code switch
     {
-        StorageErrorCode.CollectionNotFound => StatusCode.NotFound,
-        StorageErrorCode.CollectionExists => StatusCode.AlreadyExists,
-        StorageErrorCode.CollectionQuarantined => StatusCode.FailedPrecondition,
-        StorageErrorCode.Closed => StatusCode.Unavailable,
-        StorageErrorCode.Corrupt => StatusCode.DataLoss,
-        _ => StatusCode.InvalidArgument, // dimension, NaN, empty vector, duplicate/invalid id, payload, batch, configuration, query
+        AdannsErrorCode.CollectionNotFound => StatusCode.NotFound,
+        AdannsErrorCode.CollectionExists => StatusCode.AlreadyExists,
+        AdannsErrorCode.CollectionQuarantined or AdannsErrorCode.CollectionFaulted => StatusCode.FailedPrecondition, // retrying cannot help
+        AdannsErrorCode.Closed => StatusCode.Unavailable,
+        AdannsErrorCode.Corrupt => StatusCode.DataLoss,
+        AdannsErrorCode.ResourceExhausted => StatusCode.ResourceExhausted,
+        _ => StatusCode.InvalidArgument, // dimension, NaN, empty vector, duplicate/invalid id, payload, batch, configuration, query, argument
     };
 }

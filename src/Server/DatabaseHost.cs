@@ -39,6 +39,12 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
         }
     }
 
+    /// <summary>
+    /// Awaited before the database opens (set it before the host starts): lets an embedder finish setup first, and
+    /// lets tests observe the loading state deterministically.
+    /// </summary>
+    public Func<CancellationToken, Task>? BeforeLoad { get; set; }
+
     /// <inheritdoc/>
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -52,6 +58,7 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
         AdannsDatabase? db = null;
         try
         {
+            if (BeforeLoad is { } before) await before(_stopping.Token).ConfigureAwait(false);
             string dir = Path.GetFullPath(_options.DataDirectory);
             logger.LogInformation("Opening database {Directory}", dir);
             db = AdannsDatabase.Open(dir, new DatabaseOptions { ProfileIndexes = _options.ProfileIndexes, LoggerFactory = loggerFactory, MeterFactory = meterFactory });

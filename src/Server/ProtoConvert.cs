@@ -10,7 +10,7 @@ namespace Adanns.Server;
 
 /// <summary>
 /// Every conversion between the wire types (adanns.v1) and the engine's types, in one place. Input conversions
-/// validate what the engine cannot see (unset oneofs, limits) and throw <see cref="RpcException"/> InvalidArgument
+/// validate what the engine cannot see (unset oneofs, limits) and throw <see cref="AdannsException"/> InvalidArgument
 /// with a message naming the field.
 /// </summary>
 internal static class ProtoConvert
@@ -224,7 +224,7 @@ internal static class ProtoConvert
         }
         catch (ArgumentException e)
         {
-            throw Invalid($"{path}: {e.Message}");
+            throw Invalid($"{path}: {AdannsException.CleanMessage(e)}");
         }
     }
 
@@ -283,5 +283,6 @@ internal static class ProtoConvert
         return s;
     }
 
-    public static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    /// <summary>An invalid request field: INVALID_ARGUMENT with the code <see cref="AdannsErrorCode.InvalidArgument"/> in the trailers.</summary>
+    public static AdannsException Invalid(string message) => new(AdannsErrorCode.InvalidArgument, message);
 }

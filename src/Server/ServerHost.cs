@@ -9,6 +9,25 @@ using OpenTelemetry.Metrics;
 
 namespace Adanns.Server;
 
+/// <summary>
+/// The ports the server listens on once started (a configured port 0 is bound to a free port, which is how tests
+/// run side by side without racing for ports).
+/// </summary>
+public sealed class BoundEndpoints
+{
+    internal ListenOptions? Grpc { get; set; }
+    internal ListenOptions? Http { get; set; }
+
+    /// <summary>The gRPC port (after start).</summary>
+    public int GrpcPort => Port(Grpc);
+
+    /// <summary>The HTTP/1.1 port of /metrics and /healthz (after start).</summary>
+    public int HttpPort => Port(Http);
+
+    private static int Port(ListenOptions? listen) =>
+        listen?.IPEndPoint?.Port is int p and > 0 ? p : throw new InvalidOperationException("The server has not started listening yet.");
+}
+
 /// <summary>Builds the server: Kestrel endpoints, gRPC services, health, reflection, metrics.</summary>
 public static class ServerHost
 {
@@ -34,6 +53,8 @@ public static class ServerHost
         var address = IPAddress.TryParse(options.Host, out var ip) ? ip
             : string.Equals(options.Host, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
             : throw new InvalidOperationException($"Adanns:Host must be an IP address such as 127.0.0.1 or 0.0.0.0 (got \"{options.Host}\").");
+        var bound = new BoundEndpoints();
+        builder.Services.AddSingleton(bound);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -43,8 +64,13 @@ public static class ServerHost
                 listen.Protocols = HttpProtocols.Http2; // plain-text HTTP/2 needs Http2 only (no ALPN to negotiate)
                 if (options.Tls.CertificatePath is { Length: > 0 } cert)
                     listen.UseHttps(LoadCertificate(options.Tls, cert));
+                bound.Grpc = listen;
             });
-            k.Listen(address, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+            k.Listen(address, options.HttpPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                bound.Http = listen;
+            });
         });
 
         builder.Services.AddSingleton<DatabaseHost>();
@@ -88,8 +114,16 @@ public static class ServerHost
                 ctx.Response.StatusCode = StatusCodes.Status404NotFound;
                 return Task.CompletedTask;
             }
+            // /metrics names collections and call rates: behind a key whenever keys are configured (/healthz is not).
+            if (ctx.Request.Path.StartsWithSegments("/metrics") && !MetricsAuthorized(options.Auth, ctx.Request))
+            {
+                ctx.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                ctx.Response.Headers.WWWAuthenticate = "Bearer";
+                return ctx.Response.WriteAsync("Send an API key: \"Authorization: Bearer KEY\" or the \"api-key\" header.\n");
+            }
             return next(ctx);
         });
+        app.UseRequestFrameGuard(options.Limits.MaxMessageBytes);
         app.MapGrpcService<CollectionsService>();
         app.MapGrpcService<PointsService>();
         app.MapGrpcService<SearchService>();
@@ -99,6 +133,21 @@ public static class ServerHost
         app.MapHealthChecks("/healthz", new HealthCheckOptions { ResultStatusCodes = { [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable } });
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
+    }
+
+    /// <summary>True when keys are off, or the request carries the metrics, read-only or read-write key.</summary>
+    internal static bool MetricsAuthorized(AuthOptions auth, HttpRequest request)
+    {
+        if (!auth.Enabled) return true;
+        string? given = request.Headers[ApiInterceptor.ApiKeyHeader].FirstOrDefault();
+        if (string.IsNullOrEmpty(given) && request.Headers.Authorization.FirstOrDefault() is { } a && a.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            given = a["Bearer ".Length..].Trim();
+        if (string.IsNullOrEmpty(given)) return false;
+        var g = System.Text.Encoding.UTF8.GetBytes(given);
+        foreach (var key in new[] { auth.MetricsKey, auth.ReadOnlyKey, auth.ReadWriteKey })
+            if (!string.IsNullOrEmpty(key) && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(g, System.Text.Encoding.UTF8.GetBytes(key)))
+                return true;
+        return false;
     }
 
     private static X509Certificate2 LoadCertificate(TlsOptions tls, string path)

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Adanns.Engine;
 
 namespace Adanns.Server;
 
@@ -12,36 +13,43 @@ public sealed class ServerMetrics : IDisposable
     private readonly Counter<long> _calls;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _queries;
+    private readonly bool _names;
 
     /// <summary>Creates the instruments; collection gauges read <paramref name="host"/>.</summary>
-    public ServerMetrics(IMeterFactory meterFactory, DatabaseHost host)
+    public ServerMetrics(IMeterFactory meterFactory, DatabaseHost host, Microsoft.Extensions.Options.IOptions<AdannsServerOptions> options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        _names = options.Value.Auth.MetricsCollectionNames;
         ArgumentNullException.ThrowIfNull(meterFactory);
         _meter = meterFactory.Create(MeterName);
         _calls = _meter.CreateCounter<long>("adanns.rpc.calls", "{call}", "RPCs handled, by method and status code.");
         _duration = _meter.CreateHistogram<double>("adanns.rpc.duration", "s", "RPC handling time in the server, by method.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         _queries = _meter.CreateCounter<long>("adanns.search.queries", "{query}", "Search queries answered (a batch counts each query).");
-        _meter.CreateObservableGauge("adanns.collection.points", () => Observe(host, c => c.Count), "{point}", "Live points per collection.");
-        _meter.CreateObservableGauge("adanns.collection.index_trained", () => Observe(host, c => c.GetStats().IndexTrained ? 1 : 0), null,
+        _meter.CreateObservableGauge("adanns.collection.points", () => Observe(host, _names, c => c.Count), "{point}", "Live points per collection.");
+        _meter.CreateObservableGauge("adanns.collection.index_trained", () => Observe(host, _names, c => c.GetStats().IndexTrained ? 1 : 0), null,
             "1 when the collection's IVF index serves searches, 0 while searches are exact.");
     }
 
-    private static IEnumerable<Measurement<long>> Observe(DatabaseHost host, Func<Engine.Collections.Collection, long> value)
+    /// <summary>One measurement per collection labelled with its name, or (names not allowed) one sum over all.</summary>
+    private static IEnumerable<Measurement<long>> Observe(DatabaseHost host, bool names, Func<Engine.Collections.Collection, long> value)
     {
         if (!host.Ready.IsCompletedSuccessfully) yield break;
         var db = host.Ready.Result;
-        IReadOnlyList<string> names;
-        try { names = db.ListCollections(); }
-        catch (Engine.Storage.StorageException) { yield break; }
-        foreach (var name in names)
+        IReadOnlyList<string> list;
+        try { list = db.ListCollections(); }
+        catch (AdannsException) { yield break; }
+        long sum = 0;
+        foreach (var name in list)
         {
             if (!db.TryGetCollection(name, out var c) || c is null) continue;
             long v;
             try { v = value(c); }
-            catch (Engine.Storage.StorageException) { continue; }
-            yield return new Measurement<long>(v, new KeyValuePair<string, object?>("collection", name));
+            catch (AdannsException) { continue; }
+            if (names) yield return new Measurement<long>(v, new KeyValuePair<string, object?>("collection", name));
+            else sum += v;
         }
+        if (!names) yield return new Measurement<long>(sum);
     }
 
     /// <summary>Records one finished RPC.</summary>

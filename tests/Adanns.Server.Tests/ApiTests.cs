@@ -345,7 +345,15 @@ public sealed class AdminAndAuthTests(ServerFixture server)
         using var http = new HttpClient();
         var health = await http.GetAsync(new Uri($"http://127.0.0.1:{server.HttpPort}/healthz"));
         Assert.Equal(System.Net.HttpStatusCode.OK, health.StatusCode);
-        string metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{server.HttpPort}/metrics"));
+        // The exporter caches a scrape for a moment (300 ms): poll until the ServerInfo call above shows.
+        string metrics = "";
+        for (var until = DateTime.UtcNow.AddSeconds(5); DateTime.UtcNow < until && !metrics.Contains("/adanns.v1.Admin/ServerInfo", StringComparison.Ordinal);)
+        {
+            using var scrape = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://127.0.0.1:{server.HttpPort}/metrics"));
+            scrape.Headers.Add("api-key", ServerFixture.ReadOnlyKey);
+            metrics = await (await http.SendAsync(scrape)).Content.ReadAsStringAsync();
+            await Task.Delay(100);
+        }
         Assert.Contains("adanns_rpc_calls", metrics, StringComparison.Ordinal);
         Assert.Contains("adanns_collection_points", metrics, StringComparison.Ordinal);
         Assert.Contains("method=\"/adanns.v1.Admin/ServerInfo\"", metrics, StringComparison.Ordinal);

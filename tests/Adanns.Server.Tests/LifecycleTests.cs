@@ -2,32 +2,42 @@ using System.Net;
 using Adanns.Protocol.V1;
 using Grpc.Core;
 using Grpc.Health.V1;
+using Microsoft.Extensions.DependencyInjection;
 using static Adanns.Server.Tests.Helpers;
 
 namespace Adanns.Server.Tests;
 
-/// <summary>Tests that need a server of their own.</summary>
+/// <summary>
+/// Tests that need a server of their own. They run alone: a second in-process server's OpenTelemetry meter provider
+/// starting and stopping while the shared server is scraped left that scrape empty (only target_info).
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LifecycleCollection
+{
+    public const string Name = "lifecycle";
+}
+
+[Collection(LifecycleCollection.Name)]
 public sealed class LifecycleTests
 {
     [Fact]
     public async Task HealthTurnsServingAfterLoadAndCollectionsSurviveRestart()
     {
         string dir = Path.Combine(Path.GetTempPath(), "adanns-server-life-" + Guid.NewGuid().ToString("N"));
-        int grpc = ServerFixture.FreePort(), http = ServerFixture.FreePort();
         try
         {
-            var app = ServerFixture.Build(dir, grpc, http, demo: true, rw: null, ro: null);
-            await app.StartAsync();
+            var app = ServerFixture.Build(dir, 0, 0, demo: true, rw: null, ro: null);
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            app.Services.GetRequiredService<DatabaseHost>().BeforeLoad = ct => gate.Task.WaitAsync(ct);
+            var (grpc, http) = await ServerFixture.StartAsync(app);
             using (var client = new Adanns.Client.AdannsClient($"http://127.0.0.1:{grpc}"))
             {
-                // Right after start the demo collection is still loading: NotServing (or already Serving on a fast machine).
-                var first = await client.HealthAsync();
-                Assert.True(first is HealthCheckResponse.Types.ServingStatus.NotServing or HealthCheckResponse.Types.ServingStatus.Serving);
-                if (first == HealthCheckResponse.Types.ServingStatus.NotServing)
-                {
-                    var e = await Assert.ThrowsAsync<RpcException>(() => client.ListCollectionsAsync());
-                    Assert.True(e.StatusCode == StatusCode.Unavailable || (await client.ListCollectionsAsync()).Contains("demo"));
-                }
+                // The database cannot open before the gate opens: the server must say NotServing and answer Unavailable.
+                Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, await client.HealthAsync());
+                await Status(StatusCode.Unavailable, () => client.ListCollectionsAsync(), "loading");
+                using (var probe = new HttpClient())
+                    Assert.Equal(HttpStatusCode.ServiceUnavailable, (await probe.GetAsync(new Uri($"http://127.0.0.1:{http}/healthz"))).StatusCode);
+                gate.SetResult();
                 await ServerFixture.WaitServingAsync(client, TimeSpan.FromSeconds(60));
                 using var http1 = new HttpClient();
                 Assert.Equal(HttpStatusCode.OK, (await http1.GetAsync(new Uri($"http://127.0.0.1:{http}/healthz"))).StatusCode);
@@ -40,9 +50,9 @@ public sealed class LifecycleTests
             await app.DisposeAsync();
 
             // A restart recovers the collections and does not recreate the demo data.
-            var again = ServerFixture.Build(dir, grpc, http, demo: true, rw: null, ro: null);
-            await again.StartAsync();
-            using (var client = new Adanns.Client.AdannsClient($"http://127.0.0.1:{grpc}"))
+            var again = ServerFixture.Build(dir, 0, 0, demo: true, rw: null, ro: null);
+            var (grpc2, _) = await ServerFixture.StartAsync(again);
+            using (var client = new Adanns.Client.AdannsClient($"http://127.0.0.1:{grpc2}"))
             {
                 await ServerFixture.WaitServingAsync(client, TimeSpan.FromSeconds(60));
                 Assert.Equal(["demo", "kept"], await client.ListCollectionsAsync());

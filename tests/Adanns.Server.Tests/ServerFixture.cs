@@ -1,9 +1,8 @@
-using System.Net;
-using System.Net.Sockets;
 using Adanns.Client;
 using Adanns.Server;
 using Grpc.Health.V1;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Adanns.Server.Tests;
 
@@ -45,19 +44,18 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Logging:LogLevel:Default"] = "Warning",
         });
 
-    public static int FreePort()
+    /// <summary>Starts <paramref name="app"/> (built with ports 0: Kestrel binds free ones, no probe-then-bind race) and returns the bound ports.</summary>
+    public static async Task<(int Grpc, int Http)> StartAsync(WebApplication app)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        await app.StartAsync();
+        var bound = app.Services.GetRequiredService<BoundEndpoints>();
+        return (bound.GrpcPort, bound.HttpPort);
     }
 
     public async Task InitializeAsync()
     {
-        GrpcPort = FreePort();
-        HttpPort = FreePort();
-        _app = Build(_dir, GrpcPort, HttpPort, demo: true);
-        await _app.StartAsync();
+        _app = Build(_dir, 0, 0, demo: true);
+        (GrpcPort, HttpPort) = await StartAsync(_app);
         Client = NewClient(ReadWriteKey);
         await WaitServingAsync(Client, TimeSpan.FromSeconds(60));
     }

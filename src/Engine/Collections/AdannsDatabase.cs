@@ -81,10 +81,10 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
             {
                 var config = CollectionFiles.ReadConfig(dir);
                 if (!string.Equals(config.Name, name, StringComparison.Ordinal))
-                    throw new StorageException(StorageErrorCode.Corrupt, $"collection.meta names \"{config.Name}\" but the directory is \"{name}\".");
+                    throw new AdannsException(AdannsErrorCode.Corrupt, $"collection.meta names \"{config.Name}\" but the directory is \"{name}\".");
                 db._collections[name] = Collection.Open(dir, config, db._options, db.Metrics);
             }
-            catch (Exception e) when (e is StorageException or Persistence.IndexFileException or IOException or FormatException or InvalidOperationException or ArgumentException)
+            catch (Exception e) when (e is AdannsException or Persistence.IndexFileException or IOException or FormatException or InvalidOperationException or ArgumentException)
             {
                 db._quarantined[name] = new QuarantinedCollection(name, dir, $"Collection \"{name}\" is quarantined: {e.Message}");
                 EngineLog.Quarantined(db._log, name, e.Message);
@@ -116,32 +116,32 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
     }
 
     /// <summary>Creates a collection.</summary>
-    /// <exception cref="StorageException"><see cref="StorageErrorCode.CollectionExists"/>, or
-    /// <see cref="StorageErrorCode.InvalidConfiguration"/> for a bad name, dimension, metric or index spec.</exception>
+    /// <exception cref="AdannsException"><see cref="AdannsErrorCode.CollectionExists"/>, or
+    /// <see cref="AdannsErrorCode.InvalidConfiguration"/> for a bad name, dimension, metric or index spec.</exception>
     public Collection CreateCollection(CollectionConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         if (config.Name is null || !NamePattern().IsMatch(config.Name))
-            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection name \"{config.Name}\" must be 1–64 characters from A–Z, a–z, 0–9, '_' and '-'.");
+            throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection name \"{config.Name}\" must be 1–64 characters from A–Z, a–z, 0–9, '_' and '-'.");
         if (config.Dimension < 1 || config.Dimension > 1 << 16)
-            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": dimension {config.Dimension} is outside [1, 65536].");
+            throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": dimension {config.Dimension} is outside [1, 65536].");
         if (!Enum.IsDefined(config.Metric))
-            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": unknown metric {config.Metric}.");
+            throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": unknown metric {config.Metric}.");
         if (config.MaxPayloadBytes < 0 || config.TrainThreshold is < 1)
-            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": MaxPayloadBytes must be ≥ 0 and TrainThreshold ≥ 1.");
+            throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": MaxPayloadBytes must be ≥ 0 and TrainThreshold ≥ 1.");
         try
         {
             IndexSpec.Parse(config.IndexSpec ?? "").Validate(config.Dimension);
         }
         catch (Exception e) when (e is ArgumentException or FormatException)
         {
-            throw new StorageException(StorageErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": {e.Message}", e);
+            throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": {e.Message}", e);
         }
         lock (_gate)
         {
             ThrowIfDisposed();
             if (_collections.ContainsKey(config.Name) || _quarantined.ContainsKey(config.Name) || Directory.Exists(Path.Combine(_collectionsDir, config.Name)))
-                throw new StorageException(StorageErrorCode.CollectionExists, $"Collection \"{config.Name}\" already exists.");
+                throw new AdannsException(AdannsErrorCode.CollectionExists, $"Collection \"{config.Name}\" already exists.");
             // Build the directory under a temporary name and rename it: a crash never leaves a half-made collection.
             string temp = Path.Combine(_collectionsDir, $".new-{config.Name}-{Guid.NewGuid():N}");
             string dir = Path.Combine(_collectionsDir, config.Name);
@@ -156,16 +156,16 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
     }
 
     /// <summary>The collection named <paramref name="name"/>.</summary>
-    /// <exception cref="StorageException"><see cref="StorageErrorCode.CollectionNotFound"/>, or
-    /// <see cref="StorageErrorCode.CollectionQuarantined"/> with the reason.</exception>
+    /// <exception cref="AdannsException"><see cref="AdannsErrorCode.CollectionNotFound"/>, or
+    /// <see cref="AdannsErrorCode.CollectionQuarantined"/> with the reason.</exception>
     public Collection GetCollection(string name)
     {
         lock (_gate)
         {
             ThrowIfDisposed();
             if (_collections.TryGetValue(name, out var c)) return c;
-            if (_quarantined.TryGetValue(name, out var q)) throw new StorageException(StorageErrorCode.CollectionQuarantined, q.Reason);
-            throw new StorageException(StorageErrorCode.CollectionNotFound, $"No collection named \"{name}\".");
+            if (_quarantined.TryGetValue(name, out var q)) throw new AdannsException(AdannsErrorCode.CollectionQuarantined, q.Reason);
+            throw new AdannsException(AdannsErrorCode.CollectionNotFound, $"No collection named \"{name}\".");
         }
     }
 
@@ -181,7 +181,7 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
 
     /// <summary>
     /// Drops a collection (or a quarantined one): stops it, then deletes its directory, freeing its disk space.
-    /// Writes in flight fail with <see cref="StorageErrorCode.Closed"/>. Returns false when there is no such collection.
+    /// Writes in flight fail with <see cref="AdannsErrorCode.Closed"/>. Returns false when there is no such collection.
     /// </summary>
     public Task<bool> DropCollectionAsync(string name, CancellationToken cancellationToken = default)
     {
@@ -228,7 +228,7 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
 
     private void ThrowIfDisposed()
     {
-        if (_disposed) throw new StorageException(StorageErrorCode.Closed, "The database is closed.");
+        if (_disposed) throw new AdannsException(AdannsErrorCode.Closed, "The database is closed.");
     }
 
     /// <summary>Closes every collection (each applies and acknowledges its accepted writes and checkpoints first).</summary>

@@ -36,7 +36,7 @@ public sealed partial class Collection
         finally
         {
             _applierDone = true;
-            while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed."));
+            while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed."));
             _applierExited.TrySetResult();
         }
     }
@@ -45,7 +45,7 @@ public sealed partial class Collection
     {
         _faulted ??= e;
         while (_pending.TryDequeue(out var p))
-            p.Done.TrySetException(new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" stopped after an internal error: {e.Message}", e));
+            p.Done.TrySetException(new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" stopped after an internal error: {e.Message}", e));
     }
 
     private void RunJob(Job job)
@@ -64,7 +64,7 @@ public sealed partial class Collection
     /// <summary>Runs <paramref name="action"/> on the applier thread, between write groups.</summary>
     private Task RunOnApplier(Action action)
     {
-        if (_applierDone) throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+        if (_applierDone) throw new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed.");
         var job = new Job(action);
         _jobs.Enqueue(job);
         _wake.Set();
@@ -320,7 +320,7 @@ public sealed partial class Collection
         if (t.IsFaulted && !_applierDone)
         {
             try { RunOnApplier(() => _journal = null); }
-            catch (StorageException) { /* closed meanwhile */ }
+            catch (AdannsException) { /* closed meanwhile */ }
         }
         t.Wait(); // surfaces the failure to Maintain
     }, TaskScheduler.Default);
@@ -470,7 +470,7 @@ public sealed partial class Collection
         if (_training is { } t)
         {
             try { await t.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false); }
-            catch (Exception e) when (e is AggregateException or TimeoutException or InvalidOperationException or StorageException)
+            catch (Exception e) when (e is AggregateException or TimeoutException or InvalidOperationException or AdannsException)
             {
                 // A failed or abandoned training changes nothing durable.
             }
@@ -492,7 +492,7 @@ public sealed partial class Collection
 
     private void FinishClose()
     {
-        while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed."));
+        while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed."));
         _lock.EnterWriteLock();
         try
         {

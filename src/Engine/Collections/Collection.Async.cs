@@ -26,7 +26,7 @@ public sealed partial class Collection
             if (value is not null) return Decode(value);
             // Replaced or deleted between the lookup and the read: look the id up again.
             if (LookUpKey(id) == key && attempt >= 2)
-                throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the record store.");
+                throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the record store.");
         }
     }
 
@@ -69,7 +69,7 @@ public sealed partial class Collection
         }
         catch (ObjectDisposedException e)
         {
-            throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed.", e);
+            throw new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed.", e);
         }
     }
 
@@ -107,20 +107,20 @@ public sealed partial class Collection
     /// before training each query runs as by <see cref="SearchAsync"/>. Cancellation is checked between chunks (and
     /// between filtered queries), and the read lock is released between chunks so writes are not held up.
     /// </summary>
-    /// <exception cref="StorageException">Bad k or query (the message names the query's position); nothing is searched.</exception>
+    /// <exception cref="AdannsException">Bad k or query (the message names the query's position); nothing is searched.</exception>
     public async Task<IReadOnlyList<SearchResult>> SearchBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k, SearchParams? parameters = null,
         Filter? filter = null, bool withPayload = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(queries);
-        if (k < 1 || k > 100_000) throw new StorageException(StorageErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
+        if (k < 1 || k > 100_000) throw new AdannsException(AdannsErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
         int D = Dimension;
         for (int i = 0; i < queries.Count; i++)
         {
             var q = queries[i].Span;
             if (q.Length != D)
-                throw new StorageException(StorageErrorCode.WrongDimension, $"Collection \"{Name}\": query {i} has {q.Length} dims; expected {D}.", i);
+                throw new AdannsException(AdannsErrorCode.WrongDimension, $"Collection \"{Name}\": query {i} has {q.Length} dims; expected {D}.", i);
             if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(q))
-                throw new StorageException(StorageErrorCode.NonFiniteVector, $"Collection \"{Name}\": query {i} has NaN or infinite components.", i);
+                throw new AdannsException(AdannsErrorCode.NonFiniteVector, $"Collection \"{Name}\": query {i} has NaN or infinite components.", i);
         }
         var results = new SearchResult[queries.Count];
         for (int start = 0; start < queries.Count; start += BatchChunk)
@@ -156,7 +156,7 @@ public sealed partial class Collection
         {
             ThrowIfClosed();
             if (_index is not { } index) return false;
-            var used = index.Resolve(parameters, k);
+            var used = Resolve(parameters, k);
             var found = index.SearchBatch(packed, k, parameters, 0, out var stats);
             var report = new SearchReport(SearchPath.Index, used, stats);
             for (int i = 0; i < n; i++)
@@ -174,14 +174,6 @@ public sealed partial class Collection
             }
             _metrics.Searched(Name, SearchPath.Index, n, Stopwatch.GetElapsedTime(started).TotalSeconds);
             return true;
-        }
-        catch (ArgumentException e)
-        {
-            throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
-        }
-        catch (InvalidOperationException e) when (parameters is { MaxFlops: not null } or { MaxMicros: not null })
-        {
-            throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
         }
         finally { _lock.ExitReadLock(); }
     }

@@ -225,9 +225,9 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             {
                 _store.Recover(m.StoreToken);
             }
-            catch (Exception e) when (e is not StorageException)
+            catch (Exception e) when (e is not AdannsException)
             {
-                throw new StorageException(StorageErrorCode.Corrupt, $"{what}: checkpoint {m.StoreToken} cannot be recovered: {e.Message}", e);
+                throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: checkpoint {m.StoreToken} cannot be recovered: {e.Message}", e);
             }
             if (m.IndexFile is not null)
             {
@@ -246,7 +246,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                     _index = new IvfCollectionIndex(ivf);
                 }
                 if (stored.dim != D || stored.metric != Metric)
-                    throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");
+                    throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");
             }
             _appliedLsn = _checkpointLsn = m.AppliedLsn;
             _trainedCount = m.TrainedCount;
@@ -256,16 +256,16 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         {
             var (id, payload, vector) = RecordCodec.Decode(value, D, what);
             if (key < 1 || key > _appliedLsn)
-                throw new StorageException(StorageErrorCode.Corrupt, $"{what}: record key {key} is outside the checkpoint's [1, {_appliedLsn}].");
+                throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: record key {key} is outside the checkpoint's [1, {_appliedLsn}].");
             if (_keys.ContainsKey(id))
-                throw new StorageException(StorageErrorCode.Corrupt, $"{what}: id {id} is stored twice.");
+                throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: id {id} is stored twice.");
             _keys[id] = key;
             _meta[key] = new RecordMeta(id, payload);
             SampleAdd(key);
             if (_index is not null)
             {
                 if (!_index.Contains(key))
-                    throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the index snapshot.");
+                    throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the index snapshot.");
             }
             else
             {
@@ -273,7 +273,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             }
         }
         if (_index is not null && _index.Count != _keys.Count)
-            throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": the index snapshot holds {_index.Count} vectors but the record store {_keys.Count}.");
+            throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": the index snapshot holds {_index.Count} vectors but the record store {_keys.Count}.");
 
         // Replay the committed log after the checkpoint, in order (entries are in LSN order).
         long maxLsn = _appliedLsn;
@@ -282,7 +282,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             var batch = WriteBatch.Decode(entry, D, $"Collection \"{Name}\" write-ahead log entry at address {address}");
             if (batch.Count == 0 || batch.LastLsn <= _appliedLsn) continue;
             if (batch.FirstLsn <= _appliedLsn)
-                throw new StorageException(StorageErrorCode.Corrupt, $"Collection \"{Name}\": log entry at {address} straddles the checkpoint LSN {_appliedLsn}.");
+                throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": log entry at {address} straddles the checkpoint LSN {_appliedLsn}.");
             var deleted = ApplyToMemory(batch, storePuts: true);
             foreach (long k in deleted) _store.Delete(k);
             maxLsn = Math.Max(maxLsn, batch.LastLsn);
@@ -305,7 +305,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     /// (the default) the task completes once the batch is durable and visible to searches; without it, once the
     /// batch is in the log's buffer (it may be lost in a crash and becomes visible shortly after).
     /// </summary>
-    /// <exception cref="StorageException">Bad input (wrong dimension, NaN/Inf, empty vector, duplicate id in the
+    /// <exception cref="AdannsException">Bad input (wrong dimension, NaN/Inf, empty vector, duplicate id in the
     /// batch, oversized payload, batch too large) — nothing is written; or the collection is closed.</exception>
     public Task UpsertAsync(IReadOnlyList<VectorRecord> records, bool wait = true, CancellationToken cancellationToken = default)
     {
@@ -317,27 +317,27 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         var seen = new HashSet<RecordId>();
         for (int i = 0; i < records.Count; i++)
         {
-            var r = records[i] ?? throw new StorageException(StorageErrorCode.InvalidId, $"Record {i} of the batch is null.", i);
+            var r = records[i] ?? throw new AdannsException(AdannsErrorCode.InvalidId, $"Record {i} of the batch is null.", i);
             var v = r.Vector.Span;
             if (v.Length == 0)
-                throw new StorageException(StorageErrorCode.EmptyVector, $"Collection \"{Name}\": record {i} (id {r.Id}) has an empty vector.", i);
+                throw new AdannsException(AdannsErrorCode.EmptyVector, $"Collection \"{Name}\": record {i} (id {r.Id}) has an empty vector.", i);
             if (v.Length != D)
-                throw new StorageException(StorageErrorCode.WrongDimension, $"Collection \"{Name}\": record {i} (id {r.Id}) has {v.Length} dims; the collection holds {D}-dim vectors.", i);
+                throw new AdannsException(AdannsErrorCode.WrongDimension, $"Collection \"{Name}\": record {i} (id {r.Id}) has {v.Length} dims; the collection holds {D}-dim vectors.", i);
             if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(v))
             {
                 int bad = 0;
                 while (float.IsFinite(v[bad])) bad++;
-                throw new StorageException(StorageErrorCode.NonFiniteVector, $"Collection \"{Name}\": record {i} (id {r.Id}) has a non-finite component {v[bad]} at index {bad}.", i);
+                throw new AdannsException(AdannsErrorCode.NonFiniteVector, $"Collection \"{Name}\": record {i} (id {r.Id}) has a non-finite component {v[bad]} at index {bad}.", i);
             }
             if (r.Id.IsString && r.Id.Text is null)
-                throw new StorageException(StorageErrorCode.InvalidId, $"Record {i} has no id.", i);
+                throw new AdannsException(AdannsErrorCode.InvalidId, $"Record {i} has no id.", i);
             if (!seen.Add(r.Id))
-                throw new StorageException(StorageErrorCode.DuplicateId, $"Collection \"{Name}\": id {r.Id} appears more than once in the batch (record {i}).", i);
+                throw new AdannsException(AdannsErrorCode.DuplicateId, $"Collection \"{Name}\": id {r.Id} appears more than once in the batch (record {i}).", i);
             int pl = PayloadCodec.EncodedLength(r.Payload, i);
             if (pl > Config.MaxPayloadBytes)
-                throw new StorageException(StorageErrorCode.InvalidPayload, $"Collection \"{Name}\": record {i} (id {r.Id}) has a {pl}-byte payload; the limit is {Config.MaxPayloadBytes}.", i);
+                throw new AdannsException(AdannsErrorCode.InvalidPayload, $"Collection \"{Name}\": record {i} (id {r.Id}) has a {pl}-byte payload; the limit is {Config.MaxPayloadBytes}.", i);
             if (RecordCodec.EncodedLength(r.Id, pl, D) > RecordStore.PageBytes / 2)
-                throw new StorageException(StorageErrorCode.InvalidPayload, $"Collection \"{Name}\": record {i} (id {r.Id}) is too large to store.", i);
+                throw new AdannsException(AdannsErrorCode.InvalidPayload, $"Collection \"{Name}\": record {i} (id {r.Id}) is too large to store.", i);
             ids[i] = r.Id;
             v.CopyTo(vectors.AsSpan(i * D, D));
             payloads[i] = r.Payload is null ? null : new Dictionary<string, PayloadValue>(r.Payload, StringComparer.Ordinal);
@@ -357,9 +357,9 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         var seen = new HashSet<RecordId>();
         for (int i = 0; i < ids.Count; i++)
         {
-            if (ids[i].IsString && ids[i].Text is null) throw new StorageException(StorageErrorCode.InvalidId, $"Id {i} is empty.", i);
+            if (ids[i].IsString && ids[i].Text is null) throw new AdannsException(AdannsErrorCode.InvalidId, $"Id {i} is empty.", i);
             if (!seen.Add(ids[i]))
-                throw new StorageException(StorageErrorCode.DuplicateId, $"Collection \"{Name}\": id {ids[i]} appears more than once in the batch (position {i}).", i);
+                throw new AdannsException(AdannsErrorCode.DuplicateId, $"Collection \"{Name}\": id {ids[i]} appears more than once in the batch (position {i}).", i);
         }
         if (ids.Count == 0) return Task.FromResult(0);
         return Submit(new WriteBatch { Op = WalOp.Delete, Dimension = Dimension, Ids = ids.ToArray() }, wait, cancellationToken);
@@ -368,12 +368,12 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     private Task<int> Submit(WriteBatch batch, bool wait, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (_faulted is { } f) throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" stopped after an internal error: {f.Message}", f);
+        if (_faulted is { } f) throw new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" stopped after an internal error: {f.Message}", f);
         byte[] entry = batch.Encode(); // may throw BatchTooLarge: nothing logged yet
         var p = new Pending(batch);
         lock (_seqLock)
         {
-            if (_closed) throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+            if (_closed) throw new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed.");
             batch.FirstLsn = _nextLsn;
             _nextLsn += batch.Count;
             WriteBatch.PatchLsn(entry, batch.FirstLsn);
@@ -421,10 +421,10 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         ResolvedSearch? used = null;
         var stats = new SearchStats { Queries = 1 };
         int D = Dimension;
-        if (k < 1 || k > 100_000) throw new StorageException(StorageErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
-        if (query.Length != D) throw new StorageException(StorageErrorCode.WrongDimension, $"Collection \"{Name}\": the query has {query.Length} dims; expected {D}.");
+        if (k < 1 || k > 100_000) throw new AdannsException(AdannsErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
+        if (query.Length != D) throw new AdannsException(AdannsErrorCode.WrongDimension, $"Collection \"{Name}\": the query has {query.Length} dims; expected {D}.");
         if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(query))
-            throw new StorageException(StorageErrorCode.NonFiniteVector, $"Collection \"{Name}\": the query has NaN or infinite components.");
+            throw new AdannsException(AdannsErrorCode.NonFiniteVector, $"Collection \"{Name}\": the query has NaN or infinite components.");
         var ids = new long[k];
         var scores = new float[k];
         int n;
@@ -442,7 +442,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             else if (filter is null)
             {
                 path = SearchPath.Index;
-                used = _index.Resolve(parameters, k);
+                used = Resolve(parameters, k);
                 n = IndexSearch(query, k, parameters, null, ids, scores, ref stats);
             }
             else
@@ -460,10 +460,10 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                     if (p.MaxFlops is null && p.MaxMicros is null)
                     {
                         // Probe more lists so about as many matching vectors are scanned as without the filter.
-                        int baseProbe = _index.DefaultNProbe(p, k);
+                        int baseProbe = Resolve(p, k).NProbe;
                         p = p with { NProbe = Math.Min(_index.NList, (int)Math.Ceiling(baseProbe / Math.Max(selectivity, 1e-3))) };
                     }
-                    used = _index.Resolve(p, k);
+                    used = Resolve(p, k);
                     n = IndexSearch(query, k, p, new PayloadIdFilter(filter, _meta), ids, scores, ref stats);
                     if (n < k && selectivity * _keys.Count >= n + 1)
                     {
@@ -484,16 +484,25 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             _metrics.Searched(Name, path, 1, Stopwatch.GetElapsedTime(started).TotalSeconds);
             return hits;
         }
-        catch (ArgumentException e)
-        {
-            throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
-        }
-        catch (InvalidOperationException e) when (parameters is { MaxFlops: not null } or { MaxMicros: not null })
-        {
-            // A budget on an index without a compute profile.
-            throw new StorageException(StorageErrorCode.InvalidQuery, $"Collection \"{Name}\": {e.Message}", e);
-        }
         finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// The index's parameters for this query, validated: a bad field (nprobe above nlist, a dim above D, a shortlist
+    /// under k, a budget without a profile) is the caller's error. Only this step's argument errors are; one raised
+    /// later, inside the search, is a bug and must surface as such (INTERNAL). Caller holds the read lock.
+    /// </summary>
+    private ResolvedSearch Resolve(SearchParams? p, int k)
+    {
+        try
+        {
+            return _index!.Resolve(p, k);
+        }
+        catch (Exception e) when (e is ArgumentException || (e is InvalidOperationException && p is { MaxFlops: not null } or { MaxMicros: not null }))
+        {
+            // InvalidOperationException: a budget on an index without a compute profile.
+            throw new AdannsException(AdannsErrorCode.InvalidQuery, $"Collection \"{Name}\": {AdannsException.CleanMessage(e)}", e);
+        }
     }
 
     private int IndexSearch(ReadOnlySpan<float> query, int k, SearchParams? p, IIdFilter? filter, long[] ids, float[] scores, ref SearchStats stats)
@@ -570,6 +579,6 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
 
     private void ThrowIfClosed()
     {
-        if (_closed && _applierDone) throw new StorageException(StorageErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+        if (_closed && _applierDone) throw new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed.");
     }
 }

@@ -130,7 +130,7 @@ internal sealed class RecordVectorSource(RecordStore store, int dimension, strin
         var visitor = new VectorVisitor(destination, dimension, default, what);
         int found = store.ReadMany(ids, SlotBytes, ref visitor);
         if (found != ids.Length)
-            throw new StorageException(StorageErrorCode.Corrupt, $"{what}: {ids.Length - found} of {ids.Length} indexed records are missing from the record store.");
+            throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: {ids.Length - found} of {ids.Length} indexed records are missing from the record store.");
     }
 
     /// <summary>Like <see cref="Read"/>, but a missing key (deleted meanwhile) only clears its flag in <paramref name="found"/>.</summary>

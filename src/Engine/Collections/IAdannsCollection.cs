@@ -6,7 +6,7 @@ namespace Adanns.Engine.Collections;
 /// <summary>
 /// A collection as application code sees it, the same embedded (<see cref="Collection"/>) and remote (the
 /// <c>Adanns.Client</c> package's collections over gRPC): write code against this interface once and choose where
-/// the data lives at startup. Errors surface as <see cref="StorageException"/> embedded and as
+/// the data lives at startup. Errors surface as <see cref="AdannsException"/> embedded and as
 /// <c>AdannsException</c> (carrying the same code) remotely.
 /// </summary>
 public interface IAdannsCollection
@@ -59,10 +59,10 @@ public interface IAdannsDatabase : IAsyncDisposable
     /// <summary>Names of the served collections, sorted.</summary>
     Task<IReadOnlyList<string>> ListCollectionsAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Creates a collection (<see cref="StorageErrorCode.CollectionExists"/> when the name is taken).</summary>
+    /// <summary>Creates a collection (<see cref="AdannsErrorCode.CollectionExists"/> when the name is taken).</summary>
     Task<IAdannsCollection> CreateCollectionAsync(CollectionConfig config, CancellationToken cancellationToken = default);
 
-    /// <summary>The collection named <paramref name="name"/> (<see cref="StorageErrorCode.CollectionNotFound"/> when none).</summary>
+    /// <summary>The collection named <paramref name="name"/> (<see cref="AdannsErrorCode.CollectionNotFound"/> when none).</summary>
     Task<IAdannsCollection> OpenCollectionAsync(string name, CancellationToken cancellationToken = default);
 
     /// <summary>Drops a collection and deletes its files; false when there is none.</summary>

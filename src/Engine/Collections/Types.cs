@@ -126,10 +126,10 @@ public sealed record DatabaseOptions
     /// </summary>
     public IMeterFactory? MeterFactory { get; init; }
 
-    /// <summary>Throws <see cref="StorageException"/> (<see cref="StorageErrorCode.InvalidConfiguration"/>) naming the first bad setting.</summary>
+    /// <summary>Throws <see cref="AdannsException"/> (<see cref="AdannsErrorCode.InvalidConfiguration"/>) naming the first bad setting.</summary>
     public void Validate()
     {
-        if (Problem() is { } p) throw new StorageException(StorageErrorCode.InvalidConfiguration, p);
+        if (Problem() is { } p) throw new AdannsException(AdannsErrorCode.InvalidConfiguration, p);
     }
 
     /// <summary>The first bad setting and its allowed range, or null when every setting is valid.</summary>

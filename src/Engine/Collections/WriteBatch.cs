@@ -46,7 +46,7 @@ internal sealed class WriteBatch
             if (Op == WalOp.Upsert) size += 4 + PayloadCodec.EncodedLength(Payloads[i], i) + 4L * Dimension;
         }
         if (size > WriteAheadLog.MaxEntryBytes)
-            throw new StorageException(StorageErrorCode.BatchTooLarge,
+            throw new AdannsException(AdannsErrorCode.BatchTooLarge,
                 $"The batch of {Count} records encodes to {size} bytes; one write holds at most {WriteAheadLog.MaxEntryBytes}. Split it into smaller batches.");
         var buf = new byte[size];
         var s = buf.AsSpan();
@@ -136,22 +136,22 @@ internal static class RecordCodec
     {
         int dim = destination.Length;
         int tail = 4 + 4 * dim + 4; // dimension, floats, checksum
-        if (value.Length < 1 + tail) throw new StorageException(StorageErrorCode.Corrupt, $"{what}: a record of {value.Length} bytes is too short for a {dim}-dim vector (corrupt).");
+        if (value.Length < 1 + tail) throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: a record of {value.Length} bytes is too short for a {dim}-dim vector (corrupt).");
         uint crc = BinaryPrimitives.ReadUInt32LittleEndian(value[^4..]);
         if (Crc32.HashToUInt32(value[..^4]) != crc)
-            throw new StorageException(StorageErrorCode.Corrupt, $"{what}: a record fails its checksum (the record store is corrupt).");
-        if (value[0] != Version) throw new StorageException(StorageErrorCode.Corrupt, $"{what}: record format version {value[0]} is not supported.");
+            throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: a record fails its checksum (the record store is corrupt).");
+        if (value[0] != Version) throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: record format version {value[0]} is not supported.");
         int stored = BinaryPrimitives.ReadInt32LittleEndian(value[^tail..]);
-        if (stored != dim) throw new StorageException(StorageErrorCode.Corrupt, $"{what}: dimension {stored} differs from the collection's {dim}.");
+        if (stored != dim) throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: dimension {stored} differs from the collection's {dim}.");
         System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(value.Slice(value.Length - tail + 4, 4 * dim)).CopyTo(destination);
     }
 
     public static (RecordId Id, IReadOnlyDictionary<string, PayloadValue>? Payload, float[] Vector) Decode(ReadOnlySpan<byte> value, int dimension, string what)
     {
-        if (value.Length < 4) throw new StorageException(StorageErrorCode.Corrupt, $"{what}: a record of {value.Length} bytes is too short (corrupt).");
+        if (value.Length < 4) throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: a record of {value.Length} bytes is too short (corrupt).");
         uint crc = BinaryPrimitives.ReadUInt32LittleEndian(value[^4..]);
         if (Crc32.HashToUInt32(value[..^4]) != crc)
-            throw new StorageException(StorageErrorCode.Corrupt, $"{what}: a record fails its checksum (the record store is corrupt).");
+            throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: a record fails its checksum (the record store is corrupt).");
         var r = new ByteReader(value[..^4], what);
         byte version = r.Byte("version");
         if (version != Version) throw r.Fail($"record format version {version} is not supported");

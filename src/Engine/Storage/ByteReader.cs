@@ -48,6 +48,6 @@ internal ref struct ByteReader
         System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(src).CopyTo(dst);
     }
 
-    public readonly StorageException Fail(string problem) =>
-        new(StorageErrorCode.Corrupt, $"{_what} at byte {_pos}: {problem} (corrupt or truncated).");
+    public readonly AdannsException Fail(string problem) =>
+        new(AdannsErrorCode.Corrupt, $"{_what} at byte {_pos}: {problem} (corrupt or truncated).");
 }

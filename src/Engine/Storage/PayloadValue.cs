@@ -59,7 +59,7 @@ public sealed class PayloadValue : IEquatable<PayloadValue>
     /// <summary>A number value (must be finite).</summary>
     public static PayloadValue Number(double value) =>
         double.IsFinite(value) ? new(PayloadKind.Number, null, value, null)
-            : throw new StorageException(StorageErrorCode.InvalidPayload, $"Payload numbers must be finite (got {value}).");
+            : throw new AdannsException(AdannsErrorCode.InvalidPayload, $"Payload numbers must be finite (got {value}).");
 
     /// <summary>A bool value.</summary>
     public static PayloadValue Bool(bool value) => new(PayloadKind.Bool, null, value ? 1 : 0, null);
@@ -70,7 +70,7 @@ public sealed class PayloadValue : IEquatable<PayloadValue>
         ArgumentNullException.ThrowIfNull(items);
         foreach (var i in items)
             if (i is null || i.Kind == PayloadKind.List)
-                throw new StorageException(StorageErrorCode.InvalidPayload, "Payload lists hold strings, numbers or bools (no nulls, no nested lists).");
+                throw new AdannsException(AdannsErrorCode.InvalidPayload, "Payload lists hold strings, numbers or bools (no nulls, no nested lists).");
         return new(PayloadKind.List, null, 0, (PayloadValue[])items.Clone());
     }
 
@@ -201,15 +201,15 @@ internal static class PayloadCodec
     {
         if (payload is null || payload.Count == 0) return 0;
         if (payload.Count > MaxFields)
-            throw new StorageException(StorageErrorCode.InvalidPayload, $"Record {recordIndex}: payload has {payload.Count} fields (max {MaxFields}).", recordIndex);
+            throw new AdannsException(AdannsErrorCode.InvalidPayload, $"Record {recordIndex}: payload has {payload.Count} fields (max {MaxFields}).", recordIndex);
         int n = 2;
         foreach (var (name, value) in payload)
         {
             int nb = Encoding.UTF8.GetByteCount(name);
             if (nb == 0 || nb > 255)
-                throw new StorageException(StorageErrorCode.InvalidPayload, $"Record {recordIndex}: payload field names must be 1–255 UTF-8 bytes (got \"{name}\").", recordIndex);
+                throw new AdannsException(AdannsErrorCode.InvalidPayload, $"Record {recordIndex}: payload field names must be 1–255 UTF-8 bytes (got \"{name}\").", recordIndex);
             if (value is null)
-                throw new StorageException(StorageErrorCode.InvalidPayload, $"Record {recordIndex}: payload field \"{name}\" is null.", recordIndex);
+                throw new AdannsException(AdannsErrorCode.InvalidPayload, $"Record {recordIndex}: payload field \"{name}\" is null.", recordIndex);
             n += 2 + nb + value.EncodedLength();
         }
         return n;

@@ -27,9 +27,9 @@ public readonly struct RecordId : IEquatable<RecordId>
     {
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0)
-            throw new StorageException(StorageErrorCode.InvalidId, "A string record id must not be empty.");
+            throw new AdannsException(AdannsErrorCode.InvalidId, "A string record id must not be empty.");
         if (Encoding.UTF8.GetByteCount(text) > MaxStringBytes)
-            throw new StorageException(StorageErrorCode.InvalidId, $"String record id \"{Truncate(text)}\" is longer than {MaxStringBytes} UTF-8 bytes.");
+            throw new AdannsException(AdannsErrorCode.InvalidId, $"String record id \"{Truncate(text)}\" is longer than {MaxStringBytes} UTF-8 bytes.");
         _number = 0;
         _text = text;
     }

@@ -227,7 +227,7 @@ internal sealed unsafe partial class RecordStore : IDisposable
         while (it.GetNext(out _))
         {
             ref var k = ref it.GetKey();
-            if (k.Length != 8) throw new StorageException(StorageErrorCode.Corrupt, $"Record store: a key of {k.Length} bytes (expected 8).");
+            if (k.Length != 8) throw new AdannsException(AdannsErrorCode.Corrupt, $"Record store: a key of {k.Length} bytes (expected 8).");
             long key = BitConverter.ToInt64(k.AsReadOnlySpan());
             yield return (key, it.GetValue().AsReadOnlySpan().ToArray());
         }

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using Adanns.Engine;
 using Adanns.Engine.Collections;
+using Adanns.Protocol.V1;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
-using Adanns.Protocol.V1;
 using V1 = Adanns.Protocol.V1;
 
 namespace Adanns.Server.Services;
@@ -55,9 +55,9 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
         {
             hits = c.SearchWithReport(vector, (int)q.TopK, parameters, filter, q.WithPayload, out report);
         }
-        catch (Engine.Storage.StorageException e) when (where.Length > 0)
+        catch (AdannsException e) when (where.Length > 0)
         {
-            throw new RpcException(new Status(ApiInterceptor.ToStatus(e.Code), where + e.Message));
+            throw new AdannsException(e.Code, where + e.Message, e);
         }
 
         var response = new V1.SearchResponse();

@@ -54,8 +54,8 @@ public class AsyncApiTests : CollectionTestBase
         var filtered = await c.SearchBatchAsync(queries.Take(20).ToList(), 5, filter: red, withPayload: true);
         Assert.All(filtered, r => Assert.All(r.Hits, h => Assert.True(red.Matches(h.Payload))));
 
-        var bad = await Assert.ThrowsAsync<StorageException>(() => c.SearchBatchAsync([queries[0], new float[D - 1]], 5));
-        Assert.Equal(StorageErrorCode.WrongDimension, bad.Code);
+        var bad = await Assert.ThrowsAsync<AdannsException>(() => c.SearchBatchAsync([queries[0], new float[D - 1]], 5));
+        Assert.Equal(AdannsErrorCode.WrongDimension, bad.Code);
         Assert.Equal(1, bad.RecordIndex);
         Assert.Contains("query 1", bad.Message);
     }
@@ -136,8 +136,8 @@ public class AsyncApiTests : CollectionTestBase
         var pending = c.UpsertAsync(Enumerable.Range(0, 300).Select(i => new VectorRecord((ulong)i, data[i])).ToList());
         await db.DisposeAsync();
         await pending; // accepted before the close: acknowledged by it
-        var closed = await Assert.ThrowsAsync<StorageException>(() => c.UpsertAsync(1UL, data[1]));
-        Assert.Equal(StorageErrorCode.Closed, closed.Code);
+        var closed = await Assert.ThrowsAsync<AdannsException>(() => c.UpsertAsync(1UL, data[1]));
+        Assert.Equal(AdannsErrorCode.Closed, closed.Code);
         await db.DisposeAsync(); // twice is fine
 
         var logs = new ListLoggerProvider();
@@ -215,8 +215,8 @@ public class AsyncApiTests : CollectionTestBase
         Assert.Contains("ExactFilterSelectivity must be in [0, 1] (got 2)", e.Message);
         var missing = new ServiceCollection().AddAdanns(_ => { }).BuildServiceProvider();
         Assert.Contains("DataDirectory is required", Assert.Throws<OptionsValidationException>(() => missing.GetRequiredService<AdannsDatabase>()).Message);
-        var direct = Assert.Throws<StorageException>(() => AdannsDatabase.Open(Dir, new DatabaseOptions { ImbalanceFactor = 0.5 }));
-        Assert.Equal(StorageErrorCode.InvalidConfiguration, direct.Code);
+        var direct = Assert.Throws<AdannsException>(() => AdannsDatabase.Open(Dir, new DatabaseOptions { ImbalanceFactor = 0.5 }));
+        Assert.Equal(AdannsErrorCode.InvalidConfiguration, direct.Code);
     }
 
     /// <summary>Collects formatted log lines.</summary>

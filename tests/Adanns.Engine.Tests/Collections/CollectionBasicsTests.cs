@@ -1,3 +1,4 @@
+using Adanns.Engine;
 using Adanns.Engine.Collections;
 using Adanns.Engine.Indexes;
 using Adanns.Engine.Storage;
@@ -70,25 +71,25 @@ public class CollectionBasicsTests : CollectionTestBase
         var c = db.CreateCollection(new CollectionConfig("b", 4, Metric.L2, "IVF4") { MaxPayloadBytes = 100 });
         await c.UpsertAsync(1UL, new float[] { 1, 2, 3, 4 });
 
-        async Task<StorageException> Fails(Func<Task> f) => await Assert.ThrowsAsync<StorageException>(f);
-        Assert.Equal(StorageErrorCode.WrongDimension, (await Fails(() => c.UpsertAsync(2UL, new float[] { 1, 2, 3 }))).Code);
+        async Task<AdannsException> Fails(Func<Task> f) => await Assert.ThrowsAsync<AdannsException>(f);
+        Assert.Equal(AdannsErrorCode.WrongDimension, (await Fails(() => c.UpsertAsync(2UL, new float[] { 1, 2, 3 }))).Code);
         var nan = await Fails(() => c.UpsertAsync([new VectorRecord(3UL, new float[] { 1, 2, 3, 4 }), new VectorRecord(4UL, new float[] { 1, float.NaN, 3, 4 })]));
-        Assert.Equal(StorageErrorCode.NonFiniteVector, nan.Code);
+        Assert.Equal(AdannsErrorCode.NonFiniteVector, nan.Code);
         Assert.Equal(1, nan.RecordIndex);
         Assert.Contains("index 1", nan.Message);
-        Assert.Equal(StorageErrorCode.NonFiniteVector, (await Fails(() => c.UpsertAsync(2UL, new float[] { 1, float.PositiveInfinity, 3, 4 }))).Code);
-        Assert.Equal(StorageErrorCode.EmptyVector, (await Fails(() => c.UpsertAsync(2UL, Array.Empty<float>()))).Code);
-        Assert.Equal(StorageErrorCode.DuplicateId, (await Fails(() => c.UpsertAsync([new VectorRecord(9UL, new float[4]), new VectorRecord(9UL, new float[4])]))).Code);
-        Assert.Equal(StorageErrorCode.DuplicateId, (await Fails(() => c.DeleteAsync(new RecordId[] { "a", "a" }))).Code);
+        Assert.Equal(AdannsErrorCode.NonFiniteVector, (await Fails(() => c.UpsertAsync(2UL, new float[] { 1, float.PositiveInfinity, 3, 4 }))).Code);
+        Assert.Equal(AdannsErrorCode.EmptyVector, (await Fails(() => c.UpsertAsync(2UL, Array.Empty<float>()))).Code);
+        Assert.Equal(AdannsErrorCode.DuplicateId, (await Fails(() => c.UpsertAsync([new VectorRecord(9UL, new float[4]), new VectorRecord(9UL, new float[4])]))).Code);
+        Assert.Equal(AdannsErrorCode.DuplicateId, (await Fails(() => c.DeleteAsync(new RecordId[] { "a", "a" }))).Code);
         var big = new Dictionary<string, PayloadValue> { ["text"] = new string('x', 200) };
-        Assert.Equal(StorageErrorCode.InvalidPayload, (await Fails(() => c.UpsertAsync(2UL, new float[4], big))).Code);
-        Assert.Equal(StorageErrorCode.InvalidId, Assert.Throws<StorageException>(() => new RecordId("")).Code);
-        Assert.Equal(StorageErrorCode.CollectionNotFound, Assert.Throws<StorageException>(() => db.GetCollection("nope")).Code);
-        Assert.Equal(StorageErrorCode.CollectionExists, Assert.Throws<StorageException>(() => db.CreateCollection(new CollectionConfig("b", 4, Metric.L2, "IVF4"))).Code);
-        Assert.Equal(StorageErrorCode.InvalidConfiguration, Assert.Throws<StorageException>(() => db.CreateCollection(new CollectionConfig("bad name", 4, Metric.L2, "IVF4"))).Code);
-        Assert.Equal(StorageErrorCode.InvalidConfiguration, Assert.Throws<StorageException>(() => db.CreateCollection(new CollectionConfig("x", 4, Metric.L2, "IVF4@8"))).Code);
-        Assert.Equal(StorageErrorCode.WrongDimension, Assert.Throws<StorageException>(() => c.Search(new float[3], 1)).Code);
-        Assert.Equal(StorageErrorCode.InvalidQuery, Assert.Throws<StorageException>(() => c.Search(new float[4], 0)).Code);
+        Assert.Equal(AdannsErrorCode.InvalidPayload, (await Fails(() => c.UpsertAsync(2UL, new float[4], big))).Code);
+        Assert.Equal(AdannsErrorCode.InvalidId, Assert.Throws<AdannsException>(() => new RecordId("")).Code);
+        Assert.Equal(AdannsErrorCode.CollectionNotFound, Assert.Throws<AdannsException>(() => db.GetCollection("nope")).Code);
+        Assert.Equal(AdannsErrorCode.CollectionExists, Assert.Throws<AdannsException>(() => db.CreateCollection(new CollectionConfig("b", 4, Metric.L2, "IVF4"))).Code);
+        Assert.Equal(AdannsErrorCode.InvalidConfiguration, Assert.Throws<AdannsException>(() => db.CreateCollection(new CollectionConfig("bad name", 4, Metric.L2, "IVF4"))).Code);
+        Assert.Equal(AdannsErrorCode.InvalidConfiguration, Assert.Throws<AdannsException>(() => db.CreateCollection(new CollectionConfig("x", 4, Metric.L2, "IVF4@8"))).Code);
+        Assert.Equal(AdannsErrorCode.WrongDimension, Assert.Throws<AdannsException>(() => c.Search(new float[3], 1)).Code);
+        Assert.Equal(AdannsErrorCode.InvalidQuery, Assert.Throws<AdannsException>(() => c.Search(new float[4], 0)).Code);
 
         // Nothing of the rejected writes landed; the good record is intact.
         Assert.Equal(1, c.Count);
@@ -109,7 +110,7 @@ public class CollectionBasicsTests : CollectionTestBase
         Assert.False(Directory.Exists(dir));
         Assert.Empty(Directory.GetDirectories(Path.Combine(Dir, "collections")));
         Assert.Empty(db.ListCollections());
-        await Assert.ThrowsAsync<StorageException>(() => c.UpsertAsync(1UL, new float[8]));
+        await Assert.ThrowsAsync<AdannsException>(() => c.UpsertAsync(1UL, new float[8]));
         Assert.False(await db.DropCollectionAsync("tmp"));
         var again = db.CreateCollection(new CollectionConfig("tmp", 8, Metric.L2, "IVF4"));
         Assert.Equal(0, again.Count);

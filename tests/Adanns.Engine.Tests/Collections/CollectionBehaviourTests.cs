@@ -1,3 +1,4 @@
+using Adanns.Engine;
 using Adanns.Engine.Collections;
 using Adanns.Engine.Indexes;
 using Adanns.Engine.Storage;
@@ -116,8 +117,8 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
             Assert.Contains("manifest", q["badmanifest"]);
             Assert.Contains("truncated", q["badindex"]);
             Assert.Contains("collection.meta", q["badmeta"]);
-            var e = Assert.Throws<StorageException>(() => db.GetCollection("badindex"));
-            Assert.Equal(StorageErrorCode.CollectionQuarantined, e.Code);
+            var e = Assert.Throws<AdannsException>(() => db.GetCollection("badindex"));
+            Assert.Equal(AdannsErrorCode.CollectionQuarantined, e.Code);
             Assert.Contains("quarantined", e.Message);
             // A quarantined collection can be dropped to free its name and disk.
             Assert.True(await db.DropCollectionAsync("badindex"));
