@@ -1,0 +1,270 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Adanns.Engine.Collections;
+using Adanns.Engine.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Adanns.Cluster;
+
+/// <summary>
+/// The shard replicas stored on this node: one engine <see cref="AdannsDatabase"/> in the node's data directory,
+/// each replica a durable <see cref="Collection"/> named <c>{collection}-s{shard}</c>. Tracks each replica's place in
+/// its shard's write sequence: position = engine LSN + offset, where the offset (kept in <c>replicas.json</c>)
+/// is non-zero only after a full shard transfer or a write the engine rejected as bad input (which every replica
+/// rejects alike and which still takes its sequence numbers).
+/// </summary>
+public sealed class LocalNode : IDisposable
+{
+    private const string OffsetsFile = "replicas.json";
+
+    private readonly ClusterNodeOptions _options;
+    private readonly ILogger<LocalNode> _log;
+    private readonly Lazy<AdannsDatabase> _db;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, long> _offsets = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Runtime> _runtime = new(StringComparer.Ordinal);
+
+    private sealed class Runtime
+    {
+        public SemaphoreSlim Writes { get; } = new(1, 1);
+        public long Next;          // sequence number the next write must start at
+        public volatile bool Serving;
+    }
+
+    /// <summary>Opens (lazily, at first use) the node's database.</summary>
+    public LocalNode(IOptions<ClusterNodeOptions> options, ILogger<LocalNode> log)
+    {
+        _options = options.Value;
+        _log = log;
+        _db = new Lazy<AdannsDatabase>(Open, LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    private AdannsDatabase Open()
+    {
+        string dir = Path.GetFullPath(_options.DataDirectory);
+        var db = AdannsDatabase.Open(dir, _options.Database);
+        string path = Path.Combine(dir, OffsetsFile);
+        if (File.Exists(path))
+        {
+            var stored = JsonSerializer.Deserialize<Dictionary<string, long>>(File.ReadAllText(path)) ?? [];
+            foreach (var (k, v) in stored) _offsets[k] = v;
+        }
+        foreach (var q in db.Quarantined) _log.LogError("Replica {Replica} is quarantined: {Reason}", q.Name, q.Reason);
+        _log.LogInformation("Node database {Directory}: {Count} replica(s)", dir, db.ListCollections().Count);
+        return db;
+    }
+
+    /// <summary>The node's database.</summary>
+    public AdannsDatabase Database => _db.Value;
+
+    private void SaveOffsets()
+    {
+        string dir = Database.DirectoryPath;
+        string tmp = Path.Combine(dir, OffsetsFile + ".tmp");
+        File.WriteAllText(tmp, JsonSerializer.Serialize(_offsets));
+        File.Move(tmp, Path.Combine(dir, OffsetsFile), overwrite: true);
+    }
+
+    private long Offset(string name)
+    {
+        lock (_gate) return _offsets.GetValueOrDefault(name);
+    }
+
+    private Collection Get(string name) =>
+        Database.TryGetCollection(name, out var c) ? c! : throw new ClusterException(StorageErrorCode.Closed, $"Replica \"{name}\" does not exist on this node.", replicaFailure: true);
+
+    private Runtime RuntimeOf(string name, Collection c) => _runtime.GetOrAdd(name, _ => new Runtime { Next = c.GetStats().AppliedLsn + Offset(name) + 1 });
+
+    /// <summary>Creates an empty replica (a no-op when it exists with the same configuration).</summary>
+    public void CreateReplica(string name, Engine.Collections.CollectionConfig config)
+    {
+        if (Database.TryGetCollection(name, out var existing))
+        {
+            if (existing!.Config.Dimension != config.Dimension || existing.Config.Metric != config.Metric || existing.Config.IndexSpec != config.IndexSpec)
+                throw new ClusterException(StorageErrorCode.CollectionExists, $"Replica \"{name}\" exists on this node with another configuration.");
+            return;
+        }
+        try
+        {
+            Database.CreateCollection(config with { Name = name });
+        }
+        catch (StorageException e)
+        {
+            throw new ClusterException(e.Code, e.Message);
+        }
+        lock (_gate)
+        {
+            if (_offsets.Remove(name)) SaveOffsets();
+        }
+        _runtime.TryRemove(name, out _);
+    }
+
+    /// <summary>Deletes a replica and its files; false when there was none.</summary>
+    public async Task<bool> DropReplicaAsync(string name)
+    {
+        if (_runtime.TryRemove(name, out var rt)) rt.Serving = false;
+        bool dropped = await Database.DropCollectionAsync(name).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_offsets.Remove(name)) SaveOffsets();
+        }
+        return dropped;
+    }
+
+    /// <summary>Position, serving flag and counters of a replica (Exists false when there is none).</summary>
+    public ReplicaStatus Status(string name)
+    {
+        if (!Database.TryGetCollection(name, out var c)) return new ReplicaStatus(false, -1, false, 0, false);
+        var rt = RuntimeOf(name, c!);
+        var s = c!.GetStats();
+        return new ReplicaStatus(true, Interlocked.Read(ref rt.Next) - 1, rt.Serving, s.Count, s.IndexTrained);
+    }
+
+    /// <summary>Allows or stops reads of a replica (reads only go to replicas known to be up to date).</summary>
+    public void SetServing(string name, bool serving) => RuntimeOf(name, Get(name)).Serving = serving;
+
+    /// <summary>
+    /// Applies one write of the shard's sequence. A write already held (a resend) is acknowledged again; one that
+    /// does not start at the replica's next position fails as out of sync (the shard then catches the replica up).
+    /// </summary>
+    public async Task<WriteResult> ApplyAsync(string name, ShardWrite w)
+    {
+        var c = Get(name);
+        var rt = RuntimeOf(name, c);
+        await rt.Writes.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            long next = rt.Next;
+            if (w.Last < next) return new WriteResult(0, 1);
+            if (w.First != next)
+                throw new ClusterException(StorageErrorCode.Closed, $"Replica \"{name}\" is out of sync: it holds writes up to {next - 1}, got {w.First}..{w.Last}.", replicaFailure: true);
+            int deleted;
+            try
+            {
+                if (w.Delete) deleted = await c.DeleteAsync(w.Ids, w.Wait).ConfigureAwait(false);
+                else
+                {
+                    await c.UpsertAsync(Array.ConvertAll(w.Points, p => p.ToRecord()), w.Wait).ConfigureAwait(false);
+                    deleted = 0;
+                }
+            }
+            catch (StorageException e) when (e.Code is not (StorageErrorCode.Closed or StorageErrorCode.Corrupt))
+            {
+                // Bad input: rejected before anything was logged, identically on every replica. The write keeps its
+                // sequence numbers, so the offset moves past them.
+                lock (_gate)
+                {
+                    _offsets[name] = _offsets.GetValueOrDefault(name) + w.Count;
+                    SaveOffsets();
+                }
+                Interlocked.Exchange(ref rt.Next, next + w.Count);
+                throw new ClusterException(e.Code, e.Message);
+            }
+            catch (StorageException e)
+            {
+                throw new ClusterException(e.Code, $"Replica \"{name}\": {e.Message}", replicaFailure: true);
+            }
+            Interlocked.Exchange(ref rt.Next, next + w.Count);
+            return new WriteResult(deleted, 1);
+        }
+        finally
+        {
+            rt.Writes.Release();
+        }
+    }
+
+    private Collection Serving(string name)
+    {
+        var c = Get(name);
+        if (!RuntimeOf(name, c).Serving)
+            throw new ClusterException(StorageErrorCode.Closed, $"Replica \"{name}\" is not serving reads (it is catching up).", replicaFailure: true);
+        return c;
+    }
+
+    /// <summary>Top-k on one replica (which must be serving).</summary>
+    public SearchAnswer Search(string name, SearchCall call)
+    {
+        var c = Serving(name);
+        try
+        {
+            var hits = c.SearchWithReport(call.Query, call.K, call.Params, call.Filter?.ToFilter(), call.WithPayload, out var report);
+            var s = report.Stats;
+            return new SearchAnswer
+            {
+                Hits = hits, Path = report.Path, ListsProbed = s.ListsProbed, VectorsScanned = s.VectorsScanned, VectorsReranked = s.VectorsReranked, Flops = s.Flops,
+            };
+        }
+        catch (StorageException e)
+        {
+            throw new ClusterException(e.Code, e.Message, replicaFailure: e.Code is StorageErrorCode.Closed or StorageErrorCode.Corrupt);
+        }
+    }
+
+    /// <summary>Records by id (missing ids omitted), read from a serving replica.</summary>
+    public async Task<PointDto[]> GetAsync(string name, RecordId[] ids, bool requireServing = true)
+    {
+        var c = requireServing ? Serving(name) : Get(name);
+        var found = new List<PointDto>(ids.Length);
+        foreach (var id in ids)
+            if (await c.GetAsync(id).ConfigureAwait(false) is { } r) found.Add(PointDto.From(r));
+        return found.ToArray();
+    }
+
+    /// <summary>Ids matching a filter (all when null).</summary>
+    public RecordId[] FindIds(string name, FilterSpec? filter, bool requireServing = true)
+    {
+        var c = requireServing ? Serving(name) : Get(name);
+        return c.FindIds(filter?.ToFilter()).ToArray();
+    }
+
+    /// <summary>Live records, optionally only those matching a filter.</summary>
+    public long Count(string name, FilterSpec? filter)
+    {
+        var c = Serving(name);
+        return filter is null ? c.Count : c.FindIds(filter.ToFilter()).Count;
+    }
+
+    /// <summary>Loads one page of a full shard transfer into a fresh replica (not through the sequence).</summary>
+    public async Task ImportAsync(string name, PointDto[] points)
+    {
+        var c = Get(name);
+        if (points.Length > 0) await c.UpsertAsync(Array.ConvertAll(points, p => p.ToRecord()), wait: true).ConfigureAwait(false);
+    }
+
+    /// <summary>Ends a full transfer: the replica now holds the shard up to <paramref name="position"/>.</summary>
+    public async Task FinishImportAsync(string name, long position)
+    {
+        var c = Get(name);
+        await c.CheckpointAsync().ConfigureAwait(false);
+        long lsn = c.GetStats().AppliedLsn;
+        lock (_gate)
+        {
+            _offsets[name] = position - lsn;
+            SaveOffsets();
+        }
+        var rt = RuntimeOf(name, c);
+        Interlocked.Exchange(ref rt.Next, position + 1);
+    }
+
+    /// <summary>Waits until every write this replica accepted is applied (writes sent without wait included).</summary>
+    public async Task SyncAsync(string name)
+    {
+        var c = Get(name);
+        var rt = RuntimeOf(name, c);
+        long target = Interlocked.Read(ref rt.Next) - 1 - Offset(name);
+        while (c.GetStats().AppliedLsn < target) await Task.Delay(2).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for the replica's index training (false: too few vectors).</summary>
+    public Task<bool> WaitForIndexAsync(string name) => Get(name).WaitForIndexAsync();
+
+    /// <summary>Checkpoints the replica.</summary>
+    public Task CheckpointAsync(string name) => Get(name).CheckpointAsync();
+
+    /// <summary>Closes the database (every replica checkpoints).</summary>
+    public void Dispose()
+    {
+        if (_db.IsValueCreated) _db.Value.Dispose();
+    }
+}

@@ -1,0 +1,195 @@
+using Adanns.Engine;
+using Adanns.Engine.Collections;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Storage;
+
+namespace Adanns.Cluster.Tests;
+
+/// <summary>One 3-silo cluster shared by the search tests (clusters start slowly).</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public TestClusterHost Host { get; } = new(silos: 3, o => o.ReReplicateAfter = TimeSpan.FromHours(1));
+    public string ReferenceRoot { get; } = Path.Combine(Path.GetTempPath(), $"adanns-ref-{Guid.NewGuid():N}");
+    public AdannsDatabase Reference { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await Host.StartAsync();
+        Reference = AdannsDatabase.Open(ReferenceRoot);
+    }
+
+    public async Task DisposeAsync()
+    {
+        Reference.Dispose();
+        TestClusterHost.DeleteRoot(ReferenceRoot);
+        await Host.DisposeAsync();
+    }
+}
+
+public sealed class ShardedSearchTests(ClusterFixture fx) : IClassFixture<ClusterFixture>
+{
+    private ClusterGateway Gateway => fx.Host.Gateway(fx.Host.Silos[0]);
+
+    private static CollectionConfig Flat(string name, Metric metric, int d) => new(name, d, metric, "IVF16") { TrainThreshold = 1_000_000 };
+
+    [Theory]
+    [InlineData(1, Metric.L2)]
+    [InlineData(2, Metric.Cosine)]
+    [InlineData(3, Metric.L2)]
+    [InlineData(5, Metric.InnerProduct)]
+    public async Task Sharded_exact_search_equals_single_node_exact_search(int shards, Metric metric)
+    {
+        const int n = 1500, d = 24, k = 10;
+        string name = $"exact{shards}{metric}";
+        var vectors = Data.Vectors(n, d, seed: 7 + shards);
+        var records = Data.Records(vectors);
+        await Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat(name, metric, d), shards, ReplicationFactor: 2));
+        var single = fx.Reference.CreateCollection(Flat(name, metric, d));
+        for (int s = 0; s < n; s += 500)
+        {
+            var batch = records.Skip(s).Take(500).ToArray();
+            await Gateway.UpsertAsync(name, batch);
+            await single.UpsertAsync(batch);
+        }
+        // Deletes and replacements go through the shards' sequences as well.
+        var deleted = Enumerable.Range(0, 50).Select(i => (RecordId)(ulong)(i * 7)).ToArray();
+        Assert.Equal(50, await Gateway.DeleteAsync(name, deleted));
+        Assert.Equal(50, await single.DeleteAsync(deleted));
+        // A replacement with a fresh vector (distinct scores: across shards, ties break by id, not by the engine's
+        // internal key; see HitOrder).
+        var moved = new VectorRecord(1ul, Data.Vectors(1, d, seed: 5)[0], null);
+        await Gateway.UpsertAsync(name, [moved]);
+        await single.UpsertAsync([moved]);
+
+        Assert.Equal(single.Count, await Gateway.CountAsync(name));
+        var even = new FilterSpec { Kind = FilterKind.In, Field = "parity", Values = ["even"] };
+        Assert.Equal(single.FindIds(even.ToFilter()).Count, await Gateway.CountAsync(name, even));
+
+        var queries = Data.Vectors(25, d, seed: 99);
+        foreach (var q in queries)
+        {
+            foreach (var filter in new FilterSpec?[] { null, even })
+            {
+                var expected = single.Search(q, k, filter: filter?.ToFilter());
+                var (actual, totals) = await Gateway.SearchAsync(name, q, k, filter: filter);
+                Assert.Equal(SearchPath.Flat, totals.Path);
+                Assert.Equal(expected.Select(h => h.Id), actual.Select(h => h.Id));
+                Assert.Equal(expected.Select(h => h.Score), actual.Select(h => h.Score));
+            }
+        }
+        var got = await Gateway.GetAsync(name, [3ul, 7ul, 1ul, 999_999ul]);
+        Assert.Equal([3ul, 1ul], got.Select(r => r.Id.Number));
+        Assert.Equal(moved.Vector.ToArray(), got[1].Vector.ToArray());
+
+        var info = await Gateway.DescribeAsync(name);
+        Assert.Equal(shards, info.Shards.Count);
+        Assert.Equal(single.Count, info.Count);
+        foreach (var shard in info.Shards)
+        {
+            Assert.Equal(2, shard.Replicas.Count);
+            Assert.Equal(2, shard.Replicas.Select(r => r.Node).Distinct().Count());
+            Assert.All(shard.Replicas, r => Assert.Equal(ReplicaState.Active, r.State));
+        }
+    }
+
+    [Fact]
+    public async Task Sharded_ivf_search_recall_is_within_epsilon_of_single_node()
+    {
+        const int n = 6000, d = 32, k = 10;
+        const string name = "ivf";
+        var vectors = Data.Clustered(n, d, clusters: 40, seed: 11);
+        var config = new CollectionConfig(name, d, Metric.L2, "IVF32") { TrainThreshold = 1024 };
+        await Gateway.CreateCollectionAsync(new ClusterCollectionSpec(config, Shards: 3, ReplicationFactor: 1));
+        var single = fx.Reference.CreateCollection(config);
+        var records = Data.Records(vectors);
+        for (int s = 0; s < n; s += 1000)
+        {
+            var batch = records.Skip(s).Take(1000).ToArray();
+            await Gateway.UpsertAsync(name, batch);
+            await single.UpsertAsync(batch);
+        }
+        Assert.True(await Gateway.WaitForIndexAsync(name));
+        Assert.True(await single.WaitForIndexAsync());
+
+        var queries = Data.Clustered(100, d, clusters: 40, seed: 12);
+        var exact = new SearchParams { Exact = true };
+        double clusterRecall = 0, singleRecall = 0;
+        var parameters = new SearchParams { NProbe = 2 };
+        foreach (var q in queries)
+        {
+            var truth = single.Search(q, k, exact).Select(h => h.Id).ToHashSet();
+            var (hits, totals) = await Gateway.SearchAsync(name, q, k, parameters);
+            Assert.Equal(SearchPath.Index, totals.Path);
+            clusterRecall += hits.Count(h => truth.Contains(h.Id)) / (double)k;
+            singleRecall += single.Search(q, k, parameters).Count(h => truth.Contains(h.Id)) / (double)k;
+        }
+        clusterRecall /= queries.Length;
+        singleRecall /= queries.Length;
+        // Each shard probes nprobe of its own lists, so the cluster scans more and its recall is at least the
+        // single node's, minus sampling noise.
+        Assert.True(clusterRecall >= singleRecall - 0.03, $"cluster recall {clusterRecall:F3} vs single node {singleRecall:F3}");
+        Assert.True(singleRecall > 0.5, $"single-node recall {singleRecall:F3}");
+    }
+
+    [Fact]
+    public async Task Bad_input_is_rejected_with_the_engine_error_and_nothing_is_written()
+    {
+        const string name = "bad";
+        await Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat(name, Metric.L2, 4), Shards: 2, ReplicationFactor: 3));
+        var e = await Assert.ThrowsAsync<StorageException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat(name, Metric.L2, 4), 2, 1)));
+        Assert.Equal(StorageErrorCode.CollectionExists, e.Code);
+        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat("rf4", Metric.L2, 4), 2, ReplicationFactor: 4)));
+        Assert.Equal(StorageErrorCode.InvalidConfiguration, e.Code);
+        Assert.Contains("replication_factor 4", e.Message);
+        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat("wc", Metric.L2, 4), 2, 2, WriteConsistency: 3)));
+        Assert.Contains("write_consistency 3", e.Message);
+        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(new CollectionConfig("spec", 4, Metric.L2, "IVF0"), 1, 1)));
+        Assert.Equal(StorageErrorCode.InvalidConfiguration, e.Code);
+
+        await Gateway.UpsertAsync(name, [new VectorRecord(1ul, new float[] { 1, 2, 3, 4 })]);
+        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.UpsertAsync(name, [new VectorRecord(2ul, new float[] { 1, 2, 3, 4 }), new VectorRecord(3ul, new float[] { 1, 2 })]));
+        Assert.Equal(StorageErrorCode.WrongDimension, e.Code);
+        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.UpsertAsync(name, [new VectorRecord(4ul, new float[] { 1, float.NaN, 3, 4 })]));
+        Assert.Equal(StorageErrorCode.NonFiniteVector, e.Code);
+        // Rejected by the replicas' engines (payload over the limit): the shard's sequence stays consistent.
+        var big = new Dictionary<string, PayloadValue> { ["blob"] = new string('x', 70_000) };
+        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.UpsertAsync(name, [new VectorRecord(5ul, new float[] { 1, 2, 3, 4 }, big)]));
+        Assert.Equal(StorageErrorCode.InvalidPayload, e.Code);
+        await Gateway.UpsertAsync(name, [new VectorRecord(6ul, new float[] { 4, 3, 2, 1 })]);
+        Assert.Equal(2, await Gateway.CountAsync(name));
+        var (hits, _) = await Gateway.SearchAsync(name, [4, 3, 2, 1], 5);
+        Assert.Equal([6ul, 1ul], hits.Select(h => h.Id.Number));
+
+        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.SearchAsync("missing", [1, 2, 3, 4], 5));
+        Assert.Equal(StorageErrorCode.CollectionNotFound, e.Code);
+        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.SearchAsync(name, [1, 2, 3, 4], 0));
+        Assert.Equal(StorageErrorCode.InvalidQuery, e.Code);
+
+        Assert.True(await Gateway.DropCollectionAsync(name));
+        Assert.False(await Gateway.DropCollectionAsync(name));
+        Assert.DoesNotContain(name, await Gateway.ListCollectionsAsync());
+        foreach (var silo in fx.Host.Silos)
+            Assert.False(silo.ServiceProvider.GetService(typeof(LocalNode)) is LocalNode node && node.Database.ListCollections().Any(c => c.StartsWith(name + "-s", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Merge_orders_by_score_then_id_across_shards()
+    {
+        var a = new SearchAnswer { Hits = [new SearchHit(5ul, 0.5f, null), new SearchHit("b", 0.9f, null)] };
+        var b = new SearchAnswer { Hits = [new SearchHit(2ul, 0.5f, null), new SearchHit("a", 0.9f, null), new SearchHit(9ul, 0.1f, null)] };
+        static string Show(SearchHit h) => h.Id.IsString ? h.Id.Text! : h.Id.Number.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(["9", "2", "5", "a"], ClusterGateway.Merge([a, b], 4, higherIsBetter: false).Select(Show));
+        Assert.Equal(["a", "b", "2"], ClusterGateway.Merge([a, b], 3, higherIsBetter: true).Select(Show));
+    }
+
+    [Fact]
+    public void Routing_is_stable_and_spreads_ids()
+    {
+        // Fixed expectations: the hash must never change, or existing collections would lose their records.
+        Assert.Equal([4, 0, 213], new[] { ShardRouting.ShardOf(12345ul, 7), ShardRouting.ShardOf("doc-42", 7), ShardRouting.ShardOf(0ul, 1000) });
+        var counts = new int[4];
+        for (ulong i = 0; i < 4000; i++) counts[ShardRouting.ShardOf(i, 4)]++;
+        Assert.All(counts, c => Assert.InRange(c, 850, 1150));
+        Assert.NotEqual(ShardRouting.ShardOf(7ul, 1000), ShardRouting.ShardOf("7", 1000));
+    }
+}
