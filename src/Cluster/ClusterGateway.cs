@@ -12,7 +12,7 @@ namespace Adanns.Cluster;
 /// The cluster seen as one database, from any node: routes writes to shards by id hash (each shard acknowledges
 /// after its write consistency), fans reads out to one live replica per shard (retrying another when one fails)
 /// and merges the per-shard top-k. Every node's gRPC server answers through its own gateway. Errors are
-/// <see cref="StorageException"/>s with the engine's codes (<see cref="StorageErrorCode.Closed"/> for "no live
+/// <see cref="AdannsException"/>s with the engine's codes (<see cref="AdannsErrorCode.Closed"/> for "no live
 /// replica", which a server reports as Unavailable).
 /// </summary>
 public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipService membership, ILocalSiloDetails local, IOptions<ClusterNodeOptions> options)
@@ -45,7 +45,7 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
         }
         catch (ClusterException e)
         {
-            throw e.ToStorageException();
+            throw e.ToAdannsException();
         }
     }
 
@@ -57,7 +57,7 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
         }
         catch (ClusterException e)
         {
-            throw e.ToStorageException();
+            throw e.ToAdannsException();
         }
     }
 
@@ -68,7 +68,7 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (spec.Config.Name is null or { Length: 0 })
-            throw new StorageException(StorageErrorCode.InvalidConfiguration, "Collection name must be 1–56 characters from A–Z, a–z, 0–9, '_' and '-'.");
+            throw new AdannsException(AdannsErrorCode.InvalidConfiguration, "Collection name must be 1–56 characters from A–Z, a–z, 0–9, '_' and '-'.");
         var created = await Call(grains.GetGrain<ICollectionGrain>(spec.Config.Name).Create(spec), WriteTimeout).ConfigureAwait(false);
         _routes.TryRemove(spec.Config.Name, out _);
         return created;
@@ -121,7 +121,7 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
     }
 
     private async Task<ClusterCollectionSpec> SpecAsync(string name) =>
-        await TryGetSpecAsync(name).ConfigureAwait(false) ?? throw new StorageException(StorageErrorCode.CollectionNotFound, $"No collection named \"{name}\".");
+        await TryGetSpecAsync(name).ConfigureAwait(false) ?? throw new AdannsException(AdannsErrorCode.CollectionNotFound, $"No collection named \"{name}\".");
 
     private IShardGrain Shard(string name, int shard) => grains.GetGrain<IShardGrain>($"{name}/{shard}");
 
@@ -164,15 +164,15 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
                 }
                 catch (ClusterException e) when (!e.ReplicaFailure)
                 {
-                    throw e.ToStorageException();
+                    throw e.ToAdannsException();
                 }
-                catch (Exception e) when (e is not StorageException)
+                catch (Exception e) when (e is not AdannsException)
                 {
                     last = e;
                 }
             }
         }
-        throw new StorageException(StorageErrorCode.Closed, $"Shard {shard} of \"{name}\" has no live replica that answers ({last?.Message}).", last);
+        throw new AdannsException(AdannsErrorCode.Closed, $"Shard {shard} of \"{name}\" has no live replica that answers ({last?.Message}).", last);
     }
 
     /// <summary>
@@ -241,16 +241,16 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
         var seen = new HashSet<RecordId>();
         for (int i = 0; i < records.Count; i++)
         {
-            var r = records[i] ?? throw new StorageException(StorageErrorCode.InvalidId, $"Record {i} of the batch is null.", i);
+            var r = records[i] ?? throw new AdannsException(AdannsErrorCode.InvalidId, $"Record {i} of the batch is null.", i);
             var v = r.Vector.Span;
-            if (v.Length == 0) throw new StorageException(StorageErrorCode.EmptyVector, $"Collection \"{name}\": record {i} (id {r.Id}) has an empty vector.", i);
+            if (v.Length == 0) throw new AdannsException(AdannsErrorCode.EmptyVector, $"Collection \"{name}\": record {i} (id {r.Id}) has an empty vector.", i);
             if (v.Length != d)
-                throw new StorageException(StorageErrorCode.WrongDimension, $"Collection \"{name}\": record {i} (id {r.Id}) has {v.Length} dims; the collection holds {d}-dim vectors.", i);
+                throw new AdannsException(AdannsErrorCode.WrongDimension, $"Collection \"{name}\": record {i} (id {r.Id}) has {v.Length} dims; the collection holds {d}-dim vectors.", i);
             if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(v))
-                throw new StorageException(StorageErrorCode.NonFiniteVector, $"Collection \"{name}\": record {i} (id {r.Id}) has a non-finite component.", i);
-            if (r.Id.IsString && r.Id.Text is null) throw new StorageException(StorageErrorCode.InvalidId, $"Record {i} has no id.", i);
+                throw new AdannsException(AdannsErrorCode.NonFiniteVector, $"Collection \"{name}\": record {i} (id {r.Id}) has a non-finite component.", i);
+            if (r.Id.IsString && r.Id.Text is null) throw new AdannsException(AdannsErrorCode.InvalidId, $"Record {i} has no id.", i);
             if (!seen.Add(r.Id))
-                throw new StorageException(StorageErrorCode.DuplicateId, $"Collection \"{name}\": id {r.Id} appears more than once in the batch (record {i}).", i);
+                throw new AdannsException(AdannsErrorCode.DuplicateId, $"Collection \"{name}\": id {r.Id} appears more than once in the batch (record {i}).", i);
         }
         var byShard = records.GroupBy(r => ShardRouting.ShardOf(r.Id, route.Spec.Shards));
         await Task.WhenAll(byShard.Select(g => WriteShard(name, g.Key,
@@ -261,7 +261,7 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
     public async Task<int> DeleteAsync(string name, IReadOnlyList<RecordId> ids, bool wait = true)
     {
         var route = await RouteAsync(name).ConfigureAwait(false);
-        if (ids.Distinct().Count() != ids.Count) throw new StorageException(StorageErrorCode.DuplicateId, $"Collection \"{name}\": an id appears more than once in the batch.");
+        if (ids.Distinct().Count() != ids.Count) throw new AdannsException(AdannsErrorCode.DuplicateId, $"Collection \"{name}\": an id appears more than once in the batch.");
         var results = await Task.WhenAll(ids.GroupBy(id => ShardRouting.ShardOf(id, route.Spec.Shards))
             .Select(g => WriteShard(name, g.Key, new ShardWrite { Delete = true, Ids = g.ToArray(), Wait = wait }))).ConfigureAwait(false);
         return results.Sum(r => r.Deleted);
@@ -294,12 +294,12 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
         }
         catch (ClusterException e)
         {
-            throw e.ToStorageException();
+            throw e.ToAdannsException();
         }
-        catch (Exception e) when (e is not StorageException)
+        catch (Exception e) when (e is not AdannsException)
         {
             _routes.TryRemove(name, out _);
-            throw new StorageException(StorageErrorCode.Closed,
+            throw new AdannsException(AdannsErrorCode.Closed,
                 $"Shard {shard} of \"{name}\": the write's outcome is unknown ({e.GetType().Name}: {e.Message}); retry it (upserts and deletes are idempotent).", e);
         }
     }

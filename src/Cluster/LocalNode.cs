@@ -1,3 +1,4 @@
+using Adanns.Engine;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Adanns.Engine.Collections;
@@ -72,7 +73,7 @@ public sealed class LocalNode : IDisposable
     }
 
     private Collection Get(string name) =>
-        Database.TryGetCollection(name, out var c) ? c! : throw new ClusterException(StorageErrorCode.Closed, $"Replica \"{name}\" does not exist on this node.", replicaFailure: true);
+        Database.TryGetCollection(name, out var c) ? c! : throw new ClusterException(AdannsErrorCode.Closed, $"Replica \"{name}\" does not exist on this node.", replicaFailure: true);
 
     private Runtime RuntimeOf(string name, Collection c) => _runtime.GetOrAdd(name, _ => new Runtime { Next = c.GetStats().AppliedLsn + Offset(name) + 1 });
 
@@ -82,14 +83,14 @@ public sealed class LocalNode : IDisposable
         if (Database.TryGetCollection(name, out var existing))
         {
             if (existing!.Config.Dimension != config.Dimension || existing.Config.Metric != config.Metric || existing.Config.IndexSpec != config.IndexSpec)
-                throw new ClusterException(StorageErrorCode.CollectionExists, $"Replica \"{name}\" exists on this node with another configuration.");
+                throw new ClusterException(AdannsErrorCode.CollectionExists, $"Replica \"{name}\" exists on this node with another configuration.");
             return;
         }
         try
         {
             Database.CreateCollection(config with { Name = name });
         }
-        catch (StorageException e)
+        catch (AdannsException e)
         {
             throw new ClusterException(e.Code, e.Message);
         }
@@ -138,7 +139,7 @@ public sealed class LocalNode : IDisposable
             long next = rt.Next;
             if (w.Last < next) return new WriteResult(0, 1);
             if (w.First != next)
-                throw new ClusterException(StorageErrorCode.Closed, $"Replica \"{name}\" is out of sync: it holds writes up to {next - 1}, got {w.First}..{w.Last}.", replicaFailure: true);
+                throw new ClusterException(AdannsErrorCode.Closed, $"Replica \"{name}\" is out of sync: it holds writes up to {next - 1}, got {w.First}..{w.Last}.", replicaFailure: true);
             int deleted;
             try
             {
@@ -149,7 +150,7 @@ public sealed class LocalNode : IDisposable
                     deleted = 0;
                 }
             }
-            catch (StorageException e) when (e.Code is not (StorageErrorCode.Closed or StorageErrorCode.Corrupt))
+            catch (AdannsException e) when (e.Code is not (AdannsErrorCode.Closed or AdannsErrorCode.Corrupt or AdannsErrorCode.CollectionFaulted))
             {
                 // Bad input: rejected before anything was logged, identically on every replica. The write keeps its
                 // sequence numbers, so the offset moves past them.
@@ -161,7 +162,7 @@ public sealed class LocalNode : IDisposable
                 Interlocked.Exchange(ref rt.Next, next + w.Count);
                 throw new ClusterException(e.Code, e.Message);
             }
-            catch (StorageException e)
+            catch (AdannsException e)
             {
                 throw new ClusterException(e.Code, $"Replica \"{name}\": {e.Message}", replicaFailure: true);
             }
@@ -178,7 +179,7 @@ public sealed class LocalNode : IDisposable
     {
         var c = Get(name);
         if (!RuntimeOf(name, c).Serving)
-            throw new ClusterException(StorageErrorCode.Closed, $"Replica \"{name}\" is not serving reads (it is catching up).", replicaFailure: true);
+            throw new ClusterException(AdannsErrorCode.Closed, $"Replica \"{name}\" is not serving reads (it is catching up).", replicaFailure: true);
         return c;
     }
 
@@ -195,9 +196,9 @@ public sealed class LocalNode : IDisposable
                 Hits = hits, Path = report.Path, ListsProbed = s.ListsProbed, VectorsScanned = s.VectorsScanned, VectorsReranked = s.VectorsReranked, Flops = s.Flops,
             };
         }
-        catch (StorageException e)
+        catch (AdannsException e)
         {
-            throw new ClusterException(e.Code, e.Message, replicaFailure: e.Code is StorageErrorCode.Closed or StorageErrorCode.Corrupt);
+            throw new ClusterException(e.Code, e.Message, replicaFailure: e.Code is AdannsErrorCode.Closed or AdannsErrorCode.Corrupt or AdannsErrorCode.CollectionFaulted);
         }
     }
 

@@ -233,20 +233,20 @@ public sealed class ClusterException : Exception
     public ClusterException(string message) : base(message) { }
     public ClusterException(string message, Exception inner) : base(message, inner) { }
 
-    public ClusterException(StorageErrorCode code, string message, bool replicaFailure = false) : base(message)
+    public ClusterException(AdannsErrorCode code, string message, bool replicaFailure = false) : base(message)
     {
         Code = code;
         ReplicaFailure = replicaFailure;
     }
 
     /// <summary>Engine error code (for status mapping).</summary>
-    [Id(0)] public StorageErrorCode Code { get; init; }
+    [Id(0)] public AdannsErrorCode Code { get; init; }
 
     /// <summary>The replica could not serve (retry elsewhere); false: the request itself was rejected.</summary>
     [Id(1)] public bool ReplicaFailure { get; init; }
 
     /// <summary>The engine exception a client of this node should see.</summary>
-    public StorageException ToStorageException() => new(Code, Message, this);
+    public AdannsException ToAdannsException() => new(Code, Message, this);
 }
 
 // ---------------------------------------------------------------- surrogates for engine types

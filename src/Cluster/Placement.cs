@@ -1,3 +1,4 @@
+using Adanns.Engine;
 using Orleans.Placement;
 using Orleans.Runtime;
 using Orleans.Runtime.Placement;
@@ -37,6 +38,6 @@ public sealed class NodePlacementDirector(IClusterMembershipService membership) 
             if (members.TryGetValue(silo, out var m) && m.Status == SiloStatus.Active && string.Equals(m.Name, node, StringComparison.Ordinal))
                 return Task.FromResult(silo);
         }
-        throw new ClusterException(Engine.Storage.StorageErrorCode.Closed, $"Node \"{node}\" is not an active member of the cluster.", replicaFailure: true);
+        throw new ClusterException(AdannsErrorCode.Closed, $"Node \"{node}\" is not an active member of the cluster.", replicaFailure: true);
     }
 }

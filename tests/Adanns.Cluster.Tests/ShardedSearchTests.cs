@@ -136,34 +136,34 @@ public sealed class ShardedSearchTests(ClusterFixture fx) : IClassFixture<Cluste
     {
         const string name = "bad";
         await Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat(name, Metric.L2, 4), Shards: 2, ReplicationFactor: 3));
-        var e = await Assert.ThrowsAsync<StorageException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat(name, Metric.L2, 4), 2, 1)));
-        Assert.Equal(StorageErrorCode.CollectionExists, e.Code);
-        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat("rf4", Metric.L2, 4), 2, ReplicationFactor: 4)));
-        Assert.Equal(StorageErrorCode.InvalidConfiguration, e.Code);
+        var e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat(name, Metric.L2, 4), 2, 1)));
+        Assert.Equal(AdannsErrorCode.CollectionExists, e.Code);
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat("rf4", Metric.L2, 4), 2, ReplicationFactor: 4)));
+        Assert.Equal(AdannsErrorCode.InvalidConfiguration, e.Code);
         Assert.Contains("replication_factor 4", e.Message);
-        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat("wc", Metric.L2, 4), 2, 2, WriteConsistency: 3)));
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat("wc", Metric.L2, 4), 2, 2, WriteConsistency: 3)));
         Assert.Contains("write_consistency 3", e.Message);
-        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(new CollectionConfig("spec", 4, Metric.L2, "IVF0"), 1, 1)));
-        Assert.Equal(StorageErrorCode.InvalidConfiguration, e.Code);
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.CreateCollectionAsync(new ClusterCollectionSpec(new CollectionConfig("spec", 4, Metric.L2, "IVF0"), 1, 1)));
+        Assert.Equal(AdannsErrorCode.InvalidConfiguration, e.Code);
 
         await Gateway.UpsertAsync(name, [new VectorRecord(1ul, new float[] { 1, 2, 3, 4 })]);
-        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.UpsertAsync(name, [new VectorRecord(2ul, new float[] { 1, 2, 3, 4 }), new VectorRecord(3ul, new float[] { 1, 2 })]));
-        Assert.Equal(StorageErrorCode.WrongDimension, e.Code);
-        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.UpsertAsync(name, [new VectorRecord(4ul, new float[] { 1, float.NaN, 3, 4 })]));
-        Assert.Equal(StorageErrorCode.NonFiniteVector, e.Code);
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.UpsertAsync(name, [new VectorRecord(2ul, new float[] { 1, 2, 3, 4 }), new VectorRecord(3ul, new float[] { 1, 2 })]));
+        Assert.Equal(AdannsErrorCode.WrongDimension, e.Code);
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.UpsertAsync(name, [new VectorRecord(4ul, new float[] { 1, float.NaN, 3, 4 })]));
+        Assert.Equal(AdannsErrorCode.NonFiniteVector, e.Code);
         // Rejected by the replicas' engines (payload over the limit): the shard's sequence stays consistent.
         var big = new Dictionary<string, PayloadValue> { ["blob"] = new string('x', 70_000) };
-        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.UpsertAsync(name, [new VectorRecord(5ul, new float[] { 1, 2, 3, 4 }, big)]));
-        Assert.Equal(StorageErrorCode.InvalidPayload, e.Code);
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.UpsertAsync(name, [new VectorRecord(5ul, new float[] { 1, 2, 3, 4 }, big)]));
+        Assert.Equal(AdannsErrorCode.InvalidPayload, e.Code);
         await Gateway.UpsertAsync(name, [new VectorRecord(6ul, new float[] { 4, 3, 2, 1 })]);
         Assert.Equal(2, await Gateway.CountAsync(name));
         var (hits, _) = await Gateway.SearchAsync(name, [4, 3, 2, 1], 5);
         Assert.Equal([6ul, 1ul], hits.Select(h => h.Id.Number));
 
-        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.SearchAsync("missing", [1, 2, 3, 4], 5));
-        Assert.Equal(StorageErrorCode.CollectionNotFound, e.Code);
-        e = await Assert.ThrowsAsync<StorageException>(() => Gateway.SearchAsync(name, [1, 2, 3, 4], 0));
-        Assert.Equal(StorageErrorCode.InvalidQuery, e.Code);
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.SearchAsync("missing", [1, 2, 3, 4], 5));
+        Assert.Equal(AdannsErrorCode.CollectionNotFound, e.Code);
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.SearchAsync(name, [1, 2, 3, 4], 0));
+        Assert.Equal(AdannsErrorCode.InvalidQuery, e.Code);
 
         Assert.True(await Gateway.DropCollectionAsync(name));
         Assert.False(await Gateway.DropCollectionAsync(name));

@@ -33,36 +33,36 @@ internal sealed partial class CollectionGrain(
     public async Task<ClusterCollectionSpec> Create(ClusterCollectionSpec spec)
     {
         if (state.State.Spec is not null || _creating is not null)
-            throw new ClusterException(StorageErrorCode.CollectionExists, $"Collection \"{spec.Config.Name}\" already exists.");
+            throw new ClusterException(AdannsErrorCode.CollectionExists, $"Collection \"{spec.Config.Name}\" already exists.");
         var c = spec.Config;
         string name = this.GetPrimaryKeyString();
-        if (c.Name != name) throw new ClusterException(StorageErrorCode.InvalidConfiguration, $"Collection name \"{c.Name}\" does not match \"{name}\".");
+        if (c.Name != name) throw new ClusterException(AdannsErrorCode.InvalidConfiguration, $"Collection name \"{c.Name}\" does not match \"{name}\".");
         if (name.Length is < 1 or > ShardRouting.MaxNameLength || !NamePattern().IsMatch(name))
-            throw new ClusterException(StorageErrorCode.InvalidConfiguration,
+            throw new ClusterException(AdannsErrorCode.InvalidConfiguration,
                 $"Collection name \"{name}\" must be 1–{ShardRouting.MaxNameLength} characters from A–Z, a–z, 0–9, '_' and '-' in a cluster.");
         if (c.Dimension < 1 || c.Dimension > 1 << 16)
-            throw new ClusterException(StorageErrorCode.InvalidConfiguration, $"Collection \"{name}\": dimension {c.Dimension} is outside [1, 65536].");
+            throw new ClusterException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{name}\": dimension {c.Dimension} is outside [1, 65536].");
         if (!Enum.IsDefined(c.Metric))
-            throw new ClusterException(StorageErrorCode.InvalidConfiguration, $"Collection \"{name}\": unknown metric {c.Metric}.");
+            throw new ClusterException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{name}\": unknown metric {c.Metric}.");
         if (c.MaxPayloadBytes < 0 || c.TrainThreshold is < 1)
-            throw new ClusterException(StorageErrorCode.InvalidConfiguration, $"Collection \"{name}\": MaxPayloadBytes must be ≥ 0 and TrainThreshold ≥ 1.");
+            throw new ClusterException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{name}\": MaxPayloadBytes must be ≥ 0 and TrainThreshold ≥ 1.");
         try
         {
             IndexSpec.Parse(c.IndexSpec ?? "").Validate(c.Dimension);
         }
         catch (Exception e) when (e is ArgumentException or FormatException)
         {
-            throw new ClusterException(StorageErrorCode.InvalidConfiguration, $"Collection \"{name}\": {e.Message}");
+            throw new ClusterException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{name}\": {e.Message}");
         }
         var nodes = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.Name)
             .OrderBy(n => n, StringComparer.Ordinal).ToArray();
         if (spec.Shards is < 1 or > 256)
-            throw new ClusterException(StorageErrorCode.InvalidConfiguration, $"Collection \"{name}\": shards {spec.Shards} is outside [1, 256].");
+            throw new ClusterException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{name}\": shards {spec.Shards} is outside [1, 256].");
         if (spec.ReplicationFactor < 1 || spec.ReplicationFactor > nodes.Length)
-            throw new ClusterException(StorageErrorCode.InvalidConfiguration,
+            throw new ClusterException(AdannsErrorCode.InvalidConfiguration,
                 $"Collection \"{name}\": replication_factor {spec.ReplicationFactor} is outside [1, {nodes.Length}] (the cluster has {nodes.Length} live node(s); replicas of a shard sit on distinct nodes).");
         if (spec.WriteConsistency < 0 || spec.WriteConsistency > spec.ReplicationFactor)
-            throw new ClusterException(StorageErrorCode.InvalidConfiguration,
+            throw new ClusterException(AdannsErrorCode.InvalidConfiguration,
                 $"Collection \"{name}\": write_consistency {spec.WriteConsistency} is outside [0, {spec.ReplicationFactor}] (0 = all live replicas).");
 
         var creating = CreateAsync(spec, nodes);

@@ -1,3 +1,4 @@
+using Adanns.Engine;
 using System.Diagnostics;
 using Adanns.Engine.Storage;
 using Microsoft.Extensions.Logging;
@@ -63,7 +64,7 @@ internal sealed class ShardGrain(
         _ready = true;
     }
 
-    private ClusterException NotFound() => new(StorageErrorCode.CollectionNotFound, $"Shard \"{this.GetPrimaryKeyString()}\" does not exist.");
+    private ClusterException NotFound() => new(AdannsErrorCode.CollectionNotFound, $"Shard \"{this.GetPrimaryKeyString()}\" does not exist.");
 
     /// <summary>
     /// On activation: the shard's sequence is the highest position among its reachable active replicas; active
@@ -99,7 +100,7 @@ internal sealed class ShardGrain(
             }
         }
         if (seq < 0)
-            throw new ClusterException(StorageErrorCode.Closed, $"Shard {S.Shard} of \"{S.Spec.Config.Name}\" has no live up-to-date replica (replicas on {string.Join(", ", S.Replicas.Select(r => r.Node))}).");
+            throw new ClusterException(AdannsErrorCode.Closed, $"Shard {S.Shard} of \"{S.Spec.Config.Name}\" has no live up-to-date replica (replicas on {string.Join(", ", S.Replicas.Select(r => r.Node))}).");
         _seq = _logStart = seq;
         bool changed = false;
         for (int i = 0; i < S.Replicas.Count; i++)
@@ -130,7 +131,7 @@ internal sealed class ShardGrain(
         int wc = S.Spec!.WriteConsistency;
         int need = wc == 0 ? Math.Max(1, targets.Length) : wc;
         if (targets.Length < need)
-            throw new ClusterException(StorageErrorCode.Closed,
+            throw new ClusterException(AdannsErrorCode.Closed,
                 $"Shard {S.Shard} of \"{S.Spec.Config.Name}\": write_consistency {need} needs {need} live replica(s); {targets.Length} of {S.Spec.ReplicationFactor} are live.");
         write.First = _seq + 1;
         _seq += write.Count;
@@ -171,7 +172,7 @@ internal sealed class ShardGrain(
         need = Needed();
         if (rejected is not null) throw rejected;
         if (acks < need)
-            throw new ClusterException(StorageErrorCode.Closed,
+            throw new ClusterException(AdannsErrorCode.Closed,
                 $"Shard {S.Shard} of \"{S.Spec.Config.Name}\": the write reached {acks} replica(s) but write_consistency needs {need}; it may be applied on some replicas.");
         return new WriteResult(deleted, acks);
     }
