@@ -1,6 +1,7 @@
 using Adanns.Engine;
 using Adanns.Engine.Collections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.Hosting;
 using Orleans.TestingHost;
 
@@ -30,6 +31,8 @@ public sealed class TestClusterHost : IAsyncDisposable
         builder.Options.ClusterId = ServiceId;
         string rootDir = Root;
         string endpoint = Redis.Endpoint;
+        builder.ConfigureSiloHost((options, host) =>
+            host.Logging.AddProvider(new FileLoggerProvider(Path.Combine(Path.GetTempPath(), "adanns-cluster-logs", ServiceId + ".log"), options.SiloName)));
         builder.ConfigureSilo((options, silo) =>
         {
             silo.AddAdannsCluster(o =>

@@ -26,7 +26,9 @@ internal sealed class ShardGrain(
     IOptions<ClusterNodeOptions> options,
     ILogger<ShardGrain> log) : Grain, IShardGrain
 {
-    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
+    // Generous: a dead node is found by membership (seconds) and by its connection failing, not by this timeout;
+    // a loaded machine can stall a durable write for seconds.
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
     private readonly ClusterNodeOptions _options = options.Value;
 
     // In memory only: rebuilt from the replicas' positions on activation.
