@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using Adanns.Engine;
+using Adanns.Engine.Collections;
+using Adanns.Engine.Storage;
+using Xunit.Abstractions;
+
+namespace Adanns.Cluster.Tests;
+
+/// <summary>
+/// A node dies and returns, then dies for good: rf=2 keeps every query answered and every acknowledged write
+/// readable, the returning node catches up before it serves, and re-replication restores two replicas per shard.
+/// One scenario on its own cluster (each phase needs the state the previous one left).
+/// </summary>
+public sealed class FailoverTests(ITestOutputHelper output)
+{
+    private const int D = 16;
+
+    [Fact]
+    public async Task Rf2_survives_a_dead_node_catches_up_on_return_and_re_replicates_when_it_stays_gone()
+    {
+        await using var host = new TestClusterHost(silos: 3, o => o.ReReplicateAfter = TimeSpan.FromSeconds(3));
+        await host.StartAsync();
+        var survivor = host.Cluster.Silos[0];
+        var gw = host.Gateway(survivor);
+        const string name = "fo";
+        var config = new CollectionConfig(name, D, Metric.L2, "IVF16") { TrainThreshold = 1_000_000 };
+        await gw.CreateCollectionAsync(new ClusterCollectionSpec(config, Shards: 3, ReplicationFactor: 2));
+        var vectors = Data.Vectors(1200, D, seed: 3);
+        var acked = new List<int>();
+        for (int s = 0; s < 600; s += 100)
+        {
+            await gw.UpsertAsync(name, Data.Records(vectors[s..(s + 100)], s));
+            acked.AddRange(Enumerable.Range(s, 100));
+        }
+
+        // Phase 1: kill a node. Reads and writes continue on the other replica of each shard.
+        var victim = host.Cluster.Silos[2];
+        string victimName = victim.Name;
+        var killed = Stopwatch.StartNew();
+        await host.KillAsync(victim);
+        double firstQuery = -1, firstWrite = -1;
+        for (int s = 600; s < 900; s += 50)
+        {
+            await WithRetry(() => gw.UpsertAsync(name, Data.Records(vectors[s..(s + 50)], s)));
+            if (firstWrite < 0) firstWrite = killed.Elapsed.TotalSeconds;
+            acked.AddRange(Enumerable.Range(s, 50));
+            var (hits, _) = await gw.SearchAsync(name, vectors[s - 1], 1);
+            if (firstQuery < 0) firstQuery = killed.Elapsed.TotalSeconds;
+            Assert.Equal((ulong)(s - 1), hits[0].Id.Number);
+        }
+        output.WriteLine($"after the kill: first query answered at {firstQuery:F2} s, first write acknowledged at {firstWrite:F2} s");
+        await AssertAllReadable(gw, name, acked, vectors);
+
+        // Phase 2: the node returns under the same name and data directory, catches up, serves again.
+        var back = await host.RestartAsync(2);
+        Assert.Equal(victimName, back.Name);
+        await WaitUntil(async () => (await gw.DescribeAsync(name)).Shards.All(s => s.Replicas.Count(r => r.State == ReplicaState.Active) == 2), TimeSpan.FromSeconds(30));
+        var info = await gw.DescribeAsync(name);
+        var grains = host.Grains(survivor);
+        foreach (var shard in info.Shards)
+        {
+            string replica = ShardRouting.ReplicaName(name, shard.Shard);
+            var counts = new List<long>();
+            foreach (var r in shard.Replicas)
+            {
+                var st = await grains.GetGrain<INodeGrain>(r.Node).Status(replica);
+                Assert.True(st.Serving);
+                Assert.Equal(shard.Sequence, st.Position);
+                counts.Add(await grains.GetGrain<INodeGrain>(r.Node).Count(replica, null));
+            }
+            Assert.Single(counts.Distinct());
+        }
+        for (int s = 900; s < 1000; s += 50)
+        {
+            await gw.UpsertAsync(name, Data.Records(vectors[s..(s + 50)], s));
+            acked.AddRange(Enumerable.Range(s, 50));
+        }
+        await AssertAllReadable(gw, name, acked, vectors);
+
+        // Phase 3: the node dies for good; after ReReplicateAfter every shard has two live replicas again.
+        var again = host.Silos.Single(s => s.Name == victimName);
+        await host.KillAsync(again);
+        var gone = Stopwatch.StartNew();
+        await WaitUntil(async () =>
+        {
+            var i = await gw.DescribeAsync(name);
+            return i.Shards.All(s => s.Replicas.Count(r => r.State == ReplicaState.Active && r.Node != victimName) == 2);
+        }, TimeSpan.FromSeconds(40));
+        info = await gw.DescribeAsync(name);
+        var moved = info.Shards.Where(s => s.LastTransferRecords > 0).ToArray();
+        Assert.NotEmpty(moved);
+        foreach (var s in moved)
+            output.WriteLine($"shard {s.Shard}: re-replicated {s.LastTransferRecords} records in {s.LastTransferSeconds:F3} s ({s.LastTransferRecords / s.LastTransferSeconds:F0} vectors/s)");
+        output.WriteLine($"rf restored {gone.Elapsed.TotalSeconds:F1} s after the second kill");
+        foreach (var shard in info.Shards)
+        {
+            string replica = ShardRouting.ReplicaName(name, shard.Shard);
+            var live = shard.Replicas.Where(r => r.State == ReplicaState.Active).Select(r => r.Node).ToArray();
+            Assert.Equal(2, live.Distinct().Count());
+            var counts = await Task.WhenAll(live.Select(n => grains.GetGrain<INodeGrain>(n).Count(replica, null)));
+            Assert.Single(counts.Distinct());
+        }
+        await AssertAllReadable(gw, name, acked, vectors);
+        Assert.Equal(acked.Count, await gw.CountAsync(name));
+    }
+
+    private static async Task AssertAllReadable(ClusterGateway gw, string name, List<int> acked, float[][] vectors)
+    {
+        var got = await gw.GetAsync(name, acked.Select(i => (RecordId)(ulong)i).ToArray());
+        Assert.Equal(acked.Count, got.Length);
+        foreach (var r in got) Assert.Equal(vectors[(int)r.Id.Number], r.Vector.ToArray());
+        Assert.Equal(acked.Count, await gw.CountAsync(name));
+    }
+
+    /// <summary>A client's retry of a write that failed as unavailable (outcome unknown while the kill is detected).</summary>
+    internal static async Task WithRetry(Func<Task> write)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await write();
+                return;
+            }
+            catch (AdannsException e) when (e.Code == AdannsErrorCode.Closed && attempt < 40)
+            {
+                await Task.Delay(250);
+            }
+        }
+    }
+
+    internal static async Task WaitUntil(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                if (await condition()) return;
+            }
+            catch (AdannsException) when (sw.Elapsed < timeout)
+            {
+                // not yet
+            }
+            if (sw.Elapsed > timeout) throw new TimeoutException($"Condition not met within {timeout.TotalSeconds} s.");
+            await Task.Delay(200);
+        }
+    }
+}
+
+/// <summary>Collection metadata (catalog, shards, placement) lives in Redis grain storage and every node's data on its disk: a full restart serves it again.</summary>
+public sealed class RestartTests
+{
+    [Fact]
+    public async Task Metadata_and_data_survive_a_full_cluster_restart()
+    {
+        using var redis = new RedisServer();
+        string root = Path.Combine(Path.GetTempPath(), $"adanns-restart-{Guid.NewGuid():N}");
+        string serviceId = $"adanns-restart-{Guid.NewGuid():N}";
+        const string name = "durable";
+        var vectors = Data.Vectors(800, 8, seed: 21);
+        var queries = Data.Vectors(10, 8, seed: 22);
+        SearchHit[][] before;
+        ClusterCollectionInfo infoBefore;
+        try
+        {
+            await using (var first = new TestClusterHost(3, null, redis, root, serviceId))
+            {
+                await first.StartAsync();
+                var gw = first.Gateway(first.Cluster.Silos[0]);
+                await gw.CreateCollectionAsync(new ClusterCollectionSpec(new CollectionConfig(name, 8, Metric.Cosine, "IVF8") { TrainThreshold = 100_000 },
+                    Shards: 2, ReplicationFactor: 2));
+                await gw.UpsertAsync(name, Data.Records(vectors));
+                before = await Task.WhenAll(queries.Select(async q => (await gw.SearchAsync(name, q, 5)).Hits));
+                infoBefore = await gw.DescribeAsync(name);
+            }
+
+            await using var second = new TestClusterHost(3, null, redis, root, serviceId);
+            await second.StartAsync();
+            var gw2 = second.Gateway(second.Cluster.Silos[1]);
+            Assert.Contains(name, await gw2.ListCollectionsAsync());
+            await FailoverTests.WaitUntil(async () => await gw2.CountAsync(name) == vectors.Length, TimeSpan.FromSeconds(30));
+            var info = await gw2.DescribeAsync(name);
+            Assert.Equal(infoBefore.Spec, info.Spec);
+            Assert.Equal(infoBefore.Shards.Select(s => string.Join(",", s.Replicas.Select(r => r.Node))), info.Shards.Select(s => string.Join(",", s.Replicas.Select(r => r.Node))));
+            for (int i = 0; i < queries.Length; i++)
+            {
+                var (hits, _) = await gw2.SearchAsync(name, queries[i], 5);
+                Assert.Equal(before[i].Select(h => h.Id), hits.Select(h => h.Id));
+                Assert.Equal(before[i].Select(h => h.Score), hits.Select(h => h.Score));
+            }
+        }
+        finally
+        {
+            TestClusterHost.DeleteRoot(root);
+        }
+    }
+}
