@@ -150,19 +150,25 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
         Assert.Contains("leave those null", conflict.Message);
     }
 
-    [Fact]
-    public void UnrotateInvertsTheStoredRotation()
+    [Theory]
+    [InlineData("Rot,IVF8")]
+    [InlineData("Rot,IVF8,Scan8,SQ8,Rerank32")]
+    [InlineData("Rot,IVF8,PQ8,Rerank32")]
+    public void StoredVectorsComeBackInTheCallersSpace(string spec)
     {
+        // Rotated indexes keep rotated rows; every index hands them out as they were added (one documented space).
         var (b, _) = IvfTestData.Make(n: 600, nq: 1);
         using var owned = b;
-        var index = IvfIndex.Build(b, "Rot,IVF8", Metric.InnerProduct, new IvfBuildOptions(new KMeansOptions(MaxIterations: 5, Seed: 1), Threads: 1));
-        var stored = new float[IvfTestData.D];
+        using var index = VectorIndex.Build(b, spec, Metric.InnerProduct, new VectorIndexBuildOptions(
+            new IvfBuildOptions(new KMeansOptions(MaxIterations: 5, Seed: 1)), new PqBuildOptions(new KMeansOptions(MaxIterations: 5, Seed: 1), TrainingSample: 600), Threads: 1));
         var back = new float[IvfTestData.D];
-        Assert.True(index.TryGetStoredVector(123, stored));
-        index.Unrotate(stored, back);
+        Assert.True(index.TryGetStoredVector(123, back));
         var original = b.Row(123);
         for (int j = 0; j < IvfTestData.D; j++)
             Assert.True(Math.Abs(back[j] - original[j]) <= 1e-4f * (1 + Math.Abs(original[j])), $"dim {j}: {back[j]} vs {original[j]}");
+        var two = new float[2 * IvfTestData.D];
+        index.ReadStoredVectors([5, 123], two);
+        Assert.Equal(back, two[IvfTestData.D..]);
     }
 }
 

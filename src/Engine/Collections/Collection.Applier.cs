@@ -243,25 +243,23 @@ public sealed partial class Collection
         int n = _keys.Count;
         var keys = new long[n];
         var vectors = new float[(long)n * D];
-        var previous = (IvfCollectionIndex?)_index;
-        bool rotated = previous?.Index.Rotation is not null;
+        var previous = _index;
         int i = 0;
         foreach (var key in _meta.Keys)
         {
             var dst = vectors.AsSpan(i * D, D);
-            if (previous is not null) previous.Index.TryGetStoredVector(key, dst);
+            if (previous is not null) previous.TryGetStoredVector(key, dst); // caller space, whatever the spec
             else _flat!.Read(key, dst);
             keys[i++] = key;
         }
         _journal = [];
         return TrackTraining(Task.Run(() =>
         {
-            if (rotated) Unrotate(previous!.Index.Rotation!, vectors, D);
             using var set = Engine.VectorSet.FromRows(vectors, D);
-            var fresh = IvfIndex.Build(set, _spec, Metric, new IvfBuildOptions(Threads: 1), keys);
+            var fresh = VectorIndex.Build(set, _spec, Metric, new VectorIndexBuildOptions(Ids: keys, Threads: 1));
             // Nothing else sees the fresh index yet, so profiling it here races with no write.
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
-            RunOnApplier(() => SwapIndex(new IvfCollectionIndex(fresh))).Wait();
+            RunOnApplier(() => SwapIndex(fresh)).Wait();
         }));
     }
 
@@ -292,7 +290,8 @@ public sealed partial class Collection
                 using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
                 fresh.AddRange(set, ids, threads: 1);
             }
-            RunOnApplier(() => SwapIndex(new PqCollectionIndex(fresh, _vectors))).Wait();
+            if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
+            RunOnApplier(() => SwapIndex(fresh)).Wait();
         }));
     }
 
@@ -325,28 +324,10 @@ public sealed partial class Collection
         t.Wait(); // surfaces the failure to Maintain
     }, TaskScheduler.Default);
 
-    private static void Unrotate(Transforms.RotationTransform rot, float[] vectors, int D)
-    {
-        // The stored vectors are y = Rᵀx with Rᵀ row-major; x = R y.
-        var rt = rot.MatrixRowMajor.ToArray();
-        var y = new float[D];
-        for (long r = 0; r < vectors.Length / D; r++)
-        {
-            var row = vectors.AsSpan((int)(r * D), D);
-            row.CopyTo(y);
-            row.Clear();
-            for (int j = 0; j < D; j++)
-            {
-                float yj = y[j];
-                var rj = rt.AsSpan(j * D, D);
-                for (int c = 0; c < D; c++) row[c] += rj[c] * yj;
-            }
-        }
-    }
-
-    private void SwapIndex(CollectionIndex fresh)
+    private void SwapIndex(IVectorIndex fresh)
     {
         var journal = _journal ?? [];
+        IVectorIndex? old;
         _lock.EnterWriteLock();
         try
         {
@@ -361,11 +342,13 @@ public sealed partial class Collection
                     fresh.Remove(op.Key);
                 }
             }
+            old = _index;
             _index = fresh;
             _flat = null;
             _journal = null;
         }
         finally { _lock.ExitWriteLock(); }
+        old?.Dispose(); // no search can hold it: they all run under the read lock, and the swap held the write lock
         _trainedCount = fresh.Count;
         _retrains++;
         _metrics.Trained(Name);
@@ -391,7 +374,7 @@ public sealed partial class Collection
         string? indexFile = null;
         if (_index is not null)
         {
-            indexFile = $"{IndexFilePrefix}{_appliedLsn}{_index.FileExtension}";
+            indexFile = $"{IndexFilePrefix}{_appliedLsn}{IndexFileExtension}";
             _index.Save(Path.Combine(_dir, indexFile));
         }
         CollectionFiles.WriteManifest(_dir, new CollectionFiles.Manifest(_appliedLsn, token, indexFile, replayFrom, _trainedCount));

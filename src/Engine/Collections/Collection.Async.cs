@@ -157,7 +157,7 @@ public sealed partial class Collection
             ThrowIfClosed();
             if (_index is not { } index) return false;
             var used = Resolve(parameters, k);
-            var found = index.SearchBatch(packed, k, parameters, 0, out var stats);
+            var found = index.SearchBatch(packed, k, parameters, null, 0, out var stats);
             var report = new SearchReport(SearchPath.Index, used, stats);
             for (int i = 0; i < n; i++)
             {

@@ -33,6 +33,9 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     private const int SampleSize = 512;
     private const string IndexFilePrefix = "index-";
 
+    /// <summary>Extension of the index snapshots (the file's magic is what <see cref="VectorIndex.Load"/> reads; this only names them).</summary>
+    private string IndexFileExtension => _spec.IsPq ? ".pqx" : ".ivf";
+
     private readonly string _dir;
     private readonly IndexSpec _spec;
     private readonly DatabaseOptions _options;
@@ -47,7 +50,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     private readonly Dictionary<RecordId, long> _keys = new();        // id → record key (the LSN that wrote it)
     private readonly Dictionary<long, RecordMeta> _meta = new();      // record key → id, payload
     private FlatStore? _flat;
-    private CollectionIndex? _index;                                   // IVF, or PQ reading full vectors through _vectors
+    private IVectorIndex? _index;                                      // the trained index; PQ specs read full vectors through _vectors
     private readonly RecordVectorSource _vectors;                      // full vectors by record key, from the record store
     private readonly long[] _sample = new long[SampleSize];            // reservoir of record keys for filter statistics
     private int _sampleFill;
@@ -166,7 +169,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             // Dictionary entries (hash, next, key, value) plus a bucket each; RecordMeta: object header + id + payload reference.
             double maps = n == 0 ? 0 : (8 + idBytes + 8 + 4) + (8 + 8 + 8 + 4) + (16 + idBytes + 8);
             double index = _index?.ResidentBytesPerVector ?? (n == 0 ? 0 : 4.0 * Dimension + 8 + 24);
-            return new CollectionMemory(n, _index is PqCollectionIndex, index, _index?.RerankBytesPerVector ?? 0, maps, _options.RecordMemoryBytes);
+            return new CollectionMemory(n, _spec.IsPq, index, _index?.RerankBytesPerVector ?? 0, maps, _options.RecordMemoryBytes);
         }
         finally { _lock.ExitReadLock(); }
     }
@@ -232,19 +235,9 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             if (m.IndexFile is not null)
             {
                 string path = Path.Combine(_dir, m.IndexFile);
-                (int dim, Metric metric) stored;
-                if (_spec.IsPq)
-                {
-                    var pq = PqCollectionIndex.Load(path, _vectors);
-                    stored = (pq.Index.Dimension, pq.Index.Metric);
-                    _index = pq;
-                }
-                else
-                {
-                    var ivf = IvfIndex.Load(path);
-                    stored = (ivf.Dimension, ivf.Metric);
-                    _index = new IvfCollectionIndex(ivf);
-                }
+                // Codes-only indexes read their full vectors from the record store; an index that keeps them ignores it.
+                _index = VectorIndex.Load(path, _vectors);
+                (int dim, Metric metric) stored = (_index.Dimension, _index.Metric);
                 if (stored.dim != D || stored.metric != Metric)
                     throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");
             }
@@ -528,8 +521,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         const int Batch = 256;
         var index = _index!;
         int D = Dimension;
-        var q = new float[D];
-        if (index.StoredRotation is { } rot) rot.Apply(query, q); else query.CopyTo(q);
+        var q = query; // stored vectors come back in the caller's space
         float qn = MathF.Sqrt(VectorMath.NormSquared(q));
         var rows = new float[Batch * D];
         var keys = new float[k];
@@ -542,7 +534,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         for (int s = 0; s < all.Length; s += Batch)
         {
             int m = Math.Min(Batch, all.Length - s);
-            index.ReadStored(all.Slice(s, m), rows.AsSpan(0, m * D));
+            index.ReadStoredVectors(all.Slice(s, m), rows.AsSpan(0, m * D));
             for (int j = 0; j < m; j++) heap.Push(FlatStore.Key(q, rows.AsSpan(j * D, D), Metric, qn), s + j);
         }
         stats.VectorsScanned += matched.Count;

@@ -114,7 +114,7 @@ public sealed partial class IvfIndex
         {
             var s = t_scratch ??= new Scratch();
             local.Queries++;
-            local.Flops += (long)NList * rr.CoarseDim;
+            local.Flops += (long)NList * rr.CoarseDim + RotationFlops;
             for (int j = 0; j < np; j++)
             {
                 int l = probes[i * np + j];

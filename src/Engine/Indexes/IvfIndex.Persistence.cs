@@ -7,6 +7,9 @@ namespace Adanns.Engine.Indexes;
 public sealed partial class IvfIndex
 {
     private static ReadOnlySpan<byte> Magic => "ADNSIVF\u001A"u8;
+
+    /// <summary>The first 8 bytes of every IVF index file.</summary>
+    internal static ReadOnlySpan<byte> FileMagic => Magic;
     private const ushort FormatMajor = 1;
 
     /// <summary>

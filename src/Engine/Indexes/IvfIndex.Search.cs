@@ -44,16 +44,8 @@ public sealed partial class IvfIndex
     /// The k nearest neighbours of <paramref name="query"/> (D dims, unrotated). Writes k ids (external, −1 padded)
     /// and scores; <paramref name="stats"/> receives the work done. Allocates nothing after warm-up.
     /// </summary>
-    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, out SearchStats stats)
-    {
-        var r = Resolve(p, k);
-        CheckQuery(query, 0);
-        if (ids.Length < k || scores.Length < k)
-            throw new ArgumentException($"Output buffers must hold k = {k} entries (ids: {ids.Length}, scores: {scores.Length}).");
-        var scratch = t_scratch ??= new Scratch();
-        stats = default;
-        SearchOne(query, k, r, ids[..k], scores[..k], scratch, ref stats);
-    }
+    public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, out SearchStats stats) =>
+        Search(query, k, ids, scores, p, null, out stats);
 
     /// <summary>
     /// <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float}, SearchParams?, out SearchStats)"/> where
@@ -62,16 +54,13 @@ public sealed partial class IvfIndex
     /// </summary>
     public void Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, out SearchStats stats)
     {
+        var r = Resolve(p, k);
+        CheckQuery(query, 0);
+        if (ids.Length < k || scores.Length < k)
+            throw new ArgumentException($"Output buffers must hold k = {k} entries (ids: {ids.Length}, scores: {scores.Length}).");
         var scratch = t_scratch ??= new Scratch();
-        scratch.Filter = filter;
-        try
-        {
-            Search(query, k, ids, scores, p, out stats);
-        }
-        finally
-        {
-            scratch.Filter = null;
-        }
+        stats = default;
+        SearchOne(query, k, r, ids[..k], scores[..k], filter, scratch, ref stats);
     }
 
     /// <summary>Searches with the index defaults.</summary>
@@ -82,7 +71,15 @@ public sealed partial class IvfIndex
     /// Searches nq queries (nq×D row-major), spread over <paramref name="threads"/> threads (0 = all cores).
     /// Outputs are nq×k row-major; <paramref name="stats"/> sums the work of all queries.
     /// </summary>
-    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, SearchParams? p, int threads, out SearchStats stats)
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, SearchParams? p, int threads, out SearchStats stats) =>
+        SearchBatch(queries, k, ids, scores, p, null, threads, out stats);
+
+    /// <summary>
+    /// Batch search (see <see cref="IVectorIndexReader.SearchBatch"/>). Without a filter the batch runs list-major (or on
+    /// the GPU); a filter is asked per scanned row, so a filtered batch runs query by query on the threads.
+    /// </summary>
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, int threads,
+        out SearchStats stats)
     {
         var r = Resolve(p, k);
         int D = Dimension;
@@ -95,6 +92,11 @@ public sealed partial class IvfIndex
         if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "Threads must be ≥ 0 (0 = all cores).");
         if (threads == 0) threads = Environment.ProcessorCount;
         threads = Math.Max(1, Math.Min(threads, nq));
+        if (filter is not null)
+        {
+            SearchEach(queries, nq, k, r, filter, threads, ids, scores, out stats);
+            return;
+        }
         if (nq > 0 && GpuScanStore(r) is { } store)
         {
             SearchBatchGpu(store, queries, nq, k, r, threads, ids, scores, out stats);
@@ -126,6 +128,28 @@ public sealed partial class IvfIndex
 
     private const int BatchChunk = 256;
 
+    /// <summary>A batch as independent single searches, spread over <paramref name="threads"/> threads.</summary>
+    private void SearchEach(ReadOnlySpan<float> queries, int nq, int k, ResolvedSearch r, IIdFilter? filter, int threads, Span<long> ids, Span<float> scores,
+        out SearchStats stats)
+    {
+        int D = Dimension;
+        var qArr = queries.ToArray();
+        var idArr = new long[(long)nq * k];
+        var scoreArr = new float[(long)nq * k];
+        var partial = new SearchStats[threads];
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            var s = t_scratch ??= new Scratch();
+            int a = (int)((long)nq * t / threads), b = (int)((long)nq * (t + 1) / threads);
+            for (int i = a; i < b; i++)
+                SearchOne(qArr.AsSpan(i * D, D), k, r, idArr.AsSpan(i * k, k), scoreArr.AsSpan(i * k, k), filter, s, ref partial[t]);
+        });
+        idArr.CopyTo(ids);
+        scoreArr.CopyTo(scores);
+        stats = default;
+        foreach (var ps in partial) stats.Add(ps);
+    }
+
     /// <summary>Queries [a, b) of <paramref name="queries"/>, list-major; results into rows a..b of the outputs.</summary>
     private void SearchChunk(float[] queries, int a, int b, int k, in ResolvedSearch r, int[] starts, long[] idsOut, float[] scoresOut, ref SearchStats stats)
     {
@@ -144,7 +168,7 @@ public sealed partial class IvfIndex
             probed[i] = RankCentroids(qi, r.CoarseDim, np, probes.AsSpan(i * np, np), s);
             if (scaled) qsOffset[i] = ScaleQuery(qi[..r.ScanDim], qs.AsSpan(i * r.ScanDim, r.ScanDim));
             stats.Queries++;
-            stats.Flops += (long)NList * r.CoarseDim;
+            stats.Flops += (long)NList * r.CoarseDim + RotationFlops;
         }
 
         // Bucket the (query, list) pairs by list.
@@ -183,7 +207,7 @@ public sealed partial class IvfIndex
                 var heap = new TopKHeap(keys.AsSpan(i * sl, sl), hids.AsSpan(i * sl, sl));
                 heap.Restore(counts[i]);
                 ScanList(list, q.AsSpan(i * D, D), r.ScanDim, r.Exact, starts[l],
-                    scaled ? qs.AsSpan(i * r.ScanDim, r.ScanDim) : default, qsOffset[i], ref heap, s);
+                    scaled ? qs.AsSpan(i * r.ScanDim, r.ScanDim) : default, qsOffset[i], null, ref heap, s);
                 counts[i] = heap.Count;
                 stats.VectorsScanned += list.Count;
                 stats.Flops += (long)list.Count * r.ScanDim;
@@ -201,20 +225,20 @@ public sealed partial class IvfIndex
     }
 
     /// <summary>Batch search returning new arrays.</summary>
-    public SearchResults SearchBatch(ReadOnlySpan<float> queries, int k, SearchParams? p, int threads, out SearchStats stats)
-    {
-        int nq = queries.Length / Dimension;
-        var res = new SearchResults(nq, k);
-        SearchBatch(queries, k, res.Ids, res.Scores, p, threads, out stats);
-        return res;
-    }
+    public SearchResults SearchBatch(ReadOnlySpan<float> queries, int k, SearchParams? p, int threads, out SearchStats stats) =>
+        this.SearchBatch(queries, k, p, null, threads, out stats);
 
-    private void SearchOne(ReadOnlySpan<float> query, int k, in ResolvedSearch r, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    /// <summary>Multiply-adds of the query rotation (counted in <see cref="SearchStats.Flops"/>: every query pays them).</summary>
+    private long RotationFlops => Rotation is null ? 0 : (long)Dimension * Dimension;
+
+    private void SearchOne(ReadOnlySpan<float> query, int k, in ResolvedSearch r, Span<long> outIds, Span<float> outScores, IIdFilter? filter, Scratch s,
+        ref SearchStats stats)
     {
         int D = Dimension;
         var q = s.Query(D);
         PrepareQuery(query, q);
         stats.Queries++;
+        stats.Flops += RotationFlops;
 
         // 1. Coarse: rank the probe centroids at d_c'.
         int nprobe = r.NProbe;
@@ -231,7 +255,7 @@ public sealed partial class IvfIndex
         for (int i = 0; i < probed; i++)
         {
             var list = _lists[probes[i]];
-            ScanList(list, q, r.ScanDim, r.Exact, starts[probes[i]], qs, qsOffset, ref heap, s);
+            ScanList(list, q, r.ScanDim, r.Exact, starts[probes[i]], qs, qsOffset, filter, ref heap, s);
             stats.VectorsScanned += list.Count;
             stats.Flops += (long)list.Count * r.ScanDim;
         }
@@ -359,7 +383,8 @@ public sealed partial class IvfIndex
     }
 
     /// <summary>Scores every row of <paramref name="list"/> at dim d and offers them to the shortlist heap.</summary>
-    private void ScanList(InvertedList list, ReadOnlySpan<float> q, int d, bool exact, int candidateBase, ReadOnlySpan<float> scaledQuery, float scaledOffset, ref TopKHeap heap, Scratch s)
+    private void ScanList(InvertedList list, ReadOnlySpan<float> q, int d, bool exact, int candidateBase, ReadOnlySpan<float> scaledQuery, float scaledOffset,
+        IIdFilter? filter, ref TopKHeap heap, Scratch s)
     {
         int count = list.Count;
         if (count == 0) return;
@@ -411,7 +436,7 @@ public sealed partial class IvfIndex
                 for (int j = 0; j < m; j++)
                     if (ids[r0 + j] < 0) keys[j] = float.NaN; // NaN never enters a heap (+∞ would while it is not full)
             }
-            if (s.Filter is { } filter)
+            if (filter is not null)
             {
                 var ids = list.Ids;
                 for (int j = 0; j < m; j++)
@@ -525,9 +550,6 @@ public sealed partial class IvfIndex
     {
         private float[] _query = [], _coarse = [], _coarseNorms = [], _row = [], _scaled = [], _multi = [], _probeKeys = [], _dots = [], _norms = [], _shortKeys = [], _stageKeys = [], _stageHeapKeys = [];
         private int[] _probes = [], _shortIds = [], _candList = [], _candPos = [], _stageHeapIds = [], _tmpList = [], _tmpPos = [];
-
-        /// <summary>Id filter of the search running on this thread (set only for the duration of a filtered search).</summary>
-        public IIdFilter? Filter;
 
         public Span<float> Query(int n) => ScratchBuffer.Span(ref _query, n);
         public Span<float> CoarseKeys(int n) => ScratchBuffer.Span(ref _coarse, n);

@@ -34,7 +34,7 @@ public readonly record struct IvfBuildProgress(string Phase, double Fraction, st
 /// <para>Thread safety: searches may run concurrently with each other. Add / Remove / Compact must not run
 /// concurrently with searches or each other (the collection layer adds that synchronisation).</para>
 /// </remarks>
-public sealed partial class IvfIndex
+public sealed partial class IvfIndex : IVectorIndex
 {
     private readonly InvertedList[] _lists;
     private readonly float[] _assignCentroids;    // nlist × d_c: trained centroids, used to assign new vectors
@@ -105,6 +105,12 @@ public sealed partial class IvfIndex
 
     /// <summary>Rows removed but not yet reclaimed by <see cref="Compact"/>.</summary>
     public int TombstoneCount => _lists.Sum(l => l.Tombstones);
+
+    /// <summary>Bytes resident per live vector (see <see cref="BytesPerVector"/>).</summary>
+    public double ResidentBytesPerVector => BytesPerVector;
+
+    /// <summary>0: the lists' full rows are part of the resident index.</summary>
+    public double RerankBytesPerVector => 0;
 
     /// <summary>
     /// Bytes resident per live vector: slab data, ids, segment norms, list slack and the id map, plus centroids
@@ -305,16 +311,48 @@ public sealed partial class IvfIndex
     }
 
     /// <summary>
-    /// The stored (rotated, if the index rotates) vector of <paramref name="id"/>, or false when absent.
+    /// The stored vector of <paramref name="id"/> in the caller's space (an index with <c>Rot</c> keeps rotated rows and
+    /// rotates them back), or false when absent.
     /// </summary>
     public bool TryGetStoredVector(long id, Span<float> destination)
     {
         if (destination.Length != Dimension)
             throw new ArgumentException($"Destination must hold {Dimension} floats.", nameof(destination));
         if (!_idToSlot.TryGetValue(id, out long slot)) return false;
-        _lists[(int)(slot >> 32)].Read((int)(slot & 0xFFFFFFFF), destination);
+        var list = _lists[(int)(slot >> 32)];
+        int pos = (int)(slot & 0xFFFFFFFF);
+        if (Rotation is null)
+        {
+            list.Read(pos, destination);
+            return true;
+        }
+        var row = list.RowSpan(pos);
+        if (row.IsEmpty)
+        {
+            var tmp = new float[Dimension];
+            list.Read(pos, tmp);
+            row = tmp;
+        }
+        Rotation.Invert(row, destination);
         return true;
     }
+
+    /// <inheritdoc/>
+    public void ReadStoredVectors(ReadOnlySpan<long> ids, Span<float> destination)
+    {
+        int D = Dimension;
+        if (destination.Length < (long)ids.Length * D)
+            throw new ArgumentException($"Destination holds {destination.Length} floats; {ids.Length} × {D} needed.", nameof(destination));
+        for (int i = 0; i < ids.Length; i++)
+            if (!TryGetStoredVector(ids[i], destination.Slice(i * D, D)))
+                throw new KeyNotFoundException($"Id {ids[i]} is not in the index.");
+    }
+
+    void IVectorIndex.AddRange(VectorSet vectors, ReadOnlySpan<long> ids, int threads, CancellationToken cancellationToken) =>
+        AddRange(vectors, ids, threads, null, cancellationToken);
+
+    /// <summary>Releases the device copy of the lists (if any); the index must not be searched afterwards.</summary>
+    public void Dispose() => ReleaseDeviceMemory();
 
     /// <summary>Coarse quantizer metric: spherical for cosine, L2 otherwise (see the class remarks).</summary>
     private Metric CoarseMetric => Metric == Metric.Cosine ? Metric.Cosine : Metric.L2;

@@ -9,6 +9,9 @@ namespace Adanns.Engine.Indexes;
 public sealed partial class PqIndex
 {
     private static ReadOnlySpan<byte> Magic => "ADNSPQX\u001A"u8;
+
+    /// <summary>The first 8 bytes of every PQ index file.</summary>
+    internal static ReadOnlySpan<byte> FileMagic => Magic;
     private const ushort FormatMajor = 1;
 
     /// <summary>
@@ -22,9 +25,10 @@ public sealed partial class PqIndex
     /// second copies, then (list, id) for each: the copy reuses the first one's code and vector. 1.5: ORDR (after the
     /// lists) holds the row count, then for each LIST row in file order the rank of its slot: the loaded index numbers
     /// its rows in the saved one's order, so ties (broken by that order) break alike and results are identical. A file
-    /// is written with the lowest minor version that describes it, so older readers load what they can.
+    /// is written with the lowest minor version that describes it, so older readers load what they can. 1.6: PROF (after
+    /// the lists, as in IVF files) holds the <see cref="ComputeProfile"/> of a profiled index; older readers skip it.
     /// </summary>
-    private const ushort FormatMinor = 5;
+    private const ushort FormatMinor = 6;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -40,7 +44,7 @@ public sealed partial class PqIndex
         int D = Dimension, d = CodeDim, m = SubQuantizers;
         bool external = _rows is null;
         bool ordered = SlotsInFileOrder();
-        ushort minor = !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        ushort minor = ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
         var code = new byte[m];
         var packed = new byte[CodeBytes];
         SectionFile.Write(path, Magic, FormatMajor, minor, w =>
@@ -159,6 +163,8 @@ public sealed partial class PqIndex
                         }
                 });
             }
+            if (ComputeProfile is { } profile)
+                w.Section("PROF", profile.Write);
         });
     }
 
@@ -249,6 +255,7 @@ public sealed partial class PqIndex
         PqIndex? index = null;
         var listsSeen = new HashSet<int>();
         bool fileExternal = false;
+        ComputeProfile? profile = null;
 
         while (file.Next() is var (tag, payload, offset))
         {
@@ -423,6 +430,12 @@ public sealed partial class PqIndex
                         }
                         break;
                     }
+                case "PROF":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "PROF section before META.");
+                        profile = ComputeProfile.Read(ref r, file, offset, m.D, m.NList);
+                        break;
+                    }
                 default:
                     break; // a section from a newer minor version: skipped on purpose
             }
@@ -441,6 +454,13 @@ public sealed partial class PqIndex
             throw file.Fail(-1, "the spec has Spill but the file has no SPIL section (second copies).");
         if (index._prefix8 is { } loaded && loaded.Count != index._slotCount)
             throw file.Fail(-1, $"the 8-bit prefix copy (PR8R) is missing: {loaded.Count} of {index._slotCount} rows.");
+        if (profile is not null)
+        {
+            foreach (var point in profile.Points)
+                if (point.Params.ScanDim != index.CodeDim || point.Params.CoarseDim > index.CoarseDim)
+                    throw file.Fail(-1, $"section \"PROF\": a point scans at {point.Params.ScanDim} dims or ranks centroids at {point.Params.CoarseDim}; this index codes {index.CodeDim} dims with {index.CoarseDim}-dim centroids.");
+            index.ComputeProfile = profile;
+        }
         return index;
     }
 

@@ -16,9 +16,13 @@ public sealed partial class PqIndex
     /// </summary>
     public ResolvedSearch Resolve(SearchParams? p, int k)
     {
-        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
         if (p is { MaxFlops: not null } or { MaxMicros: not null })
-            throw new ArgumentException("Compute budgets (MaxFlops / MaxMicros) are supported by IvfIndex profiles, not by PQ indexes yet.", nameof(p));
+        {
+            // The profile's points are concrete parameters of this index; resolve the chosen one as usual.
+            var concrete = IndexProfiler.BudgetParams(ComputeProfile, p, k, out int point, out bool over);
+            return Resolve(concrete, k) with { BudgetPoint = point, OverBudget = over };
+        }
+        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
         int nprobe = p?.NProbe ?? Math.Min(Spec.NProbe ?? IndexSpec.DefaultNProbe, NList);
         int dc = p?.CoarseDim ?? CoarseDim;
         var rerank = p?.Rerank ?? Spec.Rerank;
@@ -55,7 +59,15 @@ public sealed partial class PqIndex
         if (ids.Length < k || scores.Length < k)
             throw new ArgumentException($"Output spans must hold k = {k} entries.");
         stats = default;
-        SearchOne(query, k, r, ids, scores, filter, t_scratch ??= new Scratch(), ref stats);
+        Interlocked.Increment(ref _searchers);
+        try
+        {
+            SearchOne(query, k, r, ids, scores, filter, t_scratch ??= new Scratch(), ref stats);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _searchers);
+        }
     }
 
     /// <summary>Search with the index defaults.</summary>
@@ -63,15 +75,41 @@ public sealed partial class PqIndex
         Search(query, k, ids, scores, null, out _);
 
     /// <summary>Searches n queries (n×D row-major) on <paramref name="threads"/> threads (0 = all cores).</summary>
-    public SearchResults SearchBatch(float[] queries, int k, SearchParams? p, int threads, out SearchStats stats)
+    public SearchResults SearchBatch(float[] queries, int k, SearchParams? p, int threads, out SearchStats stats) =>
+        this.SearchBatch(queries, k, p, null, threads, out stats);
+
+    /// <summary>
+    /// Batch search (see <see cref="IVectorIndexReader.SearchBatch"/>): queries are rotated a group at a time, and with
+    /// an external vector source the shortlists of a chunk of queries are read in one call.
+    /// </summary>
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, SearchParams? p, IIdFilter? filter, int threads,
+        out SearchStats stats)
     {
-        ArgumentNullException.ThrowIfNull(queries);
         var r = Resolve(p, k);
         if (queries.Length % Dimension != 0)
             throw new ArgumentException($"Queries ({queries.Length} floats) must be n×{Dimension}.", nameof(queries));
         int n = queries.Length / Dimension;
-        for (int i = 0; i < n; i++) CheckVector(queries.AsSpan(i * Dimension, Dimension), i);
+        if (ids.Length < (long)n * k || scores.Length < (long)n * k)
+            throw new ArgumentException($"Output buffers must hold {n}×{k} entries.");
+        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "Threads must be ≥ 0 (0 = all cores).");
+        for (int i = 0; i < n; i++) CheckVector(queries.Slice(i * Dimension, Dimension), i);
         var results = new SearchResults(n, k);
+        Interlocked.Increment(ref _searchers);
+        try
+        {
+            SearchBatchInto(queries.ToArray(), k, r, filter, threads, results, out stats);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _searchers);
+        }
+        results.Ids.CopyTo(ids);
+        results.Scores.CopyTo(scores);
+    }
+
+    private void SearchBatchInto(float[] queries, int k, ResolvedSearch r, IIdFilter? filter, int threads, SearchResults results, out SearchStats stats)
+    {
+        int n = results.QueryCount;
         if (threads <= 0) threads = Environment.ProcessorCount;
         threads = Math.Max(1, Math.Min(threads, n));
         var partial = new SearchStats[threads];
@@ -79,7 +117,7 @@ public sealed partial class PqIndex
         {
             var s = t_scratch ??= new Scratch();
             int a = (int)((long)n * t / threads), b = (int)((long)n * (t + 1) / threads);
-            if (_rows is null && !r.Exact && r.Rerank.Count > 0)
+            if (_rows is null && !r.Exact && r.Rerank.Count > 0 && filter is null)
             {
                 for (int c = a; c < b; c += ReadChunk)
                     SearchChunk(queries, c, Math.Min(ReadChunk, b - c), k, r, results, s, ref partial[t]);
@@ -101,16 +139,18 @@ public sealed partial class PqIndex
                 for (int j = 0; j < m; j++)
                 {
                     int i = c + j;
-                    SearchOne(group.Slice(j * D, D), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), null, s, ref partial[t], inIndexSpace: true);
+                    SearchOne(group.Slice(j * D, D), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), filter, s, ref partial[t], inIndexSpace: true);
                 }
             }
         });
         stats = default;
         foreach (var ps in partial) stats.Add(ps);
-        return results;
     }
 
-    /// <summary>Queries of a batch rotated together (one matrix product per group; see <see cref="SearchBatch"/>).</summary>
+    /// <summary>Multiply-adds of the query rotation (counted in <see cref="SearchStats.Flops"/>: every query pays them).</summary>
+    private long RotationFlops => Rotation is null ? 0 : (long)Dimension * Dimension;
+
+    /// <summary>Queries of a batch rotated together (one matrix product per group; see <see cref="SearchBatch(ReadOnlySpan{float}, int, Span{long}, Span{float}, SearchParams?, IIdFilter?, int, out SearchStats)"/>).</summary>
     private const int RotateChunk = 32;
 
     /// <summary>One query; <paramref name="inIndexSpace"/>: <paramref name="query"/> is already rotated (or needs no rotation).</summary>
@@ -121,6 +161,7 @@ public sealed partial class PqIndex
         var q = s.Query(D);
         if (inIndexSpace || Rotation is null) query.CopyTo(q); else Rotation.Apply(query, q);
         stats.Queries++;
+        stats.Flops += RotationFlops; // a batch rotates queries in groups before calling here: the same work per query
         if (r.Exact)
         {
             ExactSearch(q, k, r.ScanDim, filter, outIds, outScores, s, ref stats);
@@ -166,6 +207,7 @@ public sealed partial class PqIndex
         {
             var q = qs.Slice(i * D, D);
             stats.Queries++;
+            stats.Flops += RotationFlops;
             int found = Scan(q, r, null, shortKeys, shortSlots, s, ref stats);
             if (firstStage == 1 && found > 0) found = Stage8(q, r, k, shortKeys, shortSlots, found, s, ref stats);
             InSlotOrder(shortKeys[..found], shortSlots[..found]);
@@ -263,48 +305,55 @@ public sealed partial class PqIndex
         var fast = FastScan ? new FastTable(s, m) : default;
         // Spill: a vector's two copies carry the same code, hence the same key; the first one offered stands for both.
         var seen = Spill ? NewSeen(RowsIn(probes[..probed]), s) : default;
-        for (int i = 0; i < probed; i++)
+        // The seen bits live in per-thread scratch and must be all clear for the next query, even when a filter throws.
+        try
         {
-            int l = probes[i];
-            var list = _lists[l];
-            if (list.Count == 0) continue;
-            float offset = 0;
-            if (_residCentroids is not null)
+            for (int i = 0; i < probed; i++)
             {
-                var c = _residCentroids.AsSpan(l * d, d);
-                if (ip)
+                int l = probes[i];
+                var list = _lists[l];
+                if (list.Count == 0) continue;
+                float offset = 0;
+                if (_residCentroids is not null)
                 {
-                    offset = VectorMath.Dot(qc, c);
+                    var c = _residCentroids.AsSpan(l * d, d);
+                    if (ip)
+                    {
+                        offset = VectorMath.Dot(qc, c);
+                    }
+                    else
+                    {
+                        var diff = s.Diff(d);
+                        TensorPrimitives.Subtract(qc, c, diff);
+                        BuildTable(diff, false, lut, s);
+                        tableFresh = true;
+                        stats.Flops += (long)ksub * d;
+                    }
+                }
+                // Keys, smaller is better, chosen once per list: −(ADC inner product + the residual's centroid term), or
+                // the ADC squared L2 without ‖q‖².
+                float sign = ip ? -1f : 1f, bias = ip ? -offset : 0f;
+                if (FastScan)
+                {
+                    if (tableFresh) fast.Quantize(lut, sign);
+                    tableFresh = false;
+                    ScanFast(list, fast, bias, filter, ref shortlist, ref seen, s);
                 }
                 else
                 {
-                    var diff = s.Diff(d);
-                    TensorPrimitives.Subtract(qc, c, diff);
-                    BuildTable(diff, false, lut, s);
-                    tableFresh = true;
-                    stats.Flops += (long)ksub * d;
+                    ScanCodes(list, lut, sign, bias, filter, ref shortlist, ref seen, s);
                 }
+                stats.VectorsScanned += list.Count;
+                stats.Flops += (long)list.Count * m;
             }
-            // Keys, smaller is better, chosen once per list: −(ADC inner product + the residual's centroid term), or
-            // the ADC squared L2 without ‖q‖².
-            float sign = ip ? -1f : 1f, bias = ip ? -offset : 0f;
-            if (FastScan)
-            {
-                if (tableFresh) fast.Quantize(lut, sign);
-                tableFresh = false;
-                ScanFast(list, fast, bias, filter, ref shortlist, ref seen, s);
-            }
-            else
-            {
-                ScanCodes(list, lut, sign, bias, filter, ref shortlist, ref seen, s);
-            }
-            stats.VectorsScanned += list.Count;
-            stats.Flops += (long)list.Count * m;
+        }
+        finally
+        {
+            seen.Clear();
         }
         stats.ListsProbed += probed;
         // Rerank rescores every candidate and breaks ties by slot, not by shortlist position, so only a search without
         // rerank needs the shortlist sorted.
-        seen.Clear();
         return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
     }
 

@@ -33,7 +33,7 @@ public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Op
 /// distance.</para>
 /// <para>Thread safety: searches may run concurrently; Add / Remove / Compact must be serialised by the caller.</para>
 /// </remarks>
-public sealed partial class PqIndex
+public sealed partial class PqIndex : IVectorIndex
 {
     private readonly float[] _coarse;          // nlist × d_c: trained centroids (unit rows for cosine)
     private readonly float[] _coarseTable;     // the same in interleaved-16 group-major blocks, for assignment and ranking at d_c' < d_c
@@ -205,13 +205,77 @@ public sealed partial class PqIndex
     /// </summary>
     public double RerankBytesPerVector => Count == 0 || _rows is null ? 0 : (double)_rows.Count * Dimension * 4 / Count;
 
+    /// <inheritdoc/>
+    public ComputeProfile? ComputeProfile { get; private set; }
+
+    /// <summary>
+    /// Measures recall@k, FLOPs and single-thread microseconds per query over a grid of (nprobe, shortlist) with the
+    /// spec's rerank stages (the scan dim is the code dim), on a seeded sample of the index's own vectors, keeps the
+    /// Pareto frontier as <see cref="ComputeProfile"/> (saved with the index) and returns it. See
+    /// <see cref="IvfIndex.Profile"/> for the rules it shares with every index.
+    /// </summary>
+    public ComputeProfile Profile(ProfileOptions? options = null)
+    {
+        var o = options ?? new ProfileOptions();
+        var rerank = IndexProfiler.Check(o, this, Spec.Rerank);
+        int dc = o.CoarseDim ?? CoarseDim;
+        if (dc < 1 || dc > CoarseDim) throw new ArgumentOutOfRangeException(nameof(options), dc, $"Profile coarse dim must be in [1, {CoarseDim}] (the centroids' dim).");
+        if (o.ScanDims is { } sd && sd.Any(d => d != CodeDim))
+            throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sd), $"This index scans {CodeDim}-dim codes; the profile's scan dims can only be {CodeDim}.");
+        var nprobes = IndexProfiler.Distinct(o.NProbes ?? IndexProfiler.PowersOfTwo(NList), 1, NList, "nprobe", nameof(options));
+        var multiples = IndexProfiler.Distinct(o.ShortlistMultiples ?? [4, 10, 30], 1, int.MaxValue / o.K, "shortlist multiple", nameof(options));
+        var series = IndexProfiler.Grid(o.K, dc, [CodeDim], multiples, rerank, nprobes);
+        var ids = _idToLoc.Keys.ToArray();
+        Array.Sort(ids);
+        var profile = IndexProfiler.Measure(this, o, ids, series);
+        ComputeProfile = profile;
+        return profile;
+    }
+
+    /// <inheritdoc/>
+    public void ReadStoredVectors(ReadOnlySpan<long> ids, Span<float> destination)
+    {
+        int D = Dimension;
+        if (destination.Length < (long)ids.Length * D)
+            throw new ArgumentException($"Destination holds {destination.Length} floats; {ids.Length} × {D} needed.", nameof(destination));
+        if (_rows is null)
+        {
+            foreach (long id in ids)
+                if (!_idToLoc.ContainsKey(id)) throw new KeyNotFoundException($"Id {id} is not in the index.");
+            _source!.Read(ids, destination[..(ids.Length * D)]); // one batch: the source may be a disk-backed store
+            return;
+        }
+        for (int i = 0; i < ids.Length; i++)
+            if (!TryGetStoredVector(ids[i], destination.Slice(i * D, D)))
+                throw new KeyNotFoundException($"Id {ids[i]} is not in the index.");
+    }
+
+    /// <summary>Frees the resident rerank rows (native memory); the index must not be used afterwards.</summary>
+    public void Dispose()
+    {
+        ThrowIfSearching("Dispose");
+        _rows?.Dispose();
+    }
+
+    private int _searchers; // searches in flight: native rows must not be freed under them
+
+    /// <summary>
+    /// The single-writer rule, checked where it matters most: the resident rows are native memory, so freeing them
+    /// under a running search would read freed memory rather than throw. Mutations must never overlap a search.
+    /// </summary>
+    private void ThrowIfSearching(string what)
+    {
+        if (Volatile.Read(ref _searchers) != 0)
+            throw new InvalidOperationException($"PqIndex.{what} ran while a search was running: mutations must be serialised with searches (see the class remarks).");
+    }
+
     /// <summary>The external source rerank reads full vectors from, or null when they are kept in memory.</summary>
     public IVectorSource? VectorSource => _source;
 
     /// <summary>
     /// From now on keep no full vectors: the in-memory rerank rows are released, and rerank (and exact search) read
     /// the shortlist's vectors from <paramref name="source"/> — one batch call per query, or per chunk of queries in
-    /// <see cref="SearchBatch"/>. The source must serve every id live in the index (now and after later adds), in the
+    /// a batch search. The source must serve every id live in the index (now and after later adds), in the
     /// caller's (unrotated) space; an index with <c>Rot</c> rotates what it reads. Call it while no search runs.
     /// </summary>
     public void UseExternalVectors(IVectorSource source)
@@ -219,6 +283,7 @@ public sealed partial class PqIndex
         ArgumentNullException.ThrowIfNull(source);
         if (source.Dimension != Dimension)
             throw new ArgumentException($"The vector source is {source.Dimension}-dim; the index is {Dimension}-dim.", nameof(source));
+        ThrowIfSearching(nameof(UseExternalVectors));
         _source = source;
         _rows?.Dispose();
         _rows = null;
@@ -451,6 +516,7 @@ public sealed partial class PqIndex
     public void Compact()
     {
         if (_garbageSlots == 0) return;
+        ThrowIfSearching(nameof(Compact));
         // Rebuild the rerank store (when resident) with live rows only, then renumber every list's slots.
         var remap = new int[_slotCount];
         Array.Fill(remap, -1);
@@ -527,17 +593,8 @@ public sealed partial class PqIndex
         int slot = _lists[(int)(loc >> 32)].Slots[(int)(uint)loc];
         var row = _rows.Row(slot);
         if (Rotation is null) row.CopyTo(destination);
-        else RotationInverse(row, destination[..Dimension]);
+        else Rotation.Invert(row, destination[..Dimension]);
         return true;
-    }
-
-    private void RotationInverse(ReadOnlySpan<float> y, Span<float> x)
-    {
-        // x = R y: R's columns are Rᵀ's rows, so x_i = Σ_j rt[j, i] y_j.
-        var rt = Rotation!.MatrixRowMajor;
-        x.Clear();
-        for (int j = 0; j < Dimension; j++)
-            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(rt.Slice(j * Dimension, Dimension), y[j], x, x);
     }
 
     private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id, int spill = -1, bool encodePrefix = true)

@@ -106,6 +106,20 @@ public sealed class RotationTransform
         RowKernels.DotRows(x, _rt, Dimension, y);
     }
 
+    /// <summary>x = R·y: undoes <see cref="Apply(ReadOnlySpan{float}, Span{float})"/> (R is orthogonal, so its inverse is its transpose).</summary>
+    public void Invert(ReadOnlySpan<float> y, Span<float> x)
+    {
+        int D = Dimension;
+        if (x.Length != D || y.Length != D)
+            throw new ArgumentException($"Rotation is {D}-dim; got input {y.Length} and output {x.Length}.");
+        if (x.Overlaps(y))
+            throw new ArgumentException("Input and output must not overlap.");
+        // Row j of Rᵀ is column j of R: x = Σ_j y_j · (row j of Rᵀ).
+        x.Clear();
+        for (int j = 0; j < D; j++)
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(_rt.AsSpan(j * D, D), y[j], x, x);
+    }
+
     /// <summary>Rotates n rows (n×D row-major) into <paramref name="output"/> (n×D).</summary>
     public void ApplyBatch(ReadOnlySpan<float> rows, Span<float> output)
     {
