@@ -34,6 +34,9 @@ internal sealed class BenchOptions
     public int[]? ProbeDims { get; private set; }
     public int[]? ScanDims { get; private set; }
     public int[]? Shortlists { get; private set; }
+
+    /// <summary>--max-flops: profile the built index, then search at each of these FLOPs budgets (ivf-opq).</summary>
+    public double[]? MaxFlops { get; private set; }
     public int[]? NProbes { get; private set; }
     public bool Sq8 { get; private set; } = true;
     public (int Dim, int Keep)[]? Cascade { get; private set; }
@@ -107,6 +110,8 @@ internal sealed class BenchOptions
           --ds LIST            scan dims to sweep (default D/8, D/4, D/3)
           --shortlists LIST    shortlist sizes to sweep
           --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)
+          --max-flops LIST     ivf-opq: Profile() the built index over --nprobes x --shortlists, then search once per
+                               FLOPs budget (SearchParams.MaxFlops) instead of sweeping
           --no-sq8             float32 scan store instead of 8-bit codes
           --cascade DIM/KEEP[+DIM/KEEP]  adanns-ivf / mrl-funnel / ivf-opq: extra rerank stages at DIM keeping KEEP before the final
                                rerank at D (an MRL funnel, e.g. 192/50)
@@ -192,6 +197,13 @@ internal sealed class BenchOptions
                 case "--ds": o.ScanDims = ParseIntList(a, Value()); break;
                 case "--shortlists": o.Shortlists = ParseIntList(a, Value()); break;
                 case "--nprobes": o.NProbes = ParseIntList(a, Value()); break;
+                case "--max-flops":
+                    {
+                        string v = Value();
+                        o.MaxFlops = v.Split(',').Select(x => double.TryParse(x, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double f) && f > 0
+                            ? f : throw new ArgumentException($"--max-flops needs positive numbers joined by ',', got '{v}'.")).ToArray();
+                        break;
+                    }
                 case "--no-sq8": o.Sq8 = false; break;
                 case "--cascade":
                     {

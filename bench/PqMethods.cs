@@ -76,6 +76,34 @@ internal static class PqMethods
         var (index, build) = Build(data, spec, o);
         int[] shortlists = o.Shortlists ?? [50, 100, 200, 400];
         int[] nprobes = o.NProbes ?? [1, 2, 4, 8, 16, 32, 64, 128, 256];
+        if (o.MaxFlops is { } budgets)
+        {
+            // Budgets: the index measures its own frontier on 200 of its vectors (never the benchmark's queries), then
+            // each budget runs the best point that fits. Profiling time is reported apart from the build.
+            var sw = Stopwatch.StartNew();
+            var profile = index.Profile(new ProfileOptions
+            {
+                NProbes = nprobes.Where(x => x <= nlist).ToArray(), ShortlistMultiples = shortlists.Select(x => Math.Max(1, x / o.K)).ToArray(),
+                Rerank = o.RerankStages(D), Threads = 1,
+            });
+            double profileSeconds = sw.Elapsed.TotalSeconds;
+            Console.WriteLine($"profiled in {profileSeconds:F1} s: {profile.Points.Count} frontier points");
+            foreach (double budget in budgets)
+            {
+                var p = new SearchParams { MaxFlops = budget };
+                var chosen = index.Resolve(p, o.K);
+                var point = profile.Points[chosen.BudgetPoint];
+                var parameters = new Dictionary<string, object>
+                {
+                    ["nlist"] = nlist, ["dc"] = dc, ["bytes"] = index.CodeBytes, ["m"] = m, ["bits"] = o.PqBits, ["d"] = d, ["spill"] = spec.Spill,
+                    ["prefix8"] = spec.Prefix8Dim ?? 0, ["rot"] = spec.Rotate ? "index" : o.Rotate ? "harness" : "none", ["max_flops"] = budget,
+                    ["over_budget"] = chosen.OverBudget, ["nprobe"] = chosen.NProbe, ["shortlist"] = chosen.Shortlist,
+                    ["profile_recall"] = point.Recall, ["profile_flops"] = point.FlopsPerQuery, ["profile_seconds"] = profileSeconds,
+                };
+                yield return Measure(data, truth, o, (o.Label ?? "ivf-opq") + "-budget", index, p, build, parameters);
+            }
+            yield break;
+        }
         foreach (int sl in shortlists.Where(x => x >= o.K).Distinct().Order())
         foreach (int dcp in o.ProbeDims ?? [dc])
         {
