@@ -46,7 +46,21 @@ public sealed class PointsService(DatabaseHost host, IOptions<AdannsServerOption
     public override async Task<V1.GetPointsResponse> Get(V1.GetPointsRequest request, ServerCallContext context)
     {
         var c = host.Database.GetCollection(request.Collection);
-        var ids = ProtoConvert.ToRecordIds(request.Ids, _limits.MaxBatch);
+        IReadOnlyList<RecordId> ids;
+        if (request.HasLimit)
+        {
+            if (request.Ids.Count > 0) throw ProtoConvert.Invalid("Get takes either ids or a limit (with an optional filter), not both.");
+            if (request.Limit < 1 || request.Limit > _limits.MaxBatch)
+                throw ProtoConvert.Invalid($"limit must be in [1, {_limits.MaxBatch}] (got {request.Limit}).");
+            if (request.Offset > int.MaxValue - request.Limit) throw ProtoConvert.Invalid($"offset {request.Offset} is too large.");
+            var matches = c.FindIds(ProtoConvert.ToFilter(request.Filter, _limits.MaxFilterNodes), (int)(request.Offset + request.Limit));
+            ids = matches.Skip((int)request.Offset).ToArray();
+        }
+        else
+        {
+            if (request.Filter is not null || request.Offset > 0) throw ProtoConvert.Invalid("Get with a filter or an offset needs a limit.");
+            ids = ProtoConvert.ToRecordIds(request.Ids, _limits.MaxBatch);
+        }
         var r = new V1.GetPointsResponse();
         foreach (var id in ids)
         {
