@@ -370,7 +370,7 @@ public sealed class AdannsCollection<TKey, TRecord> : VectorStoreCollection<TKey
         {
             return await call().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is CollectionMissingException or StorageException or RpcException or IOException)
+        catch (Exception e) when (e is CollectionMissingException or AdannsException or RpcException or IOException)
         {
             if (e is RpcException { StatusCode: StatusCode.Cancelled }) throw new OperationCanceledException(e.Message, e);
             throw new VectorStoreException($"{operation} on collection \"{Name}\" failed: {e.Message}", e)

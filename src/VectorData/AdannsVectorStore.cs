@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Adanns.Client;
 using Adanns.Engine.Collections;
+using Adanns.Engine;
 using Adanns.Engine.Storage;
 using Grpc.Core;
 using Microsoft.Extensions.VectorData;
@@ -94,7 +95,7 @@ public sealed class AdannsVectorStore : VectorStore
         {
             e = _backend.ListCollectionsAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
         }
-        catch (Exception ex) when (ex is StorageException or RpcException)
+        catch (Exception ex) when (ex is AdannsException or RpcException)
         {
             throw Wrap(ex, "ListCollectionNames", null);
         }
@@ -106,7 +107,7 @@ public sealed class AdannsVectorStore : VectorStore
                 {
                     if (!await e.MoveNextAsync().ConfigureAwait(false)) yield break;
                 }
-                catch (Exception ex) when (ex is StorageException or RpcException)
+                catch (Exception ex) when (ex is AdannsException or RpcException)
                 {
                     throw Wrap(ex, "ListCollectionNames", null);
                 }
@@ -122,7 +123,7 @@ public sealed class AdannsVectorStore : VectorStore
         {
             return await _backend.DescribeAsync(name, cancellationToken).ConfigureAwait(false) is not null;
         }
-        catch (Exception ex) when (ex is StorageException or RpcException)
+        catch (Exception ex) when (ex is AdannsException or RpcException)
         {
             throw Wrap(ex, "CollectionExists", name);
         }
@@ -135,7 +136,7 @@ public sealed class AdannsVectorStore : VectorStore
         {
             await _backend.DropAsync(name, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is StorageException or RpcException)
+        catch (Exception ex) when (ex is AdannsException or RpcException)
         {
             throw Wrap(ex, "EnsureCollectionDeleted", name);
         }

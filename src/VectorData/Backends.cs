@@ -66,7 +66,7 @@ internal sealed class EmbeddedBackend(AdannsDatabase database, bool ownsDatabase
         {
             return database.GetCollection(name);
         }
-        catch (StorageException e) when (e.Code == StorageErrorCode.CollectionNotFound)
+        catch (AdannsException e) when (e.Code == AdannsErrorCode.CollectionNotFound)
         {
             throw new CollectionMissingException(name, e);
         }
@@ -92,7 +92,7 @@ internal sealed class EmbeddedBackend(AdannsDatabase database, bool ownsDatabase
             database.CreateCollection(new CollectionConfig(name, dimension, metric, indexSpec) { TrainThreshold = trainThreshold });
             return Task.FromResult(true);
         }
-        catch (StorageException e) when (e.Code == StorageErrorCode.CollectionExists)
+        catch (AdannsException e) when (e.Code == AdannsErrorCode.CollectionExists)
         {
             return Task.FromResult(false);
         }
