@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 old=${1:?old commit}
-data=${2:-../shared/data/debian-minilm}
+data=$(realpath "${2:-../shared/data/debian-minilm}")
 out=${3:-bench/out/no-regression}
 mkdir -p "$out"
 cache="$(pwd)/$out/index-cache"

@@ -245,6 +245,9 @@ internal static class ProtoConvert
             Exact = p.HasExact ? p.Exact : null,
             MaxFlops = p.HasMaxFlops ? Positive(p.MaxFlops, "params.max_flops") : null,
             MaxMicros = p.HasMaxMicros ? Positive(p.MaxMicros, "params.max_micros") : null,
+            TargetRecall = p.HasTargetRecall
+                ? (p.TargetRecall > 0 && p.TargetRecall <= 1 ? p.TargetRecall : throw Invalid($"params.target_recall must be in (0, 1] (got {p.TargetRecall.ToString(System.Globalization.CultureInfo.InvariantCulture)})."))
+                : null,
         };
         return r;
     }
@@ -278,6 +281,7 @@ internal static class ProtoConvert
                 BudgetPoint = u.BudgetPoint,
                 OverBudget = u.OverBudget,
             };
+            if (u.PredictedRecall is double predicted) s.Used.PredictedRecall = predicted;
             foreach (var st in u.Rerank) s.Used.Rerank.Add(new V1.RerankStage { Dim = (uint)st.Dim, Keep = (uint)(st.Keep ?? 0) });
         }
         return s;

@@ -111,6 +111,32 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
     }
 
     [Fact]
+    public void TargetRecallRunsTheCheapestPointThatReachesIt()
+    {
+        var pts = f.Profile.Points;
+        int prevPoint = -1;
+        double prevMeasured = 0;
+        foreach (double target in new[] { 0.3, 0.5, 0.7, 0.9, 0.95, 0.99 })
+        {
+            var r = f.Index.Resolve(new SearchParams { TargetRecall = target }, IvfTestData.K);
+            int expected = Enumerable.Range(0, pts.Count).FirstOrDefault(i => pts[i].Recall >= target, pts.Count - 1);
+            Assert.Equal(expected, r.BudgetPoint);
+            Assert.Equal(pts[expected].Recall, r.PredictedRecall);
+            // A higher target never picks a cheaper point, and what it runs finds at least as many true neighbours.
+            Assert.True(r.BudgetPoint >= prevPoint, $"target {target} chose point {r.BudgetPoint} after {prevPoint}");
+            double measured = IvfTestData.Recall(f.Index, f.Queries, f.Truth, new SearchParams { TargetRecall = target }, out _);
+            Assert.True(measured >= prevMeasured - 0.01, $"target {target}: recall {measured:F3} < {prevMeasured:F3}");
+            prevPoint = r.BudgetPoint;
+            prevMeasured = measured;
+        }
+        // With a FLOPs cap as well, the target is met only within it; otherwise the best point under the cap runs.
+        var capped = f.Index.Resolve(new SearchParams { TargetRecall = 0.999, MaxFlops = pts[1].FlopsPerQuery }, IvfTestData.K);
+        Assert.Equal(1, capped.BudgetPoint);
+        Assert.Throws<ArgumentOutOfRangeException>(() => f.Index.Resolve(new SearchParams { TargetRecall = 1.5 }, IvfTestData.K));
+        Assert.Null(f.Index.Resolve(null, IvfTestData.K).PredictedRecall);
+    }
+
+    [Fact]
     public void BudgetBelowTheCheapestPointFallsBackToIt()
     {
         var cheapest = f.Profile.Points[0];

@@ -151,6 +151,11 @@ public class CompositionMatrixTests
             prevRecall = r;
         }
 
+        // A recall target runs the cheapest frontier point that reaches it, on every spec.
+        var targeted = index.Resolve(new SearchParams { TargetRecall = 0.9 }, K);
+        int reaching = Enumerable.Range(0, profile.Points.Count).FirstOrDefault(i => profile.Points[i].Recall >= 0.9, profile.Points.Count - 1);
+        Assert.Equal(reaching, targeted.BudgetPoint);
+
         // 5. A filter: only accepted ids come back, and exact filtered search equals brute force over the accepted set.
         var even = new EvenIds();
         var filtered = index.SearchBatch(queries, K, p8, even, 1, out _);

@@ -450,7 +450,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                 {
                     path = SearchPath.IndexFiltered;
                     var p = parameters ?? new SearchParams();
-                    if (p.MaxFlops is null && p.MaxMicros is null)
+                    if (!p.UsesProfile)
                     {
                         // Probe more lists so about as many matching vectors are scanned as without the filter.
                         int baseProbe = Resolve(p, k).NProbe;
@@ -491,7 +491,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         {
             return _index!.Resolve(p, k);
         }
-        catch (Exception e) when (e is ArgumentException || (e is InvalidOperationException && p is { MaxFlops: not null } or { MaxMicros: not null }))
+        catch (Exception e) when (e is ArgumentException || (e is InvalidOperationException && p is { UsesProfile: true }))
         {
             // InvalidOperationException: a budget on an index without a compute profile.
             throw new AdannsException(AdannsErrorCode.InvalidQuery, $"Collection \"{Name}\": {AdannsException.CleanMessage(e)}", e);

@@ -103,6 +103,26 @@ public sealed class ComputeProfile
     }
 
     /// <summary>
+    /// Index into <see cref="Points"/> of the cheapest point reaching <paramref name="target"/> recall among those that fit
+    /// both limits; when none that fits reaches it, the best that fits (<paramref name="reached"/> false); −1 when nothing fits.
+    /// </summary>
+    internal int CheapestReachingIndex(double target, double? maxFlops, double? maxMicros, out bool reached)
+    {
+        if (!(target > 0 && target <= 1)) throw new ArgumentOutOfRangeException(nameof(target), target, "The recall target must be in (0, 1].");
+        // Points run cheapest first with strictly rising recall: the first that reaches the target and fits is the cheapest.
+        for (int i = 0; i < Points.Count; i++)
+        {
+            var p = Points[i];
+            if (p.Recall < target) continue;
+            if (p.FlopsPerQuery > (maxFlops ?? double.PositiveInfinity) || p.MicrosPerQuery > (maxMicros ?? double.PositiveInfinity)) continue;
+            reached = true;
+            return i;
+        }
+        reached = false;
+        return BestIndex(maxFlops, maxMicros);
+    }
+
+    /// <summary>
     /// The point to run when nothing fits: the fastest one when only a time budget was given, else the one with
     /// the fewest FLOPs.
     /// </summary>

@@ -169,12 +169,16 @@ internal static class IndexProfiler
     {
         if (p.NProbe is not null || p.CoarseDim is not null || p.ScanDim is not null || p.Shortlist is not null || p.Rerank is not null || p.Exact == true)
             throw new ArgumentException(
-                "A compute budget (MaxFlops / MaxMicros) picks NProbe, CoarseDim, ScanDim, Shortlist and Rerank from the index's profile; " +
+                "A compute budget (MaxFlops / MaxMicros) or recall target (TargetRecall) picks NProbe, CoarseDim, ScanDim, Shortlist and Rerank from the index's profile; " +
                 "leave those null and Exact unset, or drop the budget to choose them yourself.", nameof(p));
+        if (p.TargetRecall is double t && !(t > 0 && t <= 1))
+            throw new ArgumentOutOfRangeException(nameof(p), t, $"TargetRecall must be in (0, 1] (got {t}).");
         if (profile is null)
             throw new InvalidOperationException(
-                "This index has no compute profile, so it cannot honour MaxFlops / MaxMicros: call Profile() first (the profile is saved with the index).");
-        int i = profile.BestIndex(p.MaxFlops, p.MaxMicros);
+                "This index has no compute profile, so it cannot honour MaxFlops / MaxMicros / TargetRecall: call Profile() first (the profile is saved with the index).");
+        int i = p.TargetRecall is double target
+            ? profile.CheapestReachingIndex(target, p.MaxFlops, p.MaxMicros, out _)
+            : profile.BestIndex(p.MaxFlops, p.MaxMicros);
         overBudget = i < 0;
         if (overBudget) i = profile.CheapestIndex(p.MaxFlops, p.MaxMicros);
         point = i;
@@ -272,7 +276,7 @@ public sealed partial class IvfIndex
     private ResolvedSearch ResolveBudget(SearchParams p, int k)
     {
         var concrete = IndexProfiler.BudgetParams(ComputeProfile, p, k, out int point, out bool over);
-        return Resolve(concrete, k) with { BudgetPoint = point, OverBudget = over };
+        return Resolve(concrete, k) with { BudgetPoint = point, OverBudget = over, PredictedRecall = ComputeProfile!.Points[point].Recall };
     }
 
 }

@@ -16,11 +16,11 @@ public sealed partial class PqIndex
     /// </summary>
     public ResolvedSearch Resolve(SearchParams? p, int k)
     {
-        if (p is { MaxFlops: not null } or { MaxMicros: not null })
+        if (p is { UsesProfile: true })
         {
             // The profile's points are concrete parameters of this index; resolve the chosen one as usual.
             var concrete = IndexProfiler.BudgetParams(ComputeProfile, p, k, out int point, out bool over);
-            return Resolve(concrete, k) with { BudgetPoint = point, OverBudget = over };
+            return Resolve(concrete, k) with { BudgetPoint = point, OverBudget = over, PredictedRecall = ComputeProfile!.Points[point].Recall };
         }
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
         int nprobe = p?.NProbe ?? Math.Min(Spec.NProbe ?? IndexSpec.DefaultNProbe, NList);

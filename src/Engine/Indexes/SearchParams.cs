@@ -36,6 +36,16 @@ public sealed record SearchParams
     /// profiled). Combines with <see cref="MaxFlops"/>: the chosen configuration fits both.
     /// </summary>
     public double? MaxMicros { get; init; }
+
+    /// <summary>
+    /// Recall target in (0, 1]: the index runs the cheapest point of its <see cref="IVectorIndexReader.ComputeProfile"/>
+    /// whose measured recall@k reaches it (within <see cref="MaxFlops"/> / <see cref="MaxMicros"/> when those are set too;
+    /// when no point reaches it, the best-recall point that fits). Like a budget, it leaves the other knobs to the profile.
+    /// </summary>
+    public double? TargetRecall { get; init; }
+
+    /// <summary>Whether the index picks the knobs from its profile (a budget or a recall target is set).</summary>
+    internal bool UsesProfile => MaxFlops is not null || MaxMicros is not null || TargetRecall is not null;
 }
 
 /// <summary>Validation shared by every index's <c>Resolve</c>, so the rules and messages cannot drift apart.</summary>
@@ -98,5 +108,6 @@ public struct SearchStats
 /// <param name="Exact">Whether the search was exact.</param>
 /// <param name="BudgetPoint">Index into <see cref="ComputeProfile.Points"/> a budget chose; −1 without a budget.</param>
 /// <param name="OverBudget">True when no profiled configuration fit the budget and the cheapest one was used instead.</param>
+/// <param name="PredictedRecall">The profiled recall@k of the chosen point (a budget or a recall target chose it); null otherwise.</param>
 public readonly record struct ResolvedSearch(int NProbe, int CoarseDim, int ScanDim, int Shortlist, IReadOnlyList<RerankStage> Rerank, bool Exact,
-    int BudgetPoint = -1, bool OverBudget = false);
+    int BudgetPoint = -1, bool OverBudget = false, double? PredictedRecall = null);
