@@ -214,11 +214,17 @@ internal sealed class ShardGrain(
 
     private bool IsActive(string node) => S.Replicas.Any(r => r.Node == node && r.State == ReplicaState.Active);
 
+    /// <summary>
+    /// The last active replica is never demoted: it holds every acknowledged write, so when its node is down the
+    /// shard is unavailable until that node returns (rather than resuming from a replica that may be behind).
+    /// </summary>
+    private bool IsLastActive(int i) => S.Replicas[i].State == ReplicaState.Active && S.Replicas.Count(r => r.State == ReplicaState.Active) == 1;
+
     /// <summary>A replica stopped answering or fell out of sync: catching up when its node is up, else dead.</summary>
     private async Task MarkAsync(string node, bool alive)
     {
         int i = S.Replicas.FindIndex(r => r.Node == node && r.State == ReplicaState.Active);
-        if (i < 0) return;
+        if (i < 0 || IsLastActive(i)) return;
         S.Replicas[i] = S.Replicas[i] with { State = alive ? ReplicaState.CatchingUp : ReplicaState.Dead, DeadSinceUtc = DateTime.UtcNow };
         try { await Node(node).SetServing(Name, false).WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(true); } catch { /* it is down */ }
         await state.WriteStateAsync().ConfigureAwait(true);
@@ -249,7 +255,11 @@ internal sealed class ShardGrain(
             switch (r.State)
             {
                 case ReplicaState.Active:
-                    if (!alive.Contains(r.Node))
+                    if (IsLastActive(i) && !alive.Contains(r.Node))
+                    {
+                        // Nothing to fail over to: wait for the node.
+                    }
+                    else if (!alive.Contains(r.Node))
                     {
                         S.Replicas[i] = r with { State = ReplicaState.Dead, DeadSinceUtc = DateTime.UtcNow };
                         changed = true;
@@ -266,6 +276,7 @@ internal sealed class ShardGrain(
                         catch (Exception e)
                         {
                             log.LogWarning("Shard {Shard}: replica on {Node} does not answer: {Error}", Name, r.Node, e.Message);
+                            if (IsLastActive(i)) break;
                             S.Replicas[i] = r with { State = ReplicaState.Dead, DeadSinceUtc = DateTime.UtcNow };
                             changed = true;
                             break;
