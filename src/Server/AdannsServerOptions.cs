@@ -39,6 +39,42 @@ public sealed class AdannsServerOptions
 
     /// <summary>The demo collection made when the database holds no collection at startup.</summary>
     public DemoOptions Demo { get; set; } = new();
+
+    /// <summary>Cluster mode (off: a single node, exactly as without this section).</summary>
+    public ClusterServerOptions Cluster { get; set; } = new();
+}
+
+/// <summary>
+/// Cluster mode: the process joins an Orleans cluster (membership and collection metadata in Redis) and serves
+/// sharded, replicated collections; every node answers the whole API. Keys: <c>Adanns:Cluster:Enabled</c>,
+/// <c>Adanns:Cluster:Redis</c>, <c>Adanns:Cluster:ClusterId</c>, <c>Adanns:Cluster:SiloPort</c>,
+/// <c>Adanns:Cluster:GatewayPort</c>.
+/// </summary>
+public sealed class ClusterServerOptions
+{
+    /// <summary>Join a cluster (default false: single node).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Redis server holding the membership table and the collection metadata, host:port.</summary>
+    public string Redis { get; set; } = "127.0.0.1:6379";
+
+    /// <summary>Cluster name: nodes with the same id (and Redis) form one cluster.</summary>
+    public string ClusterId { get; set; } = "adanns";
+
+    /// <summary>Port for node-to-node (silo) traffic.</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Orleans client gateway port.</summary>
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>This node's stable name (its replicas are found by it after a restart); default <c>{address}:{SiloPort}</c>.</summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>Address other nodes reach this one at; default Adanns:Host, or the machine's own IPv4 when Host is 0.0.0.0.</summary>
+    public string? AdvertisedHost { get; set; }
+
+    /// <summary>A shard replica whose node has been gone this long is re-created on another node.</summary>
+    public double ReReplicateAfterSeconds { get; set; } = 300;
 }
 
 /// <summary>API keys, sent by clients in the <c>api-key</c> metadata header.</summary>

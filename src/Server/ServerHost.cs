@@ -73,8 +73,11 @@ public static class ServerHost
             });
         });
 
+        // In cluster mode the node's replicas live in the silo's database; the single-node host is never started
+        // (its collection gauges stay empty).
         builder.Services.AddSingleton<DatabaseHost>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseHost>());
+        if (options.Cluster.Enabled) Cluster.ClusterHosting.AddCluster(builder, options, address);
+        else builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseHost>());
         builder.Services.AddSingleton<ServerMetrics>();
         builder.Services.AddSingleton<ApiInterceptor>();
         builder.Services.AddGrpc(o =>
@@ -85,7 +88,7 @@ public static class ServerHost
             o.Interceptors.Add<ApiInterceptor>();
         });
         builder.Services.AddGrpcReflection();
-        builder.Services.AddHealthChecks().AddCheck<DatabaseHost>("database");
+        if (!options.Cluster.Enabled) builder.Services.AddHealthChecks().AddCheck<DatabaseHost>("database");
         builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false);
         builder.Services.Configure<HealthCheckPublisherOptions>(o =>
         {
@@ -124,10 +127,17 @@ public static class ServerHost
             return next(ctx);
         });
         app.UseRequestFrameGuard(options.Limits.MaxMessageBytes);
-        app.MapGrpcService<CollectionsService>();
-        app.MapGrpcService<PointsService>();
-        app.MapGrpcService<SearchService>();
-        app.MapGrpcService<AdminService>();
+        if (options.Cluster.Enabled)
+        {
+            Cluster.ClusterHosting.MapCluster(app);
+        }
+        else
+        {
+            app.MapGrpcService<CollectionsService>();
+            app.MapGrpcService<PointsService>();
+            app.MapGrpcService<SearchService>();
+            app.MapGrpcService<AdminService>();
+        }
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { ResultStatusCodes = { [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable } });

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using Adanns.Engine;
 using Adanns.Engine.Collections;
 using Adanns.Engine.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Xunit.Abstractions;
 
 namespace Adanns.Cluster.Tests;
@@ -18,7 +20,8 @@ public sealed class FailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task Rf2_survives_a_dead_node_catches_up_on_return_and_re_replicates_when_it_stays_gone()
     {
-        await using var host = new TestClusterHost(silos: 3, o => o.ReReplicateAfter = TimeSpan.FromSeconds(3));
+        // No re-replication until phase 3 (a loaded machine can spend seconds in phase 1).
+        await using var host = new TestClusterHost(silos: 3, o => o.ReReplicateAfter = TimeSpan.FromHours(1));
         await host.StartAsync();
         var survivor = host.Cluster.Silos[0];
         var gw = host.Gateway(survivor);
@@ -54,7 +57,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         // Phase 2: the node returns under the same name and data directory, catches up, serves again.
         var back = await host.RestartAsync(2);
         Assert.Equal(victimName, back.Name);
-        await WaitUntil(async () => (await gw.DescribeAsync(name)).Shards.All(s => s.Replicas.Count(r => r.State == ReplicaState.Active) == 2), TimeSpan.FromSeconds(30));
+        await WaitUntil(async () => (await gw.DescribeAsync(name)).Shards.All(s => s.Replicas.Count(r => r.State == ReplicaState.Active) == 2), TimeSpan.FromSeconds(60));
         var info = await gw.DescribeAsync(name);
         var grains = host.Grains(survivor);
         foreach (var shard in info.Shards)
@@ -78,6 +81,8 @@ public sealed class FailoverTests(ITestOutputHelper output)
         await AssertAllReadable(gw, name, acked, vectors);
 
         // Phase 3: the node dies for good; after ReReplicateAfter every shard has two live replicas again.
+        foreach (var silo in host.Silos)
+            silo.ServiceProvider.GetRequiredService<IOptions<ClusterNodeOptions>>().Value.ReReplicateAfter = TimeSpan.FromSeconds(2);
         var again = host.Silos.Single(s => s.Name == victimName);
         await host.KillAsync(again);
         var gone = Stopwatch.StartNew();
@@ -85,7 +90,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         {
             var i = await gw.DescribeAsync(name);
             return i.Shards.All(s => s.Replicas.Count(r => r.State == ReplicaState.Active && r.Node != victimName) == 2);
-        }, TimeSpan.FromSeconds(40));
+        }, TimeSpan.FromSeconds(60));
         info = await gw.DescribeAsync(name);
         var moved = info.Shards.Where(s => s.LastTransferRecords > 0).ToArray();
         Assert.NotEmpty(moved);
@@ -179,7 +184,7 @@ public sealed class RestartTests
             await second.StartAsync();
             var gw2 = second.Gateway(second.Cluster.Silos[1]);
             Assert.Contains(name, await gw2.ListCollectionsAsync());
-            await FailoverTests.WaitUntil(async () => await gw2.CountAsync(name) == vectors.Length, TimeSpan.FromSeconds(30));
+            await FailoverTests.WaitUntil(async () => await gw2.CountAsync(name) == vectors.Length, TimeSpan.FromSeconds(60));
             var info = await gw2.DescribeAsync(name);
             Assert.Equal(infoBefore.Spec, info.Spec);
             Assert.Equal(infoBefore.Shards.Select(s => string.Join(",", s.Replicas.Select(r => r.Node))), info.Shards.Select(s => string.Join(",", s.Replicas.Select(r => r.Node))));

@@ -52,8 +52,14 @@ public sealed class AdminService(DatabaseHost host, IOptions<AdannsServerOptions
     /// <inheritdoc/>
     public override Task<V1.ServerInfoResponse> ServerInfo(V1.ServerInfoRequest request, ServerCallContext context)
     {
-        var o = options.Value;
-        return Task.FromResult(new V1.ServerInfoResponse
+        var info = BaseInfo(options.Value);
+        info.Cluster = new V1.ClusterInfo { Enabled = false };
+        return Task.FromResult(info);
+    }
+
+    /// <summary>What every node reports about itself (version, SIMD, limits); cluster mode adds membership.</summary>
+    internal static V1.ServerInfoResponse BaseInfo(AdannsServerOptions o) =>
+        new()
         {
             Version = Version,
             Simd = Kernels.SimdInfo.Describe(),
@@ -64,8 +70,7 @@ public sealed class AdminService(DatabaseHost host, IOptions<AdannsServerOptions
             MaxBatch = (uint)o.Limits.MaxBatch,
             MaxMessageBytes = (uint)o.Limits.MaxMessageBytes,
             AuthEnabled = o.Auth.Enabled,
-        });
-    }
+        };
 
     /// <summary>The server's informational version.</summary>
     public static string Version { get; } =

@@ -11,6 +11,8 @@ public sealed class CollectionsService(DatabaseHost host, IOptions<AdannsServerO
     /// <inheritdoc/>
     public override Task<V1.CollectionInfo> Create(V1.CreateCollectionRequest request, ServerCallContext context)
     {
+        if (request is { HasShards: true, Shards: not 1 } or { HasReplicationFactor: true, ReplicationFactor: not 1 } or { HasWriteConsistency: true, WriteConsistency: > 1 })
+            throw ProtoConvert.Invalid("shards, replication_factor and write_consistency above 1 need cluster mode (Adanns:Cluster:Enabled=true).");
         var config = ProtoConvert.ToConfig(request, options.Value.DefaultIndexSpec);
         var c = host.Database.CreateCollection(config);
         logger.LogInformation("Created collection {Collection}: D={Dimension}, {Metric}, {Spec}", c.Name, c.Dimension, c.Metric, c.Config.IndexSpec);

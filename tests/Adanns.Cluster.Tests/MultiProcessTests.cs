@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Xunit.Abstractions;
+using V1 = Adanns.Protocol.V1;
+
+namespace Adanns.Cluster.Tests;
+
+/// <summary>
+/// Three real server processes (Adanns.Server in cluster mode) on loopback with a real Redis; one is killed with
+/// SIGKILL and the other two keep answering every query and take writes.
+/// </summary>
+public sealed class MultiProcessTests(ITestOutputHelper output)
+{
+    private sealed class Node : IDisposable
+    {
+        public required Process Process { get; init; }
+        public required int GrpcPort { get; init; }
+        public required GrpcChannel Channel { get; init; }
+        public V1.Collections.CollectionsClient Collections => new(Channel);
+        public V1.Points.PointsClient Points => new(Channel);
+        public V1.Search.SearchClient Search => new(Channel);
+        public V1.Admin.AdminClient Admin => new(Channel);
+
+        public void Dispose()
+        {
+            Channel.Dispose();
+            try
+            {
+                if (!Process.HasExited)
+                {
+                    Process.Kill(entireProcessTree: true);
+                    Process.WaitForExit(10_000);
+                }
+            }
+            catch (InvalidOperationException) { }
+            Process.Dispose();
+        }
+    }
+
+    /// <summary>The server built beside this test assembly (same configuration: bin/Release/net10.0 → src/Server/bin/Release/net10.0).</summary>
+    internal static string ServerDll()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        string tfm = dir.Name, config = dir.Parent!.Name;
+        var root = dir;
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "AdannsDotNet.sln"))) root = root.Parent;
+        Assert.NotNull(root);
+        string dll = Path.Combine(root!.FullName, "src", "Server", "bin", config, tfm, "Adanns.Server.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first.");
+        return dll;
+    }
+
+    private static Node Start(string dll, string dataDir, RedisServer redis, string clusterId, int siloPort, int gatewayPort, List<string> log, string label)
+    {
+        int grpc = RedisServer.FreePort();
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList =
+            {
+                dll,
+                $"--Adanns:DataDirectory={dataDir}", "--Adanns:Host=127.0.0.1", $"--Adanns:GrpcPort={grpc}", "--Adanns:HttpPort=0",
+                "--Adanns:Demo:Enabled=false", "--Adanns:ProfileIndexes=false",
+                "--Adanns:Cluster:Enabled=true", $"--Adanns:Cluster:Redis={redis.Endpoint}", $"--Adanns:Cluster:ClusterId={clusterId}",
+                $"--Adanns:Cluster:SiloPort={siloPort}", $"--Adanns:Cluster:GatewayPort={gatewayPort}",
+                "--Logging:Console:FormatterName=simple", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Adanns=Information",
+            },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is { } d) lock (log) log.Add($"{label}: {d}"); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is { } d) lock (log) log.Add($"{label}! {d}"); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return new Node { Process = p, GrpcPort = grpc, Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}") };
+    }
+
+    private static async Task<T> Retry<T>(Func<Task<T>> call, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal && sw.Elapsed < timeout)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Three_server_processes_keep_answering_after_kill_9_of_one()
+    {
+        string dll = ServerDll();
+        using var redis = new RedisServer();
+        string root = Path.Combine(Path.GetTempPath(), $"adanns-mp-{Guid.NewGuid():N}");
+        string clusterId = $"mp-{Guid.NewGuid():N}";
+        var log = new List<string>();
+        var nodes = new List<Node>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+                nodes.Add(Start(dll, Path.Combine(root, $"n{i}"), redis, clusterId, RedisServer.FreePort(), RedisServer.FreePort(), log, $"n{i}"));
+            // Every node sees three active members.
+            foreach (var n in nodes)
+            {
+                await Retry(async () =>
+                {
+                    var info = await n.Admin.ServerInfoAsync(new V1.ServerInfoRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
+                    if (info.Cluster.Members.Count(m => m.Status == "Active") < 3) throw new RpcException(new Status(StatusCode.Unavailable, "joining"));
+                    Assert.True(info.Cluster.Enabled);
+                    return info;
+                }, TimeSpan.FromSeconds(90));
+            }
+
+            const string name = "mp";
+            const int d = 8;
+            var created = await nodes[0].Collections.CreateAsync(new V1.CreateCollectionRequest
+            {
+                Name = name, Dimension = d, Metric = V1.Metric.L2, IndexSpec = "IVF8", TrainThreshold = 100_000, Shards = 3, ReplicationFactor = 2,
+            });
+            Assert.Equal(3u, created.Shards);
+            Assert.All(created.Placement, s => Assert.Equal(2, s.Replicas.Select(r => r.Node).Distinct().Count()));
+            var vectors = Data.Vectors(300, d, seed: 5);
+            var upsert = new V1.UpsertRequest { Collection = name, Wait = true };
+            for (int i = 0; i < vectors.Length; i++)
+                upsert.Points.Add(new V1.Point { Id = new V1.PointId { Num = (ulong)i }, Vector = { vectors[i] } });
+            Assert.Equal(300u, (await nodes[1].Points.UpsertAsync(upsert)).Upserted);
+
+            // kill -9 the third process; query the other two.
+            var killed = Stopwatch.StartNew();
+            nodes[2].Process.Kill();
+            double firstQuery = -1, firstWrite = -1;
+            int answered = 0;
+            for (int i = 0; i < 60; i++)
+            {
+                var gw = nodes[i % 2];
+                var r = await gw.Search.SearchAsync(new V1.SearchRequest { Collection = name, Vector = { vectors[i] }, TopK = 3 }, deadline: DateTime.UtcNow.AddSeconds(30));
+                Assert.Equal((ulong)i, r.Points[0].Id.Num);
+                if (firstQuery < 0) firstQuery = killed.Elapsed.TotalSeconds;
+                answered++;
+            }
+            Assert.Equal(60, answered);
+            var write = new V1.UpsertRequest { Collection = name, Wait = true, Points = { new V1.Point { Id = new V1.PointId { Num = 1000 }, Vector = { vectors[0] } } } };
+            await Retry(async () => await nodes[0].Points.UpsertAsync(write, deadline: DateTime.UtcNow.AddSeconds(30)), TimeSpan.FromSeconds(30));
+            firstWrite = killed.Elapsed.TotalSeconds;
+            Assert.Equal(301ul, (await nodes[1].Points.CountAsync(new V1.CountRequest { Collection = name })).Count);
+            var info2 = await nodes[0].Admin.ServerInfoAsync(new V1.ServerInfoRequest());
+            output.WriteLine($"kill -9: 60 queries answered, first at {firstQuery:F2} s; first write acknowledged at {firstWrite:F2} s; members now: " +
+                string.Join(", ", info2.Cluster.Members.Select(m => $"{m.Name}={m.Status}")));
+        }
+        catch
+        {
+            lock (log) output.WriteLine(string.Join("\n", log.TakeLast(80)));
+            throw;
+        }
+        finally
+        {
+            foreach (var n in nodes) n.Dispose();
+            TestClusterHost.DeleteRoot(root);
+        }
+    }
+}
