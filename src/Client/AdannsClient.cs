@@ -5,6 +5,12 @@ using Adanns.Protocol.V1;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
+using Adanns.Engine;
+using Adanns.Engine.Collections;
+using Adanns.Engine.Storage;
+using Metric = Adanns.Protocol.V1.Metric;
+using Filter = Adanns.Protocol.V1.Filter;
+using SearchParams = Adanns.Protocol.V1.SearchParams;
 
 namespace Adanns.Client;
 
@@ -12,35 +18,41 @@ namespace Adanns.Client;
 public sealed record AdannsClientOptions
 {
     /// <summary>Server address: <c>http://127.0.0.1:50051</c> (plain-text HTTP/2) or <c>https://host:port</c> (TLS).</summary>
-    public Uri Address { get; init; } = new("http://127.0.0.1:50051");
+    public Uri Address { get; set; } = new("http://127.0.0.1:50051");
 
     /// <summary>API key sent in the <c>api-key</c> header of every call; null when the server has auth off.</summary>
-    public string? ApiKey { get; init; }
+    public string? ApiKey { get; set; }
 
     /// <summary>
     /// For https: trust this certificate (e.g. a self-signed server certificate) in addition to the system store.
     /// </summary>
-    public X509Certificate2? TrustedServerCertificate { get; init; }
+    public X509Certificate2? TrustedServerCertificate { get; set; }
 
     /// <summary>Largest message sent or received, bytes (match the server's Adanns:Limits:MaxMessageBytes).</summary>
-    public int MaxMessageBytes { get; init; } = 64 << 20;
+    public int MaxMessageBytes { get; set; } = 64 << 20;
 
     /// <summary>Deadline applied to calls that do not pass their own; null = none.</summary>
-    public TimeSpan? DefaultTimeout { get; init; }
+    public TimeSpan? DefaultTimeout { get; set; }
 
     /// <summary>Custom handler (proxies, tests); replaces the one built from the options above.</summary>
-    public HttpMessageHandler? HttpHandler { get; init; }
+    public HttpMessageHandler? HttpHandler { get; set; }
 }
 
 /// <summary>
 /// Typed client of the adanns.v1 API. Thread-safe; create one per server and reuse it (it holds one HTTP/2
-/// connection pool). Failed calls throw <see cref="RpcException"/> with the server's status and message.
+/// connection pool).
+/// <para>The embedded model: <see cref="OpenCollectionAsync"/> / <see cref="CreateCollectionAsync(CollectionConfig, CancellationToken)"/>
+/// return an <see cref="IAdannsCollection"/> that takes and returns the engine's <see cref="VectorRecord"/>,
+/// <see cref="RecordId"/>, <see cref="PayloadValue"/>, <see cref="Engine.Collections.Filter"/> and <see cref="SearchResult"/> exactly as an
+/// embedded <see cref="Collection"/> does, and fails with <see cref="AdannsException"/> carrying the server's code.</para>
+/// <para>The wire-level helpers below (proto <c>Point</c>, <c>PointId</c>, responses) throw <see cref="RpcException"/>
+/// with the server's status and message (the code is in the <c>adanns-error-code</c> trailer).</para>
 /// The raw generated clients are exposed as <see cref="Collections"/>, <see cref="Points"/>, <see cref="SearchApi"/>
 /// and <see cref="Admin"/> for anything not wrapped here.
 /// </summary>
-public sealed class AdannsClient : IDisposable
+public sealed partial class AdannsClient : IAdannsDatabase, IDisposable
 {
-    private readonly GrpcChannel _channel;
+    private readonly GrpcChannel? _channel; // null when the clients come from Grpc.Net.ClientFactory (AddAdannsClient)
     private readonly TimeSpan? _timeout;
 
     /// <summary>Connects to <paramref name="address"/> (e.g. "http://127.0.0.1:50051") with an optional API key.</summary>
@@ -79,7 +91,19 @@ public sealed class AdannsClient : IDisposable
         Health = new Grpc.Health.V1.Health.HealthClient(invoker);
     }
 
-    private static SocketsHttpHandler CreateHandler(AdannsClientOptions o)
+    /// <summary>Over generated clients made elsewhere (by <c>AddAdannsClient</c> on Grpc.Net.ClientFactory).</summary>
+    internal AdannsClient(Collections.CollectionsClient collections, Points.PointsClient points, Search.SearchClient search, Admin.AdminClient admin,
+        Grpc.Health.V1.Health.HealthClient health, TimeSpan? defaultTimeout)
+    {
+        _timeout = defaultTimeout;
+        Collections = collections;
+        Points = points;
+        SearchApi = search;
+        Admin = admin;
+        Health = health;
+    }
+
+    internal static SocketsHttpHandler CreateHandler(AdannsClientOptions o)
     {
         var h = new SocketsHttpHandler
         {
@@ -121,7 +145,7 @@ public sealed class AdannsClient : IDisposable
     /// <summary>grpc.health.v1.Health client.</summary>
     public Grpc.Health.V1.Health.HealthClient Health { get; }
 
-    private CallOptions Options(CancellationToken ct) =>
+    internal CallOptions Options(CancellationToken ct) =>
         new(deadline: _timeout is { } t ? DateTime.UtcNow + t : null, cancellationToken: ct);
 
     // ------------------------------------------------------------ collections
@@ -254,5 +278,5 @@ public sealed class AdannsClient : IDisposable
         (await Health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest { Service = service }, Options(cancellationToken)).ConfigureAwait(false)).Status;
 
     /// <inheritdoc/>
-    public void Dispose() => _channel.Dispose();
+    public void Dispose() => _channel?.Dispose();
 }

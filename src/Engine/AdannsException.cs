@@ -60,6 +60,21 @@ public enum AdannsErrorCode
 
     /// <summary>A request is larger than a configured limit.</summary>
     ResourceExhausted = 16,
+
+    /// <summary>Remote only: the server is loading, shutting down or unreachable; retry later.</summary>
+    Unavailable = 17,
+
+    /// <summary>Remote only: no API key, or an unknown one.</summary>
+    Unauthenticated = 18,
+
+    /// <summary>Remote only: the key may not make this call (the read-only key on a write).</summary>
+    PermissionDenied = 19,
+
+    /// <summary>Remote only: the call's deadline passed.</summary>
+    DeadlineExceeded = 20,
+
+    /// <summary>Remote only: an unexpected server error (the message carries the correlation id of the server's log line).</summary>
+    Internal = 21,
 }
 
 /// <summary>

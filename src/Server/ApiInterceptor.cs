@@ -152,6 +152,11 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
         AdannsErrorCode.Closed => StatusCode.Unavailable,
         AdannsErrorCode.Corrupt => StatusCode.DataLoss,
         AdannsErrorCode.ResourceExhausted => StatusCode.ResourceExhausted,
+        AdannsErrorCode.Unavailable => StatusCode.Unavailable,
+        AdannsErrorCode.Unauthenticated => StatusCode.Unauthenticated,
+        AdannsErrorCode.PermissionDenied => StatusCode.PermissionDenied,
+        AdannsErrorCode.DeadlineExceeded => StatusCode.DeadlineExceeded,
+        AdannsErrorCode.Internal => StatusCode.Internal,
         _ => StatusCode.InvalidArgument, // dimension, NaN, empty vector, duplicate/invalid id, payload, batch, configuration, query, argument
     };
 }

@@ -15,6 +15,9 @@ public abstract class Filter
     /// <summary>True when <paramref name="payload"/> (null = no payload) satisfies the filter.</summary>
     public abstract bool Matches(IReadOnlyDictionary<string, PayloadValue>? payload);
 
+    /// <summary>Walks the filter's structure (to translate it, e.g. into a wire format or another store's query).</summary>
+    public abstract T Accept<T>(IFilterVisitor<T> visitor);
+
     /// <summary>Field equals the value (string, number or bool; a list field matches when any element equals).</summary>
     public static Filter Eq(string field, PayloadValue value)
     {
@@ -81,6 +84,8 @@ public abstract class Filter
 
     private sealed class InFilter(string field, PayloadValue[] values) : Filter
     {
+        public override T Accept<T>(IFilterVisitor<T> visitor) => visitor.In(field, values);
+
         public override bool Matches(IReadOnlyDictionary<string, PayloadValue>? payload)
         {
             if (payload is null || !payload.TryGetValue(field, out var v)) return false;
@@ -102,6 +107,8 @@ public abstract class Filter
 
     private sealed class RangeFilter(string field, double? min, double? max, bool minInclusive, bool maxInclusive) : Filter
     {
+        public override T Accept<T>(IFilterVisitor<T> visitor) => visitor.Range(field, min, max, minInclusive, maxInclusive);
+
         public override bool Matches(IReadOnlyDictionary<string, PayloadValue>? payload)
         {
             if (payload is null || !payload.TryGetValue(field, out var v)) return false;
@@ -121,6 +128,8 @@ public abstract class Filter
 
     private sealed class AndFilter(Filter[] parts) : Filter
     {
+        public override T Accept<T>(IFilterVisitor<T> visitor) => visitor.And(parts);
+
         public override bool Matches(IReadOnlyDictionary<string, PayloadValue>? payload)
         {
             foreach (var p in parts)
@@ -133,6 +142,8 @@ public abstract class Filter
 
     private sealed class OrFilter(Filter[] parts) : Filter
     {
+        public override T Accept<T>(IFilterVisitor<T> visitor) => visitor.Or(parts);
+
         public override bool Matches(IReadOnlyDictionary<string, PayloadValue>? payload)
         {
             foreach (var p in parts)
@@ -145,8 +156,30 @@ public abstract class Filter
 
     private sealed class NotFilter(Filter inner) : Filter
     {
+        public override T Accept<T>(IFilterVisitor<T> visitor) => visitor.Not(inner);
+
         public override bool Matches(IReadOnlyDictionary<string, PayloadValue>? payload) => !inner.Matches(payload);
 
         public override string ToString() => $"not {inner}";
     }
+}
+
+/// <summary>The cases of a <see cref="Filter"/> (see <see cref="Filter.Accept"/>).</summary>
+/// <typeparam name="T">What each case produces.</typeparam>
+public interface IFilterVisitor<out T>
+{
+    /// <summary>Field equals one of <paramref name="values"/> (one value: <see cref="Filter.Eq"/>).</summary>
+    T In(string field, IReadOnlyList<PayloadValue> values);
+
+    /// <summary>Numeric field within bounds (null = unbounded).</summary>
+    T Range(string field, double? min, double? max, bool minInclusive, bool maxInclusive);
+
+    /// <summary>All of <paramref name="filters"/>.</summary>
+    T And(IReadOnlyList<Filter> filters);
+
+    /// <summary>Any of <paramref name="filters"/>.</summary>
+    T Or(IReadOnlyList<Filter> filters);
+
+    /// <summary>The negation of <paramref name="filter"/>.</summary>
+    T Not(Filter filter);
 }

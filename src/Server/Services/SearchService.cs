@@ -43,7 +43,7 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
         if (q.TopK < 1 || q.TopK > _limits.MaxTopK)
             throw ProtoConvert.Invalid($"{where}top_k must be in [1, {_limits.MaxTopK}] (got {q.TopK}).");
         if (q.Vector.Count != c.Dimension)
-            throw ProtoConvert.Invalid($"{where}the query vector has {q.Vector.Count} dims; collection \"{c.Name}\" holds {c.Dimension}-dim vectors.");
+            throw new AdannsException(AdannsErrorCode.WrongDimension, $"{where}the query vector has {q.Vector.Count} dims; collection \"{c.Name}\" holds {c.Dimension}-dim vectors.");
         if (q.HasScoreThreshold && !float.IsFinite(q.ScoreThreshold))
             throw ProtoConvert.Invalid($"{where}score_threshold must be finite (got {q.ScoreThreshold}).");
         var vector = ProtoConvert.ToArray(q.Vector);
