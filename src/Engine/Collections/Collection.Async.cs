@@ -80,7 +80,7 @@ public sealed partial class Collection
     }
 
     /// <summary>
-    /// <see cref="SearchWithReport"/> as a task returning hits and report. An in-memory index (IVF, or exact search
+    /// <see cref="SearchWithReport(ReadOnlySpan{float}, int, SearchParams?, Filter?, bool, out SearchReport)"/> as a task returning hits and report. An in-memory index (IVF, or exact search
     /// before training) is searched on the calling thread and the task completes at once (CPU-bound work is not moved
     /// elsewhere); a PQ collection, whose rerank reads full vectors from the record store on disk, is searched on
     /// the thread pool so the caller's thread never waits on that I/O.
@@ -108,8 +108,16 @@ public sealed partial class Collection
     /// between filtered queries), and the read lock is released between chunks so writes are not held up.
     /// </summary>
     /// <exception cref="AdannsException">Bad k or query (the message names the query's position); nothing is searched.</exception>
-    public async Task<IReadOnlyList<SearchResult>> SearchBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k, SearchParams? parameters = null,
-        Filter? filter = null, bool withPayload = false, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<SearchResult>> SearchBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k, SearchParams? parameters = null,
+        Filter? filter = null, bool withPayload = false, CancellationToken cancellationToken = default) =>
+        SearchBatchAsync(queries, k, parameters, filter, withPayload, withVectors: false, cancellationToken);
+
+    /// <summary>
+    /// <see cref="SearchBatchAsync(IReadOnlyList{ReadOnlyMemory{float}}, int, SearchParams?, Filter?, bool, CancellationToken)"/>;
+    /// with <paramref name="withVectors"/> each hit carries its stored vector, read under the same lock as its chunk's search.
+    /// </summary>
+    public async Task<IReadOnlyList<SearchResult>> SearchBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k, SearchParams? parameters,
+        Filter? filter, bool withPayload, bool withVectors, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(queries);
         if (k < 1 || k > 100_000) throw new AdannsException(AdannsErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
@@ -127,25 +135,26 @@ public sealed partial class Collection
         {
             cancellationToken.ThrowIfCancellationRequested();
             int s = start, n = Math.Min(BatchChunk, queries.Count - start);
-            await Task.Run(() => SearchChunk(queries, s, n, k, parameters, filter, withPayload, results, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await Task.Run(() => SearchChunk(queries, s, n, k, parameters, filter, withPayload, withVectors, results, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
         return results;
     }
 
     private void SearchChunk(IReadOnlyList<ReadOnlyMemory<float>> queries, int start, int n, int k, SearchParams? parameters, Filter? filter,
-        bool withPayload, SearchResult[] results, CancellationToken ct)
+        bool withPayload, bool withVectors, SearchResult[] results, CancellationToken ct)
     {
-        if (filter is null && TrySearchChunkThroughIndex(queries, start, n, k, parameters, withPayload, results)) return;
+        if (filter is null && TrySearchChunkThroughIndex(queries, start, n, k, parameters, withPayload, withVectors, results)) return;
         for (int i = start; i < start + n; i++)
         {
             ct.ThrowIfCancellationRequested();
-            results[i] = SearchNow(queries[i].Span, k, parameters, filter, withPayload);
+            var hits = SearchWithReport(queries[i].Span, k, parameters, filter, withPayload, withVectors, out var report);
+            results[i] = new SearchResult(hits, report);
         }
     }
 
     /// <summary>The chunk through the index's batch path; false when there is no trained index yet.</summary>
     private bool TrySearchChunkThroughIndex(IReadOnlyList<ReadOnlyMemory<float>> queries, int start, int n, int k, SearchParams? parameters,
-        bool withPayload, SearchResult[] results)
+        bool withPayload, bool withVectors, SearchResult[] results)
     {
         long started = Stopwatch.GetTimestamp();
         int D = Dimension;
@@ -164,11 +173,18 @@ public sealed partial class Collection
                 var ids = found.Ids.AsSpan(i * k, k);
                 var scores = found.Scores.AsSpan(i * k, k);
                 var hits = new List<SearchHit>(k);
+                var live = new List<long>(k);
                 for (int j = 0; j < k; j++)
                 {
                     // Unfilled slots are negative; a key deleted since the index saw it is skipped, as in Search.
                     if (ids[j] < 0 || !_meta.TryGetValue(ids[j], out var m)) continue;
                     hits.Add(new SearchHit(m.Id, scores[j], withPayload ? m.Payload : null));
+                    live.Add(ids[j]);
+                }
+                if (withVectors)
+                {
+                    var rows = ReadVectors(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(live));
+                    for (int j = 0; j < hits.Count; j++) hits[j] = hits[j] with { Vector = rows.AsMemory(j * D, D) };
                 }
                 results[start + i] = new SearchResult(hits, report);
             }

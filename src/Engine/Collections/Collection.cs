@@ -407,7 +407,16 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     /// <see cref="Search(ReadOnlySpan{float}, int, SearchParams?, Filter?, bool)"/>, also reporting the path taken, the
     /// parameters the index actually used and the work done (for servers and diagnostics).
     /// </summary>
-    public SearchHit[] SearchWithReport(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload, out SearchReport report)
+    public SearchHit[] SearchWithReport(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload, out SearchReport report) =>
+        SearchWithReport(query, k, parameters, filter, withPayload, withVectors: false, out report);
+
+    /// <summary>
+    /// <see cref="SearchWithReport(ReadOnlySpan{float}, int, SearchParams?, Filter?, bool, out SearchReport)"/>; with
+    /// <paramref name="withVectors"/> each hit also carries its stored vector, read under the same read lock as the
+    /// search, so a hit is never missing its vector because a write deleted it in between.
+    /// </summary>
+    public SearchHit[] SearchWithReport(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload, bool withVectors,
+        out SearchReport report)
     {
         long started = Stopwatch.GetTimestamp();
         SearchPath path;
@@ -468,16 +477,28 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                 }
             }
             var hits = new SearchHit[n];
+            var vectors = withVectors ? ReadVectors(ids.AsSpan(0, n)) : null;
             for (int i = 0; i < n; i++)
             {
                 var m = _meta[ids[i]];
-                hits[i] = new SearchHit(m.Id, scores[i], withPayload ? m.Payload : null);
+                hits[i] = new SearchHit(m.Id, scores[i], withPayload ? m.Payload : null)
+                {
+                    Vector = vectors is null ? default : vectors.AsMemory(i * D, D),
+                };
             }
             report = new SearchReport(path, used, stats);
             _metrics.Searched(Name, path, 1, Stopwatch.GetElapsedTime(started).TotalSeconds);
             return hits;
         }
         finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>The stored (caller-space) vectors of live record <paramref name="keys"/>, from the record store; caller holds the read lock.</summary>
+    private float[] ReadVectors(ReadOnlySpan<long> keys)
+    {
+        var rows = new float[keys.Length * Dimension];
+        if (keys.Length > 0) _vectors.Read(keys, rows);
+        return rows;
     }
 
     /// <summary>

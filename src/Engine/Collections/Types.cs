@@ -38,7 +38,11 @@ public sealed record VectorRecord(RecordId Id, ReadOnlyMemory<float> Vector, IRe
 /// <param name="Id">The record's id.</param>
 /// <param name="Score">Score in the metric's units (see <see cref="Engine.Metric"/>).</param>
 /// <param name="Payload">The record's payload when requested, else null.</param>
-public readonly record struct SearchHit(RecordId Id, float Score, IReadOnlyDictionary<string, PayloadValue>? Payload);
+public readonly record struct SearchHit(RecordId Id, float Score, IReadOnlyDictionary<string, PayloadValue>? Payload)
+{
+    /// <summary>The hit's stored vector when the search asked for vectors (read in the same snapshot as the search), else empty.</summary>
+    public ReadOnlyMemory<float> Vector { get; init; }
+}
 
 /// <summary>How a search ran (for tests, benchmarks and diagnostics).</summary>
 public enum SearchPath

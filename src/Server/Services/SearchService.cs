@@ -8,7 +8,7 @@ using V1 = Adanns.Protocol.V1;
 
 namespace Adanns.Server.Services;
 
-/// <summary>adanns.v1.Search: validates limits, converts, calls <see cref="Collection.SearchWithReport"/>.</summary>
+/// <summary>adanns.v1.Search: validates limits, converts, calls <c>Collection.SearchWithReport</c>.</summary>
 public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOptions> options, ServerMetrics metrics) : V1.Search.SearchBase
 {
     private readonly LimitOptions _limits = options.Value.Limits;
@@ -23,29 +23,73 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Unfiltered searches that share top_k, params and with_payload/with_vectors run together through the index's
+    /// batch path (<c>Collection.SearchBatchAsync</c>);
+    /// filtered ones run one by one. Results come back in request order.
+    /// </remarks>
     public override async Task<V1.SearchBatchResponse> SearchBatch(V1.SearchBatchRequest request, ServerCallContext context)
     {
         long start = Stopwatch.GetTimestamp();
         var c = host.Database.GetCollection(request.Collection);
         ProtoConvert.CheckBatch(request.Searches.Count, _limits.MaxBatch, "searches");
-        var r = new V1.SearchBatchResponse();
+        var ct = context.CancellationToken;
+        var responses = new V1.SearchResponse[request.Searches.Count];
+        var groups = new Dictionary<(uint TopK, V1.SearchParams? Params, bool Payload, bool Vectors), List<int>>();
         for (int i = 0; i < request.Searches.Count; i++)
-            r.Results.Add(await SearchOneAsync(c, request.Searches[i], $"searches[{i}]: ", context.CancellationToken).ConfigureAwait(false));
+        {
+            var q = request.Searches[i];
+            Validate(c, q, $"searches[{i}]: ");
+            if (q.Filter is not null)
+            {
+                responses[i] = await SearchOneAsync(c, q, $"searches[{i}]: ", ct).ConfigureAwait(false);
+                continue;
+            }
+            var key = (q.TopK, q.Params, q.WithPayload, q.WithVectors);
+            if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
+            list.Add(i);
+        }
+        foreach (var ((topK, p, payload, vectors), members) in groups)
+        {
+            var first = request.Searches[members[0]];
+            var parameters = ProtoConvert.ToSearchParams(first.Params);
+            var queries = members.Select(i => (ReadOnlyMemory<float>)ProtoConvert.ToArray(request.Searches[i].Vector)).ToArray();
+            IReadOnlyList<SearchResult> found;
+            try
+            {
+                found = await c.SearchBatchAsync(queries, (int)topK, parameters, null, payload, vectors, ct).ConfigureAwait(false);
+            }
+            catch (AdannsException e)
+            {
+                // Parameters are shared by the group: name the first query that carries them.
+                throw new AdannsException(e.Code, $"searches[{members[e.RecordIndex ?? 0]}]: {e.Message}", e);
+            }
+            double micros = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            for (int j = 0; j < members.Count; j++)
+                responses[members[j]] = ToResponse(c, request.Searches[members[j]], found[j].Hits, found[j].Report, micros);
+        }
+        var r = new V1.SearchBatchResponse();
+        r.Results.AddRange(responses);
         r.ServerMicros = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         metrics.RecordQueries(request.Searches.Count);
         return r;
     }
 
-    private async ValueTask<V1.SearchResponse> SearchOneAsync(Collection c, V1.SearchRequest q, string where, CancellationToken ct)
+    private void Validate(Collection c, V1.SearchRequest q, string where)
     {
-        long start = Stopwatch.GetTimestamp();
-        ct.ThrowIfCancellationRequested();
         if (q.TopK < 1 || q.TopK > _limits.MaxTopK)
             throw ProtoConvert.Invalid($"{where}top_k must be in [1, {_limits.MaxTopK}] (got {q.TopK}).");
         if (q.Vector.Count != c.Dimension)
             throw new AdannsException(AdannsErrorCode.WrongDimension, $"{where}the query vector has {q.Vector.Count} dims; collection \"{c.Name}\" holds {c.Dimension}-dim vectors.");
         if (q.HasScoreThreshold && !float.IsFinite(q.ScoreThreshold))
             throw ProtoConvert.Invalid($"{where}score_threshold must be finite (got {q.ScoreThreshold}).");
+    }
+
+    private ValueTask<V1.SearchResponse> SearchOneAsync(Collection c, V1.SearchRequest q, string where, CancellationToken ct)
+    {
+        long start = Stopwatch.GetTimestamp();
+        ct.ThrowIfCancellationRequested();
+        Validate(c, q, where);
         var vector = ProtoConvert.ToArray(q.Vector);
         var filter = ProtoConvert.ToFilter(q.Filter, _limits.MaxFilterNodes);
         var parameters = ProtoConvert.ToSearchParams(q.Params);
@@ -53,13 +97,18 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
         SearchReport report;
         try
         {
-            hits = c.SearchWithReport(vector, (int)q.TopK, parameters, filter, q.WithPayload, out report);
+            // Vectors are read under the search's own lock: a hit deleted right after still comes with its vector.
+            hits = c.SearchWithReport(vector, (int)q.TopK, parameters, filter, q.WithPayload, q.WithVectors, out report);
         }
         catch (AdannsException e) when (where.Length > 0)
         {
             throw new AdannsException(e.Code, where + e.Message, e);
         }
+        return ValueTask.FromResult(ToResponse(c, q, hits, report, Stopwatch.GetElapsedTime(start).TotalMicroseconds));
+    }
 
+    private static V1.SearchResponse ToResponse(Collection c, V1.SearchRequest q, IReadOnlyList<SearchHit> hits, in SearchReport report, double micros)
+    {
         var response = new V1.SearchResponse();
         bool higher = c.Metric.HigherIsBetter();
         foreach (var h in hits)
@@ -67,10 +116,10 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
             if (q.HasScoreThreshold && (higher ? h.Score < q.ScoreThreshold : h.Score > q.ScoreThreshold)) break; // best first
             var p = new V1.ScoredPoint { Id = ProtoConvert.ToProto(h.Id), Score = h.Score };
             if (q.WithPayload) ProtoConvert.FillPayload(p.Payload, h.Payload);
-            if (q.WithVectors && await c.GetAsync(h.Id).ConfigureAwait(false) is { } rec) p.Vector.AddFloats(rec.Vector.Span);
+            if (q.WithVectors) p.Vector.AddFloats(h.Vector.Span);
             response.Points.Add(p);
         }
-        response.Stats = ProtoConvert.ToProto(report, Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+        response.Stats = ProtoConvert.ToProto(report, micros);
         return response;
     }
 }

@@ -4,7 +4,7 @@ using Adanns.Engine.Storage;
 
 namespace Adanns.Engine.Tests.Collections;
 
-/// <summary><see cref="Collection.SearchWithReport"/>, <see cref="Collection.FindIds"/> and <see cref="DatabaseOptions.ProfileIndexes"/>.</summary>
+/// <summary><c>Collection.SearchWithReport</c>, <see cref="Collection.FindIds"/> and <see cref="DatabaseOptions.ProfileIndexes"/>.</summary>
 public class SearchReportTests : CollectionTestBase
 {
     [Fact]
