@@ -164,6 +164,31 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
     }
 
     [Fact]
+    public void TimeBudgetPicksTheBestPointThatFits_AndSpendsLessWorkWhenTighter()
+    {
+        var pts = f.Profile.Points;
+        var micros = pts.Select(p => p.MicrosPerQuery).OrderBy(m => m).ToArray();
+        long prevFlops = -1;
+        double prevRecall = 0;
+        // Budgets between the profile's measured times (not equal to any of them), tight to loose.
+        foreach (double budget in new[] { micros[0] * 1.01, micros[micros.Length / 3] * 1.01, micros[2 * micros.Length / 3] * 1.01, micros[^1] * 1.01 })
+        {
+            // The rule, independently of the index: the highest-recall point measured within the budget.
+            int expected = Enumerable.Range(0, pts.Count).Where(i => pts[i].MicrosPerQuery <= budget).MaxBy(i => pts[i].Recall);
+            var r = f.Index.Resolve(new SearchParams { MaxMicros = budget }, IvfTestData.K);
+            Assert.False(r.OverBudget);
+            Assert.Equal(expected, r.BudgetPoint);
+            // Run it: a looser budget never does less work (FLOPs are deterministic) nor finds fewer neighbours.
+            double recall = IvfTestData.Recall(f.Index, f.Queries, f.Truth, new SearchParams { MaxMicros = budget }, out var stats);
+            Assert.True(stats.Flops >= prevFlops, $"budget {budget:F1} us: {stats.Flops} FLOPs < {prevFlops}");
+            Assert.True(recall >= prevRecall - 0.01, $"budget {budget:F1} us: recall {recall:F3} < {prevRecall:F3}");
+            prevFlops = stats.Flops;
+            prevRecall = recall;
+        }
+        Assert.True(prevRecall >= 0.97, $"recall at the loosest time budget {prevRecall:F3}"); // observed 1.000
+    }
+
+    [Fact]
     public void BudgetNeedsAProfileAndLeavesTheKnobsToIt()
     {
         var (b, q) = IvfTestData.Make(n: 600, nq: 5);

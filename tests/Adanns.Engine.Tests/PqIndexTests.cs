@@ -118,30 +118,31 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Theory]
-    // Observed recall@10 after rerank (ADC only in brackets):
-    [InlineData("OPQ16@32,Shortlist100,Rerank64", Metric.Cosine, 0.97)]                           // 0.997 (0.657)
-    [InlineData("PQ16@32,Shortlist100,Rerank64", Metric.Cosine, 0.97)]                            // 0.997 (0.645)
-    [InlineData("IVF32@16,OPQ16@32,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]           // 0.947 (0.642)
-    [InlineData("IVF32@16,OPQ16@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]     // 0.947 (0.684)
-    [InlineData("IVF32@16,PQ16@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.L2, 0.85)]         // 0.897 (0.354)
-    [InlineData("Rot,IVF32@16,OPQ8@64,NProbe8,Shortlist100,Rerank64", Metric.InnerProduct, 0.8)]  // 0.856 (0.347)
+    // Observed recall@10 after rerank, and ADC only (fixed seeds; floors sit 0.03 below each):
+    [InlineData("OPQ16@32,Shortlist100,Rerank64", Metric.Cosine, 0.997, 0.657)]
+    [InlineData("PQ16@32,Shortlist100,Rerank64", Metric.Cosine, 0.997, 0.645)]
+    [InlineData("IVF32@16,OPQ16@32,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.943, 0.641)]
+    [InlineData("IVF32@16,OPQ16@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.943, 0.683)]
+    [InlineData("IVF32@16,PQ16@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.L2, 0.897, 0.354)]
+    [InlineData("Rot,IVF32@16,OPQ8@64,NProbe8,Shortlist100,Rerank64", Metric.InnerProduct, 0.855, 0.346)]
     // 4-bit fast scan (m sub-quantizers of 16 centroids; keys are the quantized-table estimate):
-    [InlineData("PQ32x4@32,Shortlist100,Rerank64", Metric.Cosine, 0.95)]                           // 0.992 (0.560)
-    [InlineData("OPQ16x4@32,Shortlist100,Rerank64", Metric.Cosine, 0.85)]                          // 0.893 (0.347): 8 bytes
-    [InlineData("IVF32@16,PQ32x4@32,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]           // 0.945 (0.547)
-    [InlineData("IVF32@16,OPQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.9)]    // 0.947 (0.665)
-    [InlineData("IVF32@16,PQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.L2, 0.85)]        // 0.888 (0.333)
-    [InlineData("Rot,IVF32@16,PQ32x4@64,NProbe8,Shortlist100,Rerank64", Metric.InnerProduct, 0.8)] // 0.900 (0.422)
+    [InlineData("PQ32x4@32,Shortlist100,Rerank64", Metric.Cosine, 0.992, 0.560)]
+    [InlineData("OPQ16x4@32,Shortlist100,Rerank64", Metric.Cosine, 0.893, 0.347)] // 8 bytes
+    [InlineData("IVF32@16,PQ32x4@32,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.941, 0.547)]
+    [InlineData("IVF32@16,OPQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.Cosine, 0.943, 0.664)]
+    [InlineData("IVF32@16,PQ32x4@32,Resid,NProbe8,Shortlist100,Rerank64", Metric.L2, 0.888, 0.333)]
+    [InlineData("Rot,IVF32@16,PQ32x4@64,NProbe8,Shortlist100,Rerank64", Metric.InnerProduct, 0.900, 0.423)]
     // An 8-bit prefix copy serving the first of two rerank stages (all three metrics):
-    [InlineData("IVF32@16,PQ32x4@32,Prefix8@32,NProbe8,Shortlist100,Rerank32/30,Rerank64", Metric.Cosine, 0.9)]       // 0.924 (0.547)
-    [InlineData("IVF32@16,PQ32x4@32,Prefix8@48,NProbe8,Shortlist100,Rerank48/30,Rerank64", Metric.L2, 0.85)]          // 0.940 (0.622)
-    [InlineData("Rot,IVF32@16,PQ32x4@64,Prefix8@48,NProbe8,Shortlist100,Rerank48/30,Rerank64", Metric.InnerProduct, 0.8)] // 0.899 (0.423)
+    [InlineData("IVF32@16,PQ32x4@32,Prefix8@32,NProbe8,Shortlist100,Rerank32/30,Rerank64", Metric.Cosine, 0.923, 0.547)]
+    [InlineData("IVF32@16,PQ32x4@32,Prefix8@48,NProbe8,Shortlist100,Rerank48/30,Rerank64", Metric.L2, 0.943, 0.623)]
+    [InlineData("Rot,IVF32@16,PQ32x4@64,Prefix8@48,NProbe8,Shortlist100,Rerank48/30,Rerank64", Metric.InnerProduct, 0.900, 0.423)]
     // Spill (a second, SOAR-chosen list per vector): fewer probes for the same recall, 8- and 4-bit codes.
-    [InlineData("IVF32@16,PQ32x4@32,Spill,NProbe4,Shortlist100,Rerank64", Metric.Cosine, 0.9)]      // 0.921 (0.544)
-    [InlineData("IVF32@16,OPQ16@32,Spill,NProbe4,Shortlist100,Rerank64", Metric.L2, 0.85)]         // 0.944 (0.654)
-    [InlineData("Rot,IVF32@16,PQ32x4@64,Spill,Prefix8@48,NProbe4,Shortlist100,Rerank48/30,Rerank64", Metric.InnerProduct, 0.8)] // 0.899 (0.425)
-    public void RecallFloorsAfterRerank(string spec, Metric metric, double floor)
+    [InlineData("IVF32@16,PQ32x4@32,Spill,NProbe4,Shortlist100,Rerank64", Metric.Cosine, 0.925, 0.546)]
+    [InlineData("IVF32@16,OPQ16@32,Spill,NProbe4,Shortlist100,Rerank64", Metric.L2, 0.944, 0.654)]
+    [InlineData("Rot,IVF32@16,PQ32x4@64,Spill,Prefix8@48,NProbe4,Shortlist100,Rerank48/30,Rerank64", Metric.InnerProduct, 0.896, 0.425)]
+    public void RecallFloorsAfterRerank(string spec, Metric metric, double observed, double adcObserved)
     {
+        double floor = observed - 0.03;
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, metric);
@@ -151,10 +152,12 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(recall >= floor, $"{spec} {metric}: recall@10 {recall:F3} < {floor}");
         Assert.Equal(q.Length / 64, stats.Queries);
         Assert.True(stats.VectorsReranked > 0 && stats.VectorsScanned > 0);
-        // Without rerank the ADC ranking alone is worse or equal (codes lose information).
+        // Without rerank the ADC ranking alone is as good as observed, and the rerank must matter: it gains at least
+        // 0.15 (observed 0.21–0.55) — a rerank that silently did nothing would fail here.
         double adc = Recall(index, q, truth, new SearchParams { Rerank = [] }, out var s2);
         output.WriteLine($"{spec} {metric}: recall@10 reranked {recall:F3}, ADC only {adc:F3}");
-        Assert.True(adc <= recall + 0.02, $"ADC-only {adc:F3} vs reranked {recall:F3}");
+        Assert.True(adc >= adcObserved - 0.03, $"ADC-only {adc:F3} < {adcObserved - 0.03:F3}");
+        Assert.True(recall >= adc + 0.15, $"reranked {recall:F3} vs ADC-only {adc:F3}: the rerank gained under 0.15");
         Assert.Equal(0, s2.VectorsReranked);
     }
 
@@ -197,7 +200,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         double low = Recall(index, q, truth, new SearchParams { CoarseDim = 8 }, out var s2);
         Assert.True(s2.Flops < s1.Flops);
         output.WriteLine($"d_c 32: {full:F3}, d_c' 8: {low:F3}");
-        Assert.True(low > 0.85 && full > 0.85, $"d_c 32: {full:F3}, d_c' 8: {low:F3}"); // observed 0.938 / 0.938
+        Assert.True(low >= 0.908 && full >= 0.908, $"d_c 32: {full:F3}, d_c' 8: {low:F3}"); // observed 0.938 / 0.938
         Assert.Throws<ArgumentOutOfRangeException>(() => index.Search(q.AsSpan(0, 64), 10, new long[10], new float[10], new SearchParams { CoarseDim = 33 }, out _));
         Assert.Throws<ArgumentOutOfRangeException>(() => index.Search(q.AsSpan(0, 64), 10, new long[10], new float[10], new SearchParams { ScanDim = 16 }, out _));
     }

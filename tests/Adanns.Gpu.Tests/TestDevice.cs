@@ -82,3 +82,12 @@ internal static class TestDevice
         return (outK, outI);
     }
 }
+
+/// <summary>A fact about machines without CUDA: reported as skipped (not passed) where a CUDA device is present.</summary>
+public sealed class NoCudaFactAttribute : FactAttribute
+{
+    public NoCudaFactAttribute()
+    {
+        if (GpuDevice.CudaAvailable) Skip = "A CUDA device is present; this checks the behaviour without one.";
+    }
+}

@@ -8,6 +8,20 @@ public sealed partial class Collection
 {
     private volatile bool _applierDone;
     private volatile bool _stopRequested;
+    private readonly CancellationTokenSource _trainingCancel = new();
+    private long _journalReplayed;
+
+    /// <summary>Journaled writes replayed into freshly trained indexes before their swap, since open (diagnostics, tests).</summary>
+    internal long JournalOpsReplayed => Interlocked.Read(ref _journalReplayed);
+
+    /// <summary>True while a background training runs (tests).</summary>
+    internal bool TrainingInProgress => _training is { IsCompleted: false };
+
+    /// <summary>Test seam: runs on the applier thread before each write group is committed; an exception faults the collection.</summary>
+    internal Action? BeforeApplyHook { get; set; }
+
+    /// <summary>Test seam: a trained index waits here (cancellably) before it catches up with the journal and is swapped in.</summary>
+    internal ManualResetEventSlim? TrainingGate { get; set; }
 
     /// <summary>
     /// The one thread that mutates the collection: commits the log for every group of pending writes, applies
@@ -36,7 +50,8 @@ public sealed partial class Collection
         finally
         {
             _applierDone = true;
-            while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed."));
+            _trainingCancel.Cancel(); // a training in flight cannot be swapped in any more
+            FailQueuedJobs();
             _applierExited.TrySetResult();
         }
     }
@@ -44,8 +59,18 @@ public sealed partial class Collection
     private void Fault(Exception e)
     {
         _faulted ??= e;
-        while (_pending.TryDequeue(out var p))
-            p.Done.TrySetException(new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" stopped after an internal error: {e.Message}", e));
+        while (_pending.TryDequeue(out var p)) p.Done.TrySetException(FaultedError());
+    }
+
+    /// <summary>
+    /// What every write to a faulted collection answers: the collection and the cause, with a code that tells a
+    /// client retrying cannot help (gRPC FAILED_PRECONDITION, not UNAVAILABLE). Reads keep serving what was applied.
+    /// </summary>
+    private AdannsException FaultedError()
+    {
+        var f = _faulted!;
+        return new AdannsException(AdannsErrorCode.CollectionFaulted,
+            $"Collection \"{Name}\" is quarantined after an internal failure ({f.GetType().Name}: {AdannsException.CleanMessage(f)}); writes are refused until the database is reopened. Acknowledged writes are durable.", f);
     }
 
     private void RunJob(Job job)
@@ -61,20 +86,39 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>Runs <paramref name="action"/> on the applier thread, between write groups.</summary>
+    /// <summary>
+    /// Runs <paramref name="action"/> on the applier thread, between write groups. Never hangs: once the applier has
+    /// exited (closed or faulted) the task fails with <see cref="AdannsErrorCode.Closed"/> or <see cref="AdannsErrorCode.CollectionFaulted"/>.
+    /// </summary>
     private Task RunOnApplier(Action action)
     {
-        if (_applierDone) throw new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+        if (_applierDone || _closed) return Task.FromException(ApplierGone());
         var job = new Job(action);
         _jobs.Enqueue(job);
-        _wake.Set();
+        // The applier sets _applierDone before draining the queue one last time: a job enqueued after that drain sees
+        // the flag here and is failed now (failing it twice is harmless).
+        if (_applierDone)
+        {
+            FailQueuedJobs();
+            return job.Done.Task;
+        }
+        try { _wake.Set(); }
+        catch (ObjectDisposedException) { FailQueuedJobs(); }
         return job.Done.Task;
+    }
+
+    private AdannsException ApplierGone() => _faulted is not null ? FaultedError() : new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+
+    private void FailQueuedJobs()
+    {
+        while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(ApplierGone());
     }
 
     private void ApplyPending()
     {
         int n = _pending.Count;
         if (n == 0) return;
+        BeforeApplyHook?.Invoke();
         // Group commit: one durable commit covers every entry enqueued so far (at least these n).
         _wal.Commit();
         var group = new Pending[n];
@@ -147,7 +191,7 @@ public sealed partial class Collection
             _keys[id] = lsn;
             _meta[lsn] = new RecordMeta(id, b.Payloads[i]);
             SampleAdd(lsn);
-            _journal?.Add(new JournalOp(true, lsn, v.ToArray()));
+            if (_journal is not null) lock (_journalLock) _journal.Add(new JournalOp(true, lsn, v.ToArray()));
         }
         return dead;
     }
@@ -160,7 +204,7 @@ public sealed partial class Collection
         _meta.Remove(key);
         for (int i = 0; i < _sampleFill; i++)
             if (_sample[i] == key) _sample[i] = -1;
-        _journal?.Add(new JournalOp(false, key, null));
+        if (_journal is not null) lock (_journalLock) _journal.Add(new JournalOp(false, key, null));
     }
 
     private void SampleAdd(long key)
@@ -252,14 +296,15 @@ public sealed partial class Collection
             else _flat!.Read(key, dst);
             keys[i++] = key;
         }
-        _journal = [];
+        lock (_journalLock) _journal = [];
+        var ct = _trainingCancel.Token;
         return TrackTraining(Task.Run(() =>
         {
             using var set = Engine.VectorSet.FromRows(vectors, D);
             var fresh = VectorIndex.Build(set, _spec, Metric, new VectorIndexBuildOptions(Ids: keys, Threads: 1));
             // Nothing else sees the fresh index yet, so profiling it here races with no write.
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
-            RunOnApplier(() => SwapIndex(fresh)).Wait();
+            SwapWhenCaughtUp(fresh, ct);
         }));
     }
 
@@ -271,7 +316,8 @@ public sealed partial class Collection
     {
         int D = Dimension;
         var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
-        _journal = [];
+        lock (_journalLock) _journal = [];
+        var ct = _trainingCancel.Token;
         return TrackTraining(Task.Run(() =>
         {
             // 20k rows train 256-centroid sub-quantizers well (~80 per centroid) at a fraction of the default 50k's cost.
@@ -286,12 +332,13 @@ public sealed partial class Collection
             const int Chunk = 4096;
             for (int s = 0; s < keys.Length; s += Chunk)
             {
+                ct.ThrowIfCancellationRequested(); // disposal: stop reading the store it is about to close
                 var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
                 using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
                 fresh.AddRange(set, ids, threads: 1);
             }
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
-            RunOnApplier(() => SwapIndex(fresh)).Wait();
+            SwapWhenCaughtUp(fresh, ct);
         }));
     }
 
@@ -318,34 +365,69 @@ public sealed partial class Collection
     {
         if (t.IsFaulted && !_applierDone)
         {
-            try { RunOnApplier(() => _journal = null); }
-            catch (AdannsException) { /* closed meanwhile */ }
+            // Stop journaling (the applier owns the journal's lifetime); if the applier is gone this fails harmlessly.
+            _ = RunOnApplier(() => { lock (_journalLock) _journal = null; });
         }
         t.Wait(); // surfaces the failure to Maintain
     }, TaskScheduler.Default);
 
-    private void SwapIndex(IVectorIndex fresh)
+    /// <summary>
+    /// Swaps a freshly trained index in: called on the training's thread. First the writes journaled while it trained
+    /// are replayed into it there, in rounds, while writes go on; then the applier replays the few journaled since
+    /// (outside the lock: no other thread sees the fresh index, and the applier is the only writer) and only the
+    /// pointer swap takes the write lock.
+    /// </summary>
+    private void SwapWhenCaughtUp(IVectorIndex fresh, CancellationToken cancellationToken)
     {
-        var journal = _journal ?? [];
+        TrainingGate?.Wait(cancellationToken);
+        int replayed = 0;
+        for (int round = 0; round < 8; round++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = ReplayJournal(fresh, replayed);
+            replayed += n;
+            if (n < 256) break; // what is left is for the applier's short turn
+        }
+        RunOnApplier(() => SwapIndex(fresh, replayed)).Wait(cancellationToken);
+    }
+
+    /// <summary>Replays journal entries from <paramref name="from"/> on into <paramref name="fresh"/>; returns how many.</summary>
+    private int ReplayJournal(IVectorIndex fresh, int from)
+    {
+        JournalOp[] ops;
+        lock (_journalLock)
+        {
+            if (_journal is null || _journal.Count <= from) return 0;
+            ops = _journal.GetRange(from, _journal.Count - from).ToArray();
+        }
+        foreach (var op in ops)
+        {
+            if (op.Add)
+            {
+                if (!fresh.Contains(op.Key)) fresh.Add(op.Vector, op.Key);
+            }
+            else
+            {
+                fresh.Remove(op.Key);
+            }
+        }
+        Interlocked.Add(ref _journalReplayed, ops.Length);
+        return ops.Length;
+    }
+
+    private readonly object _journalLock = new();
+
+    private void SwapIndex(IVectorIndex fresh, int replayed)
+    {
+        ReplayJournal(fresh, replayed);
         IVectorIndex? old;
         _lock.EnterWriteLock();
         try
         {
-            foreach (var op in journal)
-            {
-                if (op.Add)
-                {
-                    if (!fresh.Contains(op.Key)) fresh.Add(op.Vector, op.Key);
-                }
-                else
-                {
-                    fresh.Remove(op.Key);
-                }
-            }
             old = _index;
             _index = fresh;
             _flat = null;
-            _journal = null;
+            lock (_journalLock) _journal = null;
         }
         finally { _lock.ExitWriteLock(); }
         old?.Dispose(); // no search can hold it: they all run under the read lock, and the swap held the write lock
@@ -437,8 +519,9 @@ public sealed partial class Collection
     {
         if (!BeginClose()) return;
         if (_applier.IsAlive) _applier.Join();
-        try { _training?.Wait(TimeSpan.FromSeconds(30)); }
-        catch (AggregateException) { /* a failed or abandoned training changes nothing durable */ }
+        // The applier's exit cancelled the training; wait until it has stopped reading the store (it checks between chunks).
+        try { _training?.Wait(); }
+        catch (AggregateException) { /* a failed or cancelled training changes nothing durable */ }
         FinishClose();
     }
 
@@ -452,10 +535,11 @@ public sealed partial class Collection
         await _applierExited.Task.ConfigureAwait(false);
         if (_training is { } t)
         {
-            try { await t.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false); }
-            catch (Exception e) when (e is AggregateException or TimeoutException or InvalidOperationException or AdannsException)
+            // Cancelled by the applier's exit; it stops at its next chunk boundary.
+            try { await t.ConfigureAwait(false); }
+            catch (Exception e) when (e is AggregateException or OperationCanceledException or InvalidOperationException or AdannsException)
             {
-                // A failed or abandoned training changes nothing durable.
+                // A failed or cancelled training changes nothing durable.
             }
         }
         FinishClose();
@@ -475,7 +559,7 @@ public sealed partial class Collection
 
     private void FinishClose()
     {
-        while (_jobs.TryDequeue(out var job)) job.Done.TrySetException(new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed."));
+        FailQueuedJobs();
         _lock.EnterWriteLock();
         try
         {

@@ -361,19 +361,23 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     private Task<int> Submit(WriteBatch batch, bool wait, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (_faulted is { } f) throw new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" stopped after an internal error: {f.Message}", f);
+        if (_faulted is not null) throw FaultedError();
         byte[] entry = batch.Encode(); // may throw BatchTooLarge: nothing logged yet
         var p = new Pending(batch);
         lock (_seqLock)
         {
             if (_closed) throw new AdannsException(AdannsErrorCode.Closed, $"Collection \"{Name}\" is closed.");
+            if (_faulted is not null) throw FaultedError();
             batch.FirstLsn = _nextLsn;
             _nextLsn += batch.Count;
             WriteBatch.PatchLsn(entry, batch.FirstLsn);
             p.Address = _wal.Enqueue(entry);
             _pending.Enqueue(p);
         }
-        _wake.Set();
+        // An applier that faulted after the check above drained the queue before this write arrived: fail it here
+        // rather than leave it waiting for a thread that is gone.
+        if (_applierDone && _faulted is not null) Fault(_faulted);
+        else _wake.Set();
         return wait ? p.Done.Task : Task.FromResult(0);
     }
 

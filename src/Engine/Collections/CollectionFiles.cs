@@ -37,7 +37,11 @@ internal static class CollectionFiles
         CollectionConfig? c = null;
         while (f.Next() is var (tag, payload, offset))
         {
-            if (tag != "CONF") continue;
+            if (tag != "CONF")
+            {
+                f.SkipUnknown(tag, offset);
+                continue;
+            }
             var r = new PayloadReader(f, tag, payload, offset);
             string name = ReadString(ref r, f, "name");
             int dim = r.Int32In("dimension", 1, 1 << 16);
@@ -89,7 +93,11 @@ internal static class CollectionFiles
         Manifest? m = null;
         while (f.Next() is var (tag, payload, offset))
         {
-            if (tag != "CKPT") continue;
+            if (tag != "CKPT")
+            {
+                f.SkipUnknown(tag, offset);
+                continue;
+            }
             var r = new PayloadReader(f, tag, payload, offset);
             long lsn = r.Int64("applied LSN");
             var tokenBytes = new byte[16];

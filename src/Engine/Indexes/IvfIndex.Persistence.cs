@@ -146,7 +146,7 @@ public sealed partial class IvfIndex
                         var m = meta ?? throw file.Fail(offset, "ROTN section before META.");
                         r.EnsureFits((long)m.D * m.D, 4, "rotation matrix");
                         rotation = new float[m.D * m.D];
-                        r.Floats(rotation, "rotation matrix");
+                        r.FiniteFloats(rotation, "rotation matrix");
                         eigen = new double[m.D];
                         r.Doubles(eigen, "eigenvalues");
                         break;
@@ -164,7 +164,7 @@ public sealed partial class IvfIndex
                         var m = meta ?? throw file.Fail(offset, "CENT section before META.");
                         r.EnsureFits((long)m.NList * m.Dc, 4, "centroids");
                         centroids = new float[m.NList * m.Dc];
-                        r.Floats(centroids, "centroids");
+                        r.FiniteFloats(centroids, "centroids");
                         if (m.Spec.Rotate && rotation is null)
                             throw file.Fail(offset, "the spec has Rot but the file has no ROTN section.");
                         if (m.Spec.Sq8 && sq is null)
@@ -210,7 +210,8 @@ public sealed partial class IvfIndex
                         break;
                     }
                 default:
-                    break; // a section from a newer minor version: skipped on purpose
+                    file.SkipUnknown(tag, offset); // an optional section from a newer minor version is skipped
+                    break;
             }
         }
         if (index is null) throw file.Fail(-1, "no META/CENT sections.");

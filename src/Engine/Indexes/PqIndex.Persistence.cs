@@ -306,7 +306,7 @@ public sealed partial class PqIndex
                         int ksub = 1 << m.Spec.PqBits;
                         r.EnsureFits((long)m.Dq * ksub, 4, "codebooks");
                         var cb = new float[m.Dq * ksub];
-                        r.Floats(cb, "codebooks");
+                        r.FiniteFloats(cb, "codebooks");
                         try
                         {
                             pq = ProductQuantizer.FromCodebooks(m.Dq, m.M, cb, m.Spec.PqBits);
@@ -323,7 +323,7 @@ public sealed partial class PqIndex
                         long count = m.NList == 1 ? m.Dc : (long)m.NList * m.Dc;
                         r.EnsureFits(count, 4, "centroids");
                         coarse = new float[count];
-                        r.Floats(coarse, "centroids");
+                        r.FiniteFloats(coarse, "centroids");
                         break;
                     }
                 case "RESC":
@@ -331,7 +331,7 @@ public sealed partial class PqIndex
                         var m = meta ?? throw file.Fail(offset, "RESC section before META.");
                         r.EnsureFits((long)m.NList * m.Dq, 4, "residual centroids");
                         resid = new float[(long)m.NList * m.Dq];
-                        r.Floats(resid, "residual centroids");
+                        r.FiniteFloats(resid, "residual centroids");
                         break;
                     }
                 case "PR8Q":
@@ -437,7 +437,8 @@ public sealed partial class PqIndex
                         break;
                     }
                 default:
-                    break; // a section from a newer minor version: skipped on purpose
+                    file.SkipUnknown(tag, offset); // an optional section from a newer minor version is skipped
+                    break;
             }
         }
         if (index is null)
@@ -483,7 +484,7 @@ public sealed partial class PqIndex
     {
         r.EnsureFits((long)d * d, 4, what);
         var matrix = new float[d * d];
-        r.Floats(matrix, what);
+        r.FiniteFloats(matrix, what);
         var energy = new double[d];
         r.Doubles(energy, what + " energies");
         foreach (float v in matrix)

@@ -12,8 +12,11 @@ namespace Adanns.Engine.Persistence;
 /// section* : tag (4 ASCII bytes) | length u64 | payload | CRC-32 of payload (u32)
 /// "END " section (empty payload) — its absence means the file was truncated
 /// </code>
-/// All integers little-endian. Readers skip sections they do not know (newer minor versions may add some),
-/// reject a newer major version, and check every length against what is left of the file before reading.
+/// All integers little-endian. Readers reject a newer major version and check every length against what is left of
+/// the file before reading. A tag whose first letter is uppercase is critical: a reader that does not know it must
+/// reject the file (the section may change how others are parsed); a tag starting lowercase is optional and is
+/// skipped by readers that do not know it, which is how a newer minor version adds information older builds may
+/// ignore (see <see cref="SectionReader.SkipUnknown"/>).
 /// </summary>
 internal static class SectionFile
 {
@@ -121,6 +124,16 @@ internal sealed class SectionReader : IDisposable
 
     public IndexFileException Fail(long offset, string problem) => new(Path, offset, problem);
 
+    /// <summary>
+    /// A section this reader does not know: skipped when optional (lowercase first letter), rejected when critical
+    /// (uppercase), since it may change how the known sections must be read.
+    /// </summary>
+    public void SkipUnknown(string tag, long offset)
+    {
+        if (tag.Length > 0 && char.IsAsciiLetterUpper(tag[0]))
+            throw Fail(offset, $"section \"{tag}\" is required to read this file but unknown to this build (format {Major}.{Minor}; written by a newer version?).");
+    }
+
     public void Dispose() => _stream.Dispose();
 }
 
@@ -179,6 +192,17 @@ internal ref struct PayloadReader
     {
         var src = Take((long)dst.Length * 4, what);
         System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(src).CopyTo(dst);
+    }
+
+    /// <summary><see cref="Floats"/>, rejecting NaN and infinities (centroids, codebooks, rotations: one bad value would poison every search).</summary>
+    public void FiniteFloats(Span<float> dst, string what)
+    {
+        int at = _pos;
+        Floats(dst, what);
+        if (System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(dst)) return;
+        int bad = 0;
+        while (float.IsFinite(dst[bad])) bad++;
+        throw _file.Fail(_base + at + 4L * bad, $"section \"{_tag}\": {what} value {bad} is {dst[bad]} (must be finite).");
     }
 
     public void Doubles(Span<double> dst, string what)

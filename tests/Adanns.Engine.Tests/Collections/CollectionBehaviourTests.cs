@@ -31,9 +31,8 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
         {
             double recall = FilteredRecall(c, data, f, expected, rng);
             output.WriteLine($"{f}: {expected} recall {recall:F3}");
-            // Observed: 1.000 for all five filters, index paths included (nprobe scaled by 1/selectivity); the floor
-            // leaves room for the index paths on other seeds.
-            Assert.True(recall >= (expected == SearchPath.ExactFiltered ? 0.999 : 0.9), $"{f}: recall {recall:F3}");
+            // Observed: 1.000 for all five filters, index paths included (nprobe scaled by 1/selectivity).
+            Assert.True(recall >= (expected == SearchPath.ExactFiltered ? 0.999 : 0.97), $"{f}: recall {recall:F3}");
         }
     }
 
@@ -46,7 +45,7 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
         // Record i's vector is i·e_(i mod D) scaled to be found by a query on that axis, and its payload says i.
         static float[] Vec(int i) { var v = new float[D]; v[i % D] = 1 + i * 1e-3f; v[(i + 1) % D] = 0.5f; return v; }
         var stop = new CancellationTokenSource();
-        int searches = 0, violations = 0;
+        int searches = 0, violations = 0, flatBeforeSwap = 0, indexAfterSwap = 0;
         // Dedicated threads: endless loops on pool threads would starve the pool that FASTER's I/O completions use.
         var searchers = Enumerable.Range(0, 1).Select(t => Task.Factory.StartNew(() =>
         {
@@ -55,7 +54,11 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
             {
                 var q = new float[D];
                 q[rng.Next(D)] = 1;
-                foreach (var h in c.Search(q, 5, null, null, withPayload: true))
+                var hits = c.Search(q, 5, null, null, withPayload: true, out var path);
+                // The searcher runs from before the first write until after the index is in: it must see both sides of the swap.
+                if (path == SearchPath.Flat) Interlocked.Increment(ref flatBeforeSwap);
+                else if (Volatile.Read(ref flatBeforeSwap) > 0) Interlocked.Increment(ref indexAfterSwap);
+                foreach (var h in hits)
                 {
                     // A torn record would show a payload that disagrees with its id, or a missing payload.
                     if (h.Payload is null || h.Payload["i"].AsNumber != h.Id.Number) Interlocked.Increment(ref violations);
@@ -76,10 +79,16 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
             }
         })).ToArray();
         await Task.WhenAll(writers);
+        Assert.True(await c.WaitForIndexAsync());
+        // Keep searching until the searcher has run on the swapped-in index (bounded).
+        SpinWait.SpinUntil(() => Volatile.Read(ref indexAfterSwap) >= 20, TimeSpan.FromSeconds(30));
         stop.Cancel();
         await Task.WhenAll(searchers);
         Assert.Equal(0, violations);
         Assert.True(searches > 50, $"only {searches} searches ran");
+        // Overlap proven: one continuously running searcher saw exact search before the swap and the index after it.
+        Assert.True(flatBeforeSwap > 0 && indexAfterSwap >= 20, $"searches: {flatBeforeSwap} exact before the swap, {indexAfterSwap} on the index after");
+        Assert.True(c.GetStats().Retrains >= 1);
         Assert.Equal(1000 - 100, c.Count);
     }
 
@@ -139,7 +148,9 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
         Assert.True(await c.WaitForIndexAsync());
         await c.DeleteAsync(Enumerable.Range(0, 2000).Select(i => (RecordId)(ulong)i).ToArray());
         var before = c.GetStats();
-        Assert.True(before.Tombstones >= 2000 || !before.IndexTrained);
+        // Maintenance is off and the index was trained above: every delete is a tombstone until CompactAsync.
+        Assert.True(before.IndexTrained);
+        Assert.Equal(2000, before.Tombstones);
         long diskBefore = DirBytes(Path.Combine(c.DirectoryPath, "records"));
         await c.CompactAsync();
         var after = c.GetStats();

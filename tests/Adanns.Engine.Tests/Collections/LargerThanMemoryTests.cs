@@ -43,8 +43,8 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
             before = SearchAll(c, queries, D, K);
             double recall = Recall(before, truth, K);
             output.WriteLine($"recall@10 {recall:F3}; reads from disk during search: {c.RecordReadsFromDisk - diskBefore}; search {sw.Elapsed.TotalSeconds:F1} s");
-            // Observed 0.989 (seed 7). Rerank reads the shortlist from the record store, most of it from disk.
-            Assert.True(recall >= 0.9, $"recall@10 {recall:F3}");
+            // Observed 0.983 (seed 7). Rerank reads the shortlist from the record store, most of it from disk.
+            Assert.True(recall >= 0.95, $"recall@10 {recall:F3}");
             Assert.True(c.RecordReadsFromDisk - diskBefore > NQ * 50, "rerank should have read records from disk");
 
             var mem = c.GetMemory();
@@ -85,7 +85,7 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
             before = SearchAll(c, queries, D, K);
             double recall = Recall(before, truth, K);
             output.WriteLine($"recall@10 {recall:F3}");
-            Assert.True(recall >= 0.85, $"recall@10 {recall:F3}"); // observed 1.000 (well-separated synthetic clusters)
+            Assert.True(recall >= 0.97, $"recall@10 {recall:F3}"); // observed 1.000 (well-separated synthetic clusters)
             foreach (var ids in before) Assert.Equal(K, ids.Distinct().Count());
             // The index ran, probing 6 of 64 lists that hold every vector twice, and reranked in two stages.
             c.SearchWithReport(queries.AsSpan(0, D), K, null, null, false, out var report);
@@ -142,8 +142,8 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
         {
             double recall = FilteredRecall(c, data, f, expected, rng);
             output.WriteLine($"{f}: {expected} recall {recall:F3}");
-            // Observed: 1.000 for all three (the exact path reads the matches' vectors from the record store).
-            Assert.True(recall >= (expected == SearchPath.ExactFiltered ? 0.999 : 0.9), $"{f}: recall {recall:F3}");
+            // Observed: 1.000 for all three, both specs (the exact path reads the matches' vectors from the record store).
+            Assert.True(recall >= (expected == SearchPath.ExactFiltered ? 0.999 : 0.97), $"{f}: recall {recall:F3}");
         }
 
         // Deletes, then compaction (index tombstones + record store + checkpoint): the rest is still found, from the store.
@@ -181,6 +181,9 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
             var stats = c.GetStats();
             Assert.True(stats.IndexTrained);
             Assert.True(stats.Retrains >= 1, $"retrains {stats.Retrains}");
+            // The writes above went on while the index trained: some were journaled and replayed into it (a gated,
+            // exact version of this is ShutdownAndFaultTests.WritesWhileTheIndexTrains_AreJournaledAndReplayed).
+            Assert.True(c.JournalOpsReplayed > 0, "no write was journaled during training");
             output.WriteLine($"retrains during ingest: {stats.Retrains}");
         }
         // Reopening verifies the snapshot against the record store (every live record indexed, counts equal).
