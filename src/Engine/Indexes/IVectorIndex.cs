@@ -149,9 +149,30 @@ public static class VectorIndex
         return IvfIndex.Build(vectors, spec, metric, ivf, o.Ids);
     }
 
-    /// <summary>Builds from a factory string, e.g. <c>"Rot,IVF256@32,Scan64,SQ8,Rerank128"</c>.</summary>
-    public static IVectorIndex Build(VectorSet vectors, string spec, Metric metric, VectorIndexBuildOptions? options = null) =>
-        Build(vectors, IndexSpec.Parse(spec), metric, options);
+    /// <summary>
+    /// Builds from a factory string, e.g. <c>"Rot,IVF256@32,Scan64,SQ8,Rerank128"</c>, or <c>"Auto"</c> /
+    /// <c>"Auto@0.95"</c>: the <see cref="IndexTuner"/> chooses the pipeline for that recall@10 target on these vectors.
+    /// </summary>
+    public static IVectorIndex Build(VectorSet vectors, string spec, Metric metric, VectorIndexBuildOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Trim().StartsWith("auto", StringComparison.OrdinalIgnoreCase))
+        {
+            var tuner = new TunerOptions(TargetRecall: ParseAutoTarget(spec.Trim()), Threads: options?.Threads ?? 0);
+            return IndexTuner.Build(vectors, metric, tuner, options?.Ids).Index;
+        }
+        return Build(vectors, IndexSpec.Parse(spec), metric, options);
+    }
+
+    /// <summary>The target of <c>Auto</c> (0.95) or <c>Auto@t</c>, t in (0, 1].</summary>
+    internal static double ParseAutoTarget(string spec)
+    {
+        if (spec.Length == 4) return new TunerOptions().TargetRecall;
+        if (spec[4] == '@' && double.TryParse(spec[5..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double t)
+            && t > 0 && t <= 1)
+            return t;
+        throw new FormatException($"Index spec \"{spec}\": expected Auto or Auto@<target recall in (0, 1]>, e.g. Auto@0.95.");
+    }
 
     /// <summary>
     /// Loads any index file the engine ever wrote (every format and version, told apart by the file's magic). An index

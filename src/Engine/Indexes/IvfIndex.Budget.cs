@@ -28,6 +28,12 @@ public sealed record ProfileOptions
     /// <summary>Rerank stages; default the spec's, or one full-D stage when the spec has none.</summary>
     public IReadOnlyList<RerankStage>? Rerank { get; init; }
 
+    /// <summary>
+    /// Several rerank funnels to profile (e.g. one first-stage keep each); every one is swept like <see cref="Rerank"/>
+    /// and the frontier keeps the best. Overrides <see cref="Rerank"/> when set.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<RerankStage>>? RerankVariants { get; init; }
+
     /// <summary>Coarse (centroid ranking) dim; default the index's d_c.</summary>
     public int? CoarseDim { get; init; }
 
@@ -118,6 +124,14 @@ internal static class IndexProfiler
             points.Add(point with { MicrosPerQuery = micros });
         }
         return new ComputeProfile(points, k, nq, index.Count);
+    }
+
+    /// <summary>Checks the options every index's profile shares; returns the rerank funnels to profile with.</summary>
+    public static RerankStage[][] CheckAll(ProfileOptions o, IVectorIndexReader index, IReadOnlyList<RerankStage> specRerank)
+    {
+        if (o.RerankVariants is not { } variants) return [Check(o, index, specRerank)];
+        if (variants.Count == 0) throw new ArgumentException("RerankVariants needs at least one funnel.", nameof(o));
+        return variants.Select(v => Check(o with { Rerank = v, RerankVariants = null }, index, specRerank)).ToArray();
     }
 
     /// <summary>Checks the options every index's profile shares; returns the rerank stages to profile with.</summary>
@@ -257,14 +271,14 @@ public sealed partial class IvfIndex
     public ComputeProfile Profile(ProfileOptions? options = null)
     {
         var o = options ?? new ProfileOptions();
-        var rerank = IndexProfiler.Check(o, this, Spec.Rerank);
+        var funnels = IndexProfiler.CheckAll(o, this, Spec.Rerank);
         int D = Dimension;
         int dc = o.CoarseDim ?? CoarseDim;
         if (dc < 1 || dc > D) throw new ArgumentOutOfRangeException(nameof(options), dc, $"Profile coarse dim must be in [1, {D}].");
         var nprobes = IndexProfiler.Distinct(o.NProbes ?? IndexProfiler.PowersOfTwo(NList), 1, NList, "nprobe", nameof(options));
         var scanDims = IndexProfiler.Distinct(o.ScanDims ?? IndexProfiler.DefaultScanDims(ScanStoreDims), 1, D, "scan dim", nameof(options));
         var multiples = IndexProfiler.Distinct(o.ShortlistMultiples ?? [4, 10, 30], 1, int.MaxValue / o.K, "shortlist multiple", nameof(options));
-        var series = IndexProfiler.Grid(o.K, dc, scanDims, multiples, rerank, nprobes);
+        var series = funnels.SelectMany(rerank => IndexProfiler.Grid(o.K, dc, scanDims, multiples, rerank, nprobes)).ToList();
         var ids = _idToSlot.Keys.ToArray();
         Array.Sort(ids);
         var profile = IndexProfiler.Measure(this, o, ids, series);

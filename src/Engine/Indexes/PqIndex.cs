@@ -217,14 +217,14 @@ public sealed partial class PqIndex : IVectorIndex
     public ComputeProfile Profile(ProfileOptions? options = null)
     {
         var o = options ?? new ProfileOptions();
-        var rerank = IndexProfiler.Check(o, this, Spec.Rerank);
+        var funnels = IndexProfiler.CheckAll(o, this, Spec.Rerank);
         int dc = o.CoarseDim ?? CoarseDim;
         if (dc < 1 || dc > CoarseDim) throw new ArgumentOutOfRangeException(nameof(options), dc, $"Profile coarse dim must be in [1, {CoarseDim}] (the centroids' dim).");
         if (o.ScanDims is { } sd && sd.Any(d => d != CodeDim))
             throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sd), $"This index scans {CodeDim}-dim codes; the profile's scan dims can only be {CodeDim}.");
         var nprobes = IndexProfiler.Distinct(o.NProbes ?? IndexProfiler.PowersOfTwo(NList), 1, NList, "nprobe", nameof(options));
         var multiples = IndexProfiler.Distinct(o.ShortlistMultiples ?? [4, 10, 30], 1, int.MaxValue / o.K, "shortlist multiple", nameof(options));
-        var series = IndexProfiler.Grid(o.K, dc, [CodeDim], multiples, rerank, nprobes);
+        var series = funnels.SelectMany(rerank => IndexProfiler.Grid(o.K, dc, [CodeDim], multiples, rerank, nprobes)).ToList();
         var ids = _idToLoc.Keys.ToArray();
         Array.Sort(ids);
         var profile = IndexProfiler.Measure(this, o, ids, series);

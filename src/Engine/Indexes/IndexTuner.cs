@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using Adanns.Engine.Clustering;
+using Adanns.Engine.Evaluation;
+using Adanns.Engine.Transforms;
+
+namespace Adanns.Engine.Indexes;
+
+/// <summary>Options of <see cref="IndexTuner"/>.</summary>
+/// <param name="TargetRecall">The recall@k the index is tuned for (and searched at when a query names no parameters).</param>
+/// <param name="K">The k of recall@k.</param>
+/// <param name="Seed">Seeds every sample and build: the same data and options give the same choice.</param>
+/// <param name="SampleRows">Rows the candidate pipelines are built and compared on (all rows when fewer).</param>
+/// <param name="Threads">Threads for builds and exact ground truth (0 = all cores); timed searches run on one.</param>
+public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Seed = 1, int SampleRows = 20_000, int Threads = 0);
+
+/// <summary>One candidate pipeline as the tuner measured it on the sample.</summary>
+/// <param name="Spec">The candidate (its nlist scaled to the sample).</param>
+/// <param name="MicrosAtTarget">Single-thread µs per query of its cheapest profiled point reaching the target; +∞ when none did.</param>
+/// <param name="RecallAtPoint">The profiled recall of that point (or of its best point when none reached the target).</param>
+/// <param name="BuildSeconds">Build + profile time on the sample.</param>
+public sealed record TunerCandidate(IndexSpec Spec, double MicrosAtTarget, double RecallAtPoint, double BuildSeconds);
+
+/// <summary>What the tuner decided and why.</summary>
+/// <param name="Spec">The chosen pipeline, as built on all the vectors.</param>
+/// <param name="Rotate">Whether it rotates (the raw prefixes were measured to rank worse than rotated ones).</param>
+/// <param name="PrefixRecallRaw">recall@k of exact search on the D/4 prefix of the raw sample vectors.</param>
+/// <param name="PrefixRecallRotated">The same after the energy-ordering rotation.</param>
+/// <param name="Candidates">Every candidate, as measured on the sample.</param>
+/// <param name="Seconds">Tuning + the final build + its profile.</param>
+public sealed record TuningReport(IndexSpec Spec, bool Rotate, double PrefixRecallRaw, double PrefixRecallRotated,
+    IReadOnlyList<TunerCandidate> Candidates, double Seconds);
+
+/// <summary>
+/// Chooses a whole pipeline for a recall target on the user's own vectors, by measurement: a user gives vectors, a
+/// metric and a target, and gets the index that was fastest at that target on a sample of their data.
+/// </summary>
+/// <remarks>
+/// <para>Why a small staged search rather than a grid over every knob: each structural choice costs a build, and on
+/// this scale of machine a build of the full data costs seconds to minutes. So the search is staged. (1) Rotation is
+/// decided alone, cheaply and without building anything: exact search on the D/4-dim prefix of a sample, raw vs
+/// rotated, against full-D truth — a Matryoshka model's raw prefixes already rank well and gain nothing. (2) A few
+/// structurally different pipelines (list codec and prefix dims, each a stated fraction of D so nothing is fitted
+/// to one data set) are built on a sample and profiled, i.e. their query-time frontier (nprobe × shortlist) is
+/// measured on held-out base vectors; each is scored by its single-thread µs at the target. (3) The winner is built
+/// on all vectors and profiled again, and searches without parameters run at the target (<see cref="SearchParams.TargetRecall"/>).
+/// Query-time parameters are never fixed by the tuner: they are read off the measured frontier per call.</para>
+/// <para>Never sees a benchmark's queries or ground truth: every measurement uses the vectors themselves (each
+/// profiling query is a stored vector, its own id left out).</para>
+/// </remarks>
+public static class IndexTuner
+{
+    /// <summary>Tunes, builds and profiles an index for <paramref name="vectors"/> (ids 0..N−1 unless given).</summary>
+    public static (IVectorIndex Index, TuningReport Report) Build(VectorSet vectors, Metric metric, TunerOptions? options = null, long[]? ids = null)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        var o = options ?? new TunerOptions();
+        if (!(o.TargetRecall > 0 && o.TargetRecall <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), o.TargetRecall, $"TargetRecall must be in (0, 1] (got {o.TargetRecall}).");
+        if (o.K < 1) throw new ArgumentOutOfRangeException(nameof(options), o.K, "K must be at least 1.");
+        int minRows = 1000;
+        if (vectors.Count < minRows)
+            throw new ArgumentException($"Tuning needs at least {minRows} vectors (got {vectors.Count}); build a flat index or a spec of your own for fewer.", nameof(vectors));
+        var total = Stopwatch.StartNew();
+        int D = vectors.Dimension;
+
+        // The sample the candidates are compared on: evenly spaced rows (deterministic, no seed needed).
+        int ns = Math.Min(vectors.Count, Math.Max(minRows, o.SampleRows));
+        using var sample = new VectorSet(D, ns);
+        for (int i = 0; i < ns; i++) sample.Add(vectors.Row((int)((long)i * vectors.Count / ns)));
+
+        var (raw, rotated) = PrefixRecalls(sample, metric, o);
+        // Rotate only when it clearly helps (5 points of prefix recall): the rotation costs D² multiply-adds per query,
+        // and a small gain in prefix ranking rarely pays for that.
+        bool rotate = rotated > raw + 0.05;
+
+        var candidates = new List<TunerCandidate>();
+        foreach (var spec in Candidates(D, ns, rotate, o.K))
+            candidates.Add(Measure(spec, sample, metric, o));
+        var best = candidates.MinBy(c => (c.MicrosAtTarget, -c.RecallAtPoint))!;
+        if (double.IsPositiveInfinity(best.MicrosAtTarget))
+            best = candidates.MaxBy(c => c.RecallAtPoint)!; // nothing reached the target on the sample: the most accurate
+
+        var chosen = best.Spec with { NList = NListFor(vectors.Count, D) };
+        var index = VectorIndex.Build(vectors, chosen, metric, BuildOptions(o, ids));
+        index.Profile(ProfileFor(index, o));
+        var report = new TuningReport(chosen, rotate, raw, rotated, candidates, total.Elapsed.TotalSeconds);
+        return (index, report);
+    }
+
+    /// <summary>
+    /// Candidate pipelines, every dim a fixed fraction of D (rounded to what the codec needs): an 8-bit scan store on
+    /// the D/4 prefix with a full rerank (little memory traffic per candidate, exact rows resident), and 4-bit PQ codes
+    /// of the D/3 prefix with a second list per vector and an 8-bit first rerank stage on D/2 (the fewest bytes per
+    /// scanned vector). Which wins depends on how clustered and how Matryoshka-like the data is: that is measured.
+    /// </summary>
+    internal static IEnumerable<IndexSpec> Candidates(int D, int rows, bool rotate, int k)
+    {
+        int nlist = NListFor(rows, D);
+        string rot = rotate ? "Rot," : "";
+        int dc = Math.Max(8, D / 4);
+        yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dc},Scan{dc},SQ8,Rerank{D}");
+        int dcHalf = Math.Max(8, D / 2);
+        yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dcHalf},Scan{dc},SQ8,Rerank{D}");
+        int dq = RoundDown(Math.Max(16, D / 3), 16);
+        if (dq >= 16 && dq <= D)
+        {
+            int m = dq / 2; // two dims per 4-bit sub-quantizer
+            int d8 = Math.Max(dq, RoundDown(D / 2, 8));
+            string funnel = d8 < D ? $",Prefix8@{d8},Rerank{d8}/{6 * k},Rerank{D}" : $",Rerank{D}";
+            yield return IndexSpec.Parse($"{rot}IVF{nlist}@{Math.Min(D, dq)},PQ{m}x4@{dq},Spill{funnel}");
+        }
+    }
+
+    /// <summary>About 4·√N lists (at least 16, a power of two): lists of ~√N/4 rows, the usual IVF balance.</summary>
+    internal static int NListFor(int n, int D)
+    {
+        int target = (int)Math.Clamp(4 * Math.Sqrt(n), 16, 65_536);
+        int p = 16;
+        while (p * 2 <= target) p *= 2;
+        return Math.Min(p, Math.Max(1, n / 8)); // k-means needs several points per list
+    }
+
+    private static int RoundDown(int v, int step) => Math.Max(step, v / step * step);
+
+    private static VectorIndexBuildOptions BuildOptions(TunerOptions o, long[]? ids) => new(
+        new IvfBuildOptions(new KMeansOptions(Seed: o.Seed), Threads: o.Threads),
+        new PqBuildOptions(new KMeansOptions(Seed: o.Seed), TrainingSample: 20_000, Threads: o.Threads),
+        ids, o.Threads == 0 ? null : o.Threads);
+
+    /// <summary>
+    /// The query-time grid: nprobe over powers of two, shortlists of 4–40 k, and for a funnel two first-stage keeps
+    /// (a fixed keep is exactly what failed on data nobody tuned for, so the profile chooses it).
+    /// </summary>
+    private static ProfileOptions ProfileFor(IVectorIndexReader index, TunerOptions o)
+    {
+        var stages = index.Spec.Rerank;
+        IReadOnlyList<IReadOnlyList<RerankStage>>? variants = null;
+        if (stages.Count == 2)
+            variants = [
+                [stages[0] with { Keep = 3 * o.K }, stages[1]],
+                [stages[0] with { Keep = 6 * o.K }, stages[1]],
+                [stages[0] with { Keep = 12 * o.K }, stages[1]],
+            ];
+        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = [4, 8, 16, 40], RerankVariants = variants, Threads = 1 };
+    }
+
+    private static TunerCandidate Measure(IndexSpec spec, VectorSet sample, Metric metric, TunerOptions o)
+    {
+        var sw = Stopwatch.StartNew();
+        using var index = VectorIndex.Build(sample, spec, metric, BuildOptions(o, null));
+        var profile = index.Profile(ProfileFor(index, o));
+        int i = profile.CheapestReachingIndex(o.TargetRecall, null, null, out bool reached);
+        var point = profile.Points[i];
+        return new TunerCandidate(spec, reached ? point.MicrosPerQuery : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>recall@k of exact D/4-prefix search against full-D exact search on the sample, raw and rotated.</summary>
+    private static (double Raw, double Rotated) PrefixRecalls(VectorSet sample, Metric metric, TunerOptions o)
+    {
+        int D = sample.Dimension, d = Math.Max(1, D / 4), k = o.K;
+        int nq = Math.Min(200, sample.Count / 10);
+        var rng = new Random(o.Seed);
+        var queries = new float[nq * D];
+        var rows = new int[nq];
+        for (int i = 0; i < nq; i++)
+        {
+            rows[i] = rng.Next(sample.Count);
+            sample.Row(rows[i]).CopyTo(queries.AsSpan(i * D, D));
+        }
+        double Recall(VectorSet set, float[] q)
+        {
+            var flat = new FlatIndex(set, metric);
+            var truth = flat.SearchBatch(q, D, k + 1, threads: o.Threads);
+            var prefix = flat.SearchBatch(q, D, k + 1, dim: d, threads: o.Threads);
+            long hits = 0, all = 0;
+            for (int i = 0; i < nq; i++)
+            {
+                // Each query is a stored vector: leave its own row out of both lists.
+                var t = truth.IdsOf(i).ToArray().Where(id => id != rows[i]).Take(k).ToHashSet();
+                all += t.Count;
+                foreach (long id in prefix.IdsOf(i).ToArray().Where(id => id != rows[i]).Take(k)) if (t.Contains(id)) hits++;
+            }
+            return all == 0 ? 1 : (double)hits / all;
+        }
+        double raw = Recall(sample, queries);
+        if (D < 8) return (raw, raw);
+        var rotation = RotationTransform.Learn(sample, 20_000);
+        using var rotatedSet = rotation.Apply(sample);
+        var rq = new float[queries.Length];
+        rotation.ApplyBatch(queries, rq);
+        return (raw, Recall(rotatedSet, rq));
+    }
+}
