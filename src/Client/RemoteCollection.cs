@@ -116,6 +116,19 @@ internal sealed class RemoteCollection(AdannsClient client, string name, int dim
         return result;
     }
 
+    public async Task<IReadOnlyList<bool>> ExistAsync(IReadOnlyList<RecordId> ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var result = new bool[ids.Count];
+        if (ids.Count == 0) return result;
+        var r = new V1.GetPointsRequest { Collection = name, WithVectors = false, WithPayload = false };
+        foreach (var id in ids.Distinct()) r.Ids.Add(RemoteConvert.ToProto(id));
+        var got = await AdannsClient.Call(() => client.Points.GetAsync(r, client.Options(cancellationToken)).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        var present = got.Points.Select(p => RemoteConvert.ToRecordId(p.Id)).ToHashSet();
+        for (int i = 0; i < ids.Count; i++) result[i] = present.Contains(ids[i]);
+        return result;
+    }
+
     public async Task<long> CountAsync(Filter? filter = null, CancellationToken cancellationToken = default) =>
         (long)(await AdannsClient.Call(() => client.Points.CountAsync(new V1.CountRequest { Collection = name, Filter = RemoteConvert.ToProto(filter) },
             client.Options(cancellationToken)).ResponseAsync, cancellationToken).ConfigureAwait(false)).Count;

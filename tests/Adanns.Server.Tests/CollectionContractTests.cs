@@ -63,6 +63,7 @@ public abstract class CollectionContractTests
         Assert.Equal([10UL, 0UL, 2UL, 10UL], many.Select(m => m?.Id.Number ?? 0));
         Assert.Null(many[1]);
 
+        Assert.Equal([true, false, true], await c.ExistAsync([399UL, 400UL, 0UL]));
         Assert.Equal(400, await c.CountAsync());
         var red = Filter.Eq("color", "red");
         Assert.Equal(Enumerable.Range(0, 400).Count(i => i % 5 != 4 && i % 3 == 0), await c.CountAsync(red));

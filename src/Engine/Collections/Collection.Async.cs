@@ -194,6 +194,22 @@ public sealed partial class Collection
         finally { _lock.ExitReadLock(); }
     }
 
+    /// <summary>For each of <paramref name="ids"/>, whether a record with it is live (one consistent snapshot).</summary>
+    public Task<IReadOnlyList<bool>> ExistAsync(IReadOnlyList<RecordId> ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        cancellationToken.ThrowIfCancellationRequested();
+        var found = new bool[ids.Count];
+        _lock.EnterReadLock();
+        try
+        {
+            ThrowIfClosed();
+            for (int i = 0; i < found.Length; i++) found[i] = _keys.ContainsKey(ids[i]);
+        }
+        finally { _lock.ExitReadLock(); }
+        return Task.FromResult<IReadOnlyList<bool>>(found);
+    }
+
     /// <summary>Live records, or those matching <paramref name="filter"/> (a consistent snapshot).</summary>
     public Task<long> CountAsync(Filter? filter = null, CancellationToken cancellationToken = default)
     {

@@ -32,6 +32,9 @@ public interface IAdannsCollection
     /// <summary>The records with <paramref name="ids"/>, in the same order; null where an id is not stored.</summary>
     Task<IReadOnlyList<VectorRecord?>> GetManyAsync(IReadOnlyList<RecordId> ids, CancellationToken cancellationToken = default);
 
+    /// <summary>For each of <paramref name="ids"/>, whether a record with it is stored (cheap: no vectors are read).</summary>
+    Task<IReadOnlyList<bool>> ExistAsync(IReadOnlyList<RecordId> ids, CancellationToken cancellationToken = default);
+
     /// <summary>Live records, or those matching <paramref name="filter"/>.</summary>
     Task<long> CountAsync(Filter? filter = null, CancellationToken cancellationToken = default);
 
