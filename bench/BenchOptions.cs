@@ -35,6 +35,9 @@ internal sealed class BenchOptions
     public int[]? ScanDims { get; private set; }
     public int[]? Shortlists { get; private set; }
 
+    /// <summary>--target-recall: the recall targets of the auto method (it tunes once, for the highest).</summary>
+    public double[]? TargetRecalls { get; private set; }
+
     /// <summary>--max-flops: profile the built index, then search at each of these FLOPs budgets (ivf-opq).</summary>
     public double[]? MaxFlops { get; private set; }
     public int[]? NProbes { get; private set; }
@@ -65,7 +68,7 @@ internal sealed class BenchOptions
     public bool Spill { get; private set; }
     public bool IndexRotation { get; private set; }
 
-    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq"];
+    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq", "auto"];
 
     public const string Help = """
         Adanns.Bench — measures search methods on a data set: recall, FLOPs/query, QPS, latency, build time.
@@ -110,6 +113,8 @@ internal sealed class BenchOptions
           --ds LIST            scan dims to sweep (default D/8, D/4, D/3)
           --shortlists LIST    shortlist sizes to sweep
           --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)
+          --target-recall LIST auto: recall@k targets (default 0.95); the index tunes itself once, for the highest,
+                               and is searched at each (SearchParams.TargetRecall)
           --max-flops LIST     ivf-opq: Profile() the built index over --nprobes x --shortlists, then search once per
                                FLOPs budget (SearchParams.MaxFlops) instead of sweeping
           --no-sq8             float32 scan store instead of 8-bit codes
@@ -197,6 +202,13 @@ internal sealed class BenchOptions
                 case "--ds": o.ScanDims = ParseIntList(a, Value()); break;
                 case "--shortlists": o.Shortlists = ParseIntList(a, Value()); break;
                 case "--nprobes": o.NProbes = ParseIntList(a, Value()); break;
+                case "--target-recall":
+                    {
+                        string v = Value();
+                        o.TargetRecalls = v.Split(',').Select(x => double.TryParse(x, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double t) && t > 0 && t <= 1
+                            ? t : throw new ArgumentException($"--target-recall needs recalls in (0, 1] joined by ',', got '{v}'.")).ToArray();
+                        break;
+                    }
                 case "--max-flops":
                     {
                         string v = Value();

@@ -77,10 +77,10 @@ public class IndexTunerTests
         double seconds = t0.Elapsed.TotalSeconds;
         using var owned2 = index;
         Assert.Equal(report.Spec, index.Spec);
-        Assert.Equal(3, report.Candidates.Count);
+        Assert.Equal(4, report.Candidates.Count);
         Assert.Contains(report.Candidates, c => c.Spec.IsPq);
         Assert.NotNull(index.ComputeProfile);
-        // Bounded: three candidate builds and profiles on 6,000 rows plus the final one (observed ~10 s on this VM alone).
+        // Bounded: four candidate builds and profiles on 6,000 rows plus the final one (observed ~10 s on this VM alone).
         Assert.True(seconds < 120, $"tuning took {seconds:F0} s");
 
         var truth = GroundTruth.Compute(b, q, Metric.Cosine, K, threads: 1);
@@ -90,7 +90,10 @@ public class IndexTunerTests
         var r = index.SearchBatch(q, K, p, null, 1, out _);
         double recall = RetrievalMetrics.RecallAtK(r.Ids, K, truth, K, K);
         // The profile is measured on stored vectors; these are new queries from the same distribution. Observed (seeded):
-        // IVF256@32,Scan16,SQ8,Rerank64 chosen (prefix recall raw 0.695 vs rotated 0.739: no rotation), recall 0.991, predicted 0.989.
+        // no rotation (prefix recall raw 0.695 vs rotated 0.739). The pick is by measured µs, so close candidates can
+        // swap between runs: one run chose IVF256@32,Scan16,SQ8,Rerank64 (recall 0.991, predicted 0.989) before rigid
+        // IVF and the D/2 scan joined the candidates; the next chose IVF256@16,PQ8x4@16,Spill,Prefix8@32,Rerank32/60,
+        // Rerank64 (recall 0.985, predicted 0.985).
         Assert.True(recall >= 0.93, $"{report.Spec}: recall@10 {recall:F3} at target 0.95 (predicted {chosen.PredictedRecall:F3})");
     }
 

@@ -88,8 +88,8 @@ public static class IndexTuner
     }
 
     /// <summary>
-    /// Candidate pipelines, every dim a fixed fraction of D (rounded to what the codec needs): an 8-bit scan store on
-    /// the D/4 prefix with a full rerank (little memory traffic per candidate, exact rows resident), and 4-bit PQ codes
+    /// Candidate pipelines, every dim a fixed fraction of D (rounded to what the codec needs): rigid IVF; an 8-bit scan
+    /// store on the D/4 or D/2 prefix with a full rerank (little memory traffic per candidate, exact rows resident); 4-bit PQ codes
     /// of the D/3 prefix with a second list per vector and an 8-bit first rerank stage on D/2 (the fewest bytes per
     /// scanned vector). Which wins depends on how clustered and how Matryoshka-like the data is: that is measured.
     /// </summary>
@@ -97,10 +97,12 @@ public static class IndexTuner
     {
         int nlist = NListFor(rows, D);
         string rot = rotate ? "Rot," : "";
+        // Rigid IVF (float lists at D, no rerank): on tightly clustered data few probes suffice and nothing beats it.
+        yield return IndexSpec.Parse($"{rot}IVF{nlist}");
         int dc = Math.Max(8, D / 4);
         yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dc},Scan{dc},SQ8,Rerank{D}");
         int dcHalf = Math.Max(8, D / 2);
-        yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dcHalf},Scan{dc},SQ8,Rerank{D}");
+        yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dcHalf},Scan{dcHalf},SQ8,Rerank{D}");
         int dq = RoundDown(Math.Max(16, D / 3), 16);
         if (dq >= 16 && dq <= D)
         {

@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using Adanns.Engine.Indexes;
+
+namespace Adanns.Bench;
+
+/// <summary>
+/// <c>auto</c>: the index tunes itself (<see cref="IndexTuner"/>) on the base vectors alone, once, for the highest
+/// <c>--target-recall</c>; then one row per target, searched with <see cref="SearchParams.TargetRecall"/> and measured
+/// on the benchmark's queries (which the tuner never saw). build_seconds includes the tuning.
+/// </summary>
+internal static class AutoMethod
+{
+    public static IEnumerable<OperatingPoint> Run(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o)
+    {
+        double[] targets = o.TargetRecalls ?? [0.95];
+        int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
+        Console.WriteLine($"tuning for recall@{k} {targets.Max():F3} ...");
+        var sw = Stopwatch.StartNew();
+        var (index, report) = IndexTuner.Build(data.Base, data.Metric, new TunerOptions(TargetRecall: targets.Max(), K: k, Threads: Math.Max(1, o.BuildThreads)));
+        double build = sw.Elapsed.TotalSeconds;
+        Console.WriteLine($"tuned in {build:F1} s: {report.Spec} (rotate: {report.Rotate}; D/4-prefix recall raw {report.PrefixRecallRaw:F3}, rotated {report.PrefixRecallRotated:F3})");
+        foreach (var c in report.Candidates)
+            Console.WriteLine($"  candidate {c.Spec}: {c.MicrosAtTarget:F1} us/query at the target on the sample (recall {c.RecallAtPoint:F3}), {c.BuildSeconds:F1} s");
+        using (index)
+        {
+            foreach (double target in targets.Order())
+            {
+                var p = new SearchParams { TargetRecall = target };
+                var chosen = index.Resolve(p, k);
+                SearchResults? results = null;
+                SearchStats stats = default;
+                double best = BatchTiming.BestSeconds(o.Repeats, nq, () => results = index.SearchBatch(data.Queries, k, p, null, o.Threads, out stats));
+                var (recall1, recallK, acc) = Accuracy.Of(results!.Ids, data, truth, k);
+                var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, null, out _));
+                var parameters = new Dictionary<string, object>
+                {
+                    ["target_recall"] = target, ["spec"] = report.Spec.ToString(), ["predicted_recall"] = chosen.PredictedRecall ?? double.NaN,
+                    ["nprobe"] = chosen.NProbe, ["shortlist"] = chosen.Shortlist, ["rotate"] = report.Rotate,
+                };
+                var point = new OperatingPoint(data.Name, "auto", parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
+                    nq / best, qpsSingle, p50, p99, build, index.ResidentBytesPerVector + index.RerankBytesPerVector, o.Threads, data.Base.Count, D, nq);
+                Report.Print(point);
+                yield return point;
+            }
+        }
+    }
+}
