@@ -2,6 +2,9 @@
 //
 //   write  <dbdir> <journal> <writers> <cycle>   writes batches of 4 records from N writers until killed
 //   verify <dbdir> <journal>                     reopens the database and checks the journal against it
+//   acks   <dbdir> <ackfile> <count>             upserts <count> records one at a time (payload mark = "mark-NNNNNN"),
+//                                                appending "ACK mark-NNNNNN" to <ackfile> with one write() after each
+//                                                acknowledgement (for the strace durability test)
 //
 // Every batch is journaled "T <first>" before it is submitted and "A <first>" after it is acknowledged; a
 // delete of a batch is journaled "D <first>" before and "X <first>" after. The journal is appended with a
@@ -18,6 +21,7 @@ const int BatchSize = 4;
 
 if (args.Length >= 5 && args[0] == "write") return await Write(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]));
 if (args.Length >= 3 && args[0] == "verify") return await Verify(args[1], args[2]);
+if (args.Length >= 4 && args[0] == "acks") return await Acks(args[1], args[2], int.Parse(args[3]));
 Console.Error.WriteLine("usage: write <dbdir> <journal> <writers> <cycle> | verify <dbdir> <journal>");
 return 2;
 
@@ -27,6 +31,21 @@ static float[] VectorOf(ulong id)
     var rng = new Random((int)(id * 2654435761UL % int.MaxValue));
     for (int j = 0; j < Dim; j++) v[j] = (float)(rng.NextDouble() * 2 - 1);
     return v;
+}
+
+static async Task<int> Acks(string dir, string ackPath, int count)
+{
+    // No background maintenance: the trace then holds only the writes' own log traffic.
+    using var db = AdannsDatabase.Open(dir, new DatabaseOptions { BackgroundMaintenance = false, CheckpointOnDispose = false });
+    var c = db.CreateCollection(new CollectionConfig("sync", 4, Metric.L2, "IVF4"));
+    using var acks = new FileStream(ackPath, FileMode.Create, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1);
+    for (int i = 0; i < count; i++)
+    {
+        string mark = $"mark-{i:D6}";
+        await c.UpsertAsync((ulong)i, new float[] { i, 1, 2, 3 }, new Dictionary<string, PayloadValue> { ["mark"] = mark });
+        acks.Write(System.Text.Encoding.ASCII.GetBytes($"ACK {mark}\n")); // one write() syscall, after the acknowledgement
+    }
+    return 0;
 }
 
 static async Task<int> Write(string dir, string journalPath, int writers, int cycle)

@@ -39,7 +39,7 @@ public class CrashRecoveryTests : CollectionTestBase
         }
     }
 
-    private static Process Start(string dll, string args)
+    internal static Process Start(string dll, string args)
     {
         var psi = new ProcessStartInfo("dotnet", $"\"{dll}\" {args}")
         {
@@ -51,7 +51,7 @@ public class CrashRecoveryTests : CollectionTestBase
         return p;
     }
 
-    private static string WriterDll()
+    internal static string WriterDll()
     {
         // Same configuration as this test assembly (bin/<Configuration>/<tfm>/).
         var baseDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
