@@ -281,27 +281,36 @@ public sealed partial class Collection
 
     private long _trainingStarted;
 
+    /// <summary>Rows an IVF retraining learns its centroids (and rotation) from; the rest are only assigned.</summary>
+    internal const int IvfTrainingSample = 100_000;
+
+    /// <summary>
+    /// IVF training streams like PQ training: the centroids (and rotation) learn from an evenly spaced sample read
+    /// from the record store, then every record is assigned in chunks read from the store. No array holds all
+    /// vectors, so a collection of any size (past 2³¹ floats) retrains, and the applier only snapshots the keys.
+    /// </summary>
     private Task StartIvfTraining()
     {
         int D = Dimension;
-        int n = _keys.Count;
-        var keys = new long[n];
-        var vectors = new float[(long)n * D];
-        var previous = _index;
-        int i = 0;
-        foreach (var key in _meta.Keys)
-        {
-            var dst = vectors.AsSpan(i * D, D);
-            if (previous is not null) previous.TryGetStoredVector(key, dst); // caller space, whatever the spec
-            else _flat!.Read(key, dst);
-            keys[i++] = key;
-        }
+        var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
         return TrackTraining(Task.Run(() =>
         {
-            using var set = Engine.VectorSet.FromRows(vectors, D);
-            var fresh = VectorIndex.Build(set, _spec, Metric, new VectorIndexBuildOptions(Ids: keys, Threads: 1));
+            int sampleCount = Math.Min(keys.Length, IvfTrainingSample);
+            var sampleKeys = new long[sampleCount];
+            for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
+            IvfIndex fresh;
+            using (var sample = ReadAvailable(sampleKeys, D, out _))
+                fresh = IvfIndex.Train(sample, _spec, Metric, new IvfBuildOptions(Threads: 1), cancellationToken: ct);
+            const int Chunk = 4096;
+            for (int s = 0; s < keys.Length; s += Chunk)
+            {
+                ct.ThrowIfCancellationRequested(); // disposal: stop reading the store it is about to close
+                var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
+                using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
+                fresh.AddRange(set, ids, threads: 1, cancellationToken: ct);
+            }
             // Nothing else sees the fresh index yet, so profiling it here races with no write.
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
             SwapWhenCaughtUp(fresh, ct);
