@@ -25,6 +25,9 @@ public sealed class AdannsServerOptions
     /// <summary>Profile every newly trained index so searches can pass a compute budget (max_flops / max_micros).</summary>
     public bool ProfileIndexes { get; set; } = true;
 
+    /// <summary>ONNX Runtime threads of the "minilm" text embedder (per batch).</summary>
+    public int EmbedderThreads { get; set; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
+
     /// <summary>Index spec of collections created without one.</summary>
     public string DefaultIndexSpec { get; set; } = "IVF256";
 

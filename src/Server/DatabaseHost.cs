@@ -61,7 +61,15 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
             if (BeforeLoad is { } before) await before(_stopping.Token).ConfigureAwait(false);
             string dir = Path.GetFullPath(_options.DataDirectory);
             logger.LogInformation("Opening database {Directory}", dir);
-            db = AdannsDatabase.Open(dir, new DatabaseOptions { ProfileIndexes = _options.ProfileIndexes, LoggerFactory = loggerFactory, MeterFactory = meterFactory });
+            db = AdannsDatabase.Open(dir, new DatabaseOptions
+            {
+                ProfileIndexes = _options.ProfileIndexes, LoggerFactory = loggerFactory, MeterFactory = meterFactory,
+                // Collections created with embedder "minilm" take text; the model loads on first use.
+                Embedders = new Dictionary<string, ITextEmbedder>(StringComparer.OrdinalIgnoreCase)
+                {
+                    [Embeddings.MiniLmTextEmbedder.DefaultName] = new Embeddings.MiniLmTextEmbedder(new Embeddings.MiniLmOptions { Threads = _options.EmbedderThreads }),
+                },
+            });
             foreach (var q in db.Quarantined)
                 logger.LogError("Collection {Collection} is quarantined: {Reason}", q.Name, q.Reason);
             var names = db.ListCollections();

@@ -60,6 +60,7 @@ internal static class ProtoConvert
             if (r.MaxPayloadBytes > int.MaxValue) throw Invalid($"max_payload_bytes {r.MaxPayloadBytes} is too large.");
             config = config with { MaxPayloadBytes = (int)r.MaxPayloadBytes };
         }
+        if (!string.IsNullOrWhiteSpace(r.Embedder)) config = config with { Embedder = r.Embedder.Trim() };
         return config;
     }
 
@@ -84,6 +85,7 @@ internal static class ProtoConvert
             HigherIsBetter = c.Metric.HigherIsBetter(),
             TrainThreshold = (uint)(c.Config.TrainThreshold ?? 0),
             MaxPayloadBytes = (uint)c.Config.MaxPayloadBytes,
+            Embedder = c.Config.Embedder ?? "",
         };
     }
 
@@ -148,6 +150,54 @@ internal static class ProtoConvert
     {
         if (payload is null) return;
         foreach (var (k, v) in payload) dst[k] = ToProto(v);
+    }
+
+    /// <summary>
+    /// The points as records; points that carry text instead of a vector are embedded in one batch by the collection's
+    /// embedder and keep their text in the payload field "text".
+    /// </summary>
+    public static async Task<VectorRecord[]> ToRecordsAsync(Collection c, RepeatedField<V1.Point> points, int maxBatch, CancellationToken ct)
+    {
+        var texts = new List<string>();
+        var textPoints = new List<int>();
+        for (int i = 0; i < points.Count; i++)
+        {
+            if (points[i].Text.Length == 0) continue;
+            if (points[i].Vector.Count > 0) throw Invalid($"points[{i}]: give either text or vector, not both.");
+            textPoints.Add(i);
+            texts.Add(points[i].Text);
+        }
+        if (textPoints.Count == 0) return ToRecords(points, maxBatch);
+        CheckBatch(points.Count, maxBatch, "points");
+        if (c.Config.Embedder is null)
+            throw Invalid($"points[{textPoints[0]}] has text, but collection \"{c.Name}\" has no embedder (create it with embedder \"minilm\" to send text).");
+        float[] vectors;
+        try
+        {
+            vectors = await c.EmbedAsync(texts, ct).ConfigureAwait(false);
+        }
+        catch (AdannsException e) when (e.RecordIndex is int t)
+        {
+            throw new AdannsException(e.Code, $"points[{textPoints[t]}]: {e.Message}", e);
+        }
+        var records = new VectorRecord[points.Count];
+        int next = 0;
+        for (int i = 0; i < records.Length; i++)
+        {
+            var p = points[i];
+            string what = $"points[{i}]";
+            var id = ToRecordId(p.Id, what);
+            if (next < textPoints.Count && textPoints[next] == i)
+            {
+                records[i] = new VectorRecord(id, vectors.AsMemory(next * c.Dimension, c.Dimension), Collection.WithText(ToPayload(p.Payload, what), p.Text));
+                next++;
+            }
+            else
+            {
+                records[i] = new VectorRecord(id, ToArray(p.Vector), ToPayload(p.Payload, what));
+            }
+        }
+        return records;
     }
 
     public static VectorRecord[] ToRecords(RepeatedField<V1.Point> points, int maxBatch)

@@ -123,6 +123,16 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
         ArgumentNullException.ThrowIfNull(config);
         if (config.Name is null || !NamePattern().IsMatch(config.Name))
             throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection name \"{config.Name}\" must be 1–64 characters from A–Z, a–z, 0–9, '_' and '-'.");
+        if (config.Embedder is not null)
+        {
+            var found = DatabaseOptions.FindEmbedder(_options.Embedders, config.Embedder) ?? throw new AdannsException(AdannsErrorCode.InvalidConfiguration,
+                $"Collection \"{config.Name}\": unknown embedder \"{config.Embedder}\" (registered: {(_options.Embedders is { Count: > 0 } known ? string.Join(", ", known.Keys) : "none")}).");
+            int dim = found.Embedder.Dimension;
+            if (config.Dimension != 0 && config.Dimension != dim)
+                throw new AdannsException(AdannsErrorCode.InvalidConfiguration,
+                    $"Collection \"{config.Name}\": dimension {config.Dimension} differs from embedder \"{found.Name}\"'s {dim} (give 0 or {dim}).");
+            config = config with { Dimension = dim, Embedder = found.Name };
+        }
         if (config.Dimension < 1 || config.Dimension > 1 << 16)
             throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": dimension {config.Dimension} is outside [1, 65536].");
         if (!Enum.IsDefined(config.Metric))

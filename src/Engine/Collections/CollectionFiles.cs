@@ -21,22 +21,35 @@ internal static class CollectionFiles
     private static ReadOnlySpan<byte> ManifestMagic => "ADNSMAN\u001A"u8;
 
     public static void WriteConfig(string dir, CollectionConfig c) =>
-        SectionFile.Write(Path.Combine(dir, MetaFile), MetaMagic, 1, 0, w => w.Section("CONF", b =>
+        SectionFile.Write(Path.Combine(dir, MetaFile), MetaMagic, 1, 0, w =>
         {
-            b.Write(c.Name);
-            b.Write(c.Dimension);
-            b.Write((byte)c.Metric);
-            b.Write(c.IndexSpec);
-            b.Write(c.TrainThreshold ?? -1);
-            b.Write(c.MaxPayloadBytes);
-        }));
+            w.Section("CONF", b =>
+            {
+                b.Write(c.Name);
+                b.Write(c.Dimension);
+                b.Write((byte)c.Metric);
+                b.Write(c.IndexSpec);
+                b.Write(c.TrainThreshold ?? -1);
+                b.Write(c.MaxPayloadBytes);
+            });
+            // Optional: files without it load as "no embedder", and readers that predate it skip it.
+            if (c.Embedder is { } embedder) w.Section("embd", b => b.Write(embedder));
+        });
 
     public static CollectionConfig ReadConfig(string dir)
     {
         using var f = new SectionReader(Path.Combine(dir, MetaFile), MetaMagic, 1, 0);
         CollectionConfig? c = null;
+        string? embedder = null;
         while (f.Next() is var (tag, payload, offset))
         {
+            if (tag == "embd")
+            {
+                var e = new PayloadReader(f, tag, payload, offset);
+                embedder = ReadString(ref e, f, "embedder");
+                if (embedder.Length is 0 or > 64) throw f.Fail(offset, $"embedder name of {embedder.Length} characters (expected 1–64).");
+                continue;
+            }
             if (tag != "CONF")
             {
                 f.SkipUnknown(tag, offset);
@@ -52,7 +65,7 @@ internal static class CollectionFiles
             int maxPayload = r.Int32In("max payload bytes", 0, int.MaxValue);
             c = new CollectionConfig(name, dim, (Metric)metric, spec) { TrainThreshold = train < 0 ? null : train, MaxPayloadBytes = maxPayload };
         }
-        return c ?? throw f.Fail(-1, "no CONF section.");
+        return c is null ? throw f.Fail(-1, "no CONF section.") : c with { Embedder = embedder };
     }
 
     // BinaryWriter.Write(string) uses a 7-bit encoded length prefix.

@@ -24,6 +24,13 @@ public sealed record CollectionConfig(string Name, int Dimension, Metric Metric,
     /// <summary>Largest encoded payload per record, in bytes.</summary>
     public int MaxPayloadBytes { get; init; } = 64 * 1024;
 
+    /// <summary>
+    /// Name of the text embedder (one of <see cref="DatabaseOptions.Embedders"/>, e.g. <c>"minilm"</c>) that turns text
+    /// into this collection's vectors (<see cref="Collection.UpsertTextAsync"/>, <see cref="Collection.SearchTextAsync"/>);
+    /// null = vectors only. With an embedder, a <see cref="Dimension"/> of 0 means the embedder's.
+    /// </summary>
+    public string? Embedder { get; init; }
+
     internal int EffectiveTrainThreshold(IndexSpec spec) =>
         Math.Max(spec.IsPq ? Math.Max(spec.NList, 256) : spec.NList, TrainThreshold ?? Math.Max(1024, 32 * spec.NList)); // PQ: 256 centroids per sub-quantizer
 }
@@ -90,6 +97,21 @@ public readonly record struct CollectionMemory(long Count, bool VectorsOnDisk, d
 /// <summary>Database-wide settings.</summary>
 public sealed record DatabaseOptions
 {
+    /// <summary>
+    /// Text embedders collections may be created with, by name (case-insensitive), e.g. <c>["minilm"] = new
+    /// Adanns.Embeddings.MiniLmTextEmbedder()</c>. A collection whose embedder is not registered still serves vectors.
+    /// </summary>
+    public IReadOnlyDictionary<string, ITextEmbedder>? Embedders { get; init; }
+
+    internal static (string Name, ITextEmbedder Embedder)? FindEmbedder(IReadOnlyDictionary<string, ITextEmbedder>? embedders, string name)
+    {
+        if (embedders is null) return null;
+        if (embedders.TryGetValue(name, out var e)) return (name, e);
+        foreach (var (k, v) in embedders)
+            if (string.Equals(k, name, StringComparison.OrdinalIgnoreCase)) return (k, v);
+        return null;
+    }
+
     /// <summary>Checkpoint a collection at least this often while it takes writes.</summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(60);
 

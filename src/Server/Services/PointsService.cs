@@ -16,7 +16,7 @@ public sealed class PointsService(DatabaseHost host, IOptions<AdannsServerOption
     public override async Task<V1.UpsertResponse> Upsert(V1.UpsertRequest request, ServerCallContext context)
     {
         var c = host.Database.GetCollection(request.Collection);
-        var records = ProtoConvert.ToRecords(request.Points, _limits.MaxBatch);
+        var records = await ProtoConvert.ToRecordsAsync(c, request.Points, _limits.MaxBatch, context.CancellationToken).ConfigureAwait(false);
         await c.UpsertAsync(records, request.Wait, context.CancellationToken).ConfigureAwait(false);
         return new V1.UpsertResponse { Upserted = (uint)records.Length };
     }

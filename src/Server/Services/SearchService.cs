@@ -17,6 +17,7 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
     public override async Task<V1.SearchResponse> Search(V1.SearchRequest request, ServerCallContext context)
     {
         var c = host.Database.GetCollection(request.Collection);
+        request = (await ResolveTextAsync(c, [request], context.CancellationToken).ConfigureAwait(false))[0];
         var response = await SearchOneAsync(c, request, "", context.CancellationToken).ConfigureAwait(false);
         metrics.RecordQueries(1);
         return response;
@@ -34,11 +35,12 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
         var c = host.Database.GetCollection(request.Collection);
         ProtoConvert.CheckBatch(request.Searches.Count, _limits.MaxBatch, "searches");
         var ct = context.CancellationToken;
-        var responses = new V1.SearchResponse[request.Searches.Count];
+        var searches = await ResolveTextAsync(c, request.Searches, ct).ConfigureAwait(false);
+        var responses = new V1.SearchResponse[searches.Count];
         var groups = new Dictionary<(uint TopK, V1.SearchParams? Params, bool Payload, bool Vectors), List<int>>();
-        for (int i = 0; i < request.Searches.Count; i++)
+        for (int i = 0; i < searches.Count; i++)
         {
-            var q = request.Searches[i];
+            var q = searches[i];
             Validate(c, q, $"searches[{i}]: ");
             if (q.Filter is not null)
             {
@@ -51,9 +53,9 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
         }
         foreach (var ((topK, p, payload, vectors), members) in groups)
         {
-            var first = request.Searches[members[0]];
+            var first = searches[members[0]];
             var parameters = ProtoConvert.ToSearchParams(first.Params);
-            var queries = members.Select(i => (ReadOnlyMemory<float>)ProtoConvert.ToArray(request.Searches[i].Vector)).ToArray();
+            var queries = members.Select(i => (ReadOnlyMemory<float>)ProtoConvert.ToArray(searches[i].Vector)).ToArray();
             IReadOnlyList<SearchResult> found;
             try
             {
@@ -66,13 +68,44 @@ public sealed class SearchService(DatabaseHost host, IOptions<AdannsServerOption
             }
             double micros = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
             for (int j = 0; j < members.Count; j++)
-                responses[members[j]] = ToResponse(c, request.Searches[members[j]], found[j].Hits, found[j].Report, micros);
+                responses[members[j]] = ToResponse(c, searches[members[j]], found[j].Hits, found[j].Report, micros);
         }
         var r = new V1.SearchBatchResponse();
         r.Results.AddRange(responses);
         r.ServerMicros = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         metrics.RecordQueries(request.Searches.Count);
         return r;
+    }
+
+    /// <summary>
+    /// The queries with every text query replaced by a copy carrying its embedding as the vector (all texts embedded in
+    /// one batch by the collection's embedder); the list itself when no query has text.
+    /// </summary>
+    private static async Task<IReadOnlyList<V1.SearchRequest>> ResolveTextAsync(Collection c, IReadOnlyList<V1.SearchRequest> queries, CancellationToken ct)
+    {
+        var texts = new List<string>();
+        var at = new List<int>();
+        for (int i = 0; i < queries.Count; i++)
+        {
+            if (queries[i].Text.Length == 0) continue;
+            string where = queries.Count == 1 ? "" : $"searches[{i}]: ";
+            if (queries[i].Vector.Count > 0) throw ProtoConvert.Invalid($"{where}give either text or vector, not both.");
+            if (c.Config.Embedder is null)
+                throw ProtoConvert.Invalid($"{where}the query has text, but collection \"{c.Name}\" has no embedder (create it with embedder \"minilm\" to search by text).");
+            texts.Add(queries[i].Text);
+            at.Add(i);
+        }
+        if (texts.Count == 0) return queries;
+        var vectors = await c.EmbedAsync(texts, ct).ConfigureAwait(false);
+        var resolved = queries.ToArray();
+        for (int j = 0; j < at.Count; j++)
+        {
+            var q = resolved[at[j]].Clone();
+            q.Text = "";
+            q.Vector.AddFloats(vectors.AsSpan(j * c.Dimension, c.Dimension));
+            resolved[at[j]] = q;
+        }
+        return resolved;
     }
 
     private void Validate(Collection c, V1.SearchRequest q, string where)
