@@ -226,17 +226,19 @@ internal sealed class SelfHost : IAsyncDisposable
 
     public Adanns.Engine.Collections.AdannsDatabase Database { get; }
 
-    public static async Task<SelfHost> StartAsync()
+    public static async Task<SelfHost> StartAsync(IReadOnlyDictionary<string, string?>? settings = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "adanns-load-" + Guid.NewGuid().ToString("N"));
         int grpc = FreePort(), http = FreePort();
-        var app = Adanns.Server.ServerHost.Build([], new Dictionary<string, string?>
+        var config = new Dictionary<string, string?>
         {
             ["Adanns:DataDirectory"] = dir,
             ["Adanns:GrpcPort"] = grpc.ToString(CultureInfo.InvariantCulture),
             ["Adanns:HttpPort"] = http.ToString(CultureInfo.InvariantCulture),
             ["Logging:LogLevel:Default"] = "Warning",
-        });
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>()) config[key] = value;
+        var app = Adanns.Server.ServerHost.Build([], config);
         await app.StartAsync();
         var host = (Adanns.Server.DatabaseHost)app.Services.GetService(typeof(Adanns.Server.DatabaseHost))!;
         var db = await host.Ready;

@@ -21,6 +21,8 @@ try
         return await LoadCommand.RunAsync(args[1..]);
     if (args.Length > 0 && args[0] == "fuzz")
         return await FuzzCommand.RunAsync(args[1..]);
+    if (args.Length > 0 && args[0] == "text")
+        return await TextCommand.RunAsync(args[1..]);
     var options = BenchOptions.Parse(args);
     if (options.ShowHelp)
     {

@@ -160,6 +160,12 @@ public abstract class ConformanceTests
         return c;
     }
 
+    // One read-only hotels collection per store for the filter theory (it only reads).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<AdannsVectorStore, Lazy<Task<VectorStoreCollection<ulong, Hotel>>>> SharedHotels = new();
+
+    private Task<VectorStoreCollection<ulong, Hotel>> SharedHotelsAsync() =>
+        SharedHotels.GetOrAdd(Store, _ => new Lazy<Task<VectorStoreCollection<ulong, Hotel>>>(() => HotelsAsync())).Value;
+
     // ------------------------------------------------------------ collections
 
     [Fact]
@@ -490,7 +496,7 @@ public abstract class ConformanceTests
         var filter = Filters[name];
         var expected = data.Where(filter.Compile()).Select(h => h.Id).Order().ToArray();
         Assert.True(name is "emptyArray" or "string" or "guid" || expected.Length > 1, $"filter {name} selects too little to test");
-        var c = await HotelsAsync(data);
+        var c = await SharedHotelsAsync();
         var got = await c.GetAsync(filter, 1000).ToListAsync();
         Assert.Equal(expected, got.Select(h => h.Id).Order().ToArray());
         var searched = await c.SearchAsync(new float[] { 1, 0, 0, 0 }, 100, new VectorSearchOptions<Hotel> { Filter = filter }).ToListAsync();
