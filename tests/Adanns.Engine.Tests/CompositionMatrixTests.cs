@@ -233,15 +233,4 @@ public class CompositionMatrixTests
     {
         public bool Accept(long id) => id % 2 == 0;
     }
-
-    /// <summary>Caller-space rows by id (ids = row numbers), as a collection's record store serves them.</summary>
-    private sealed class RowSource(VectorSet rows) : IVectorSource
-    {
-        public int Dimension => rows.Dimension;
-
-        public void Read(ReadOnlySpan<long> ids, Span<float> destination)
-        {
-            for (int i = 0; i < ids.Length; i++) rows.Row((int)ids[i]).CopyTo(destination.Slice(i * Dimension, Dimension));
-        }
-    }
 }
