@@ -19,6 +19,8 @@ try
         return GpuCommand.Run(args[1..]);
     if (args.Length > 0 && args[0] == "load")
         return await LoadCommand.RunAsync(args[1..]);
+    if (args.Length > 0 && args[0] == "api-overhead")
+        return await ApiOverheadCommand.RunAsync(args[1..]);
     if (args.Length > 0 && args[0] == "fuzz")
         return await FuzzCommand.RunAsync(args[1..]);
     if (args.Length > 0 && args[0] == "text")

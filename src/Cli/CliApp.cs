@@ -160,7 +160,7 @@ public static class CliApp
         metric.AcceptOnlyFromAmong("l2", "ip", "cosine");
         var spec = new Option<string>("--spec") { Description = "Index spec of a new collection, e.g. IVF1024@64,Scan128,Rerank384.", DefaultValueFactory = _ => "IVF256" };
         var ids = new Option<string?>("--ids") { Description = "Integer file with one id per row (.ivecs, .ibin, .npy, HDF5); default: ids are row numbers." };
-        var batch = new Option<int>("--batch") { Description = "Records per write.", DefaultValueFactory = _ => 1000 };
+        var batch = new Option<int>("--batch") { Description = "Records per write (capped so one write stays under 3 MB).", DefaultValueFactory = _ => 1000 };
         var limit = new Option<int?>("--limit") { Description = "Import only the first N rows." };
         var noIndex = new Option<bool>("--no-index") { Description = "Do not train the index at the end (it trains later, when due)." };
         var noProgress = new Option<bool>("--no-progress") { Description = "No progress bar (it is also off when output is not a terminal)." };
@@ -198,7 +198,9 @@ public static class CliApp
 
             bool asJson = r.GetValue(json);
             bool progress = !asJson && !r.GetValue(noProgress) && io.Console.Profile.Capabilities.Interactive;
-            var run = new ImportRun(col, vectors, idOf, r.GetValue(batch), resume: !created && await col.CountAsync(null, ct).ConfigureAwait(false) > 0);
+            // One write must fit a log entry (4 MiB): wide vectors get smaller batches than asked for.
+            int perBatch = Math.Max(1, Math.Min(r.GetValue(batch), 3_000_000 / (4 * vectors.Dimension + 256)));
+            var run = new ImportRun(col, vectors, idOf, perBatch, resume: !created && await col.CountAsync(null, ct).ConfigureAwait(false) > 0);
             var sw = Stopwatch.StartNew();
             if (progress)
             {

@@ -221,6 +221,19 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task WideVectors_GoInBatchesThatFitOneWrite()
+    {
+        // 800 × 1,400 floats: the default 1,000-record batch would be 5.6 MB, over one log entry's 4 MiB.
+        const int Wide = 1400;
+        var rng = new Random(9);
+        string file = Path.Combine(_dir, "wide.fbin");
+        VectorFile.WriteVectors(file, Enumerable.Range(0, 800 * Wide).Select(_ => (float)rng.NextDouble()).ToArray(), Wide);
+        var run = await CliAsync("import", file, "-c", "wide", "--db", Path.Combine(_dir, "wide"), "--no-index", "--json");
+        Assert.True(run.Code == 0, run.Err);
+        Assert.Equal(800, run.Json.GetProperty("count").GetInt64());
+    }
+
+    [Fact]
     public void TheToolRunsAsAProcess_WithoutProgressWhenNotATerminal()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "adanns.dll");
