@@ -25,6 +25,8 @@ try
         return await FuzzCommand.RunAsync(args[1..]);
     if (args.Length > 0 && args[0] == "text")
         return await TextCommand.RunAsync(args[1..]);
+    if (args.Length > 0 && args[0] == "cluster")
+        return await ClusterCommand.RunAsync(args[1..]);
     var options = BenchOptions.Parse(args);
     if (options.ShowHelp)
     {

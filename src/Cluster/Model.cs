@@ -338,6 +338,7 @@ public struct SearchParamsSurrogate
     [Id(5)] public bool? Exact;
     [Id(6)] public double? MaxFlops;
     [Id(7)] public double? MaxMicros;
+    [Id(8)] public double? TargetRecall;
 }
 
 [RegisterConverter]
@@ -346,13 +347,13 @@ public sealed class SearchParamsConverter : IConverter<SearchParams, SearchParam
     public SearchParams ConvertFromSurrogate(in SearchParamsSurrogate s) => new()
     {
         NProbe = s.NProbe, CoarseDim = s.CoarseDim, ScanDim = s.ScanDim, Shortlist = s.Shortlist, Rerank = s.Rerank,
-        Exact = s.Exact, MaxFlops = s.MaxFlops, MaxMicros = s.MaxMicros,
+        Exact = s.Exact, MaxFlops = s.MaxFlops, MaxMicros = s.MaxMicros, TargetRecall = s.TargetRecall,
     };
 
     public SearchParamsSurrogate ConvertToSurrogate(in SearchParams v) => new()
     {
         NProbe = v.NProbe, CoarseDim = v.CoarseDim, ScanDim = v.ScanDim, Shortlist = v.Shortlist, Rerank = v.Rerank?.ToArray(),
-        Exact = v.Exact, MaxFlops = v.MaxFlops, MaxMicros = v.MaxMicros,
+        Exact = v.Exact, MaxFlops = v.MaxFlops, MaxMicros = v.MaxMicros, TargetRecall = v.TargetRecall,
     };
 }
 

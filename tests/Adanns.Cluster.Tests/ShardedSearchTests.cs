@@ -183,6 +183,21 @@ public sealed class ShardedSearchTests(ClusterFixture fx) : IClassFixture<Cluste
     }
 
     [Fact]
+    public void Wire_surrogates_carry_every_property_of_the_engine_types()
+    {
+        // A property added to an engine type but not to its surrogate would be dropped silently between nodes.
+        static void Same(Type engine, Type surrogate, params string[] derived)
+        {
+            var props = engine.GetProperties().Where(p => p.CanRead && !derived.Contains(p.Name)).Select(p => p.Name).Order();
+            Assert.Equal(props, surrogate.GetFields().Select(f => f.Name).Order());
+        }
+        Same(typeof(SearchParams), typeof(SearchParamsSurrogate));
+        Same(typeof(CollectionConfig), typeof(CollectionConfigSurrogate));
+        Same(typeof(RerankStage), typeof(RerankStageSurrogate));
+        Same(typeof(SearchHit), typeof(SearchHitSurrogate));
+    }
+
+    [Fact]
     public void Routing_is_stable_and_spreads_ids()
     {
         // Fixed expectations: the hash must never change, or existing collections would lose their records.
