@@ -121,15 +121,55 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
     }
 
     private async Task<ClusterCollectionSpec> SpecAsync(string name) =>
-        await TryGetSpecAsync(name).ConfigureAwait(false) ?? throw new AdannsException(AdannsErrorCode.CollectionNotFound, $"No collection named \"{name}\".");
+        await Transient(() => TryGetSpecAsync(name)).ConfigureAwait(false) ?? throw new AdannsException(AdannsErrorCode.CollectionNotFound, $"No collection named \"{name}\".");
+
+    /// <summary>
+    /// Retries a grain call that failed in transport (the grain's silo just died and its activation has not moved
+    /// yet: membership declares the silo dead within seconds, then the grain activates elsewhere). Engine and
+    /// cluster errors are answers, not retried.
+    /// </summary>
+    private static async Task<T> Transient<T>(Func<Task<T>> call)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return await call().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not (AdannsException or ClusterException or OperationCanceledException) && sw.Elapsed < TransientBudget)
+            {
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static readonly TimeSpan TransientBudget = TimeSpan.FromSeconds(15);
 
     private IShardGrain Shard(string name, int shard) => grains.GetGrain<IShardGrain>($"{name}/{shard}");
 
     private async Task<Route> RouteAsync(string name, bool refresh = false)
     {
-        if (!refresh && _routes.TryGetValue(name, out var cached) && cached.ExpiresUtc > DateTime.UtcNow) return cached;
+        _routes.TryGetValue(name, out var cached);
+        if (!refresh && cached is not null && cached.ExpiresUtc > DateTime.UtcNow) return cached;
         var spec = await SpecAsync(name).ConfigureAwait(false);
-        var reads = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(s => Call(Shard(name, s).ReadReplicas(), ReadTimeout))).ConfigureAwait(false);
+        // A shard whose grain cannot answer right now (its silo just died) keeps its last known replicas: the
+        // replica loop skips dead ones anyway.
+        var reads = await Task.WhenAll(Enumerable.Range(0, spec.Shards).Select(async s =>
+        {
+            try
+            {
+                return await Call(Shard(name, s).ReadReplicas(), ReadTimeout).ConfigureAwait(false);
+            }
+            catch (Exception) when (cached is not null && cached.Spec.Shards == spec.Shards)
+            {
+                return cached.ReadNodes[s];
+            }
+            catch (Exception e) when (e is not (AdannsException or ClusterException))
+            {
+                return await Transient(() => Call(Shard(name, s).ReadReplicas(), ReadTimeout)).ConfigureAwait(false);
+            }
+        })).ConfigureAwait(false);
         var route = new Route(spec, reads, DateTime.UtcNow + _options.RouteCacheTtl);
         _routes[name] = route;
         return route;
@@ -290,7 +330,9 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
     {
         try
         {
-            return await Shard(name, shard).Write(write).WaitAsync(WriteTimeout).ConfigureAwait(false);
+            // Upserts and deletes by id are idempotent, so a write whose shard grain's silo just died is sent again
+            // once the grain has moved (a delete's count then covers only what the resend found).
+            return await Transient(() => Shard(name, shard).Write(write).WaitAsync(WriteTimeout)).ConfigureAwait(false);
         }
         catch (ClusterException e)
         {

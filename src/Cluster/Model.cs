@@ -300,15 +300,16 @@ public struct SearchHitSurrogate
     [Id(0)] public RecordId Id;
     [Id(1)] public float Score;
     [Id(2)] public Dictionary<string, PayloadValue>? Payload;
+    [Id(3)] public float[]? Vector;
 }
 
 [RegisterConverter]
 public sealed class SearchHitConverter : IConverter<SearchHit, SearchHitSurrogate>
 {
-    public SearchHit ConvertFromSurrogate(in SearchHitSurrogate s) => new(s.Id, s.Score, s.Payload);
+    public SearchHit ConvertFromSurrogate(in SearchHitSurrogate s) => new(s.Id, s.Score, s.Payload) { Vector = s.Vector ?? ReadOnlyMemory<float>.Empty };
     public SearchHitSurrogate ConvertToSurrogate(in SearchHit v) => new()
     {
-        Id = v.Id, Score = v.Score,
+        Id = v.Id, Score = v.Score, Vector = v.Vector.IsEmpty ? null : v.Vector.ToArray(),
         Payload = v.Payload is null ? null : v.Payload as Dictionary<string, PayloadValue> ?? new Dictionary<string, PayloadValue>(v.Payload, StringComparer.Ordinal),
     };
 }

@@ -86,7 +86,7 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
             {
                 return await call();
             }
-            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal && sw.Elapsed < timeout)
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.DeadlineExceeded && sw.Elapsed < timeout)
             {
                 await Task.Delay(200);
             }
@@ -115,7 +115,7 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
                     if (info.Cluster.Members.Count(m => m.Status == "Active") < 3) throw new RpcException(new Status(StatusCode.Unavailable, "joining"));
                     Assert.True(info.Cluster.Enabled);
                     return info;
-                }, TimeSpan.FromSeconds(90));
+                }, TimeSpan.FromSeconds(180));
             }
 
             const string name = "mp";
@@ -140,14 +140,14 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
             for (int i = 0; i < 60; i++)
             {
                 var gw = nodes[i % 2];
-                var r = await gw.Search.SearchAsync(new V1.SearchRequest { Collection = name, Vector = { vectors[i] }, TopK = 3 }, deadline: DateTime.UtcNow.AddSeconds(30));
+                var r = await gw.Search.SearchAsync(new V1.SearchRequest { Collection = name, Vector = { vectors[i] }, TopK = 3 }, deadline: DateTime.UtcNow.AddSeconds(60));
                 Assert.Equal((ulong)i, r.Points[0].Id.Num);
                 if (firstQuery < 0) firstQuery = killed.Elapsed.TotalSeconds;
                 answered++;
             }
             Assert.Equal(60, answered);
             var write = new V1.UpsertRequest { Collection = name, Wait = true, Points = { new V1.Point { Id = new V1.PointId { Num = 1000 }, Vector = { vectors[0] } } } };
-            await Retry(async () => await nodes[0].Points.UpsertAsync(write, deadline: DateTime.UtcNow.AddSeconds(30)), TimeSpan.FromSeconds(30));
+            await Retry(async () => await nodes[0].Points.UpsertAsync(write, deadline: DateTime.UtcNow.AddSeconds(60)), TimeSpan.FromSeconds(60));
             firstWrite = killed.Elapsed.TotalSeconds;
             Assert.Equal(301ul, (await nodes[1].Points.CountAsync(new V1.CountRequest { Collection = name })).Count);
             var info2 = await nodes[0].Admin.ServerInfoAsync(new V1.ServerInfoRequest());
