@@ -367,17 +367,19 @@ public struct CollectionConfigSurrogate
     [Id(3)] public string IndexSpec;
     [Id(4)] public int? TrainThreshold;
     [Id(5)] public int MaxPayloadBytes;
+    [Id(6)] public string? Embedder;
 }
 
 [RegisterConverter]
 public sealed class CollectionConfigConverter : IConverter<CollectionConfig, CollectionConfigSurrogate>
 {
     public CollectionConfig ConvertFromSurrogate(in CollectionConfigSurrogate s) =>
-        new(s.Name, s.Dimension, s.Metric, s.IndexSpec) { TrainThreshold = s.TrainThreshold, MaxPayloadBytes = s.MaxPayloadBytes };
+        new(s.Name, s.Dimension, s.Metric, s.IndexSpec) { TrainThreshold = s.TrainThreshold, MaxPayloadBytes = s.MaxPayloadBytes, Embedder = s.Embedder };
 
     public CollectionConfigSurrogate ConvertToSurrogate(in CollectionConfig v) => new()
     {
         Name = v.Name, Dimension = v.Dimension, Metric = v.Metric, IndexSpec = v.IndexSpec, TrainThreshold = v.TrainThreshold, MaxPayloadBytes = v.MaxPayloadBytes,
+        Embedder = v.Embedder,
     };
 }
 
