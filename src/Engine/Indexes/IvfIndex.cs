@@ -314,7 +314,10 @@ public sealed partial class IvfIndex : IVectorIndex
     /// The stored vector of <paramref name="id"/> in the caller's space (an index with <c>Rot</c> keeps rotated rows and
     /// rotates them back), or false when absent.
     /// </summary>
-    public bool TryGetStoredVector(long id, Span<float> destination)
+    public bool TryGetStoredVector(long id, Span<float> destination) => TryGetStoredVector(id, destination, null);
+
+    /// <summary><see cref="TryGetStoredVector(long, Span{float})"/> with a reusable D-float buffer for rotated rows read back from the blocks.</summary>
+    private bool TryGetStoredVector(long id, Span<float> destination, float[]? buffer)
     {
         if (destination.Length != Dimension)
             throw new ArgumentException($"Destination must hold {Dimension} floats.", nameof(destination));
@@ -329,7 +332,7 @@ public sealed partial class IvfIndex : IVectorIndex
         var row = list.RowSpan(pos);
         if (row.IsEmpty)
         {
-            var tmp = new float[Dimension];
+            var tmp = buffer ?? new float[Dimension];
             list.Read(pos, tmp);
             row = tmp;
         }
@@ -343,8 +346,9 @@ public sealed partial class IvfIndex : IVectorIndex
         int D = Dimension;
         if (destination.Length < (long)ids.Length * D)
             throw new ArgumentException($"Destination holds {destination.Length} floats; {ids.Length} × {D} needed.", nameof(destination));
+        var buffer = Rotation is null ? null : new float[D]; // one buffer for the batch, not one per row
         for (int i = 0; i < ids.Length; i++)
-            if (!TryGetStoredVector(ids[i], destination.Slice(i * D, D)))
+            if (!TryGetStoredVector(ids[i], destination.Slice(i * D, D), buffer))
                 throw new KeyNotFoundException($"Id {ids[i]} is not in the index.");
     }
 

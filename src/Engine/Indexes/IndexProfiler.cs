@@ -1,0 +1,254 @@
+using System.Diagnostics;
+
+namespace Adanns.Engine.Indexes;
+
+/// <summary>
+/// The grid <see cref="IvfIndex.Profile"/> measures. Every null list means the default described on it.
+/// </summary>
+public sealed record ProfileOptions
+{
+    /// <summary>Stored vectors sampled as profiling queries (capped at the index size).</summary>
+    public int HeldOutQueries { get; init; } = 200;
+
+    /// <summary>The k recall@k is measured at.</summary>
+    public int K { get; init; } = 10;
+
+    /// <summary>Seed of the query sample.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Lists probed; default every power of two up to nlist.</summary>
+    public IReadOnlyList<int>? NProbes { get; init; }
+
+    /// <summary>Scan dims; default S/8, S/4, S/2 and S of the scan store (S = <see cref="IvfIndex.ScanStoreDims"/>), those ≥ 8.</summary>
+    public IReadOnlyList<int>? ScanDims { get; init; }
+
+    /// <summary>Shortlists as multiples of k; default 4, 10 and 30.</summary>
+    public IReadOnlyList<int>? ShortlistMultiples { get; init; }
+
+    /// <summary>Rerank stages; default the spec's, or one full-D stage when the spec has none.</summary>
+    public IReadOnlyList<RerankStage>? Rerank { get; init; }
+
+    /// <summary>
+    /// Several rerank funnels to profile (e.g. one first-stage keep each); every one is swept like <see cref="Rerank"/>
+    /// and the frontier keeps the best. Overrides <see cref="Rerank"/> when set.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<RerankStage>>? RerankVariants { get; init; }
+
+    /// <summary>Coarse (centroid ranking) dim; default the index's d_c.</summary>
+    public int? CoarseDim { get; init; }
+
+    /// <summary>
+    /// Stop raising nprobe for a (scan dim, shortlist) pair once doubling it finds no extra true neighbour: past
+    /// that point the pair only gets dearer, and the widest probes are what make profiling slow.
+    /// </summary>
+    public bool StopWhenSaturated { get; init; } = true;
+
+    /// <summary>Threads for the exact ground truth (0 = all cores); timed searches always run on one thread.</summary>
+    public int Threads { get; init; }
+}
+
+/// <summary>
+/// The profiling and budget logic every index shares: the index says which configurations are worth measuring
+/// (<see cref="ProfileSeries"/>), this measures them the same way for every spec and keeps the frontier, and a budget
+/// is turned into one frontier point's concrete parameters by one rule.
+/// </summary>
+internal static class IndexProfiler
+{
+    /// <summary>
+    /// One line of the grid: the parameters stored in the profile (<paramref name="Stored"/>, at the profile's k) and
+    /// the ones actually run for the k + 1 search that drops each query's own id (<paramref name="Run"/>); every
+    /// nprobe in <paramref name="NProbes"/> is tried in ascending order.
+    /// </summary>
+    public readonly record struct ProfileSeries(SearchParams Stored, SearchParams Run, IReadOnlyList<int> NProbes);
+
+    /// <summary>
+    /// Measures recall@k (against exact search), FLOPs and single-thread microseconds per query of every series
+    /// point, with a seeded sample of the index's own vectors as queries (each one's own id left out of both the exact
+    /// and the approximate results), and returns the Pareto frontier.
+    /// </summary>
+    public static ComputeProfile Measure(IVectorIndex index, ProfileOptions o, long[] sortedLiveIds, IReadOnlyList<ProfileSeries> series)
+    {
+        int D = index.Dimension, k = o.K, kq = k + 1;
+        int nq = Math.Min(o.HeldOutQueries, sortedLiveIds.Length);
+        var queryIds = SampleIds(sortedLiveIds, nq, o.Seed);
+        var queries = new float[nq * D];
+        index.ReadStoredVectors(queryIds, queries); // caller space: the profile runs the public search path, timings included
+
+        var truthParams = new SearchParams { Exact = true, Rerank = [new RerankStage(D, null)] }; // exact at the full D
+        var exactIds = new long[nq * kq];
+        var exactScores = new float[nq * kq];
+        index.SearchBatch(queries, kq, exactIds, exactScores, truthParams, null, o.Threads, out _);
+        var truth = new HashSet<long>[nq];
+        long truthTotal = 0;
+        for (int i = 0; i < nq; i++)
+        {
+            truth[i] = [.. Others(exactIds.AsSpan(i * kq, kq), queryIds[i], k)];
+            truthTotal += truth[i].Count;
+        }
+
+        var ids = new long[nq * kq];
+        var scores = new float[nq * kq];
+        // Pass 1: recall and FLOPs of every configuration (deterministic; also warms the JIT and the scratch buffers).
+        var measured = new List<(ProfilePoint Point, SearchParams Run)>();
+        foreach (var line in series)
+        {
+            long prevHits = -1;
+            foreach (int nprobe in line.NProbes)
+            {
+                var run = line.Run with { NProbe = nprobe };
+                index.SearchBatch(queries, kq, ids, scores, run, null, 1, out var stats);
+                long hits = 0;
+                for (int i = 0; i < nq; i++)
+                    foreach (long id in Others(ids.AsSpan(i * kq, kq), queryIds[i], k))
+                        if (truth[i].Contains(id)) hits++;
+                var stored = line.Stored with { NProbe = nprobe };
+                measured.Add((new ProfilePoint(stored, stats.FlopsPerQuery, 0, truthTotal == 0 ? 1 : (double)hits / truthTotal), run));
+                if (o.StopWhenSaturated && (hits <= prevHits || hits == truthTotal)) break;
+                prevHits = hits;
+            }
+        }
+
+        // Pass 2: time only the FLOPs frontier, on warm code, best of two runs to shed interference.
+        var frontier = new HashSet<ProfilePoint>(new ComputeProfile(measured.Select(m => m.Point), k, nq, index.Count).Points, ReferenceEqualityComparer.Instance);
+        var points = new List<ProfilePoint>();
+        foreach (var (point, run) in measured)
+        {
+            if (!frontier.Contains(point)) continue;
+            double micros = double.PositiveInfinity;
+            for (int rep = 0; rep < 2; rep++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                index.SearchBatch(queries, kq, ids, scores, run, null, 1, out _);
+                micros = Math.Min(micros, Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq);
+            }
+            points.Add(point with { MicrosPerQuery = micros });
+        }
+        return new ComputeProfile(points, k, nq, index.Count);
+    }
+
+    /// <summary>Checks the options every index's profile shares; returns the rerank funnels to profile with.</summary>
+    public static RerankStage[][] CheckAll(ProfileOptions o, IVectorIndexReader index, IReadOnlyList<RerankStage> specRerank)
+    {
+        if (o.RerankVariants is not { } variants) return [Check(o, index, specRerank)];
+        if (variants.Count == 0) throw new ArgumentException("RerankVariants needs at least one funnel.", nameof(o));
+        return variants.Select(v => Check(o with { Rerank = v, RerankVariants = null }, index, specRerank)).ToArray();
+    }
+
+    /// <summary>Checks the options every index's profile shares; returns the rerank stages to profile with.</summary>
+    public static RerankStage[] Check(ProfileOptions o, IVectorIndexReader index, IReadOnlyList<RerankStage> specRerank)
+    {
+        int D = index.Dimension, k = o.K;
+        if (k < 1) throw new ArgumentOutOfRangeException(nameof(o), k, "Profile k must be at least 1.");
+        if (o.HeldOutQueries < 1) throw new ArgumentOutOfRangeException(nameof(o), o.HeldOutQueries, "At least one profiling query is needed.");
+        if (o.Threads < 0) throw new ArgumentOutOfRangeException(nameof(o), o.Threads, "Threads must be ≥ 0 (0 = all cores).");
+        if (index.Count <= k)
+            throw new InvalidOperationException($"Profiling at k = {k} needs more than {k} vectors in the index (it holds {index.Count}).");
+        // Copied: the profile outlives the caller's list.
+        RerankStage[] rerank = [.. o.Rerank ?? (specRerank.Count > 0 ? specRerank : [new RerankStage(D, null)])];
+        foreach (var st in rerank)
+            if (st.Dim < 1 || st.Dim > D || st.Keep < 1)
+                throw new ArgumentOutOfRangeException(nameof(o), st, $"Profile rerank stages need dims in [1, {D}] and keeps of at least 1.");
+        return rerank;
+    }
+
+    /// <summary>
+    /// The series for a grid of (scan dim, shortlist multiple) pairs, each swept over <paramref name="nprobes"/>: rerank
+    /// keeps below k + 1 would be rejected for the k + 1 search, so the run raises them; the stored point keeps the
+    /// real stages.
+    /// </summary>
+    public static List<ProfileSeries> Grid(int k, int coarseDim, IReadOnlyList<int> scanDims, IReadOnlyList<int> multiples, RerankStage[] rerank,
+        IReadOnlyList<int> nprobes)
+    {
+        int kq = k + 1;
+        // Without reranking the scan keeps exactly k, so shortlist variants would all be the same search.
+        if (rerank.Length == 0) multiples = [1];
+        var measuredRerank = rerank.Select(st => st.Keep < kq ? st with { Keep = kq } : st).ToArray();
+        var series = new List<ProfileSeries>();
+        foreach (int ds in scanDims)
+            foreach (int mult in multiples)
+            {
+                int shortlist = k * mult;
+                var stored = new SearchParams { CoarseDim = coarseDim, ScanDim = ds, Shortlist = shortlist, Rerank = rerank };
+                var run = new SearchParams { CoarseDim = coarseDim, ScanDim = ds, Shortlist = Math.Max(shortlist, kq), Rerank = measuredRerank };
+                series.Add(new ProfileSeries(stored, run, nprobes));
+            }
+        return series;
+    }
+
+    /// <summary>
+    /// The concrete parameters a budgeted request runs: the best frontier point that fits (or the cheapest when none
+    /// does, <paramref name="overBudget"/> set), its keeps raised to <paramref name="k"/> where the profile's k was lower.
+    /// </summary>
+    public static SearchParams BudgetParams(ComputeProfile? profile, SearchParams p, int k, out int point, out bool overBudget)
+    {
+        if (p.NProbe is not null || p.CoarseDim is not null || p.ScanDim is not null || p.Shortlist is not null || p.Rerank is not null || p.Exact == true)
+            throw new ArgumentException(
+                "A compute budget (MaxFlops / MaxMicros) or recall target (TargetRecall) picks NProbe, CoarseDim, ScanDim, Shortlist and Rerank from the index's profile; " +
+                "leave those null and Exact unset, or drop the budget to choose them yourself.", nameof(p));
+        if (p.TargetRecall is double t && !(t > 0 && t <= 1))
+            throw new ArgumentOutOfRangeException(nameof(p), t, $"TargetRecall must be in (0, 1] (got {t}).");
+        if (profile is null)
+            throw new InvalidOperationException(
+                "This index has no compute profile, so it cannot honour MaxFlops / MaxMicros / TargetRecall: call Profile() first (the profile is saved with the index).");
+        int i = p.TargetRecall is double target
+            ? profile.CheapestReachingIndex(target, p.MaxFlops, p.MaxMicros, out _)
+            : profile.BestIndex(p.MaxFlops, p.MaxMicros);
+        overBudget = i < 0;
+        if (overBudget) i = profile.CheapestIndex(p.MaxFlops, p.MaxMicros);
+        point = i;
+        var c = profile.Points[i].Params;
+        return new SearchParams
+        {
+            NProbe = c.NProbe, CoarseDim = c.CoarseDim, ScanDim = c.ScanDim, Shortlist = Math.Max(c.Shortlist!.Value, k),
+            Rerank = c.Rerank!.Select(st => st.Keep < k ? st with { Keep = k } : st).ToArray(),
+        };
+    }
+
+    /// <summary>A seeded sample of live ids, independent of any map's enumeration order (<paramref name="sorted"/> ascending).</summary>
+    private static long[] SampleIds(long[] sorted, int n, int seed)
+    {
+        var all = (long[])sorted.Clone();
+        var rng = new Random(seed);
+        for (int i = 0; i < n; i++)
+        {
+            int j = rng.Next(i, all.Length);
+            (all[i], all[j]) = (all[j], all[i]);
+        }
+        return all[..n];
+    }
+
+    /// <summary>The first <paramref name="k"/> ids of a result row other than the query's own id (and −1 padding).</summary>
+    private static List<long> Others(ReadOnlySpan<long> row, long self, int k)
+    {
+        var list = new List<long>(k);
+        foreach (long id in row)
+        {
+            if (id < 0 || id == self) continue;
+            list.Add(id);
+            if (list.Count == k) break;
+        }
+        return list;
+    }
+
+    public static int[] PowersOfTwo(int max)
+    {
+        var list = new List<int>();
+        for (long v = 1; v <= max; v *= 2) list.Add((int)v);
+        return [.. list];
+    }
+
+    public static int[] DefaultScanDims(int store)
+    {
+        var dims = new[] { store / 8, store / 4, store / 2, store }.Where(d => d >= 8).ToArray();
+        return dims.Length > 0 ? dims : [store]; // a store narrower than 8 dims is still worth one point
+    }
+
+    public static int[] Distinct(IReadOnlyList<int> values, int min, int max, string what, string paramName)
+    {
+        if (values.Count == 0) throw new ArgumentException($"The profile grid needs at least one {what}.", paramName);
+        foreach (int v in values)
+            if (v < min || v > max)
+                throw new ArgumentOutOfRangeException(paramName, v, $"Profile {what} must be in [{min}, {max}].");
+        return [.. values.Distinct().Order()];
+    }
+}
