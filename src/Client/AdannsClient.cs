@@ -150,9 +150,14 @@ public sealed partial class AdannsClient : IAdannsDatabase, IDisposable
 
     // ------------------------------------------------------------ collections
 
-    /// <summary>Creates a collection. <paramref name="indexSpec"/> null = the server default.</summary>
+    /// <summary>
+    /// Creates a collection. <paramref name="indexSpec"/> null = the server default. <paramref name="shards"/>,
+    /// <paramref name="replicationFactor"/> and <paramref name="writeConsistency"/> (null = the server's default: 1, 1
+    /// and 0 = every live replica) are for a server in cluster mode; a single node accepts only 1 / 1 / 0.
+    /// </summary>
     public async Task<CollectionInfo> CreateCollectionAsync(string name, int dimension, Metric metric, string? indexSpec = null,
-        bool rotate = false, int? trainThreshold = null, CancellationToken cancellationToken = default)
+        bool rotate = false, int? trainThreshold = null, int? shards = null, int? replicationFactor = null, int? writeConsistency = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(dimension);
         var r = new CreateCollectionRequest { Name = name, Dimension = (uint)dimension, Metric = metric, IndexSpec = indexSpec ?? "", Rotate = rotate };
@@ -160,6 +165,22 @@ public sealed partial class AdannsClient : IAdannsDatabase, IDisposable
         {
             ArgumentOutOfRangeException.ThrowIfNegative(t);
             r.TrainThreshold = (uint)t;
+        }
+        // Negative values fail here; the server checks the upper bounds and names the field and its range.
+        if (shards is int s)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(s);
+            r.Shards = (uint)s;
+        }
+        if (replicationFactor is int rf)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(rf);
+            r.ReplicationFactor = (uint)rf;
+        }
+        if (writeConsistency is int wc)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(wc);
+            r.WriteConsistency = (uint)wc;
         }
         return await Collections.CreateAsync(r, Options(cancellationToken)).ConfigureAwait(false);
     }
