@@ -19,32 +19,51 @@ public static class AnnBenchmarksHdf5
     public static VectorSet ReadVectors(string path, string dataset = "train", int? limit = null)
     {
         using var file = Open(path);
-        var (ds, rows, dim, type) = OpenMatrix(file, path, dataset);
-        if (type != DatasetElementType.Float32)
-            throw new DatasetFormatException(path, -1, $"dataset '{dataset}' holds {type.Name()} values; vectors must be float32");
-        int n = FormatLimits.ResolveLimit(rows, limit);
+        var (ds, n, dim) = OpenVectors(file, path, dataset, limit);
         var set = new VectorSet(dim, n);
         try
         {
-            int rowsPerChunk = Math.Max(1, FormatLimits.ChunkElements / dim);
-            var buffer = n == 0 ? [] : new float[(long)Math.Min(rowsPerChunk, n) * dim];
-            for (int start = 0; start < n; start += rowsPerChunk)
-            {
-                int count = Math.Min(rowsPerChunk, n - start);
-                var dst = buffer.AsSpan(0, count * dim);
-                Wrap(path, dataset, () => ds.Read(buffer.AsSpan(0, count * dim), RowSlab(start, count, dim)));
-                int bad = MatrixReader.FirstNonFinite(dst);
-                if (bad >= 0)
-                    throw new DatasetFormatException(path, -1,
-                        $"dataset '{dataset}' row {start + bad / dim} column {bad % dim} is {MatrixReader.Describe(dst[bad])}; vectors must be finite");
-                set.AddRange(dst);
-            }
+            foreach (var chunk in Chunks(ds, path, dataset, n, dim)) set.AddRange(chunk.Rows.Span);
             return set;
         }
         catch
         {
             set.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The rows of float dataset <paramref name="dataset"/> (at most <paramref name="limit"/>) in bounded chunks; see <see cref="VectorFile.ReadVectorChunks"/>.</summary>
+    internal static IEnumerable<VectorChunk> ReadVectorChunks(string path, string dataset, int? limit)
+    {
+        using var file = Open(path);
+        var (ds, n, dim) = OpenVectors(file, path, dataset, limit);
+        foreach (var chunk in Chunks(ds, path, dataset, n, dim)) yield return chunk;
+    }
+
+    private static (NativeDataset Dataset, int Rows, int Dim) OpenVectors(NativeFile file, string path, string dataset, int? limit)
+    {
+        var (ds, rows, dim, type) = OpenMatrix(file, path, dataset);
+        if (type != DatasetElementType.Float32)
+            throw new DatasetFormatException(path, -1, $"dataset '{dataset}' holds {type.Name()} values; vectors must be float32");
+        return (ds, FormatLimits.ResolveLimit(rows, limit), dim);
+    }
+
+    private static IEnumerable<VectorChunk> Chunks(NativeDataset ds, string path, string dataset, int n, int dim)
+    {
+        if (n == 0) yield break;
+        int rowsPerChunk = Math.Max(1, FormatLimits.ChunkElements / dim);
+        var buffer = new float[(long)Math.Min(rowsPerChunk, n) * dim];
+        for (int start = 0; start < n; start += rowsPerChunk)
+        {
+            int count = Math.Min(rowsPerChunk, n - start);
+            int first = start;
+            Wrap(path, dataset, () => ds.Read(buffer.AsSpan(0, count * dim), RowSlab(first, count, dim)));
+            int bad = MatrixReader.FirstNonFinite(buffer.AsSpan(0, count * dim));
+            if (bad >= 0)
+                throw new DatasetFormatException(path, -1,
+                    $"dataset '{dataset}' row {start + bad / dim} column {bad % dim} is {MatrixReader.Describe(buffer[bad])}; vectors must be finite");
+            yield return new VectorChunk(start, count, dim, buffer.AsMemory(0, count * dim));
         }
     }
 

@@ -81,56 +81,77 @@ internal static class IdxFormat
 
     public static VectorSet ReadVectors(string path, int? limit)
     {
-        FormatLimits.CheckLittleEndianHost();
         using var reader = IdxReader.Open(path);
+        int rows = CheckVectors(reader, limit);
         var header = reader.Header;
-        if (header.Rank == 1)
-            throw reader.Error(3, $"1-D IDX array of {header.Rows} {header.ElementType.Name()} values: vector files need 2 to 4 dimensions (n × d, n × rows × cols); read it with ReadInts if it holds labels");
-        if (header.ElementType == DatasetElementType.Int32)
-            throw reader.Error(2, "holds int32 values, not vectors; read it as integers");
-        int rows = FormatLimits.ResolveLimit(header.Rows, limit);
-        int dim = header.RowElements;
-        int elem = header.ElementType.Size();
-        int rowsPerChunk = Math.Max(1, FormatLimits.ChunkElements / dim);
+        int rowsPerChunk = Math.Max(1, FormatLimits.ChunkElements / header.RowElements);
         // A gzip header cannot be checked against the file length, so a corrupt row count must not size the set.
-        var set = new VectorSet(dim, header.Compressed ? Math.Min(rows, rowsPerChunk) : rows);
+        var set = new VectorSet(header.RowElements, header.Compressed ? Math.Min(rows, rowsPerChunk) : rows);
         try
         {
-            if (rows == 0) return set;
-            int chunkRows = Math.Min(rowsPerChunk, rows);
-            var raw = new byte[(long)chunkRows * dim * elem];
-            var buffer = new float[(long)chunkRows * dim];
-            for (int start = 0; start < rows; start += rowsPerChunk)
-            {
-                int count = Math.Min(rowsPerChunk, rows - start);
-                var src = raw.AsSpan(0, count * dim * elem);
-                var dst = buffer.AsSpan(0, count * dim);
-                reader.ReadRows(src, start);
-                if (header.ElementType == DatasetElementType.UInt8)
-                {
-                    TensorPrimitives.ConvertTruncating<byte, float>(src, dst);
-                }
-                else
-                {
-                    BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), MemoryMarshal.Cast<float, int>(dst));
-                    int bad = MatrixReader.FirstNonFinite(dst);
-                    if (bad >= 0)
-                    {
-                        long row = start + bad / dim;
-                        int col = bad % dim;
-                        throw reader.Error(header.DataOffset + (row * dim + col) * elem,
-                            $"row {row} column {col} is {MatrixReader.Describe(dst[bad])}; vectors must be finite");
-                    }
-                }
-                set.AddRange(dst);
-            }
-            if (rows == header.Rows) reader.CheckEnd();
+            foreach (var chunk in Chunks(reader, rows)) set.AddRange(chunk.Rows.Span);
             return set;
         }
         catch
         {
             set.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The rows (at most <paramref name="limit"/>) in bounded chunks, read forward; see <see cref="VectorFile.ReadVectorChunks"/>.</summary>
+    public static IEnumerable<VectorChunk> ReadVectorChunks(string path, int? limit)
+    {
+        using var reader = IdxReader.Open(path);
+        int rows = CheckVectors(reader, limit);
+        foreach (var chunk in Chunks(reader, rows)) yield return chunk;
+    }
+
+    private static int CheckVectors(IdxReader reader, int? limit)
+    {
+        FormatLimits.CheckLittleEndianHost();
+        var header = reader.Header;
+        if (header.Rank == 1)
+            throw reader.Error(3, $"1-D IDX array of {header.Rows} {header.ElementType.Name()} values: vector files need 2 to 4 dimensions (n × d, n × rows × cols); read it with ReadInts if it holds labels");
+        if (header.ElementType == DatasetElementType.Int32)
+            throw reader.Error(2, "holds int32 values, not vectors; read it as integers");
+        return FormatLimits.ResolveLimit(header.Rows, limit);
+    }
+
+    private static IEnumerable<VectorChunk> Chunks(IdxReader reader, int rows)
+    {
+        if (rows == 0) yield break;
+        var header = reader.Header;
+        int dim = header.RowElements;
+        int elem = header.ElementType.Size();
+        int rowsPerChunk = Math.Max(1, FormatLimits.ChunkElements / dim);
+        int chunkRows = Math.Min(rowsPerChunk, rows);
+        var raw = new byte[(long)chunkRows * dim * elem];
+        var buffer = new float[(long)chunkRows * dim];
+        for (int start = 0; start < rows; start += rowsPerChunk)
+        {
+            int count = Math.Min(rowsPerChunk, rows - start);
+            var src = raw.AsSpan(0, count * dim * elem);
+            var dst = buffer.AsSpan(0, count * dim);
+            reader.ReadRows(src, start);
+            if (header.ElementType == DatasetElementType.UInt8)
+            {
+                TensorPrimitives.ConvertTruncating<byte, float>(src, dst);
+            }
+            else
+            {
+                BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), MemoryMarshal.Cast<float, int>(dst));
+                int bad = MatrixReader.FirstNonFinite(dst);
+                if (bad >= 0)
+                {
+                    long row = start + bad / dim;
+                    int col = bad % dim;
+                    throw reader.Error(header.DataOffset + (row * dim + col) * elem,
+                        $"row {row} column {col} is {MatrixReader.Describe(dst[bad])}; vectors must be finite");
+                }
+            }
+            if (start + count == rows && rows == header.Rows) reader.CheckEnd();
+            yield return new VectorChunk(start, count, dim, buffer.AsMemory(0, count * dim));
         }
     }
 

@@ -58,48 +58,60 @@ internal static class MatrixReader
 {
     public static VectorSet ReadVectors(MappedFile file, MatrixLayout layout, int? limit)
     {
-        FormatLimits.CheckLittleEndianHost();
-        if (!layout.ElementType.IsFloatLike())
-            throw new DatasetFormatException(file.Path, -1, $"holds {layout.ElementType.Name()} values, not vectors; read it as integers");
-        int rows = FormatLimits.ResolveLimit(layout.Rows, limit);
-        int dim = layout.Dimension;
-        int elem = layout.ElementType.Size();
-        var set = new VectorSet(dim, rows);
+        int rows = CheckVectors(file, layout, limit);
+        var set = new VectorSet(layout.Dimension, rows);
         try
         {
-            if (rows == 0) return set;
-            int rowsPerChunk = Math.Max(1, FormatLimits.ChunkElements / dim);
-            var buffer = new float[(long)Math.Min(rowsPerChunk, rows) * dim];
-            bool contiguous = layout.RowStride == layout.RowBytes;
-            for (int start = 0; start < rows; start += rowsPerChunk)
-            {
-                int count = Math.Min(rowsPerChunk, rows - start);
-                var dst = buffer.AsSpan(0, count * dim);
-                if (contiguous)
-                {
-                    Decode(file.Bytes(layout.ElementOffset(start, 0), count * dim * elem), layout.ElementType, dst);
-                }
-                else
-                {
-                    for (int r = 0; r < count; r++)
-                        Decode(file.Bytes(layout.ElementOffset(start + r, 0), dim * elem), layout.ElementType, dst.Slice(r * dim, dim));
-                }
-                int bad = FirstNonFinite(dst);
-                if (bad >= 0)
-                {
-                    long row = start + bad / dim;
-                    int col = bad % dim;
-                    throw new DatasetFormatException(file.Path, layout.ElementOffset(row, col),
-                        $"row {row} column {col} is {Describe(dst[bad])}; vectors must be finite");
-                }
-                set.AddRange(dst);
-            }
+            foreach (var chunk in Chunks(file, layout, rows)) set.AddRange(chunk.Rows.Span);
             return set;
         }
         catch
         {
             set.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Validates that <paramref name="layout"/> holds vectors; the rows to read under <paramref name="limit"/>.</summary>
+    public static int CheckVectors(MappedFile file, MatrixLayout layout, int? limit)
+    {
+        FormatLimits.CheckLittleEndianHost();
+        if (!layout.ElementType.IsFloatLike())
+            throw new DatasetFormatException(file.Path, -1, $"holds {layout.ElementType.Name()} values, not vectors; read it as integers");
+        return FormatLimits.ResolveLimit(layout.Rows, limit);
+    }
+
+    /// <summary>The first <paramref name="rows"/> rows, decoded and checked finite, in chunks of at most <see cref="FormatLimits.ChunkElements"/> floats (one reused buffer).</summary>
+    public static IEnumerable<VectorChunk> Chunks(MappedFile file, MatrixLayout layout, int rows)
+    {
+        if (rows == 0) yield break;
+        int dim = layout.Dimension;
+        int elem = layout.ElementType.Size();
+        int rowsPerChunk = Math.Max(1, FormatLimits.ChunkElements / dim);
+        var buffer = new float[(long)Math.Min(rowsPerChunk, rows) * dim];
+        bool contiguous = layout.RowStride == layout.RowBytes;
+        for (int start = 0; start < rows; start += rowsPerChunk)
+        {
+            int count = Math.Min(rowsPerChunk, rows - start);
+            var dst = buffer.AsSpan(0, count * dim);
+            if (contiguous)
+            {
+                Decode(file.Bytes(layout.ElementOffset(start, 0), count * dim * elem), layout.ElementType, dst);
+            }
+            else
+            {
+                for (int r = 0; r < count; r++)
+                    Decode(file.Bytes(layout.ElementOffset(start + r, 0), dim * elem), layout.ElementType, dst.Slice(r * dim, dim));
+            }
+            int bad = FirstNonFinite(dst);
+            if (bad >= 0)
+            {
+                long row = start + bad / dim;
+                int col = bad % dim;
+                throw new DatasetFormatException(file.Path, layout.ElementOffset(row, col),
+                    $"row {row} column {col} is {Describe(dst[bad])}; vectors must be finite");
+            }
+            yield return new VectorChunk(start, count, dim, buffer.AsMemory(0, count * dim));
         }
     }
 

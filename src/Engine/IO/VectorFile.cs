@@ -44,6 +44,32 @@ public static class VectorFile
     }
 
     /// <summary>
+    /// Reads the same rows as <see cref="ReadVectors"/> (at most <paramref name="limit"/>), but yields them in chunks of
+    /// at most 2^20 floats through one reused buffer, so a file of any size streams in bounded memory (an import, a
+    /// conversion). Each <see cref="VectorChunk"/> is valid until the next one is read. The file stays open until the
+    /// enumeration ends or is disposed; a malformed row raises <see cref="DatasetFormatException"/> when its chunk is read.
+    /// </summary>
+    public static IEnumerable<VectorChunk> ReadVectorChunks(string path, int? limit = null)
+    {
+        var (file, dataset, format) = Resolve(path);
+        if (limit is < 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "Row limit must be non-negative.");
+        if (format == Format.Hdf5) return AnnBenchmarksHdf5.ReadVectorChunks(file, dataset ?? "train", limit);
+        if (format == Format.Idx) return IdxFormat.ReadVectorChunks(file, limit);
+        return FlatChunks(file, format, limit);
+    }
+
+    private static IEnumerable<VectorChunk> FlatChunks(string file, Format format, int? limit)
+    {
+        using var mapped = MappedFile.Open(file);
+        var (layout, rank, shapeOffset) = ParseFlat(mapped, format);
+        if (rank == 1)
+            throw new DatasetFormatException(file, shapeOffset,
+                $"1-D array of shape ({layout.Rows},): vector files must be 2-D (rows, dim); reshape to (n, 1) or read it with ReadInts if it holds labels");
+        int rows = MatrixReader.CheckVectors(mapped, layout, limit);
+        foreach (var chunk in MatrixReader.Chunks(mapped, layout, rows)) yield return chunk;
+    }
+
+    /// <summary>
     /// Reads an integer matrix (ivecs, ibin, npy i4/i8 1-D or 2-D, HDF5 int32/int64, IDX uint8/int32 1-D or 2-D:
     /// 3-D and 4-D IDX files are images and are refused), at most <paramref name="limit"/> rows.
     /// </summary>

@@ -60,6 +60,61 @@ public sealed class WriterAndChunkTests : TempDirectoryTest
             Assert.Equal(data.AsSpan(0, 21 * dim).ToArray(), limited.ToArray());
     }
 
+    [Theory]
+    [InlineData("s.fvecs", false)]
+    [InlineData("s.bvecs", true)]
+    [InlineData("s.fbin", false)]
+    [InlineData("s.npy", false)]
+    [InlineData("s.hdf5", false)]
+    [InlineData("s-ubyte", true)]
+    [InlineData("s-ubyte.gz", true)]
+    public void Chunked_read_streams_the_same_rows_in_bounded_chunks(string name, bool bytes)
+    {
+        // 50k dims: 20 rows per 2^20-float chunk, so 45 rows take three chunks (20, 20, 5).
+        const int rows = 45, dim = 50_000;
+        var data = RandomFloats(11, rows * dim, integral: bytes);
+        string path = PathOf(name);
+        VectorFile.WriteVectors(path, data, dim);
+
+        var seen = new List<float>();
+        var shapes = new List<(long First, int Count)>();
+        foreach (var chunk in VectorFile.ReadVectorChunks(path))
+        {
+            Assert.Equal(dim, chunk.Dimension);
+            Assert.Equal(chunk.Count * dim, chunk.Rows.Length);
+            Assert.Equal(data.AsSpan((int)(chunk.FirstRow + chunk.Count - 1) * dim, dim).ToArray(), chunk.Row(chunk.Count - 1).ToArray());
+            shapes.Add((chunk.FirstRow, chunk.Count));
+            seen.AddRange(chunk.Rows.ToArray());
+        }
+        Assert.Equal([(0L, 20), (20L, 20), (40L, 5)], shapes);
+        Assert.Equal(data, seen.ToArray());
+
+        var limited = VectorFile.ReadVectorChunks(path, limit: 21).Select(c => (c.FirstRow, c.Count)).ToList();
+        Assert.Equal([(0L, 20), (20L, 1)], limited);
+    }
+
+    [Fact]
+    public void Chunked_read_delivers_the_chunks_before_a_bad_row_then_names_it()
+    {
+        const int rows = 45, dim = 50_000;
+        var data = RandomFloats(12, rows * dim);
+        string path = PathOf("bad.fvecs");
+        VectorFile.WriteVectors(path, data, dim);
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Write))
+        {
+            stream.Position = (41L * (dim + 1) + 1 + 3) * 4; // row 41, column 3 (each row has a 4-byte dim header)
+            stream.Write(BitConverter.GetBytes(float.NaN));
+        }
+        int delivered = 0;
+        var ex = Assert.Throws<DatasetFormatException>(() =>
+        {
+            foreach (var chunk in VectorFile.ReadVectorChunks(path)) delivered += chunk.Count;
+        });
+        Assert.Equal(40, delivered);
+        Assert.Contains("row 41 column 3 is NaN", ex.Message);
+        Assert.Throws<DatasetFormatException>(() => VectorFile.ReadVectorChunks(PathOf("x.txt")));
+    }
+
     [Fact]
     public void Non_finite_value_in_a_later_chunk_reports_its_absolute_row()
     {
