@@ -55,8 +55,8 @@ public sealed class ShardedSearchTests(ClusterFixture fx) : IClassFixture<Cluste
         var deleted = Enumerable.Range(0, 50).Select(i => (RecordId)(ulong)(i * 7)).ToArray();
         Assert.Equal(50, await Gateway.DeleteAsync(name, deleted));
         Assert.Equal(50, await single.DeleteAsync(deleted));
-        // A replacement with a fresh vector (distinct scores: across shards, ties break by id, not by the engine's
-        // internal key; see HitOrder).
+        // A replacement with a fresh vector (its score is distinct: a single node's flat store moves rows on delete and
+        // replacement, so equal scores after those are ordered by row, which no other node can know; see TieKey).
         var moved = new VectorRecord(1ul, Data.Vectors(1, d, seed: 5)[0], null);
         await Gateway.UpsertAsync(name, [moved]);
         await single.UpsertAsync([moved]);
@@ -151,10 +151,31 @@ public sealed class ShardedSearchTests(ClusterFixture fx) : IClassFixture<Cluste
         Assert.Equal(AdannsErrorCode.WrongDimension, e.Code);
         e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.UpsertAsync(name, [new VectorRecord(4ul, new float[] { 1, float.NaN, 3, 4 })]));
         Assert.Equal(AdannsErrorCode.NonFiniteVector, e.Code);
-        // Rejected by the replicas' engines (payload over the limit): the shard's sequence stays consistent.
-        var big = new Dictionary<string, PayloadValue> { ["blob"] = new string('x', 70_000) };
-        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.UpsertAsync(name, [new VectorRecord(5ul, new float[] { 1, 2, 3, 4 }, big)]));
+        // Rejected by the replicas' engines (a payload field name over 255 bytes): the shard's sequence stays consistent.
+        var badName = new Dictionary<string, PayloadValue> { [new string('n', 300)] = 1 };
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.UpsertAsync(name, [new VectorRecord(5ul, new float[] { 1, 2, 3, 4 }, badName)]));
         Assert.Equal(AdannsErrorCode.InvalidPayload, e.Code);
+        // The payload limit holds exactly where a single node puts it, although replicas also store the tie stamp:
+        // {"blob": L chars} encodes to 2 + (2 + 4) + (5 + L) bytes.
+        var single = fx.Reference.CreateCollection(Flat(name + "-ref", Metric.L2, 4));
+        int limit = single.Config.MaxPayloadBytes, fits = limit - 13;
+        foreach (int len in new[] { fits, fits + 1 })
+        {
+            var blob = new VectorRecord(7ul, new float[] { 1, 1, 1, 1 }, new Dictionary<string, PayloadValue> { ["blob"] = new string('x', len) });
+            var singleError = await Record.ExceptionAsync(() => single.UpsertAsync([blob]));
+            var clusterError = await Record.ExceptionAsync(() => Gateway.UpsertAsync(name, [blob]));
+            Assert.Equal(singleError is null, clusterError is null);
+            if (clusterError is not null)
+            {
+                Assert.Equal(AdannsErrorCode.InvalidPayload, ((AdannsException)clusterError).Code);
+                Assert.Equal(singleError!.Message.Replace(name + "-ref", name, StringComparison.Ordinal), clusterError.Message);
+            }
+        }
+        Assert.Equal(1, await Gateway.DeleteAsync(name, [7ul]));
+        e = await Assert.ThrowsAsync<AdannsException>(() => Gateway.UpsertAsync(name,
+            [new VectorRecord(8ul, new float[] { 1, 2, 3, 4 }, new Dictionary<string, PayloadValue> { [TieKey.PayloadField] = 1 })]));
+        Assert.Equal(AdannsErrorCode.InvalidPayload, e.Code);
+        Assert.Contains(TieKey.PayloadField, e.Message);
         await Gateway.UpsertAsync(name, [new VectorRecord(6ul, new float[] { 4, 3, 2, 1 })]);
         Assert.Equal(2, await Gateway.CountAsync(name));
         var (hits, _) = await Gateway.SearchAsync(name, [4, 3, 2, 1], 5);
@@ -173,13 +194,57 @@ public sealed class ShardedSearchTests(ClusterFixture fx) : IClassFixture<Cluste
     }
 
     [Fact]
-    public void Merge_orders_by_score_then_id_across_shards()
+    public void Merge_orders_by_score_then_tie_key_then_id_across_shards()
     {
-        var a = new SearchAnswer { Hits = [new SearchHit(5ul, 0.5f, null), new SearchHit("b", 0.9f, null)] };
-        var b = new SearchAnswer { Hits = [new SearchHit(2ul, 0.5f, null), new SearchHit("a", 0.9f, null), new SearchHit(9ul, 0.1f, null)] };
+        var a = new SearchAnswer { Hits = [new SearchHit(5ul, 0.5f, null), new SearchHit("b", 0.9f, null)], Ties = [10, TieKey.None] };
+        var b = new SearchAnswer { Hits = [new SearchHit(2ul, 0.5f, null), new SearchHit("a", 0.9f, null), new SearchHit(9ul, 0.1f, null)], Ties = [20, TieKey.None, 1] };
         static string Show(SearchHit h) => h.Id.IsString ? h.Id.Text! : h.Id.Number.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        Assert.Equal(["9", "2", "5", "a"], ClusterGateway.Merge([a, b], 4, higherIsBetter: false).Select(Show));
-        Assert.Equal(["a", "b", "2"], ClusterGateway.Merge([a, b], 3, higherIsBetter: true).Select(Show));
+        // 5 was written before 2 (tie key 10 < 20); unstamped "a" and "b" fall back to the id.
+        Assert.Equal(["9", "5", "2", "a"], ClusterGateway.Merge([a, b], 4, higherIsBetter: false).Select(Show));
+        Assert.Equal(["a", "b", "5"], ClusterGateway.Merge([a, b], 3, higherIsBetter: true).Select(Show));
+    }
+
+    [Theory]
+    [InlineData(3, Metric.L2)]
+    [InlineData(5, Metric.Cosine)]
+    [InlineData(2, Metric.InnerProduct)]
+    public async Task Equal_scores_from_different_shards_come_in_the_single_node_order(int shards, Metric metric)
+    {
+        // 12 distinct vectors, each stored under 25 ids written in shuffled id order: every top-k is cut inside a
+        // group of equal scores spread over all shards, and the engine orders equal scores by write order, not by id.
+        const int d = 8, groups = 12, copies = 25;
+        string name = $"ties{shards}{metric}";
+        var distinct = Data.Vectors(groups, d, seed: 31);
+        var ids = Enumerable.Range(0, groups * copies).Select(i => (ulong)i).ToArray();
+        new Random(5).Shuffle(ids);
+        var records = ids.Select((id, j) => new VectorRecord(id, distinct[j % groups], new Dictionary<string, PayloadValue> { ["g"] = j % groups })).ToArray();
+        await Gateway.CreateCollectionAsync(new ClusterCollectionSpec(Flat(name, metric, d), shards, ReplicationFactor: 1));
+        var single = fx.Reference.CreateCollection(Flat(name, metric, d));
+        for (int s = 0; s < records.Length; s += 40)
+        {
+            var batch = records.Skip(s).Take(40).ToArray();
+            await Gateway.UpsertAsync(name, batch);
+            await single.UpsertAsync(batch);
+        }
+        var queries = Data.Vectors(20, d, seed: 32).Select((q, i) => distinct[i % groups].Zip(q, (a, b) => a + 0.05f * b).ToArray()).ToArray();
+        bool notIdOrder = false;
+        foreach (var q in queries)
+        {
+            foreach (int k in new[] { 10, 30 })
+            {
+                var expected = single.Search(q, k, withPayload: true);
+                var (actual, _) = await Gateway.SearchAsync(name, q, k, withPayload: true);
+                Assert.Equal(expected.Select(h => h.Id), actual.Select(h => h.Id));
+                Assert.Equal(expected.Select(h => h.Score), actual.Select(h => h.Score));
+                // The stamp stays internal: payloads come back as written.
+                Assert.All(actual, h => Assert.Equal(["g"], h.Payload!.Keys));
+                notIdOrder |= !expected.Take(copies).Select(h => h.Id.Number).SequenceEqual(expected.Take(copies).Select(h => h.Id.Number).Order());
+            }
+        }
+        // Otherwise ordering ties by id would pass as well.
+        Assert.True(notIdOrder);
+        var got = await Gateway.GetAsync(name, [ids[0]]);
+        Assert.Equal(["g"], got[0].Payload!.Keys);
     }
 
     [Fact]
