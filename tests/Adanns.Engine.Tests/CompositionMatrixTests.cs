@@ -10,8 +10,9 @@ namespace Adanns.Engine.Tests;
 /// files, external vectors, batch == single and a zero-allocation single query.
 /// </summary>
 /// <remarks>
-/// Rows: list codec {float, SQ8, PQ8, OPQ8, PQ4, OPQ4} × Spill × Prefix8 × rotation. Spill and Prefix8 are PQ-pipeline
-/// features today (the spec grammar rejects them on float/SQ8 lists), so those rows exist for the PQ codecs only.
+/// Rows: list codec {float, SQ8, PQ8, OPQ8, PQ4, OPQ4} × Spill × Prefix8 × rotation: all 48. Float and SQ8 lists with
+/// Spill or Prefix8 are scan codecs of the codec pipeline (<see cref="PqIndex"/>); plain float/SQ8 specs build
+/// <see cref="IvfIndex"/>.
 /// </remarks>
 public class CompositionMatrixTests
 {
@@ -35,6 +36,18 @@ public class CompositionMatrixTests
 
     private static readonly (string Spec, double Observed)[] Observed =
     [
+        ("IVF32@32,Scan32,SQ8,Spill,Shortlist60,Rerank64", 0.992),
+        ("IVF32@32,Scan32,SQ8,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.946),
+        ("IVF32@32,Scan32,SQ8,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.992),
+        ("IVF32@32,Scan32,Spill,Shortlist60,Rerank64", 0.992),
+        ("IVF32@32,Scan32,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.946),
+        ("IVF32@32,Scan32,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.992),
+        ("Rot,IVF32@32,Scan32,SQ8,Spill,Shortlist60,Rerank64", 0.982),
+        ("Rot,IVF32@32,Scan32,SQ8,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.942),
+        ("Rot,IVF32@32,Scan32,SQ8,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.980),
+        ("Rot,IVF32@32,Scan32,Spill,Shortlist60,Rerank64", 0.982),
+        ("Rot,IVF32@32,Scan32,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.942),
+        ("Rot,IVF32@32,Scan32,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.980),
         ("IVF32@32,Scan32,SQ8,Shortlist60,Rerank64", 0.944),
         ("IVF32@32,Scan32,Shortlist60,Rerank64", 0.944),
         ("Rot,IVF32@32,Scan32,SQ8,Shortlist60,Rerank64", 0.950),

@@ -73,21 +73,21 @@ public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output)
         for (int i = 0; i < 40; i++)
         {
             var qi = q.AsSpan(i * 64, 64);
-            index.Quantizer.ComputeTable(qi, innerProduct: true, lut);
+            index.Quantizer!.ComputeTable(qi, innerProduct: true, lut);
             // Float ADC over every row, via the decoded vectors.
             var adc = new (float Score, long Id)[b.Count];
             for (int r = 0; r < b.Count; r++)
             {
-                index.Quantizer.Encode(b.Row(r), codes, new float[32 * 16]);
-                index.Quantizer.Decode(codes, rec);
+                index.Quantizer!.Encode(b.Row(r), codes, new float[32 * 16]);
+                index.Quantizer!.Decode(codes, rec);
                 adc[r] = (VectorMath.Dot(qi, rec), r);
             }
             var top = adc.OrderByDescending(a => a.Score).Take(10).Select(a => a.Id).ToHashSet();
             index.Search(qi, 10, ids, scores, new SearchParams { Rerank = [] }, out _);
             agree += ids.Count(top.Contains);
             // Scores without rerank are the ADC estimate: within half a table step per sub-quantizer of the float ADC.
-            index.Quantizer.Encode(b.Row((int)ids[0]), codes, new float[32 * 16]);
-            index.Quantizer.Decode(codes, rec);
+            index.Quantizer!.Encode(b.Row((int)ids[0]), codes, new float[32 * 16]);
+            index.Quantizer!.Decode(codes, rec);
             float range = 0;
             for (int j = 0; j < 32; j++)
                 range = Math.Max(range, lut.AsSpan(j * 16, 16).ToArray().Max() - lut.AsSpan(j * 16, 16).ToArray().Min());

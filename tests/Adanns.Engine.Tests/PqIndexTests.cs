@@ -374,8 +374,13 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         using var owned = b;
         var e1 = Assert.Throws<ArgumentException>(() => IvfIndex.Build(b, "IVF8,PQ8", Metric.L2));
         Assert.Contains("PqIndex", e1.Message);
-        var e2 = Assert.Throws<ArgumentException>(() => PqIndex.Build(b, "IVF8", Metric.L2));
-        Assert.Contains("IvfIndex", e2.Message);
+        // The codec pipeline takes every spec (float / SQ8 lists are scan codecs there); VectorIndex.Build sends plain
+        // float / SQ8 specs to IvfIndex and everything with PQ codes, Spill or Prefix8 to the codec pipeline.
+        using (var floatLists = PqIndex.Build(b, "IVF8", Metric.L2)) Assert.Equal(ListCodec.Float, floatLists.Codec);
+        using (var plain = VectorIndex.Build(b, "IVF8,SQ8", Metric.L2)) Assert.IsType<IvfIndex>(plain);
+        using (var spill = VectorIndex.Build(b, "IVF8,SQ8,Spill", Metric.L2)) Assert.Equal(ListCodec.Sq8, Assert.IsType<PqIndex>(spill).Codec);
+        using (var p8 = VectorIndex.Build(b, "IVF8,Scan32,Prefix8@48,Rerank48/20,Rerank64", Metric.L2))
+            Assert.Equal(ListCodec.Float, Assert.IsType<PqIndex>(p8).Codec);
         using var tiny = new VectorSet(64);
         for (int i = 0; i < 100; i++) tiny.Add(b.Row(i));
         var e3 = Assert.Throws<ArgumentException>(() => PqIndex.Build(tiny, "PQ8", Metric.L2));
@@ -393,6 +398,9 @@ public class PqPersistenceTests : TempDirectoryTest
     [InlineData("Rot,IVF16@16,PQ16x4@32,Prefix8@48,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine)] // 8-bit prefix copy
     [InlineData("Rot,IVF16@16,PQ16x4@32,Spill,Prefix8@48,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.Cosine)] // second copies
     [InlineData("IVF16@16,OPQ8@32,Spill,NProbe4,Rerank64", Metric.L2)]
+    [InlineData("IVF16@16,Scan32,SQ8,Spill,NProbe4,Rerank64", Metric.L2)] // SQ8 scan codes (1.7)
+    [InlineData("IVF16@16,Scan32,SQ8,Prefix8@48,NProbe4,Shortlist60,Rerank48/30,Rerank64", Metric.InnerProduct)]
+    [InlineData("Rot,IVF16@16,Scan24,Spill,NProbe4,Rerank64", Metric.Cosine)] // float scan codes (1.7)
     public void SaveLoadGivesIdenticalResults(string spec, Metric metric)
     {
         var (b, q) = IvfTestData.Make(n: 1500, nq: 30);
@@ -404,8 +412,8 @@ public class PqPersistenceTests : TempDirectoryTest
         Assert.Single(Directory.GetFiles(Dir));
         // Written with the lowest minor version that describes it: 1.5 when rows must be renumbered on load to keep
         // their order (ORDR: any IVF index whose lists interleave the insertion order), else 1.4 with Spill, 1.3 with an
-        // 8-bit prefix copy, 1.2 for 4-bit codes, 1.0 otherwise (resident vectors).
-        int expected = index.NList > 1 ? 5 : index.Spill ? 4 : index.Spec.Prefix8Dim is not null ? 3 : index.FastScan ? 2 : 0;
+        // 8-bit prefix copy, 1.2 for 4-bit codes, 1.0 otherwise (resident vectors); 1.7 for SQ8 / float scan codes.
+        int expected = index.Codec != ListCodec.Pq ? 7 : index.NList > 1 ? 5 : index.Spill ? 4 : index.Spec.Prefix8Dim is not null ? 3 : index.FastScan ? 2 : 0;
         Assert.Equal(expected, BitConverter.ToUInt16(File.ReadAllBytes(path), 10));
         var loaded = PqIndex.Load(path);
         Assert.Equal(index.Spec, loaded.Spec);
@@ -489,12 +497,12 @@ public class PqSpecTests
     [InlineData("IVF16,Scan32,PQ8", "do not combine")]
     [InlineData("IVF16,Resid", "Resid needs")]
     [InlineData("PQ8@128", "PQ dim 128")]
-    [InlineData("IVF16,Prefix8@32", "Prefix8 needs")]
+    [InlineData("IVF16,Prefix8@65", "Prefix8 dim 65")] // float lists take Prefix8 too, within D
     [InlineData("PQ8,Prefix8@65", "Prefix8 dim 65")]
     [InlineData("PQ7x4@63", "must be even")]
     [InlineData("IVF16,PQ8,Resid,Spill", "drop Resid")]
     [InlineData("PQ8,Spill", "at least 2 lists")]
-    [InlineData("IVF16,Spill", "Spill needs a PQ")]
+    [InlineData("IVF1,SQ8,Spill", "at least 2 lists")] // SQ8 lists take Spill too, with a second list to spill to
     public void ValidateChecksPqAgainstTheData(string text, string fragment)
     {
         var e = Assert.Throws<FormatException>(() => IndexSpec.Parse(text).Validate(64));

@@ -276,7 +276,7 @@ public sealed partial class Collection
     private Task StartTraining()
     {
         _trainingStarted = Stopwatch.GetTimestamp();
-        return _spec.IsPq ? StartPqTraining() : StartIvfTraining();
+        return _spec.IsCodecPipeline ? StartPqTraining() : StartIvfTraining(); // codec pipeline: codes in memory, full vectors read from the store
     }
 
     private long _trainingStarted;

@@ -22,7 +22,7 @@ namespace Adanns.Engine.Collections;
 /// Then the IVF index is trained in the background while searches continue exactly; writes made meanwhile are
 /// journaled and replayed into the new index before it is swapped in. The index is retrained the same way when
 /// the collection has doubled since the last training or its lists grow unbalanced. Deletes are tombstones,
-/// compacted in the background. With a PQ/OPQ spec the index is a <see cref="PqIndex"/> holding codes only: rerank
+/// compacted in the background. With a spec of the codec pipeline (PQ/OPQ codes, Spill or Prefix8) the index is a <see cref="PqIndex"/> holding codes only: rerank
 /// reads the shortlist's full vectors from the record store in one batch per query, so the collection can be larger
 /// than memory (see <see cref="GetMemory"/>).</para>
 /// <para><b>Durability.</b> Checkpoints (record store + index snapshot + manifest) run periodically; recovery loads
@@ -34,7 +34,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     private const string IndexFilePrefix = "index-";
 
     /// <summary>Extension of the index snapshots (the file's magic is what <see cref="VectorIndex.Load"/> reads; this only names them).</summary>
-    private string IndexFileExtension => _spec.IsPq ? ".pqx" : ".ivf";
+    private string IndexFileExtension => _spec.IsCodecPipeline ? ".pqx" : ".ivf";
 
     private readonly string _dir;
     private readonly IndexSpec _spec;
@@ -169,7 +169,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             // Dictionary entries (hash, next, key, value) plus a bucket each; RecordMeta: object header + id + payload reference.
             double maps = n == 0 ? 0 : (8 + idBytes + 8 + 4) + (8 + 8 + 8 + 4) + (16 + idBytes + 8);
             double index = _index?.ResidentBytesPerVector ?? (n == 0 ? 0 : 4.0 * Dimension + 8 + 24);
-            return new CollectionMemory(n, _spec.IsPq, index, _index?.RerankBytesPerVector ?? 0, maps, _options.RecordMemoryBytes);
+            return new CollectionMemory(n, _spec.IsCodecPipeline, index, _index?.RerankBytesPerVector ?? 0, maps, _options.RecordMemoryBytes);
         }
         finally { _lock.ExitReadLock(); }
     }

@@ -138,7 +138,7 @@ public static class VectorIndex
         var o = options ?? new VectorIndexBuildOptions();
         if (o.Ids is { } given && given.Length != vectors.Count)
             throw new ArgumentException($"{given.Length} ids given for {vectors.Count} vectors.", nameof(options));
-        if (spec.IsPq)
+        if (spec.IsCodecPipeline)
         {
             var pq = o.Pq ?? new PqBuildOptions();
             if (o.Threads is { } t) pq = pq with { Threads = t };

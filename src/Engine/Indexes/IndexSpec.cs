@@ -23,10 +23,10 @@ public readonly record struct RerankStage(int Dim, int? Keep);
 /// fast-scan kernel (m even). Such specs build a <see cref="PqIndex"/>; the IVF component is then optional (without
 /// it the codes are scanned flat).</item>
 /// <item><c>Resid</c> — PQ codes encode the residual to the list centroid instead of the vector.</item>
-/// <item><c>Spill</c> — PQ indexes with IVF (codes not residual): every vector is also stored in a second list, chosen
+/// <item><c>Spill</c> — indexes with IVF (codes not residual; any list codec): every vector is also stored in a second list, chosen
 /// as SOAR does (Sun et al., NeurIPS 2023) so that the two lists' residuals point in different directions; a query
 /// then finds most of its neighbours in half the probes or fewer. Twice the codes; the full vector is stored once.</item>
-/// <item><c>Prefix8@{d}</c> — PQ indexes: keep an 8-bit scalar-quantized copy of every vector's d-dim prefix in
+/// <item><c>Prefix8@{d}</c> — any list codec: keep an 8-bit scalar-quantized copy of every vector's d-dim prefix in
 /// memory; a first rerank stage at exactly d dims (followed by at least one more stage) reads it instead of the float
 /// vectors — a quarter of the bytes, and no external read for candidates it drops.</item>
 /// <item><c>NProbe{n}</c> — lists probed per query by default (default 8, capped at nlist).</item>
@@ -82,8 +82,16 @@ public sealed record IndexSpec
     /// <summary>Dim of the 8-bit prefix copy for a first rerank stage (<c>Prefix8@{d}</c>); null = none.</summary>
     public int? Prefix8Dim { get; init; }
 
-    /// <summary>Whether this spec describes a product-quantized index (<see cref="PqIndex"/>).</summary>
+    /// <summary>Whether this spec has product-quantized list codes (PQ/OPQ).</summary>
     public bool IsPq => PqBytes is not null;
+
+    /// <summary>
+    /// Whether <see cref="VectorIndex.Build(VectorSet, IndexSpec, Metric, VectorIndexBuildOptions?)"/> builds this spec
+    /// with the IVF pipeline of pluggable list codecs and rerank sources (<see cref="PqIndex"/>): every spec with PQ/OPQ
+    /// codes, <c>Spill</c> or <c>Prefix8</c>. Plain float/SQ8 specs are built as <see cref="IvfIndex"/>, which adds the
+    /// list-major batch scan, the GPU batch scan and probing at any d_c' ≤ D on running list means.
+    /// </summary>
+    public bool IsCodecPipeline => IsPq || Spill || Prefix8Dim is not null;
 
     /// <summary>Default nprobe; null = <see cref="DefaultNProbe"/>.</summary>
     public int? NProbe { get; init; }
@@ -114,16 +122,14 @@ public sealed record IndexSpec
             Check(m >= 1 && d % m == 0, $"PQ needs the prefix dim ({d}) divisible by the sub-quantizer count ({m}).");
             Check(PqBits is 8 or 4, $"PQ codes are 8 or 4 bits per sub-quantizer (got {PqBits}).");
             Check(PqBits == 8 || (m % 2 == 0 && m <= 256), $"4-bit PQ packs two codes per byte: the sub-quantizer count must be even and at most 256 (got {m}).");
-            Check(!Spill || NList > 1, "Spill needs an IVF component with at least 2 lists.");
             Check(!Spill || !Residual, "Spill stores one code in two lists, so the codes cannot be residuals to a list: drop Resid.");
             Check(!Sq8 && ScanDim is null, "PQ codes fix the scan: SQ8 and Scan do not combine with PQ/OPQ.");
         }
         else
         {
             Check(!Residual, "Resid needs a PQ or OPQ component.");
-            Check(Prefix8Dim is null, "Prefix8 needs a PQ or OPQ component (IVF indexes keep float rows for rerank).");
-            Check(!Spill, "Spill needs a PQ or OPQ component.");
         }
+        Check(!Spill || NList > 1, "Spill needs an IVF component with at least 2 lists.");
         Check(Prefix8Dim is null || (Prefix8Dim >= 1 && Prefix8Dim <= dimension), $"Prefix8 dim {Prefix8Dim} must be in [1, {dimension}].");
         foreach (var st in Rerank)
         {

@@ -376,7 +376,7 @@ public sealed partial class IvfIndex
         // Centroid norms come out of the same pass (they change as lists grow, so nothing is cached).
         InterleavedKernels.Dot(q[..d], _probeCentroids, ProbeLayout, ProbeBlocks, dots, norms);
         var keys = dots[..NList];
-        ToKeys(keys, norms[..NList], CoarseMetric);
+        RerankKey.ToKeys(keys, norms[..NList], CoarseMetric);
         var heap = new TopKHeap(s.ProbeKeys(nprobe), probes);
         TopK.PushAll(ref heap, keys, 0);
         return heap.SortBestFirst();
@@ -429,7 +429,7 @@ public sealed partial class IvfIndex
                 RowKernels.DotRowsAccumulate(q[..d], rows, Dimension, dots[..m], needNorms ? norms[..m] : default);
             }
             var keys = dots[..m];
-            ToKeys(keys, needNorms ? norms[..m] : default, Metric);
+            RerankKey.ToKeys(keys, needNorms ? norms[..m] : default, Metric);
             if (list.Tombstones > 0)
             {
                 var ids = list.Ids;
@@ -485,28 +485,6 @@ public sealed partial class IvfIndex
                 TopK.PushAll(ref heap, keys, candidateBase + r0);
                 counts[qi] = heap.Count;
             }
-        }
-    }
-
-    /// <summary>Turns dots (and prefix norms²) into keys where smaller is better, in place in <paramref name="dots"/>.</summary>
-    private static void ToKeys(Span<float> dots, Span<float> norms2, Metric metric)
-    {
-        switch (metric)
-        {
-            case Metric.L2:
-                TensorPrimitives.MultiplyAdd(dots, -2f, norms2, dots); // ‖x‖² − 2q·x (+‖q‖², constant)
-                break;
-            case Metric.Cosine:
-                // −q·x / ‖x‖ (query norm constant); zero vectors get key 0 (cosine 0).
-                // A zero vector has dot 0: flooring its norm makes the key 0 instead of NaN.
-                TensorPrimitives.Sqrt(norms2, norms2);
-                TensorPrimitives.Max(norms2, 1e-30f, norms2);
-                TensorPrimitives.Divide(dots, norms2, dots);
-                TensorPrimitives.Negate(dots, dots);
-                break;
-            default:
-                TensorPrimitives.Negate(dots, dots);
-                break;
         }
     }
 

@@ -155,8 +155,8 @@ public sealed partial class IvfIndex : IVectorIndex
         ArgumentNullException.ThrowIfNull(spec);
         if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
         spec.Validate(sample.Dimension);
-        if (spec.IsPq)
-            throw new ArgumentException($"Index spec \"{spec}\" has product-quantized codes: build it with PqIndex.", nameof(spec));
+        if (spec.IsCodecPipeline)
+            throw new ArgumentException($"Index spec \"{spec}\" has PQ codes, Spill or Prefix8: build it with VectorIndex.Build (or PqIndex).", nameof(spec));
         var o = options ?? new IvfBuildOptions();
         int D = sample.Dimension, dc = spec.CoarseDim ?? D;
         if (sample.Count < spec.NList)

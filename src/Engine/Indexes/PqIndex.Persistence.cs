@@ -27,8 +27,12 @@ public sealed partial class PqIndex
     /// its rows in the saved one's order, so ties (broken by that order) break alike and results are identical. A file
     /// is written with the lowest minor version that describes it, so older readers load what they can. 1.6: PROF (after
     /// the lists, as in IVF files) holds the <see cref="ComputeProfile"/> of a profiled index; older readers skip it.
+    /// 1.7: SQ8 and float scan codes (<see cref="ListCodec.Sq8"/>, <see cref="ListCodec.Float"/>: specs with Spill or
+    /// Prefix8 but no PQ): META's code dim is d_s and its code bytes the unpacked code width (d_s, or 4·d_s for float);
+    /// there is no PQCB; SCNQ (before the lists, SQ8 only) holds the d_s offsets and d_s steps of the scan quantizer;
+    /// each LIST row's code is d_s bytes (SQ8) or d_s little-endian floats (float).
     /// </summary>
-    private const ushort FormatMinor = 6;
+    private const ushort FormatMinor = 7;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -41,11 +45,11 @@ public sealed partial class PqIndex
     /// </summary>
     public void Save(string path)
     {
-        int D = Dimension, d = CodeDim, m = SubQuantizers;
+        int D = Dimension, d = CodeDim, m = Codec == ListCodec.Pq ? SubQuantizers : _codeWidth;
         bool external = _rows is null;
         bool ordered = SlotsInFileOrder();
-        ushort minor = ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
-        var code = new byte[m];
+        ushort minor = Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        var code = new byte[_codeWidth];
         var packed = new byte[CodeBytes];
         SectionFile.Write(path, Magic, FormatMajor, minor, w =>
         {
@@ -68,10 +72,21 @@ public sealed partial class PqIndex
                 w.Section("ROTN", b => WriteRotation(b, Rotation));
             if (Opq is not null)
                 w.Section("OPQR", b => WriteRotation(b, Opq));
-            w.Section("PQCB", b =>
+            if (Quantizer is { } pq)
             {
-                foreach (float v in Quantizer.Codebooks) b.Write(v);
-            });
+                w.Section("PQCB", b =>
+                {
+                    foreach (float v in pq.Codebooks) b.Write(v);
+                });
+            }
+            if (ScanQuantizer is { } sq)
+            {
+                w.Section("SCNQ", b =>
+                {
+                    foreach (float v in sq.Lo) b.Write(v);
+                    foreach (float v in sq.Step) b.Write(v);
+                });
+            }
             w.Section("CENT", b =>
             {
                 foreach (float v in _coarse) b.Write(v);
@@ -201,7 +216,7 @@ public sealed partial class PqIndex
     {
         if (!FastScan)
         {
-            code[..SubQuantizers].CopyTo(packed);
+            code[.._codeWidth].CopyTo(packed);
             return;
         }
         for (int p = 0; p < SubQuantizers / 2; p++) packed[p] = (byte)(code[2 * p] | (code[2 * p + 1] << 4));
@@ -212,7 +227,7 @@ public sealed partial class PqIndex
     {
         if (!FastScan)
         {
-            packed[..SubQuantizers].CopyTo(code);
+            packed[.._codeWidth].CopyTo(code);
             return;
         }
         for (int p = 0; p < SubQuantizers / 2; p++)
@@ -249,7 +264,7 @@ public sealed partial class PqIndex
         RotationTransform? rotation = null, opq = null;
         ProductQuantizer? pq = null;
         float[]? coarse = null, resid = null;
-        ScalarQuantizer8? prefix8 = null;
+        ScalarQuantizer8? prefix8 = null, scanSq = null;
         bool prefixRows = false, spillSeen = false;
         int[]? order = null;
         PqIndex? index = null;
@@ -270,12 +285,16 @@ public sealed partial class PqIndex
                         int nlist = r.Int32In("nlist", 1, MaxNList);
                         int dc = r.Int32In("coarse dim", 1, D);
                         int dq = r.Int32In("code dim", 1, D);
-                        int m = r.Int32In("code bytes", 1, dq);
+                        int m = r.Int32In("code bytes", 1, 4 * dq);
                         long next = r.Int64("next id");
                         string specText = r.String("spec", 4096);
                         var spec = IndexSpec.ParseStored(specText, D, path, offset);
-                        if (!spec.IsPq || spec.NList != nlist || (spec.CoarseDim ?? D) != dc || (spec.PqDim ?? D) != dq || spec.PqBytes != m)
-                            throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / PQ{m}@{dq}.");
+                        // PQ: m sub-quantizers on the PqDim prefix. SQ8 / float scan codes: the d_s prefix, d_s or 4·d_s bytes.
+                        bool codesAgree = spec.IsPq
+                            ? (spec.PqDim ?? D) == dq && spec.PqBytes == m
+                            : (spec.ScanDim ?? spec.CoarseDim ?? D) == dq && m == (spec.Sq8 ? dq : 4 * dq);
+                        if (!spec.IsCodecPipeline || spec.NList != nlist || (spec.CoarseDim ?? D) != dc || !codesAgree)
+                            throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / {m} code bytes on {dq} dims.");
                         meta = (D, (Metric)metric, nlist, dc, dq, m, next, spec);
                         break;
                     }
@@ -317,6 +336,14 @@ public sealed partial class PqIndex
                         }
                         break;
                     }
+                case "SCNQ":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "SCNQ section before META.");
+                        if (index is not null) throw file.Fail(offset, "SCNQ section after the lists.");
+                        if (!m.Spec.Sq8 || m.Spec.IsPq) throw file.Fail(offset, "SCNQ section but the spec has no SQ8 scan codes.");
+                        scanSq = ScalarQuantizer8.Read(ref r, path, offset, m.Dq, "scan code ranges");
+                        break;
+                    }
                 case "CENT":
                     {
                         var m = meta ?? throw file.Fail(offset, "CENT section before META.");
@@ -345,7 +372,7 @@ public sealed partial class PqIndex
                 case "PR8R":
                     {
                         var m = meta ?? throw file.Fail(offset, "PR8R section before META.");
-                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
                         var p8 = index._prefix8 ?? throw file.Fail(offset, "PR8R section but the spec has no Prefix8.");
                         if (prefixRows) throw file.Fail(offset, "PR8R appears twice.");
                         int count = r.Int32In("8-bit prefix rows", 0, int.MaxValue);
@@ -366,7 +393,7 @@ public sealed partial class PqIndex
                 case "ORDR":
                     {
                         var m = meta ?? throw file.Fail(offset, "ORDR section before META.");
-                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
                         if (order is not null) throw file.Fail(offset, "ORDR appears twice.");
                         int count = r.Int32In("ordered rows", 0, int.MaxValue);
                         if (count != index._slotCount)
@@ -385,7 +412,7 @@ public sealed partial class PqIndex
                 case "SPIL":
                     {
                         var m = meta ?? throw file.Fail(offset, "SPIL section before META.");
-                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
                         if (!index.Spill) throw file.Fail(offset, "SPIL section but the spec has no Spill.");
                         if (spillSeen) throw file.Fail(offset, "SPIL appears twice.");
                         spillSeen = true;
@@ -409,11 +436,11 @@ public sealed partial class PqIndex
                         var m = meta ?? throw file.Fail(offset, "LIST section before META.");
                         if (prefixRows) throw file.Fail(offset, "LIST section after PR8R.");
                         if (spillSeen) throw file.Fail(offset, "LIST section after SPIL.");
-                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, source);
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
                         int l = r.Int32In("list number", 0, m.NList - 1);
                         if (!listsSeen.Add(l)) throw file.Fail(offset, $"list {l} appears twice.");
                         int count = r.Int32In("list size", 0, int.MaxValue);
-                        int codeBytes = m.Spec.PqBits == 4 ? m.M / 2 : m.M;
+                        int codeBytes = m.Spec.IsPq && m.Spec.PqBits == 4 ? m.M / 2 : m.M;
                         r.EnsureFits(count, 8 + codeBytes + (fileExternal ? 0 : 4L * m.D), $"list {l}'s {count} rows");
                         var row = new float[m.D];
                         var packed = new byte[codeBytes];
@@ -444,7 +471,7 @@ public sealed partial class PqIndex
         if (index is null)
         {
             var m = meta ?? throw file.Fail(-1, "no META section.");
-            index = NewLoadedChecked(file, -1, m, rotation, coarse, opq, pq, resid, prefix8, source);
+            index = NewLoadedChecked(file, -1, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
         }
         if (order is not null)
         {
@@ -458,7 +485,8 @@ public sealed partial class PqIndex
         if (profile is not null)
         {
             foreach (var point in profile.Points)
-                if (point.Params.ScanDim != index.CodeDim || point.Params.CoarseDim > index.CoarseDim)
+                if ((index.Codec == ListCodec.Pq ? point.Params.ScanDim != index.CodeDim : point.Params.ScanDim > index.CodeDim)
+                    || point.Params.CoarseDim > index.CoarseDim)
                     throw file.Fail(-1, $"section \"PROF\": a point scans at {point.Params.ScanDim} dims or ranks centroids at {point.Params.CoarseDim}; this index codes {index.CodeDim} dims with {index.CoarseDim}-dim centroids.");
             index.ComputeProfile = profile;
         }
@@ -468,14 +496,17 @@ public sealed partial class PqIndex
     /// <summary>The empty index the sections read so far describe, once they agree with the spec.</summary>
     private static PqIndex NewLoadedChecked(SectionReader file, long offset,
         (int D, Metric Metric, int NList, int Dc, int Dq, int M, long NextId, IndexSpec Spec) m, RotationTransform? rotation, float[]? coarse,
-        RotationTransform? opq, ProductQuantizer? pq, float[]? resid, ScalarQuantizer8? prefix8, IVectorSource? source)
+        RotationTransform? opq, ProductQuantizer? pq, float[]? resid, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq, IVectorSource? source)
     {
-        if (pq is null || coarse is null) throw file.Fail(offset, "the PQCB and CENT sections must come before the lists.");
+        if (coarse is null) throw file.Fail(offset, "the CENT section must come before the lists.");
+        if (m.Spec.IsPq && pq is null) throw file.Fail(offset, "the PQCB section must come before the lists.");
+        if (!m.Spec.IsPq && pq is not null) throw file.Fail(offset, "a PQCB section but the spec has no PQ codes.");
+        if (!m.Spec.IsPq && m.Spec.Sq8 != (scanSq is not null)) throw file.Fail(offset, "the spec's SQ8 and the SCNQ section disagree.");
         if (m.Spec.Rotate != (rotation is not null)) throw file.Fail(offset, "the spec's Rot and the ROTN section disagree.");
         if (m.Spec.Opq != (opq is not null)) throw file.Fail(offset, "the spec's OPQ and the OPQR section disagree.");
         if (m.Spec.Residual != (resid is not null)) throw file.Fail(offset, "the spec's Resid and the RESC section disagree.");
         if ((m.Spec.Prefix8Dim is not null) != (prefix8 is not null)) throw file.Fail(offset, "the spec's Prefix8 and the PR8Q section disagree.");
-        var index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8) { _nextAutoId = m.NextId };
+        var index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8, scanSq) { _nextAutoId = m.NextId };
         if (source is not null) index.UseExternalVectors(source);
         return index;
     }

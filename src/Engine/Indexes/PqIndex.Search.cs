@@ -31,12 +31,16 @@ public sealed partial class PqIndex
             throw new ArgumentOutOfRangeException(nameof(p), nprobe, $"nprobe must be in [1, {NList}] (got {nprobe}).");
         if (dc < 1 || dc > CoarseDim)
             throw new ArgumentOutOfRangeException(nameof(p), dc, $"Coarse dim must be in [1, {CoarseDim}] (the centroids' dim) (got {dc}).");
-        if (p?.ScanDim is { } ds && ds != CodeDim)
+        if (Codec == ListCodec.Pq && p?.ScanDim is { } ds && ds != CodeDim)
             throw new ArgumentOutOfRangeException(nameof(p), ds, $"This index scans {CodeDim}-dim PQ codes; the scan dim cannot be changed (got {ds}).");
+        // SQ8 / float scan codes hold a d_s-dim prefix: any shorter prefix scans too (Matryoshka).
+        int scanDim = p?.ScanDim ?? CodeDim;
+        if (scanDim < 1 || scanDim > CodeDim)
+            throw new ArgumentOutOfRangeException(nameof(p), scanDim, $"Scan dim must be in [1, {CodeDim}] (the scan codes' dims) (got {scanDim}).");
         SearchParamsChecks.CheckShortlistAndRerank(shortlist, rerank, Dimension, k);
         if (p?.Exact == true)
             return new ResolvedSearch(NList, dc, rerank.Count > 0 ? rerank[^1].Dim : Dimension, k, [], true);
-        return new ResolvedSearch(nprobe, dc, CodeDim, rerank.Count == 0 ? k : shortlist, rerank, false);
+        return new ResolvedSearch(nprobe, dc, scanDim, rerank.Count == 0 ? k : shortlist, rerank, false);
     }
 
     /// <summary>
@@ -272,12 +276,19 @@ public sealed partial class PqIndex
             stats.Flops += (long)NList * r.CoarseDim;
         }
 
+        if (Codec != ListCodec.Pq)
+        {
+            int n = ScanStore(q, r, filter, probes[..probed], shortKeys, shortSlots, s, ref stats);
+            stats.ListsProbed += probed;
+            return n;
+        }
+
         // 2. The query in code space and its lookup table. Inner product / cosine: one table for every list, plus the
         // per-list constant q·c_l for residual codes. L2 with residuals: a table per list for (q − c_l).
         var qc = s.Code(d);
         PrefixInto(q, d, Spherical, qc);
         bool ip = Metric != Metric.L2;
-        int m = SubQuantizers, ksub = Quantizer.Ksub;
+        int m = SubQuantizers, ksub = Quantizer!.Ksub;
         var lut = s.Table(m * ksub);
         bool tableFresh = false;
         if (ip || _residCentroids is null)
@@ -354,6 +365,82 @@ public sealed partial class PqIndex
         stats.ListsProbed += probed;
         // Rerank rescores every candidate and breaks ties by slot, not by shortlist position, so only a search without
         // rerank needs the shortlist sorted.
+        return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
+    }
+
+    /// <summary>
+    /// The scan of SQ8 / float scan codes (the d_s-dim prefixes in interleaved blocks, as the IVF scan store): every
+    /// probed list is scored at the query's scan dim with the exact rerank rule on the decoded prefix (so keys and
+    /// scores mean what they mean after a rerank stage at that dim), and the best rows enter the shortlist.
+    /// </summary>
+    private int ScanStore(ReadOnlySpan<float> q, in ResolvedSearch r, IIdFilter? filter, ReadOnlySpan<int> probes, Span<float> shortKeys, Span<int> shortSlots,
+        Scratch s, ref SearchStats stats)
+    {
+        int d = r.ScanDim;
+        var qd = q[..d];
+        bool needNorms = Metric != Metric.InnerProduct;
+        var sq = ScanQuantizer;
+        // 8-bit inner product: Σ (q_j·step_j)·c_j plus the per-query constant Σ q_j·lo_j (one FMA per value).
+        Span<float> scaled = default;
+        float offset = 0;
+        if (sq is not null && !needNorms)
+        {
+            scaled = s.Code(d);
+            TensorPrimitives.Multiply(qd, sq.Step.AsSpan(0, d), scaled);
+            offset = TensorPrimitives.Dot(qd, sq.Lo.AsSpan(0, d));
+        }
+        var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
+        var seen = Spill ? NewSeen(RowsIn(probes), s) : default;
+        var dots = s.Dists(ScanChunk);
+        var norms = needNorms ? s.Norms(ScanChunk) : default;
+        try
+        {
+            foreach (int l in probes)
+            {
+                var list = _lists[l];
+                int count = list.Count;
+                for (int r0 = 0; r0 < count; r0 += ScanChunk)
+                {
+                    int n = Math.Min(ScanChunk, count - r0);
+                    int nb = (n + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
+                    long at = (long)(r0 / InterleavedKernels.BlockRows) * list.Tiles.BlockStride;
+                    var dm = dots[..(nb * InterleavedKernels.BlockRows)];
+                    var nm = needNorms ? norms[..dm.Length] : default;
+                    if (sq is null)
+                    {
+                        InterleavedKernels.Dot(qd, list.Floats[(int)at..], list.Tiles, nb, dm, nm);
+                    }
+                    else if (needNorms)
+                    {
+                        InterleavedKernels.DotU8(qd, sq.Lo, sq.Step, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, nm);
+                    }
+                    else
+                    {
+                        InterleavedKernels.DotU8(scaled, default, default, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, default);
+                        TensorPrimitives.Add(dm, offset, dm);
+                    }
+                    var keys = dm[..n];
+                    RerankKey.ToKeys(keys, needNorms ? nm[..n] : default, Metric);
+                    var slots = list.Slots.AsSpan(r0, n);
+                    float threshold = shortlist.Threshold;
+                    for (int j = 0; j < n; j++)
+                    {
+                        float key = keys[j];
+                        if (key <= threshold && slots[j] >= 0 && (filter is null || filter.Accept(_slotIds[slots[j]])) && seen.Add(slots[j]))
+                        {
+                            shortlist.Push(key, slots[j]);
+                            threshold = shortlist.Threshold;
+                        }
+                    }
+                }
+                stats.VectorsScanned += count;
+                stats.Flops += (long)count * d;
+            }
+        }
+        finally
+        {
+            seen.Clear(); // per-thread bits must be clear for the next query, even when a filter throws
+        }
         return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
     }
 
@@ -577,7 +664,7 @@ public sealed partial class PqIndex
             Opq.Apply(x, rotated);
             z = rotated;
         }
-        Quantizer.ComputeTable(z, innerProduct, lut);
+        Quantizer!.ComputeTable(z, innerProduct, lut);
     }
 
     /// <summary>
@@ -668,7 +755,7 @@ public sealed partial class PqIndex
         }
         var keys = s.StageKeys(found);
         shortKeys.CopyTo(keys);
-        int finalDim = 0; // 0: still ADC keys
+        int finalDim = Codec == ListCodec.Pq ? 0 : r.ScanDim; // 0: still ADC keys; scan codes give exact-rule keys at d_s
 
         for (int st = firstStage; st < r.Rerank.Count && found > 0; st++)
         {
@@ -794,7 +881,7 @@ public sealed partial class PqIndex
         private float[] _rotatedQueries = [];
         private int[] _touched = [];
         private sbyte[] _prefix8Query = [];
-        private float[] _prefix8Scaled = [], _prefix8Keys = [];
+        private float[] _prefix8Scaled = [], _prefix8Keys = [], _norms = [];
         private int[] _prefix8Dots = [];
 
         public Span<float> Query(int n) => ScratchBuffer.Span(ref _query, n);
@@ -810,6 +897,7 @@ public sealed partial class PqIndex
         public Span<float> Diff(int n) => ScratchBuffer.Span(ref _diff, n);
         public Span<float> Table(int n) => ScratchBuffer.Span(ref _table, n);
         public Span<float> Dists(int n) => ScratchBuffer.Span(ref _dists, n);
+        public Span<float> Norms(int n) => ScratchBuffer.Span(ref _norms, n);
         public Span<float> CoarseDots(int n) => ScratchBuffer.Span(ref _coarseDots, n);
         public Span<float> ProbeKeys(int n) => ScratchBuffer.Span(ref _probeKeys, n);
         public Span<int> Probes(int n) => ScratchBuffer.Span(ref _probes, n);

@@ -16,6 +16,19 @@ namespace Adanns.Engine.Indexes;
 public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Opq = null, int PqIterations = 20, int TrainingSample = 50_000, int Threads = 0,
     int RotationSample = 100_000);
 
+/// <summary>What the inverted lists of the IVF pipeline (<see cref="PqIndex"/>) hold and scan.</summary>
+public enum ListCodec
+{
+    /// <summary>Product-quantized codes (PQ/OPQ, 8-bit or 4-bit fast scan, optionally residual) scanned with lookup tables.</summary>
+    Pq,
+
+    /// <summary>8-bit scalar-quantized d_s-dim prefixes (spec <c>SQ8</c>), scanned at any prefix ≤ d_s.</summary>
+    Sq8,
+
+    /// <summary>Float32 d_s-dim prefixes, scanned at any prefix ≤ d_s.</summary>
+    Float,
+}
+
 /// <summary>
 /// AdANNS-OPQ and IVF-OPQ: vectors are kept as m-byte product-quantized codes of their d-dim prefix (optionally
 /// OPQ-rotated, optionally as residuals to their list centroid), grouped in inverted lists clustered at d_c (one
@@ -55,10 +68,17 @@ public sealed partial class PqIndex : IVectorIndex
     private readonly PrefixStore8? _prefix8;   // Prefix8@d: 8-bit prefix copies by slot, for a first rerank stage at d
 
     private PqIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse,
-        RotationTransform? opq, ProductQuantizer pq, float[]? residCentroids, ScalarQuantizer8? prefix8)
+        RotationTransform? opq, ProductQuantizer? pq, float[]? residCentroids, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq = null)
     {
         if ((spec.Prefix8Dim is null) != (prefix8 is null) || (prefix8 is not null && prefix8.Dimension != spec.Prefix8Dim))
             throw new ArgumentException($"Index spec \"{spec}\": the 8-bit prefix quantizer does not match Prefix8.", nameof(prefix8));
+        Codec = spec.IsPq ? ListCodec.Pq : spec.Sq8 ? ListCodec.Sq8 : ListCodec.Float;
+        if (spec.IsPq != (pq is not null))
+            throw new ArgumentException($"Index spec \"{spec}\": a product quantizer is needed exactly when the spec has PQ/OPQ codes.", nameof(pq));
+        int codeDim = spec.IsPq ? spec.PqDim ?? dimension : spec.ScanDim ?? spec.CoarseDim ?? dimension;
+        if (spec.Sq8 != (scanSq is not null) || (scanSq is not null && scanSq.Dimension != codeDim))
+            throw new ArgumentException($"Index spec \"{spec}\": the scan quantizer must be present exactly when the spec has SQ8, over {codeDim} dims.", nameof(scanSq));
+        ScanQuantizer = scanSq;
         _prefix8 = prefix8 is null ? null : new PrefixStore8(prefix8);
         Dimension = dimension;
         Metric = metric;
@@ -66,7 +86,7 @@ public sealed partial class PqIndex : IVectorIndex
         Rotation = rotation;
         NList = spec.NList;
         CoarseDim = spec.CoarseDim ?? dimension;
-        CodeDim = spec.PqDim ?? dimension;
+        CodeDim = codeDim;
         Opq = opq;
         Quantizer = pq;
         _coarse = coarse;
@@ -96,8 +116,15 @@ public sealed partial class PqIndex : IVectorIndex
             }
             RankTerms(CoarseDim); // the default probing dim's terms, ready before the first query
         }
+        _codeWidth = Codec switch { ListCodec.Pq => pq!.M, ListCodec.Sq8 => codeDim, _ => codeDim * sizeof(float) };
+        var layout = Codec switch
+        {
+            ListCodec.Pq => pq!.Bits == 4 ? CodeLayout.FastScan4 : CodeLayout.RowMajor,
+            ListCodec.Sq8 => CodeLayout.Interleaved8,
+            _ => CodeLayout.Interleaved32,
+        };
         _lists = new PqList[NList];
-        for (int l = 0; l < NList; l++) _lists[l] = new PqList(pq.M, pq.Bits);
+        for (int l = 0; l < NList; l++) _lists[l] = new PqList(_codeWidth, layout, codeDim);
         _rows = new VectorSet(dimension);
     }
 
@@ -136,23 +163,34 @@ public sealed partial class PqIndex : IVectorIndex
     /// <summary>Clustering dim d_c.</summary>
     public int CoarseDim { get; }
 
-    /// <summary>Prefix dim d the codes are learned on.</summary>
+    /// <summary>Prefix dim d the codes are learned on (PQ/OPQ), or the scan dim d_s the SQ8/float scan codes hold.</summary>
     public int CodeDim { get; }
 
-    /// <summary>Bytes per stored code: the sub-quantizer count for 8-bit codes, half of it for 4-bit codes.</summary>
-    public int CodeBytes => Quantizer.CodeBytes;
+    /// <summary>The list codec: what the inverted lists hold and how a probed list is scanned.</summary>
+    public ListCodec Codec { get; }
 
-    /// <summary>PQ sub-quantizers (table lookups per scanned code).</summary>
-    public int SubQuantizers => Quantizer.M;
+    /// <summary>
+    /// Bytes per stored code: the sub-quantizer count for 8-bit PQ codes, half of it for 4-bit codes, d_s for SQ8 scan
+    /// codes and 4·d_s for float scan codes.
+    /// </summary>
+    public int CodeBytes => Codec switch { ListCodec.Pq => Quantizer!.CodeBytes, _ => _codeWidth };
+
+    /// <summary>PQ sub-quantizers (table lookups per scanned code); 0 for SQ8/float scan codes.</summary>
+    public int SubQuantizers => Quantizer?.M ?? 0;
 
     /// <summary>Whether codes are 4-bit and scanned with the in-register fast-scan kernel (<c>PQ{m}x4</c>).</summary>
-    public bool FastScan => Quantizer.Bits == 4;
+    public bool FastScan => Quantizer?.Bits == 4;
 
     /// <summary>The OPQ rotation of the d-dim code space, if the spec says OPQ.</summary>
     public RotationTransform? Opq { get; }
 
-    /// <summary>The product quantizer of the (rotated) code space.</summary>
-    public ProductQuantizer Quantizer { get; }
+    /// <summary>The product quantizer of the (rotated) code space; null for SQ8/float scan codes.</summary>
+    public ProductQuantizer? Quantizer { get; }
+
+    /// <summary>The 8-bit quantizer of SQ8 scan codes (spec <c>SQ8</c> without PQ); null otherwise.</summary>
+    public ScalarQuantizer8? ScanQuantizer { get; }
+
+    private readonly int _codeWidth; // unpacked code bytes (see PqList)
 
     /// <summary>Whether every vector also sits in a second (SOAR-chosen) list (<c>Spill</c>).</summary>
     public bool Spill => Spec.Spill;
@@ -191,7 +229,8 @@ public sealed partial class PqIndex : IVectorIndex
             bytes += (long)_slotIds.Length * 8;
             bytes += (long)_coarse.Length * 4 * 2 + _coarseCodes.Length + _coarsePacked.Length + (long)_rankTerms.Count * NList * 4; // row-major, interleaved and 8-bit copies
             bytes += (_residCentroids?.LongLength ?? 0) * 4;
-            bytes += (long)Quantizer.Dimension * Quantizer.Ksub * 4 * 2 + Quantizer.M * Quantizer.Ksub * 4;
+            if (Quantizer is { } pq) bytes += (long)pq.Dimension * pq.Ksub * 4 * 2 + pq.M * pq.Ksub * 4;
+            if (ScanQuantizer is { } sq) bytes += (long)sq.Dimension * 8;
             if (Opq is not null) bytes += (long)CodeDim * CodeDim * 4;
             if (Rotation is not null) bytes += (long)Dimension * Dimension * 4;
             bytes += _prefix8?.AllocatedBytes ?? 0;
@@ -220,11 +259,14 @@ public sealed partial class PqIndex : IVectorIndex
         var funnels = IndexProfiler.CheckAll(o, this, Spec.Rerank);
         int dc = o.CoarseDim ?? CoarseDim;
         if (dc < 1 || dc > CoarseDim) throw new ArgumentOutOfRangeException(nameof(options), dc, $"Profile coarse dim must be in [1, {CoarseDim}] (the centroids' dim).");
-        if (o.ScanDims is { } sd && sd.Any(d => d != CodeDim))
+        if (Codec == ListCodec.Pq && o.ScanDims is { } sd && sd.Any(d => d != CodeDim))
             throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sd), $"This index scans {CodeDim}-dim codes; the profile's scan dims can only be {CodeDim}.");
+        if (Codec != ListCodec.Pq && o.ScanDims is { } sds && sds.Any(d => d < 1 || d > CodeDim))
+            throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sds), $"This index holds {CodeDim}-dim scan codes; the profile's scan dims must be in [1, {CodeDim}].");
         var nprobes = IndexProfiler.Distinct(o.NProbes ?? IndexProfiler.PowersOfTwo(NList), 1, NList, "nprobe", nameof(options));
         var multiples = IndexProfiler.Distinct(o.ShortlistMultiples ?? [4, 10, 30], 1, int.MaxValue / o.K, "shortlist multiple", nameof(options));
-        var series = funnels.SelectMany(rerank => IndexProfiler.Grid(o.K, dc, [CodeDim], multiples, rerank, nprobes)).ToList();
+        int[] scanDims = Codec == ListCodec.Pq ? [CodeDim] : o.ScanDims?.Distinct().ToArray() ?? [CodeDim];
+        var series = funnels.SelectMany(rerank => IndexProfiler.Grid(o.K, dc, scanDims, multiples, rerank, nprobes)).ToList();
         var ids = _idToLoc.Keys.ToArray();
         Array.Sort(ids);
         var profile = IndexProfiler.Measure(this, o, ids, series);
@@ -310,16 +352,16 @@ public sealed partial class PqIndex : IVectorIndex
         ArgumentNullException.ThrowIfNull(spec);
         if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
         spec.Validate(sample.Dimension);
-        if (!spec.IsPq)
-            throw new ArgumentException($"Index spec \"{spec}\" has no PQ/OPQ component: build it with IvfIndex.", nameof(spec));
         var o = options ?? new PqBuildOptions();
         if (o.TrainingSample < PqKernels.Ksub)
             throw new ArgumentOutOfRangeException(nameof(options), o.TrainingSample, $"The training sample must be at least {PqKernels.Ksub} rows.");
-        int D = sample.Dimension, dc = spec.CoarseDim ?? D, d = spec.PqDim ?? D, m = spec.PqBytes!.Value, bits = spec.PqBits;
-        if (sample.Count < Math.Max(spec.NList, PqKernels.Ksub))
+        int D = sample.Dimension, dc = spec.CoarseDim ?? D;
+        if (spec.IsPq && sample.Count < Math.Max(spec.NList, PqKernels.Ksub))
             throw new ArgumentException(
                 $"Index spec \"{spec}\": training needs at least {Math.Max(spec.NList, PqKernels.Ksub)} vectors (nlist and 256 PQ centroids); got {sample.Count}.",
                 nameof(sample));
+        if (sample.Count < spec.NList)
+            throw new ArgumentException($"Index spec \"{spec}\": training needs at least nlist = {spec.NList} vectors; got {sample.Count}.", nameof(sample));
 
         RotationTransform? rotation = null;
         if (spec.Rotate)
@@ -364,7 +406,30 @@ public sealed partial class PqIndex : IVectorIndex
             coarse = new float[dc]; // one list: its centroid is never used to rank
         }
 
+        ScalarQuantizer8? prefix8 = null;
+        if (spec.Prefix8Dim is { } d8)
+        {
+            // Ranges of the (rotated) training rows' d8-dim prefixes; values outside clamp when encoded.
+            var p = new float[(long)n * d8];
+            for (int i = 0; i < n; i++) train.Row(i)[..d8].CopyTo(p.AsSpan(i * d8, d8));
+            prefix8 = ScalarQuantizer8.TrainRows(p, n, d8);
+        }
+        if (!spec.IsPq)
+        {
+            // SQ8 / float scan codes of the d_s-dim prefix: nothing to learn but SQ8's per-dim ranges.
+            int ds = spec.ScanDim ?? dc;
+            ScalarQuantizer8? scanSq = null;
+            if (spec.Sq8)
+            {
+                var p = new float[(long)n * ds];
+                for (int i = 0; i < n; i++) train.Row(i)[..ds].CopyTo(p.AsSpan(i * ds, ds));
+                scanSq = ScalarQuantizer8.TrainRows(p, n, ds);
+            }
+            return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, scanSq);
+        }
+
         // Code-space rows: the d-dim prefix (unit for cosine), minus the list mean when residual.
+        int d = spec.PqDim ?? D, m = spec.PqBytes!.Value, bits = spec.PqBits;
         var x = new float[(long)n * d];
         for (int i = 0; i < n; i++)
             PrefixInto(train.Row(i), d, metric == Metric.Cosine, x.AsSpan(i * d, d));
@@ -401,14 +466,6 @@ public sealed partial class PqIndex : IVectorIndex
                 cancellationToken: cancellationToken, bits: bits);
         }
         progress?.Report(new IvfBuildProgress(spec.Opq ? "opq" : "pq", 1));
-        ScalarQuantizer8? prefix8 = null;
-        if (spec.Prefix8Dim is { } d8)
-        {
-            // Ranges of the (rotated) training rows' d8-dim prefixes; values outside clamp when encoded.
-            var p = new float[(long)n * d8];
-            for (int i = 0; i < n; i++) train.Row(i)[..d8].CopyTo(p.AsSpan(i * d8, d8));
-            prefix8 = ScalarQuantizer8.TrainRows(p, n, d8);
-        }
         return new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid, prefix8);
     }
 
@@ -463,7 +520,7 @@ public sealed partial class PqIndex : IVectorIndex
         var rows = new float[(long)Math.Min(Chunk, n) * Dimension];
         var lists = new int[Math.Min(Chunk, n)];
         var spills = new int[Math.Min(Chunk, n)];
-        int cm = SubQuantizers; // one byte per sub-quantizer until the list packs it
+        int cm = _codeWidth; // unpacked: one byte per sub-quantizer until the list packs it
         var codes = new byte[(long)Math.Min(Chunk, n) * cm];
         for (int s = 0; s < n; s += Chunk)
         {
@@ -684,6 +741,15 @@ public sealed partial class PqIndex : IVectorIndex
     /// <summary>Code of a (rotated) row in list <paramref name="list"/>.</summary>
     private void EncodeInto(ReadOnlySpan<float> row, int list, Span<byte> code, EncodeScratch s)
     {
+        switch (Codec)
+        {
+            case ListCodec.Sq8:
+                ScanQuantizer!.Encode(row[..CodeDim], code[..CodeDim]);
+                return;
+            case ListCodec.Float:
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(row[..CodeDim]).CopyTo(code);
+                return;
+        }
         var x = s.Prefix;
         PrefixInto(row, CodeDim, Spherical, x);
         if (_residCentroids is not null)
@@ -694,7 +760,7 @@ public sealed partial class PqIndex : IVectorIndex
             Opq.Apply(x, s.Rotated);
             z = s.Rotated;
         }
-        Quantizer.Encode(z, code, s.Table);
+        Quantizer!.Encode(z, code, s.Table);
     }
 
     private void CheckVector(ReadOnlySpan<float> v, int index)
@@ -712,63 +778,147 @@ public sealed partial class PqIndex : IVectorIndex
         public readonly float[] Norms = new float[ix.CoarseBlocks * InterleavedKernels.BlockRows];
         public readonly float[] Prefix = new float[ix.CodeDim];
         public readonly float[] Rotated = new float[ix.CodeDim];
-        public readonly float[] Table = new float[ix.SubQuantizers * ix.Quantizer.Ksub];
+        public readonly float[] Table = new float[ix.SubQuantizers * (ix.Quantizer?.Ksub ?? 0)];
         public readonly float[] Row = new float[ix.Dimension];
-        public readonly byte[] Code = new byte[ix.SubQuantizers];
+        public readonly byte[] Code = new byte[ix._codeWidth];
         public readonly float[] SpillKeys = new float[Math.Min(SpillCandidates, Math.Max(1, ix.NList - 1))];
         public readonly int[] SpillIds = new int[Math.Min(SpillCandidates, Math.Max(1, ix.NList - 1))];
     }
 }
 
-/// <summary>
-/// One inverted list of PQ codes and each row's rerank-store slot. 8-bit codes are row-major (Count × M bytes); 4-bit
-/// codes are packed in fast-scan blocks of 32 rows (see <see cref="FastScanKernels"/>), capacity a multiple of 32.
-/// Codes come in and go out one byte per sub-quantizer.
-/// </summary>
-internal sealed class PqList(int m, int bits)
+/// <summary>How a list codec lays its codes out in an inverted list (chosen once per index, see <see cref="PqList"/>).</summary>
+internal enum CodeLayout
 {
-    private readonly int _m = m;
+    /// <summary>Row-major bytes, one code after the other (8-bit PQ/OPQ codes).</summary>
+    RowMajor,
+
+    /// <summary>4-bit codes packed in fast-scan blocks of 32 rows (<see cref="FastScanKernels"/>).</summary>
+    FastScan4,
+
+    /// <summary>8-bit scalar-quantized prefixes in the interleaved-16 layout (<see cref="InterleavedKernels.DotU8"/>).</summary>
+    Interleaved8,
+
+    /// <summary>Float32 prefixes in the interleaved-16 layout (<see cref="InterleavedKernels.Dot"/>).</summary>
+    Interleaved32,
+}
+
+/// <summary>
+/// One inverted list of codes and each row's rerank-store slot. The codec decides the layout (<see cref="CodeLayout"/>):
+/// 8-bit PQ codes are row-major (Count × M bytes); 4-bit codes are packed in fast-scan blocks of 32 rows; SQ8 and float
+/// scan codes of a d_s-dim prefix sit in interleaved-16 blocks (block-major, as in the IVF scan store), so a scan at any
+/// prefix d ≤ d_s streams contiguous memory. Codes come in and go out "unpacked": one byte per PQ sub-quantizer, d_s
+/// bytes for SQ8, d_s floats (as bytes) for float.
+/// </summary>
+internal sealed class PqList
+{
+    private readonly int _width;      // unpacked code bytes (PQ: M; SQ8: d_s; float: 4·d_s)
+    private readonly CodeLayout _layout;
+    private readonly int _dims;       // interleaved layouts: the prefix dims d_s
+    private readonly TileLayout _tiles;
+
+    public PqList(int width, CodeLayout layout, int dims = 0)
+    {
+        _width = width;
+        _layout = layout;
+        _dims = dims;
+        _tiles = layout is CodeLayout.Interleaved8 or CodeLayout.Interleaved32 ? TileLayout.BlockMajor(dims) : default;
+    }
+
+    /// <summary>8-bit PQ (M bytes per code) or 4-bit fast scan (M sub-quantizers).</summary>
+    public PqList(int m, int bits) : this(m, bits == 4 ? CodeLayout.FastScan4 : CodeLayout.RowMajor)
+    {
+    }
 
     public int Count { get; private set; }
 
     public int Tombstones { get; set; }
 
     /// <summary>Whether <see cref="Codes"/> holds packed 4-bit fast-scan blocks.</summary>
-    public bool Packed => bits == 4;
+    public bool Packed => _layout == CodeLayout.FastScan4;
 
-    /// <summary>8-bit: Count × M bytes, row-major. 4-bit: ⌈Capacity/32⌉ fast-scan blocks.</summary>
+    /// <summary>The tile layout of an interleaved list (block-major over d_s dims; strides in values).</summary>
+    public TileLayout Tiles => _tiles;
+
+    /// <summary>
+    /// Row-major: Count × M bytes. Fast scan: ⌈Capacity/32⌉ blocks. Interleaved: ⌈Capacity/16⌉ blocks of
+    /// <see cref="Tiles"/>' block stride values (bytes, or floats stored as bytes).
+    /// </summary>
     public byte[] Codes { get; private set; } = [];
+
+    /// <summary>The interleaved float store (<see cref="CodeLayout.Interleaved32"/>) as floats.</summary>
+    public ReadOnlySpan<float> Floats => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Codes.AsSpan());
 
     /// <summary>Rerank-store slot per row; −1 marks a tombstone.</summary>
     public int[] Slots { get; private set; } = [];
 
     public long AllocatedBytes => Codes.LongLength + Slots.LongLength * 4;
 
+    private int RowsPerBlock => _layout switch
+    {
+        CodeLayout.FastScan4 => FastScanKernels.BlockRows,
+        CodeLayout.Interleaved8 or CodeLayout.Interleaved32 => InterleavedKernels.BlockRows,
+        _ => 1,
+    };
+
     public int Append(ReadOnlySpan<byte> code, int slot)
     {
-        if (Count == Slots.Length) Resize(Math.Max(Packed ? FastScanKernels.BlockRows : 16, Count * 2));
+        if (Count == Slots.Length) Resize(Math.Max(Math.Max(16, RowsPerBlock), Count * 2));
         WriteCode(Count, code);
         Slots[Count] = slot;
         return Count++;
     }
 
-    /// <summary>Row <paramref name="pos"/>'s code, one byte per sub-quantizer.</summary>
+    /// <summary>Row <paramref name="pos"/>'s code, unpacked (see the class remarks).</summary>
     public void ReadCode(int pos, Span<byte> code)
     {
-        if (Packed) FastScanKernels.ReadCode(Codes, _m, pos, code);
-        else Codes.AsSpan(pos * _m, _m).CopyTo(code);
+        switch (_layout)
+        {
+            case CodeLayout.FastScan4:
+                FastScanKernels.ReadCode(Codes, _width, pos, code);
+                break;
+            case CodeLayout.Interleaved8:
+                for (int j = 0; j < _dims; j++) code[j] = Codes[InterleavedIndex(pos, j)];
+                break;
+            case CodeLayout.Interleaved32:
+                InterleavedKernels.ReadRow(Floats, _tiles, pos, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code[.._width]));
+                break;
+            default:
+                Codes.AsSpan(pos * _width, _width).CopyTo(code);
+                break;
+        }
     }
 
     private void WriteCode(int pos, ReadOnlySpan<byte> code)
     {
-        if (Packed) FastScanKernels.WriteCode(Codes, _m, pos, code);
-        else code[.._m].CopyTo(Codes.AsSpan(pos * _m, _m));
+        switch (_layout)
+        {
+            case CodeLayout.FastScan4:
+                FastScanKernels.WriteCode(Codes, _width, pos, code);
+                break;
+            case CodeLayout.Interleaved8:
+                InterleavedKernels.WriteRow(Codes, _tiles, pos, code[.._dims]);
+                break;
+            case CodeLayout.Interleaved32:
+                InterleavedKernels.WriteRow(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Codes.AsSpan()), _tiles, pos,
+                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code[.._width]));
+                break;
+            default:
+                code[.._width].CopyTo(Codes.AsSpan(pos * _width, _width));
+                break;
+        }
+    }
+
+    /// <summary>Where value j of row <paramref name="pos"/> sits in an interleaved store (in values).</summary>
+    private int InterleavedIndex(int pos, int j)
+    {
+        const int B = InterleavedKernels.BlockRows;
+        return (int)_tiles.Offset(pos / B, j / B) + (j % B) * B + pos % B;
     }
 
     /// <summary>Drops tombstones; slots are renumbered through <paramref name="remap"/>; <paramref name="moved"/> hears every row's new position.</summary>
     public void Compact(Action<long, int> moved, Func<int, long> idOfOldSlot, int[] remap)
     {
-        Span<byte> code = stackalloc byte[_m];
+        Span<byte> code = _width <= 1024 ? stackalloc byte[_width] : new byte[_width];
         int write = 0;
         for (int read = 0; read < Count; read++)
         {
@@ -789,15 +939,24 @@ internal sealed class PqList(int m, int bits)
         if (Slots.Length > 64 && Count < Slots.Length / 4) Resize(Math.Max(16, Count * 2));
     }
 
+    /// <summary>Bytes of codes that hold <paramref name="rows"/> rows (whole blocks for blocked layouts).</summary>
+    private long BytesFor(int rows) => _layout switch
+    {
+        CodeLayout.FastScan4 => (long)FastScanKernels.Blocks(rows) * FastScanKernels.BlockBytes(_width),
+        CodeLayout.Interleaved8 => (long)((rows + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows) * _tiles.BlockStride,
+        CodeLayout.Interleaved32 => (long)((rows + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows) * _tiles.BlockStride * sizeof(float),
+        _ => (long)rows * _width,
+    };
+
     private void Resize(int capacity)
     {
-        if (Packed) capacity = FastScanKernels.Blocks(capacity) * FastScanKernels.BlockRows;
-        var codes = new byte[Packed ? (long)FastScanKernels.Blocks(capacity) * FastScanKernels.BlockBytes(_m) : (long)capacity * _m];
+        int per = RowsPerBlock;
+        capacity = (capacity + per - 1) / per * per;
+        var codes = new byte[BytesFor(capacity)];
         var slots = new int[capacity];
-        // Packed: the used blocks are a prefix of the array. Rows past Count in the last block may hold stale codes;
-        // scans stop at Count.
-        long used = Packed ? (long)FastScanKernels.Blocks(Count) * FastScanKernels.BlockBytes(_m) : (long)Count * _m;
-        Codes.AsSpan(0, (int)used).CopyTo(codes);
+        // Blocked layouts: the used blocks are a prefix of the array. Rows past Count in the last block may hold stale
+        // codes; scans stop at Count.
+        Codes.AsSpan(0, (int)BytesFor(Count)).CopyTo(codes);
         Slots.AsSpan(0, Count).CopyTo(slots);
         Codes = codes;
         Slots = slots;

@@ -29,4 +29,28 @@ internal static class RerankKey
                 }
         }
     }
+
+    /// <summary>
+    /// Turns a scan's dot products (and, for L2 and cosine, the rows' squared prefix norms) into the same keys as
+    /// <see cref="Of"/>, in place in <paramref name="dots"/>; <paramref name="norms2"/> is overwritten for cosine.
+    /// </summary>
+    public static void ToKeys(Span<float> dots, Span<float> norms2, Metric metric)
+    {
+        switch (metric)
+        {
+            case Metric.L2:
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(dots, -2f, norms2, dots); // ‖x‖² − 2q·x (+‖q‖², constant)
+                break;
+            case Metric.Cosine:
+                // −q·x / ‖x‖ (query norm constant). A zero vector has dot 0: flooring its norm makes the key 0, not NaN.
+                System.Numerics.Tensors.TensorPrimitives.Sqrt(norms2, norms2);
+                System.Numerics.Tensors.TensorPrimitives.Max(norms2, 1e-30f, norms2);
+                System.Numerics.Tensors.TensorPrimitives.Divide(dots, norms2, dots);
+                System.Numerics.Tensors.TensorPrimitives.Negate(dots, dots);
+                break;
+            default:
+                System.Numerics.Tensors.TensorPrimitives.Negate(dots, dots);
+                break;
+        }
+    }
 }
