@@ -170,6 +170,37 @@ internal sealed class RemoteCollection(AdannsClient client, string name, int dim
         return results;
     }
 
+    public async Task UpsertTextAsync(IReadOnlyList<TextRecord> records, bool wait = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        if (records.Count == 0) return;
+        var r = new V1.UpsertRequest { Collection = name, Wait = wait };
+        for (int i = 0; i < records.Count; i++)
+        {
+            var t = records[i] ?? throw new AdannsException(AdannsErrorCode.InvalidId, $"Record {i} of the batch is null.", i);
+            if (string.IsNullOrWhiteSpace(t.Text)) throw new AdannsException(AdannsErrorCode.InvalidArgument, $"Collection \"{name}\": text {i} is empty.", i);
+            var p = new V1.Point { Id = RemoteConvert.ToProto(t.Id), Text = t.Text };
+            RemoteConvert.Fill(p.Payload, t.Payload);
+            r.Points.Add(p);
+        }
+        await AdannsClient.Call(() => client.Points.UpsertAsync(r, client.Options(cancellationToken)).ResponseAsync, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<SearchResult> SearchTextAsync(string text, int k, SearchParams? parameters = null, Filter? filter = null, bool withPayload = false,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (string.IsNullOrWhiteSpace(text)) throw new AdannsException(AdannsErrorCode.InvalidArgument, $"Collection \"{name}\": text 0 is empty.", 0);
+        if (k < 1) throw new AdannsException(AdannsErrorCode.InvalidQuery, $"k must be at least 1 (got {k}).");
+        var request = new V1.SearchRequest
+        {
+            Collection = name, TopK = (uint)k, Params = RemoteConvert.ToProto(parameters), Filter = RemoteConvert.ToProto(filter), WithPayload = withPayload, Text = text,
+        };
+        var response = await AdannsClient.Call(() => client.SearchApi.SearchAsync(request, client.Options(cancellationToken)).ResponseAsync, cancellationToken)
+            .ConfigureAwait(false);
+        return RemoteConvert.ToResult(response, withPayload);
+    }
+
     private V1.SearchRequest Request(ReadOnlyMemory<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload) =>
         Request(query, k, RemoteConvert.ToProto(parameters), RemoteConvert.ToProto(filter), withPayload);
 

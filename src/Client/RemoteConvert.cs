@@ -143,6 +143,12 @@ internal static class RemoteConvert
         if (p.Exact is bool e) r.Exact = e;
         if (p.MaxFlops is double f) r.MaxFlops = f;
         if (p.MaxMicros is double m) r.MaxMicros = m;
+        if (p.TargetRecall is double t)
+        {
+            if (!(t > 0 && t <= 1))
+                throw new AdannsException(AdannsErrorCode.InvalidQuery, $"TargetRecall must be in (0, 1] (got {t.ToString(System.Globalization.CultureInfo.InvariantCulture)}).");
+            r.TargetRecall = t;
+        }
         return r;
     }
 
@@ -174,24 +180,42 @@ internal static class RemoteConvert
             VectorsReranked = (long)s.VectorsReranked,
             Flops = (long)s.Flops,
         };
-        ResolvedSearch? used = s.Used is { } u
-            ? new ResolvedSearch((int)u.Nprobe, (int)u.CoarseDim, (int)u.ScanDim, (int)u.Shortlist,
-                u.Rerank.Select(st => new RerankStage((int)st.Dim, st.Keep == 0 ? null : (int)st.Keep)).ToArray(), u.Exact, u.BudgetPoint, u.OverBudget)
-            : null;
+        ResolvedSearch? used = s.Used is { } u ? ToResolved(u) : null;
         return new SearchResult(hits, new SearchReport(ToPath(s.Path), used, stats));
     }
+
+    public static ResolvedSearch ToResolved(V1.UsedParams u) =>
+        new((int)u.Nprobe, (int)u.CoarseDim, (int)u.ScanDim, (int)u.Shortlist,
+            u.Rerank.Select(st => new RerankStage((int)st.Dim, st.Keep == 0 ? null : (int)st.Keep)).ToArray(), u.Exact, u.BudgetPoint, u.OverBudget,
+            u.HasPredictedRecall ? u.PredictedRecall : null);
 
     public static VectorRecord ToRecord(V1.RetrievedPoint p) => new(ToRecordId(p.Id), p.Vector.ToArray(), ToPayload(p.Payload));
 
     public static CollectionDescription ToDescription(V1.CollectionInfo i) => new(i.Name, (int)i.Dimension, ToMetric(i.Metric), i.IndexSpec,
         new CollectionStats((long)i.Count, i.IndexTrained, (long)i.Tombstones, (long)i.AppliedLsn, (long)i.CheckpointLsn, (int)i.Retrains,
             (int)i.Compactions, (long)i.RecordLogBytes, (long)i.WalBytes),
-        Memory: null);
+        Memory: null, Embedder: string.IsNullOrEmpty(i.Embedder) ? null : i.Embedder, Tuning: i.Tuning is { } t ? ToTuning(t) : null);
+
+    public static IndexTuning ToTuning(V1.IndexTuning t)
+    {
+        ComputeProfile? profile = null;
+        if (t.ProfileK > 0 && t.Profile.Count > 0)
+        {
+            var points = t.Profile.Select(p =>
+            {
+                var r = ToResolved(p.Params ?? new V1.UsedParams());
+                var sp = new SearchParams { NProbe = r.NProbe, CoarseDim = r.CoarseDim, ScanDim = r.ScanDim, Shortlist = r.Shortlist, Rerank = r.Rerank };
+                return new ProfilePoint(sp, p.FlopsPerQuery, p.MicrosPerQuery, p.Recall);
+            });
+            profile = new ComputeProfile(points, (int)t.ProfileK, Math.Max(1, (int)t.ProfileQueries), (long)t.ProfileVectors);
+        }
+        return new IndexTuning(t.Spec, t.Defaults is { } d ? ToResolved(d) : null, profile);
+    }
 
     public static V1.CreateCollectionRequest ToProto(CollectionConfig c)
     {
         ArgumentNullException.ThrowIfNull(c);
-        if (c.Dimension < 1) throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{c.Name}\": dimension {c.Dimension} is outside [1, 65536].");
+        if (c.Dimension < (c.Embedder is null ? 1 : 0)) throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{c.Name}\": dimension {c.Dimension} is outside {(c.Embedder is null ? "[1, 65536]" : "[0 (the embedder's), 65536]")}.");
         var r = new V1.CreateCollectionRequest { Name = c.Name ?? "", Dimension = (uint)c.Dimension, Metric = ToProto(c.Metric), IndexSpec = c.IndexSpec ?? "" };
         if (c.TrainThreshold is int t)
         {
@@ -200,6 +224,7 @@ internal static class RemoteConvert
         }
         if (c.MaxPayloadBytes < 0) throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{c.Name}\": MaxPayloadBytes must be ≥ 0.");
         r.MaxPayloadBytes = (uint)c.MaxPayloadBytes;
+        if (c.Embedder is { } embedder) r.Embedder = embedder;
         return r;
     }
 

@@ -86,7 +86,48 @@ internal static class ProtoConvert
             TrainThreshold = (uint)(c.Config.TrainThreshold ?? 0),
             MaxPayloadBytes = (uint)c.Config.MaxPayloadBytes,
             Embedder = c.Config.Embedder ?? "",
+            Tuning = c.GetTuning() is { } t ? ToProto(t) : null,
         };
+    }
+
+    public static V1.IndexTuning ToProto(IndexTuning t)
+    {
+        var r = new V1.IndexTuning { Spec = t.Spec, Defaults = t.Defaults is { } d ? ToProto(d) : null };
+        if (t.Profile is { } p)
+        {
+            r.ProfileK = (uint)p.K;
+            r.ProfileQueries = (uint)p.Queries;
+            r.ProfileVectors = (ulong)p.VectorCount;
+            foreach (var point in p.Points)
+            {
+                var sp = point.Params;
+                r.Profile.Add(new V1.TuningPoint
+                {
+                    Params = ToProto(new ResolvedSearch(sp.NProbe ?? 0, sp.CoarseDim ?? 0, sp.ScanDim ?? 0, sp.Shortlist ?? 0, sp.Rerank ?? [], sp.Exact ?? false)),
+                    FlopsPerQuery = point.FlopsPerQuery,
+                    MicrosPerQuery = point.MicrosPerQuery,
+                    Recall = point.Recall,
+                });
+            }
+        }
+        return r;
+    }
+
+    public static V1.UsedParams ToProto(in ResolvedSearch u)
+    {
+        var r = new V1.UsedParams
+        {
+            Nprobe = (uint)u.NProbe,
+            CoarseDim = (uint)u.CoarseDim,
+            ScanDim = (uint)u.ScanDim,
+            Shortlist = (uint)u.Shortlist,
+            Exact = u.Exact,
+            BudgetPoint = u.BudgetPoint,
+            OverBudget = u.OverBudget,
+        };
+        if (u.PredictedRecall is double predicted) r.PredictedRecall = predicted;
+        foreach (var st in u.Rerank) r.Rerank.Add(new V1.RerankStage { Dim = (uint)st.Dim, Keep = (uint)(st.Keep ?? 0) });
+        return r;
     }
 
     // ------------------------------------------------------------ ids, payloads, points
@@ -319,21 +360,7 @@ internal static class ProtoConvert
             Flops = (ulong)report.Stats.Flops,
             ServerMicros = serverMicros,
         };
-        if (report.Used is { } u)
-        {
-            s.Used = new V1.UsedParams
-            {
-                Nprobe = (uint)u.NProbe,
-                CoarseDim = (uint)u.CoarseDim,
-                ScanDim = (uint)u.ScanDim,
-                Shortlist = (uint)u.Shortlist,
-                Exact = u.Exact,
-                BudgetPoint = u.BudgetPoint,
-                OverBudget = u.OverBudget,
-            };
-            if (u.PredictedRecall is double predicted) s.Used.PredictedRecall = predicted;
-            foreach (var st in u.Rerank) s.Used.Rerank.Add(new V1.RerankStage { Dim = (uint)st.Dim, Keep = (uint)(st.Keep ?? 0) });
-        }
+        if (report.Used is { } u) s.Used = ToProto(u);
         return s;
     }
 

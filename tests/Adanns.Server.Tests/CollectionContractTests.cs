@@ -134,6 +134,70 @@ public abstract class CollectionContractTests
     }
 
     [Fact]
+    public async Task ATrainedIndexReportsItsTuning_AndATargetRecallPicksAProfiledPoint()
+    {
+        var data = Helpers.Vectors(3000, D, 11);
+        var c = await Db.CreateCollectionAsync(new CollectionConfig(Unique("tune"), D, Metric.L2, "IVF16") { TrainThreshold = 2000 });
+        Assert.Null((await c.DescribeAsync()).Tuning); // untrained: exact searches, nothing tuned
+        for (int start = 0; start < data.Length; start += 500) // the server's default max_batch
+            await c.UpsertAsync(Enumerable.Range(start, 500).Select(i => new VectorRecord((ulong)i, data[i])).ToList());
+        Assert.True(await c.WaitForIndexAsync());
+
+        var tuning = (await c.DescribeAsync()).Tuning;
+        Assert.NotNull(tuning);
+        Assert.Equal("IVF16", tuning.Spec);
+        Assert.NotNull(tuning.Defaults);
+        Assert.InRange(tuning.Defaults.Value.NProbe, 1, 16);
+        Assert.Equal(D, tuning.Defaults.Value.ScanDim);
+        // Profiled on training (embedded: DatabaseOptions.ProfileIndexes; the server's default): a frontier of increasing recall.
+        var profile = tuning.Profile;
+        Assert.NotNull(profile);
+        Assert.InRange(profile.VectorCount, 2000, 3000);
+        Assert.True(profile.Points.Count >= 2, $"{profile.Points.Count} profile points");
+        for (int i = 1; i < profile.Points.Count; i++)
+        {
+            Assert.True(profile.Points[i].Recall > profile.Points[i - 1].Recall);
+            Assert.True(profile.Points[i].FlopsPerQuery >= profile.Points[i - 1].FlopsPerQuery);
+        }
+
+        // A recall target (sent as params.target_recall remotely) runs the cheapest point that reaches it, and says so.
+        var target = profile.Points[^1];
+        var res = await c.SearchAsync(data[5], 10, new Engine.Indexes.SearchParams { TargetRecall = target.Recall });
+        Assert.Equal(SearchPath.Index, res.Report.Path);
+        Assert.Equal(target.Recall, res.Report.Used!.Value.PredictedRecall);
+        Assert.Equal(target.Params.NProbe, res.Report.Used.Value.NProbe);
+        Assert.Equal(5UL, res.Hits[0].Id.Number);
+        var bad = await Assert.ThrowsAsync<AdannsException>(async () => await c.SearchAsync(data[5], 10, new Engine.Indexes.SearchParams { TargetRecall = 1.5 }));
+        Assert.Contains("1.5", bad.Message);
+        await Db.DropCollectionAsync(c.Name);
+    }
+
+    [Fact]
+    public async Task TextGoesInAndOutThroughTheSameInterface()
+    {
+        var c = await Db.CreateCollectionAsync(new CollectionConfig(Unique("text"), 0, Metric.Cosine, "IVF4") { Embedder = "minilm" });
+        Assert.Equal(384, c.Dimension);
+        string[] texts = ["a fast text editor for the terminal", "library for decoding JPEG images", "the GNU C compiler"];
+        await c.UpsertTextAsync(texts.Select((t, i) => new TextRecord((ulong)i, t, new Dictionary<string, PayloadValue> { ["n"] = i })).ToList());
+        var hit = (await c.SearchTextAsync(texts[1], 2, withPayload: true)).Hits[0];
+        Assert.Equal(1UL, hit.Id.Number);
+        Assert.Equal(texts[1], hit.Payload![Collection.TextField].AsString);
+        Assert.Equal(1, hit.Payload["n"].AsNumber);
+        Assert.InRange(hit.Score, 0.999f, 1.001f); // cosine of the text with itself
+        var desc = await c.DescribeAsync();
+        Assert.Equal("minilm", desc.Embedder);
+        Assert.Equal(384, desc.Dimension);
+
+        var plain = await Db.CreateCollectionAsync(new CollectionConfig(Unique("vec"), 4, Metric.L2, "IVF4"));
+        Assert.Null((await plain.DescribeAsync()).Embedder);
+        Assert.Equal(AdannsErrorCode.InvalidArgument, (await Assert.ThrowsAsync<AdannsException>(async () => await plain.SearchTextAsync("hello", 3))).Code);
+        Assert.Equal(AdannsErrorCode.InvalidArgument, (await Assert.ThrowsAsync<AdannsException>(() => plain.UpsertTextAsync([new TextRecord(1UL, "hello")]))).Code);
+        Assert.Equal(0, await plain.CountAsync());
+        await Db.DropCollectionAsync(c.Name);
+        await Db.DropCollectionAsync(plain.Name);
+    }
+
+    [Fact]
     public async Task CancellingALongBatch_StopsIt()
     {
         var (c, data) = await FilledAsync(300);
@@ -165,19 +229,26 @@ public abstract class CollectionContractTests
 public sealed class EmbeddedContractTests : CollectionContractTests, IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "adanns-contract-" + Guid.NewGuid().ToString("N"));
+    private readonly Embeddings.MiniLmTextEmbedder _minilm = new();
     private AdannsDatabase? _db;
 
     protected override IAdannsDatabase Db => _db!;
 
     public Task InitializeAsync()
     {
-        _db = AdannsDatabase.Open(_dir, new DatabaseOptions { CheckpointInterval = TimeSpan.FromHours(1) });
+        _db = AdannsDatabase.Open(_dir, new DatabaseOptions
+        {
+            CheckpointInterval = TimeSpan.FromHours(1),
+            ProfileIndexes = true, // as the server does by default
+            Embedders = new Dictionary<string, ITextEmbedder> { [Embeddings.MiniLmTextEmbedder.DefaultName] = _minilm },
+        });
         return Task.CompletedTask;
     }
 
     public async Task DisposeAsync()
     {
         if (_db is not null) await _db.DisposeAsync();
+        _minilm.Dispose();
         try { Directory.Delete(_dir, recursive: true); }
         catch (IOException) { }
     }

@@ -221,6 +221,30 @@ public sealed partial class Collection
     public Task<CollectionDescription> DescribeAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult(new CollectionDescription(Name, Dimension, Metric, Config.IndexSpec, GetStats(), GetMemory()));
+        return Task.FromResult(new CollectionDescription(Name, Dimension, Metric, Config.IndexSpec, GetStats(), GetMemory(), Config.Embedder, GetTuning()));
+    }
+
+    /// <summary>
+    /// The trained index's pipeline, default search parameters and measured cost/recall frontier (what a recall target
+    /// or a budget chooses from); null while the collection is untrained.
+    /// </summary>
+    public IndexTuning? GetTuning()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            if (_index is not { } index) return null;
+            ResolvedSearch? defaults;
+            try
+            {
+                defaults = index.Resolve(null, IndexTuning.DefaultsK);
+            }
+            catch (ArgumentException)
+            {
+                defaults = null; // an index too small for k = 10 at its defaults
+            }
+            return new IndexTuning(index.Spec.ToString(), defaults, index.ComputeProfile);
+        }
+        finally { _lock.ExitReadLock(); }
     }
 }

@@ -46,6 +46,18 @@ public interface IAdannsCollection
     Task<IReadOnlyList<SearchResult>> SearchBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k, SearchParams? parameters = null,
         Filter? filter = null, bool withPayload = false, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Embeds the texts with the collection's embedder (<see cref="CollectionConfig.Embedder"/>) in one batch and upserts
+    /// them atomically, each text kept in the payload field <see cref="Collection.TextField"/>. Remotely the server embeds.
+    /// </summary>
+    /// <exception cref="AdannsException">The collection has no embedder (<see cref="AdannsErrorCode.InvalidArgument"/>); an empty text.</exception>
+    Task UpsertTextAsync(IReadOnlyList<TextRecord> records, bool wait = true, CancellationToken cancellationToken = default);
+
+    /// <summary>The <paramref name="k"/> nearest records to the embedding of <paramref name="text"/> (the collection's embedder; remotely, on the server).</summary>
+    /// <exception cref="AdannsException">The collection has no embedder (<see cref="AdannsErrorCode.InvalidArgument"/>); an empty text.</exception>
+    ValueTask<SearchResult> SearchTextAsync(string text, int k, SearchParams? parameters = null, Filter? filter = null, bool withPayload = false,
+        CancellationToken cancellationToken = default);
+
     /// <summary>Configuration and counters now.</summary>
     Task<CollectionDescription> DescribeAsync(CancellationToken cancellationToken = default);
 
@@ -86,8 +98,24 @@ public sealed record SearchResult(IReadOnlyList<SearchHit> Hits, SearchReport Re
 /// <param name="IndexSpec">Index pipeline.</param>
 /// <param name="Stats">Counters (count, index state, LSNs, maintenance, bytes).</param>
 /// <param name="Memory">Resident memory estimate; null for a remote collection (the server does not report it).</param>
-public sealed record CollectionDescription(string Name, int Dimension, Metric Metric, string IndexSpec, CollectionStats Stats, CollectionMemory? Memory)
+/// <param name="Embedder">The text embedder the collection was created with (<see cref="CollectionConfig.Embedder"/>), or null.</param>
+/// <param name="Tuning">How the trained index is tuned; null while the collection is untrained (searches are exact).</param>
+public sealed record CollectionDescription(string Name, int Dimension, Metric Metric, string IndexSpec, CollectionStats Stats, CollectionMemory? Memory,
+    string? Embedder = null, IndexTuning? Tuning = null)
 {
     /// <summary>Live records.</summary>
     public long Count => Stats.Count;
+}
+
+/// <summary>How a collection's trained index is tuned, as its <see cref="IVectorIndexReader"/> reports it.</summary>
+/// <param name="Spec">The pipeline the trained index runs (<see cref="IVectorIndexReader.Spec"/>).</param>
+/// <param name="Defaults">What a search without parameters runs at k = <see cref="IndexTuning.DefaultsK"/> (<see cref="IVectorIndexReader.Resolve"/>);
+/// null when the index cannot resolve them.</param>
+/// <param name="Profile">The measured cost/recall frontier (<see cref="IVectorIndexReader.ComputeProfile"/>): what a recall target or a
+/// compute budget picks from, each point with its predicted recall; null when the index was not profiled
+/// (<see cref="DatabaseOptions.ProfileIndexes"/>).</param>
+public sealed record IndexTuning(string Spec, ResolvedSearch? Defaults, ComputeProfile? Profile)
+{
+    /// <summary>The k <see cref="Defaults"/> are resolved at.</summary>
+    public const int DefaultsK = 10;
 }
