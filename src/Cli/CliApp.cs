@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Adanns.Client;
 using Adanns.Engine;
 using Adanns.Engine.Collections;
@@ -37,6 +38,7 @@ public static class ExitCodes
 public static class CliApp
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+    private static readonly JsonSerializerOptions JsonSkipNulls = new() { WriteIndented = false, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     /// <summary>Parses <paramref name="args"/> and runs the command; returns its exit code (see <see cref="ExitCodes"/>).</summary>
     /// <param name="args">The command line.</param>
@@ -54,6 +56,9 @@ public static class CliApp
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>One MiniLM per process, loaded on first use (by a collection with embedder "minilm").</summary>
+    private static readonly Embeddings.MiniLmTextEmbedder SharedMiniLm = new();
 
     private sealed record Io(IAnsiConsole Console, TextWriter Out, TextWriter Err);
 
@@ -85,7 +90,15 @@ public static class CliApp
                 if (mustExist && !Directory.Exists(Path.Combine(dir, "collections")))
                     throw new AdannsException(AdannsErrorCode.CollectionNotFound, $"There is no database in \"{dir}\" (import into it first).");
                 // Maintenance runs on request only: an import trains once at the end instead of at every doubling.
-                return AdannsDatabase.Open(dir, new DatabaseOptions { BackgroundMaintenance = false });
+                return AdannsDatabase.Open(dir, new DatabaseOptions
+                {
+                    BackgroundMaintenance = false,
+                    // As the server does: a trained index measures its cost/recall frontier, so info shows it and
+                    // search --target-recall works.
+                    ProfileIndexes = true,
+                    // Collections created with embedder "minilm" take text here as on a server (the model loads on first use).
+                    Embedders = new Dictionary<string, ITextEmbedder> { [Embeddings.MiniLmTextEmbedder.DefaultName] = SharedMiniLm },
+                });
             }
             string url = r.GetValue(Server)!;
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
@@ -178,7 +191,10 @@ public static class CliApp
             var info = VectorFile.GetInfo(path);
             long rowsInFile = info.Rows;
             int n = (int)Math.Min(rowsInFile, r.GetValue(limit) ?? int.MaxValue);
-            using var vectors = VectorFile.ReadVectors(path, n);
+            int dimension = info.Dimension;
+            // The header and element type are checked now, before a collection is created; a malformed row further on
+            // stops the import at its chunk (the rows before it are stored, and a re-run resumes).
+            foreach (var _ in VectorFile.ReadVectorChunks(path, Math.Min(n, 1))) { }
             ulong[] idOf = ReadIds(r.GetValue(ids), n);
             await using var db = target.Open(r, mustExist: false);
             string name = r.GetValue(collection)!;
@@ -190,17 +206,18 @@ public static class CliApp
             }
             catch (AdannsException e) when (e.Code == AdannsErrorCode.CollectionNotFound && !(e.Message.Contains("no database", StringComparison.Ordinal)))
             {
-                col = await db.CreateCollectionAsync(new CollectionConfig(name, vectors.Dimension, ParseMetric(r.GetValue(metric)!), r.GetValue(spec)!), ct).ConfigureAwait(false);
+                col = await db.CreateCollectionAsync(new CollectionConfig(name, dimension, ParseMetric(r.GetValue(metric)!), r.GetValue(spec)!), ct).ConfigureAwait(false);
                 created = true;
             }
-            if (col.Dimension != vectors.Dimension)
-                throw new AdannsException(AdannsErrorCode.WrongDimension, $"Collection \"{name}\" holds {col.Dimension}-dim vectors; {path} has {vectors.Dimension}.");
+            if (col.Dimension != dimension)
+                throw new AdannsException(AdannsErrorCode.WrongDimension, $"Collection \"{name}\" holds {col.Dimension}-dim vectors; {path} has {dimension}.");
 
             bool asJson = r.GetValue(json);
             bool progress = !asJson && !r.GetValue(noProgress) && io.Console.Profile.Capabilities.Interactive;
             // One write must fit a log entry (4 MiB): wide vectors get smaller batches than asked for.
-            int perBatch = Math.Max(1, Math.Min(r.GetValue(batch), 3_000_000 / (4 * vectors.Dimension + 256)));
-            var run = new ImportRun(col, vectors, idOf, perBatch, resume: !created && await col.CountAsync(null, ct).ConfigureAwait(false) > 0);
+            int perBatch = Math.Max(1, Math.Min(r.GetValue(batch), 3_000_000 / (4 * dimension + 256)));
+            // Streamed: a few MiB of the file are decoded at a time, whatever its size.
+            var run = new ImportRun(col, VectorFile.ReadVectorChunks(path, n), idOf, perBatch, resume: !created && await col.CountAsync(null, ct).ConfigureAwait(false) > 0);
             var sw = Stopwatch.StartNew();
             if (progress)
             {
@@ -285,42 +302,84 @@ public static class CliApp
 
     private static Command SearchCommand(Io io)
     {
-        var queries = new Argument<string>("QUERYFILE") { Description = "A vector file (each row a query), or one query as comma-separated numbers." };
+        var queries = new Argument<string?>("QUERYFILE")
+        {
+            Description = "A vector file (each row a query), or one query as comma-separated numbers; omit it with --text.", Arity = ArgumentArity.ZeroOrOne,
+        };
         var collection = CollectionOption();
         var target = new Target();
         var k = new Option<int>("--k") { Description = "Results per query.", DefaultValueFactory = _ => 10 };
         var exact = new Option<bool>("--exact") { Description = "Exact search (scan every vector at full dimension)." };
         var nprobe = new Option<int?>("--nprobe") { Description = "IVF lists probed (default: the index's)." };
+        var targetRecall = new Option<double?>("--target-recall") { Description = "Recall target in (0, 1]: the cheapest profiled configuration reaching it (needs a profiled index)." };
         var row = new Option<int?>("--row") { Description = "Only this row of QUERYFILE." };
         var limit = new Option<int?>("--limit") { Description = "Only the first N rows of QUERYFILE." };
+        var text = new Option<string[]>("--text", "-t")
+        {
+            Description = "Search by text instead of vectors (repeat for several queries): embedded by the collection's embedder, or with --embedder here.",
+        };
+        var embedder = new Option<string?>("--embedder")
+        {
+            Description = "Embed --text in this process with this model (minilm: all-MiniLM-L6-v2, 384 dims, or its Matryoshka prefix when the collection is narrower), for a collection that holds that model's vectors but has no embedder of its own.",
+        };
+        embedder.AcceptOnlyFromAmong(Embeddings.MiniLmTextEmbedder.DefaultName);
         var withPayload = new Option<bool>("--payload") { Description = "Show each hit's payload." };
         var json = JsonOption();
-        var c = new Command("search", "Search a collection: one result list of ids and scores per query row, in query order.")
+        var c = new Command("search", "Search a collection by vectors or --text: one result list of ids and scores per query, in query order.")
         {
-            queries, collection, k, exact, nprobe, row, limit, withPayload, json,
+            queries, collection, k, exact, nprobe, targetRecall, row, limit, text, embedder, withPayload, json,
         };
         target.AddTo(c);
+        c.Validators.Add(r =>
+        {
+            bool file = r.GetValue(queries) is not null, texts = r.GetValue(text) is { Length: > 0 };
+            if (file == texts) r.AddError("Give exactly one of QUERYFILE (vectors) or --text TEXT.");
+            if (texts && (r.GetValue(row) is not null || r.GetValue(limit) is not null)) r.AddError("--row and --limit select rows of QUERYFILE; they do not apply to --text.");
+            if (!texts && r.GetValue(embedder) is not null) r.AddError("--embedder embeds --text; it does not apply to a QUERYFILE.");
+        });
         c.SetAction((r, ct) => Guard(io, ct, async () =>
         {
             if (r.GetValue(k) < 1) return await Usage(io, "--k must be at least 1.").ConfigureAwait(false);
             if (r.GetValue(nprobe) is < 1) return await Usage(io, "--nprobe must be at least 1.").ConfigureAwait(false);
             if (r.GetValue(row) is < 0) return await Usage(io, "--row must be ≥ 0.").ConfigureAwait(false);
-            var rows = ReadQueries(r.GetValue(queries)!, r.GetValue(row), r.GetValue(limit));
+            if (r.GetValue(targetRecall) is double t && !(t > 0 && t <= 1)) return await Usage(io, "--target-recall must be in (0, 1].").ConfigureAwait(false);
+            string[] texts = r.GetValue(text) ?? [];
+            if (texts.Any(string.IsNullOrWhiteSpace)) return await Usage(io, "--text must not be empty.").ConfigureAwait(false);
+            var rows = texts.Length == 0 ? ReadQueries(r.GetValue(queries)!, r.GetValue(row), r.GetValue(limit)) : null;
             await using var db = target.Open(r, mustExist: true);
             var col = await db.OpenCollectionAsync(r.GetValue(collection)!, ct).ConfigureAwait(false);
-            SearchParams? p = r.GetValue(exact) || r.GetValue(nprobe) is not null
-                ? new SearchParams { Exact = r.GetValue(exact) ? true : null, NProbe = r.GetValue(nprobe) }
+            SearchParams? p = r.GetValue(exact) || r.GetValue(nprobe) is not null || r.GetValue(targetRecall) is not null
+                ? new SearchParams { Exact = r.GetValue(exact) ? true : null, NProbe = r.GetValue(nprobe), TargetRecall = r.GetValue(targetRecall) }
                 : null;
             bool payload = r.GetValue(withPayload);
-            var results = await col.SearchBatchAsync(rows, r.GetValue(k), p, null, payload, ct).ConfigureAwait(false);
+            IReadOnlyList<SearchResult> results;
+            if (rows is not null)
+            {
+                results = await col.SearchBatchAsync(rows, r.GetValue(k), p, null, payload, ct).ConfigureAwait(false);
+            }
+            else if (r.GetValue(embedder) is not null)
+            {
+                results = await col.SearchBatchAsync(await EmbedHereAsync(col, texts, ct).ConfigureAwait(false), r.GetValue(k), p, null, payload, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                if ((await col.DescribeAsync(ct).ConfigureAwait(false)).Embedder is null)
+                    return await Usage(io, $"collection \"{col.Name}\" has no embedder, so it cannot embed --text; pass --embedder minilm to embed it here (the collection must hold that model's vectors).")
+                        .ConfigureAwait(false);
+                var list = new List<SearchResult>(texts.Length);
+                foreach (var one in texts) list.Add(await col.SearchTextAsync(one, r.GetValue(k), p, null, payload, ct).ConfigureAwait(false));
+                results = list;
+            }
+            int first = r.GetValue(row) ?? 0;
             if (r.GetValue(json))
             {
                 var doc = results.Select((res, q) => new
                 {
-                    query = (r.GetValue(row) ?? 0) + q,
+                    query = first + q,
+                    text = texts.Length > 0 ? texts[q] : null,
                     hits = res.Hits.Select(h => new { id = IdJson(h.Id), score = h.Score }).ToArray(),
                 });
-                await io.Out.WriteLineAsync(JsonSerializer.Serialize(doc, Json)).ConfigureAwait(false);
+                await io.Out.WriteLineAsync(JsonSerializer.Serialize(doc, JsonSkipNulls)).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
             var table = new Table().AddColumn("query").AddColumn("rank").AddColumn("id").AddColumn(new TableColumn("score").RightAligned());
@@ -332,7 +391,7 @@ public static class CliApp
                 {
                     var cells = new List<string>
                     {
-                        i == 0 ? ((r.GetValue(row) ?? 0) + q).ToString(CultureInfo.InvariantCulture) : "",
+                        i == 0 ? Markup.Escape(texts.Length > 0 ? texts[q] : (first + q).ToString(CultureInfo.InvariantCulture)) : "",
                         (i + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(hits[i].Id.ToString()),
                         hits[i].Score.ToString("G6", CultureInfo.InvariantCulture),
                     };
@@ -345,6 +404,22 @@ public static class CliApp
             return ExitCodes.Ok;
         }));
         return c;
+    }
+
+    /// <summary>
+    /// Embeds <paramref name="texts"/> with MiniLM in this process, at the collection's dimension (a Matryoshka prefix,
+    /// renormalised, when it is narrower than 384).
+    /// </summary>
+    private static async Task<IReadOnlyList<ReadOnlyMemory<float>>> EmbedHereAsync(IAdannsCollection col, string[] texts, CancellationToken ct)
+    {
+        if (col.Dimension > Embeddings.MiniLmEmbeddingGenerator.Dimension)
+            throw new AdannsException(AdannsErrorCode.WrongDimension,
+                $"Collection \"{col.Name}\" holds {col.Dimension}-dim vectors; minilm embeds into at most {Embeddings.MiniLmEmbeddingGenerator.Dimension}.");
+        using var embedder = new Embeddings.MiniLmTextEmbedder(dimensions: col.Dimension);
+        var flat = await embedder.EmbedAsync(texts, ct).ConfigureAwait(false);
+        var rows = new ReadOnlyMemory<float>[texts.Length];
+        for (int i = 0; i < rows.Length; i++) rows[i] = flat.AsMemory(i * col.Dimension, col.Dimension);
+        return rows;
     }
 
     private static List<ReadOnlyMemory<float>> ReadQueries(string arg, int? row, int? limit)
@@ -376,8 +451,12 @@ public static class CliApp
     {
         var target = new Target();
         var json = JsonOption();
-        var only = new Option<string?>("--collection", "-c") { Description = "Only this collection." };
-        var c = new Command("info", "Collections: name, count, dimension, metric, index spec and state, memory (embedded); quarantined collections.") { json, only };
+        var only = new Option<string?>("--collection", "-c") { Description = "Only this collection (the table then lists its index's profiled cost/recall points too)." };
+        var c = new Command("info",
+            "Collections: name, count, dimension, metric, embedder, index spec and state, the trained index's tuning (pipeline, default parameters, profiled recall), memory (embedded); quarantined collections.")
+        {
+            json, only,
+        };
         target.AddTo(c);
         c.SetAction((r, ct) => Guard(io, ct, async () =>
         {
@@ -393,11 +472,29 @@ public static class CliApp
                 {
                     collections = descriptions.Select(d => new
                     {
-                        name = d.Name, count = d.Count, spec = d.IndexSpec, dimension = d.Dimension, metric = MetricName(d.Metric),
+                        name = d.Name, count = d.Count, spec = d.IndexSpec, dimension = d.Dimension, metric = MetricName(d.Metric), embedder = d.Embedder,
                         indexTrained = d.Stats.IndexTrained, tombstones = d.Stats.Tombstones, appliedLsn = d.Stats.AppliedLsn,
                         checkpointLsn = d.Stats.CheckpointLsn, retrains = d.Stats.Retrains, diskBytes = d.Stats.RecordLogBytes + d.Stats.WalBytes,
                         memory = d.Memory is { } m
                             ? new { residentBytesPerVector = m.ResidentBytesPerVector, indexBytesPerVector = m.IndexBytesPerVector, vectorsOnDisk = m.VectorsOnDisk, recordStoreMemoryBytes = m.RecordStoreMemoryBytes }
+                            : null,
+                        tuning = d.Tuning is { } t
+                            ? new
+                            {
+                                spec = t.Spec,
+                                defaults = t.Defaults is { } dp ? ParamsJson(dp.NProbe, dp.CoarseDim, dp.ScanDim, dp.Shortlist, dp.Rerank, dp.Exact) : null,
+                                profile = t.Profile is { } pr
+                                    ? new
+                                    {
+                                        k = pr.K, queries = pr.Queries, vectors = pr.VectorCount,
+                                        points = pr.Points.Select(pt => new
+                                        {
+                                            @params = ParamsJson(pt.Params.NProbe ?? 0, pt.Params.CoarseDim ?? 0, pt.Params.ScanDim ?? 0, pt.Params.Shortlist ?? 0, pt.Params.Rerank ?? [], false),
+                                            flopsPerQuery = pt.FlopsPerQuery, microsPerQuery = pt.MicrosPerQuery, recall = pt.Recall,
+                                        }),
+                                    }
+                                    : null,
+                            }
                             : null,
                     }),
                     quarantined = quarantined.Select(q => new { name = q.Name, reason = q.Reason }),
@@ -405,19 +502,60 @@ public static class CliApp
                 return ExitCodes.Ok;
             }
             var table = new Table().AddColumn("collection").AddColumn(new TableColumn("count").RightAligned()).AddColumn("D").AddColumn("metric")
-                .AddColumn("spec").AddColumn("index").AddColumn(new TableColumn("resident B/vector").RightAligned()).AddColumn(new TableColumn("disk MiB").RightAligned());
+                .AddColumn("spec").AddColumn("index").AddColumn(new TableColumn("resident B/vector").RightAligned())
+                .AddColumn(new TableColumn("disk MiB").RightAligned());
             foreach (var d in descriptions)
             {
                 table.AddRow(Markup.Escape(d.Name), d.Count.ToString("N0", CultureInfo.InvariantCulture), d.Dimension.ToString(CultureInfo.InvariantCulture),
-                    MetricName(d.Metric), Markup.Escape(d.IndexSpec), d.Stats.IndexTrained ? "trained" : "exact (untrained)",
+                    MetricName(d.Metric), Markup.Escape(d.IndexSpec + (d.Embedder is { } e ? $" (text: {e})" : "")),
+                    d.Stats.IndexTrained ? "trained" : "exact (untrained)",
                     d.Memory is { } m ? m.ResidentBytesPerVector.ToString("F0", CultureInfo.InvariantCulture) : "-",
                     ((d.Stats.RecordLogBytes + d.Stats.WalBytes) / 1048576.0).ToString("F1", CultureInfo.InvariantCulture));
             }
             io.Console.Write(table);
+            foreach (var d in descriptions)
+                if (d.Tuning is { } tuning)
+                    io.Console.WriteLine($"{d.Name} tuning: {TuningSummary(tuning)}");
+            if (r.GetValue(only) is not null && descriptions[0].Tuning?.Profile is { } profile)
+            {
+                var points = new Table().Title($"profiled points (recall@{profile.K} over {profile.Queries} queries, {profile.VectorCount:N0} vectors)")
+                    .AddColumn("nprobe").AddColumn("coarse dim").AddColumn("scan dim").AddColumn("shortlist").AddColumn("rerank")
+                    .AddColumn(new TableColumn("FLOPs/query").RightAligned()).AddColumn(new TableColumn("µs/query").RightAligned()).AddColumn(new TableColumn("recall").RightAligned());
+                foreach (var pt in profile.Points)
+                {
+                    var sp = pt.Params;
+                    points.AddRow(Num(sp.NProbe), Num(sp.CoarseDim), Num(sp.ScanDim), Num(sp.Shortlist), RerankText(sp.Rerank ?? []),
+                        pt.FlopsPerQuery.ToString("N0", CultureInfo.InvariantCulture), pt.MicrosPerQuery.ToString("F1", CultureInfo.InvariantCulture),
+                        pt.Recall.ToString("F4", CultureInfo.InvariantCulture));
+                }
+                io.Console.Write(points);
+            }
             foreach (var q in quarantined) io.Console.MarkupLine($"[red]quarantined[/] {Markup.Escape(q.Name)}: {Markup.Escape(q.Reason)}");
             return ExitCodes.Ok;
         }));
         return c;
+    }
+
+    private static object ParamsJson(int nprobe, int coarseDim, int scanDim, int shortlist, IReadOnlyList<RerankStage> rerank, bool exact) => new
+    {
+        nprobe, coarseDim, scanDim, shortlist, rerank = rerank.Select(s => new { dim = s.Dim, keep = s.Keep }), exact,
+    };
+
+    private static string Num(int? v) => v?.ToString(CultureInfo.InvariantCulture) ?? "-";
+
+    private static string RerankText(IReadOnlyList<RerankStage> stages) =>
+        stages.Count == 0 ? "none" : string.Join(" → ", stages.Select(s => s.Keep is int keep ? $"{s.Dim} keep {keep}" : s.Dim.ToString(CultureInfo.InvariantCulture)));
+
+    /// <summary>One line: the trained pipeline, what a search without parameters runs, and the profiled recall range.</summary>
+    private static string TuningSummary(IndexTuning t)
+    {
+        var parts = new List<string> { t.Spec };
+        if (t.Defaults is { } d)
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"default nprobe {d.NProbe}, scan {d.ScanDim}d, shortlist {d.Shortlist}, rerank {RerankText(d.Rerank)}"));
+        parts.Add(t.Profile is { Points.Count: > 0 } p
+            ? string.Create(CultureInfo.InvariantCulture, $"profiled recall@{p.K} {p.Points[0].Recall:F3}–{p.Points[^1].Recall:F3} over {p.Points.Count} points")
+            : "not profiled");
+        return string.Join("; ", parts);
     }
 
     // ------------------------------------------------------------ snapshot

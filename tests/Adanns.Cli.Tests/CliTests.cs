@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Adanns.Cli;
 using Adanns.Engine.Collections;
+using Adanns.Engine.Storage;
 using Adanns.Engine.IO;
 using Adanns.Server;
 using Microsoft.AspNetCore.Builder;
@@ -53,6 +54,7 @@ public sealed class CliTests : IDisposable
         {
             Out = new AnsiConsoleOutput(screen), Interactive = InteractionSupport.No, Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors,
         });
+        console.Profile.Width = 250; // wide enough that no cell wraps
         int code = await CliApp.RunAsync(args, console, stdout, stderr, ct);
         return new Run(code, stdout.ToString(), stderr.ToString(), screen.ToString());
     }
@@ -67,6 +69,26 @@ public sealed class CliTests : IDisposable
         Assert.Equal(Rows, col.GetProperty("count").GetInt64());
         Assert.Equal("IVF16", col.GetProperty("spec").GetString());
         Assert.True(col.GetProperty("indexTrained").GetBoolean());
+        // The chosen tuning: the trained pipeline, its default parameters and the profiled cost/recall points.
+        var tuning = col.GetProperty("tuning");
+        Assert.Equal("IVF16", tuning.GetProperty("spec").GetString());
+        Assert.InRange(tuning.GetProperty("defaults").GetProperty("nprobe").GetInt32(), 1, 16);
+        var profile = tuning.GetProperty("profile");
+        Assert.Equal(10, profile.GetProperty("k").GetInt32());
+        var recalls = profile.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("recall").GetDouble()).ToArray();
+        Assert.True(recalls.Length >= 2, $"{recalls.Length} profile points");
+        Assert.Equal(recalls.Order(), recalls);
+        var details = await CliAsync(["info", .. target, "-c", "docs"]);
+        Assert.True(details.Code == 0, details.Err);
+        Assert.Contains("profiled recall@10", details.Console);
+        Assert.Contains("profiled points", details.Console);
+
+        // A recall target picks a profiled point (the best one here, so every query finds itself).
+        var targeted = await CliAsync(["search", _queries, "-c", "docs", .. target, "--k", "3", "--json", "--target-recall",
+            recalls[^1].ToString("R", System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.True(targeted.Code == 0, targeted.Err);
+        Assert.Equal(0UL, targeted.Json[0].GetProperty("hits")[0].GetProperty("id").GetUInt64());
+        Assert.Equal(ExitCodes.Usage, (await CliAsync(["search", _queries, "-c", "docs", .. target, "--target-recall", "1.5"])).Code);
 
         foreach (string[] extra in new[] { Array.Empty<string>(), ["--exact"] })
         {
@@ -231,6 +253,87 @@ public sealed class CliTests : IDisposable
         var run = await CliAsync("import", file, "-c", "wide", "--db", Path.Combine(_dir, "wide"), "--no-index", "--json");
         Assert.True(run.Code == 0, run.Err);
         Assert.Equal(800, run.Json.GetProperty("count").GetInt64());
+    }
+
+    [Fact]
+    public async Task AMalformedRowStopsAStreamedImportAtItsChunk_AndTheRowsBeforeItStay()
+    {
+        // 800 × 1,400 floats stream in chunks of 748 rows (at most 2^20 floats); row 760, in the second chunk, is NaN.
+        const int Wide = 1400;
+        var rng = new Random(10);
+        var values = Enumerable.Range(0, 800 * Wide).Select(_ => (float)rng.NextDouble()).ToArray();
+        values[760 * Wide + 3] = float.NaN;
+        string file = Path.Combine(_dir, "bad.fbin");
+        VectorFile.WriteVectors(file, values.Select(v => float.IsNaN(v) ? 0 : v).ToArray(), Wide);
+        using (var stream = new FileStream(file, FileMode.Open, FileAccess.Write))
+        {
+            stream.Position = 8 + (760L * Wide + 3) * 4;
+            stream.Write(BitConverter.GetBytes(float.NaN));
+        }
+        string db = Path.Combine(_dir, "bad");
+        var run = await CliAsync("import", file, "-c", "bad", "--db", db, "--no-index", "--json");
+        Assert.Equal(ExitCodes.BadInput, run.Code);
+        Assert.Contains("row 760 column 3 is NaN", run.Err);
+        await using var database = AdannsDatabase.Open(db);
+        var c = database.GetCollection("bad");
+        Assert.Equal(748, c.Count); // the first chunk, every batch of it acknowledged
+        Assert.Equal(values.AsSpan(747 * Wide, Wide).ToArray(), (await c.GetAsync(747UL))!.Vector.ToArray());
+    }
+
+    [Fact]
+    public async Task SearchByText_WithTheCollectionsEmbedder_OrEmbeddedHere()
+    {
+        string[] texts =
+        [
+            "a fast text editor for the terminal",
+            "library for decoding JPEG images",
+            "the GNU C compiler",
+            "tools to manage wireless network interfaces",
+        ];
+        string db = Path.Combine(_dir, "text");
+        using var minilm = new Adanns.Embeddings.MiniLmTextEmbedder();
+        // A collection that embeds its own text (created through the API: the CLI imports vector files).
+        await using (var database = AdannsDatabase.Open(db, new DatabaseOptions { Embedders = new Dictionary<string, ITextEmbedder> { ["minilm"] = minilm } }))
+        {
+            var notes = database.CreateCollection(new CollectionConfig("notes", 0, Adanns.Engine.Metric.Cosine, "IVF4") { Embedder = "minilm" });
+            await notes.UpsertTextAsync(texts.Select((t, i) => new TextRecord((ulong)i, t)).ToList());
+        }
+        var byText = await CliAsync("search", "--text", "compiler for C programs", "-t", "wifi configuration", "-c", "notes", "--db", db, "--k", "2", "--json");
+        Assert.True(byText.Code == 0, byText.Err);
+        var lists = byText.Json.EnumerateArray().ToArray();
+        Assert.Equal(2, lists.Length);
+        Assert.Equal("compiler for C programs", lists[0].GetProperty("text").GetString());
+        Assert.Equal(2UL, lists[0].GetProperty("hits")[0].GetProperty("id").GetUInt64());
+        Assert.Equal(3UL, lists[1].GetProperty("hits")[0].GetProperty("id").GetUInt64());
+        var table = await CliAsync("search", "--text", "image decoder", "-c", "notes", "--db", db, "--k", "1", "--payload");
+        Assert.True(table.Code == 0, table.Err);
+        Assert.Contains("text=\"library for decoding JPEG images\"", table.Console);
+
+        // Vectors of the same model in a plain collection, and its 128-dim Matryoshka prefix: --embedder embeds here.
+        var full = await minilm.EmbedAsync(texts);
+        foreach (int dims in new[] { 384, 128 })
+        {
+            var rows = new float[texts.Length * dims];
+            for (int i = 0; i < texts.Length; i++)
+            {
+                var prefix = full.AsSpan(i * 384, dims);
+                Adanns.Embeddings.MiniLmEmbeddingGenerator.Normalize(prefix, rows.AsSpan(i * dims, dims));
+            }
+            string file = Path.Combine(_dir, $"minilm{dims}.fvecs");
+            VectorFile.WriteVectors(file, rows, dims);
+            string name = $"vecs{dims}";
+            Assert.Equal(ExitCodes.Ok, (await CliAsync("import", file, "-c", name, "--db", db, "--metric", "cosine", "--no-index")).Code);
+            var here = await CliAsync("search", "--text", "compiler for C programs", "--embedder", "minilm", "-c", name, "--db", db, "--k", "1", "--json");
+            Assert.True(here.Code == 0, here.Err);
+            Assert.Equal(2UL, here.Json[0].GetProperty("hits")[0].GetProperty("id").GetUInt64());
+        }
+        var noEmbedder = await CliAsync("search", "--text", "compiler", "-c", "vecs384", "--db", db);
+        Assert.Equal(ExitCodes.Usage, noEmbedder.Code);
+        Assert.Contains("has no embedder", noEmbedder.Err);
+        Assert.Contains("--embedder minilm", noEmbedder.Err);
+        Assert.Equal(ExitCodes.Usage, (await CliAsync("search", _queries, "--text", "x", "-c", "notes", "--db", db)).Code); // both
+        Assert.Equal(ExitCodes.Usage, (await CliAsync("search", "-c", "notes", "--db", db)).Code); // neither
+        Assert.Equal(ExitCodes.Usage, (await CliAsync("search", "--text", "x", "--embedder", "word2vec", "-c", "notes", "--db", db)).Code);
     }
 
     [Fact]
