@@ -305,6 +305,7 @@ internal sealed class RemoteBackend(AdannsClient client, bool ownsClient, int ma
         if (p.Exact is bool e) r.Exact = e;
         if (p.MaxFlops is double f) r.MaxFlops = f;
         if (p.MaxMicros is double m) r.MaxMicros = m;
+        if (p.TargetRecall is double t) r.TargetRecall = t;
         return r;
     }
 

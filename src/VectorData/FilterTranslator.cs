@@ -61,8 +61,10 @@ internal sealed record NotNode(FilterNode Inner) : FilterNode
 /// Translates an MEVD filter (a LINQ expression over the record type) into a <see cref="FilterNode"/>:
 /// <c>==</c>, <c>!=</c>, <c>&lt;</c>, <c>&lt;=</c>, <c>&gt;</c>, <c>&gt;=</c> between a data property and a constant (or
 /// captured variable), <c>&amp;&amp;</c>, <c>||</c>, <c>!</c>, a bool property on its own, <c>Contains</c> on a list
-/// property (any element equals) and on a constant array or list (the property is one of its values). Anything else
-/// throws <see cref="NotSupportedException"/> naming the expression.
+/// property (any element equals) and on a constant array or list (the property is one of its values); <c>== null</c> and
+/// <c>!= null</c> on data properties (through <see cref="Payloads.NullsField"/>); the key with <c>==</c>, <c>!=</c> and
+/// <c>Contains</c> on a constant array (through <see cref="Payloads.KeyField"/>). Anything else throws
+/// <see cref="NotSupportedException"/> naming the expression.
 /// </summary>
 internal sealed class FilterTranslator : FilterTranslatorBase
 {
@@ -125,9 +127,26 @@ internal sealed class FilterTranslator : FilterTranslatorBase
                 _ => op,
             };
         }
-        string field = Field(property!, b);
         if (!TryGetConstant(right, out object? value)) throw Unsupported(b, "the other side must be a constant or a captured variable");
-        if (value is null) throw Unsupported(b, "comparisons with null are not supported (a missing field matches no condition)");
+        if (property is KeyPropertyModel)
+        {
+            // Keys are matched through the key text every record carries (Payloads.KeyField).
+            if (op is not (ExpressionType.Equal or ExpressionType.NotEqual))
+                throw Unsupported(b, $"the key property '{property.ModelName}' can be compared with == and != (or Contains), not ordered");
+            FilterNode keyEq = Payloads.KeyText(value, property.Type) is { } text
+                ? new InNode(Payloads.KeyField, [PayloadValue.String(text)])
+                : value is null ? Nothing() : throw Unsupported(b, $"a {value.GetType().Name} is not a key of type {property.Type.Name}");
+            return op == ExpressionType.Equal ? keyEq : new NotNode(keyEq);
+        }
+        string field = Field(property!, b);
+        if (value is null)
+        {
+            // Null properties are listed in Payloads.NullsField (a null value itself is not stored).
+            if (op is not (ExpressionType.Equal or ExpressionType.NotEqual))
+                throw Unsupported(b, "<, <=, > and >= with null are always false; compare with == null or != null");
+            FilterNode isNull = IsNull(field);
+            return op == ExpressionType.Equal ? isNull : new NotNode(isNull);
+        }
         if (op is ExpressionType.Equal or ExpressionType.NotEqual)
         {
             var v = Payloads.ToScalar(value) ?? throw Unsupported(b, $"a constant of type {value.GetType().Name} cannot be compared");
@@ -154,28 +173,42 @@ internal sealed class FilterTranslator : FilterTranslatorBase
                 throw Unsupported(call, "Contains on a list property needs a constant, non-null element");
             return new InNode(Field(listProperty!, call), [v]);
         }
-        // constant array contains the property: r => new[] { "a", "b" }.Contains(r.Color)
+        // constant array contains the property: r => new[] { "a", "b" }.Contains(r.Color), or the key: ids.Contains(r.Id)
         if (TryBindProperty(item, out var scalarProperty) && TryGetConstant(source, out object? values) && values is IEnumerable list)
         {
+            bool isKey = scalarProperty is KeyPropertyModel;
+            string field = isKey ? Payloads.KeyField : Field(scalarProperty!, call);
             var items = new List<PayloadValue>();
+            bool withNull = false;
             foreach (object? o in list)
             {
-                if (o is null) continue; // a missing field is not null-equal to anything
-                items.Add(Payloads.ToScalar(o) ?? throw Unsupported(call, $"the array holds a {o.GetType().Name}, which cannot be compared"));
+                if (o is null)
+                {
+                    withNull = true;
+                    continue;
+                }
+                items.Add(isKey
+                    ? PayloadValue.String(Payloads.KeyText(o, scalarProperty!.Type) ?? throw Unsupported(call, $"the array holds a {o.GetType().Name}, which is not a key of type {scalarProperty.Type.Name}"))
+                    : Payloads.ToScalar(o) ?? throw Unsupported(call, $"the array holds a {o.GetType().Name}, which cannot be compared"));
             }
-            string field = Field(scalarProperty!, call);
-            // An empty set matches nothing: f == x && f != x.
-            return items.Count == 0
-                ? new AndNode([new InNode(field, [PayloadValue.String("")]), new NotNode(new InNode(field, [PayloadValue.String("")]))])
-                : new InNode(field, items.Distinct().ToArray());
+            FilterNode values2 = items.Count == 0 ? Nothing() : new InNode(field, items.Distinct().ToArray());
+            // A null in the array matches records whose property is null (keys never are).
+            return withNull && !isKey ? new OrNode([values2, IsNull(field)]) : values2;
         }
         throw Unsupported(call, "Contains is supported on a list property with a constant, or on a constant array with a property");
     }
 
+    /// <summary>The data property stored under <paramref name="field"/> is null (listed in <see cref="Payloads.NullsField"/>).</summary>
+    private static InNode IsNull(string field) => new(Payloads.NullsField, [PayloadValue.String(field)]);
+
+    /// <summary>Matches no record: k == x &amp;&amp; k != x on the key field every record carries.</summary>
+    private static FilterNode Nothing() =>
+        new AndNode([new InNode(Payloads.KeyField, [PayloadValue.String("")]), new NotNode(new InNode(Payloads.KeyField, [PayloadValue.String("")]))]);
+
     private string Field(PropertyModel property, Expression where)
     {
         if (property is KeyPropertyModel)
-            throw Unsupported(where, $"the key property '{property.ModelName}' cannot be filtered on (get records by key instead)");
+            throw Unsupported(where, $"the key property '{property.ModelName}' can be compared with == and != or matched with Contains on a constant array only");
         if (property is VectorPropertyModel)
             throw Unsupported(where, $"the vector property '{property.ModelName}' cannot be filtered on");
         return property.StorageName;

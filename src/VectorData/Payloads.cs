@@ -12,6 +12,35 @@ namespace Adanns.VectorData;
 /// </summary>
 internal static class Payloads
 {
+    /// <summary>
+    /// Payload field the provider writes with every record: its key as a string (ulong in decimal, Guid as "D"), so
+    /// filters can test keys (<c>r =&gt; r.Key == k</c>, <c>keys.Contains(r.Key)</c>).
+    /// </summary>
+    public const string KeyField = "_adanns_key";
+
+    /// <summary>
+    /// Payload list field the provider writes when data properties are null: their storage names, so a filter can
+    /// tell a null (<c>r =&gt; r.Rooms == null</c>) from a value (null values themselves are not stored).
+    /// </summary>
+    public const string NullsField = "_adanns_null";
+
+    /// <summary>Whether <paramref name="storageName"/> is one of the provider's own payload fields.</summary>
+    public static bool IsReserved(string storageName) => storageName.StartsWith("_adanns_", StringComparison.Ordinal);
+
+    /// <summary>A key's text in <see cref="KeyField"/>, or null when <paramref name="key"/> is not a key of <paramref name="keyType"/>.</summary>
+    public static string? KeyText(object? key, Type keyType)
+    {
+        if (keyType == typeof(ulong))
+            return key switch
+            {
+                ulong n => n.ToString(CultureInfo.InvariantCulture),
+                _ when TryToNumber(key, out double x) && x >= 0 && x == Math.Floor(x) && x <= ulong.MaxValue => ((ulong)x).ToString(CultureInfo.InvariantCulture),
+                _ => null,
+            };
+        if (keyType == typeof(Guid)) return key is Guid g ? g.ToString("D") : null;
+        return key as string;
+    }
+
     /// <summary>The CLR types a data property may have (also as nullable, arrays and List&lt;T&gt; of them).</summary>
     public static readonly Type[] ScalarTypes =
     [
