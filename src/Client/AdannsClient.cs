@@ -39,16 +39,20 @@ public sealed record AdannsClientOptions
 }
 
 /// <summary>
-/// Typed client of the adanns.v1 API. Thread-safe; create one per server and reuse it (it holds one HTTP/2
-/// connection pool).
-/// <para>The embedded model: <see cref="OpenCollectionAsync"/> / <see cref="CreateCollectionAsync(CollectionConfig, CancellationToken)"/>
-/// return an <see cref="IAdannsCollection"/> that takes and returns the engine's <see cref="VectorRecord"/>,
-/// <see cref="RecordId"/>, <see cref="PayloadValue"/>, <see cref="Engine.Collections.Filter"/> and <see cref="SearchResult"/> exactly as an
-/// embedded <see cref="Collection"/> does, and fails with <see cref="AdannsException"/> carrying the server's code.</para>
-/// <para>The wire-level helpers below (proto <c>Point</c>, <c>PointId</c>, responses) throw <see cref="RpcException"/>
-/// with the server's status and message (the code is in the <c>adanns-error-code</c> trailer).</para>
-/// The raw generated clients are exposed as <see cref="Collections"/>, <see cref="Points"/>, <see cref="SearchApi"/>
-/// and <see cref="Admin"/> for anything not wrapped here.
+/// Client of an AdannsDotNet server. Thread-safe; create one per server and reuse it (it holds one HTTP/2 connection pool).
+/// <para><b>The application model</b> (use this): <see cref="AdannsClient"/> is an <see cref="IAdannsDatabase"/>, and
+/// <see cref="OpenCollectionAsync"/> / <see cref="CreateCollectionAsync(CollectionConfig, CancellationToken)"/> return an
+/// <see cref="IAdannsCollection"/> that takes and returns the engine's <see cref="VectorRecord"/>, <see cref="TextRecord"/>,
+/// <see cref="RecordId"/>, <see cref="PayloadValue"/>, <see cref="Engine.Collections.Filter"/>, <see cref="Engine.Indexes.SearchParams"/>
+/// and <see cref="SearchResult"/> exactly as an embedded <see cref="Collection"/> does, and fails with
+/// <see cref="AdannsException"/> carrying the server's code. Code written against <see cref="IAdannsDatabase"/> runs
+/// unchanged over an embedded <see cref="AdannsDatabase"/>.</para>
+/// <para><b>The wire layer</b> (below it, kept on purpose): the methods that take or return adanns.v1 messages
+/// (<c>CollectionInfo</c>, <c>Point</c>, <c>PointId</c>, <c>SearchRequest</c>/<c>SearchResponse</c>, build progress, server
+/// info, health) and the raw generated clients <see cref="Collections"/>, <see cref="Points"/>, <see cref="SearchApi"/>,
+/// <see cref="Admin"/> and <see cref="Health"/>. They expose every protocol field (cluster placement, server timings,
+/// streaming progress) for tools and protocol tests, and throw <see cref="RpcException"/> with the server's status and
+/// message (the code is in the <c>adanns-error-code</c> trailer). Application code should not need them.</para>
 /// </summary>
 public sealed partial class AdannsClient : IAdannsDatabase, IDisposable
 {
@@ -148,6 +152,7 @@ public sealed partial class AdannsClient : IAdannsDatabase, IDisposable
     internal CallOptions Options(CancellationToken ct) =>
         new(deadline: _timeout is { } t ? DateTime.UtcNow + t : null, cancellationToken: ct);
 
+    // ------------------------------------------------------------ wire layer: adanns.v1 messages (see the class remarks)
     // ------------------------------------------------------------ collections
 
     /// <summary>
