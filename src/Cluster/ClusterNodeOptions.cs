@@ -17,8 +17,12 @@ public sealed class ClusterNodeOptions
     /// <summary>Interval of the maintenance pass (failure marking, catch-up, re-replication) each node runs.</summary>
     public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Records of recent writes each shard keeps in memory to catch a returning replica up by log delta;
-    /// a replica further behind gets a full shard transfer.</summary>
+    /// <summary>
+    /// Records of recent writes each shard keeps in memory (not persisted) to catch a returning replica up by log
+    /// delta. Bounded: a replica further behind than the log reaches, or any lagging replica after the shard's
+    /// sequencer restarted or moved to another node (its log starts empty), gets a full shard transfer instead.
+    /// While a catch-up replays, the log keeps what it still needs, up to four times this.
+    /// </summary>
     public int ShardLogRecords { get; set; } = 200_000;
 
     /// <summary>How long the gateway caches a collection's routing (shards → live replicas).</summary>

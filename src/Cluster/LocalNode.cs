@@ -28,10 +28,24 @@ public sealed class LocalNode : IDisposable
 
     private sealed class Runtime
     {
-        public SemaphoreSlim Writes { get; } = new(1, 1);
-        public long Next;          // sequence number the next write must start at
+        public long Next;          // sequence number the next write must start at (guarded by the Runtime's lock)
+        public Task Tail = Task.CompletedTask;   // the last submitted write's completion
+        public TaskCompletionSource Advanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public volatile bool Serving;
+
+        /// <summary>Moves <see cref="Next"/> and wakes the writes waiting for their turn (caller holds the lock).</summary>
+        public void Advance(long next)
+        {
+            Next = next;
+            var old = Advanced;
+            Advanced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            old.TrySetResult();
+        }
     }
+
+    /// <summary>How long a write that arrived ahead of its predecessor waits for it before the replica reports
+    /// itself out of sync (the shard then catches it up).</summary>
+    internal static readonly TimeSpan TurnTimeout = TimeSpan.FromSeconds(20);
 
     /// <summary>Opens (lazily, at first use) the node's database.</summary>
     public LocalNode(IOptions<ClusterNodeOptions> options, ILogger<LocalNode> log)
@@ -120,59 +134,127 @@ public sealed class LocalNode : IDisposable
         if (!Database.TryGetCollection(name, out var c)) return new ReplicaStatus(false, -1, false, 0, false);
         var rt = RuntimeOf(name, c!);
         var s = c!.GetStats();
-        return new ReplicaStatus(true, Interlocked.Read(ref rt.Next) - 1, rt.Serving, s.Count, s.IndexTrained);
+        long next;
+        lock (rt) next = rt.Next;
+        return new ReplicaStatus(true, next - 1, rt.Serving, s.Count, s.IndexTrained);
     }
 
     /// <summary>Allows or stops reads of a replica (reads only go to replicas known to be up to date).</summary>
     public void SetServing(string name, bool serving) => RuntimeOf(name, Get(name)).Serving = serving;
 
     /// <summary>
-    /// Applies one write of the shard's sequence. A write already held (a resend) is acknowledged again; one that
-    /// does not start at the replica's next position fails as out of sync (the shard then catches the replica up).
+    /// Applies one write of the shard's sequence. Writes are pipelined: each is submitted to the engine (its log
+    /// position taken) as soon as its predecessor has been, in sequence order, and then awaits its own durability, so
+    /// several batches of one shard are in flight at once (and share the engine's group commit). A write that arrives
+    /// before its predecessor waits for it (up to <see cref="TurnTimeout"/>); a write already held (a resend) is
+    /// acknowledged again once everything submitted is durable; a gap that does not close fails as out of sync (the
+    /// shard then catches the replica up).
     /// </summary>
     public async Task<WriteResult> ApplyAsync(string name, ShardWrite w)
     {
         var c = Get(name);
         var rt = RuntimeOf(name, c);
-        await rt.Writes.WaitAsync().ConfigureAwait(false);
-        try
+        var deadline = DateTime.UtcNow + TurnTimeout;
+        Task<int>? submitted = null;
+        while (true)
         {
-            long next = rt.Next;
-            if (w.Last < next) return new WriteResult(0, 1);
-            if (w.First != next)
-                throw new ClusterException(AdannsErrorCode.Closed, $"Replica \"{name}\" is out of sync: it holds writes up to {next - 1}, got {w.First}..{w.Last}.", replicaFailure: true);
-            int deleted;
-            try
+            Task wake;
+            Task? held = null;
+            lock (rt)
             {
-                if (w.Delete) deleted = await c.DeleteAsync(w.Ids, w.Wait).ConfigureAwait(false);
+                long next = rt.Next;
+                if (w.Last < next)
+                {
+                    held = rt.Tail;
+                    wake = Task.CompletedTask;
+                }
+                else if (w.First == next)
+                {
+                    try
+                    {
+                        // Validation and the log position are synchronous in the engine: the order is fixed here.
+                        submitted = w.Delete ? c.DeleteAsync(w.Ids, w.Wait) : Upsert(c, w);
+                    }
+                    catch (AdannsException e) when (e.Code is not (AdannsErrorCode.Closed or AdannsErrorCode.Corrupt or AdannsErrorCode.CollectionFaulted))
+                    {
+                        // Bad input: rejected before anything was logged, identically on every replica. The write keeps its
+                        // sequence numbers, so the offset moves past them.
+                        lock (_gate)
+                        {
+                            _offsets[name] = _offsets.GetValueOrDefault(name) + w.Count;
+                            SaveOffsets();
+                        }
+                        rt.Advance(next + w.Count);
+                        throw new ClusterException(e.Code, e.Message);
+                    }
+                    catch (AdannsException e)
+                    {
+                        throw new ClusterException(e.Code, $"Replica \"{name}\": {e.Message}", replicaFailure: true);
+                    }
+                    rt.Tail = submitted;
+                    rt.Advance(next + w.Count);
+                    break;
+                }
+                else if (w.First < next)
+                {
+                    throw new ClusterException(AdannsErrorCode.Closed, $"Replica \"{name}\" is out of sync: it holds writes up to {next - 1}, got {w.First}..{w.Last}.", replicaFailure: true);
+                }
                 else
                 {
-                    await c.UpsertAsync(Array.ConvertAll(w.Points, p => p.ToRecord()), w.Wait).ConfigureAwait(false);
-                    deleted = 0;
+                    wake = rt.Advanced.Task;
                 }
             }
-            catch (AdannsException e) when (e.Code is not (AdannsErrorCode.Closed or AdannsErrorCode.Corrupt or AdannsErrorCode.CollectionFaulted))
+            if (held is not null)
             {
-                // Bad input: rejected before anything was logged, identically on every replica. The write keeps its
-                // sequence numbers, so the offset moves past them.
-                lock (_gate)
-                {
-                    _offsets[name] = _offsets.GetValueOrDefault(name) + w.Count;
-                    SaveOffsets();
-                }
-                Interlocked.Exchange(ref rt.Next, next + w.Count);
-                throw new ClusterException(e.Code, e.Message);
+                try { await held.ConfigureAwait(false); } catch { /* reported to that write's own caller */ }
+                return new WriteResult(0, 1);
             }
-            catch (AdannsException e)
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !await WaitAsync(wake, left).ConfigureAwait(false))
             {
-                throw new ClusterException(e.Code, $"Replica \"{name}\": {e.Message}", replicaFailure: true);
+                long next;
+                lock (rt) next = rt.Next;
+                throw new ClusterException(AdannsErrorCode.Closed,
+                    $"Replica \"{name}\" is out of sync: it holds writes up to {next - 1} and waited {TurnTimeout.TotalSeconds:F0} s for them before {w.First}..{w.Last}.", replicaFailure: true);
             }
-            Interlocked.Exchange(ref rt.Next, next + w.Count);
-            return new WriteResult(deleted, 1);
         }
-        finally
+        try
         {
-            rt.Writes.Release();
+            int deleted = await submitted.ConfigureAwait(false);
+            return new WriteResult(w.Delete ? deleted : 0, 1);
+        }
+        catch (AdannsException e)
+        {
+            // The write was logged but did not become durable: the collection is faulted. Its position is recomputed
+            // from what it applied the next time it is asked.
+            _runtime.TryRemove(name, out _);
+            throw new ClusterException(e.Code, $"Replica \"{name}\": {e.Message}", replicaFailure: true);
+        }
+    }
+
+    /// <summary>Submits an upsert (bad input throws here, synchronously) and returns its completion.</summary>
+    private static Task<int> Upsert(Collection c, ShardWrite w)
+    {
+        var submitted = c.UpsertAsync(Array.ConvertAll(w.Points, p => p.ToRecord()), w.Wait);
+        return Completion(submitted);
+
+        static async Task<int> Completion(Task t)
+        {
+            await t.ConfigureAwait(false);
+            return 0;
+        }
+    }
+
+    private static async Task<bool> WaitAsync(Task wake, TimeSpan timeout)
+    {
+        try
+        {
+            await wake.WaitAsync(timeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
         }
     }
 
@@ -256,15 +338,33 @@ public sealed class LocalNode : IDisposable
             SaveOffsets();
         }
         var rt = RuntimeOf(name, c);
-        Interlocked.Exchange(ref rt.Next, position + 1);
+        lock (rt) rt.Advance(position + 1);
     }
 
-    /// <summary>Waits until every write this replica accepted is applied (writes sent without wait included).</summary>
-    public async Task SyncAsync(string name)
+    /// <summary>
+    /// Waits until this replica has received every write up to <paramref name="position"/> of its shard's sequence
+    /// and applied everything it received (writes sent without wait included): what a full transfer reads from then
+    /// reflects every write up to that position (or a later one).
+    /// </summary>
+    public async Task SyncAsync(string name, long position)
     {
         var c = Get(name);
         var rt = RuntimeOf(name, c);
-        long target = Interlocked.Read(ref rt.Next) - 1 - Offset(name);
+        var deadline = DateTime.UtcNow + TurnTimeout;
+        while (true)
+        {
+            Task wake;
+            lock (rt)
+            {
+                if (rt.Next - 1 >= position) break;
+                wake = rt.Advanced.Task;
+            }
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !await WaitAsync(wake, left).ConfigureAwait(false))
+                throw new ClusterException(AdannsErrorCode.Closed, $"Replica \"{name}\" did not reach position {position} within {TurnTimeout.TotalSeconds:F0} s.", replicaFailure: true);
+        }
+        long target;
+        lock (rt) target = rt.Next - 1 - Offset(name);
         while (c.GetStats().AppliedLsn < target) await Task.Delay(2).ConfigureAwait(false);
     }
 

@@ -49,6 +49,12 @@ public sealed record ShardInfo(int Shard, long Sequence, IReadOnlyList<ReplicaIn
 
     /// <summary>Seconds the last full transfer took.</summary>
     public double LastTransferSeconds { get; init; }
+
+    /// <summary>Writes the shard acknowledged while its last full transfer ran (a transfer does not stop writes).</summary>
+    public long LastTransferWrites { get; init; }
+
+    /// <summary>Most writes the shard has had in flight at once since its sequencer activated.</summary>
+    public int PeakWritesInFlight { get; init; }
 }
 
 /// <summary>A sharded collection: its spec, live count and placement.</summary>
@@ -510,15 +516,21 @@ public struct ShardInfoSurrogate
     [Id(2)] public ReplicaInfo[] Replicas;
     [Id(3)] public long LastTransferRecords;
     [Id(4)] public double LastTransferSeconds;
+    [Id(5)] public long LastTransferWrites;
+    [Id(6)] public int PeakWritesInFlight;
 }
 
 [RegisterConverter]
 public sealed class ShardInfoConverter : IConverter<ShardInfo, ShardInfoSurrogate>
 {
     public ShardInfo ConvertFromSurrogate(in ShardInfoSurrogate s) =>
-        new(s.Shard, s.Sequence, s.Replicas) { LastTransferRecords = s.LastTransferRecords, LastTransferSeconds = s.LastTransferSeconds };
+        new(s.Shard, s.Sequence, s.Replicas)
+        {
+            LastTransferRecords = s.LastTransferRecords, LastTransferSeconds = s.LastTransferSeconds, LastTransferWrites = s.LastTransferWrites, PeakWritesInFlight = s.PeakWritesInFlight,
+        };
     public ShardInfoSurrogate ConvertToSurrogate(in ShardInfo v) => new()
     {
         Shard = v.Shard, Sequence = v.Sequence, Replicas = v.Replicas.ToArray(), LastTransferRecords = v.LastTransferRecords, LastTransferSeconds = v.LastTransferSeconds,
+        LastTransferWrites = v.LastTransferWrites, PeakWritesInFlight = v.PeakWritesInFlight,
     };
 }

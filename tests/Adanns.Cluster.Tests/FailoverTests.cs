@@ -201,3 +201,89 @@ public sealed class RestartTests
         }
     }
 }
+
+/// <summary>
+/// A shard takes several write batches at once (pipelined in sequence order to its replicas), and a full shard
+/// transfer (re-replication) runs while a writer keeps writing: writes are acknowledged during the copy, the new
+/// replica replays them after it, and every replica ends identical with every acknowledged write.
+/// </summary>
+public sealed class WritePipelineTests(ITestOutputHelper output)
+{
+    private const int D = 16;
+
+    [Fact]
+    public async Task Writes_pipeline_per_shard_and_continue_during_a_full_transfer()
+    {
+        // Pages of 25 records make the copy of 3,000 take seconds.
+        await using var host = new TestClusterHost(silos: 3, o => { o.ReReplicateAfter = TimeSpan.FromHours(1); o.TransferBatch = 25; });
+        await host.StartAsync();
+        var gatewaySilo = host.Cluster.Silos[0];
+        var gw = host.Gateway(gatewaySilo);
+        var grains = host.Grains(gatewaySilo);
+        const string name = "pipe";
+        var config = new CollectionConfig(name, D, Metric.L2, "IVF16") { TrainThreshold = 1_000_000 };
+        await gw.CreateCollectionAsync(new ClusterCollectionSpec(config, Shards: 1, ReplicationFactor: 2));
+        var vectors = Data.Vectors(40_000, D, seed: 41);
+
+        // Eight writers on one shard: batches overlap.
+        const int batch = 25, batches = 120;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async w =>
+        {
+            for (int b = w; b < batches; b += 8)
+                await gw.UpsertAsync(name, Data.Records(vectors[(b * batch)..((b + 1) * batch)], b * batch));
+        }));
+        var info = await gw.DescribeAsync(name);
+        var shard = info.Shards.Single();
+        output.WriteLine($"peak writes in flight on the shard: {shard.PeakWritesInFlight}");
+        Assert.True(shard.PeakWritesInFlight >= 2, $"peak writes in flight {shard.PeakWritesInFlight}");
+        await AssertReplicasIdentical(grains, name, shard, batch * batches);
+        var acked = Enumerable.Range(0, batch * batches).ToList();
+
+        // Kill the node of a replica (not the gateway's); re-replicate after 1 s while a writer keeps writing.
+        string victim = shard.Replicas.Select(r => r.Node).First(n => n != gatewaySilo.Name);
+        foreach (var silo in host.Silos)
+            silo.ServiceProvider.GetRequiredService<IOptions<ClusterNodeOptions>>().Value.ReReplicateAfter = TimeSpan.FromSeconds(1);
+        await host.KillAsync(host.Silos.Single(s => s.Name == victim));
+        int next = batch * batches;
+        bool restored = false;
+        var sw = Stopwatch.StartNew();
+        while (!restored || next < batch * batches + 200)
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(120), "re-replication did not finish");
+            int first = next;
+            await FailoverTests.WithRetry(() => gw.UpsertAsync(name, Data.Records(vectors[first..(first + 10)], first)));
+            acked.AddRange(Enumerable.Range(first, 10));
+            next += 10;
+            if (!restored)
+            {
+                var s = (await gw.DescribeAsync(name)).Shards.Single();
+                restored = s.Replicas.Count(r => r.State == ReplicaState.Active && r.Node != victim) == 2;
+            }
+        }
+        shard = (await gw.DescribeAsync(name)).Shards.Single();
+        output.WriteLine($"transfer: {shard.LastTransferRecords} records in {shard.LastTransferSeconds:F2} s; {shard.LastTransferWrites} write(s) acknowledged during it; {acked.Count} acknowledged in all");
+        Assert.True(shard.LastTransferRecords >= batch * batches, $"transferred {shard.LastTransferRecords}");
+        Assert.True(shard.LastTransferWrites > 0, "no write was acknowledged while the transfer ran");
+        await AssertReplicasIdentical(grains, name, shard, acked.Count);
+        var got = await gw.GetAsync(name, acked.Select(i => (RecordId)(ulong)i).ToArray());
+        Assert.Equal(acked.Count, got.Length);
+        foreach (var r in got) Assert.Equal(vectors[(int)r.Id.Number], r.Vector.ToArray());
+    }
+
+    /// <summary>Every active replica of the shard is at the shard's sequence and holds the same records.</summary>
+    private static async Task AssertReplicasIdentical(IGrainFactory grains, string name, ShardInfo shard, int expected)
+    {
+        string replica = ShardRouting.ReplicaName(name, shard.Shard);
+        var live = shard.Replicas.Where(r => r.State == ReplicaState.Active).Select(r => r.Node).ToArray();
+        Assert.Equal(2, live.Length);
+        var ids = new List<RecordId[]>();
+        foreach (var n in live)
+        {
+            var st = await grains.GetGrain<INodeGrain>(n).Status(replica);
+            Assert.Equal(shard.Sequence, st.Position);
+            Assert.Equal(expected, st.Count);
+            ids.Add((await grains.GetGrain<INodeGrain>(n).FindIds(replica, null, false)).OrderBy(id => id.Number).ToArray());
+        }
+        Assert.Equal(ids[0], ids[1]);
+    }
+}

@@ -18,7 +18,7 @@ public interface INodeGrain : IGrainWithStringKey
     Task<long> Count(string name, FilterSpec? filter);
     Task Import(string name, PointDto[] points);
     Task FinishImport(string name, long position);
-    Task Sync(string name);
+    Task Sync(string name, long position);
     Task<bool> WaitForIndex(string name);
     Task Checkpoint(string name);
 }

@@ -28,7 +28,7 @@ internal sealed class NodeGrain(LocalNode node) : Grain, INodeGrain
     public Task<long> Count(string name, FilterSpec? filter) => Task.Run(() => node.Count(name, filter));
     public Task Import(string name, PointDto[] points) => node.ImportAsync(name, points);
     public Task FinishImport(string name, long position) => node.FinishImportAsync(name, position);
-    public Task Sync(string name) => node.SyncAsync(name);
+    public Task Sync(string name, long position) => node.SyncAsync(name, position);
     public Task<bool> WaitForIndex(string name) => node.WaitForIndexAsync(name);
     public Task Checkpoint(string name) => node.CheckpointAsync(name);
 }
