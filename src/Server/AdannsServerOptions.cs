@@ -151,4 +151,11 @@ public sealed class DemoOptions
 
     /// <summary>Index spec.</summary>
     public string IndexSpec { get; set; } = "IVF256@32,Scan64,SQ8,Rerank128";
+
+    /// <summary>Cluster mode: shards of the demo collection (created by the first node that finds the cluster
+    /// without collections, once enough nodes are live for <see cref="ReplicationFactor"/>).</summary>
+    public int Shards { get; set; } = 1;
+
+    /// <summary>Cluster mode: replicas of each demo shard.</summary>
+    public int ReplicationFactor { get; set; } = 1;
 }

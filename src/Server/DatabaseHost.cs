@@ -98,7 +98,19 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
         var d = _options.Demo;
         logger.LogInformation("Creating demo collection {Collection}: {Count} synthetic Matryoshka vectors, D={Dimension}, cosine, {Spec}",
             d.Name, d.Count, d.Dimension, d.IndexSpec);
-        var c = db.CreateCollection(new CollectionConfig(d.Name, d.Dimension, Metric.Cosine, d.IndexSpec));
+        var c = db.CreateCollection(DemoConfig(d));
+        foreach (var records in DemoBatches(d))
+            await c.UpsertAsync(records, wait: true, ct).ConfigureAwait(false);
+        await c.WaitForIndexAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The demo collection's configuration (cosine, <see cref="DemoOptions.IndexSpec"/>).</summary>
+    internal static CollectionConfig DemoConfig(DemoOptions d) => new(d.Name, d.Dimension, Metric.Cosine, d.IndexSpec);
+
+    /// <summary>The demo's records in batches of 1,000: synthetic Matryoshka vectors with payload "cluster" (their
+    /// generating cluster) and "parity".</summary>
+    internal static IEnumerable<VectorRecord[]> DemoBatches(DemoOptions d)
+    {
         using var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: d.Count, Dimension: d.Dimension, Queries: 0));
         const int batch = 1000;
         for (int start = 0; start < d.Count; start += batch)
@@ -115,9 +127,8 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
                 };
                 records[i] = new VectorRecord((ulong)row, data.Base.Row(row).ToArray(), payload);
             }
-            await c.UpsertAsync(records, wait: true, ct).ConfigureAwait(false);
+            yield return records;
         }
-        await c.WaitForIndexAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Healthy once the database is loaded (and not shutting down).</summary>

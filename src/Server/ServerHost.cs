@@ -74,7 +74,7 @@ public static class ServerHost
         });
 
         // In cluster mode the node's replicas live in the silo's database; the single-node host is never started
-        // (its collection gauges stay empty).
+        // (the collection gauges read ClusterCollectionStats, and ClusterDemo creates the demo collection).
         builder.Services.AddSingleton<DatabaseHost>();
         if (options.Cluster.Enabled) Cluster.ClusterHosting.AddCluster(builder, options, address);
         else builder.Services.AddHostedService(sp => sp.GetRequiredService<DatabaseHost>());

@@ -15,8 +15,10 @@ public sealed class ServerMetrics : IDisposable
     private readonly Counter<long> _queries;
     private readonly bool _names;
 
-    /// <summary>Creates the instruments; collection gauges read <paramref name="host"/>.</summary>
-    public ServerMetrics(IMeterFactory meterFactory, DatabaseHost host, Microsoft.Extensions.Options.IOptions<AdannsServerOptions> options)
+    /// <summary>Creates the instruments; collection gauges read <paramref name="host"/>, or in cluster mode
+    /// <paramref name="cluster"/> (the whole cluster's collections, refreshed every few seconds).</summary>
+    public ServerMetrics(IMeterFactory meterFactory, DatabaseHost host, Microsoft.Extensions.Options.IOptions<AdannsServerOptions> options,
+        Cluster.ClusterCollectionStats? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _names = options.Value.Auth.MetricsCollectionNames;
@@ -26,8 +28,10 @@ public sealed class ServerMetrics : IDisposable
         _duration = _meter.CreateHistogram<double>("adanns.rpc.duration", "s", "RPC handling time in the server, by method.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         _queries = _meter.CreateCounter<long>("adanns.search.queries", "{query}", "Search queries answered (a batch counts each query).");
-        _meter.CreateObservableGauge("adanns.collection.points", () => Observe(host, _names, c => c.Count), "{point}", "Live points per collection.");
-        _meter.CreateObservableGauge("adanns.collection.index_trained", () => Observe(host, _names, c => c.GetStats().IndexTrained ? 1 : 0), null,
+        _meter.CreateObservableGauge("adanns.collection.points",
+            () => cluster is null ? Observe(host, _names, c => c.Count) : Observe(cluster, _names, c => c.Points), "{point}", "Live points per collection.");
+        _meter.CreateObservableGauge("adanns.collection.index_trained",
+            () => cluster is null ? Observe(host, _names, c => c.GetStats().IndexTrained ? 1 : 0) : Observe(cluster, _names, c => c.Trained ? 1 : 0), null,
             "1 when the collection's IVF index serves searches, 0 while searches are exact.");
     }
 
@@ -48,6 +52,18 @@ public sealed class ServerMetrics : IDisposable
             catch (AdannsException) { continue; }
             if (names) yield return new Measurement<long>(v, new KeyValuePair<string, object?>("collection", name));
             else sum += v;
+        }
+        if (!names) yield return new Measurement<long>(sum);
+    }
+
+    /// <summary>Cluster mode: the same measurements from the last refresh of the cluster's collections.</summary>
+    private static IEnumerable<Measurement<long>> Observe(Cluster.ClusterCollectionStats stats, bool names, Func<(string Name, long Points, bool Trained), long> value)
+    {
+        long sum = 0;
+        foreach (var c in stats.Snapshot)
+        {
+            if (names) yield return new Measurement<long>(value(c), new KeyValuePair<string, object?>("collection", c.Name));
+            else sum += value(c);
         }
         if (!names) yield return new Measurement<long>(sum);
     }

@@ -16,6 +16,7 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
     {
         public required Process Process { get; init; }
         public required int GrpcPort { get; init; }
+        public required int HttpPort { get; init; }
         public required GrpcChannel Channel { get; init; }
         public V1.Collections.CollectionsClient Collections => new(Channel);
         public V1.Points.PointsClient Points => new(Channel);
@@ -53,14 +54,16 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
 
     private static Node Start(string dll, string dataDir, RedisServer redis, string clusterId, int siloPort, int gatewayPort, List<string> log, string label)
     {
-        int grpc = RedisServer.FreePort();
+        int grpc = RedisServer.FreePort(), http = RedisServer.FreePort();
         var psi = new ProcessStartInfo("dotnet")
         {
             ArgumentList =
             {
                 dll,
-                $"--Adanns:DataDirectory={dataDir}", "--Adanns:Host=127.0.0.1", $"--Adanns:GrpcPort={grpc}", "--Adanns:HttpPort=0",
-                "--Adanns:Demo:Enabled=false", "--Adanns:ProfileIndexes=false",
+                $"--Adanns:DataDirectory={dataDir}", "--Adanns:Host=127.0.0.1", $"--Adanns:GrpcPort={grpc}", $"--Adanns:HttpPort={http}",
+                // The demo collection, small: the first node to find the cluster empty creates it once two nodes are live.
+                "--Adanns:Demo:Enabled=true", $"--Adanns:Demo:Count={DemoCount}", "--Adanns:Demo:Dimension=16", "--Adanns:Demo:IndexSpec=IVF8",
+                "--Adanns:Demo:Shards=2", "--Adanns:Demo:ReplicationFactor=2", "--Adanns:ProfileIndexes=false",
                 "--Adanns:Cluster:Enabled=true", $"--Adanns:Cluster:Redis={redis.Endpoint}", $"--Adanns:Cluster:ClusterId={clusterId}",
                 $"--Adanns:Cluster:SiloPort={siloPort}", $"--Adanns:Cluster:GatewayPort={gatewayPort}",
                 "--Logging:Console:FormatterName=simple", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Adanns=Information",
@@ -74,7 +77,7 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
         p.ErrorDataReceived += (_, e) => { if (e.Data is { } d) lock (log) log.Add($"{label}! {d}"); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        return new Node { Process = p, GrpcPort = grpc, Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}") };
+        return new Node { Process = p, GrpcPort = grpc, HttpPort = http, Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}") };
     }
 
     private static async Task<T> Retry<T>(Func<Task<T>> call, TimeSpan timeout)
@@ -92,6 +95,8 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
             }
         }
     }
+
+    private const int DemoCount = 1500;
 
     [Fact]
     public async Task Three_server_processes_keep_answering_after_kill_9_of_one()
@@ -118,13 +123,43 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
                 }, TimeSpan.FromSeconds(180));
             }
 
+            // The demo collection exists once (the nodes raced to create it), sharded as configured, fully loaded,
+            // and every node's /metrics reports it as a single node's would.
+            var demo = await Retry(async () =>
+            {
+                var info = await nodes[2].Collections.GetAsync(new V1.GetCollectionRequest { Name = "demo" });
+                if (info.Count < DemoCount) throw new RpcException(new Status(StatusCode.Unavailable, $"demo at {info.Count}"));
+                return info;
+            }, TimeSpan.FromSeconds(120));
+            Assert.Equal((ulong)DemoCount, demo.Count);
+            Assert.Equal(2u, demo.Shards);
+            Assert.All(demo.Placement, s => Assert.Equal(2, s.Replicas.Select(r => r.Node).Distinct().Count()));
+            Assert.Equal(["demo"], (await nodes[1].Collections.ListAsync(new V1.ListCollectionsRequest())).Names);
+            using (var http = new HttpClient())
+            {
+                foreach (var n in nodes)
+                {
+                    string metrics = "";
+                    var points = new System.Text.RegularExpressions.Regex($"^adanns_collection_points\\{{[^}}]*collection=\"demo\"[^}}]*\\}} {DemoCount}( |$)",
+                        System.Text.RegularExpressions.RegexOptions.Multiline);
+                    var until = DateTime.UtcNow.AddSeconds(30);
+                    while (DateTime.UtcNow < until && !points.IsMatch(metrics))
+                    {
+                        metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{n.HttpPort}/metrics"));
+                        await Task.Delay(250);
+                    }
+                    Assert.Matches(points, metrics);
+                    Assert.Matches("(?m)^adanns_collection_index_trained\\{[^}]*collection=\"demo\"", metrics);
+                }
+            }
+
+            // A sharded collection created through AdannsClient (shards, replication_factor, write_consistency).
             const string name = "mp";
             const int d = 8;
-            var created = await nodes[0].Collections.CreateAsync(new V1.CreateCollectionRequest
-            {
-                Name = name, Dimension = d, Metric = V1.Metric.L2, IndexSpec = "IVF8", TrainThreshold = 100_000, Shards = 3, ReplicationFactor = 2,
-            });
+            using var client = new Adanns.Client.AdannsClient($"http://127.0.0.1:{nodes[0].GrpcPort}");
+            var created = await client.CreateCollectionAsync(name, d, V1.Metric.L2, "IVF8", trainThreshold: 100_000, shards: 3, replicationFactor: 2, writeConsistency: 0);
             Assert.Equal(3u, created.Shards);
+            Assert.Equal(2u, created.ReplicationFactor);
             Assert.All(created.Placement, s => Assert.Equal(2, s.Replicas.Select(r => r.Node).Distinct().Count()));
             var vectors = Data.Vectors(300, d, seed: 5);
             var upsert = new V1.UpsertRequest { Collection = name, Wait = true };

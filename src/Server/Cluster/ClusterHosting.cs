@@ -52,6 +52,9 @@ internal static class ClusterHosting
                 o.ReReplicateAfter = TimeSpan.FromSeconds(c.ReReplicateAfterSeconds);
             });
         });
+        builder.Services.AddSingleton<ClusterCollectionStats>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterCollectionStats>());
+        builder.Services.AddHostedService<ClusterDemo>();
         builder.Services.AddSingleton<ClusterHealth>();
         builder.Services.AddHealthChecks().AddCheck<ClusterHealth>("cluster");
     }
