@@ -194,7 +194,10 @@ internal static class RemoteConvert
     public static CollectionDescription ToDescription(V1.CollectionInfo i) => new(i.Name, (int)i.Dimension, ToMetric(i.Metric), i.IndexSpec,
         new CollectionStats((long)i.Count, i.IndexTrained, (long)i.Tombstones, (long)i.AppliedLsn, (long)i.CheckpointLsn, (int)i.Retrains,
             (int)i.Compactions, (long)i.RecordLogBytes, (long)i.WalBytes),
-        Memory: null, Embedder: string.IsNullOrEmpty(i.Embedder) ? null : i.Embedder, Tuning: i.Tuning is { } t ? ToTuning(t) : null);
+        Memory: i.Memory is { } m
+            ? new CollectionMemory((long)i.Count, m.VectorsOnDisk, m.IndexBytesPerVector, m.RerankBytesPerVector, m.RecordMapBytesPerVector, (long)m.RecordStoreMemoryBytes)
+            : null,
+        Embedder: string.IsNullOrEmpty(i.Embedder) ? null : i.Embedder, Tuning: i.Tuning is { } t ? ToTuning(t) : null);
 
     public static IndexTuning ToTuning(V1.IndexTuning t)
     {

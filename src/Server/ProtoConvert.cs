@@ -87,8 +87,18 @@ internal static class ProtoConvert
             MaxPayloadBytes = (uint)c.Config.MaxPayloadBytes,
             Embedder = c.Config.Embedder ?? "",
             Tuning = c.GetTuning() is { } t ? ToProto(t) : null,
+            Memory = ToProto(c.GetMemory()),
         };
     }
+
+    public static V1.CollectionMemory ToProto(in CollectionMemory m) => new()
+    {
+        VectorsOnDisk = m.VectorsOnDisk,
+        IndexBytesPerVector = m.IndexBytesPerVector,
+        RerankBytesPerVector = m.RerankBytesPerVector,
+        RecordMapBytesPerVector = m.RecordMapBytesPerVector,
+        RecordStoreMemoryBytes = (ulong)Math.Max(0, m.RecordStoreMemoryBytes),
+    };
 
     public static V1.IndexTuning ToProto(IndexTuning t)
     {

@@ -69,6 +69,7 @@ public sealed class CliTests : IDisposable
         Assert.Equal(Rows, col.GetProperty("count").GetInt64());
         Assert.Equal("IVF16", col.GetProperty("spec").GetString());
         Assert.True(col.GetProperty("indexTrained").GetBoolean());
+        Assert.True(col.GetProperty("memory").GetProperty("residentBytesPerVector").GetDouble() >= 4 * D); // embedded and from the server
         // The chosen tuning: the trained pipeline, its default parameters and the profiled cost/recall points.
         var tuning = col.GetProperty("tuning");
         Assert.Equal("IVF16", tuning.GetProperty("spec").GetString());
@@ -174,6 +175,18 @@ public sealed class CliTests : IDisposable
             Assert.Equal(2000, resume.Json.GetProperty("skipped").GetInt64());
             Assert.Equal(Rows - 2000, resume.Json.GetProperty("imported").GetInt64());
             await CheckSearchAndInfoAsync(target);
+
+            // Text through the server's embedder: the server embeds the query.
+            await using (var client = new Adanns.Client.AdannsClient(url, "cli-key"))
+            {
+                var notes = await ((IAdannsDatabase)client).CreateCollectionAsync(new CollectionConfig("notes", 0, Adanns.Engine.Metric.Cosine, "IVF4") { Embedder = "minilm" });
+                await notes.UpsertTextAsync([new TextRecord(1UL, "library for decoding JPEG images"), new TextRecord(2UL, "the GNU C compiler")]);
+            }
+            var byText = await CliAsync(["search", "--text", "compiler for C programs", "-c", "notes", .. target, "--k", "1", "--json"]);
+            Assert.True(byText.Code == 0, byText.Err);
+            Assert.Equal(2UL, byText.Json[0].GetProperty("hits")[0].GetProperty("id").GetUInt64());
+            var info = await CliAsync(["info", .. target, "-c", "notes", "--json"]);
+            Assert.Equal("minilm", info.Json.GetProperty("collections")[0].GetProperty("embedder").GetString());
 
             var denied = await CliAsync("info", "--server", url, "--json");
             Assert.Equal(ExitCodes.Failed, denied.Code);

@@ -143,7 +143,13 @@ public abstract class CollectionContractTests
             await c.UpsertAsync(Enumerable.Range(start, 500).Select(i => new VectorRecord((ulong)i, data[i])).ToList());
         Assert.True(await c.WaitForIndexAsync());
 
-        var tuning = (await c.DescribeAsync()).Tuning;
+        var described = await c.DescribeAsync();
+        // Resident memory, embedded and as the server reports it: an IVF index over float rows holds at least 4·D bytes per vector.
+        Assert.NotNull(described.Memory);
+        Assert.False(described.Memory.Value.VectorsOnDisk);
+        Assert.Equal(3000, described.Memory.Value.Count);
+        Assert.True(described.Memory.Value.IndexBytesPerVector >= 4 * D, $"{described.Memory.Value.IndexBytesPerVector} index bytes per vector");
+        var tuning = described.Tuning;
         Assert.NotNull(tuning);
         Assert.Equal("IVF16", tuning.Spec);
         Assert.NotNull(tuning.Defaults);

@@ -97,7 +97,7 @@ public sealed record SearchResult(IReadOnlyList<SearchHit> Hits, SearchReport Re
 /// <param name="Metric">Metric.</param>
 /// <param name="IndexSpec">Index pipeline.</param>
 /// <param name="Stats">Counters (count, index state, LSNs, maintenance, bytes).</param>
-/// <param name="Memory">Resident memory estimate; null for a remote collection (the server does not report it).</param>
+/// <param name="Memory">Resident memory estimate (remotely, the server's; null from a server in cluster mode).</param>
 /// <param name="Embedder">The text embedder the collection was created with (<see cref="CollectionConfig.Embedder"/>), or null.</param>
 /// <param name="Tuning">How the trained index is tuned; null while the collection is untrained (searches are exact).</param>
 public sealed record CollectionDescription(string Name, int Dimension, Metric Metric, string IndexSpec, CollectionStats Stats, CollectionMemory? Memory,
