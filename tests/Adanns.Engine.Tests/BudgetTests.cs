@@ -119,7 +119,9 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
         foreach (double target in new[] { 0.3, 0.5, 0.7, 0.9, 0.95, 0.99 })
         {
             var r = f.Index.Resolve(new SearchParams { TargetRecall = target }, IvfTestData.K);
-            int expected = Enumerable.Range(0, pts.Count).FirstOrDefault(i => pts[i].Recall >= target, pts.Count - 1);
+            // "Reaches" allows for the profile's sampling error: recall minus its one-sided 95% margin clears the target.
+            int expected = Enumerable.Range(0, pts.Count).FirstOrDefault(
+                i => pts[i].Recall - f.Profile.Margin(pts[i].Recall) >= target || pts[i].Recall >= 1, pts.Count - 1);
             Assert.Equal(expected, r.BudgetPoint);
             Assert.Equal(pts[expected].Recall, r.PredictedRecall);
             // A higher target never picks a cheaper point, and what it runs finds at least as many true neighbours.

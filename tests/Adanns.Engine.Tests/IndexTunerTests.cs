@@ -77,9 +77,12 @@ public class IndexTunerTests
         double seconds = t0.Elapsed.TotalSeconds;
         using var owned2 = index;
         Assert.Equal(report.Spec, index.Spec);
-        Assert.Equal(4, report.Candidates.Count);
+        Assert.Equal(5, report.Candidates.Count);
         Assert.Contains(report.Candidates, c => c.Spec.IsPq);
+        Assert.Contains(report.Candidates, c => c.Spec is { Sq8: true, Spill: true, Prefix8Dim: not null }); // composes through the codec pipeline
         Assert.NotNull(index.ComputeProfile);
+        Assert.Equal(0.95, index.ComputeProfile!.TunedRecall);
+        Assert.Equal(IndexTuner.FinalProfileQueries, index.ComputeProfile.Queries);
         // Bounded: four candidate builds and profiles on 6,000 rows plus the final one (observed ~10 s on this VM alone).
         Assert.True(seconds < 120, $"tuning took {seconds:F0} s");
 
@@ -95,6 +98,49 @@ public class IndexTunerTests
         // IVF and the D/2 scan joined the candidates; the next chose IVF256@16,PQ8x4@16,Spill,Prefix8@32,Rerank32/60,
         // Rerank64 (recall 0.985, predicted 0.985).
         Assert.True(recall >= 0.93, $"{report.Spec}: recall@10 {recall:F3} at target 0.95 (predicted {chosen.PredictedRecall:F3})");
+
+        // A search without parameters runs at the tuned target: the same point, the same results.
+        var unset = index.Resolve(null, K);
+        Assert.Equal(chosen.BudgetPoint, unset.BudgetPoint);
+        Assert.Equal(chosen.PredictedRecall, unset.PredictedRecall);
+        Assert.Equal(r.Ids, index.SearchBatch(q, K, null, null, 1, out _).Ids);
+        Assert.Equal(r.Ids, index.SearchBatch(q, K, new SearchParams(), null, 1, out _).Ids);
+        // An explicit knob still wins over the tuned target.
+        Assert.Equal(1, index.Resolve(new SearchParams { NProbe = 1 }, K).NProbe);
+
+        // The tuned target is saved with the index (optional section "tune") and a loaded index searches alike.
+        string path = Path.Combine(Path.GetTempPath(), $"adanns-tuned-{Guid.NewGuid():N}.idx");
+        try
+        {
+            index.Save(path);
+            using var loaded = VectorIndex.Load(path);
+            Assert.Equal(0.95, loaded.ComputeProfile!.TunedRecall);
+            Assert.Equal(unset.BudgetPoint, loaded.Resolve(null, K).BudgetPoint);
+            Assert.Equal(r.Ids, loaded.SearchBatch(q, K, null, null, 1, out _).Ids);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void ATargetIsReachedOnlyWhenTheMeasuredRecallClearsItsSamplingError()
+    {
+        // 100 queries × k 10 = 1,000 neighbours checked: a point measured at 0.955 is within 1.645·σ ≈ 0.011 of 0.95, so
+        // it does not count as reaching 0.95; 0.97 does (its margin is 0.009).
+        var pt = (double recall, double flops) => new ProfilePoint(
+            new SearchParams { NProbe = 1, CoarseDim = 8, ScanDim = 8, Shortlist = 10, Rerank = [] }, flops, flops, recall);
+        var profile = new ComputeProfile([pt(0.9, 1), pt(0.955, 2), pt(0.97, 3), pt(0.99, 4)], k: 10, queries: 100, vectorCount: 1000);
+        Assert.Equal(2, profile.CheapestReachingIndex(0.95, null, null, out bool reached));
+        Assert.True(reached);
+        Assert.InRange(profile.Margin(0.955), 0.0105, 0.0110);
+        // With 10× the queries the margin shrinks to ≈ 0.0034 and 0.955 does reach 0.95.
+        var bigger = new ComputeProfile(profile.Points, k: 10, queries: 1000, vectorCount: 1000);
+        Assert.Equal(1, bigger.CheapestReachingIndex(0.95, null, null, out _));
+        // A point at recall 1 always reaches any target (there is no error left to allow for).
+        var perfect = new ComputeProfile([pt(0.5, 1), pt(1.0, 2)], k: 10, queries: 10, vectorCount: 100);
+        Assert.Equal(1, perfect.CheapestReachingIndex(0.99, null, null, out _));
     }
 
     [Fact]

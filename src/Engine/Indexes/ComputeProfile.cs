@@ -76,6 +76,47 @@ public sealed class ComputeProfile
     public long VectorCount { get; }
 
     /// <summary>
+    /// The recall@k the index was tuned for (<see cref="IndexTuner"/>, spec <c>Auto</c>), or null. A search that sets no
+    /// parameter at all runs as if it asked for <see cref="SearchParams.TargetRecall"/> = this. Saved with the index
+    /// (optional section "tune": older readers skip it).
+    /// </summary>
+    public double? TunedRecall
+    {
+        get => _tunedRecall;
+        internal set
+        {
+            if (value is double t && !(t > 0 && t <= 1)) throw new ArgumentOutOfRangeException(nameof(value), t, $"The tuned recall must be in (0, 1] (got {t}).");
+            _tunedRecall = value;
+            TunedParams = value is double v ? new SearchParams { TargetRecall = v } : null;
+        }
+    }
+
+    private double? _tunedRecall;
+
+    /// <summary>What an unset search runs: one shared instance, so the default path allocates nothing.</summary>
+    internal SearchParams? TunedParams { get; private set; }
+
+    /// <summary>
+    /// The sampling error of a frontier point's recall: its one-sided 95% margin, 1.645·√(r(1−r)/n) over the n = k·queries
+    /// neighbours the profile checked (an upper bound, taken at r = 1/2 is too loose; at the target itself it is what
+    /// decides whether a point "reaches" it).
+    /// </summary>
+    internal double Margin(double recall) => 1.645 * Math.Sqrt(Math.Max(recall * (1 - recall), 0) / ((double)K * Queries));
+
+    // Concrete parameters per frontier point for the last k asked: budgeted and tuned searches reuse them instead of
+    // allocating per query (a race only builds the same parameters twice).
+    private (int K, SearchParams Params)?[]? _concrete;
+
+    internal SearchParams ConcreteFor(int point, int k, Func<SearchParams> make)
+    {
+        var cache = _concrete ??= new (int, SearchParams)?[Points.Count];
+        if (cache[point] is { } hit && hit.K == k) return hit.Params;
+        var made = make();
+        cache[point] = (k, made);
+        return made;
+    }
+
+    /// <summary>
     /// The highest-recall point whose FLOPs and microseconds per query fit both limits (a null limit is no limit;
     /// ties go to the cheaper point), or null when nothing fits.
     /// </summary>
@@ -110,10 +151,12 @@ public sealed class ComputeProfile
     {
         if (!(target > 0 && target <= 1)) throw new ArgumentOutOfRangeException(nameof(target), target, "The recall target must be in (0, 1].");
         // Points run cheapest first with strictly rising recall: the first that reaches the target and fits is the cheapest.
+        // "Reaches" allows for the sampling error of the measured recall: the point's recall minus its 95% margin must
+        // clear the target, so a target is met on new queries from the same distribution 19 times in 20, not 1 in 2.
         for (int i = 0; i < Points.Count; i++)
         {
             var p = Points[i];
-            if (p.Recall < target) continue;
+            if (p.Recall - Margin(p.Recall) < target && p.Recall < 1) continue;
             if (p.FlopsPerQuery > (maxFlops ?? double.PositiveInfinity) || p.MicrosPerQuery > (maxMicros ?? double.PositiveInfinity)) continue;
             reached = true;
             return i;

@@ -197,11 +197,11 @@ internal static class IndexProfiler
         if (overBudget) i = profile.CheapestIndex(p.MaxFlops, p.MaxMicros);
         point = i;
         var c = profile.Points[i].Params;
-        return new SearchParams
+        return profile.ConcreteFor(i, k, () => new SearchParams
         {
             NProbe = c.NProbe, CoarseDim = c.CoarseDim, ScanDim = c.ScanDim, Shortlist = Math.Max(c.Shortlist!.Value, k),
             Rerank = c.Rerank!.Select(st => st.Keep < k ? st with { Keep = k } : st).ToArray(),
-        };
+        });
     }
 
     /// <summary>A seeded sample of live ids, independent of any map's enumeration order (<paramref name="sorted"/> ascending).</summary>
@@ -228,6 +228,22 @@ internal static class IndexProfiler
             if (list.Count == k) break;
         }
         return list;
+    }
+
+    /// <summary>
+    /// 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, … (powers of √2, rounded) up to <paramref name="max"/>: twice as many nprobe
+    /// points as powers of two, so the frontier point a target picks probes at most ~41% more lists than it needs.
+    /// </summary>
+    public static int[] RootTwoLadder(int max)
+    {
+        var list = new List<int>();
+        for (double v = 1; v <= max + 1e-9; v *= Math.Sqrt(2))
+        {
+            int n = (int)Math.Round(v);
+            if (n <= max && (list.Count == 0 || list[^1] != n)) list.Add(n);
+        }
+        if (list[^1] != max && list[^1] * 1.2 < max) list.Add(max);
+        return [.. list];
     }
 
     public static int[] PowersOfTwo(int max)

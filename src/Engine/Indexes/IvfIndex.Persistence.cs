@@ -78,6 +78,8 @@ public sealed partial class IvfIndex
             }
             if (minor >= 3 && ComputeProfile is { } profile)
                 w.Section("PROF", profile.Write);
+            if (ComputeProfile is { TunedRecall: double tuned })
+                w.Section("tune", b => b.Write(tuned)); // optional (lowercase): older readers skip it
             var row = new float[D];
             for (int l = 0; l < NList; l++)
             {
@@ -118,6 +120,7 @@ public sealed partial class IvfIndex
         (int D, Metric Metric, int NList, int Dc, int Store, long NextId, IndexSpec Spec)? meta = null;
         bool haveSums = false;
         ComputeProfile? profile = null;
+        double? tunedRecall = null;
         var listsSeen = new HashSet<int>();
 
         while (file.Next() is var (tag, payload, offset))
@@ -203,6 +206,13 @@ public sealed partial class IvfIndex
                         }
                         break;
                     }
+                case "tune":
+                    {
+                        double t = r.Double("tuned recall");
+                        if (!(t > 0 && t <= 1)) throw file.Fail(offset, $"section \"tune\": tuned recall {t} is not in (0, 1].");
+                        tunedRecall = t;
+                        break;
+                    }
                 case "PROF":
                     {
                         var m = meta ?? throw file.Fail(offset, "PROF section before META.");
@@ -226,6 +236,8 @@ public sealed partial class IvfIndex
                 index.RefreshProbeCentroid(l);
             }
         }
+        if (tunedRecall is not null && profile is null) throw file.Fail(-1, "section \"tune\" without a PROF section (a tuned recall needs the frontier).");
+        if (profile is not null) profile.TunedRecall = tunedRecall;
         index.ComputeProfile = profile;
         return index;
     }

@@ -12,6 +12,7 @@ public sealed partial class IvfIndex
     /// <summary>Resolves <paramref name="p"/> against the index defaults and validates it (once per call).</summary>
     public ResolvedSearch Resolve(SearchParams? p, int k)
     {
+        if ((p is null || p.IsUnset) && ComputeProfile?.TunedParams is { } tuned) p = tuned; // a tuned index runs at its target
         if (p is { UsesProfile: true })
             return ResolveBudget(p, k); // picks concrete parameters from the profile, then comes back here
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");

@@ -180,6 +180,8 @@ public sealed partial class PqIndex
             }
             if (ComputeProfile is { } profile)
                 w.Section("PROF", profile.Write);
+            if (ComputeProfile is { TunedRecall: double tuned })
+                w.Section("tune", b => b.Write(tuned)); // optional (lowercase): older readers skip it
         });
     }
 
@@ -271,6 +273,7 @@ public sealed partial class PqIndex
         var listsSeen = new HashSet<int>();
         bool fileExternal = false;
         ComputeProfile? profile = null;
+        double? tunedRecall = null;
 
         while (file.Next() is var (tag, payload, offset))
         {
@@ -457,6 +460,13 @@ public sealed partial class PqIndex
                         }
                         break;
                     }
+                case "tune":
+                    {
+                        double t = r.Double("tuned recall");
+                        if (!(t > 0 && t <= 1)) throw file.Fail(offset, $"section \"tune\": tuned recall {t} is not in (0, 1].");
+                        tunedRecall = t;
+                        break;
+                    }
                 case "PROF":
                     {
                         var m = meta ?? throw file.Fail(offset, "PROF section before META.");
@@ -482,12 +492,14 @@ public sealed partial class PqIndex
             throw file.Fail(-1, "the spec has Spill but the file has no SPIL section (second copies).");
         if (index._prefix8 is { } loaded && loaded.Count != index._slotCount)
             throw file.Fail(-1, $"the 8-bit prefix copy (PR8R) is missing: {loaded.Count} of {index._slotCount} rows.");
+        if (tunedRecall is not null && profile is null) throw file.Fail(-1, "section \"tune\" without a PROF section (a tuned recall needs the frontier).");
         if (profile is not null)
         {
             foreach (var point in profile.Points)
                 if ((index.Codec == ListCodec.Pq ? point.Params.ScanDim != index.CodeDim : point.Params.ScanDim > index.CodeDim)
                     || point.Params.CoarseDim > index.CoarseDim)
                     throw file.Fail(-1, $"section \"PROF\": a point scans at {point.Params.ScanDim} dims or ranks centroids at {point.Params.CoarseDim}; this index codes {index.CodeDim} dims with {index.CoarseDim}-dim centroids.");
+            profile.TunedRecall = tunedRecall;
             index.ComputeProfile = profile;
         }
         return index;

@@ -16,6 +16,7 @@ public sealed partial class PqIndex
     /// </summary>
     public ResolvedSearch Resolve(SearchParams? p, int k)
     {
+        if ((p is null || p.IsUnset) && ComputeProfile?.TunedParams is { } tuned) p = tuned; // a tuned index runs at its target
         if (p is { UsesProfile: true })
         {
             // The profile's points are concrete parameters of this index; resolve the chosen one as usual.

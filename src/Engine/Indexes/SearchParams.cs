@@ -46,6 +46,9 @@ public sealed record SearchParams
 
     /// <summary>Whether the index picks the knobs from its profile (a budget or a recall target is set).</summary>
     internal bool UsesProfile => MaxFlops is not null || MaxMicros is not null || TargetRecall is not null;
+
+    /// <summary>Whether nothing is set: the search runs at the index's defaults (a tuned index: at its tuned recall).</summary>
+    internal bool IsUnset => NProbe is null && CoarseDim is null && ScanDim is null && Shortlist is null && Rerank is null && Exact is null && !UsesProfile;
 }
 
 /// <summary>Validation shared by every index's <c>Resolve</c>, so the rules and messages cannot drift apart.</summary>
