@@ -28,7 +28,7 @@ internal static class StoreCommand
                 "recovery" => Recovery(dir, dim, Ints(args, "--log", [10_000, 40_000, 160_000])),
                 "memory" => Memory(dir, Int(args, "--n", 200_000), dim, Str(args, "--spec", "IVF256@64,PQ32@64,NProbe16,Shortlist200,Rerank128"),
                     Int(args, "--record-mb", 16), Int(args, "--seconds", 5), args.Contains("--payload")),
-                "filter" => FilterCost(dir, Int(args, "--n", 20_000), dim, Str(args, "--spec", "IVF128@64,NProbe16,Rerank" + dim)),
+                "filter" => FilterCost(args, dir, Int(args, "--n", 20_000), dim, Str(args, "--spec", "IVF128@64,NProbe16,Rerank" + dim), Dbl(args, "--exact-selectivity", 0.1)),
                 _ => throw new ArgumentException($"unknown store mode '{mode}' (ingest | recovery | memory | filter)"),
             };
         }
@@ -118,16 +118,32 @@ internal static class StoreCommand
     /// <summary>
     /// <c>store filter</c>: µs per query of filtered searches at 50 % / 10 % / 1 % selectivity (payload g = i mod 100,
     /// range filters) next to unfiltered ones on the same collection, and recall@10 against exact filtered search.
+    /// The cases are timed in interleaved rounds (one pass over the queries each, in turn), so a shared machine's load
+    /// drifts into every case alike; the ratio is the median of the per-round ratios. <c>--base</c> / <c>--queries</c>
+    /// take real vectors (e.g. MiniLM .fvecs) instead of the synthetic set.
     /// </summary>
-    private static int FilterCost(string dir, int n, int dim, string spec)
+    private static int FilterCost(string[] args, string dir, int n, int dim, string spec, double exactSelectivity)
     {
-        const int K = 10, NQ = 200;
-        Console.WriteLine($"# store filter: n={n} dim={dim} spec=\"{spec}\" (1 search thread, {Environment.ProcessorCount} cores)");
-        using var db = AdannsDatabase.Open(dir, new DatabaseOptions { CheckpointInterval = TimeSpan.FromHours(1), BackgroundMaintenance = false });
+        const int K = 10;
+        string? basePath = Array.IndexOf(args, "--base") is int bi and >= 0 ? args[bi + 1] : null;
+        string? queryPath = Array.IndexOf(args, "--queries") is int qi and >= 0 ? args[qi + 1] : null;
+        float[] rows, queries;
+        if (basePath is not null)
+        {
+            using var b = Adanns.Engine.IO.VectorFile.ReadVectors(basePath, n);
+            using var qs = Adanns.Engine.IO.VectorFile.ReadVectors(queryPath ?? throw new ArgumentException("--base needs --queries"), Int(args, "--nq", 200));
+            (n, dim, rows, queries) = (b.Count, b.Dimension, b.ToArray(), qs.ToArray());
+            if (!args.Contains("--spec")) spec = "IVF128@64,NProbe16,Rerank" + dim;
+        }
+        else
+        {
+            using var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: n, Dimension: dim, Queries: Int(args, "--nq", 200)));
+            (rows, queries) = (data.Base.ToArray(), data.Queries.ToArray());
+        }
+        int NQ = queries.Length / dim;
+        Console.WriteLine($"# store filter: n={n} dim={dim} nq={NQ} data={basePath ?? "synthetic"} spec=\"{spec}\" ExactFilterSelectivity={exactSelectivity} (1 search thread, {Environment.ProcessorCount} cores)");
+        using var db = AdannsDatabase.Open(dir, new DatabaseOptions { CheckpointInterval = TimeSpan.FromHours(1), BackgroundMaintenance = false, ExactFilterSelectivity = exactSelectivity });
         var c = db.CreateCollection(new CollectionConfig("filter", dim, Metric.Cosine, spec));
-        using var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: n, Dimension: dim, Queries: NQ));
-        var rows = data.Base.ToArray();
-        var queries = data.Queries.ToArray();
         for (int s = 0; s < n; s += 1000)
         {
             int m = Math.Min(1000, n - s);
@@ -136,31 +152,58 @@ internal static class StoreCommand
         }
         c.WaitForIndexAsync().GetAwaiter().GetResult();
         (string Name, Filter? F, int Below)[] cases = [("unfiltered", null, 100), ("50%", Filter.Range("g", null, 49), 50), ("10%", Filter.Range("g", null, 9), 10), ("1%", Filter.Eq("g", 0), 1)];
-        double baseUs = 0;
-        foreach (var (name, f, below) in cases)
+        var norms = new float[n];
+        for (int i = 0; i < n; i++) norms[i] = MathF.Sqrt(Adanns.Kernels.VectorMath.NormSquared(rows.AsSpan(i * dim, dim)));
+        var recall = new double[cases.Length];
+        var pathsOf = new string[cases.Length];
+        for (int ci = 0; ci < cases.Length; ci++)
         {
-            // Exact filtered truth by brute force (cosine: vectors are unit length in the synthetic set).
+            var (_, f, below) = cases[ci];
+            // Exact filtered truth by brute force (cosine).
             double hits = 0;
             var paths = new Dictionary<SearchPath, int>();
             for (int q = 0; q < NQ; q++)
             {
                 var qv = queries.AsMemory(q * dim, dim);
                 var truth = Enumerable.Range(0, n).Where(i => i % 100 < below)
-                    .Select(i => (i, d: -Adanns.Kernels.VectorMath.Dot(qv.Span, rows.AsSpan(i * dim, dim)) / MathF.Sqrt(Adanns.Kernels.VectorMath.NormSquared(rows.AsSpan(i * dim, dim)))))
+                    .Select(i => (i, d: -Adanns.Kernels.VectorMath.Dot(qv.Span, rows.AsSpan(i * dim, dim)) / norms[i]))
                     .OrderBy(t => t.d).Take(K).Select(t => (ulong)t.i).ToHashSet();
                 var got = c.Search(qv.Span, K, null, f, false, out var path);
                 paths[path] = paths.GetValueOrDefault(path) + 1;
                 hits += got.Count(h => truth.Contains(h.Id.Number));
             }
-            // Timed: every query, repeated for about two seconds after a warm-up pass.
-            for (int q = 0; q < NQ; q++) c.Search(queries.AsSpan(q * dim, dim), K, null, f, false);
-            int done = 0;
-            var sw = Stopwatch.StartNew();
-            while (sw.Elapsed.TotalSeconds < 2)
-                for (int q = 0; q < NQ; q++, done++) c.Search(queries.AsSpan(q * dim, dim), K, null, f, false);
-            double us = sw.Elapsed.TotalMicroseconds / done;
-            if (f is null) baseUs = us;
-            Console.WriteLine($"{name,-10}: {us,8:F1} us/query ({us / baseUs:F2}x unfiltered), recall@10 vs exact filtered {hits / (NQ * K):F3}, paths {string.Join(" ", paths.Select(p => $"{p.Key}={p.Value}"))}");
+            recall[ci] = hits / (NQ * K);
+            pathsOf[ci] = string.Join(" ", paths.Select(p => $"{p.Key}={p.Value}"));
+        }
+        // Timed: interleaved rounds of one pass per case, for about --seconds in all.
+        double seconds = Dbl(args, "--seconds", 8);
+        var total = new double[cases.Length];
+        var ratios = new List<double>[cases.Length];
+        for (int ci = 0; ci < cases.Length; ci++) ratios[ci] = [];
+        int rounds = 0;
+        var all = Stopwatch.StartNew();
+        while (all.Elapsed.TotalSeconds < seconds || rounds < 3)
+        {
+            var round = new double[cases.Length];
+            for (int ci = 0; ci < cases.Length; ci++)
+            {
+                var f = cases[ci].F;
+                long t0 = Stopwatch.GetTimestamp();
+                for (int q = 0; q < NQ; q++) c.Search(queries.AsSpan(q * dim, dim), K, null, f, false);
+                round[ci] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / NQ;
+            }
+            if (rounds++ == 0) continue; // warm-up
+            for (int ci = 0; ci < cases.Length; ci++)
+            {
+                total[ci] += round[ci];
+                ratios[ci].Add(round[ci] / round[0]);
+            }
+        }
+        for (int ci = 0; ci < cases.Length; ci++)
+        {
+            ratios[ci].Sort();
+            double us = total[ci] / (rounds - 1);
+            Console.WriteLine($"{cases[ci].Name,-10}: {us,8:F1} us/query, {ratios[ci][ratios[ci].Count / 2]:F2}x unfiltered (median of {rounds - 1} rounds), recall@10 vs exact filtered {recall[ci]:F3}, paths {pathsOf[ci]}");
         }
         return 0;
     }
@@ -268,6 +311,7 @@ internal static class StoreCommand
 
     private static int Int(string[] a, string name, int def) => Array.IndexOf(a, name) is int i and >= 0 && i + 1 < a.Length ? int.Parse(a[i + 1]) : def;
     private static string Str(string[] a, string name, string def) => Array.IndexOf(a, name) is int i and >= 0 && i + 1 < a.Length ? a[i + 1] : def;
+    private static double Dbl(string[] a, string name, double def) => Array.IndexOf(a, name) is int i and >= 0 && i + 1 < a.Length ? double.Parse(a[i + 1], System.Globalization.CultureInfo.InvariantCulture) : def;
     private static int[] Ints(string[] a, string name, int[] def) =>
         Array.IndexOf(a, name) is int i and >= 0 && i + 1 < a.Length ? a[i + 1].Split(',').Select(int.Parse).ToArray() : def;
 }

@@ -190,7 +190,7 @@ public sealed partial class Collection
             else _flat!.Add(lsn, v);
             _keys[id] = lsn;
             _meta[lsn] = new RecordMeta(id, b.Payloads[i]);
-            SampleAdd(lsn);
+            _payloadIndex.Added(lsn, b.Payloads[i]);
             if (_journal is not null) lock (_journalLock) _journal.Add(new JournalOp(true, lsn, v.ToArray()));
         }
         return dead;
@@ -201,29 +201,8 @@ public sealed partial class Collection
         if (_index is not null) _index.Remove(key);
         else _flat!.Remove(key);
         _keys.Remove(id);
-        _meta.Remove(key);
-        for (int i = 0; i < _sampleFill; i++)
-            if (_sample[i] == key) _sample[i] = -1;
+        if (_meta.Remove(key, out var m)) _payloadIndex.Removed(key, m.Payload);
         if (_journal is not null) lock (_journalLock) _journal.Add(new JournalOp(false, key, null));
-    }
-
-    private void SampleAdd(long key)
-    {
-        _sampleSeen++;
-        if (_sampleFill < SampleSize)
-        {
-            _sample[_sampleFill++] = key;
-            return;
-        }
-        // Reservoir sampling; a slot freed by a delete is refilled first.
-        int free = Array.IndexOf(_sample, -1L);
-        if (free >= 0)
-        {
-            _sample[free] = key;
-            return;
-        }
-        long j = _sampleRandom.NextInt64(_sampleSeen);
-        if (j < SampleSize) _sample[j] = key;
     }
 
     // ---------------------------------------------------------------- maintenance

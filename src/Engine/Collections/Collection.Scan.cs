@@ -26,11 +26,19 @@ public sealed partial class Collection
         try
         {
             ThrowIfClosed();
-            foreach (var m in _meta.Values)
+            if (filter is null)
             {
-                if (found.Count >= limit) break;
-                if (filter is null || filter.Matches(m.Payload)) found.Add(m.Id);
+                foreach (var m in _meta.Values)
+                {
+                    if (found.Count >= limit) break;
+                    found.Add(m.Id);
+                }
+                return found;
             }
+            using var bits = MatchingKeys(filter);
+            var keys = new List<long>((int)Math.Min(bits.Count, limit));
+            bits.CopyKeysTo(keys);
+            for (int i = 0; i < keys.Count && found.Count < limit; i++) found.Add(_meta[keys[i]].Id);
         }
         finally { _lock.ExitReadLock(); }
         return found;

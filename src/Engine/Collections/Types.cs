@@ -124,8 +124,12 @@ public sealed record DatabaseOptions
     /// <summary>Train and retrain indexes, compact and checkpoint in the background (off: only on request).</summary>
     public bool BackgroundMaintenance { get; init; } = true;
 
-    /// <summary>A filter estimated to match at most this fraction of records runs as an exact scan of the matches.</summary>
-    public double ExactFilterSelectivity { get; init; } = 0.1;
+    /// <summary>
+    /// A filter matching at most this fraction of live records runs as an exact scan of the matches; above it, the index
+    /// scans with the filter as a per-candidate bit test and a wider probe. (The payload index counts matches exactly.
+    /// 0.02: where exact and index cost about the same, between ~1 % on MiniLM 384-dim and ~4 % on 128-dim synthetic data.)
+    /// </summary>
+    public double ExactFilterSelectivity { get; init; } = 0.02;
 
     /// <summary>Checkpoint each collection when it is closed, so the next open replays nothing (off: recovery replays the log).</summary>
     public bool CheckpointOnDispose { get; init; } = true;

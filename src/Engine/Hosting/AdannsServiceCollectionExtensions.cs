@@ -29,7 +29,7 @@ public sealed class AdannsOptions
     public bool BackgroundMaintenance { get; set; } = true;
 
     /// <summary>See <see cref="DatabaseOptions.ExactFilterSelectivity"/>.</summary>
-    public double ExactFilterSelectivity { get; set; } = 0.1;
+    public double ExactFilterSelectivity { get; set; } = 0.02;
 
     /// <summary>See <see cref="DatabaseOptions.CheckpointOnDispose"/>.</summary>
     public bool CheckpointOnDispose { get; set; } = true;

@@ -31,7 +31,7 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
         {
             double recall = FilteredRecall(c, data, f, expected, rng);
             output.WriteLine($"{f}: {expected} recall {recall:F3}");
-            // Observed: 1.000 for all five filters, index paths included (nprobe scaled by 1/selectivity).
+            // Observed: 1.000 for all five filters, index paths included (nprobe scaled by selectivity^-0.3).
             Assert.True(recall >= (expected == SearchPath.ExactFiltered ? 0.999 : 0.97), $"{f}: recall {recall:F3}");
         }
     }
