@@ -336,6 +336,8 @@ public static class CliApp
             if (file == texts) r.AddError("Give exactly one of QUERYFILE (vectors) or --text TEXT.");
             if (texts && (r.GetValue(row) is not null || r.GetValue(limit) is not null)) r.AddError("--row and --limit select rows of QUERYFILE; they do not apply to --text.");
             if (!texts && r.GetValue(embedder) is not null) r.AddError("--embedder embeds --text; it does not apply to a QUERYFILE.");
+            if (r.GetValue(targetRecall) is not null && (r.GetValue(nprobe) is not null || r.GetValue(exact)))
+                r.AddError("--target-recall picks nprobe and the rest from the index's profile; do not combine it with --nprobe or --exact.");
         });
         c.SetAction((r, ct) => Guard(io, ct, async () =>
         {

@@ -90,6 +90,7 @@ public sealed class CliTests : IDisposable
         Assert.True(targeted.Code == 0, targeted.Err);
         Assert.Equal(0UL, targeted.Json[0].GetProperty("hits")[0].GetProperty("id").GetUInt64());
         Assert.Equal(ExitCodes.Usage, (await CliAsync(["search", _queries, "-c", "docs", .. target, "--target-recall", "1.5"])).Code);
+        Assert.Equal(ExitCodes.Usage, (await CliAsync(["search", _queries, "-c", "docs", .. target, "--target-recall", "0.9", "--nprobe", "4"])).Code);
 
         foreach (string[] extra in new[] { Array.Empty<string>(), ["--exact"] })
         {
