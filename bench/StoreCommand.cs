@@ -28,7 +28,7 @@ internal static class StoreCommand
                 "recovery" => Recovery(dir, dim, Ints(args, "--log", [10_000, 40_000, 160_000])),
                 "memory" => Memory(dir, Int(args, "--n", 200_000), dim, Str(args, "--spec", "IVF256@64,PQ32@64,NProbe16,Shortlist200,Rerank128"),
                     Int(args, "--record-mb", 16), Int(args, "--seconds", 5), args.Contains("--payload")),
-                "filter" => FilterCost(args, dir, Int(args, "--n", 20_000), dim, Str(args, "--spec", "IVF128@64,NProbe16,Rerank" + dim), Dbl(args, "--exact-selectivity", 0.1)),
+                "filter" => FilterCost(args, dir, Int(args, "--n", 20_000), dim, Str(args, "--spec", "IVF128@64,NProbe16,Rerank" + dim), Dbl(args, "--exact-selectivity", new DatabaseOptions().ExactFilterSelectivity)),
                 _ => throw new ArgumentException($"unknown store mode '{mode}' (ingest | recovery | memory | filter)"),
             };
         }
