@@ -210,7 +210,8 @@ internal static class RemoteConvert
                 var sp = new SearchParams { NProbe = r.NProbe, CoarseDim = r.CoarseDim, ScanDim = r.ScanDim, Shortlist = r.Shortlist, Rerank = r.Rerank };
                 return new ProfilePoint(sp, p.FlopsPerQuery, p.MicrosPerQuery, p.Recall);
             });
-            profile = new ComputeProfile(points, (int)t.ProfileK, Math.Max(1, (int)t.ProfileQueries), (long)t.ProfileVectors);
+            profile = new ComputeProfile(points, (int)t.ProfileK, Math.Max(1, (int)t.ProfileQueries), (long)t.ProfileVectors,
+                t.TunedRecall > 0 && t.TunedRecall <= 1 ? t.TunedRecall : null);
         }
         return new IndexTuning(t.Spec, t.Defaults is { } d ? ToResolved(d) : null, profile);
     }

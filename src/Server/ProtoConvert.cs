@@ -108,6 +108,7 @@ internal static class ProtoConvert
             r.ProfileK = (uint)p.K;
             r.ProfileQueries = (uint)p.Queries;
             r.ProfileVectors = (ulong)p.VectorCount;
+            r.TunedRecall = p.TunedRecall ?? 0;
             foreach (var point in p.Points)
             {
                 var sp = point.Params;

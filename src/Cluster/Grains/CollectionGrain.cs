@@ -48,7 +48,8 @@ internal sealed partial class CollectionGrain(
             throw new ClusterException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{name}\": MaxPayloadBytes must be ≥ 0 and TrainThreshold ≥ 1.");
         try
         {
-            IndexSpec.Parse(c.IndexSpec ?? "").Validate(c.Dimension);
+            if (!VectorIndex.IsAuto(c.IndexSpec ?? "", out _)) // Auto: each shard's replicas tune on their own data when they train
+                IndexSpec.Parse(c.IndexSpec ?? "").Validate(c.Dimension);
         }
         catch (Exception e) when (e is ArgumentException or FormatException)
         {

@@ -141,7 +141,8 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
             throw new AdannsException(AdannsErrorCode.InvalidConfiguration, $"Collection \"{config.Name}\": MaxPayloadBytes must be ≥ 0 and TrainThreshold ≥ 1.");
         try
         {
-            IndexSpec.Parse(config.IndexSpec ?? "").Validate(config.Dimension);
+            if (!VectorIndex.IsAuto(config.IndexSpec ?? "", out _)) // Auto: the tuner chooses the pipeline when the collection trains
+                IndexSpec.Parse(config.IndexSpec ?? "").Validate(config.Dimension);
         }
         catch (Exception e) when (e is ArgumentException or FormatException)
         {

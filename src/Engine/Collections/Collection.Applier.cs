@@ -215,7 +215,7 @@ public sealed partial class Collection
             if (t.Exception is { } e) EngineLog.TrainingFailed(_log, Name, e.InnerException?.Message ?? e.Message, e.InnerException);
         }
         int count = _keys.Count; // the applier is the only writer: no lock needed to read
-        int threshold = Config.EffectiveTrainThreshold(_spec);
+        int threshold = TrainingThreshold;
         if (_training is null && count >= threshold && NeedsTraining(count))
             _training = StartTraining();
 
@@ -226,6 +226,11 @@ public sealed partial class Collection
         if (due || _wal.TailAddress - _wal.BeginAddress >= _options.CheckpointWalBytes)
             Checkpoint();
     }
+
+    /// <summary>Live vectors needed before the index trains (Auto: never under what the tuner needs for its sample).</summary>
+    private int TrainingThreshold => _autoTarget is null
+        ? Config.EffectiveTrainThreshold(_spec)
+        : Math.Max(Config.EffectiveTrainThreshold(_spec), IndexTuner.MinimumVectors);
 
     private bool NeedsTraining(int count)
     {
@@ -255,7 +260,44 @@ public sealed partial class Collection
     private Task StartTraining()
     {
         _trainingStarted = Stopwatch.GetTimestamp();
+        if (_autoTarget is double target) return StartAutoTraining(target);
         return _spec.IsCodecPipeline ? StartPqTraining() : StartIvfTraining(); // codec pipeline: codes in memory, full vectors read from the store
+    }
+
+    /// <summary>
+    /// An <c>Auto</c> collection's (re)training: the first time, the tuner chooses the pipeline on a sample read from the
+    /// record store; on growth the structure decisions of the index in use are kept (nlist rescaled to the new count) and
+    /// only the frontier is measured again. Then it trains like any collection of that spec, is profiled the tuner's way
+    /// (searches without parameters run at the target) and swapped in; the chosen spec lives in the index snapshot.
+    /// </summary>
+    private Task StartAutoTraining(double target)
+    {
+        int D = Dimension;
+        var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
+        lock (_journalLock) _journal = [];
+        var ct = _trainingCancel.Token;
+        var tuner = new TunerOptions(TargetRecall: target, Threads: 1);
+        var previous = _index?.ComputeProfile?.TunedRecall is not null ? _index.Spec : null;
+        return TrackTraining(Task.Run(() =>
+        {
+            IndexSpec spec;
+            if (previous is not null)
+            {
+                spec = previous with { NList = IndexTuner.NListFor(keys.Length, D) };
+            }
+            else
+            {
+                int sampleCount = Math.Min(keys.Length, tuner.SampleRows);
+                var sampleKeys = new long[sampleCount];
+                for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
+                using var sample = ReadAvailable(sampleKeys, D, out _);
+                spec = IndexTuner.Choose(sample, Metric, tuner, keys.Length).Spec;
+            }
+            ct.ThrowIfCancellationRequested();
+            IVectorIndex fresh = spec.IsCodecPipeline ? TrainPq(spec, keys, ct) : TrainIvf(spec, keys, ct);
+            if (fresh.Count > 10 * tuner.K) IndexTuner.ProfileTuned(fresh, tuner);
+            SwapWhenCaughtUp(fresh, ct);
+        }));
     }
 
     private long _trainingStarted;
@@ -274,26 +316,35 @@ public sealed partial class Collection
         var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
+        var spec = _spec;
         return TrackTraining(Task.Run(() =>
         {
-            int sampleCount = Math.Min(keys.Length, IvfTrainingSample);
-            var sampleKeys = new long[sampleCount];
-            for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
-            IvfIndex fresh;
-            using (var sample = ReadAvailable(sampleKeys, D, out _))
-                fresh = IvfIndex.Train(sample, _spec, Metric, new IvfBuildOptions(Threads: 1), cancellationToken: ct);
-            const int Chunk = 4096;
-            for (int s = 0; s < keys.Length; s += Chunk)
-            {
-                ct.ThrowIfCancellationRequested(); // disposal: stop reading the store it is about to close
-                var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
-                using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
-                fresh.AddRange(set, ids, threads: 1, cancellationToken: ct);
-            }
+            var fresh = TrainIvf(spec, keys, ct);
             // Nothing else sees the fresh index yet, so profiling it here races with no write.
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
             SwapWhenCaughtUp(fresh, ct);
         }));
+    }
+
+    /// <summary>Trains an IVF index of <paramref name="spec"/> on a sample of <paramref name="keys"/> and adds them all (background thread).</summary>
+    private IvfIndex TrainIvf(IndexSpec spec, long[] keys, CancellationToken ct)
+    {
+        int D = Dimension;
+        int sampleCount = Math.Min(keys.Length, IvfTrainingSample);
+        var sampleKeys = new long[sampleCount];
+        for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
+        IvfIndex fresh;
+        using (var sample = ReadAvailable(sampleKeys, D, out _))
+            fresh = IvfIndex.Train(sample, spec, Metric, new IvfBuildOptions(Threads: 1), cancellationToken: ct);
+        const int Chunk = 4096;
+        for (int s = 0; s < keys.Length; s += Chunk)
+        {
+            ct.ThrowIfCancellationRequested(); // disposal: stop reading the store it is about to close
+            var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
+            using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
+            fresh.AddRange(set, ids, threads: 1, cancellationToken: ct);
+        }
+        return fresh;
     }
 
     /// <summary>
@@ -306,28 +357,40 @@ public sealed partial class Collection
         var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
+        var spec = _spec;
         return TrackTraining(Task.Run(() =>
         {
-            // 20k rows train 256-centroid sub-quantizers well (~80 per centroid) at a fraction of the default 50k's cost.
-            var options = new PqBuildOptions(TrainingSample: 20_000, Threads: 1);
-            int sampleCount = Math.Min(keys.Length, options.TrainingSample);
-            var sampleKeys = new long[sampleCount];
-            for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
-            PqIndex fresh;
-            using (var sample = ReadAvailable(sampleKeys, D, out _))
-                fresh = PqIndex.Train(sample, _spec, Metric, options);
-            fresh.UseExternalVectors(_vectors);
-            const int Chunk = 4096;
-            for (int s = 0; s < keys.Length; s += Chunk)
-            {
-                ct.ThrowIfCancellationRequested(); // disposal: stop reading the store it is about to close
-                var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
-                using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
-                fresh.AddRange(set, ids, threads: 1);
-            }
+            var fresh = TrainPq(spec, keys, ct);
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
             SwapWhenCaughtUp(fresh, ct);
         }));
+    }
+
+    /// <summary>
+    /// Trains a codec-pipeline index of <paramref name="spec"/> on a sample of <paramref name="keys"/> and encodes them all
+    /// (background thread); it keeps codes only and reads full vectors from the record store.
+    /// </summary>
+    private PqIndex TrainPq(IndexSpec spec, long[] keys, CancellationToken ct)
+    {
+        int D = Dimension;
+        // 20k rows train 256-centroid sub-quantizers well (~80 per centroid) at a fraction of the default 50k's cost.
+        var options = new PqBuildOptions(TrainingSample: 20_000, Threads: 1);
+        int sampleCount = Math.Min(keys.Length, options.TrainingSample);
+        var sampleKeys = new long[sampleCount];
+        for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
+        PqIndex fresh;
+        using (var sample = ReadAvailable(sampleKeys, D, out _))
+            fresh = PqIndex.Train(sample, spec, Metric, options);
+        fresh.UseExternalVectors(_vectors);
+        const int Chunk = 4096;
+        for (int s = 0; s < keys.Length; s += Chunk)
+        {
+            ct.ThrowIfCancellationRequested(); // disposal: stop reading the store it is about to close
+            var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
+            using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
+            fresh.AddRange(set, ids, threads: 1);
+        }
+        return fresh;
     }
 
     /// <summary>The vectors of the <paramref name="keys"/> still in the record store, and those keys.</summary>
@@ -415,6 +478,7 @@ public sealed partial class Collection
             old = _index;
             _index = fresh;
             _flat = null;
+            if (_autoTarget is not null) _spec = fresh.Spec; // Auto: the tuner's choice is now the collection's pipeline
             lock (_journalLock) _journal = null;
         }
         finally { _lock.ExitWriteLock(); }
@@ -494,7 +558,7 @@ public sealed partial class Collection
         await RunOnApplier(() =>
         {
             ApplyPending();
-            enough = _keys.Count >= Config.EffectiveTrainThreshold(_spec);
+            enough = _keys.Count >= TrainingThreshold;
             if (_training is null && enough && NeedsTraining(_keys.Count)) _training = StartTraining();
             training = _training;
         }).ConfigureAwait(false);

@@ -37,7 +37,16 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     private string IndexFileExtension => _spec.IsCodecPipeline ? ".pqx" : ".ivf";
 
     private readonly string _dir;
-    private readonly IndexSpec _spec;
+
+    /// <summary>
+    /// The pipeline the collection trains (and, once trained, the index's own spec). For an <c>Auto</c> collection it is
+    /// the tuner's last choice; before the first training, rigid IVF1 stands in (it only sets the training threshold:
+    /// 1,024 vectors unless <see cref="CollectionConfig.TrainThreshold"/> says otherwise).
+    /// </summary>
+    private volatile IndexSpec _spec;
+
+    /// <summary>The recall target of an <c>Auto</c> collection (null: the config names a spec).</summary>
+    private readonly double? _autoTarget;
     private readonly DatabaseOptions _options;
     private readonly ILogger _log;
     private readonly EngineMetrics _metrics;
@@ -97,6 +106,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         _dir = dir;
         Config = config;
         _spec = spec;
+        if (VectorIndex.IsAuto(config.IndexSpec, out double target)) _autoTarget = target;
         _options = options;
         _metrics = metrics;
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Adanns.Engine.Collection");
@@ -182,9 +192,13 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
 
     // ---------------------------------------------------------------- open / create
 
+    /// <summary>The spec a collection starts with (for <c>Auto</c>: a stand-in until the tuner chooses; see <see cref="_spec"/>).</summary>
+    private static IndexSpec InitialSpec(CollectionConfig config) =>
+        VectorIndex.IsAuto(config.IndexSpec, out _) ? IndexSpec.Parse("IVF1") : IndexSpec.Parse(config.IndexSpec);
+
     internal static Collection Create(string dir, CollectionConfig config, DatabaseOptions options, EngineMetrics metrics)
     {
-        var spec = IndexSpec.Parse(config.IndexSpec);
+        var spec = InitialSpec(config);
         var c = new Collection(dir, config, spec, options, metrics);
         c._flat = new FlatStore(config.Dimension);
         c._nextLsn = 1;
@@ -195,7 +209,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     /// <summary>Loads the last checkpoint and replays the log after it. Throws on any verification failure.</summary>
     internal static Collection Open(string dir, CollectionConfig config, DatabaseOptions options, EngineMetrics metrics)
     {
-        var spec = IndexSpec.Parse(config.IndexSpec);
+        var spec = InitialSpec(config);
         var manifest = CollectionFiles.ReadManifest(dir);
         var c = new Collection(dir, config, spec, options, metrics);
         try
@@ -237,6 +251,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                 (int dim, Metric metric) stored = (_index.Dimension, _index.Metric);
                 if (stored.dim != D || stored.metric != Metric)
                     throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");
+                if (_autoTarget is not null) _spec = _index.Spec; // the tuner's choice lives in the snapshot
             }
             _appliedLsn = _checkpointLsn = m.AppliedLsn;
             _trainedCount = m.TrainedCount;

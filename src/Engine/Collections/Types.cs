@@ -12,7 +12,10 @@ namespace Adanns.Engine.Collections;
 /// <param name="Name">1–64 characters from [A-Za-z0-9_-]; also the collection's directory name.</param>
 /// <param name="Dimension">Vector dimension D (1..65536).</param>
 /// <param name="Metric">Ranking metric.</param>
-/// <param name="IndexSpec">Index pipeline, e.g. <c>"IVF256@64,Scan128,SQ8,Rerank384"</c>.</param>
+/// <param name="IndexSpec">Index pipeline, e.g. <c>"IVF256@64,Scan128,SQ8,Rerank384"</c>, or <c>"Auto"</c> / <c>"Auto@0.9"</c>: the
+/// <see cref="IndexTuner"/> chooses the pipeline on the collection's own vectors when it first trains (at 1,024 vectors
+/// unless <see cref="TrainThreshold"/> says otherwise, never under 1,000), keeps that structure when it retrains on growth
+/// (the frontier is measured again), and searches without parameters run at the recall target.</param>
 public sealed record CollectionConfig(string Name, int Dimension, Metric Metric, string IndexSpec)
 {
     /// <summary>

@@ -31,7 +31,8 @@ public sealed class ComputeProfile
     /// <param name="k">The k recall was measured at.</param>
     /// <param name="queries">Profiling queries the figures are averaged over.</param>
     /// <param name="vectorCount">Live vectors in the index when it was profiled.</param>
-    public ComputeProfile(IEnumerable<ProfilePoint> measured, int k, int queries, long vectorCount)
+    /// <param name="tunedRecall">The recall target the index was tuned for (see <see cref="TunedRecall"/>), or null.</param>
+    public ComputeProfile(IEnumerable<ProfilePoint> measured, int k, int queries, long vectorCount, double? tunedRecall = null)
     {
         ArgumentNullException.ThrowIfNull(measured);
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
@@ -61,6 +62,7 @@ public sealed class ComputeProfile
         K = k;
         Queries = queries;
         VectorCount = vectorCount;
+        TunedRecall = tunedRecall;
     }
 
     /// <summary>The frontier, by increasing FLOPs and strictly increasing recall.</summary>

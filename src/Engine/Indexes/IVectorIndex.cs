@@ -164,6 +164,20 @@ public static class VectorIndex
         return Build(vectors, IndexSpec.Parse(spec), metric, options);
     }
 
+    /// <summary>
+    /// Whether <paramref name="spec"/> is <c>Auto</c> or <c>Auto@t</c> (the tuner chooses the pipeline), and its recall
+    /// target (0.95 for plain <c>Auto</c>). A malformed <c>Auto@…</c> throws <see cref="FormatException"/>.
+    /// </summary>
+    public static bool IsAuto(string spec, out double targetRecall)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var s = spec.Trim();
+        targetRecall = 0;
+        if (!s.StartsWith("auto", StringComparison.OrdinalIgnoreCase)) return false;
+        targetRecall = ParseAutoTarget(s);
+        return true;
+    }
+
     /// <summary>The target of <c>Auto</c> (0.95) or <c>Auto@t</c>, t in (0, 1].</summary>
     internal static double ParseAutoTarget(string spec)
     {

@@ -52,16 +52,51 @@ public static class IndexTuner
     /// <summary>Tunes, builds and profiles an index for <paramref name="vectors"/> (ids 0..N−1 unless given).</summary>
     public static (IVectorIndex Index, TuningReport Report) Build(VectorSet vectors, Metric metric, TunerOptions? options = null, long[]? ids = null)
     {
+        var total = Stopwatch.StartNew();
+        var o = options ?? new TunerOptions();
+        var choice = Choose(vectors, metric, o);
+        var index = VectorIndex.Build(vectors, choice.Spec, metric, BuildOptions(o, ids));
+        ProfileTuned(index, o);
+        return (index, choice with { Seconds = total.Elapsed.TotalSeconds });
+    }
+
+    /// <summary>
+    /// Profiles an index built from a tuned spec the way the tuner does (the frontier it then searches at: finer in
+    /// nprobe and on more held-out vectors than the candidates' — 1,000 queries × k neighbours put a recall's sampling
+    /// error near ±0.004, where 200 would leave ±0.01) and sets its tuned recall, so searches without parameters run at
+    /// the target. Collections call it after every (re)training of an <c>Auto</c> collection.
+    /// </summary>
+    public static ComputeProfile ProfileTuned(IVectorIndex index, TunerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        var o = options ?? new TunerOptions();
+        var profile = index.Profile(ProfileFor(index, o) with
+        {
+            HeldOutQueries = FinalProfileQueries, NProbes = IndexProfiler.RootTwoLadder(index.NList),
+        });
+        profile.TunedRecall = o.TargetRecall;
+        return profile;
+    }
+
+    /// <summary>
+    /// The structural choice alone: rotation decided, candidates built and profiled on a sample of
+    /// <paramref name="vectors"/>, the fastest at the target returned with its nlist sized for
+    /// <paramref name="totalCount"/> vectors (default: all of <paramref name="vectors"/>). Nothing is built at full size.
+    /// </summary>
+    public static TuningReport Choose(VectorSet vectors, Metric metric, TunerOptions? options = null, long? totalCount = null)
+    {
         ArgumentNullException.ThrowIfNull(vectors);
         var o = options ?? new TunerOptions();
         if (!(o.TargetRecall > 0 && o.TargetRecall <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), o.TargetRecall, $"TargetRecall must be in (0, 1] (got {o.TargetRecall}).");
         if (o.K < 1) throw new ArgumentOutOfRangeException(nameof(options), o.K, "K must be at least 1.");
-        int minRows = 1000;
+        int minRows = MinimumVectors;
         if (vectors.Count < minRows)
             throw new ArgumentException($"Tuning needs at least {minRows} vectors (got {vectors.Count}); build a flat index or a spec of your own for fewer.", nameof(vectors));
         var total = Stopwatch.StartNew();
         int D = vectors.Dimension;
+        long count = totalCount ?? vectors.Count;
+        if (count < vectors.Count) throw new ArgumentOutOfRangeException(nameof(totalCount), count, $"The total count must be at least the {vectors.Count} vectors given.");
 
         // The sample the candidates are compared on: evenly spaced rows (deterministic, no seed needed).
         int ns = Math.Min(vectors.Count, Math.Max(minRows, o.SampleRows));
@@ -80,17 +115,8 @@ public static class IndexTuner
         if (double.IsPositiveInfinity(best.MicrosAtTarget))
             best = candidates.MaxBy(c => c.RecallAtPoint)!; // nothing reached the target on the sample: the most accurate
 
-        var chosen = best.Spec with { NList = NListFor(vectors.Count, D) };
-        var index = VectorIndex.Build(vectors, chosen, metric, BuildOptions(o, ids));
-        // The frontier the index searches at from now on: finer in nprobe and measured on more held-out vectors than the
-        // candidates' (1,000 queries × k neighbours put a recall's sampling error near ±0.004; 200 would be ±0.01).
-        var profile = index.Profile(ProfileFor(index, o) with
-        {
-            HeldOutQueries = FinalProfileQueries, NProbes = IndexProfiler.RootTwoLadder(index.NList),
-        });
-        profile.TunedRecall = o.TargetRecall; // searches without parameters run at the target
-        var report = new TuningReport(chosen, rotate, raw, rotated, candidates, total.Elapsed.TotalSeconds);
-        return (index, report);
+        var chosen = best.Spec with { NList = NListFor((int)Math.Min(count, int.MaxValue), D) };
+        return new TuningReport(chosen, rotate, raw, rotated, candidates, total.Elapsed.TotalSeconds);
     }
 
     /// <summary>
@@ -125,7 +151,10 @@ public static class IndexTuner
         }
     }
 
-    /// <summary>Held-out vectors the final index is profiled on (see <see cref="Build"/>).</summary>
+    /// <summary>Vectors the tuner needs at least (an <c>Auto</c> collection trains once it holds this many).</summary>
+    public const int MinimumVectors = 1000;
+
+    /// <summary>Held-out vectors the final index is profiled on (see <see cref="ProfileTuned"/>).</summary>
     internal const int FinalProfileQueries = 1000;
 
     /// <summary>About 4·√N lists (at least 16, a power of two): lists of ~√N/4 rows, the usual IVF balance.</summary>
