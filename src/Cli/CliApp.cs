@@ -171,7 +171,7 @@ public static class CliApp
         var target = new Target();
         var metric = new Option<string>("--metric") { Description = "Metric of a new collection.", DefaultValueFactory = _ => "l2" };
         metric.AcceptOnlyFromAmong("l2", "ip", "cosine");
-        var spec = new Option<string>("--spec") { Description = "Index spec of a new collection, e.g. IVF1024@64,Scan128,Rerank384.", DefaultValueFactory = _ => "IVF256" };
+        var spec = new Option<string>("--spec") { Description = "Index spec of a new collection: Auto (default; Auto@0.9 for another recall@10 target) lets the index tune itself, or a pipeline such as IVF1024@64,Scan128,Rerank384.", DefaultValueFactory = _ => "Auto" };
         var ids = new Option<string?>("--ids") { Description = "Integer file with one id per row (.ivecs, .ibin, .npy, HDF5); default: ids are row numbers." };
         var batch = new Option<int>("--batch") { Description = "Records per write (capped so one write stays under 3 MB).", DefaultValueFactory = _ => 1000 };
         var limit = new Option<int?>("--limit") { Description = "Import only the first N rows." };

@@ -47,7 +47,8 @@ internal static class ProtoConvert
     public static CollectionConfig ToConfig(V1.CreateCollectionRequest r, string defaultSpec)
     {
         string spec = string.IsNullOrWhiteSpace(r.IndexSpec) ? defaultSpec : r.IndexSpec.Trim();
-        if (r.Rotate && !spec.StartsWith("Rot,", StringComparison.OrdinalIgnoreCase)) spec = "Rot," + spec;
+        // Auto decides rotation by measuring the prefixes' ranking, raw vs rotated: nothing to prepend there.
+        if (r.Rotate && !spec.StartsWith("Rot,", StringComparison.OrdinalIgnoreCase) && !VectorIndex.IsAuto(spec, out _)) spec = "Rot," + spec;
         if (r.Dimension > int.MaxValue) throw Invalid($"dimension {r.Dimension} is too large.");
         var config = new CollectionConfig(r.Name, (int)r.Dimension, ToMetric(r.Metric), spec);
         if (r.HasTrainThreshold)

@@ -15,10 +15,11 @@ public sealed record AdannsVectorStoreOptions
     public IEmbeddingGenerator? EmbeddingGenerator { get; init; }
 
     /// <summary>
-    /// Index pipeline of the collections this store creates (an <see cref="IndexSpec"/> factory string). Searches are
-    /// exact until the collection holds enough vectors to train it.
+    /// Index pipeline of the collections this store creates (an <see cref="IndexSpec"/> factory string; default <c>Auto</c>:
+    /// the index tunes itself for recall@10 0.95 on the collection's data). Searches are exact until the collection holds
+    /// enough vectors to train it.
     /// </summary>
-    public string IndexSpec { get; init; } = "IVF256";
+    public string IndexSpec { get; init; } = "Auto";
 
     /// <summary>Live vectors before the index trains (null = the engine default, max(1,024, 32 × nlist)).</summary>
     public int? TrainThreshold { get; init; }
