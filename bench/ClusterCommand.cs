@@ -13,13 +13,14 @@ namespace Adanns.Bench;
 /// <summary>
 /// <c>cluster</c>: measurements of cluster mode with real processes on loopback (a private redis-server and
 /// Adanns.Server processes): search QPS and p99 through one gateway vs a single node at equal data, failover time
-/// and zero acknowledged-write loss over kill -9 cycles under concurrent writers, and shard transfer throughput.
+/// and zero acknowledged-write loss over kill -9 cycles under concurrent writers, shard transfer throughput (with
+/// writers running during the transfer), and write throughput of one shard with 1 vs 8 writers (pipelined batches).
 /// </summary>
 internal static partial class ClusterCommand
 {
     public const string Help = """
         Usage: dotnet bench/bin/Release/net10.0/Adanns.Bench.dll cluster [--points 20000] [--dim 128] [--clients 8]
-                   [--seconds 10] [--cycles 20] [--writers 4] [--transfer-points 50000] [--only qps|chaos|transfer]
+                   [--seconds 10] [--cycles 20] [--writers 4] [--transfer-points 50000] [--only qps|chaos|transfer|writes]
         Needs redis-server (Debian package) and a Release build of src/Server. Starts and stops everything itself.
         """;
 
@@ -53,6 +54,7 @@ internal static partial class ClusterCommand
         if (only is null or "qps") await QpsAsync(dll, redis, points, dim, clients, seconds).ConfigureAwait(false);
         if (only is null or "chaos") await ChaosAsync(dll, redis, cycles, writers).ConfigureAwait(false);
         if (only is null or "transfer") await TransferAsync(dll, redis, transferPoints, dim).ConfigureAwait(false);
+        if (only is null or "writes") await WritesAsync(dll, redis, dim, seconds).ConfigureAwait(false);
         return 0;
     }
 
@@ -211,10 +213,13 @@ internal static partial class ClusterCommand
         Console.WriteLine(string.Create(Inv, $"failover (kill -9 -> first success): query median {Median(queryFail):F3} s, max {queryFail.Max():F3} s; write median {Median(writeFail):F3} s, max {writeFail.Max():F3} s; restart -> all replicas active median {Median(rejoin):F1} s"));
     }
 
-    /// <summary>A node holding one of a shard's two replicas is killed for good; re-replication copies the shard to the third node.</summary>
+    /// <summary>
+    /// A node holding one of a shard's two replicas is killed for good; re-replication copies the shard to the third
+    /// node while two writers keep upserting 100-record batches (the transfer must not stop them).
+    /// </summary>
     private static async Task TransferAsync(string dll, Redis redis, int points, int dim)
     {
-        Console.WriteLine($"== 3. shard transfer: 1 shard, rf 2, {points} x {dim}; a replica's node killed, re-replication after 2 s");
+        Console.WriteLine($"== 3. shard transfer: 1 shard, rf 2, {points} x {dim}; a replica's node killed, re-replication after 2 s, 2 writers meanwhile");
         using var cluster = new Cluster(dll, redis, 3, reReplicateAfterSeconds: 2);
         await cluster.WaitReadyAsync().ConfigureAwait(false);
         using var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: points, Dimension: dim, Queries: 0));
@@ -231,6 +236,30 @@ internal static partial class ClusterCommand
         }
         var holders = info.Placement[0].Replicas.Select(r => r.Node).ToHashSet();
         var victim = cluster.Nodes.First(n => holders.Contains(n.NodeName) && n.Index != 0);
+        // Two writers of new ids (100 per batch), through the surviving gateway, until the end.
+        long written = 0, writeErrors = 0;
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
+        {
+            ulong next = (ulong)(w + 1) << 40;
+            while (!stop.IsCancellationRequested)
+            {
+                var up = new V1.UpsertRequest { Collection = "tr", Wait = true };
+                for (int i = 0; i < 100; i++) up.Points.Add(new V1.Point { Id = new V1.PointId { Num = next + (ulong)i }, Vector = { data.Base.Row(i).ToArray() } });
+                try
+                {
+                    await cluster.Nodes[0].Points.UpsertAsync(up, deadline: DateTime.UtcNow.AddSeconds(20)).ConfigureAwait(false);
+                    next += 100;
+                    Interlocked.Add(ref written, 100);
+                }
+                catch (RpcException)
+                {
+                    Interlocked.Increment(ref writeErrors);
+                    await Task.Delay(50).ConfigureAwait(false);
+                }
+            }
+        })).ToArray();
+        await Task.Delay(500).ConfigureAwait(false);
         cluster.Kill(victim.Index);
         var sw = Stopwatch.StartNew();
         Match? m = null;
@@ -241,16 +270,70 @@ internal static partial class ClusterCommand
                 foreach (var line in n.Log())
                     if (TransferLine().Match(line) is { Success: true } mm) m = mm;
         }
+        await stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(writers).ConfigureAwait(false);
         if (m is null) throw new TimeoutException("no re-replication within 5 minutes");
         long records = long.Parse(m.Groups[1].Value, Inv);
         double secs = double.Parse(m.Groups[2].Value, Inv);
         Console.WriteLine(string.Create(Inv, $"transfer: {records} vectors ({dim} dims) in {secs:F2} s = {records / secs:F0} vectors/s; rf restored {sw.Elapsed.TotalSeconds:F1} s after the kill (2 s of it the re-replication delay)"));
+        Console.WriteLine(string.Create(Inv, $"transfer: {m.Groups[3].Value} write batch(es) of 100 acknowledged while the copy ran; then {m.Groups[4].Value} logged record(s) replayed; writers: {written} points acknowledged, {writeErrors} failed calls retried"));
         var count = await cluster.Nodes[0].Points.CountAsync(new V1.CountRequest { Collection = "tr" }).ConfigureAwait(false);
-        Console.WriteLine($"transfer: count after re-replication {count.Count} (expected {points})");
+        Console.WriteLine($"transfer: count after re-replication {count.Count} (expected {points + written})");
     }
 
-    [GeneratedRegex(@"new replica on \S+ \((\d+) records in ([0-9.]+) s\)")]
+    [GeneratedRegex(@"new replica on \S+ \((\d+) records in ([0-9.]+) s, (\d+) write\(s\) acknowledged meanwhile, then (\d+) logged record")]
     private static partial Regex TransferLine();
+
+    /// <summary>
+    /// Write throughput of one shard (rf 2, write_consistency all live, wait): 1 writer, then 8 writers of
+    /// 100-record batches through one gateway. A shard takes the writers' batches in flight together.
+    /// </summary>
+    private static async Task WritesAsync(string dll, Redis redis, int dim, int seconds)
+    {
+        Console.WriteLine($"== 4. write throughput of one shard (rf 2): 1 vs 8 writers of 100 x {dim} batches, {seconds} s each");
+        using var cluster = new Cluster(dll, redis, 3, reReplicateAfterSeconds: 600);
+        await cluster.WaitReadyAsync().ConfigureAwait(false);
+        await cluster.Nodes[0].Collections.CreateAsync(new V1.CreateCollectionRequest
+        {
+            Name = "wr", Dimension = (uint)dim, Metric = V1.Metric.Cosine, IndexSpec = "IVF64", TrainThreshold = 1_000_000, Shards = 1, ReplicationFactor = 2,
+        }).ConfigureAwait(false);
+        var vector = Enumerable.Range(0, dim).Select(i => (float)Math.Sin(i)).ToArray();
+        ulong nextBase = 0;
+        foreach (int writerCount in new[] { 1, 8 })
+        {
+            var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
+            long errors = 0;
+            var until = Stopwatch.StartNew();
+            ulong first = nextBase;
+            var tasks = Enumerable.Range(0, writerCount).Select(w => Task.Run(async () =>
+            {
+                ulong next = first + ((ulong)w << 32);
+                while (until.Elapsed.TotalSeconds < seconds)
+                {
+                    var up = new V1.UpsertRequest { Collection = "wr", Wait = true };
+                    for (int i = 0; i < 100; i++) up.Points.Add(new V1.Point { Id = new V1.PointId { Num = next++ }, Vector = { vector } });
+                    long t = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        await cluster.Nodes[0].Points.UpsertAsync(up, deadline: DateTime.UtcNow.AddSeconds(30)).ConfigureAwait(false);
+                        latencies.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                    }
+                    catch (RpcException)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+                }
+            })).ToArray();
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+            double elapsed = until.Elapsed.TotalSeconds;
+            nextBase += 1ul << 40;
+            var l = latencies.Order().ToArray();
+            double P(double q) => l.Length == 0 ? double.NaN : l[Math.Min(l.Length - 1, (int)(q * l.Length))];
+            Console.WriteLine(string.Create(Inv, $"writes: {writerCount} writer(s): {l.Length * 100 / elapsed:F0} points/s ({l.Length / elapsed:F1} batches/s), batch latency p50 {P(0.5):F1} ms, p99 {P(0.99):F1} ms, {errors} errors"));
+        }
+        var shard = await cluster.Nodes[0].Collections.GetAsync(new V1.GetCollectionRequest { Name = "wr" }).ConfigureAwait(false);
+        Console.WriteLine($"writes: count {shard.Count}");
+    }
 
     private static double Median(List<double> v)
     {

@@ -584,7 +584,9 @@ internal sealed class ShardGrain(
     /// <summary>Replaces dead replica on <paramref name="deadNode"/> by a new one on a live node that holds none of this shard.</summary>
     private async Task<bool> ReReplicateAsync(string deadNode, HashSet<string> alive)
     {
-        var used = S.Replicas.Where(r => r.State != ReplicaState.Removed).Select(r => r.Node).ToHashSet(StringComparer.Ordinal);
+        // Not a node with a replaced replica either: dropping that one would delete the files of a new one there (same
+        // name). Maintenance drops it first; the node is a candidate after that.
+        var used = S.Replicas.Select(r => r.Node).ToHashSet(StringComparer.Ordinal);
         var candidate = alive.Where(n => !used.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).FirstOrDefault();
         if (candidate is null) return false;
         var old = S.Replicas.First(r => r.Node == deadNode && r.State == ReplicaState.Dead);
