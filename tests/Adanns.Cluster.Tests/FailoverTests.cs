@@ -4,6 +4,7 @@ using Adanns.Engine.Collections;
 using Adanns.Engine.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 using Xunit.Abstractions;
 
 namespace Adanns.Cluster.Tests;
@@ -268,6 +269,52 @@ public sealed class WritePipelineTests(ITestOutputHelper output)
         var got = await gw.GetAsync(name, acked.Select(i => (RecordId)(ulong)i).ToArray());
         Assert.Equal(acked.Count, got.Length);
         foreach (var r in got) Assert.Equal(vectors[(int)r.Id.Number], r.Vector.ToArray());
+    }
+
+    [Fact]
+    public async Task A_replica_behind_when_its_shard_sequencer_moved_is_rebuilt_by_full_transfer()
+    {
+        // rf 3 on 3 nodes: the node running the shard's sequencer (a grain) also holds a replica. Killing it moves the
+        // sequencer, whose catch-up log then starts empty: the returning replica cannot be caught up by log delta
+        // (and its history past the survivors' positions is unknown), so it gets a full transfer.
+        await using var host = new TestClusterHost(silos: 3, o => o.ReReplicateAfter = TimeSpan.FromHours(1));
+        await host.StartAsync();
+        const string name = "moved";
+        var config = new CollectionConfig(name, D, Metric.L2, "IVF16") { TrainThreshold = 1_000_000 };
+        var first = host.Gateway(host.Cluster.Silos[0]);
+        await first.CreateCollectionAsync(new ClusterCollectionSpec(config, Shards: 1, ReplicationFactor: 3));
+        var vectors = Data.Vectors(900, D, seed: 51);
+        await first.UpsertAsync(name, Data.Records(vectors[..300]));
+
+        var lookup = host.Grains(host.Cluster.Silos[0]);
+        var where = await lookup.GetGrain<IManagementGrain>(0).GetActivationAddress(lookup.GetGrain<IShardGrain>($"{name}/0"));
+        var sequencer = host.Silos.Single(s => s.SiloAddress.Equals(where));
+        var gatewaySilo = host.Silos.First(s => s != sequencer);
+        var gw = host.Gateway(gatewaySilo);
+        var grains = host.Grains(gatewaySilo);
+        int instance = int.Parse(sequencer.Name.Split('_')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        await host.KillAsync(sequencer);
+        for (int s = 300; s < 600; s += 50)
+            await FailoverTests.WithRetry(() => gw.UpsertAsync(name, Data.Records(vectors[s..(s + 50)], s)));
+        var back = await host.RestartAsync(instance);
+        Assert.Equal(sequencer.Name, back.Name);
+        await FailoverTests.WaitUntil(async () => (await gw.DescribeAsync(name)).Shards.Single().Replicas.All(r => r.State == ReplicaState.Active), TimeSpan.FromSeconds(60));
+        var shard = (await gw.DescribeAsync(name)).Shards.Single();
+        output.WriteLine($"sequencer was on {sequencer.Name}; after its return: full transfer of {shard.LastTransferRecords} records");
+        Assert.Equal(600, shard.LastTransferRecords);
+        await gw.UpsertAsync(name, Data.Records(vectors[600..], 600));
+        shard = (await gw.DescribeAsync(name)).Shards.Single();
+        string replica = ShardRouting.ReplicaName(name, 0);
+        var ids = new List<RecordId[]>();
+        foreach (var r in shard.Replicas)
+        {
+            var st = await grains.GetGrain<INodeGrain>(r.Node).Status(replica);
+            Assert.Equal(shard.Sequence, st.Position);
+            Assert.Equal(900, st.Count);
+            ids.Add((await grains.GetGrain<INodeGrain>(r.Node).FindIds(replica, null, false)).OrderBy(id => id.Number).ToArray());
+        }
+        Assert.Equal(3, ids.Count);
+        Assert.All(ids, x => Assert.Equal(ids[0], x));
     }
 
     /// <summary>Every active replica of the shard is at the shard's sequence and holds the same records.</summary>
