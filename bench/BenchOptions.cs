@@ -22,7 +22,7 @@ internal sealed class BenchOptions
     public int SingleQueries { get; private set; } = 200;
     public int Repeats { get; private set; } = 3;
     public int[]? Dims { get; private set; }
-    public string[] Methods { get; private set; } = ["flat", "ivf", "adanns-ivf", "mrl-funnel"];
+    public string[] Methods { get; private set; } = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "auto"];
     public bool Rotate { get; private set; }
     public string? OutPath { get; private set; }
     public string? DatasetName { get; private set; }
