@@ -484,11 +484,11 @@ public static class CliApp
                             ? new
                             {
                                 spec = t.Spec,
-                                defaults = t.Defaults is { } dp ? ParamsJson(dp.NProbe, dp.CoarseDim, dp.ScanDim, dp.Shortlist, dp.Rerank, dp.Exact) : null,
+                                defaults = t.Defaults is { } dp ? ParamsJson(dp.NProbe, dp.CoarseDim, dp.ScanDim, dp.Shortlist, dp.Rerank, dp.Exact, dp.PredictedRecall) : null,
                                 profile = t.Profile is { } pr
                                     ? new
                                     {
-                                        k = pr.K, queries = pr.Queries, vectors = pr.VectorCount,
+                                        k = pr.K, queries = pr.Queries, vectors = pr.VectorCount, tunedRecall = pr.TunedRecall,
                                         points = pr.Points.Select(pt => new
                                         {
                                             @params = ParamsJson(pt.Params.NProbe ?? 0, pt.Params.CoarseDim ?? 0, pt.Params.ScanDim ?? 0, pt.Params.Shortlist ?? 0, pt.Params.Rerank ?? [], false),
@@ -538,9 +538,10 @@ public static class CliApp
         return c;
     }
 
-    private static object ParamsJson(int nprobe, int coarseDim, int scanDim, int shortlist, IReadOnlyList<RerankStage> rerank, bool exact) => new
+    private static object ParamsJson(int nprobe, int coarseDim, int scanDim, int shortlist, IReadOnlyList<RerankStage> rerank, bool exact,
+        double? predictedRecall = null) => new
     {
-        nprobe, coarseDim, scanDim, shortlist, rerank = rerank.Select(s => new { dim = s.Dim, keep = s.Keep }), exact,
+        nprobe, coarseDim, scanDim, shortlist, rerank = rerank.Select(s => new { dim = s.Dim, keep = s.Keep }), exact, predictedRecall,
     };
 
     private static string Num(int? v) => v?.ToString(CultureInfo.InvariantCulture) ?? "-";
@@ -552,8 +553,11 @@ public static class CliApp
     private static string TuningSummary(IndexTuning t)
     {
         var parts = new List<string> { t.Spec };
+        if (t.Profile?.TunedRecall is double tuned)
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"tuned for recall@{t.Profile.K} {tuned:0.###}"));
         if (t.Defaults is { } d)
-            parts.Add(string.Create(CultureInfo.InvariantCulture, $"default nprobe {d.NProbe}, scan {d.ScanDim}d, shortlist {d.Shortlist}, rerank {RerankText(d.Rerank)}"));
+            parts.Add(string.Create(CultureInfo.InvariantCulture,
+                $"default nprobe {d.NProbe}, scan {d.ScanDim}d, shortlist {d.Shortlist}, rerank {RerankText(d.Rerank)}{(d.PredictedRecall is double pr ? $" (predicted recall {pr:F3})" : "")}"));
         parts.Add(t.Profile is { Points.Count: > 0 } p
             ? string.Create(CultureInfo.InvariantCulture, $"profiled recall@{p.K} {p.Points[0].Recall:F3}–{p.Points[^1].Recall:F3} over {p.Points.Count} points")
             : "not profiled");

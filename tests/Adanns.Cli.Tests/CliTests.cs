@@ -270,6 +270,27 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task InfoShowsWhatAutoChose()
+    {
+        string db = Path.Combine(_dir, "auto");
+        var import = await CliAsync("import", _base, "-c", "auto", "--db", db, "--spec", "Auto@0.9", "--json");
+        Assert.True(import.Code == 0, import.Err);
+        Assert.True(import.Json.GetProperty("indexTrained").GetBoolean());
+        var info = await CliAsync("info", "--db", db, "--json");
+        Assert.True(info.Code == 0, info.Err);
+        var col = info.Json.GetProperty("collections")[0];
+        Assert.Equal("Auto@0.9", col.GetProperty("spec").GetString());   // what was asked for
+        var tuning = col.GetProperty("tuning");
+        string chosen = tuning.GetProperty("spec").GetString()!;            // what the tuner chose on these vectors
+        Assert.DoesNotContain("Auto", chosen, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(0.9, tuning.GetProperty("profile").GetProperty("tunedRecall").GetDouble());
+        // A search without parameters runs at the target: its profiled point's recall is the prediction.
+        Assert.True(tuning.GetProperty("defaults").GetProperty("predictedRecall").GetDouble() > 0);
+        var table = await CliAsync("info", "--db", db);
+        Assert.Contains($"auto tuning: {chosen}; tuned for recall@10 0.9", table.Console);
+    }
+
+    [Fact]
     public async Task AMalformedRowStopsAStreamedImportAtItsChunk_AndTheRowsBeforeItStay()
     {
         // 800 × 1,400 floats stream in chunks of 748 rows (at most 2^20 floats); row 760, in the second chunk, is NaN.
