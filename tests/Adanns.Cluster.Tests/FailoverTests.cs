@@ -317,6 +317,50 @@ public sealed class WritePipelineTests(ITestOutputHelper output)
         Assert.All(ids, x => Assert.Equal(ids[0], x));
     }
 
+    [Fact]
+    public async Task A_replica_further_behind_than_the_bounded_log_is_rebuilt_by_full_transfer()
+    {
+        // The catch-up log is bounded (here 100 records): a replica that missed 300 comes back by full transfer.
+        await using var host = new TestClusterHost(silos: 3, o => { o.ReReplicateAfter = TimeSpan.FromHours(1); o.ShardLogRecords = 100; });
+        await host.StartAsync();
+        const string name = "trimmed";
+        var config = new CollectionConfig(name, D, Metric.L2, "IVF16") { TrainThreshold = 1_000_000 };
+        var first = host.Gateway(host.Cluster.Silos[0]);
+        await first.CreateCollectionAsync(new ClusterCollectionSpec(config, Shards: 1, ReplicationFactor: 2));
+        var vectors = Data.Vectors(600, D, seed: 61);
+        await first.UpsertAsync(name, Data.Records(vectors[..200]));
+
+        // The victim holds a replica but not the shard's sequencer (whose log is what this is about).
+        var grains = host.Grains(host.Cluster.Silos[0]);
+        var where = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(grains.GetGrain<IShardGrain>($"{name}/0"));
+        var holders = (await first.DescribeAsync(name)).Shards.Single().Replicas.Select(r => r.Node).ToHashSet();
+        var victim = host.Silos.First(s => holders.Contains(s.Name) && !s.SiloAddress.Equals(where));
+        var gatewaySilo = host.Silos.First(s => s != victim);
+        var gw = host.Gateway(gatewaySilo);
+        grains = host.Grains(gatewaySilo);
+        int instance = int.Parse(victim.Name.Split('_')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        await host.KillAsync(victim);
+        for (int s = 200; s < 500; s += 50)
+            await FailoverTests.WithRetry(() => gw.UpsertAsync(name, Data.Records(vectors[s..(s + 50)], s)));
+        await host.RestartAsync(instance);
+        await FailoverTests.WaitUntil(async () => (await gw.DescribeAsync(name)).Shards.Single().Replicas.Count(r => r.State == ReplicaState.Active) == 2, TimeSpan.FromSeconds(60));
+        var shard = (await gw.DescribeAsync(name)).Shards.Single();
+        Assert.Equal(500, shard.LastTransferRecords);
+        await gw.UpsertAsync(name, Data.Records(vectors[500..], 500));
+        shard = (await gw.DescribeAsync(name)).Shards.Single();
+        string replica = ShardRouting.ReplicaName(name, 0);
+        var ids = new List<RecordId[]>();
+        foreach (var r in shard.Replicas)
+        {
+            var st = await grains.GetGrain<INodeGrain>(r.Node).Status(replica);
+            Assert.Equal(shard.Sequence, st.Position);
+            Assert.Equal(600, st.Count);
+            ids.Add((await grains.GetGrain<INodeGrain>(r.Node).FindIds(replica, null, false)).OrderBy(id => id.Number).ToArray());
+        }
+        Assert.Equal(2, ids.Count);
+        Assert.Equal(ids[0], ids[1]);
+    }
+
     /// <summary>Every active replica of the shard is at the shard's sequence and holds the same records.</summary>
     private static async Task AssertReplicasIdentical(IGrainFactory grains, string name, ShardInfo shard, int expected)
     {
