@@ -693,4 +693,19 @@ public sealed class RemoteConformanceTests(RemoteStoreFixture fixture) : Conform
 
     [Fact]
     public void ServicesExposeTheClient() => Assert.Same(fixture.Server.Client, Store.GetService(typeof(Adanns.Client.AdannsClient)));
+
+    [Fact]
+    public async Task ProviderSearchParamsReachTheServer_TargetRecallIncluded()
+    {
+        // The server validates params.target_recall; an out-of-range target can only fail there if it was sent.
+        var c = Store.GetCollection<ulong, Hotel>(NewName("target"), new AdannsCollectionOptions
+        {
+            SearchParams = new Adanns.Engine.Indexes.SearchParams { TargetRecall = 1.5 },
+        });
+        await c.EnsureCollectionExistsAsync();
+        await c.UpsertAsync(MakeHotels(5));
+        var e = await Assert.ThrowsAsync<VectorStoreException>(async () => await c.SearchAsync(new float[] { 1, 0, 0, 0 }, 3).ToListAsync());
+        Assert.Contains("target_recall", e.Message);
+        await c.EnsureCollectionDeletedAsync();
+    }
 }
