@@ -68,7 +68,10 @@ internal sealed class BenchOptions
     public bool Spill { get; private set; }
     public bool IndexRotation { get; private set; }
 
-    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq", "auto"];
+    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq", "auto", "spec"];
+
+    /// <summary>--spec: the factory string of the spec method (any spec VectorIndex.Build takes).</summary>
+    public string? Spec { get; private set; }
 
     public const string Help = """
         Adanns.Bench — measures search methods on a data set: recall, FLOPs/query, QPS, latency, build time.
@@ -107,6 +110,10 @@ internal sealed class BenchOptions
                                              recall without rerank and after reranking 100 at D
                                  ivf-opq     IVF at d_c + OPQ codes (--pq-bytes first value, --pq-dims first
                                              value or D), shortlist by ADC, rerank at D; sweeps shortlist × nprobe
+                                 auto        the self-tuning index (spec Auto), one row per --target-recall
+                                 spec        any --spec (e.g. Rot,IVF2048@96,Scan96,SQ8,Spill,Prefix8@192,
+                                             Rerank192/60,Rerank384), built once; sweeps --shortlists × --nprobes
+          --spec SPEC          spec: the factory string to build (--label names the rows; default "spec")
           --nlist N            IVF lists (default ≈ 4·√N, a power of two)
           --dc D               AdANNS-IVF clustering / probing dim (default D)
           --dc-probe LIST      ivf-opq: query-time probing dims d_c' ≤ d_c to sweep (default d_c)
@@ -259,6 +266,7 @@ internal sealed class BenchOptions
                 case "--index-cache": o.IndexCache = Value(); break;
                 case "--prefix8": o.Prefix8 = IntValue(1); break;
                 case "--spill": o.Spill = true; break;
+                case "--spec": o.Spec = Value(); break;
                 case "--index-rot": o.IndexRotation = true; break;
                 case "--dataset": o.DatasetName = Value(); break;
                 case "--synthetic":
