@@ -2,7 +2,7 @@
 # The self-tuning index (--methods auto) on debian-minilm, single thread, bracketed by two hnswlib runs (M16, efC200,
 # the ef sweep of minilm-ivf.sh); merge.py interpolates every method's QPS at recall 0.95 (the better hnswlib point kept).
 # The tuner sees only the base vectors; the queries and ground truth are used for measuring alone.
-# Needs: ../shared/data/debian-minilm (or DATA_DIR), Debian python3-hnswlib python3-numpy for the peer.
+# Needs: ../shared/data/debian-minilm (or DATA_DIR), Debian python3-hnswlib python3-faiss python3-numpy for the peer runner.
 # Usage: bench/scripts/minilm-auto.sh [DATA_DIR] [OUT_DIR] [TARGETS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
