@@ -233,16 +233,29 @@ internal static class RemoteConvert
     }
 
     /// <summary>
-    /// The typed error of a failed call: the engine's code from the <c>adanns-error-code</c> trailer when the server
-    /// sent one, else the code the gRPC status implies. A call cancelled by the caller's token is an
-    /// <see cref="OperationCanceledException"/>.
+    /// The typed error of a failed call: the engine's code from the status details (<c>grpc-status-details-bin</c>:
+    /// a <c>google.rpc.Status</c> with an <c>ErrorInfo</c> of domain <c>adanns.v1</c>, see <see cref="V1.ErrorDetails"/>)
+    /// when the server sent them, else from the older <c>adanns-error-code</c> trailer, else the code the gRPC status
+    /// implies. A call cancelled by the caller's token is an <see cref="OperationCanceledException"/>.
     /// </summary>
     public static Exception ToException(RpcException e, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(e);
         if (e.StatusCode == StatusCode.Cancelled && ct.IsCancellationRequested) return new OperationCanceledException(e.Status.Detail, e, ct);
-        int? index = e.Trailers.GetValue(AdannsException.RecordIndexTrailerKey) is { } s && int.TryParse(s, System.Globalization.NumberStyles.None,
-            System.Globalization.CultureInfo.InvariantCulture, out int i) ? i : null;
-        var code = e.Trailers.GetValue(AdannsException.TrailerKey) is { } name && Enum.TryParse<AdannsErrorCode>(name, out var c) ? c : FromStatus(e.StatusCode);
+        AdannsErrorCode code;
+        int? index;
+        if (V1.ErrorDetails.TryRead(e, out string reason, out int? at0) && Enum.TryParse(reason, out AdannsErrorCode fromDetails)
+            && Enum.IsDefined(fromDetails))
+        {
+            code = fromDetails;
+            index = at0;
+        }
+        else
+        {
+            index = e.Trailers.GetValue(AdannsException.RecordIndexTrailerKey) is { } s && int.TryParse(s, System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out int i) ? i : null;
+            code = e.Trailers.GetValue(AdannsException.TrailerKey) is { } name && Enum.TryParse<AdannsErrorCode>(name, out var c) ? c : FromStatus(e.StatusCode);
+        }
         string message = string.IsNullOrEmpty(e.Status.Detail) ? $"The call failed with {e.StatusCode}." : e.Status.Detail;
         return index is int at ? new AdannsException(code, message, at) : new AdannsException(code, message, e);
     }

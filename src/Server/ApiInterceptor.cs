@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Adanns.Engine;
+using Adanns.Protocol.V1;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Options;
@@ -105,16 +106,16 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
     internal const int MaxDetailChars = 1024;
 
     private static RpcException Truncate(RpcException e) =>
-        e.Status.Detail is { Length: > MaxDetailChars } d
-            ? new RpcException(new Status(e.StatusCode, d[..MaxDetailChars] + "… (truncated)"), e.Trailers)
-            : e;
+        e.Status.Detail is { Length: > MaxDetailChars } d ? new RpcException(new Status(e.StatusCode, Clip(d)), e.Trailers) : e;
+
+    private static string Clip(string message) => message.Length > MaxDetailChars ? message[..MaxDetailChars] + "… (truncated)" : message;
 
     /// <summary>Trailer carrying the correlation id of an <c>INTERNAL</c> error (also in the server log line).</summary>
     public const string CorrelationTrailerKey = "adanns-correlation-id";
 
     /// <summary>
     /// Maps by type only: <see cref="RpcException"/> (the server's own checks) and <see cref="AdannsException"/>
-    /// (engine errors, with their code in the <c>adanns-error-code</c> trailer) keep their message; a cancelled call is
+    /// (engine errors, with their code in status details and the <c>adanns-error-code</c> trailer) keep their message; a cancelled call is
     /// Cancelled / DeadlineExceeded; anything else is a bug or an environment failure: INTERNAL with a correlation id
     /// that the log line carries too (the exception text stays in the log).
     /// </summary>
@@ -126,9 +127,14 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
                 return rpc;
             case AdannsException a:
             {
+                // The code travels twice: in rich status details (google.rpc.Status + ErrorInfo, the standard
+                // grpc-status-details-bin trailer) and in the older adanns-error-code trailer, kept for existing clients.
+                var status = ToStatus(a.Code);
+                string message = Clip(a.Message);
                 var trailers = new Metadata { { AdannsException.TrailerKey, a.Code.ToString() } };
                 if (a.RecordIndex is int i) trailers.Add(AdannsException.RecordIndexTrailerKey, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                return new RpcException(new Status(ToStatus(a.Code), a.Message), trailers);
+                ErrorDetails.Add(trailers, status, message, a.Code.ToString(), a.RecordIndex);
+                return new RpcException(new Status(status, message), trailers);
             }
             case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
                 return new RpcException(new Status(context.Deadline <= DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled,

@@ -10,7 +10,7 @@ namespace Adanns.Server.Tests;
 
 /// <summary>
 /// What a client sees for bad input: one-line messages that name the field and the allowed range (no .NET
-/// "(Parameter 'p')" or "Actual value was" text), the engine's error code in the <c>adanns-error-code</c> trailer,
+/// "(Parameter 'p')" or "Actual value was" text), the engine's error code in the <c>adanns-error-code</c> trailer and in status details,
 /// and proper statuses for frames the gRPC layer itself rejects.
 /// </summary>
 [Collection(ServerCollection.Name)]
@@ -22,6 +22,29 @@ public sealed class ErrorHygieneTests(ServerFixture server)
         Assert.DoesNotContain("(Parameter '", e.Status.Detail, StringComparison.Ordinal);
         Assert.DoesNotContain("Actual value", e.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(code, e.Trailers.GetValue(AdannsException.TrailerKey));
+        // The same code in rich status details: grpc-status-details-bin = google.rpc.Status { code, message, [ErrorInfo] }.
+        Assert.NotNull(e.Trailers.Get(StatusDetailsTrailer));
+        var status = e.GetRpcStatus();
+        Assert.NotNull(status);
+        Assert.Equal((int)e.StatusCode, status.Code);
+        Assert.Equal(e.Status.Detail, status.Message);
+        var info = status.GetDetail<Google.Rpc.ErrorInfo>();
+        Assert.NotNull(info);
+        Assert.Equal(code, info.Reason);
+        Assert.Equal(ErrorDetails.Domain, info.Domain);
+        Assert.Equal(e.Trailers.GetValue(AdannsException.RecordIndexTrailerKey), info.Metadata.TryGetValue(ErrorDetails.RecordIndexKey, out var at) ? at : null);
+    }
+
+    private const string StatusDetailsTrailer = "grpc-status-details-bin";
+
+    /// <summary>The error as a client that never reads the adanns-* trailers receives it: only status and status details.</summary>
+    private static RpcException WithoutAdannsTrailers(RpcException e)
+    {
+        var kept = new Metadata();
+        foreach (var entry in e.Trailers)
+            if (!entry.Key.StartsWith("adanns-", StringComparison.Ordinal))
+                kept.Add(entry);
+        return new RpcException(e.Status, kept);
     }
 
     private static SearchParams P(Action<SearchParams> set)
@@ -94,10 +117,25 @@ public sealed class ErrorHygieneTests(ServerFixture server)
         var e = await Status(StatusCode.InvalidArgument, () => c.UpsertAsync("demo", 1UL, new float[5]), "32-dim");
         AssertClean(e, nameof(AdannsErrorCode.WrongDimension));
         Assert.Equal("0", e.Trailers.GetValue(AdannsException.RecordIndexTrailerKey));
+        // Status details alone are enough for the typed exception, record index included.
+        var typed = Assert.IsType<AdannsException>(Adanns.Client.RemoteConvert.ToException(WithoutAdannsTrailers(e), default));
+        Assert.Equal(AdannsErrorCode.WrongDimension, typed.Code);
+        Assert.Equal(0, typed.RecordIndex);
+        Assert.Equal(e.Status.Detail, typed.Message);
         var nf = await Status(StatusCode.NotFound, () => c.CountAsync("no-such"), "no-such");
         AssertClean(nf, nameof(AdannsErrorCode.CollectionNotFound));
+        var stripped = WithoutAdannsTrailers(nf);
+        Assert.Null(stripped.Trailers.GetValue(AdannsException.TrailerKey));
+        var notFound = Assert.IsType<AdannsException>(Adanns.Client.RemoteConvert.ToException(stripped, default));
+        Assert.Equal(AdannsErrorCode.CollectionNotFound, notFound.Code);
+        Assert.Null(notFound.RecordIndex);
         var top = await Status(StatusCode.InvalidArgument, () => c.SearchAsync("demo", new float[32], 0), "top_k must be in [1, 200]");
         AssertClean(top, nameof(AdannsErrorCode.InvalidArgument));
+        // Details win over the old trailer: a trailer naming another code does not change the typed code.
+        var conflicting = WithoutAdannsTrailers(top).Trailers;
+        conflicting.Add(AdannsException.TrailerKey, nameof(AdannsErrorCode.Corrupt));
+        var both = new RpcException(top.Status, conflicting);
+        Assert.Equal(AdannsErrorCode.InvalidArgument, Assert.IsType<AdannsException>(Adanns.Client.RemoteConvert.ToException(both, default)).Code);
         var filter = await Status(StatusCode.InvalidArgument,
             () => c.SearchAsync("demo", new float[32], 5, filter: new Filter { In = new FieldIn { Field = "x" } }), "filter: In needs at least one value");
         AssertClean(filter, nameof(AdannsErrorCode.InvalidArgument));
