@@ -28,8 +28,9 @@ internal static class StoreCommand
                 "recovery" => Recovery(dir, dim, Ints(args, "--log", [10_000, 40_000, 160_000])),
                 "memory" => Memory(dir, Int(args, "--n", 200_000), dim, Str(args, "--spec", "IVF256@64,PQ32@64,NProbe16,Shortlist200,Rerank128"),
                     Int(args, "--record-mb", 16), Int(args, "--seconds", 5), args.Contains("--payload")),
+                "steady" => Steady(args, dir, dim),
                 "filter" => FilterCost(args, dir, Int(args, "--n", 20_000), dim, Str(args, "--spec", "IVF128@64,NProbe16,Rerank" + dim), Dbl(args, "--exact-selectivity", new DatabaseOptions().ExactFilterSelectivity)),
-                _ => throw new ArgumentException($"unknown store mode '{mode}' (ingest | recovery | memory | filter)"),
+                _ => throw new ArgumentException($"unknown store mode '{mode}' (ingest | recovery | memory | filter | steady)"),
             };
         }
         finally
@@ -78,6 +79,137 @@ internal static class StoreCommand
             Console.WriteLine($"search QPS (k=10, 1 thread): idle {idle:F0}, while ingesting {busy:F0} (writer meanwhile: {written / t0.Elapsed.TotalSeconds:F0} vectors/s)");
         }
         return 0;
+    }
+
+    /// <summary>
+    /// <c>store steady</c>: acknowledged-write latency under steady ingest with maintenance running — <c>--writers</c>
+    /// (8) threads each upserting batches of <c>--batch</c> (100) new records and deleting a random earlier tenth of a
+    /// batch, for <c>--seconds</c> (20), from an empty collection (so the index trains, retrains at doubling, compacts
+    /// tombstones, and checkpoints every <c>--checkpoint-ms</c>); one search thread runs throughout. Prints latency
+    /// percentiles, every write over 50 ms with the maintenance events logged around it, and search p99 during
+    /// ingest vs idle afterwards.
+    /// </summary>
+    private static int Steady(string[] args, string dir, int dim)
+    {
+        int writers = Int(args, "--writers", 8), batch = Int(args, "--batch", 100), seconds = Int(args, "--seconds", 20);
+        int checkpointMs = Int(args, "--checkpoint-ms", 2000);
+        string spec = Str(args, "--spec", "IVF64,Rerank" + dim);
+        var log = new EventLog();
+        var options = new DatabaseOptions { CheckpointInterval = TimeSpan.FromMilliseconds(checkpointMs), LoggerFactory = log, RecordMemoryBytes = (long)Int(args, "--record-mb", 64) << 20 };
+        Console.WriteLine($"# store steady: writers={writers} batch={batch} seconds={seconds} dim={dim} spec=\"{spec}\" checkpoint every {checkpointMs} ms, {Environment.ProcessorCount} cores");
+        using var db = AdannsDatabase.Open(dir, options);
+        var c = db.CreateCollection(new CollectionConfig("steady", dim, Metric.Cosine, spec) { TrainThreshold = 4096 });
+        using var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: 50_000, Dimension: dim, Queries: 200));
+        var rows = data.Base.ToArray();
+        var queries = data.Queries.ToArray();
+        int pool = rows.Length / dim;
+        long nextId = 0;
+        var stop = new CancellationTokenSource();
+        var start = log.Clock; // one timeline for writes and logged events
+        var lat = new List<(double At, double Ms)>[writers];
+        var threads = Enumerable.Range(0, writers).Select(w => new Thread(() =>
+        {
+            var mine = lat[w] = [];
+            var rng = new Random(w);
+            while (!stop.IsCancellationRequested)
+            {
+                long first = Interlocked.Add(ref nextId, batch) - batch;
+                var recs = new VectorRecord[batch];
+                for (int i = 0; i < batch; i++)
+                {
+                    long id = first + i;
+                    recs[i] = new VectorRecord((ulong)id, rows.AsMemory((int)(id % pool) * dim, dim), new Dictionary<string, PayloadValue> { ["g"] = id % 10 });
+                }
+                double at = start.Elapsed.TotalSeconds;
+                long t0 = Stopwatch.GetTimestamp();
+                c.UpsertAsync(recs).GetAwaiter().GetResult();
+                mine.Add((at, Stopwatch.GetElapsedTime(t0).TotalMilliseconds));
+                if (first > 10 * batch)
+                {
+                    var dead = Enumerable.Range(0, batch / 10).Select(_ => (RecordId)(ulong)rng.NextInt64(first)).Distinct().ToList();
+                    at = start.Elapsed.TotalSeconds;
+                    t0 = Stopwatch.GetTimestamp();
+                    c.DeleteAsync(dead).GetAwaiter().GetResult();
+                    mine.Add((at, Stopwatch.GetElapsedTime(t0).TotalMilliseconds));
+                }
+            }
+        })).ToArray();
+        var searchLat = new List<double>();
+        var searcher = new Thread(() =>
+        {
+            int q = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                c.Search(queries.AsSpan(q++ % 200 * dim, dim), 10);
+                searchLat.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        });
+        foreach (var t in threads) t.Start();
+        searcher.Start();
+        Thread.Sleep(TimeSpan.FromSeconds(seconds));
+        stop.Cancel();
+        foreach (var t in threads) t.Join();
+        searcher.Join();
+        double elapsed = start.Elapsed.TotalSeconds;
+        var all = lat.SelectMany(l => l).OrderBy(x => x.Ms).ToList();
+        var stats = c.GetStats();
+        static double P(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * p))];
+        var ms = all.Select(x => x.Ms).ToList();
+        Console.WriteLine($"acknowledged writes: {all.Count} calls ({nextId} vectors upserted, {nextId / elapsed:F0}/s; {stats.Count} live), latency p50 {P(ms, 0.5):F1} ms, p99 {P(ms, 0.99):F1} ms, p99.9 {P(ms, 0.999):F1} ms, max {ms[^1]:F1} ms");
+        Console.WriteLine($"maintenance: {stats.Retrains} trainings, {stats.Compactions} compactions, {log.Count("checkpoint")} checkpoints");
+        var events = log.Events();
+        Console.WriteLine($"writes over 50 ms: {all.Count(x => x.Ms > 50)}; over 250 ms: {all.Count(x => x.Ms > 250)}; the slowest (start → end, s):");
+        foreach (var (at, m) in all.OrderByDescending(x => x.Ms).Take(8).OrderBy(x => x.At))
+            Console.WriteLine($"  {at:F2} → {at + m / 1000:F2}: {m:F1} ms");
+        Console.WriteLine("maintenance events (logged at their end):");
+        foreach (var (at, m) in events) Console.WriteLine($"  {at:F2}: {m}");
+        searchLat.Sort();
+        var idle = new List<double>();
+        for (int q = 0; q < Math.Max(200, searchLat.Count); q++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            c.Search(queries.AsSpan(q % 200 * dim, dim), 10);
+            idle.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        idle.Sort();
+        Console.WriteLine($"search (k=10, 1 thread): during ingest p50 {P(searchLat, 0.5):F2} ms p99 {P(searchLat, 0.99):F2} ms max {searchLat[^1]:F1} ms ({searchLat.Count}); idle after p50 {P(idle, 0.5):F2} ms p99 {P(idle, 0.99):F2} ms");
+        return 0;
+    }
+
+    /// <summary>Collects the engine's log lines with their time since start (for <c>store steady</c>).</summary>
+    private sealed class EventLog : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly List<(double At, string Message)> _events = [];
+
+        public Stopwatch Clock => _clock;
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider) { }
+
+        public void Dispose() { }
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception,
+            Func<TState, Exception?, string> formatter)
+        {
+            lock (_events) _events.Add((_clock.Elapsed.TotalSeconds, formatter(state, exception)));
+        }
+
+        public int Count(string word)
+        {
+            lock (_events) return _events.Count(e => e.Message.Contains(word, StringComparison.Ordinal));
+        }
+
+        public List<(double At, string Message)> Events()
+        {
+            lock (_events) return [.. _events];
+        }
     }
 
     private static List<double> IngestRange(Collection c, float[] rows, int dim, int from, int to, int writers, int batch)

@@ -198,7 +198,11 @@ public sealed partial class Collection
 
     private void RemoveKey(long key, RecordId id)
     {
-        if (_index is not null) _index.Remove(key);
+        if (_index is not null)
+        {
+            _index.Remove(key);
+            _indexRemoved.Add(key); // the index file predates this: the checkpoint lists it for recovery
+        }
         else _flat!.Remove(key);
         _keys.Remove(id);
         if (_meta.Remove(key, out var m)) _payloadIndex.Removed(key, m.Payload);
@@ -273,6 +277,7 @@ public sealed partial class Collection
     private Task StartAutoTraining(double target)
     {
         int D = Dimension;
+        long snapshotLsn = _appliedLsn;
         var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
@@ -296,7 +301,7 @@ public sealed partial class Collection
             ct.ThrowIfCancellationRequested();
             IVectorIndex fresh = spec.IsCodecPipeline ? TrainPq(spec, keys, ct) : TrainIvf(spec, keys, ct);
             if (fresh.Count > 10 * tuner.K) IndexTuner.ProfileTuned(fresh, tuner);
-            SwapWhenCaughtUp(fresh, ct);
+            SwapWhenCaughtUp(fresh, snapshotLsn, ct);
         }));
     }
 
@@ -313,6 +318,7 @@ public sealed partial class Collection
     private Task StartIvfTraining()
     {
         int D = Dimension;
+        long snapshotLsn = _appliedLsn;
         var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
@@ -322,7 +328,7 @@ public sealed partial class Collection
             var fresh = TrainIvf(spec, keys, ct);
             // Nothing else sees the fresh index yet, so profiling it here races with no write.
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
-            SwapWhenCaughtUp(fresh, ct);
+            SwapWhenCaughtUp(fresh, snapshotLsn, ct);
         }));
     }
 
@@ -354,6 +360,7 @@ public sealed partial class Collection
     private Task StartPqTraining()
     {
         int D = Dimension;
+        long snapshotLsn = _appliedLsn;
         var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
@@ -362,7 +369,7 @@ public sealed partial class Collection
         {
             var fresh = TrainPq(spec, keys, ct);
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
-            SwapWhenCaughtUp(fresh, ct);
+            SwapWhenCaughtUp(fresh, snapshotLsn, ct);
         }));
     }
 
@@ -424,11 +431,15 @@ public sealed partial class Collection
 
     /// <summary>
     /// Swaps a freshly trained index in: called on the training's thread. First the writes journaled while it trained
-    /// are replayed into it there, in rounds, while writes go on; then the applier replays the few journaled since
-    /// (outside the lock: no other thread sees the fresh index, and the applier is the only writer) and only the
-    /// pointer swap takes the write lock.
+    /// are replayed into it there, in rounds, while writes go on, and it is saved to its snapshot file (still there,
+    /// off the write path); then the applier replays the few journaled since (outside the lock: no other thread sees
+    /// the fresh index, and the applier is the only writer) and only the pointer swap takes the write lock.
     /// </summary>
-    private void SwapWhenCaughtUp(IVectorIndex fresh, CancellationToken cancellationToken)
+    /// <param name="fresh">The trained index.</param>
+    /// <param name="snapshotLsn">The applied LSN when the training took its snapshot of keys: every record live then
+    /// and still live is in <paramref name="fresh"/>.</param>
+    /// <param name="cancellationToken">Cancelled when the collection closes.</param>
+    private void SwapWhenCaughtUp(IVectorIndex fresh, long snapshotLsn, CancellationToken cancellationToken)
     {
         TrainingGate?.Wait(cancellationToken);
         int replayed = 0;
@@ -439,7 +450,18 @@ public sealed partial class Collection
             replayed += n;
             if (n < 256) break; // what is left is for the applier's short turn
         }
-        RunOnApplier(() => SwapIndex(fresh, replayed)).Wait(cancellationToken);
+        string file = $"{IndexFilePrefix}{snapshotLsn}-{Guid.NewGuid():N}{(fresh.Spec.IsCodecPipeline ? ".pqx" : ".ivf")}";
+        _pendingIndexFile = file; // a checkpoint meanwhile must not delete it as stale
+        try
+        {
+            fresh.Save(Path.Combine(_dir, file));
+            RunOnApplier(() => SwapIndex(fresh, replayed, file, snapshotLsn)).Wait(cancellationToken);
+        }
+        catch
+        {
+            _pendingIndexFile = null; // the next checkpoint deletes it
+            throw;
+        }
     }
 
     /// <summary>Replays journal entries from <paramref name="from"/> on into <paramref name="fresh"/>; returns how many.</summary>
@@ -468,7 +490,14 @@ public sealed partial class Collection
 
     private readonly object _journalLock = new();
 
-    private void SwapIndex(IVectorIndex fresh, int replayed)
+    // The current index's snapshot file, the LSN it was taken at, and the keys removed from the index since (applier
+    // thread; recovery restores them). A trained index not swapped in yet may be saving to _pendingIndexFile.
+    private string? _indexFile;
+    private long _indexLsn;
+    private readonly List<long> _indexRemoved = [];
+    private volatile string? _pendingIndexFile;
+
+    private void SwapIndex(IVectorIndex fresh, int replayed, string file, long snapshotLsn)
     {
         ReplayJournal(fresh, replayed);
         IVectorIndex? old;
@@ -479,7 +508,17 @@ public sealed partial class Collection
             _index = fresh;
             _flat = null;
             if (_autoTarget is not null) _spec = fresh.Spec; // Auto: the tuner's choice is now the collection's pipeline
-            lock (_journalLock) _journal = null;
+            lock (_journalLock)
+            {
+                // The saved file may still hold any key removed since the snapshot (journaled removes): list them all.
+                _indexRemoved.Clear();
+                foreach (var op in _journal!)
+                    if (!op.Add) _indexRemoved.Add(op.Key);
+                _journal = null;
+            }
+            _indexFile = file;
+            _indexLsn = snapshotLsn;
+            _pendingIndexFile = null;
         }
         finally { _lock.ExitWriteLock(); }
         old?.Dispose(); // no search can hold it: they all run under the read lock, and the swap held the write lock
@@ -487,7 +526,7 @@ public sealed partial class Collection
         _retrains++;
         _metrics.Trained(Name);
         EngineLog.Trained(_log, Name, fresh.Count, Stopwatch.GetElapsedTime(_trainingStarted).TotalSeconds, _retrains);
-        Checkpoint(); // the snapshot now holds the trained index: recovery need not retrain
+        Checkpoint(); // the manifest now names the trained index's file: recovery need not retrain
     }
 
     /// <summary>
@@ -505,13 +544,19 @@ public sealed partial class Collection
         if (_store.LogBytes > (64L << 20) && _store.LogBytes > 3L * Math.Max(1, _keys.Count) * (4L * Dimension + 64))
             _store.Compact();
         var token = _store.Checkpoint();
-        string? indexFile = null;
-        if (_index is not null)
+        // The index file is written when an index is trained (on the training's thread); a checkpoint only lists the
+        // keys removed since, and recovery adds the records written since from the store. Only when that delta has
+        // grown past twice the index (no retraining for long) is the index saved here, on the write path.
+        if (_index is not null && (_indexFile is null || _appliedLsn - _indexLsn > 2L * _index.Count + 65_536))
         {
-            indexFile = $"{IndexFilePrefix}{_appliedLsn}{IndexFileExtension}";
-            _index.Save(Path.Combine(_dir, indexFile));
+            _indexFile = $"{IndexFilePrefix}{_appliedLsn}-{Guid.NewGuid():N}{IndexFileExtension}";
+            _index.Save(Path.Combine(_dir, _indexFile));
+            _indexLsn = _appliedLsn;
+            _indexRemoved.Clear();
         }
-        CollectionFiles.WriteManifest(_dir, new CollectionFiles.Manifest(_appliedLsn, token, indexFile, replayFrom, _trainedCount));
+        string? indexFile = _index is null ? null : _indexFile;
+        CollectionFiles.WriteManifest(_dir, new CollectionFiles.Manifest(_appliedLsn, token, indexFile, replayFrom, _trainedCount,
+            indexFile is null ? null : _indexLsn, indexFile is null ? null : _indexRemoved.ToArray()));
         _checkpointLsn = _appliedLsn;
         _lastCheckpointTicks = Stopwatch.GetTimestamp();
         _metrics.Checkpointed(Name);
@@ -520,7 +565,8 @@ public sealed partial class Collection
         _store.RemoveCheckpointsExcept(token);
         foreach (var f in Directory.GetFiles(_dir, IndexFilePrefix + "*"))
             if (f.EndsWith(".ivf", StringComparison.Ordinal) || f.EndsWith(".pqx", StringComparison.Ordinal))
-                if (!string.Equals(Path.GetFileName(f), indexFile, StringComparison.Ordinal)) File.Delete(f);
+                if (!string.Equals(Path.GetFileName(f), indexFile, StringComparison.Ordinal)
+                    && !string.Equals(Path.GetFileName(f), _pendingIndexFile, StringComparison.Ordinal)) File.Delete(f);
         _wal.TruncateUntil(replayFrom);
     }
 

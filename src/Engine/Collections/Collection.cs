@@ -252,6 +252,15 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                 if (stored.dim != D || stored.metric != Metric)
                     throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");
                 if (_autoTarget is not null) _spec = _index.Spec; // the tuner's choice lives in the snapshot
+                // The snapshot may predate the checkpoint (it is written when an index is trained, not at every
+                // checkpoint): drop what was removed since; the records added since are added from the store below.
+                _indexFile = m.IndexFile;
+                _indexLsn = m.IndexLsn ?? m.AppliedLsn;
+                foreach (long k in m.IndexRemoved ?? [])
+                {
+                    _index.Remove(k);
+                    _indexRemoved.Add(k);
+                }
             }
             _appliedLsn = _checkpointLsn = m.AppliedLsn;
             _trainedCount = m.TrainedCount;
@@ -269,8 +278,9 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             _payloadIndex.Added(key, payload);
             if (_index is not null)
             {
-                if (!_index.Contains(key))
-                    throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the index snapshot.");
+                if (_index.Contains(key)) { }
+                else if (key > _indexLsn) _index.Add(vector, key); // written after the snapshot
+                else throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": record {id} (key {key}) is missing from the index snapshot.");
             }
             else
             {

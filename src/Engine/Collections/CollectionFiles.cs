@@ -10,7 +10,9 @@ namespace Adanns.Engine.Collections;
 /// <list type="bullet">
 /// <item><c>collection.meta</c>: the <see cref="CollectionConfig"/>, written once at creation.</item>
 /// <item><c>manifest</c>: the last checkpoint: applied LSN, record-store checkpoint token, index snapshot file,
-/// write-ahead log address to replay from.</item>
+/// write-ahead log address to replay from; optionally (IDLT) the LSN the index snapshot was taken at and the record
+/// keys removed from the index since, when the snapshot predates the checkpoint (it is written only when an index is
+/// trained, off the write path).</item>
 /// </list>
 /// </summary>
 internal static class CollectionFiles
@@ -86,17 +88,41 @@ internal static class CollectionFiles
         return Encoding.UTF8.GetString(bytes);
     }
 
-    public sealed record Manifest(long AppliedLsn, Guid StoreToken, string? IndexFile, long ReplayFrom, long TrainedCount);
+    /// <summary>The last checkpoint.</summary>
+    /// <param name="AppliedLsn">Every write up to this LSN is in the record store checkpoint.</param>
+    /// <param name="StoreToken">The record store's checkpoint.</param>
+    /// <param name="IndexFile">The index snapshot (null: not trained).</param>
+    /// <param name="ReplayFrom">Write-ahead log address recovery replays from.</param>
+    /// <param name="TrainedCount">Vectors the index was trained on.</param>
+    /// <param name="IndexLsn">The index snapshot holds every record live at this LSN (null: at <paramref name="AppliedLsn"/>,
+    /// files before the IDLT section). Records written after it are added from the record store on recovery.</param>
+    /// <param name="IndexRemoved">Record keys removed from the index since its snapshot was written (removed again on recovery).</param>
+    public sealed record Manifest(long AppliedLsn, Guid StoreToken, string? IndexFile, long ReplayFrom, long TrainedCount,
+        long? IndexLsn = null, long[]? IndexRemoved = null);
 
     public static void WriteManifest(string dir, Manifest m) =>
-        SectionFile.Write(Path.Combine(dir, ManifestFile), ManifestMagic, 1, 0, w => w.Section("CKPT", b =>
+        SectionFile.Write(Path.Combine(dir, ManifestFile), ManifestMagic, 1, 0, w =>
         {
-            b.Write(m.AppliedLsn);
-            b.Write(m.StoreToken.ToByteArray());
-            b.Write(m.IndexFile ?? "");
-            b.Write(m.ReplayFrom);
-            b.Write(m.TrainedCount);
-        }));
+            w.Section("CKPT", b =>
+            {
+                b.Write(m.AppliedLsn);
+                b.Write(m.StoreToken.ToByteArray());
+                b.Write(m.IndexFile ?? "");
+                b.Write(m.ReplayFrom);
+                b.Write(m.TrainedCount);
+            });
+            // Critical (upper case): a reader that predates it would take an older index snapshot for the checkpoint's.
+            if (m.IndexLsn is long indexLsn)
+            {
+                w.Section("IDLT", b =>
+                {
+                    b.Write(indexLsn);
+                    var removed = m.IndexRemoved ?? [];
+                    b.Write(removed.Length);
+                    foreach (long k in removed) b.Write(k);
+                });
+            }
+        });
 
     public static Manifest? ReadManifest(string dir)
     {
@@ -104,8 +130,20 @@ internal static class CollectionFiles
         if (!File.Exists(path)) return null;
         using var f = new SectionReader(path, ManifestMagic, 1, 0);
         Manifest? m = null;
+        long? indexLsn = null;
+        long[]? removed = null;
         while (f.Next() is var (tag, payload, offset))
         {
+            if (tag == "IDLT")
+            {
+                var d = new PayloadReader(f, tag, payload, offset);
+                indexLsn = d.Int64("index LSN");
+                int count = d.Int32In("removed key count", 0, d.Remaining / 8);
+                removed = new long[count];
+                for (int i = 0; i < count; i++) removed[i] = d.Int64("removed key");
+                if (indexLsn < 0) throw f.Fail(offset, "negative index LSN.");
+                continue;
+            }
             if (tag != "CKPT")
             {
                 f.SkipUnknown(tag, offset);
@@ -123,6 +161,8 @@ internal static class CollectionFiles
                 throw f.Fail(offset, $"index file name \"{index}\" is not a plain file name.");
             m = new Manifest(lsn, new Guid(tokenBytes), index.Length == 0 ? null : index, replay, trained);
         }
-        return m ?? throw f.Fail(-1, "no CKPT section.");
+        if (m is null) throw f.Fail(-1, "no CKPT section.");
+        if (indexLsn > m.AppliedLsn) throw f.Fail(-1, $"index LSN {indexLsn} is past the checkpoint's {m.AppliedLsn}.");
+        return m with { IndexLsn = indexLsn, IndexRemoved = removed };
     }
 }

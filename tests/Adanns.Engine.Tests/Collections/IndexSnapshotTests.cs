@@ -1,0 +1,76 @@
+using Adanns.Engine.Collections;
+using Adanns.Engine.Indexes;
+using Adanns.Engine.Storage;
+
+namespace Adanns.Engine.Tests.Collections;
+
+/// <summary>
+/// The index snapshot is written when an index is trained (on the training's thread), not at every checkpoint: a
+/// checkpoint lists the keys removed since and recovery adds the records written since from the record store.
+/// </summary>
+public class IndexSnapshotTests : CollectionTestBase
+{
+    [Theory]
+    [InlineData("IVF8", ".ivf")]
+    [InlineData("IVF8,PQ4,Rerank16", ".pqx")]
+    public async Task CheckpointsKeepTheTrainedSnapshot_AndRecoveryReplaysTheDeltaOntoIt(string spec, string extension)
+    {
+        const int D = 16;
+        var data = Vectors(3000, D, 21);
+        var live = new Dictionary<ulong, float[]>();
+        var options = new DatabaseOptions { CheckpointInterval = TimeSpan.FromHours(1), CheckpointOnDispose = false, BackgroundMaintenance = false };
+        var rng = new Random(3);
+        var deleted = new List<ulong>();
+        Collection? c0 = null;
+        string[] IndexFiles() => Directory.GetFiles(c0!.DirectoryPath, "index-*" + extension).Select(Path.GetFileName).ToArray()!;
+
+        using (var db = AdannsDatabase.Open(Dir, options))
+        {
+            var c = c0 = db.CreateCollection(new CollectionConfig("s", D, Metric.L2, spec) { TrainThreshold = 1000 });
+            await c.UpsertAsync(Enumerable.Range(0, 1200).Select(i => new VectorRecord((ulong)i, data[i])).ToList());
+            for (int i = 0; i < 1200; i++) live[(ulong)i] = data[i];
+            Assert.True(await c.WaitForIndexAsync());
+            var trained = IndexFiles();
+            Assert.Single(trained);
+            var written = File.GetLastWriteTimeUtc(Path.Combine(c0!.DirectoryPath, trained[0]));
+
+            // After the snapshot: new records, replaced ones (new vector, same id), deletes of old and new ones.
+            await c.UpsertAsync(Enumerable.Range(1200, 400).Select(i => new VectorRecord((ulong)i, data[i])).ToList());
+            for (int i = 1200; i < 1600; i++) live[(ulong)i] = data[i];
+            await c.UpsertAsync(Enumerable.Range(0, 100).Select(i => new VectorRecord((ulong)(i * 7), data[2000 + i])).ToList());
+            for (int i = 0; i < 100; i++) live[(ulong)(i * 7)] = data[2000 + i];
+            var dead = Enumerable.Range(0, 150).Select(_ => (ulong)rng.Next(1600)).Distinct().ToList();
+            await c.DeleteAsync(dead.Select(i => (RecordId)i).ToList());
+            foreach (var i in dead) live.Remove(i);
+            deleted.AddRange(dead);
+            await c.CheckpointAsync();
+            Assert.Equal(trained, IndexFiles()); // the checkpoint did not write the index again
+            Assert.Equal(written, File.GetLastWriteTimeUtc(Path.Combine(c0!.DirectoryPath, trained[0])));
+
+            // After the checkpoint: replayed from the write-ahead log on open.
+            await c.UpsertAsync(Enumerable.Range(1600, 50).Select(i => new VectorRecord((ulong)i, data[i])).ToList());
+            for (int i = 1600; i < 1650; i++) live[(ulong)i] = data[i];
+            var dead2 = new ulong[] { 1601, 1300, 7 };
+            await c.DeleteAsync(dead2.Select(i => (RecordId)i).ToList());
+            foreach (var i in dead2) live.Remove(i);
+            deleted.AddRange(dead2);
+        }
+
+        using (var db = AdannsDatabase.Open(Dir, options))
+        {
+            var c = db.GetCollection("s"); // opening checks the index holds exactly the live records
+            Assert.Equal(live.Count, c.Count);
+            Assert.True(c.GetStats().IndexTrained);
+            var all = new SearchParams { NProbe = 8 };
+            foreach (var (id, v) in live.Where(e => e.Key % 5 == 0))
+            {
+                var hit = c.Search(v, 1, all);
+                Assert.True(hit.Length == 1 && hit[0].Id.Number == id, $"record {id} not found by its own vector after reopen");
+            }
+            foreach (var id in deleted.Where(i => !live.ContainsKey(i)))
+                Assert.Null(await c.GetAsync(id));
+            var probe = c.Search(data[1300], 50, all);
+            Assert.DoesNotContain(probe, h => !live.ContainsKey(h.Id.Number));
+        }
+    }
+}
