@@ -77,7 +77,8 @@ public class IndexTunerTests
         double seconds = t0.Elapsed.TotalSeconds;
         using var owned2 = index;
         Assert.Equal(report.Spec, index.Spec);
-        Assert.Equal(5, report.Candidates.Count);
+        // Five structures at 4√N lists, then the winner at 16√N too (when that is another list count).
+        Assert.InRange(report.Candidates.Count, 5, 6);
         Assert.Contains(report.Candidates, c => c.Spec.IsPq);
         Assert.Contains(report.Candidates, c => c.Spec is { Sq8: true, Spill: true, Prefix8Dim: not null }); // composes through the codec pipeline
         Assert.NotNull(index.ComputeProfile);

@@ -283,12 +283,15 @@ public sealed partial class Collection
         var ct = _trainingCancel.Token;
         var tuner = new TunerOptions(TargetRecall: target, Threads: 1);
         var previous = _index?.ComputeProfile?.TunedRecall is not null ? _index.Spec : null;
+        int previousCount = (int)Math.Min(_trainedCount, int.MaxValue);
         return TrackTraining(Task.Run(() =>
         {
             IndexSpec spec;
             if (previous is not null)
             {
-                spec = previous with { NList = IndexTuner.NListFor(keys.Length, D) };
+                // The lists-per-√N the tuner chose (4 or 16), read back off the index in use, applied to the new count.
+                double perSqrtN = IndexTuner.ListsPerSqrtN.MinBy(f => Math.Abs(IndexTuner.NListFor(previousCount, D, f) - previous.NList));
+                spec = previous with { NList = IndexTuner.NListFor(keys.Length, D, perSqrtN) };
             }
             else
             {

@@ -42,8 +42,9 @@ public class AutoCollectionTests(Xunit.Abstractions.ITestOutputHelper output) : 
             before = SearchAll(c, queries, D, K);
             double recall = Recall(before, truth, K);
             output.WriteLine($"recall@10 {recall:F3} on new queries");
-            // Observed (seeded, one run): IVF128@32,Scan32,SQ8,Rerank64 chosen, default point nprobe 2 predicted 0.958,
-            // recall 0.955 on these new queries. The pick is by measured µs, so a close candidate may win another run.
+            // Observed (seeded): one run chose IVF128@32,Scan32,SQ8,Rerank64 (default point nprobe 2, predicted 0.958, recall
+            // 0.955 on these new queries), a later one IVF128@16,Scan16,SQ8,Spill,Prefix8@32,Rerank32/60,Rerank64 (predicted
+            // 0.964, recall 0.954). The pick is by measured µs, so a close candidate may win another run.
             Assert.True(recall >= 0.93, $"{chosen}: recall@10 {recall:F3} at target 0.95");
         }
 
@@ -62,7 +63,9 @@ public class AutoCollectionTests(Xunit.Abstractions.ITestOutputHelper output) : 
             Assert.Equal(1, c.GetStats().Retrains);
             var retuned = IndexSpec.Parse(c.GetTuning()!.Spec);
             Assert.Equal(IndexSpec.Parse(chosen) with { NList = retuned.NList }, retuned);
-            Assert.Equal(IndexTuner.NListFor(2 * N, D), retuned.NList);
+            // The lists-per-√N factor the tuner chose (4 or 16) carries over to the new count.
+            double factor = IndexTuner.ListsPerSqrtN.MinBy(f => Math.Abs(IndexTuner.NListFor(N, D, f) - IndexSpec.Parse(chosen).NList));
+            Assert.Equal(IndexTuner.NListFor(2 * N, D, factor), retuned.NList);
             Assert.Equal(2L * N, c.GetTuning()!.Profile!.VectorCount);
             Assert.Equal(0.95, c.GetTuning()!.Profile!.TunedRecall);
         }
