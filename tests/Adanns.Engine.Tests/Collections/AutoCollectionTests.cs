@@ -80,24 +80,4 @@ public class AutoCollectionTests(Xunit.Abstractions.ITestOutputHelper output) : 
         Assert.Equal(AdannsErrorCode.InvalidConfiguration, e.Code);
         Assert.Contains("Auto@<target recall in (0, 1]>", e.Message);
     }
-
-    private static long[][] SearchAll(Collection c, float[] queries, int D, int k)
-    {
-        int n = queries.Length / D;
-        var result = new long[n][];
-        for (int q = 0; q < n; q++)
-            result[q] = c.Search(queries.AsSpan(q * D, D), k).Select(h => (long)h.Id.Number).ToArray();
-        return result;
-    }
-
-    private static double Recall(long[][] got, int[] truth, int k)
-    {
-        double hits = 0;
-        for (int q = 0; q < got.Length; q++)
-        {
-            var t = truth.AsSpan(q * k, k).ToArray();
-            hits += got[q].Count(id => Array.IndexOf(t, (int)id) >= 0);
-        }
-        return hits / (got.Length * k);
-    }
 }

@@ -24,6 +24,28 @@ public abstract class CollectionTestBase : TempDirectoryTest
         return rows;
     }
 
+    /// <summary>The top-k ids (record numbers) of every query row of <paramref name="queries"/> (n × D), default parameters.</summary>
+    protected static long[][] SearchAll(Collection c, float[] queries, int D, int k)
+    {
+        int n = queries.Length / D;
+        var result = new long[n][];
+        for (int q = 0; q < n; q++)
+            result[q] = c.Search(queries.AsSpan(q * D, D), k).Select(h => (long)h.Id.Number).ToArray();
+        return result;
+    }
+
+    /// <summary>Recall@k of <paramref name="got"/> against exact ids <paramref name="truth"/> (n × k row numbers).</summary>
+    protected static double Recall(long[][] got, int[] truth, int k)
+    {
+        double hits = 0;
+        for (int q = 0; q < got.Length; q++)
+        {
+            var t = truth.AsSpan(q * k, k).ToArray();
+            hits += got[q].Count(id => Array.IndexOf(t, (int)id) >= 0);
+        }
+        return hits / (got.Length * k);
+    }
+
     protected static Dictionary<string, PayloadValue> PayloadOf(int i) => new()
     {
         ["color"] = (i % 3) switch { 0 => "red", 1 => "green", _ => "blue" },
