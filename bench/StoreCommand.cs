@@ -84,8 +84,9 @@ internal static class StoreCommand
     /// <summary>
     /// <c>store steady</c>: acknowledged-write latency under steady ingest with maintenance running — <c>--writers</c>
     /// (8) threads each upserting batches of <c>--batch</c> (100) new records and deleting a random earlier tenth of a
-    /// batch, for <c>--seconds</c> (20), from an empty collection (so the index trains, retrains at doubling, compacts
-    /// tombstones, and checkpoints every <c>--checkpoint-ms</c>); one search thread runs throughout. Prints latency
+    /// batch (<c>--delete-ratio</c> 0.1), for <c>--seconds</c> (20), from an empty collection or one of <c>--preload</c>
+    /// records (so the index trains, retrains at doubling or when tombstones pass a fifth, and checkpoints every
+    /// <c>--checkpoint-ms</c>); one search thread runs throughout. Prints latency
     /// percentiles, every write over 50 ms with the maintenance events logged around it, and search p99 during
     /// ingest vs idle afterwards.
     /// </summary>
@@ -96,7 +97,7 @@ internal static class StoreCommand
         string spec = Str(args, "--spec", "IVF64,Rerank" + dim);
         var log = new EventLog();
         var options = new DatabaseOptions { CheckpointInterval = TimeSpan.FromMilliseconds(checkpointMs), LoggerFactory = log, RecordMemoryBytes = (long)Int(args, "--record-mb", 64) << 20 };
-        Console.WriteLine($"# store steady: writers={writers} batch={batch} seconds={seconds} dim={dim} spec=\"{spec}\" checkpoint every {checkpointMs} ms, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"# store steady: writers={writers} batch={batch} seconds={seconds} preload={Int(args, "--preload", 0)} delete-ratio={Dbl(args, "--delete-ratio", 0.1)} dim={dim} spec=\"{spec}\" checkpoint every {checkpointMs} ms, {Environment.ProcessorCount} cores");
         using var db = AdannsDatabase.Open(dir, options);
         var c = db.CreateCollection(new CollectionConfig("steady", dim, Metric.Cosine, spec) { TrainThreshold = 4096 });
         using var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: 50_000, Dimension: dim, Queries: 200));
@@ -104,6 +105,12 @@ internal static class StoreCommand
         var queries = data.Queries.ToArray();
         int pool = rows.Length / dim;
         long nextId = 0;
+        int preload = Int(args, "--preload", 0);
+        double deleteRatio = Dbl(args, "--delete-ratio", 0.1);
+        for (; nextId < preload; nextId += 1000)
+            c.UpsertAsync(Enumerable.Range(0, 1000).Select(i => new VectorRecord((ulong)(nextId + i), rows.AsMemory((int)((nextId + i) % pool) * dim, dim),
+                new Dictionary<string, PayloadValue> { ["g"] = (nextId + i) % 10 })).ToList()).GetAwaiter().GetResult();
+        if (preload > 0) c.WaitForIndexAsync().GetAwaiter().GetResult();
         var stop = new CancellationTokenSource();
         var start = log.Clock; // one timeline for writes and logged events
         var lat = new List<(double At, double Ms)>[writers];
@@ -126,7 +133,7 @@ internal static class StoreCommand
                 mine.Add((at, Stopwatch.GetElapsedTime(t0).TotalMilliseconds));
                 if (first > 10 * batch)
                 {
-                    var dead = Enumerable.Range(0, batch / 10).Select(_ => (RecordId)(ulong)rng.NextInt64(first)).Distinct().ToList();
+                    var dead = Enumerable.Range(0, (int)(batch * deleteRatio)).Select(_ => (RecordId)(ulong)rng.NextInt64(first)).Distinct().ToList();
                     at = start.Elapsed.TotalSeconds;
                     t0 = Stopwatch.GetTimestamp();
                     c.DeleteAsync(dead).GetAwaiter().GetResult();
@@ -145,6 +152,8 @@ internal static class StoreCommand
                 searchLat.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
         });
+        var pause0 = GC.GetTotalPauseDuration();
+        int gen2 = GC.CollectionCount(2);
         foreach (var t in threads) t.Start();
         searcher.Start();
         Thread.Sleep(TimeSpan.FromSeconds(seconds));
@@ -156,7 +165,8 @@ internal static class StoreCommand
         var stats = c.GetStats();
         static double P(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * p))];
         var ms = all.Select(x => x.Ms).ToList();
-        Console.WriteLine($"acknowledged writes: {all.Count} calls ({nextId} vectors upserted, {nextId / elapsed:F0}/s; {stats.Count} live), latency p50 {P(ms, 0.5):F1} ms, p99 {P(ms, 0.99):F1} ms, p99.9 {P(ms, 0.999):F1} ms, max {ms[^1]:F1} ms");
+        Console.WriteLine($"acknowledged writes: {all.Count} calls ({nextId - preload} vectors upserted after a preload of {preload}, {(nextId - preload) / elapsed:F0}/s; {stats.Count} live), latency p50 {P(ms, 0.5):F1} ms, p99 {P(ms, 0.99):F1} ms, p99.9 {P(ms, 0.999):F1} ms, max {ms[^1]:F1} ms");
+        Console.WriteLine($"GC: {GC.CollectionCount(2) - gen2} gen2 collections, {(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds:F0} ms paused in all (server GC: {System.Runtime.GCSettings.IsServerGC})");
         Console.WriteLine($"maintenance: {stats.Retrains} trainings, {stats.Compactions} compactions, {log.Count("checkpoint")} checkpoints");
         var events = log.Events();
         Console.WriteLine($"writes over 50 ms: {all.Count(x => x.Ms > 50)}; over 250 ms: {all.Count(x => x.Ms > 250)}; the slowest (start → end, s):");

@@ -223,10 +223,14 @@ public sealed partial class Collection
         if (_training is null && count >= threshold && NeedsTraining(count))
             _training = StartTraining();
 
-        if (_index is { } index && index.TombstoneCount > Math.Max(1024, index.Count / 5))
-            CompactIndex();
+        // Tombstones are dropped by training a fresh index in the background (swapped in under a short lock), not by
+        // compacting the live index, which holds the write lock for O(N). CompactAsync still compacts in place.
+        if (_training is null && _index is { } index && index.TombstoneCount > Math.Max(1024, index.Count / 5))
+            _training = StartTraining();
 
-        bool due = Stopwatch.GetElapsedTime(_lastCheckpointTicks) >= _options.CheckpointInterval && _appliedLsn > _checkpointLsn;
+        // A periodic checkpoint waits while a training reads the store (its disk reads slow the checkpoint's flush,
+        // and writes would wait on it); the training's swap checkpoints. A full write-ahead log checkpoints anyway.
+        bool due = Stopwatch.GetElapsedTime(_lastCheckpointTicks) >= _options.CheckpointInterval && _appliedLsn > _checkpointLsn && _training is null;
         if (due || _wal.TailAddress - _wal.BeginAddress >= _options.CheckpointWalBytes)
             Checkpoint();
     }
@@ -264,6 +268,7 @@ public sealed partial class Collection
     private Task StartTraining()
     {
         _trainingStarted = Stopwatch.GetTimestamp();
+        EngineLog.TrainingStarted(_log, Name, _keys.Count);
         if (_autoTarget is double target) return StartAutoTraining(target);
         return _spec.IsCodecPipeline ? StartPqTraining() : StartIvfTraining(); // codec pipeline: codes in memory, full vectors read from the store
     }
@@ -284,7 +289,7 @@ public sealed partial class Collection
         var tuner = new TunerOptions(TargetRecall: target, Threads: 1);
         var previous = _index?.ComputeProfile?.TunedRecall is not null ? _index.Spec : null;
         int previousCount = (int)Math.Min(_trainedCount, int.MaxValue);
-        return TrackTraining(Task.Run(() =>
+        return TrackTraining(RunTraining(() =>
         {
             IndexSpec spec;
             if (previous is not null)
@@ -326,7 +331,7 @@ public sealed partial class Collection
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
         var spec = _spec;
-        return TrackTraining(Task.Run(() =>
+        return TrackTraining(RunTraining(() =>
         {
             var fresh = TrainIvf(spec, keys, ct);
             // Nothing else sees the fresh index yet, so profiling it here races with no write.
@@ -368,7 +373,7 @@ public sealed partial class Collection
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
         var spec = _spec;
-        return TrackTraining(Task.Run(() =>
+        return TrackTraining(RunTraining(() =>
         {
             var fresh = TrainPq(spec, keys, ct);
             if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
@@ -421,6 +426,14 @@ public sealed partial class Collection
         set.AddRange(rows.AsSpan(0, n * D));
         return set;
     }
+
+    /// <summary>
+    /// Runs a training on its own thread, not a thread-pool worker: a training holds its thread for seconds to minutes,
+    /// and acknowledgements complete through the pool, so on a small machine a training on a pool worker starved them
+    /// (writes stalled for the whole training, ~1 s each at 50k–150k vectors on 2 cores, until the pool grew).
+    /// </summary>
+    private static Task RunTraining(Action training) =>
+        Task.Factory.StartNew(training, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     private Task TrackTraining(Task training) => training.ContinueWith(t =>
     {

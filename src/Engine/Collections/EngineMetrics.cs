@@ -84,6 +84,9 @@ internal static partial class EngineLog
     [LoggerMessage(2, LogLevel.Information, "Collection {Collection}: index trained on {Count} vectors in {Seconds:F2} s (training {Training})")]
     public static partial void Trained(ILogger logger, string collection, long count, double seconds, int training);
 
+    [LoggerMessage(10, LogLevel.Debug, "Collection {Collection}: index training started on {Count} vectors")]
+    public static partial void TrainingStarted(ILogger logger, string collection, long count);
+
     [LoggerMessage(3, LogLevel.Warning, "Collection {Collection}: index training failed: {Reason}")]
     public static partial void TrainingFailed(ILogger logger, string collection, string reason, Exception? exception);
 
