@@ -22,7 +22,7 @@ namespace Adanns.Engine.Collections;
 /// Then the IVF index is trained in the background while searches continue exactly; writes made meanwhile are
 /// journaled and replayed into the new index before it is swapped in. The index is retrained the same way when
 /// the collection has doubled since the last training or its lists grow unbalanced. Deletes are tombstones,
-/// compacted in the background. With a spec of the codec pipeline (PQ/OPQ codes, Spill or Prefix8) the index is a <see cref="PqIndex"/> holding codes only: rerank
+/// dropped by a background retrain once they pass a fifth of the index. With a spec of the codec pipeline (PQ/OPQ codes, Spill or Prefix8) the index is a <see cref="PqIndex"/> holding codes only: rerank
 /// reads the shortlist's full vectors from the record store in one batch per query, so the collection can be larger
 /// than memory (see <see cref="GetMemory"/>).</para>
 /// <para><b>Durability.</b> Checkpoints (record store + index snapshot + manifest) run periodically; recovery loads
