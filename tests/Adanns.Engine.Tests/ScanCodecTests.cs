@@ -64,6 +64,30 @@ public class ScanCodecTests
         Assert.True(recall >= floor, $"{metric}: SQ8 recall@10 at the scan prefix {recall:F3}");
     }
 
+    [Theory]
+    [InlineData("IVF8@16,Scan32,SQ8,Spill,Prefix8@48,Rerank48/30,Rerank64")]
+    [InlineData("IVF8@16,PQ16x4@32,Spill,Rerank64")]
+    public void AProfileOverAnExternalSourceEqualsTheResidentOne(string spec)
+    {
+        // With an external source the profile's ground truth is one pass over the stored vectors (not one exact search
+        // per query, which would read every vector once per query); the frontier must not change.
+        var (b, _) = IvfTestData.Make(seed: 21, n: 1500, nq: 1);
+        using var owned = b;
+        using var resident = Build(b, spec, Metric.Cosine);
+        using var external = Build(b, spec, Metric.Cosine);
+        external.UseExternalVectors(new RowSource(b));
+        var o = new ProfileOptions { HeldOutQueries = 60, NProbes = [1, 2, 4, 8], ShortlistMultiples = [3, 10], Threads = 1 };
+        var a = resident.Profile(o);
+        var e = external.Profile(o);
+        Assert.Equal(a.Points.Count, e.Points.Count);
+        for (int i = 0; i < a.Points.Count; i++)
+        {
+            Assert.Equal(a.Points[i].Recall, e.Points[i].Recall);
+            Assert.Equal(a.Points[i].FlopsPerQuery, e.Points[i].FlopsPerQuery);
+            Assert.Equal(a.Points[i].Params.NProbe, e.Points[i].Params.NProbe);
+        }
+    }
+
     [Fact]
     public void ScanDimsOutsideTheCodesAreRejected()
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
 
@@ -74,10 +75,19 @@ internal static class IndexProfiler
         var queries = new float[nq * D];
         index.ReadStoredVectors(queryIds, queries); // caller space: the profile runs the public search path, timings included
 
-        var truthParams = new SearchParams { Exact = true, Rerank = [new RerankStage(D, null)] }; // exact at the full D
         var exactIds = new long[nq * kq];
-        var exactScores = new float[nq * kq];
-        index.SearchBatch(queries, kq, exactIds, exactScores, truthParams, null, o.Threads, out _);
+        if (index is PqIndex { VectorSource: not null })
+        {
+            // Vectors served by an external source (a collection's record store): an exact search per query would read
+            // every stored vector once per query; one pass over them, scoring all queries per chunk, reads each once.
+            ExactByOnePass(index, queries, nq, kq, sortedLiveIds, exactIds);
+        }
+        else
+        {
+            var truthParams = new SearchParams { Exact = true, Rerank = [new RerankStage(D, null)] }; // exact at the full D
+            var exactScores = new float[nq * kq];
+            index.SearchBatch(queries, kq, exactIds, exactScores, truthParams, null, o.Threads, out _);
+        }
         var truth = new HashSet<long>[nq];
         long truthTotal = 0;
         for (int i = 0; i < nq; i++)
@@ -124,6 +134,40 @@ internal static class IndexProfiler
             points.Add(point with { MicrosPerQuery = micros });
         }
         return new ComputeProfile(points, k, nq, index.Count);
+    }
+
+    /// <summary>
+    /// Exact top-<paramref name="kq"/> ids of every query over the live vectors, read once in chunks through
+    /// <see cref="IVectorIndexReader.ReadStoredVectors"/> (caller space) and scored with the rerank rule at the full D.
+    /// </summary>
+    private static void ExactByOnePass(IVectorIndexReader index, float[] queries, int nq, int kq, long[] liveIds, long[] exactIds)
+    {
+        int D = index.Dimension;
+        const int Chunk = 4096;
+        var rows = new float[Chunk * D];
+        var keys = new float[nq * kq];
+        var slots = new int[nq * kq];
+        var counts = new int[nq];
+        for (int start = 0; start < liveIds.Length; start += Chunk)
+        {
+            int m = Math.Min(Chunk, liveIds.Length - start);
+            index.ReadStoredVectors(liveIds.AsSpan(start, m), rows.AsSpan(0, m * D));
+            for (int i = 0; i < nq; i++)
+            {
+                var q = queries.AsSpan(i * D, D);
+                var heap = new TopKHeap(keys.AsSpan(i * kq, kq), slots.AsSpan(i * kq, kq));
+                heap.Restore(counts[i]);
+                for (int r = 0; r < m; r++) heap.Push(RerankKey.Of(index.Metric, q, rows.AsSpan(r * D, D), D), start + r);
+                counts[i] = heap.Count;
+            }
+        }
+        for (int i = 0; i < nq; i++)
+        {
+            var heap = new TopKHeap(keys.AsSpan(i * kq, kq), slots.AsSpan(i * kq, kq));
+            heap.Restore(counts[i]);
+            int found = heap.SortBestFirst();
+            for (int j = 0; j < kq; j++) exactIds[i * kq + j] = j < found ? liveIds[heap.Ids[j]] : -1;
+        }
     }
 
     /// <summary>Checks the options every index's profile shares; returns the rerank funnels to profile with.</summary>
