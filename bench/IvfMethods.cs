@@ -89,7 +89,8 @@ internal static class IvfMethods
 
     private static int[] DefaultScanDims(int D) => new[] { D / 8, D / 4, D / 3 }.Where(x => x >= 8).Select(x => x / 8 * 8).Distinct().ToArray();
 
-    private static IEnumerable<int> NProbes(int nlist, BenchOptions o)
+    /// <summary>--nprobes (those ≤ nlist), or 1, 2, 4, … and nlist.</summary>
+    internal static IEnumerable<int> NProbes(int nlist, BenchOptions o)
     {
         if (o.NProbes is { } list)
         {

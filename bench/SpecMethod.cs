@@ -22,9 +22,8 @@ internal static class SpecMethod
         Console.WriteLine($"built in {build:F1} s ({index.GetType().Name}); {index.ResidentBytesPerVector:F0} B/vector resident");
         string method = o.Label ?? "spec";
         foreach (int shortlist in o.Shortlists ?? [spec.Shortlist ?? IndexSpec.DefaultShortlist])
-            foreach (int nprobe in o.NProbes ?? PowersOfTwo(index.NList))
+            foreach (int nprobe in IvfMethods.NProbes(index.NList, o))
             {
-                if (nprobe > index.NList) continue;
                 var p = new SearchParams { NProbe = nprobe, Shortlist = Math.Max(shortlist, k) };
                 SearchResults? results = null;
                 SearchStats stats = default;
@@ -37,10 +36,5 @@ internal static class SpecMethod
                 Report.Print(point);
                 yield return point;
             }
-    }
-
-    private static IEnumerable<int> PowersOfTwo(int max)
-    {
-        for (int v = 1; v <= max; v *= 2) yield return v;
     }
 }

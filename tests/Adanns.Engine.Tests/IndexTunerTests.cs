@@ -106,6 +106,14 @@ public class IndexTunerTests
         Assert.Equal(chosen.PredictedRecall, unset.PredictedRecall);
         Assert.Equal(r.Ids, index.SearchBatch(q, K, null, null, 1, out _).Ids);
         Assert.Equal(r.Ids, index.SearchBatch(q, K, new SearchParams(), null, 1, out _).Ids);
+        // The default search at the tuned target allocates nothing once warm (its parameters are cached per point).
+        var oneIds = new long[K];
+        var oneScores = new float[K];
+        long allocated = Allocations.LeastOfThreeRounds(() =>
+        {
+            for (int i = 0; i < 10; i++) index.Search(q.AsSpan(i * D, D), K, oneIds, oneScores, null, null, out _);
+        });
+        Assert.Equal(0, allocated);
         // An explicit knob still wins over the tuned target.
         Assert.Equal(1, index.Resolve(new SearchParams { NProbe = 1 }, K).NProbe);
 

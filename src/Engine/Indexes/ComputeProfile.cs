@@ -106,17 +106,28 @@ public sealed class ComputeProfile
     internal double Margin(double recall) => 1.645 * Math.Sqrt(Math.Max(recall * (1 - recall), 0) / ((double)K * Queries));
 
     // Concrete parameters per frontier point for the last k asked: budgeted and tuned searches reuse them instead of
-    // allocating per query (a race only builds the same parameters twice).
-    private (int K, SearchParams Params)?[]? _concrete;
+    // allocating per query. Entries are immutable objects, so a reader sees a whole (k, parameters) pair; a race only
+    // builds the same parameters twice.
+    private Concrete?[]? _concrete;
 
-    internal SearchParams ConcreteFor(int point, int k, Func<SearchParams> make)
+    private sealed record Concrete(int K, SearchParams Params);
+
+    /// <summary>Point <paramref name="point"/>'s parameters for a search at <paramref name="k"/>: its keeps and shortlist raised to k where the profile's k was lower.</summary>
+    internal SearchParams ConcreteFor(int point, int k)
     {
-        var cache = _concrete ??= new (int, SearchParams)?[Points.Count];
+        var cache = _concrete ??= new Concrete?[Points.Count];
         if (cache[point] is { } hit && hit.K == k) return hit.Params;
-        var made = make();
-        cache[point] = (k, made);
+        var made = Make(Points[point].Params, k);
+        cache[point] = new Concrete(k, made);
         return made;
     }
+
+    // Apart from ConcreteFor: a lambda capturing k there would allocate its closure on every call, hits included.
+    private static SearchParams Make(SearchParams c, int k) => new()
+    {
+        NProbe = c.NProbe, CoarseDim = c.CoarseDim, ScanDim = c.ScanDim, Shortlist = Math.Max(c.Shortlist!.Value, k),
+        Rerank = c.Rerank!.Select(st => st.Keep < k ? st with { Keep = k } : st).ToArray(),
+    };
 
     /// <summary>
     /// The highest-recall point whose FLOPs and microseconds per query fit both limits (a null limit is no limit;

@@ -240,12 +240,7 @@ internal static class IndexProfiler
         overBudget = i < 0;
         if (overBudget) i = profile.CheapestIndex(p.MaxFlops, p.MaxMicros);
         point = i;
-        var c = profile.Points[i].Params;
-        return profile.ConcreteFor(i, k, () => new SearchParams
-        {
-            NProbe = c.NProbe, CoarseDim = c.CoarseDim, ScanDim = c.ScanDim, Shortlist = Math.Max(c.Shortlist!.Value, k),
-            Rerank = c.Rerank!.Select(st => st.Keep < k ? st with { Keep = k } : st).ToArray(),
-        });
+        return profile.ConcreteFor(i, k);
     }
 
     /// <summary>A seeded sample of live ids, independent of any map's enumeration order (<paramref name="sorted"/> ascending).</summary>

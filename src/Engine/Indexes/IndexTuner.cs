@@ -117,7 +117,7 @@ public static class IndexTuner
             // Stage 2: the structures, at the first lists-per-√N factor.
             foreach (var spec in Candidates(D, ns, rotate, o.K))
                 built.Add(Measure(spec, sample, metric, o));
-            TimeRoundRobin(built, sample, o);
+            TimeRoundRobin(built, Enumerable.Range(0, built.Count).ToArray(), sample, o);
             best = Best(built.Select(b => b.Candidate));
             // Stage 3: the winning structure at the other list counts (finer lists cost more coarse ranking and need
             // more probes, but each probe scans fewer rows: which way it goes depends on the data), timed again
@@ -131,10 +131,9 @@ public static class IndexTuner
                     if (nl == structure.NList) continue;
                     built.Add(Measure(structure with { NList = nl }, sample, metric, o));
                 }
-                var contest = built.Where(b => b.Candidate.Spec with { NList = structure.NList } == structure).ToList();
-                TimeRoundRobin(contest, sample, o);
-                foreach (var c in contest) built[built.FindIndex(b => ReferenceEquals(b.Index, c.Index))] = c;
-                best = Best(contest.Select(c => c.Candidate));
+                var contest = Enumerable.Range(0, built.Count).Where(i => built[i].Candidate.Spec with { NList = structure.NList } == structure).ToArray();
+                TimeRoundRobin(built, contest, sample, o);
+                best = Best(contest.Select(i => built[i].Candidate));
                 factor = ListsPerSqrtN.FirstOrDefault(f => NListFor(ns, D, f) == best.Spec.NList, factor);
             }
         }
@@ -255,12 +254,12 @@ public static class IndexTuner
     private const int TimingRounds = 5;
 
     /// <summary>
-    /// Times every candidate that reached the target, at its target point, in interleaved rounds (candidate A, B, C, A,
+    /// Times the candidates <paramref name="which"/> that reached the target, at their target points, in interleaved rounds (candidate A, B, C, A,
     /// B, C, …; the best round of each kept). Each profile timed its own points at a different moment, so on a machine
     /// whose speed drifts — other processes, turbo, a VM's neighbours — those figures compare candidates unfairly;
     /// interleaving exposes every candidate to the same conditions. The recall side is unchanged (deterministic).
     /// </summary>
-    private static void TimeRoundRobin(List<(IVectorIndex Index, TunerCandidate Candidate, bool Reached)> built, VectorSet sample, TunerOptions o)
+    private static void TimeRoundRobin(List<(IVectorIndex Index, TunerCandidate Candidate, bool Reached)> built, int[] which, VectorSet sample, TunerOptions o)
     {
         int D = sample.Dimension, nq = Math.Min(256, sample.Count);
         var queries = new float[nq * D];
@@ -271,7 +270,7 @@ public static class IndexTuner
         var best = new double[built.Count];
         Array.Fill(best, double.PositiveInfinity);
         for (int round = 0; round <= TimingRounds; round++) // round 0 warms every candidate up and is not counted
-            for (int c = 0; c < built.Count; c++)
+            foreach (int c in which)
             {
                 if (!built[c].Reached) continue;
                 long t0 = Stopwatch.GetTimestamp();
@@ -279,7 +278,7 @@ public static class IndexTuner
                 double micros = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq;
                 if (round > 0) best[c] = Math.Min(best[c], micros);
             }
-        for (int c = 0; c < built.Count; c++)
+        foreach (int c in which)
             if (built[c].Reached) built[c] = built[c] with { Candidate = built[c].Candidate with { MicrosAtTarget = best[c] } };
     }
 
