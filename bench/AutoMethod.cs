@@ -19,6 +19,7 @@ internal static class AutoMethod
         var (index, report) = IndexTuner.Build(data.Base, data.Metric, new TunerOptions(TargetRecall: targets.Max(), K: k, Threads: Math.Max(1, o.BuildThreads)));
         double build = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"tuned in {build:F1} s: {report.Spec} (rotate: {report.Rotate}; D/4-prefix recall raw {report.PrefixRecallRaw:F3}, rotated {report.PrefixRecallRotated:F3})");
+        Console.WriteLine($"  choice on the sample {report.ChooseSeconds:F1} s, final build {report.FinalBuildSeconds:F1} s, final profile {report.FinalProfileSeconds:F1} s");
         foreach (var c in report.Candidates)
             Console.WriteLine($"  candidate {c.Spec}: {c.MicrosAtTarget:F1} us/query at the target on the sample (recall {c.RecallAtPoint:F3}), {c.BuildSeconds:F1} s");
         using (index)

@@ -42,13 +42,21 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
         {
             new ProfilePoint(Concrete(1), 100, 5, 0.50),
             new ProfilePoint(Concrete(2), 200, 9, 0.70),
-            new ProfilePoint(Concrete(3), 250, 8, 0.65), // dearer than 200 yet worse: dominated
-            new ProfilePoint(Concrete(4), 200, 7, 0.60), // same cost as 200, worse recall: dominated
+            new ProfilePoint(Concrete(3), 250, 10, 0.65), // dearer than 2 in FLOPs and in time, yet worse: dominated
+            new ProfilePoint(Concrete(4), 200, 9.5, 0.60), // same cost as 2, slower, worse recall: dominated
             new ProfilePoint(Concrete(5), 400, 20, 0.90),
-            new ProfilePoint(Concrete(6), 800, 30, 0.90), // no better than 400 for twice the cost: dominated
+            new ProfilePoint(Concrete(6), 800, 30, 0.90), // no better than 5 for twice the cost: dominated
+            new ProfilePoint(Concrete(7), 500, 12, 0.80), // more FLOPs than 5 for less recall, but faster: the time frontier keeps it
         };
         var profile = new ComputeProfile(measured, k: 10, queries: 50, vectorCount: 1000);
-        Assert.Equal([1, 2, 5], profile.Points.Select(p => p.Params.NProbe!.Value));
+        Assert.Equal([1, 2, 5, 7], profile.Points.Select(p => p.Params.NProbe!.Value)); // by FLOPs
+        Assert.Equal(7, profile.Best(null, 15)!.Params.NProbe); // the time budget sees the time frontier
+        Assert.Equal(2, profile.Best(450, 15)!.Params.NProbe);
+        // A recall target takes the fastest point reaching it (7 at 12 µs, not 5 with fewer FLOPs at 20 µs) …
+        // (50 queries × 10: 0.80 clears 0.75 by more than its 0.029 margin) …
+        Assert.Equal(7, profile.Points[profile.CheapestReachingIndex(0.75, null, null, out _)].Params.NProbe);
+        // … among the points that fit a FLOPs budget.
+        Assert.Equal(5, profile.Points[profile.CheapestReachingIndex(0.75, 450, null, out _)].Params.NProbe);
         Assert.Equal(2, profile.Best(250, null)!.Params.NProbe);
         Assert.Equal(5, profile.Best(null, null)!.Params.NProbe);
         Assert.Equal(1, profile.Best(1000, 8)!.Params.NProbe); // the time limit binds before the FLOPs one
@@ -65,9 +73,13 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
         // Observed (seeded): 20 frontier points from 4,656 to 148,224 FLOPs/query, recall 0.349 to 1.000.
         Assert.True(pts.Count >= 10, $"only {pts.Count} frontier points");
         for (int i = 1; i < pts.Count; i++)
+            Assert.True(pts[i].FlopsPerQuery >= pts[i - 1].FlopsPerQuery, $"point {i}: not ordered by FLOPs");
+        // Every point is on one of the two frontiers: nothing else is at most as costly (in FLOPs, or in µs) and at least as good.
+        foreach (var p in pts)
         {
-            Assert.True(pts[i].FlopsPerQuery > pts[i - 1].FlopsPerQuery, $"point {i}: cost does not grow");
-            Assert.True(pts[i].Recall > pts[i - 1].Recall, $"point {i}: recall does not grow");
+            bool flopsDominated = pts.Any(o => !ReferenceEquals(o, p) && o.FlopsPerQuery <= p.FlopsPerQuery && o.Recall > p.Recall);
+            bool timeDominated = pts.Any(o => !ReferenceEquals(o, p) && o.MicrosPerQuery <= p.MicrosPerQuery && o.Recall > p.Recall);
+            Assert.False(flopsDominated && timeDominated, $"{p} is dominated on both FLOPs and time");
         }
         foreach (var p in pts)
         {
@@ -75,7 +87,7 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
             Assert.True(s.NProbe is >= 1 and <= 32 && s.CoarseDim == 32 && s.ScanDim is 8 or 16 or 32 or 64 && s.Shortlist is 40 or 100 or 300);
             Assert.Equal([new RerankStage(64, null)], s.Rerank!);
         }
-        Assert.True(pts[^1].Recall >= 0.97, $"best profiled recall {pts[^1].Recall:F3}"); // observed 1.000
+        Assert.True(pts.Max(p => p.Recall) >= 0.97, $"best profiled recall {pts.Max(p => p.Recall):F3}"); // observed 1.000
         Assert.Equal(IvfTestData.N, f.Profile.VectorCount);
         Assert.Equal(200, f.Profile.Queries);
     }
@@ -120,12 +132,17 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
         {
             var r = f.Index.Resolve(new SearchParams { TargetRecall = target }, IvfTestData.K);
             // "Reaches" allows for the profile's sampling error: recall minus its one-sided 95% margin clears the target.
-            int expected = Enumerable.Range(0, pts.Count).FirstOrDefault(
-                i => pts[i].Recall - f.Profile.Margin(pts[i].Recall) >= target || pts[i].Recall >= 1, pts.Count - 1);
+            // Among those, the fastest as profiled.
+            var reaching = Enumerable.Range(0, pts.Count).Where(i => pts[i].Recall - f.Profile.Margin(pts[i].Recall) >= target || pts[i].Recall >= 1).ToList();
+            // Times within ComputeProfile.TimeTolerance of the fastest count as equal; then the fewest FLOPs (the earliest point).
+            int expected = reaching.Count > 0
+                ? reaching.First(i => pts[i].MicrosPerQuery <= reaching.Min(j => pts[j].MicrosPerQuery) * (1 + ComputeProfile.TimeTolerance))
+                : Enumerable.Range(0, pts.Count).MaxBy(i => (pts[i].Recall, -i));
             Assert.Equal(expected, r.BudgetPoint);
             Assert.Equal(pts[expected].Recall, r.PredictedRecall);
-            // A higher target never picks a cheaper point, and what it runs finds at least as many true neighbours.
-            Assert.True(r.BudgetPoint >= prevPoint, $"target {target} chose point {r.BudgetPoint} after {prevPoint}");
+            // A higher target never picks a faster point, and what it runs finds at least as many true neighbours.
+            Assert.True(prevPoint < 0 || pts[r.BudgetPoint].MicrosPerQuery * (1 + ComputeProfile.TimeTolerance) >= pts[prevPoint].MicrosPerQuery,
+                $"target {target} chose point {r.BudgetPoint} after {prevPoint}");
             double measured = IvfTestData.Recall(f.Index, f.Queries, f.Truth, new SearchParams { TargetRecall = target }, out _);
             Assert.True(measured >= prevMeasured - 0.01, $"target {target}: recall {measured:F3} < {prevMeasured:F3}");
             prevPoint = r.BudgetPoint;
@@ -133,7 +150,7 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
         }
         // With a FLOPs cap as well, the target is met only within it; otherwise the best point under the cap runs.
         var capped = f.Index.Resolve(new SearchParams { TargetRecall = 0.999, MaxFlops = pts[1].FlopsPerQuery }, IvfTestData.K);
-        Assert.Equal(1, capped.BudgetPoint);
+        Assert.Equal(pts[1].Recall >= pts[0].Recall ? 1 : 0, capped.BudgetPoint);
         Assert.Throws<ArgumentOutOfRangeException>(() => f.Index.Resolve(new SearchParams { TargetRecall = 1.5 }, IvfTestData.K));
         Assert.Null(f.Index.Resolve(null, IvfTestData.K).PredictedRecall);
     }
@@ -157,7 +174,7 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
         double minMicros = f.Profile.Points.Min(p => p.MicrosPerQuery);
         Assert.Equal(minMicros, f.Profile.Points[fastest.BudgetPoint].MicrosPerQuery);
         var unlimited = f.Index.Resolve(new SearchParams { MaxMicros = double.MaxValue }, IvfTestData.K);
-        Assert.Equal(f.Profile.Points.Count - 1, unlimited.BudgetPoint);
+        Assert.Equal(Enumerable.Range(0, f.Profile.Points.Count).MaxBy(i => (f.Profile.Points[i].Recall, -i)), unlimited.BudgetPoint);
         Assert.Equal(-1, f.Index.Resolve(null, IvfTestData.K).BudgetPoint);
 
         // A k above the profile's still gets k candidates through every step.
@@ -170,7 +187,7 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
     {
         var pts = f.Profile.Points;
         var micros = pts.Select(p => p.MicrosPerQuery).OrderBy(m => m).ToArray();
-        long prevFlops = -1;
+        double prevProfiled = 0;
         double prevRecall = 0;
         // Budgets between the profile's measured times (not equal to any of them), tight to loose.
         foreach (double budget in new[] { micros[0] * 1.01, micros[micros.Length / 3] * 1.01, micros[2 * micros.Length / 3] * 1.01, micros[^1] * 1.01 })
@@ -180,11 +197,12 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
             var r = f.Index.Resolve(new SearchParams { MaxMicros = budget }, IvfTestData.K);
             Assert.False(r.OverBudget);
             Assert.Equal(expected, r.BudgetPoint);
-            // Run it: a looser budget never does less work (FLOPs are deterministic) nor finds fewer neighbours.
-            double recall = IvfTestData.Recall(f.Index, f.Queries, f.Truth, new SearchParams { MaxMicros = budget }, out var stats);
-            Assert.True(stats.Flops >= prevFlops, $"budget {budget:F1} us: {stats.Flops} FLOPs < {prevFlops}");
+            // Run it: a looser budget never picks a point profiled at lower recall, nor finds fewer neighbours. (It may do
+            // fewer FLOPs: the time frontier holds points that are fast for their FLOPs.)
+            double recall = IvfTestData.Recall(f.Index, f.Queries, f.Truth, new SearchParams { MaxMicros = budget }, out _);
+            Assert.True(pts[r.BudgetPoint].Recall >= prevProfiled, $"budget {budget:F1} us: profiled recall {pts[r.BudgetPoint].Recall:F3} < {prevProfiled:F3}");
+            prevProfiled = pts[r.BudgetPoint].Recall;
             Assert.True(recall >= prevRecall - 0.01, $"budget {budget:F1} us: recall {recall:F3} < {prevRecall:F3}");
-            prevFlops = stats.Flops;
             prevRecall = recall;
         }
         Assert.True(prevRecall >= 0.97, $"recall at the loosest time budget {prevRecall:F3}"); // observed 1.000

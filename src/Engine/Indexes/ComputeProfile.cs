@@ -18,14 +18,18 @@ public sealed record ProfilePoint(SearchParams Params, double FlopsPerQuery, dou
 /// (<see cref="SearchParams.MaxFlops"/>, <see cref="SearchParams.MaxMicros"/>) picks one of these points.
 /// </summary>
 /// <remarks>
-/// Optimality is judged on FLOPs, which are deterministic and portable; the microsecond figure is kept alongside
-/// because it is what a latency budget needs, though it is only as good as the machine and load it was measured on.
+/// Two frontiers are kept in one list: the points no other point beats on FLOPs and recall (deterministic and portable:
+/// what <see cref="SearchParams.MaxFlops"/> needs), and those no other point beats on measured microseconds and recall
+/// (what a recall target or <see cref="SearchParams.MaxMicros"/> needs: FLOPs misjudge time when stages differ in
+/// memory traffic — an 8-bit stage over a long shortlist is cheap in FLOPs and slow in cache misses). The microsecond
+/// figures are only as good as the machine and load they were measured on.
 /// </remarks>
 public sealed class ComputeProfile
 {
     /// <summary>
-    /// Keeps the Pareto-optimal subset of <paramref name="measured"/>: a point survives when no other point costs
-    /// at most as many FLOPs and reaches at least its recall.
+    /// Keeps the Pareto-optimal subsets of <paramref name="measured"/>: a point survives when no other point costs
+    /// at most as many FLOPs and reaches at least its recall, or when no other point takes at most as many
+    /// microseconds and reaches at least its recall.
     /// </summary>
     /// <param name="measured">Every configuration measured (any order).</param>
     /// <param name="k">The k recall was measured at.</param>
@@ -52,12 +56,19 @@ public sealed class ComputeProfile
         if (all.Count == 0) throw new ArgumentException("A profile needs at least one measured point.", nameof(measured));
 
         // Cheapest first; among equal costs the best recall comes first, so the rest at that cost are dominated.
+        var keep = new HashSet<ProfilePoint>(ReferenceEqualityComparer.Instance);
+        all.Sort((a, b) => a.MicrosPerQuery != b.MicrosPerQuery ? a.MicrosPerQuery.CompareTo(b.MicrosPerQuery)
+            : a.Recall != b.Recall ? b.Recall.CompareTo(a.Recall) : a.FlopsPerQuery.CompareTo(b.FlopsPerQuery));
+        double best = double.NegativeInfinity;
+        foreach (var p in all)
+            if (p.Recall > best) { keep.Add(p); best = p.Recall; }
         all.Sort((a, b) => a.FlopsPerQuery != b.FlopsPerQuery ? a.FlopsPerQuery.CompareTo(b.FlopsPerQuery)
             : a.Recall != b.Recall ? b.Recall.CompareTo(a.Recall) : a.MicrosPerQuery.CompareTo(b.MicrosPerQuery));
-        var frontier = new List<ProfilePoint>();
+        best = double.NegativeInfinity;
         foreach (var p in all)
-            if (frontier.Count == 0 || p.Recall > frontier[^1].Recall)
-                frontier.Add(p);
+            if (p.Recall > best) { keep.Add(p); best = p.Recall; }
+        // Stored by FLOPs (ties: better recall first), so the list is the same whichever frontier a point came from.
+        var frontier = all.Where(keep.Contains).ToList();
         Points = frontier;
         K = k;
         Queries = queries;
@@ -65,7 +76,8 @@ public sealed class ComputeProfile
         TunedRecall = tunedRecall;
     }
 
-    /// <summary>The frontier, by increasing FLOPs and strictly increasing recall.</summary>
+    /// <summary>The union of both frontiers, by increasing FLOPs (recall need not rise along it: a time-frontier point can
+    /// cost more FLOPs than a FLOPs-frontier point of higher recall).</summary>
     public IReadOnlyList<ProfilePoint> Points { get; }
 
     /// <summary>The k recall was measured at.</summary>
@@ -103,6 +115,9 @@ public sealed class ComputeProfile
     /// neighbours the profile checked (an upper bound, taken at r = 1/2 is too loose; at the target itself it is what
     /// decides whether a point "reaches" it).
     /// </summary>
+    /// <summary>Relative difference in measured time below which two choices count as equally fast (then FLOPs decide).</summary>
+    internal const double TimeTolerance = 0.10;
+
     internal double Margin(double recall) => 1.645 * Math.Sqrt(Math.Max(recall * (1 - recall), 0) / ((double)K * Queries));
 
     // Concrete parameters per frontier point for the last k asked: budgeted and tuned searches reuse them instead of
@@ -157,22 +172,38 @@ public sealed class ComputeProfile
     }
 
     /// <summary>
-    /// Index into <see cref="Points"/> of the cheapest point reaching <paramref name="target"/> recall among those that fit
+    /// Index into <see cref="Points"/> of the fastest point (measured µs) reaching <paramref name="target"/> recall among those that fit
     /// both limits; when none that fits reaches it, the best that fits (<paramref name="reached"/> false); −1 when nothing fits.
     /// </summary>
     internal int CheapestReachingIndex(double target, double? maxFlops, double? maxMicros, out bool reached)
     {
         if (!(target > 0 && target <= 1)) throw new ArgumentOutOfRangeException(nameof(target), target, "The recall target must be in (0, 1].");
-        // Points run cheapest first with strictly rising recall: the first that reaches the target and fits is the cheapest.
+        // Among the points that reach the target and fit, the fastest as measured — except that times within
+        // TimeTolerance of the fastest count as equal and then the fewest FLOPs decides: timings move by that much
+        // between runs (load, turbo), FLOPs do not, so close calls come out the same every time.
         // "Reaches" allows for the sampling error of the measured recall: the point's recall minus its 95% margin must
         // clear the target, so a target is met on new queries from the same distribution 19 times in 20, not 1 in 2.
+        int chosen = -1;
         for (int i = 0; i < Points.Count; i++)
         {
             var p = Points[i];
             if (p.Recall - Margin(p.Recall) < target && p.Recall < 1) continue;
             if (p.FlopsPerQuery > (maxFlops ?? double.PositiveInfinity) || p.MicrosPerQuery > (maxMicros ?? double.PositiveInfinity)) continue;
+            if (chosen < 0 || p.MicrosPerQuery < Points[chosen].MicrosPerQuery) chosen = i;
+        }
+        if (chosen >= 0)
+        {
+            double within = Points[chosen].MicrosPerQuery * (1 + TimeTolerance);
+            for (int i = 0; i < chosen; i++) // earlier points have fewer (or equal) FLOPs
+            {
+                var p = Points[i];
+                if (p.MicrosPerQuery > within || (p.Recall - Margin(p.Recall) < target && p.Recall < 1)) continue;
+                if (p.FlopsPerQuery > (maxFlops ?? double.PositiveInfinity) || p.MicrosPerQuery > (maxMicros ?? double.PositiveInfinity)) continue;
+                chosen = i;
+                break;
+            }
             reached = true;
-            return i;
+            return chosen;
         }
         reached = false;
         return BestIndex(maxFlops, maxMicros);

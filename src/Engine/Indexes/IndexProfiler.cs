@@ -8,8 +8,15 @@ namespace Adanns.Engine.Indexes;
 /// </summary>
 public sealed record ProfileOptions
 {
-    /// <summary>Stored vectors sampled as profiling queries (capped at the index size).</summary>
+    /// <summary>Stored vectors sampled as profiling queries (capped at the index size), or rows of <see cref="Queries"/> when given.</summary>
     public int HeldOutQueries { get; init; } = 200;
+
+    /// <summary>
+    /// A sample of real queries (caller space, the index's dimension) to profile on instead of stored vectors: queries
+    /// from a log are what the index will be asked, and their difficulty can differ from the stored vectors'. At most
+    /// <see cref="HeldOutQueries"/> of them are used (evenly spaced rows). The truth is exact search over the index.
+    /// </summary>
+    public VectorSet? Queries { get; init; }
 
     /// <summary>The k recall@k is measured at.</summary>
     public int K { get; init; } = 10;
@@ -44,6 +51,20 @@ public sealed record ProfileOptions
     /// </summary>
     public bool StopWhenSaturated { get; init; } = true;
 
+    /// <summary>
+    /// When set, stop raising nprobe for a (scan dim, shortlist) pair once its recall reaches this: a caller that only
+    /// needs the cheapest point reaching a target (the tuner comparing candidates) skips the widest, slowest probes.
+    /// </summary>
+    public double? StopAtRecall { get; init; }
+
+    /// <summary>
+    /// When set, series are measured longest shortlist (and first-stage keep) first, and a series stops raising nprobe
+    /// once its point is dominated by an earlier series' point (no more FLOPs, no more time, at least its recall): a
+    /// short shortlist plateaus below what longer ones reach, and its widest probes — the slowest to measure — would
+    /// never be chosen.
+    /// </summary>
+    public bool StopWhenDominated { get; init; }
+
     /// <summary>Threads for the exact ground truth (0 = all cores); timed searches always run on one thread.</summary>
     public int Threads { get; init; }
 }
@@ -70,10 +91,26 @@ internal static class IndexProfiler
     public static ComputeProfile Measure(IVectorIndex index, ProfileOptions o, long[] sortedLiveIds, IReadOnlyList<ProfileSeries> series)
     {
         int D = index.Dimension, k = o.K, kq = k + 1;
-        int nq = Math.Min(o.HeldOutQueries, sortedLiveIds.Length);
-        var queryIds = SampleIds(sortedLiveIds, nq, o.Seed);
-        var queries = new float[nq * D];
-        index.ReadStoredVectors(queryIds, queries); // caller space: the profile runs the public search path, timings included
+        int nq;
+        long[] queryIds;
+        float[] queries;
+        if (o.Queries is { } given)
+        {
+            if (given.Dimension != D) throw new ArgumentException($"Profile queries have dimension {given.Dimension}; the index has {D}.", nameof(o));
+            if (given.Count == 0) throw new ArgumentException("Profile queries: the sample is empty.", nameof(o));
+            nq = Math.Min(o.HeldOutQueries, given.Count);
+            queryIds = new long[nq];
+            Array.Fill(queryIds, -1L); // not stored vectors: nothing to leave out of their neighbour lists
+            queries = new float[nq * D];
+            for (int i = 0; i < nq; i++) given.Row((int)((long)i * given.Count / nq)).CopyTo(queries.AsSpan(i * D, D));
+        }
+        else
+        {
+            nq = Math.Min(o.HeldOutQueries, sortedLiveIds.Length);
+            queryIds = SampleIds(sortedLiveIds, nq, o.Seed);
+            queries = new float[nq * D];
+            index.ReadStoredVectors(queryIds, queries); // caller space: the profile runs the public search path, timings included
+        }
 
         var exactIds = new long[nq * kq];
         if (index is PqIndex { VectorSource: not null })
@@ -98,33 +135,53 @@ internal static class IndexProfiler
 
         var ids = new long[nq * kq];
         var scores = new float[nq * kq];
-        // Pass 1: recall and FLOPs of every configuration (deterministic; also warms the JIT and the scratch buffers).
+        // Pass 1: recall and FLOPs of every configuration (deterministic), and a first timing (the earliest points also
+        // warm the JIT and the scratch buffers: pass 2 times again whatever might be on a frontier).
         var measured = new List<(ProfilePoint Point, SearchParams Run)>();
-        foreach (var line in series)
+        var ordered = o.StopWhenDominated
+            ? series.OrderByDescending(l => l.Run.Shortlist).ThenByDescending(l => l.Run.Rerank!.Count > 0 ? l.Run.Rerank[0].Keep ?? int.MaxValue : 0).ToList()
+            : series;
+        foreach (var line in ordered)
         {
+            int firstOfLine = measured.Count;
             long prevHits = -1;
             foreach (int nprobe in line.NProbes)
             {
                 var run = line.Run with { NProbe = nprobe };
+                long t0 = Stopwatch.GetTimestamp();
                 index.SearchBatch(queries, kq, ids, scores, run, null, 1, out var stats);
+                double micros = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq;
                 long hits = 0;
                 for (int i = 0; i < nq; i++)
                     foreach (long id in Others(ids.AsSpan(i * kq, kq), queryIds[i], k))
                         if (truth[i].Contains(id)) hits++;
                 var stored = line.Stored with { NProbe = nprobe };
-                measured.Add((new ProfilePoint(stored, stats.FlopsPerQuery, 0, truthTotal == 0 ? 1 : (double)hits / truthTotal), run));
+                measured.Add((new ProfilePoint(stored, stats.FlopsPerQuery, micros, truthTotal == 0 ? 1 : (double)hits / truthTotal), run));
                 if (o.StopWhenSaturated && (hits <= prevHits || hits == truthTotal)) break;
+                if (o.StopAtRecall is double stop && hits >= stop * truthTotal) break;
+                if (o.StopWhenDominated)
+                {
+                    var p = measured[^1].Point;
+                    bool dominated = false;
+                    for (int j = 0; j < firstOfLine && !dominated; j++)
+                    {
+                        var q = measured[j].Point;
+                        dominated = q.FlopsPerQuery <= p.FlopsPerQuery && q.MicrosPerQuery <= p.MicrosPerQuery && q.Recall >= p.Recall;
+                    }
+                    if (dominated) break;
+                }
                 prevHits = hits;
             }
         }
 
-        // Pass 2: time only the FLOPs frontier, on warm code, best of two runs to shed interference.
+        // Pass 2: time again the points on either frontier (FLOPs or pass-1 time), on warm code, best of three runs
+        // (pass 1's included) to shed interference; then the frontiers are taken again on the final times.
         var frontier = new HashSet<ProfilePoint>(new ComputeProfile(measured.Select(m => m.Point), k, nq, index.Count).Points, ReferenceEqualityComparer.Instance);
         var points = new List<ProfilePoint>();
         foreach (var (point, run) in measured)
         {
             if (!frontier.Contains(point)) continue;
-            double micros = double.PositiveInfinity;
+            double micros = point.MicrosPerQuery;
             for (int rep = 0; rep < 2; rep++)
             {
                 long t0 = Stopwatch.GetTimestamp();
