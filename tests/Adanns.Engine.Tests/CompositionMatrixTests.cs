@@ -10,7 +10,8 @@ namespace Adanns.Engine.Tests;
 /// files, external vectors, batch == single and a zero-allocation single query.
 /// </summary>
 /// <remarks>
-/// Rows: list codec {float, SQ8, PQ8, OPQ8, PQ4, OPQ4} × Spill × Prefix8 × rotation: all 48. Float and SQ8 lists with
+/// Rows: list codec {float, SQ8, PQ8, OPQ8, PQ4, OPQ4} × Spill × Prefix8 × rotation: all 48; plus 7 RaBitQ rows (1-,
+/// 2- and 4-bit codes with Spill, Prefix8, Rot, bound-driven or fixed-shortlist first stages). Float and SQ8 lists with
 /// Spill or Prefix8 are scan codecs of the codec pipeline (<see cref="PqIndex"/>); plain float/SQ8 specs build
 /// <see cref="IvfIndex"/>.
 /// </remarks>
@@ -84,6 +85,15 @@ public class CompositionMatrixTests
         ("Rot,IVF32@32,PQ32x4@32,Shortlist60,Rerank64", 0.934),
         ("Rot,IVF32@32,PQ32x4@32,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.968),
         ("Rot,IVF32@32,PQ32x4@32,Spill,Shortlist60,Rerank64", 0.970),
+        // RaBitQ codes: 1-, 2- and 4-bit, a bound-driven stage at the code dim (last or followed by another stage) or a
+        // fixed shortlist behind Prefix8, with and without Spill and Rot.
+        ("IVF32@32,RQ1@64,Shortlist60,Rerank64", 0.910),
+        ("IVF32@32,RQ1@64,Spill,Shortlist60,Rerank64", 0.932),
+        ("IVF32@32,RQ4@32,Shortlist60,Rerank32/30,Rerank64", 0.934),
+        ("IVF32@32,RQ2@32,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.980),
+        ("Rot,IVF32@32,RQ1@64,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.936),
+        ("Rot,IVF32@32,RQ4@64,Spill,Shortlist60,Rerank64", 0.982),
+        ("Rot,IVF32@32,RQ2@32,Spill,Shortlist60,Rerank32/20,Rerank64", 0.928),
     ];
 
     private static IVectorIndex Build(string spec, VectorSet vectors, long[]? ids = null) =>

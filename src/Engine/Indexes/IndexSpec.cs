@@ -22,6 +22,10 @@ public readonly record struct RerankStage(int Dim, int? Keep);
 /// <c>OPQ{m}x4@{d}</c>): m sub-quantizers of 16 centroids, m/2 bytes per code, scanned with the in-register 4-bit
 /// fast-scan kernel (m even). Such specs build a <see cref="PqIndex"/>; the IVF component is then optional (without
 /// it the codes are scanned flat).</item>
+/// <item><c>RQ{b}</c>, <c>RQ{b}@{d}</c> — RaBitQ codes (b = 1) or Extended RaBitQ codes (b = 2–8 bits per dim) of the
+/// d-dim prefix (default D), always residual to the list's centre, with a per-code error bound: a first rerank stage
+/// at exactly d dims is then bound-driven (the shortlist is an upper limit; see <see cref="PqIndex"/>). Takes the
+/// place of a PQ component; no SQ8, Scan or Resid.</item>
 /// <item><c>Resid</c> — PQ codes encode the residual to the list centroid instead of the vector.</item>
 /// <item><c>Spill</c> — indexes with IVF (codes not residual; any list codec): every vector is also stored in a second list, chosen
 /// as SOAR does (Sun et al., NeurIPS 2023) so that the two lists' residuals point in different directions; a query
@@ -85,13 +89,22 @@ public sealed record IndexSpec
     /// <summary>Whether this spec has product-quantized list codes (PQ/OPQ).</summary>
     public bool IsPq => PqBytes is not null;
 
+    /// <summary>Bits per dim of RaBitQ codes (<c>RQ{b}</c>, 1–8); null = no RaBitQ codes.</summary>
+    public int? RqBits { get; init; }
+
+    /// <summary>Prefix dim the RaBitQ codes hold; null = D.</summary>
+    public int? RqDim { get; init; }
+
+    /// <summary>Whether this spec has RaBitQ list codes (<c>RQ{b}[@{d}]</c>).</summary>
+    public bool IsRaBitQ => RqBits is not null;
+
     /// <summary>
     /// Whether <see cref="VectorIndex.Build(VectorSet, IndexSpec, Metric, VectorIndexBuildOptions?)"/> builds this spec
     /// with the IVF pipeline of pluggable list codecs and rerank sources (<see cref="PqIndex"/>): every spec with PQ/OPQ
     /// codes, <c>Spill</c> or <c>Prefix8</c>. Plain float/SQ8 specs are built as <see cref="IvfIndex"/>, which adds the
     /// list-major batch scan, the GPU batch scan and probing at any d_c' ≤ D on running list means.
     /// </summary>
-    public bool IsCodecPipeline => IsPq || Spill || Prefix8Dim is not null;
+    public bool IsCodecPipeline => IsPq || IsRaBitQ || Spill || Prefix8Dim is not null;
 
     /// <summary>Default nprobe; null = <see cref="DefaultNProbe"/>.</summary>
     public int? NProbe { get; init; }
@@ -129,6 +142,14 @@ public sealed record IndexSpec
         {
             Check(!Residual, "Resid needs a PQ or OPQ component.");
         }
+        if (RqBits is { } rb)
+        {
+            Check(rb is >= 1 and <= 8, $"RaBitQ codes have 1 to 8 bits per dim (got {rb}).");
+            Check(RqDim is null || (RqDim >= 2 && RqDim <= dimension), $"RaBitQ dim {RqDim} must be in [2, {dimension}].");
+            Check(dimension >= 2, "RaBitQ codes need at least 2 dims.");
+            Check(!IsPq, "RQ and PQ/OPQ are alternative list codecs: use one.");
+            Check(!Sq8 && ScanDim is null, "RaBitQ codes fix the scan: SQ8 and Scan do not combine with RQ.");
+        }
         Check(!Spill || NList > 1, "Spill needs an IVF component with at least 2 lists.");
         Check(Prefix8Dim is null || (Prefix8Dim >= 1 && Prefix8Dim <= dimension), $"Prefix8 dim {Prefix8Dim} must be in [1, {dimension}].");
         foreach (var st in Rerank)
@@ -148,7 +169,7 @@ public sealed record IndexSpec
             throw Error("empty; expected e.g. \"IVF1024@64,Scan128,Rerank384\".");
 
         bool rotate = false, sq8 = false, opq = false, resid = false, spill = false;
-        int? nlist = null, dc = null, ds = null, nprobe = null, shortlist = null, pqBytes = null, pqDim = null, prefix8 = null;
+        int? nlist = null, dc = null, ds = null, nprobe = null, shortlist = null, pqBytes = null, pqDim = null, prefix8 = null, rqBits = null, rqDim = null;
         int pqBits = 8;
         var stages = new List<RerankStage>();
         int stage = -1; // enforces the documented order
@@ -189,6 +210,15 @@ public sealed record IndexSpec
                 }
                 if (at >= 0) pqDim = Number(body[(at + 1)..], p);
             }
+            else if (lower.StartsWith("rq", StringComparison.Ordinal))
+            {
+                order = 4;
+                var body = p[2..];
+                int at = body.IndexOf('@');
+                rqBits = Number(at < 0 ? body : body[..at], p);
+                if (rqBits > 8) throw Error($"\"{p}\": RaBitQ codes have 1 to 8 bits per dim, not {rqBits}.");
+                if (at >= 0) rqDim = Number(body[(at + 1)..], p);
+            }
             else if (lower == "resid") { order = 5; resid = true; }
             else if (lower == "spill") { order = 6; spill = true; }
             else if (lower.StartsWith("prefix8@", StringComparison.Ordinal)) { order = 7; prefix8 = Number(p[8..], p); }
@@ -205,15 +235,15 @@ public sealed record IndexSpec
             }
             else
             {
-                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, [O]PQ<m>[x4][@<dim>], Resid, Spill, Prefix8@<dim>, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
+                throw Error($"unknown component \"{p}\" (expected Rot, IVF<nlist>[@<dim>], Scan<dim>, SQ8, [O]PQ<m>[x4][@<dim>], RQ<bits>[@<dim>], Resid, Spill, Prefix8@<dim>, NProbe<n>, Shortlist<n>, Rerank<dim>[/<keep>]).");
             }
             if (order < stage || (order == stage && order != 10))
-                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, SQ8, [O]PQ, Resid, Spill, Prefix8, NProbe, Shortlist, Rerank...).");
+                throw Error($"component \"{p}\" is out of order or repeated (order: Rot, IVF, Scan, SQ8, [O]PQ or RQ, Resid, Spill, Prefix8, NProbe, Shortlist, Rerank...).");
             stage = order;
         }
         // A PQ index without IVF scans its codes flat: one list.
-        if (nlist is null && pqBytes is not null) nlist = 1;
-        if (nlist is null) throw Error("an IVF<nlist> component is required (or a PQ/OPQ component for a flat PQ index).");
+        if (nlist is null && (pqBytes is not null || rqBits is not null)) nlist = 1;
+        if (nlist is null) throw Error("an IVF<nlist> component is required (or a PQ/OPQ/RQ component for a flat code index).");
 
         int Number(string digits, string component)
         {
@@ -226,6 +256,7 @@ public sealed record IndexSpec
         {
             Rotate = rotate, Sq8 = sq8, NList = nlist.Value, CoarseDim = dc, ScanDim = ds, NProbe = nprobe, Shortlist = shortlist,
             Rerank = stages, PqBytes = pqBytes, PqBits = pqBits, PqDim = pqDim, Opq = opq, Residual = resid, Spill = spill, Prefix8Dim = prefix8,
+            RqBits = rqBits, RqDim = rqDim,
         };
     }
 
@@ -250,7 +281,7 @@ public sealed record IndexSpec
         var sb = new StringBuilder();
         if (Rotate) sb.Append("Rot,");
         // A flat PQ index (one list, no coarse dim) is written without its implicit IVF1.
-        bool flatPq = IsPq && NList == 1 && CoarseDim is null;
+        bool flatPq = (IsPq || IsRaBitQ) && NList == 1 && CoarseDim is null;
         if (!flatPq)
         {
             sb.Append(CultureInfo.InvariantCulture, $"IVF{NList}");
@@ -264,6 +295,12 @@ public sealed record IndexSpec
             sb.Append(CultureInfo.InvariantCulture, $"{(Opq ? "OPQ" : "PQ")}{m}");
             if (PqBits != 8) sb.Append(CultureInfo.InvariantCulture, $"x{PqBits}");
             if (PqDim is { } pd) sb.Append(CultureInfo.InvariantCulture, $"@{pd}");
+        }
+        if (RqBits is { } rqb)
+        {
+            if (!flatPq) sb.Append(',');
+            sb.Append(CultureInfo.InvariantCulture, $"RQ{rqb}");
+            if (RqDim is { } rd) sb.Append(CultureInfo.InvariantCulture, $"@{rd}");
         }
         if (Residual) sb.Append(",Resid");
         if (Spill) sb.Append(",Spill");
@@ -283,7 +320,7 @@ public sealed record IndexSpec
         other is not null && Rotate == other.Rotate && Sq8 == other.Sq8 && NList == other.NList && CoarseDim == other.CoarseDim &&
         ScanDim == other.ScanDim && NProbe == other.NProbe && Shortlist == other.Shortlist && Rerank.SequenceEqual(other.Rerank) &&
         PqBytes == other.PqBytes && PqBits == other.PqBits && PqDim == other.PqDim && Opq == other.Opq && Residual == other.Residual &&
-        Spill == other.Spill && Prefix8Dim == other.Prefix8Dim;
+        Spill == other.Spill && Prefix8Dim == other.Prefix8Dim && RqBits == other.RqBits && RqDim == other.RqDim;
 
     /// <inheritdoc/>
     public override int GetHashCode() => ToString().GetHashCode(StringComparison.Ordinal);

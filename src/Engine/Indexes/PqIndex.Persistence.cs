@@ -31,8 +31,12 @@ public sealed partial class PqIndex
     /// Prefix8 but no PQ): META's code dim is d_s and its code bytes the unpacked code width (d_s, or 4·d_s for float);
     /// there is no PQCB; SCNQ (before the lists, SQ8 only) holds the d_s offsets and d_s steps of the scan quantizer;
     /// each LIST row's code is d_s bytes (SQ8) or d_s little-endian floats (float).
+    /// 1.8: RaBitQ codes (<see cref="ListCodec.RaBitQ"/>, spec <c>RQ{b}@{d}</c>): META's code dim is d and its code bytes
+    /// d + 16; RBQC (before the lists) holds b, ε0, the d×d random orthogonal transform and the nlist × d list centres;
+    /// each LIST row's code is d value bytes (each &lt; 2^b) then 4 floats (the factors); SPIL rows hold, after (list,
+    /// id), the second copy's own code (RaBitQ codes are residuals to their list).
     /// </summary>
-    private const ushort FormatMinor = 7;
+    private const ushort FormatMinor = 8;
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -48,9 +52,9 @@ public sealed partial class PqIndex
         int D = Dimension, d = CodeDim, m = Codec == ListCodec.Pq ? SubQuantizers : _codeWidth;
         bool external = _rows is null;
         bool ordered = SlotsInFileOrder();
-        ushort minor = Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        ushort minor = Codec == ListCodec.RaBitQ ? (ushort)8 : Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
         var code = new byte[_codeWidth];
-        var packed = new byte[CodeBytes];
+        var packed = new byte[Codec == ListCodec.RaBitQ ? _codeWidth : CodeBytes]; // RaBitQ files hold the unpacked code (values, factors)
         SectionFile.Write(path, Magic, FormatMajor, minor, w =>
         {
             w.Section("META", b =>
@@ -91,6 +95,16 @@ public sealed partial class PqIndex
             {
                 foreach (float v in _coarse) b.Write(v);
             });
+            if (RaBitQ is { } rq)
+            {
+                w.Section("RBQC", b =>
+                {
+                    b.Write(rq.Bits);
+                    b.Write(rq.Epsilon0);
+                    foreach (float v in rq.Rotation.MatrixRowMajor) b.Write(v);
+                    foreach (float v in rq.Centers) b.Write(v);
+                });
+            }
             if (_residCentroids is not null)
             {
                 w.Section("RESC", b =>
@@ -159,6 +173,11 @@ public sealed partial class PqIndex
                             if (slot < 0 || IsFirstCopy(l, p, slot)) continue;
                             b.Write(l);
                             b.Write(_slotIds[slot]);
+                            if (Codec == ListCodec.RaBitQ)
+                            {
+                                list.ReadCode(p, code);
+                                b.Write(code);
+                            }
                         }
                     }
                 });
@@ -267,6 +286,7 @@ public sealed partial class PqIndex
         ProductQuantizer? pq = null;
         float[]? coarse = null, resid = null;
         ScalarQuantizer8? prefix8 = null, scanSq = null;
+        RaBitQuantizer? rq = null;
         bool prefixRows = false, spillSeen = false;
         int[]? order = null;
         PqIndex? index = null;
@@ -288,13 +308,15 @@ public sealed partial class PqIndex
                         int nlist = r.Int32In("nlist", 1, MaxNList);
                         int dc = r.Int32In("coarse dim", 1, D);
                         int dq = r.Int32In("code dim", 1, D);
-                        int m = r.Int32In("code bytes", 1, 4 * dq);
+                        int m = r.Int32In("code bytes", 1, 4 * dq + RaBitQuantizer.Factors * sizeof(float));
                         long next = r.Int64("next id");
                         string specText = r.String("spec", 4096);
                         var spec = IndexSpec.ParseStored(specText, D, path, offset);
                         // PQ: m sub-quantizers on the PqDim prefix. SQ8 / float scan codes: the d_s prefix, d_s or 4·d_s bytes.
                         bool codesAgree = spec.IsPq
                             ? (spec.PqDim ?? D) == dq && spec.PqBytes == m
+                            : spec.IsRaBitQ
+                            ? (spec.RqDim ?? D) == dq && m == dq + RaBitQuantizer.Factors * sizeof(float)
                             : (spec.ScanDim ?? spec.CoarseDim ?? D) == dq && m == (spec.Sq8 ? dq : 4 * dq);
                         if (!spec.IsCodecPipeline || spec.NList != nlist || (spec.CoarseDim ?? D) != dc || !codesAgree)
                             throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / {m} code bytes on {dq} dims.");
@@ -347,6 +369,32 @@ public sealed partial class PqIndex
                         scanSq = ScalarQuantizer8.Read(ref r, path, offset, m.Dq, "scan code ranges");
                         break;
                     }
+                case "RBQC":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "RBQC section before META.");
+                        if (index is not null) throw file.Fail(offset, "RBQC section after the lists.");
+                        if (!m.Spec.IsRaBitQ) throw file.Fail(offset, "RBQC section but the spec has no RQ codes.");
+                        int bits = r.Int32In("RaBitQ bits", 1, 8);
+                        if (bits != m.Spec.RqBits) throw file.Fail(offset, $"RaBitQ bits {bits} disagree with the spec's {m.Spec.RqBits}.");
+                        float eps = r.Single("RaBitQ ε0");
+                        if (!(eps > 0) || !float.IsFinite(eps)) throw file.Fail(offset, $"RaBitQ ε0 {eps} is not a positive finite number.");
+                        r.EnsureFits((long)m.Dq * m.Dq + (long)m.NList * m.Dq, 4, "RaBitQ transform and centres");
+                        var matrix = new float[m.Dq * m.Dq];
+                        r.FiniteFloats(matrix, "RaBitQ transform");
+                        var centers = new float[(long)m.NList * m.Dq];
+                        r.FiniteFloats(centers, "RaBitQ centres");
+                        var ones = new double[m.Dq];
+                        Array.Fill(ones, 1.0);
+                        try
+                        {
+                            rq = RaBitQuantizer.FromParts(m.Dq, bits, eps, RotationTransform.FromMatrix(m.Dq, matrix, ones), centers);
+                        }
+                        catch (ArgumentException e)
+                        {
+                            throw new IndexFileException(path, offset, $"RaBitQ parts are invalid: {e.Message}", e);
+                        }
+                        break;
+                    }
                 case "CENT":
                     {
                         var m = meta ?? throw file.Fail(offset, "CENT section before META.");
@@ -375,7 +423,7 @@ public sealed partial class PqIndex
                 case "PR8R":
                     {
                         var m = meta ?? throw file.Fail(offset, "PR8R section before META.");
-                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq, source);
                         var p8 = index._prefix8 ?? throw file.Fail(offset, "PR8R section but the spec has no Prefix8.");
                         if (prefixRows) throw file.Fail(offset, "PR8R appears twice.");
                         int count = r.Int32In("8-bit prefix rows", 0, int.MaxValue);
@@ -396,7 +444,7 @@ public sealed partial class PqIndex
                 case "ORDR":
                     {
                         var m = meta ?? throw file.Fail(offset, "ORDR section before META.");
-                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq, source);
                         if (order is not null) throw file.Fail(offset, "ORDR appears twice.");
                         int count = r.Int32In("ordered rows", 0, int.MaxValue);
                         if (count != index._slotCount)
@@ -415,12 +463,12 @@ public sealed partial class PqIndex
                 case "SPIL":
                     {
                         var m = meta ?? throw file.Fail(offset, "SPIL section before META.");
-                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq, source);
                         if (!index.Spill) throw file.Fail(offset, "SPIL section but the spec has no Spill.");
                         if (spillSeen) throw file.Fail(offset, "SPIL appears twice.");
                         spillSeen = true;
                         int count = r.Int32In("second copies", 0, index.Count);
-                        r.EnsureFits(count, 12, "second copies");
+                        r.EnsureFits(count, 12 + (index.Codec == ListCodec.RaBitQ ? m.M : 0), "second copies");
                         var code = new byte[m.M];
                         for (int i = 0; i < count; i++)
                         {
@@ -430,6 +478,7 @@ public sealed partial class PqIndex
                                 throw file.Fail(offset, $"second copy {i}: id {id} is unknown, copied twice, or in its own first list.");
                             var first = index._lists[(int)(loc >> 32)];
                             first.ReadCode((int)(uint)loc, code);
+                            if (index.Codec == ListCodec.RaBitQ) r.Bytes(code, "second copy's code"); // its own residual code
                             index.AppendSpill(l, code, first.Slots[(int)(uint)loc], id);
                         }
                         break;
@@ -439,7 +488,7 @@ public sealed partial class PqIndex
                         var m = meta ?? throw file.Fail(offset, "LIST section before META.");
                         if (prefixRows) throw file.Fail(offset, "LIST section after PR8R.");
                         if (spillSeen) throw file.Fail(offset, "LIST section after SPIL.");
-                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
+                        index ??= NewLoadedChecked(file, offset, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq, source);
                         int l = r.Int32In("list number", 0, m.NList - 1);
                         if (!listsSeen.Add(l)) throw file.Fail(offset, $"list {l} appears twice.");
                         int count = r.Int32In("list size", 0, int.MaxValue);
@@ -481,7 +530,7 @@ public sealed partial class PqIndex
         if (index is null)
         {
             var m = meta ?? throw file.Fail(-1, "no META section.");
-            index = NewLoadedChecked(file, -1, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, source);
+            index = NewLoadedChecked(file, -1, m, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq, source);
         }
         if (order is not null)
         {
@@ -496,7 +545,7 @@ public sealed partial class PqIndex
         if (profile is not null)
         {
             foreach (var point in profile.Points)
-                if ((index.Codec == ListCodec.Pq ? point.Params.ScanDim != index.CodeDim : point.Params.ScanDim > index.CodeDim)
+                if ((index.Codec is ListCodec.Pq or ListCodec.RaBitQ ? point.Params.ScanDim != index.CodeDim : point.Params.ScanDim > index.CodeDim)
                     || point.Params.CoarseDim > index.CoarseDim)
                     throw file.Fail(-1, $"section \"PROF\": a point scans at {point.Params.ScanDim} dims or ranks centroids at {point.Params.CoarseDim}; this index codes {index.CodeDim} dims with {index.CoarseDim}-dim centroids.");
             profile.TunedRecall = tunedRecall;
@@ -508,8 +557,10 @@ public sealed partial class PqIndex
     /// <summary>The empty index the sections read so far describe, once they agree with the spec.</summary>
     private static PqIndex NewLoadedChecked(SectionReader file, long offset,
         (int D, Metric Metric, int NList, int Dc, int Dq, int M, long NextId, IndexSpec Spec) m, RotationTransform? rotation, float[]? coarse,
-        RotationTransform? opq, ProductQuantizer? pq, float[]? resid, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq, IVectorSource? source)
+        RotationTransform? opq, ProductQuantizer? pq, float[]? resid, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq, RaBitQuantizer? rq,
+        IVectorSource? source)
     {
+        if (m.Spec.IsRaBitQ != (rq is not null)) throw file.Fail(offset, "the spec's RQ and the RBQC section disagree (RBQC must come before the lists).");
         if (coarse is null) throw file.Fail(offset, "the CENT section must come before the lists.");
         if (m.Spec.IsPq && pq is null) throw file.Fail(offset, "the PQCB section must come before the lists.");
         if (!m.Spec.IsPq && pq is not null) throw file.Fail(offset, "a PQCB section but the spec has no PQ codes.");
@@ -518,7 +569,7 @@ public sealed partial class PqIndex
         if (m.Spec.Opq != (opq is not null)) throw file.Fail(offset, "the spec's OPQ and the OPQR section disagree.");
         if (m.Spec.Residual != (resid is not null)) throw file.Fail(offset, "the spec's Resid and the RESC section disagree.");
         if ((m.Spec.Prefix8Dim is not null) != (prefix8 is not null)) throw file.Fail(offset, "the spec's Prefix8 and the PR8Q section disagree.");
-        var index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8, scanSq) { _nextAutoId = m.NextId };
+        var index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq) { _nextAutoId = m.NextId };
         if (source is not null) index.UseExternalVectors(source);
         return index;
     }

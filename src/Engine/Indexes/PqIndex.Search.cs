@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Adanns.Engine.Quantization;
 using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
@@ -32,8 +33,8 @@ public sealed partial class PqIndex
             throw new ArgumentOutOfRangeException(nameof(p), nprobe, $"nprobe must be in [1, {NList}] (got {nprobe}).");
         if (dc < 1 || dc > CoarseDim)
             throw new ArgumentOutOfRangeException(nameof(p), dc, $"Coarse dim must be in [1, {CoarseDim}] (the centroids' dim) (got {dc}).");
-        if (Codec == ListCodec.Pq && p?.ScanDim is { } ds && ds != CodeDim)
-            throw new ArgumentOutOfRangeException(nameof(p), ds, $"This index scans {CodeDim}-dim PQ codes; the scan dim cannot be changed (got {ds}).");
+        if (Codec is ListCodec.Pq or ListCodec.RaBitQ && p?.ScanDim is { } ds && ds != CodeDim)
+            throw new ArgumentOutOfRangeException(nameof(p), ds, $"This index scans {CodeDim}-dim {(Codec == ListCodec.Pq ? "PQ" : "RaBitQ")} codes; the scan dim cannot be changed (got {ds}).");
         // SQ8 / float scan codes hold a d_s-dim prefix: any shorter prefix scans too (Matryoshka).
         int scanDim = p?.ScanDim ?? CodeDim;
         if (scanDim < 1 || scanDim > CodeDim)
@@ -122,7 +123,7 @@ public sealed partial class PqIndex
         {
             var s = t_scratch ??= new Scratch();
             int a = (int)((long)n * t / threads), b = (int)((long)n * (t + 1) / threads);
-            if (_rows is null && !r.Exact && r.Rerank.Count > 0 && filter is null)
+            if (_rows is null && !r.Exact && r.Rerank.Count > 0 && filter is null && !BoundDriven(r))
             {
                 for (int c = a; c < b; c += ReadChunk)
                     SearchChunk(queries, c, Math.Min(ReadChunk, b - c), k, r, results, s, ref partial[t]);
@@ -175,6 +176,11 @@ public sealed partial class PqIndex
         var shortKeys = s.ShortKeys(r.Shortlist);
         var shortSlots = s.ShortIds(r.Shortlist);
         int found = Scan(q, r, filter, shortKeys, shortSlots, s, ref stats);
+        if (BoundDriven(r))
+        {
+            FinishBounded(q, k, r, shortKeys[..found], shortSlots[..found], outIds, outScores, s, ref stats);
+            return;
+        }
         int first = 0;
         if (FirstStageReads8Bit(r) && found > 0)
         {
@@ -277,6 +283,12 @@ public sealed partial class PqIndex
             stats.Flops += (long)NList * r.CoarseDim;
         }
 
+        if (Codec == ListCodec.RaBitQ)
+        {
+            int n = ScanRaBitQ(q, r, filter, probes[..probed], shortKeys, shortSlots, s, ref stats);
+            stats.ListsProbed += probed;
+            return n;
+        }
         if (Codec != ListCodec.Pq)
         {
             int n = ScanStore(q, r, filter, probes[..probed], shortKeys, shortSlots, s, ref stats);
@@ -884,6 +896,21 @@ public sealed partial class PqIndex
         private sbyte[] _prefix8Query = [];
         private float[] _prefix8Scaled = [], _prefix8Keys = [], _norms = [];
         private int[] _prefix8Dots = [];
+        private float[] _bounds = [], _candBounds = [], _lower = [];
+        private int[] _candSlots2 = [], _rqSums = [], _order = [];
+        private RaBitQuantizer.QueryScratch? _rq;
+
+        /// <summary>The RaBitQ query state for <paramref name="q"/> (kept while the thread searches indexes of the same shape).</summary>
+        public RaBitQuantizer.QueryScratch Rq(RaBitQuantizer q) =>
+            _rq is { } cached && cached.Planes.Length == q.QueryBits * q.Words && cached.Shape == q.Dimension ? cached : _rq = new RaBitQuantizer.QueryScratch(q);
+        public Span<float> Bounds(int n) => ScratchBuffer.Span(ref _bounds, n);
+        public Span<float> CandBounds(int n) => ScratchBuffer.Span(ref _candBounds, n);
+        public Span<float> Lower(int n) => ScratchBuffer.Span(ref _lower, n);
+        public Span<int> CandSlots2(int n) => ScratchBuffer.Span(ref _candSlots2, n);
+        public Span<int> RqSums(int n) => ScratchBuffer.Span(ref _rqSums, n);
+        public Span<int> Order(int n) => ScratchBuffer.Span(ref _order, n);
+        private int[] _readBatch = [];
+        public Span<int> ReadBatch(int n) => ScratchBuffer.Span(ref _readBatch, n);
 
         public Span<float> Query(int n) => ScratchBuffer.Span(ref _query, n);
         public Span<byte> FastTable(int n) => ScratchBuffer.Span(ref _fastTable, n);

@@ -27,6 +27,12 @@ public enum ListCodec
 
     /// <summary>Float32 d_s-dim prefixes, scanned at any prefix ≤ d_s.</summary>
     Float,
+
+    /// <summary>
+    /// RaBitQ / Extended RaBitQ codes of the d-dim prefix (spec <c>RQ{b}@{d}</c>), residual to the list's centre, each
+    /// with an error bound that drives the first rerank stage at d (<see cref="RaBitQuantizer"/>).
+    /// </summary>
+    RaBitQ,
 }
 
 /// <summary>
@@ -68,14 +74,18 @@ public sealed partial class PqIndex : IVectorIndex
     private readonly PrefixStore8? _prefix8;   // Prefix8@d: 8-bit prefix copies by slot, for a first rerank stage at d
 
     private PqIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse,
-        RotationTransform? opq, ProductQuantizer? pq, float[]? residCentroids, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq = null)
+        RotationTransform? opq, ProductQuantizer? pq, float[]? residCentroids, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq = null,
+        RaBitQuantizer? rq = null)
     {
         if ((spec.Prefix8Dim is null) != (prefix8 is null) || (prefix8 is not null && prefix8.Dimension != spec.Prefix8Dim))
             throw new ArgumentException($"Index spec \"{spec}\": the 8-bit prefix quantizer does not match Prefix8.", nameof(prefix8));
-        Codec = spec.IsPq ? ListCodec.Pq : spec.Sq8 ? ListCodec.Sq8 : ListCodec.Float;
+        Codec = spec.IsPq ? ListCodec.Pq : spec.IsRaBitQ ? ListCodec.RaBitQ : spec.Sq8 ? ListCodec.Sq8 : ListCodec.Float;
         if (spec.IsPq != (pq is not null))
             throw new ArgumentException($"Index spec \"{spec}\": a product quantizer is needed exactly when the spec has PQ/OPQ codes.", nameof(pq));
-        int codeDim = spec.IsPq ? spec.PqDim ?? dimension : spec.ScanDim ?? spec.CoarseDim ?? dimension;
+        int codeDim = spec.IsPq ? spec.PqDim ?? dimension : spec.IsRaBitQ ? spec.RqDim ?? dimension : spec.ScanDim ?? spec.CoarseDim ?? dimension;
+        if (spec.IsRaBitQ != (rq is not null) || (rq is not null && (rq.Dimension != codeDim || rq.Bits != spec.RqBits || rq.Lists != spec.NList)))
+            throw new ArgumentException($"Index spec \"{spec}\": the RaBitQ quantizer must be present exactly when the spec has RQ, over {codeDim} dims and {spec.NList} lists.", nameof(rq));
+        RaBitQ = rq;
         if (spec.Sq8 != (scanSq is not null) || (scanSq is not null && scanSq.Dimension != codeDim))
             throw new ArgumentException($"Index spec \"{spec}\": the scan quantizer must be present exactly when the spec has SQ8, over {codeDim} dims.", nameof(scanSq));
         ScanQuantizer = scanSq;
@@ -116,15 +126,16 @@ public sealed partial class PqIndex : IVectorIndex
             }
             RankTerms(CoarseDim); // the default probing dim's terms, ready before the first query
         }
-        _codeWidth = Codec switch { ListCodec.Pq => pq!.M, ListCodec.Sq8 => codeDim, _ => codeDim * sizeof(float) };
+        _codeWidth = Codec switch { ListCodec.Pq => pq!.M, ListCodec.Sq8 => codeDim, ListCodec.RaBitQ => rq!.CodeWidth, _ => codeDim * sizeof(float) };
         var layout = Codec switch
         {
             ListCodec.Pq => pq!.Bits == 4 ? CodeLayout.FastScan4 : CodeLayout.RowMajor,
             ListCodec.Sq8 => CodeLayout.Interleaved8,
+            ListCodec.RaBitQ => CodeLayout.RaBitQ,
             _ => CodeLayout.Interleaved32,
         };
         _lists = new PqList[NList];
-        for (int l = 0; l < NList; l++) _lists[l] = new PqList(_codeWidth, layout, codeDim);
+        for (int l = 0; l < NList; l++) _lists[l] = new PqList(_codeWidth, layout, codeDim, rq?.Bits ?? 0);
         _rows = new VectorSet(dimension);
     }
 
@@ -173,7 +184,10 @@ public sealed partial class PqIndex : IVectorIndex
     /// Bytes per stored code: the sub-quantizer count for 8-bit PQ codes, half of it for 4-bit codes, d_s for SQ8 scan
     /// codes and 4·d_s for float scan codes.
     /// </summary>
-    public int CodeBytes => Codec switch { ListCodec.Pq => Quantizer!.CodeBytes, _ => _codeWidth };
+    public int CodeBytes => Codec switch { ListCodec.Pq => Quantizer!.CodeBytes, ListCodec.RaBitQ => RaBitQ!.StoredBytes, _ => _codeWidth };
+
+    /// <summary>The RaBitQ quantizer of <see cref="ListCodec.RaBitQ"/> codes; null otherwise.</summary>
+    public RaBitQuantizer? RaBitQ { get; }
 
     /// <summary>PQ sub-quantizers (table lookups per scanned code); 0 for SQ8/float scan codes.</summary>
     public int SubQuantizers => Quantizer?.M ?? 0;
@@ -231,6 +245,7 @@ public sealed partial class PqIndex : IVectorIndex
             bytes += (_residCentroids?.LongLength ?? 0) * 4;
             if (Quantizer is { } pq) bytes += (long)pq.Dimension * pq.Ksub * 4 * 2 + pq.M * pq.Ksub * 4;
             if (ScanQuantizer is { } sq) bytes += (long)sq.Dimension * 8;
+            if (RaBitQ is { } rqz) bytes += (long)rqz.Dimension * rqz.Dimension * 4 + 2L * rqz.Lists * rqz.Dimension * 4;
             if (Opq is not null) bytes += (long)CodeDim * CodeDim * 4;
             if (Rotation is not null) bytes += (long)Dimension * Dimension * 4;
             bytes += _prefix8?.AllocatedBytes ?? 0;
@@ -259,13 +274,13 @@ public sealed partial class PqIndex : IVectorIndex
         var funnels = IndexProfiler.CheckAll(o, this, Spec.Rerank);
         int dc = o.CoarseDim ?? CoarseDim;
         if (dc < 1 || dc > CoarseDim) throw new ArgumentOutOfRangeException(nameof(options), dc, $"Profile coarse dim must be in [1, {CoarseDim}] (the centroids' dim).");
-        if (Codec == ListCodec.Pq && o.ScanDims is { } sd && sd.Any(d => d != CodeDim))
+        if (Codec is ListCodec.Pq or ListCodec.RaBitQ && o.ScanDims is { } sd && sd.Any(d => d != CodeDim))
             throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sd), $"This index scans {CodeDim}-dim codes; the profile's scan dims can only be {CodeDim}.");
-        if (Codec != ListCodec.Pq && o.ScanDims is { } sds && sds.Any(d => d < 1 || d > CodeDim))
+        if (Codec is ListCodec.Sq8 or ListCodec.Float && o.ScanDims is { } sds && sds.Any(d => d < 1 || d > CodeDim))
             throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sds), $"This index holds {CodeDim}-dim scan codes; the profile's scan dims must be in [1, {CodeDim}].");
         var nprobes = IndexProfiler.Distinct(o.NProbes ?? IndexProfiler.PowersOfTwo(NList), 1, NList, "nprobe", nameof(options));
         var multiples = IndexProfiler.Distinct(o.ShortlistMultiples ?? [4, 10, 30], 1, int.MaxValue / o.K, "shortlist multiple", nameof(options));
-        int[] scanDims = Codec == ListCodec.Pq ? [CodeDim] : o.ScanDims?.Distinct().ToArray() ?? [CodeDim];
+        int[] scanDims = Codec is ListCodec.Pq or ListCodec.RaBitQ ? [CodeDim] : o.ScanDims?.Distinct().ToArray() ?? [CodeDim];
         var series = funnels.SelectMany(rerank => IndexProfiler.Grid(o.K, dc, scanDims, multiples, rerank, nprobes)).ToList();
         var ids = _idToLoc.Keys.ToArray();
         Array.Sort(ids);
@@ -414,6 +429,27 @@ public sealed partial class PqIndex : IVectorIndex
             for (int i = 0; i < n; i++) train.Row(i)[..d8].CopyTo(p.AsSpan(i * d8, d8));
             prefix8 = ScalarQuantizer8.TrainRows(p, n, d8);
         }
+        if (spec.IsRaBitQ)
+        {
+            // RaBitQ: the centres are the lists' means of the code-space rows (the d-dim prefixes, unit for cosine).
+            int dr = spec.RqDim ?? D;
+            var centers = new float[(long)spec.NList * dr];
+            var counts = new int[spec.NList];
+            var sums = new double[(long)spec.NList * dr];
+            var xr = new float[dr];
+            for (int i = 0; i < n; i++)
+            {
+                PrefixInto(train.Row(i), dr, metric == Metric.Cosine, xr);
+                counts[assign[i]]++;
+                var sum = sums.AsSpan(assign[i] * dr, dr);
+                for (int j = 0; j < dr; j++) sum[j] += xr[j];
+            }
+            for (int l = 0; l < spec.NList; l++)
+                for (int j = 0; j < dr; j++)
+                    centers[(long)l * dr + j] = counts[l] == 0 ? 0f : (float)(sums[(long)l * dr + j] / counts[l]);
+            var rq = RaBitQuantizer.Create(dr, spec.RqBits!.Value, centers, kmOptions.Seed);
+            return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, null, rq);
+        }
         if (!spec.IsPq)
         {
             // SQ8 / float scan codes of the d_s-dim prefix: nothing to learn but SQ8's per-dim ranges.
@@ -488,7 +524,10 @@ public sealed partial class PqIndex : IVectorIndex
         if (Rotation is null) vector.CopyTo(row); else Rotation.Apply(vector, row);
         int list = Assign(row, scratch, out int spill);
         EncodeInto(row, list, scratch.Code, scratch);
-        Append(list, row, scratch.Code, id, spill);
+        // RaBitQ codes are residuals to their list's centre: a second copy needs its own code.
+        bool ownSpillCode = Codec == ListCodec.RaBitQ && spill >= 0;
+        if (ownSpillCode) EncodeInto(row, spill, scratch.SpillCode, scratch);
+        Append(list, row, scratch.Code, id, spill, spillCode: ownSpillCode ? scratch.SpillCode : default);
         _nextAutoId = Math.Max(_nextAutoId, id + 1);
     }
 
@@ -522,6 +561,8 @@ public sealed partial class PqIndex : IVectorIndex
         var spills = new int[Math.Min(Chunk, n)];
         int cm = _codeWidth; // unpacked: one byte per sub-quantizer until the list packs it
         var codes = new byte[(long)Math.Min(Chunk, n) * cm];
+        bool ownSpillCodes = Codec == ListCodec.RaBitQ && Spill; // residual codes: a second copy needs its own
+        var spillCodes = ownSpillCodes ? new byte[codes.Length] : [];
         for (int s = 0; s < n; s += Chunk)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -538,10 +579,12 @@ public sealed partial class PqIndex : IVectorIndex
                     var row = rows.AsSpan(i * Dimension, Dimension);
                     lists[i] = Assign(row, scratch, out spills[i]);
                     EncodeInto(row, lists[i], codes.AsSpan(i * cm, cm), scratch);
+                    if (ownSpillCodes && spills[i] >= 0) EncodeInto(row, spills[i], spillCodes.AsSpan(i * cm, cm), scratch);
                 }
             });
             for (int i = 0; i < m; i++)
-                Append(lists[i], rows.AsSpan(i * Dimension, Dimension), codes.AsSpan(i * cm, cm), idArray[s + i], spills[i]);
+                Append(lists[i], rows.AsSpan(i * Dimension, Dimension), codes.AsSpan(i * cm, cm), idArray[s + i], spills[i],
+                    spillCode: ownSpillCodes ? spillCodes.AsSpan(i * cm, cm) : default);
         }
         foreach (long id in idArray) _nextAutoId = Math.Max(_nextAutoId, id + 1);
     }
@@ -654,7 +697,8 @@ public sealed partial class PqIndex : IVectorIndex
         return true;
     }
 
-    private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id, int spill = -1, bool encodePrefix = true)
+    private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id, int spill = -1, bool encodePrefix = true,
+        ReadOnlySpan<byte> spillCode = default)
     {
         int slot = _slotCount++;
         _rows?.Add(row); // row r of the rerank store is slot r
@@ -668,7 +712,7 @@ public sealed partial class PqIndex : IVectorIndex
         _slotIds[slot] = id;
         int pos = _lists[list].Append(code, slot);
         _idToLoc[id] = ((long)list << 32) | (uint)pos;
-        if (spill >= 0) AppendSpill(spill, code, slot, id);
+        if (spill >= 0) AppendSpill(spill, spillCode.IsEmpty ? code : spillCode, slot, id);
     }
 
     /// <summary>The second copy of slot <paramref name="slot"/>'s code (same code, same slot) in list <paramref name="list"/>.</summary>
@@ -749,6 +793,10 @@ public sealed partial class PqIndex : IVectorIndex
             case ListCodec.Float:
                 System.Runtime.InteropServices.MemoryMarshal.AsBytes(row[..CodeDim]).CopyTo(code);
                 return;
+            case ListCodec.RaBitQ:
+                PrefixInto(row, CodeDim, Spherical, s.Prefix);
+                RaBitQ!.Encode(s.Prefix, list, Metric == Metric.L2, code, s.Rq!);
+                return;
         }
         var x = s.Prefix;
         PrefixInto(row, CodeDim, Spherical, x);
@@ -781,6 +829,8 @@ public sealed partial class PqIndex : IVectorIndex
         public readonly float[] Table = new float[ix.SubQuantizers * (ix.Quantizer?.Ksub ?? 0)];
         public readonly float[] Row = new float[ix.Dimension];
         public readonly byte[] Code = new byte[ix._codeWidth];
+        public readonly byte[] SpillCode = ix.Codec == ListCodec.RaBitQ && ix.Spill ? new byte[ix._codeWidth] : [];
+        public readonly RaBitQuantizer.EncodeScratch? Rq = ix.RaBitQ is null ? null : new RaBitQuantizer.EncodeScratch(ix.CodeDim);
         public readonly float[] SpillKeys = new float[Math.Min(SpillCandidates, Math.Max(1, ix.NList - 1))];
         public readonly int[] SpillIds = new int[Math.Min(SpillCandidates, Math.Max(1, ix.NList - 1))];
     }
@@ -800,6 +850,12 @@ internal enum CodeLayout
 
     /// <summary>Float32 prefixes in the interleaved-16 layout (<see cref="InterleavedKernels.Dot"/>).</summary>
     Interleaved32,
+
+    /// <summary>
+    /// RaBitQ codes: blocks of 8 rows, each the rows' bit planes (<see cref="RaBitQKernels"/>) followed by their
+    /// <see cref="RaBitQuantizer.Factors"/> floats, factor-major (factor f of row r at float f·8 + r).
+    /// </summary>
+    RaBitQ,
 }
 
 /// <summary>
@@ -815,14 +871,29 @@ internal sealed class PqList
     private readonly CodeLayout _layout;
     private readonly int _dims;       // interleaved layouts: the prefix dims d_s
     private readonly TileLayout _tiles;
+    private readonly int _bits, _words; // RaBitQ: bits per dim, words per plane
 
-    public PqList(int width, CodeLayout layout, int dims = 0)
+    public PqList(int width, CodeLayout layout, int dims = 0, int bits = 0)
     {
         _width = width;
         _layout = layout;
         _dims = dims;
         _tiles = layout is CodeLayout.Interleaved8 or CodeLayout.Interleaved32 ? TileLayout.BlockMajor(dims) : default;
+        if (layout == CodeLayout.RaBitQ)
+        {
+            _bits = bits;
+            _words = RaBitQKernels.Words(dims);
+        }
     }
+
+    /// <summary>RaBitQ layout: ulongs of one block's bit planes (the factors follow them).</summary>
+    public int RqPlaneUlongs => RaBitQKernels.PlaneUlongs(_bits, _words);
+
+    /// <summary>RaBitQ layout: ulongs from one block to the next (planes, then 8 rows × the factors).</summary>
+    public int RqStride => RqPlaneUlongs + RaBitQuantizer.Factors * RaBitQKernels.BlockRows / 2;
+
+    /// <summary>The RaBitQ store as ulongs (blocks <see cref="RqStride"/> apart).</summary>
+    public ReadOnlySpan<ulong> RqWords => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(Codes.AsSpan());
 
     /// <summary>8-bit PQ (M bytes per code) or 4-bit fast scan (M sub-quantizers).</summary>
     public PqList(int m, int bits) : this(m, bits == 4 ? CodeLayout.FastScan4 : CodeLayout.RowMajor)
@@ -857,6 +928,7 @@ internal sealed class PqList
     {
         CodeLayout.FastScan4 => FastScanKernels.BlockRows,
         CodeLayout.Interleaved8 or CodeLayout.Interleaved32 => InterleavedKernels.BlockRows,
+        CodeLayout.RaBitQ => RaBitQKernels.BlockRows,
         _ => 1,
     };
 
@@ -882,6 +954,15 @@ internal sealed class PqList
             case CodeLayout.Interleaved32:
                 InterleavedKernels.ReadRow(Floats, _tiles, pos, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code[.._width]));
                 break;
+            case CodeLayout.RaBitQ:
+                {
+                    RaBitQKernels.ReadRow(RqWords, RqStride, _bits, _words, pos, code[.._dims]);
+                    var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code.Slice(_dims, RaBitQuantizer.Factors * sizeof(float)));
+                    var all = Floats;
+                    int at = RqFactorIndex(pos);
+                    for (int i = 0; i < RaBitQuantizer.Factors; i++) f[i] = all[at + i * RaBitQKernels.BlockRows];
+                    break;
+                }
             default:
                 Codes.AsSpan(pos * _width, _width).CopyTo(code);
                 break;
@@ -902,11 +983,23 @@ internal sealed class PqList
                 InterleavedKernels.WriteRow(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Codes.AsSpan()), _tiles, pos,
                     System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code[.._width]));
                 break;
+            case CodeLayout.RaBitQ:
+                {
+                    RaBitQKernels.WriteRow(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(Codes.AsSpan()), RqStride, _bits, _words, pos, code[.._dims]);
+                    var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code.Slice(_dims, RaBitQuantizer.Factors * sizeof(float)));
+                    var all = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Codes.AsSpan());
+                    int at = RqFactorIndex(pos);
+                    for (int i = 0; i < RaBitQuantizer.Factors; i++) all[at + i * RaBitQKernels.BlockRows] = f[i];
+                    break;
+                }
             default:
                 code[.._width].CopyTo(Codes.AsSpan(pos * _width, _width));
                 break;
         }
     }
+
+    /// <summary>RaBitQ layout: the float index of row <paramref name="pos"/>'s first factor (factor i is 8·i floats on).</summary>
+    public int RqFactorIndex(int pos) => (pos / RaBitQKernels.BlockRows * RqStride + RqPlaneUlongs) * 2 + pos % RaBitQKernels.BlockRows;
 
     /// <summary>Where value j of row <paramref name="pos"/> sits in an interleaved store (in values).</summary>
     private int InterleavedIndex(int pos, int j)
@@ -945,6 +1038,7 @@ internal sealed class PqList
         CodeLayout.FastScan4 => (long)FastScanKernels.Blocks(rows) * FastScanKernels.BlockBytes(_width),
         CodeLayout.Interleaved8 => (long)((rows + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows) * _tiles.BlockStride,
         CodeLayout.Interleaved32 => (long)((rows + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows) * _tiles.BlockStride * sizeof(float),
+        CodeLayout.RaBitQ => (long)RaBitQKernels.Blocks(rows) * RqStride * sizeof(ulong),
         _ => (long)rows * _width,
     };
 

@@ -39,7 +39,7 @@ public sealed class RaBitQuantizer
         Dimension = dimension;
         Bits = bits;
         QueryBits = bits == 1 ? 4 : 8;
-        Epsilon0 = epsilon0;
+        _epsilon0 = epsilon0;
         Rotation = rotation;
         Lists = lists;
         _centers = centers;
@@ -64,8 +64,21 @@ public sealed class RaBitQuantizer
     /// <summary>Bits per dim of the quantized query residual.</summary>
     public int QueryBits { get; }
 
-    /// <summary>ε0 of the bound (see remarks).</summary>
-    public float Epsilon0 { get; }
+    /// <summary>
+    /// ε0 of the bound (see remarks): larger values make the bound hold for more pairs (a Gaussian tail: 1.9 ≈ 94%,
+    /// 3 ≈ 99.7%, 4 ≈ 99.99%) and rerank more candidates. May be changed between searches (it is saved with the index).
+    /// </summary>
+    public float Epsilon0
+    {
+        get => _epsilon0;
+        set
+        {
+            Check(Dimension, Bits, value);
+            _epsilon0 = value;
+        }
+    }
+
+    private float _epsilon0;
 
     /// <summary>The seeded random orthogonal d×d transform P.</summary>
     public RotationTransform Rotation { get; }
@@ -240,6 +253,9 @@ public sealed class RaBitQuantizer
     {
         internal readonly float[] Rotated = new float[q.Dimension], Residual = new float[q.Dimension];
         internal readonly byte[] Levels = new byte[q.Dimension];
+
+        /// <summary>The dims this scratch was made for.</summary>
+        public int Shape => Rotated.Length;
 
         /// <summary>The query planes (<see cref="QueryBits"/> × <see cref="Words"/>), for <see cref="RaBitQKernels.Scan"/>.</summary>
         public readonly ulong[] Planes = new ulong[q.QueryBits * q.Words];

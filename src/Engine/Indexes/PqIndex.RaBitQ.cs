@@ -1,0 +1,229 @@
+using Adanns.Engine.Quantization;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Indexes;
+
+/// <summary>The RaBitQ list codec's scan and its bound-driven rerank stage.</summary>
+public sealed partial class PqIndex
+{
+    /// <summary>
+    /// RaBitQ codes: whether a first rerank stage at the code dim is bound-driven (the default; the shortlist is then an
+    /// upper limit). False reranks the whole fixed shortlist, as every other codec does (for comparisons). Not saved.
+    /// </summary>
+    public bool BoundDrivenRerank { get; set; } = true;
+
+    /// <summary>
+    /// Whether the first rerank stage is bound-driven: RaBitQ codes and a first stage at exactly the code dim (not read
+    /// from the 8-bit prefix copy). Each estimate then has a bound on the very key the stage computes, so candidates
+    /// whose lower bound cannot beat the stage's current worst kept key are never reranked.
+    /// </summary>
+    private bool BoundDriven(in ResolvedSearch r) =>
+        BoundDrivenRerank && Codec == ListCodec.RaBitQ && !r.Exact && r.Rerank.Count > 0 && r.Rerank[0].Dim == CodeDim && !FirstStageReads8Bit(r);
+
+    /// <summary>
+    /// The RaBitQ scan: per probed list, the query's residual to the list centre is quantized (one rotation of the query
+    /// per search, d operations per list), every code's integer sum comes from <see cref="RaBitQKernels.Scan"/>, and its
+    /// estimated key (rerank-rule units at the code dim) enters the shortlist. With a bound-driven stage next, each
+    /// kept candidate's error bound is written to the scratch's <c>Bounds</c> in shortlist order.
+    /// </summary>
+    private int ScanRaBitQ(ReadOnlySpan<float> q, in ResolvedSearch r, IIdFilter? filter, ReadOnlySpan<int> probes, Span<float> shortKeys, Span<int> shortSlots,
+        Scratch s, ref SearchStats stats)
+    {
+        var rq = RaBitQ!;
+        int d = CodeDim, bits = rq.Bits, words = rq.Words, qbits = rq.QueryBits;
+        bool l2 = Metric == Metric.L2, bounded = BoundDriven(r);
+        var qs = s.Rq(rq);
+        rq.RotateQuery(q, qs); // the raw query prefix (cosine keys are −q·x̂, as the rerank rule)
+        stats.Flops += (long)d * d;
+        // Bound-driven: the reservoir holds candidate numbers; their slots and bounds wait in the scratch.
+        int rows = RowsIn(probes);
+        var candSlots = bounded ? s.CandSlots2(rows) : default;
+        var candBounds = bounded ? s.CandBounds(rows) : default;
+        int cands = 0;
+        var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
+        var seen = Spill ? NewSeen(rows, s) : default;
+        var sums = s.RqSums(ScanChunk);
+        try
+        {
+            foreach (int l in probes)
+            {
+                var list = _lists[l];
+                int count = list.Count;
+                if (count == 0) continue;
+                rq.PrepareList(q, l, l2, qs);
+                stats.Flops += d;
+                var codes = list.RqWords;
+                var factors = list.Floats;
+                int stride = list.RqStride;
+                float constant = qs.ListConstant, delta = qs.Delta, lo = qs.Lo, shift = qs.Shift, boundScale = qs.BoundScale;
+                for (int r0 = 0; r0 < count; r0 += ScanChunk)
+                {
+                    int n = Math.Min(ScanChunk, count - r0);
+                    int nb = RaBitQKernels.Blocks(n);
+                    RaBitQKernels.Scan(codes[(r0 / RaBitQKernels.BlockRows * stride)..], stride, bits, words, nb, qs.Planes, qbits, sums);
+                    var slots = list.Slots.AsSpan(r0, n);
+                    float threshold = shortlist.Threshold;
+                    for (int j = 0; j < n; j++)
+                    {
+                        int at = list.RqFactorIndex(r0 + j);
+                        float key = constant + factors[at] + factors[at + 8] * (delta * sums[j] + lo * factors[at + 24] - shift);
+                        if (key > threshold) continue;
+                        int slot = slots[j];
+                        if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot])) || !seen.Add(slot)) continue;
+                        if (bounded)
+                        {
+                            candSlots[cands] = slot;
+                            candBounds[cands] = boundScale * factors[at + 16];
+                            shortlist.Push(key, cands++);
+                        }
+                        else
+                        {
+                            shortlist.Push(key, slot);
+                        }
+                        threshold = shortlist.Threshold;
+                    }
+                }
+                stats.VectorsScanned += count;
+                stats.Flops += (long)count * ((d * bits + 3) / 4); // counted as 4-bit lookups, like fast-scan PQ's sub-quantizers
+            }
+        }
+        finally
+        {
+            seen.Clear();
+        }
+        if (!bounded)
+            return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
+        int found = shortlist.TakeUnsorted(shortKeys, shortSlots);
+        var bounds = s.Bounds(found);
+        for (int j = 0; j < found; j++)
+        {
+            int c = shortSlots[j];
+            shortSlots[j] = candSlots[c];
+            bounds[j] = candBounds[c];
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// The bound-driven first rerank stage (at the code dim) and everything after it. Candidates are reranked in order
+    /// of their estimate; one is skipped when its lower bound (estimate − bound) exceeds the stage's current worst kept
+    /// exact key, and the stage stops once no remaining candidate's lower bound can (a suffix minimum). Whenever every
+    /// bound holds and the true top keys were among the scanned candidates, the stage keeps exactly the exact best.
+    /// </summary>
+    private void FinishBounded(ReadOnlySpan<float> q, int k, in ResolvedSearch r, Span<float> shortKeys, Span<int> shortSlots,
+        Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    {
+        int D = Dimension, d = CodeDim, found = shortKeys.Length;
+        var stage = r.Rerank[0];
+        bool last = r.Rerank.Count == 1;
+        int keep = last ? k : Math.Max(Math.Min(found, stage.Keep ?? found), Math.Min(k, found));
+        keep = Math.Max(1, keep);
+        var bounds = s.Bounds(found);
+        // Order by estimate (ties by slot), carrying each candidate's position for its bound.
+        var order = s.Order(found);
+        for (int j = 0; j < found; j++) order[j] = j;
+        var estimates = s.StageKeys(found);
+        shortKeys.CopyTo(estimates);
+        SortByKeyThenSlot(estimates, order, shortSlots);
+        // Lower bounds in that order, and their suffix minima (overwriting the sorted estimates, no longer needed).
+        var lower = s.Lower(found);
+        var suffixMin = estimates;
+        float min = float.PositiveInfinity;
+        for (int j = found - 1; j >= 0; j--)
+        {
+            float lb = estimates[j] - bounds[order[j]];
+            lower[j] = lb;
+            min = MathF.Min(min, lb);
+            suffixMin[j] = min;
+        }
+        var heap = new TopKHeap(s.StageHeapKeys(keep), s.StageHeapIds(keep));
+        long reranked = 0;
+        const int Batch = 16; // external sources: candidates read per call
+        var batch = s.ReadBatch(Batch + 3);
+        var rows = _rows is null ? s.ExternalRows((Batch + 3) * D) : default;
+        for (int j = 0; j < found;)
+        {
+            float worst = heap.Count == keep ? heap.Threshold : float.PositiveInfinity;
+            if (suffixMin[j] > worst) break; // no remaining candidate can enter
+            if (lower[j] > worst)
+            {
+                j++;
+                continue;
+            }
+            if (_rows is not null)
+            {
+                int slot = shortSlots[order[j]];
+                heap.Push(RowKey(_rows.Row(slot), q, d), slot);
+                reranked++;
+                j++;
+                continue;
+            }
+            int m = 0;
+            for (; j < found && m < Batch; j++)
+                if (lower[j] <= worst) batch[m++] = shortSlots[order[j]];
+            // Read whole quads: a rotated read goes through the blocked product, whose 4-row kernel rounds like the
+            // rotation of the resident rows (a remainder row would round differently); the padding rows are not scored.
+            int padded = (m + 3) & ~3;
+            for (int t = m; t < padded; t++) batch[t] = batch[m - 1];
+            ReadExternal(batch[..padded], rows[..(padded * D)], s);
+            for (int t = 0; t < m; t++) heap.Push(RowKey(rows.Slice(t * D, D), q, d), batch[t]);
+            reranked += m;
+        }
+        stats.VectorsReranked += reranked;
+        stats.Flops += reranked * d;
+        int kept = heap.SortBestFirst();
+        var keys = shortKeys[..kept];
+        var slots = shortSlots[..kept];
+        heap.Keys[..kept].CopyTo(keys);
+        heap.Ids[..kept].CopyTo(slots);
+        if (last)
+        {
+            for (int j = 0; j < k; j++)
+            {
+                outIds[j] = j < kept ? _slotIds[slots[j]] : -1;
+                outScores[j] = j < kept ? ScoreOf(keys[j], q[..d]) : Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
+            }
+            return;
+        }
+        ReadOnlySpan<float> external = default;
+        if (_rows is null && kept > 0)
+        {
+            InSlotOrder(keys, slots);
+            int padded = (kept + 3) & ~3; // whole quads, as above
+            var read = s.ReadBatch(padded);
+            slots.CopyTo(read);
+            for (int t = kept; t < padded; t++) read[t] = slots[kept - 1];
+            var buf = s.ExternalRows(padded * D);
+            ReadExternal(read, buf, s);
+            external = buf[..(kept * D)];
+        }
+        Finish(q, k, r, 1, keys, slots, external, outIds, outScores, s, ref stats);
+    }
+
+    /// <summary>Sorts keys ascending, ties by slot, carrying the candidate positions in <paramref name="order"/>.</summary>
+    private static void SortByKeyThenSlot(Span<float> keys, Span<int> order, ReadOnlySpan<int> slots)
+    {
+        // Insertion sort on small shortlists, else a sort of packed (key, position) words (ties then by position; the
+        // shortlist came out of the reservoir in a deterministic order, so results are reproducible either way).
+        int n = keys.Length;
+        if (n <= 32)
+        {
+            for (int i = 1; i < n; i++)
+            {
+                float key = keys[i];
+                int o = order[i];
+                int j = i - 1;
+                while (j >= 0 && (keys[j] > key || (keys[j] == key && slots[order[j]] > slots[o])))
+                {
+                    keys[j + 1] = keys[j];
+                    order[j + 1] = order[j];
+                    j--;
+                }
+                keys[j + 1] = key;
+                order[j + 1] = o;
+            }
+            return;
+        }
+        keys.Sort(order);
+    }
+}
