@@ -14,9 +14,9 @@ internal static class AutoMethod
     {
         double[] targets = o.TargetRecalls ?? [0.95];
         int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
-        Console.WriteLine($"tuning for recall@{k} {targets.Max():F3} ...");
+        Console.WriteLine($"tuning for recall@{k} {targets.Max():F3} on {(data.TuneQueries is { } tq ? $"{tq.Count} tuning queries (not the test queries)" : "held-out base vectors")} ...");
         var sw = Stopwatch.StartNew();
-        var (index, report) = IndexTuner.Build(data.Base, data.Metric, new TunerOptions(TargetRecall: targets.Max(), K: k, Threads: Math.Max(1, o.BuildThreads)));
+        var (index, report) = IndexTuner.Build(data.Base, data.Metric, new TunerOptions(TargetRecall: targets.Max(), K: k, Threads: Math.Max(1, o.BuildThreads), Queries: data.TuneQueries));
         double build = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"tuned in {build:F1} s: {report.Spec} (rotate: {report.Rotate}; D/4-prefix recall raw {report.PrefixRecallRaw:F3}, rotated {report.PrefixRecallRotated:F3})");
         Console.WriteLine($"  choice on the sample {report.ChooseSeconds:F1} s, final build {report.FinalBuildSeconds:F1} s, final profile {report.FinalProfileSeconds:F1} s");
@@ -37,6 +37,7 @@ internal static class AutoMethod
                 {
                     ["target_recall"] = target, ["spec"] = report.Spec.ToString(), ["predicted_recall"] = chosen.PredictedRecall ?? double.NaN,
                     ["nprobe"] = chosen.NProbe, ["shortlist"] = chosen.Shortlist, ["rotate"] = report.Rotate,
+                    ["tune_queries"] = data.TuneQueries?.Count ?? 0,
                 };
                 var point = new OperatingPoint(data.Name, "auto", parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
                     nq / best, qpsSingle, p50, p99, build, index.ResidentBytesPerVector + index.RerankBytesPerVector, o.Threads, data.Base.Count, D, nq);

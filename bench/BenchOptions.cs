@@ -38,6 +38,13 @@ internal sealed class BenchOptions
     /// <summary>--target-recall: the recall targets of the auto method (it tunes once, for the highest).</summary>
     public double[]? TargetRecalls { get; private set; }
 
+    /// <summary>
+    /// --tune-queries: a sample of real queries the auto method's tuner measures on (TunerOptions.Queries), never the
+    /// test queries: a .fvecs/.bvecs path, or a count of extra queries drawn from the built-in generator (the default
+    /// experiment draws 1,000).
+    /// </summary>
+    public string? TuneQueries { get; private set; }
+
     /// <summary>--max-flops: profile the built index, then search at each of these FLOPs budgets (ivf-opq).</summary>
     public double[]? MaxFlops { get; private set; }
     public int[]? NProbes { get; private set; }
@@ -122,6 +129,9 @@ internal sealed class BenchOptions
           --nprobes LIST       nprobe values to sweep (default 1, 2, 4, ... nlist)
           --target-recall LIST auto: recall@k targets (default 0.95); the index tunes itself once, for the highest,
                                and is searched at each (SearchParams.TargetRecall)
+          --tune-queries F|N   auto: a sample of real queries (not the test queries) to tune on instead of held-out base
+                               vectors: a vector file, or N extra queries from the built-in generator (default
+                               experiment: 1000); "none" tunes on base vectors
           --max-flops LIST     ivf-opq: Profile() the built index over --nprobes x --shortlists, then search once per
                                FLOPs budget (SearchParams.MaxFlops) instead of sweeping
           --no-sq8             float32 scan store instead of 8-bit codes
@@ -216,6 +226,7 @@ internal sealed class BenchOptions
                             ? t : throw new ArgumentException($"--target-recall needs recalls in (0, 1] joined by ',', got '{v}'.")).ToArray();
                         break;
                     }
+                case "--tune-queries": o.TuneQueries = Value(); break;
                 case "--max-flops":
                     {
                         string v = Value();

@@ -61,12 +61,30 @@ internal static class Harness
         {
             // Many overlapping clusters, so that neighbours are not trivially the members of one cluster and every
             // method's knobs matter (the generator's defaults make an easier set).
-            var ds = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(o.SyntheticCount, o.SyntheticDim, Clusters: 400, Queries: o.MaxQueries ?? 500, Noise: 1.0f));
-            return new BenchData(o.DatasetName ?? $"synthetic-mrl-{o.SyntheticCount}x{o.SyntheticDim}", ds.Base, ds.Queries.ToArray(), o.MetricGiven ? o.Metric : Metric.Cosine)
+            // Tuning queries (auto's query log) are drawn after the test queries from the same stream, so the test
+            // queries are the same with or without them and never among them.
+            int nq = o.MaxQueries ?? 500;
+            int extra = o.TuneQueries switch
+            {
+                null => 1000,
+                "none" => 0,
+                var t when int.TryParse(t, out int n) && n >= 0 => n,
+                var t => throw new ArgumentException($"--tune-queries with the built-in data needs a count or 'none' (got '{t}')."),
+            };
+            var ds = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(o.SyntheticCount, o.SyntheticDim, Clusters: 400, Queries: nq + extra, Noise: 1.0f));
+            var all = ds.Queries.ToArray();
+            VectorSet? tune = null;
+            if (extra > 0)
+            {
+                tune = new VectorSet(o.SyntheticDim, extra);
+                for (int i = nq; i < nq + extra; i++) tune.Add(ds.Queries.Row(i));
+            }
+            ds.Queries.Dispose();
+            return new BenchData(o.DatasetName ?? $"synthetic-mrl-{o.SyntheticCount}x{o.SyntheticDim}", ds.Base, all[..(nq * o.SyntheticDim)], o.MetricGiven ? o.Metric : Metric.Cosine)
             {
                 BaseLabels = ds.BaseLabels,
-                QueryLabels = ds.QueryLabels,
-                Owned = ds.Queries,
+                QueryLabels = ds.QueryLabels[..nq],
+                TuneQueries = tune,
             };
         }
         var sw = Stopwatch.StartNew();
@@ -76,6 +94,13 @@ internal static class Harness
             throw new ArgumentException($"Queries have {querySet.Dimension} dims but the base has {baseSet.Dimension}.");
         string name = o.DatasetName ?? Path.GetFileNameWithoutExtension(o.BasePath.Split('#')[0]);
         var data = new BenchData(name, baseSet, querySet.ToArray(), o.Metric);
+        if (o.TuneQueries is { } tq && tq != "none")
+        {
+            if (int.TryParse(tq, out _)) throw new ArgumentException("--tune-queries with --base needs a vector file (a count only works with the built-in data).");
+            data.TuneQueries = VectorFile.ReadVectors(tq, null);
+            if (data.TuneQueries.Dimension != baseSet.Dimension)
+                throw new ArgumentException($"--tune-queries: {data.TuneQueries.Dimension} dims but the base has {baseSet.Dimension}.");
+        }
         if (o.BaseLabelsPath is not null)
             data.BaseLabels = ReadLabels(o.BaseLabelsPath, o.MaxBase);
         if (o.QueryLabelsPath is not null)
@@ -160,6 +185,10 @@ internal sealed class BenchData(string name, VectorSet baseSet, float[] queries,
     public int[]? BaseLabels { get; set; }
     public int[]? QueryLabels { get; set; }
     public IDisposable? Owned { get; set; }
+
+    /// <summary>Auto's tuning queries (--tune-queries; owned), or null: never the test queries.</summary>
+    public VectorSet? TuneQueries { get; set; }
+
     public int QueryCount => Queries.Length / Base.Dimension;
 
     /// <summary>Swaps in rotated base rows and rotates the queries the same way.</summary>
@@ -170,11 +199,18 @@ internal sealed class BenchData(string name, VectorSet baseSet, float[] queries,
         var q = new float[Queries.Length];
         rotation.ApplyBatch(Queries, q);
         Queries = q;
+        if (TuneQueries is { } t)
+        {
+            var rotated = rotation.Apply(t);
+            t.Dispose();
+            TuneQueries = rotated;
+        }
     }
 
     public void Dispose()
     {
         Base.Dispose();
         Owned?.Dispose();
+        TuneQueries?.Dispose();
     }
 }

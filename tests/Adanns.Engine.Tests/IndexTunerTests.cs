@@ -164,4 +164,67 @@ public class IndexTunerTests
         Assert.Contains("Auto@<target recall in (0, 1]>", e.Message);
         Assert.Throws<ArgumentException>(() => IndexTuner.Build(new VectorSet(D, 10), Metric.L2));
     }
+
+    [Fact]
+    public void EverythingTheTunerMeasuresApartFromTimeIsTheSameUnderASeed()
+    {
+        // Recall and FLOPs are deterministic under the seed; only measured times (and so the choices they decide) can
+        // move between runs — and those within ComputeProfile.TimeTolerance are settled by FLOPs / candidate order.
+        var (b, _) = Matryoshka(seed: 11);
+        using var owned = b;
+        var o = new TunerOptions(TargetRecall: 0.9, Seed: 3, SampleRows: 3000, Threads: 1);
+        var first = IndexTuner.Choose(b, Metric.Cosine, o);
+        var second = IndexTuner.Choose(b, Metric.Cosine, o);
+        Assert.Equal(first.Rotate, second.Rotate);
+        Assert.Equal(first.PrefixRecallRaw, second.PrefixRecallRaw);
+        Assert.Equal(first.PrefixRecallRotated, second.PrefixRecallRotated);
+        Assert.Equal(first.Candidates.Take(5).Select(c => c.Spec), second.Candidates.Take(5).Select(c => c.Spec));
+
+        // The same spec built twice under the seed profiles to the same FLOPs frontier (parameters, FLOPs, recall).
+        using var a = VectorIndex.Build(b, first.Spec, Metric.Cosine, new VectorIndexBuildOptions(Threads: 1));
+        using var c = VectorIndex.Build(b, first.Spec, Metric.Cosine, new VectorIndexBuildOptions(Threads: 1));
+        static List<string> FlopsFrontier(ComputeProfile p)
+        {
+            var list = new List<string>();
+            double best = double.NegativeInfinity;
+            foreach (var pt in p.Points) // by FLOPs
+                if (pt.Recall > best)
+                {
+                    best = pt.Recall;
+                    list.Add($"{pt.Params.NProbe}/{pt.Params.Shortlist}/{string.Join('+', pt.Params.Rerank!.Select(st => $"{st.Dim}:{st.Keep}"))} {pt.FlopsPerQuery} {pt.Recall}");
+                }
+            return list;
+        }
+        var pa = IndexTuner.ProfileTuned(a, o);
+        var pc = IndexTuner.ProfileTuned(c, o);
+        Assert.Equal(FlopsFrontier(pa), FlopsFrontier(pc));
+        Assert.True(FlopsFrontier(pa).Count >= 3, string.Join("; ", FlopsFrontier(pa)));
+    }
+
+    [Fact]
+    public void ASampleOfRealQueriesIsWhatTheProfileMeasures()
+    {
+        var (b, q) = Matryoshka(seed: 13);
+        using var owned = b;
+        using var queries = new VectorSet(D, NQ);
+        for (int i = 0; i < NQ; i++) queries.Add(q.AsSpan(i * D, D));
+        var o = new TunerOptions(TargetRecall: 0.9, Seed: 3, SampleRows: 3000, Threads: 1, Queries: queries);
+        var (index, report) = IndexTuner.Build(b, Metric.Cosine, o);
+        using (index)
+        {
+            var profile = index.ComputeProfile!;
+            Assert.Equal(NQ, profile.Queries); // the given queries, not 1,000 held-out base vectors
+            // Measured on those very queries, the predicted recall is what they get (the profile searched k + 1 and kept
+            // k, so a tie at the edge can differ: allow 0.01).
+            var chosen = index.Resolve(null, K);
+            var truth = GroundTruth.Compute(b, q, Metric.Cosine, K, threads: 1);
+            var r = index.SearchBatch(q, K, null, null, 1, out _);
+            double recall = RetrievalMetrics.RecallAtK(r.Ids, K, truth, K, K);
+            Assert.True(Math.Abs(chosen.PredictedRecall!.Value - recall) <= 0.01, $"{report.Spec}: predicted {chosen.PredictedRecall:F4}, measured {recall:F4}");
+        }
+        using var wrong = new VectorSet(D + 1, 1);
+        wrong.Add(new float[D + 1]);
+        var e = Assert.Throws<ArgumentException>(() => IndexTuner.Choose(b, Metric.Cosine, o with { Queries = wrong }));
+        Assert.Contains("Queries", e.Message);
+    }
 }

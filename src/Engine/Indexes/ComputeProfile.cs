@@ -62,8 +62,12 @@ public sealed class ComputeProfile
         double best = double.NegativeInfinity;
         foreach (var p in all)
             if (p.Recall > best) { keep.Add(p); best = p.Recall; }
+        // Equal FLOPs and recall (a shortlist longer than the candidates found changes nothing): the smaller shortlist and
+        // keep first, so the FLOPs frontier is the same on every run; time only breaks ties left after that.
         all.Sort((a, b) => a.FlopsPerQuery != b.FlopsPerQuery ? a.FlopsPerQuery.CompareTo(b.FlopsPerQuery)
-            : a.Recall != b.Recall ? b.Recall.CompareTo(a.Recall) : a.MicrosPerQuery.CompareTo(b.MicrosPerQuery));
+            : a.Recall != b.Recall ? b.Recall.CompareTo(a.Recall)
+            : a.Params.Shortlist != b.Params.Shortlist ? a.Params.Shortlist!.Value.CompareTo(b.Params.Shortlist!.Value)
+            : FirstKeep(a) != FirstKeep(b) ? FirstKeep(a).CompareTo(FirstKeep(b)) : a.MicrosPerQuery.CompareTo(b.MicrosPerQuery));
         best = double.NegativeInfinity;
         foreach (var p in all)
             if (p.Recall > best) { keep.Add(p); best = p.Recall; }
@@ -115,6 +119,8 @@ public sealed class ComputeProfile
     /// neighbours the profile checked (an upper bound, taken at r = 1/2 is too loose; at the target itself it is what
     /// decides whether a point "reaches" it).
     /// </summary>
+    private static int FirstKeep(ProfilePoint p) => p.Params.Rerank is { Count: > 0 } r ? r[0].Keep ?? int.MaxValue : 0;
+
     /// <summary>Relative difference in measured time below which two choices count as equally fast (then FLOPs decide).</summary>
     internal const double TimeTolerance = 0.10;
 

@@ -59,7 +59,7 @@ public sealed record ProfileOptions
 
     /// <summary>
     /// When set, series are measured longest shortlist (and first-stage keep) first, and a series stops raising nprobe
-    /// once its point is dominated by an earlier series' point (no more FLOPs, no more time, at least its recall): a
+    /// once its point is dominated by an earlier series' point (no more FLOPs, at least its recall): a
     /// short shortlist plateaus below what longer ones reach, and its widest probes — the slowest to measure — would
     /// never be chosen.
     /// </summary>
@@ -166,7 +166,8 @@ internal static class IndexProfiler
                     for (int j = 0; j < firstOfLine && !dominated; j++)
                     {
                         var q = measured[j].Point;
-                        dominated = q.FlopsPerQuery <= p.FlopsPerQuery && q.MicrosPerQuery <= p.MicrosPerQuery && q.Recall >= p.Recall;
+                        // FLOPs, not time: which points get measured must not depend on the machine's load.
+                        dominated = q.FlopsPerQuery <= p.FlopsPerQuery && q.Recall >= p.Recall;
                     }
                     if (dominated) break;
                 }
@@ -174,20 +175,16 @@ internal static class IndexProfiler
             }
         }
 
-        // Pass 2: time again the points on either frontier (FLOPs or pass-1 time), on warm code, best of three runs
+        // Pass 2: time again the points on either frontier (FLOPs or pass-1 time), on warm code, best of two runs
         // (pass 1's included) to shed interference; then the frontiers are taken again on the final times.
         var frontier = new HashSet<ProfilePoint>(new ComputeProfile(measured.Select(m => m.Point), k, nq, index.Count).Points, ReferenceEqualityComparer.Instance);
         var points = new List<ProfilePoint>();
         foreach (var (point, run) in measured)
         {
             if (!frontier.Contains(point)) continue;
-            double micros = point.MicrosPerQuery;
-            for (int rep = 0; rep < 2; rep++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                index.SearchBatch(queries, kq, ids, scores, run, null, 1, out _);
-                micros = Math.Min(micros, Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq);
-            }
+            long t0 = Stopwatch.GetTimestamp();
+            index.SearchBatch(queries, kq, ids, scores, run, null, 1, out _);
+            double micros = Math.Min(point.MicrosPerQuery, Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq);
             points.Add(point with { MicrosPerQuery = micros });
         }
         return new ComputeProfile(points, k, nq, index.Count);

@@ -23,7 +23,11 @@ public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Se
 /// interleaved with the other candidates (best round kept); +∞ when none reached it.</param>
 /// <param name="RecallAtPoint">The profiled recall of that point (or of its best point when none reached the target).</param>
 /// <param name="BuildSeconds">Build + profile time on the sample.</param>
-public sealed record TunerCandidate(IndexSpec Spec, double MicrosAtTarget, double RecallAtPoint, double BuildSeconds);
+/// <param name="GridNearTarget">The query-time series (shortlist as a multiple of k, first rerank stage's keep or 0)
+/// that put a point on its measured frontier near the target (recall within 0.05 below it, or above): the final profile
+/// of the chosen candidate measures only these and the next longer shortlist, instead of the whole grid.</param>
+public sealed record TunerCandidate(IndexSpec Spec, double MicrosAtTarget, double RecallAtPoint, double BuildSeconds,
+    IReadOnlyList<(int ShortlistMultiple, int FirstKeep)>? GridNearTarget = null);
 
 /// <summary>What the tuner decided and why.</summary>
 /// <param name="Spec">The chosen pipeline, as built on all the vectors.</param>
@@ -35,8 +39,10 @@ public sealed record TunerCandidate(IndexSpec Spec, double MicrosAtTarget, doubl
 /// <param name="ChooseSeconds">Of <paramref name="Seconds"/>: the structural choice on the sample.</param>
 /// <param name="FinalBuildSeconds">Of <paramref name="Seconds"/>: the build on all vectors.</param>
 /// <param name="FinalProfileSeconds">Of <paramref name="Seconds"/>: the final profile.</param>
+/// <param name="Chosen">The candidate the spec was taken from (measured on the sample).</param>
 public sealed record TuningReport(IndexSpec Spec, bool Rotate, double PrefixRecallRaw, double PrefixRecallRotated,
-    IReadOnlyList<TunerCandidate> Candidates, double Seconds, double ChooseSeconds = 0, double FinalBuildSeconds = 0, double FinalProfileSeconds = 0);
+    IReadOnlyList<TunerCandidate> Candidates, double Seconds, double ChooseSeconds = 0, double FinalBuildSeconds = 0, double FinalProfileSeconds = 0,
+    TunerCandidate? Chosen = null);
 
 /// <summary>
 /// Chooses a whole pipeline for a recall target on the user's own vectors, by measurement: a user gives vectors, a
@@ -66,7 +72,7 @@ public static class IndexTuner
         double chose = total.Elapsed.TotalSeconds;
         var index = VectorIndex.Build(vectors, choice.Spec, metric, BuildOptions(o, ids));
         double built = total.Elapsed.TotalSeconds;
-        ProfileTuned(index, o);
+        ProfileNear(index, o, choice.Chosen?.GridNearTarget);
         return (index, choice with
         {
             Seconds = total.Elapsed.TotalSeconds, ChooseSeconds = chose, FinalBuildSeconds = built - chose,
@@ -80,13 +86,15 @@ public static class IndexTuner
     /// error near ±0.004, where 200 would leave ±0.01) and sets its tuned recall, so searches without parameters run at
     /// the target. Collections call it after every (re)training of an <c>Auto</c> collection.
     /// </summary>
-    public static ComputeProfile ProfileTuned(IVectorIndex index, TunerOptions? options = null)
+    public static ComputeProfile ProfileTuned(IVectorIndex index, TunerOptions? options = null) => ProfileNear(index, options, null);
+
+    private static ComputeProfile ProfileNear(IVectorIndex index, TunerOptions? options, IReadOnlyList<(int, int)>? near)
     {
         ArgumentNullException.ThrowIfNull(index);
         var o = options ?? new TunerOptions();
         // The frontier is measured up to a few points above the target (or saturation): the widest probes are what make
         // a profile slow, and a search asking for more than the profile measured runs its best point.
-        var profile = index.Profile(ProfileFor(index, o) with
+        var profile = index.Profile(ProfileFor(index, o, near) with
         {
             HeldOutQueries = FinalProfileQueries, NProbes = IndexProfiler.RootTwoLadder(index.NList),
             StopAtRecall = o.TargetRecall + FinalProfileHeadroom < 1 ? o.TargetRecall + FinalProfileHeadroom : null,
@@ -161,7 +169,7 @@ public static class IndexTuner
         }
         var candidates = built.Select(b => b.Candidate).ToList();
         var chosen = best.Spec with { NList = NListFor((int)Math.Min(count, int.MaxValue), D, factor) };
-        return new TuningReport(chosen, rotate, raw, rotated, candidates, total.Elapsed.TotalSeconds);
+        return new TuningReport(chosen, rotate, raw, rotated, candidates, total.Elapsed.TotalSeconds, Chosen: best);
     }
 
     /// <summary>
@@ -254,19 +262,34 @@ public static class IndexTuner
     /// The query-time grid: nprobe over powers of two, shortlists of 4–40 k, and for a funnel two first-stage keeps
     /// (a fixed keep is exactly what failed on data nobody tuned for, so the profile chooses it).
     /// </summary>
-    private static ProfileOptions ProfileFor(IVectorIndexReader index, TunerOptions o)
+    private static ProfileOptions ProfileFor(IVectorIndexReader index, TunerOptions o, IReadOnlyList<(int ShortlistMultiple, int FirstKeep)>? near = null)
     {
+        int[] multiples = [.. ShortlistMultiples];
+        int[] keeps = [.. FirstKeepMultiples.Select(m => m * o.K)];
+        if (near is { Count: > 0 })
+        {
+            // The series that mattered near the target on the sample, and the next longer shortlist (the full data's
+            // lists differ from the sample's); keeps as they were. Cross product, as the profiler measures a grid.
+            var m = near.Select(g => g.ShortlistMultiple).Where(multiples.Contains).ToHashSet();
+            foreach (int x in m.ToArray())
+                if (Array.IndexOf(multiples, x) is int at && at + 1 < multiples.Length) m.Add(multiples[at + 1]);
+            var kept = near.Select(g => g.FirstKeep).Where(keeps.Contains).ToHashSet();
+            if (m.Count > 0) multiples = [.. m.Order()];
+            if (kept.Count > 0) keeps = [.. kept.Order()];
+        }
         var stages = index.Spec.Rerank;
         IReadOnlyList<IReadOnlyList<RerankStage>>? variants = null;
         if (stages.Count == 2)
-            variants = [
-                [stages[0] with { Keep = 3 * o.K }, stages[1]],
-                [stages[0] with { Keep = 6 * o.K }, stages[1]],
-                [stages[0] with { Keep = 12 * o.K }, stages[1]],
-            ];
-        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = [4, 8, 16, 40], RerankVariants = variants, Threads = 1, Queries = o.Queries,
+            variants = keeps.Select(keep => (IReadOnlyList<RerankStage>)[stages[0] with { Keep = keep }, stages[1]]).ToArray();
+        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = multiples, RerankVariants = variants, Threads = 1, Queries = o.Queries,
             StopWhenDominated = true };
     }
+
+    /// <summary>Shortlists the profiles try, as multiples of k.</summary>
+    private static readonly int[] ShortlistMultiples = [4, 8, 16, 40];
+
+    /// <summary>Keeps of a two-stage funnel's first stage the profiles try, as multiples of k.</summary>
+    private static readonly int[] FirstKeepMultiples = [3, 6, 12];
 
     /// <summary>Builds and profiles one candidate on the sample; the index stays alive for <see cref="TimeRoundRobin"/>.</summary>
     private static (IVectorIndex Index, TunerCandidate Candidate, bool Reached) Measure(IndexSpec spec, VectorSet sample, Metric metric, TunerOptions o)
@@ -280,7 +303,10 @@ public static class IndexTuner
             var profile = index.Profile(ProfileFor(index, o) with { StopAtRecall = Math.Min(1, o.TargetRecall + 0.02) });
             int i = profile.CheapestReachingIndex(o.TargetRecall, null, null, out bool reached);
             var point = profile.Points[i];
-            return (index, new TunerCandidate(spec, reached ? point.MicrosPerQuery : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds), reached);
+            var near = profile.Points.Where(pt => pt.Recall >= o.TargetRecall - 0.05)
+                .Select(pt => (pt.Params.Shortlist!.Value / o.K, pt.Params.Rerank!.Count == 2 ? pt.Params.Rerank[0].Keep ?? 0 : 0))
+                .Distinct().Order().ToArray();
+            return (index, new TunerCandidate(spec, reached ? point.MicrosPerQuery : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near), reached);
         }
         catch
         {
