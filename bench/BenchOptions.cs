@@ -75,7 +75,22 @@ internal sealed class BenchOptions
     public bool Spill { get; private set; }
     public bool IndexRotation { get; private set; }
 
-    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq", "auto", "spec"];
+    public static readonly string[] KnownMethods = ["flat", "ivf", "adanns-ivf", "mrl-funnel", "usearch", "opq", "ivf-opq", "auto", "spec", "ivf-rq"];
+
+    /// <summary>--rq-bits: RaBitQ bits per dim to build (ivf-rq).</summary>
+    public int[] RqBits { get; private set; } = [1];
+
+    /// <summary>--rq-dims: RaBitQ code dims to build (ivf-rq; default D).</summary>
+    public int[]? RqDims { get; private set; }
+
+    /// <summary>--rq-modes: bound (bound-driven first stage), fixed (the whole shortlist reranked), none (no rerank).</summary>
+    public string[] RqModes { get; private set; } = ["bound"];
+
+    /// <summary>--rq-keep: what the first (bound-driven) stage at the code dim keeps when the code dim is below D.</summary>
+    public int RqKeep { get; private set; } = 40;
+
+    /// <summary>--rq-eps: ε0 of the RaBitQ bound (default the papers' 1.9).</summary>
+    public float? RqEpsilon { get; private set; }
 
     /// <summary>--spec: the factory string of the spec method (any spec VectorIndex.Build takes).</summary>
     public string? Spec { get; private set; }
@@ -120,6 +135,15 @@ internal sealed class BenchOptions
                                  auto        the self-tuning index (spec Auto), one row per --target-recall
                                  spec        any --spec (e.g. Rot,IVF2048@96,Scan96,SQ8,Spill,Prefix8@192,
                                              Rerank192/60,Rerank384), built once; sweeps --shortlists × --nprobes
+                                 ivf-rq      IVF at d_c + RaBitQ codes (RQ{b}@{d}) for each --rq-bits × --rq-dims; rerank
+                                             at d (bound-driven, keeping --rq-keep) then D, or at D when d = D;
+                                             sweeps --rq-modes × shortlist × nprobe
+          --rq-bits LIST       ivf-rq: bits per dim (default 1; 2–8 = Extended RaBitQ)
+          --rq-dims LIST       ivf-rq: code dims (default D)
+          --rq-modes LIST      ivf-rq: bound (bound-driven first stage, default), fixed (rerank the whole shortlist),
+                               none (no rerank: recall of the codes' estimates)
+          --rq-keep N          ivf-rq: what the bound-driven stage at d < D keeps (default 40)
+          --rq-eps E           ivf-rq: ε0 of the error bound (default 1.9)
           --spec SPEC          spec: the factory string to build (--label names the rows; default "spec")
           --nlist N            IVF lists (default ≈ 4·√N, a power of two)
           --dc D               AdANNS-IVF clustering / probing dim (default D)
@@ -277,6 +301,25 @@ internal sealed class BenchOptions
                 case "--index-cache": o.IndexCache = Value(); break;
                 case "--prefix8": o.Prefix8 = IntValue(1); break;
                 case "--spill": o.Spill = true; break;
+                case "--rq-bits":
+                    o.RqBits = ParseIntList(a, Value());
+                    if (o.RqBits.Any(b => b > 8)) throw new ArgumentException("--rq-bits: RaBitQ codes have 1 to 8 bits per dim.");
+                    break;
+                case "--rq-dims": o.RqDims = ParseIntList(a, Value()); break;
+                case "--rq-keep": o.RqKeep = IntValue(1); break;
+                case "--rq-modes":
+                    o.RqModes = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    if (o.RqModes.Length == 0 || o.RqModes.Any(m => m is not ("bound" or "fixed" or "none")))
+                        throw new ArgumentException("--rq-modes: a comma list of bound, fixed, none.");
+                    break;
+                case "--rq-eps":
+                    {
+                        string v = Value();
+                        if (!float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out float e) || !(e > 0) || !float.IsFinite(e))
+                            throw new ArgumentException($"--rq-eps needs a positive number, got '{v}'.");
+                        o.RqEpsilon = e;
+                        break;
+                    }
                 case "--spec": o.Spec = Value(); break;
                 case "--index-rot": o.IndexRotation = true; break;
                 case "--dataset": o.DatasetName = Value(); break;

@@ -42,6 +42,7 @@ internal static class Harness
                 case "ivf-opq": points.AddRange(PqMethods.IvfOpq(data, truth, o)); break;
                 case "auto": points.AddRange(AutoMethod.Run(data, truth, o)); break;
                 case "spec": points.AddRange(SpecMethod.Run(data, truth, o)); break;
+                case "ivf-rq": points.AddRange(RqMethod.Run(data, truth, o)); break;
                 default:
                     throw new ArgumentException($"Unknown method '{method}'.");
             }

@@ -127,12 +127,12 @@ internal static class PqMethods
         }
     }
 
-    private static PqBuildOptions Options(BenchOptions o) => new(
+    internal static PqBuildOptions Options(BenchOptions o) => new(
         new KMeansOptions(MaxIterations: o.KMeansIterations, PointsPerCentroid: o.KMeansPoints, Threads: Math.Max(1, o.BuildThreads)),
         new OpqOptions(Iterations: o.OpqIterations, Threads: Math.Max(1, o.BuildThreads)),
         PqIterations: o.PqIterations, TrainingSample: o.PqTrain, Threads: Math.Max(1, o.BuildThreads));
 
-    private static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o)
+    internal static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o)
     {
         string? cached = CachePath(data, spec, o);
         if (cached is not null && File.Exists(cached) && File.Exists(cached + ".seconds"))

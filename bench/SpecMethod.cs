@@ -30,7 +30,8 @@ internal static class SpecMethod
                 double best = BatchTiming.BestSeconds(o.Repeats, nq, () => results = index.SearchBatch(data.Queries, k, p, null, o.Threads, out stats));
                 var (recall1, recallK, acc) = Accuracy.Of(results!.Ids, data, truth, k);
                 var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, null, out _));
-                var parameters = new Dictionary<string, object> { ["spec"] = spec.ToString(), ["nprobe"] = nprobe, ["shortlist"] = shortlist };
+                var parameters = new Dictionary<string, object> { ["spec"] = spec.ToString(), ["nprobe"] = nprobe, ["shortlist"] = shortlist,
+                    ["reranked"] = stats.Queries > 0 ? (double)stats.VectorsReranked / stats.Queries : 0 };
                 var point = new OperatingPoint(data.Name, method, parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
                     nq / best, qpsSingle, p50, p99, build, index.ResidentBytesPerVector + index.RerankBytesPerVector, o.Threads, data.Base.Count, D, nq);
                 Report.Print(point);

@@ -84,6 +84,31 @@ public class RaBitQKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 4)]
+    [InlineData(63, 8)]
+    [InlineData(128, 4)]
+    [InlineData(130, 8)]
+    [InlineData(384, 5)]
+    public void QuantizeToPlanesEqualsTheTwoScalarSteps(int d, int bits)
+    {
+        var rng = new Random(d + bits);
+        var q = new float[d];
+        for (int j = 0; j < d; j++) q[j] = (float)(rng.NextDouble() - 0.4);
+        int words = RaBitQKernels.Words(d);
+        var levels = new byte[d];
+        float delta = RaBitQKernels.QuantizeQuery(q, bits, levels, out float lo);
+        var planes = new ulong[bits * words];
+        RaBitQKernels.QueryPlanes(levels, bits, words, planes);
+        var fastLevels = new byte[words * 64];
+        var fastPlanes = new ulong[bits * words];
+        float fastDelta = RaBitQKernels.QuantizeToPlanes(q, bits, words, new float[d], fastLevels, fastPlanes, out float fastLo);
+        Assert.Equal(delta, fastDelta);
+        Assert.Equal(lo, fastLo);
+        Assert.Equal(levels, fastLevels.AsSpan(0, d).ToArray());
+        Assert.Equal(planes, fastPlanes);
+    }
+
     [Fact]
     public void BadArgumentsAreRejected()
     {

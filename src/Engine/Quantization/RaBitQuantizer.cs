@@ -252,7 +252,8 @@ public sealed class RaBitQuantizer
     public sealed class QueryScratch(RaBitQuantizer q)
     {
         internal readonly float[] Rotated = new float[q.Dimension], Residual = new float[q.Dimension];
-        internal readonly byte[] Levels = new byte[q.Dimension];
+        internal readonly byte[] Levels = new byte[q.Words * 64];
+        internal readonly float[] Scaled = new float[q.Dimension];
 
         /// <summary>The dims this scratch was made for.</summary>
         public int Shape => Rotated.Length;
@@ -275,8 +276,7 @@ public sealed class RaBitQuantizer
         TensorPrimitives.Subtract(s.Rotated, _rotatedCenters.AsSpan(list * d, d), res);
         float norm = MathF.Sqrt(TensorPrimitives.Dot(res, res));
         float sum = TensorPrimitives.Sum(res);
-        s.Delta = RaBitQKernels.QuantizeQuery(res, QueryBits, s.Levels, out s.Lo);
-        RaBitQKernels.QueryPlanes(s.Levels, QueryBits, Words, s.Planes);
+        s.Delta = RaBitQKernels.QuantizeToPlanes(res, QueryBits, Words, s.Scaled, s.Levels, s.Planes, out s.Lo);
         s.Shift = ((1 << Bits) - 1) / 2f * sum;
         s.ListConstant = -(l2 ? 2f : 1f) * TensorPrimitives.Dot(q[..d], _centers.AsSpan(list * d, d));
         s.BoundScale = Epsilon0 * norm;

@@ -1,0 +1,69 @@
+using Adanns.Engine.Indexes;
+
+namespace Adanns.Bench;
+
+/// <summary>
+/// <c>ivf-rq</c>: IVF at d_c plus RaBitQ codes (<c>RQ{b}@{d}</c>) for each <c>--rq-bits</c> × <c>--rq-dims</c>. With
+/// d = D the rerank is one bound-driven stage at D; with d &lt; D a bound-driven stage at d keeps <c>--rq-keep</c> and a
+/// last stage reranks those at D. <c>--rq-modes</c> sweeps the bound-driven stage (<c>bound</c>), the same stage over the
+/// whole fixed shortlist (<c>fixed</c>) and no rerank at all (<c>none</c>: the codes' estimates ranked). Rows carry the
+/// code bytes and the vectors reranked per query.
+/// </summary>
+internal static class RqMethod
+{
+    public static IEnumerable<OperatingPoint> Run(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o)
+    {
+        int D = data.Base.Dimension, k = o.K;
+        int nlist = o.NList ?? IvfMethods.DefaultNList(data.Base.Count);
+        int dc = o.CoarseDim ?? D;
+        if (o.IndexRotation && o.Rotate) throw new ArgumentException("--index-rot and --rotate do not combine: the vectors would be rotated twice.");
+        foreach (int bits in o.RqBits)
+        foreach (int d in o.RqDims ?? [D])
+        {
+            if (d > D) throw new ArgumentException($"--rq-dims: {d} is above D = {D}.");
+            string stages = d == D ? $"Rerank{D}" : $"Rerank{d}/{o.RqKeep},Rerank{D}";
+            var spec = IndexSpec.Parse($"{(o.IndexRotation ? "Rot," : "")}IVF{nlist}@{dc},RQ{bits}@{d}{(o.Spill ? ",Spill" : "")},{stages}");
+            var (index, build) = PqMethods.Build(data, spec, o);
+            using var owned = index;
+            if (o.RqEpsilon is { } eps) index.RaBitQ!.Epsilon0 = eps;
+            foreach (string mode in o.RqModes)
+            {
+                index.BoundDrivenRerank = mode == "bound";
+                int[] shortlists = mode == "none" ? [k] : o.Shortlists ?? [100, 200, 400];
+                foreach (int sl in shortlists.Where(x => x >= k).Distinct().Order())
+                {
+                    var plateau = new Plateau();
+                    foreach (int np in IvfMethods.NProbes(nlist, o))
+                    {
+                        var p = new SearchParams { NProbe = np, Shortlist = sl, Rerank = mode == "none" ? [] : null };
+                        var parameters = new Dictionary<string, object>
+                        {
+                            ["nlist"] = nlist, ["dc"] = dc, ["bits"] = bits, ["d"] = d, ["bytes"] = index.CodeBytes, ["spill"] = spec.Spill,
+                            ["rot"] = spec.Rotate ? "index" : o.Rotate ? "harness" : "none", ["mode"] = mode, ["eps"] = index.RaBitQ!.Epsilon0,
+                            ["shortlist"] = sl, ["nprobe"] = np, ["stages"] = mode == "none" ? "" : stages,
+                        };
+                        var point = Measure(data, truth, o, o.Label ?? "ivf-rq", index, p, build, parameters);
+                        yield return point;
+                        if (point.RecallAtK >= o.StopRecall || plateau.Reached(point.RecallAtK)) break;
+                    }
+                }
+            }
+        }
+    }
+
+    private static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
+        PqIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
+    {
+        int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
+        SearchResults? results = null;
+        SearchStats stats = default;
+        double best = BatchTiming.BestSeconds(o.Repeats, nq, () => results = index.SearchBatch(data.Queries, k, p, o.Threads, out stats));
+        var (recall1, recallK, acc) = Accuracy.Of(results!.Ids, data, truth, k);
+        var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, out _));
+        parameters["reranked"] = stats.Queries > 0 ? (double)stats.VectorsReranked / stats.Queries : 0;
+        var point = new OperatingPoint(data.Name, method, parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
+            nq / best, qpsSingle, p50, p99, build, index.ResidentBytesPerVector, o.Threads, data.Base.Count, D, nq);
+        Report.Print(point);
+        return point;
+    }
+}
