@@ -446,8 +446,8 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     {
         long started = Stopwatch.GetTimestamp();
         SearchPath path;
-        ResolvedSearch? used = null;
-        var stats = new SearchStats { Queries = 1 };
+        ResolvedSearch? used;
+        var stats = new SearchStats();
         int D = Dimension;
         if (k < 1 || k > 100_000) throw new AdannsException(AdannsErrorCode.InvalidQuery, $"k must be in [1, 100000] (got {k}).");
         if (query.Length != D) throw new AdannsException(AdannsErrorCode.WrongDimension, $"Collection \"{Name}\": the query has {query.Length} dims; expected {D}.");
@@ -455,74 +455,120 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             throw new AdannsException(AdannsErrorCode.NonFiniteVector, $"Collection \"{Name}\": the query has NaN or infinite components.");
         var ids = new long[k];
         var scores = new float[k];
-        int n;
         _lock.EnterReadLock();
         try
         {
             ThrowIfClosed();
-            if (_index is null)
+            using var bits = filter is null ? null : MatchingKeys(filter);
+            // The engine's tie rule: among equal scores the lower record id wins (RecordId order: numbers before strings,
+            // numbers ascending, strings ordinal), on every path. An exact path asks for more than k hits: when the last
+            // one still ties with the k-th, the group of equal scores runs past the cut, and the search runs again with
+            // room for all of it, so the k kept are the lowest ids of the group, whatever order the rows sit in.
+            int extra = 1, n;
+            bool exact;
+            while (true)
             {
-                path = SearchPath.Flat;
-                using var bits = filter is null ? null : MatchingKeys(filter);
-                n = _flat!.Search(query, k, Metric, bits is null ? null : bits.Accept, ids, scores);
-                stats.VectorsScanned = _flat.Count;
-                stats.Flops = (long)_flat.Count * D;
+                n = SearchPathOnce(query, k, k + extra, parameters, bits, ref ids, ref scores, ref stats, out path, out used, out exact);
+                if (!exact || n < k + extra || scores[k - 1] != scores[k + extra - 1]) break;
+                extra = (int)Math.Min(int.MaxValue - k, Math.Max(32L, 4L * extra));
             }
-            else if (filter is null)
-            {
-                path = SearchPath.Index;
-                used = Resolve(parameters, k);
-                n = IndexSearch(query, k, parameters, null, ids, scores, ref stats);
-            }
-            else
-            {
-                using var bits = MatchingKeys(filter);
-                double selectivity = _keys.Count == 0 ? 0 : (double)bits.Count / _keys.Count;
-                if (selectivity <= _options.ExactFilterSelectivity)
-                {
-                    path = SearchPath.ExactFiltered;
-                    n = ExactFiltered(query, k, bits, ids, scores, ref stats);
-                }
-                else
-                {
-                    path = SearchPath.IndexFiltered;
-                    var p = parameters ?? new SearchParams();
-                    if (!p.UsesProfile)
-                    {
-                        // Probe more lists, as the filtered k nearest lie farther out: nprobe · s^-0.3 (×1.23 at 50 %,
-                        // ×2 at 10 %). The exponent keeps filtered recall@10 at the unfiltered one on MiniLM (30k × 384,
-                        // IVF128, nprobe 8: 0.829 unfiltered; 0.829 / 0.832 at 50 % / 10 %; s^-1 gave 0.862 / 0.986 at
-                        // 2.4x / 11x the cost; s^0 gave 0.814 / 0.751).
-                        int baseProbe = Resolve(p, k).NProbe;
-                        double widen = Math.Pow(Math.Max(selectivity, 1e-3), -FilterProbeExponent);
-                        p = p with { NProbe = Math.Min(_index.NList, (int)Math.Round(baseProbe * widen)) };
-                    }
-                    used = Resolve(p, k);
-                    n = IndexSearch(query, k, p, bits, ids, scores, ref stats);
-                    if (n < k && bits.Count >= n + 1)
-                    {
-                        // The probed lists held too few matches, but more exist: answer exactly instead.
-                        path = SearchPath.ExactFiltered;
-                        used = null;
-                        n = ExactFiltered(query, k, bits, ids, scores, ref stats);
-                    }
-                }
-            }
+            stats.Queries = 1;
             var hits = new SearchHit[n];
-            var vectors = withVectors ? ReadVectors(ids.AsSpan(0, n)) : null;
+            for (int i = 0; i < n; i++) hits[i] = new SearchHit(_meta[ids[i]].Id, scores[i], null);
+            var keyOf = new Dictionary<RecordId, long>(n);
+            for (int i = 0; i < n; i++) keyOf[hits[i].Id] = ids[i];
+            Array.Sort(hits, Metric.HigherIsBetter() ? SearchHitOrder.HigherIsBetter : SearchHitOrder.LowerIsBetter);
+            n = Math.Min(n, k);
+            var kept = new long[n];
+            for (int i = 0; i < n; i++) kept[i] = keyOf[hits[i].Id];
+            var vectors = withVectors ? ReadVectors(kept) : null;
+            var result = new SearchHit[n];
             for (int i = 0; i < n; i++)
             {
-                var m = _meta[ids[i]];
-                hits[i] = new SearchHit(m.Id, scores[i], withPayload ? m.Payload : null)
+                var m = _meta[kept[i]];
+                result[i] = new SearchHit(m.Id, hits[i].Score, withPayload ? m.Payload : null)
                 {
                     Vector = vectors is null ? default : vectors.AsMemory(i * D, D),
                 };
             }
             report = new SearchReport(path, used, stats);
             _metrics.Searched(Name, path, 1, Stopwatch.GetElapsedTime(started).TotalSeconds);
-            return hits;
+            return result;
         }
         finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// One run of the search path for this query: the exact paths (no index yet, a selective filter, exact
+    /// parameters) keep <paramref name="capacity"/> hits, the approximate ones k. Writes the hits (record keys, best
+    /// first) into <paramref name="ids"/> / <paramref name="scores"/>, grown to fit; returns how many. Caller holds the
+    /// read lock.
+    /// </summary>
+    private int SearchPathOnce(ReadOnlySpan<float> query, int k, int capacity, SearchParams? parameters, KeyBits? bits, ref long[] ids, ref float[] scores,
+        ref SearchStats stats, out SearchPath path, out ResolvedSearch? used, out bool exact)
+    {
+        used = null;
+        int D = Dimension;
+        if (_index is null)
+        {
+            path = SearchPath.Flat;
+            exact = true;
+            Room(ref ids, ref scores, capacity);
+            int found = _flat!.Search(query, capacity, Metric, bits, ids, scores);
+            stats.VectorsScanned += _flat.Count;
+            stats.Flops += (long)_flat.Count * D;
+            return found;
+        }
+        if (bits is null)
+        {
+            path = SearchPath.Index;
+            used = Resolve(parameters, k);
+            exact = used.Value.Exact;
+            int want = exact ? capacity : k;
+            Room(ref ids, ref scores, want);
+            return IndexSearch(query, want, parameters, null, ids, scores, ref stats);
+        }
+        double selectivity = _keys.Count == 0 ? 0 : (double)bits.Count / _keys.Count;
+        if (selectivity <= _options.ExactFilterSelectivity)
+        {
+            path = SearchPath.ExactFiltered;
+            exact = true;
+            Room(ref ids, ref scores, capacity);
+            return ExactFiltered(query, capacity, bits, ids, scores, ref stats);
+        }
+        path = SearchPath.IndexFiltered;
+        var p = parameters ?? new SearchParams();
+        if (!p.UsesProfile)
+        {
+            // Probe more lists, as the filtered k nearest lie farther out: nprobe · s^-0.3 (×1.23 at 50 %,
+            // ×2 at 10 %). The exponent keeps filtered recall@10 at the unfiltered one on MiniLM (30k × 384,
+            // IVF128, nprobe 8: 0.829 unfiltered; 0.829 / 0.832 at 50 % / 10 %; s^-1 gave 0.862 / 0.986 at
+            // 2.4x / 11x the cost; s^0 gave 0.814 / 0.751).
+            int baseProbe = Resolve(p, k).NProbe;
+            double widen = Math.Pow(Math.Max(selectivity, 1e-3), -FilterProbeExponent);
+            p = p with { NProbe = Math.Min(_index.NList, (int)Math.Round(baseProbe * widen)) };
+        }
+        used = Resolve(p, k);
+        exact = used.Value.Exact;
+        int n = exact ? capacity : k;
+        Room(ref ids, ref scores, n);
+        int got = IndexSearch(query, n, p, bits, ids, scores, ref stats);
+        if (!exact && got < k && bits.Count >= got + 1)
+        {
+            // The probed lists held too few matches, but more exist: answer exactly instead.
+            path = SearchPath.ExactFiltered;
+            used = null;
+            exact = true;
+            Room(ref ids, ref scores, capacity);
+            got = ExactFiltered(query, capacity, bits, ids, scores, ref stats);
+        }
+        return got;
+    }
+
+    private static void Room(ref long[] ids, ref float[] scores, int n)
+    {
+        if (ids.Length < n) ids = new long[n];
+        if (scores.Length < n) scores = new float[n];
     }
 
     /// <summary>The stored (caller-space) vectors of live record <paramref name="keys"/>, from the record store; caller holds the read lock.</summary>
@@ -574,31 +620,21 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         const int Batch = 256;
         var index = _index!;
         int D = Dimension;
-        var q = query; // stored vectors come back in the caller's space
-        float qn = MathF.Sqrt(VectorMath.NormSquared(q));
         var rows = new float[Batch * D];
-        var keys = new float[k];
-        var slots = new int[k];
-        var heap = new TopKHeap(keys, slots);
         var matched = new List<long>((int)filter.Count);
         filter.CopyKeysTo(matched);
         matched.RemoveAll(key => !index.Contains(key));
         var all = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(matched);
+        var scan = new ExactScan(Metric, query, k); // stored vectors come back in the caller's space
         for (int s = 0; s < all.Length; s += Batch)
         {
             int m = Math.Min(Batch, all.Length - s);
             index.ReadStoredVectors(all.Slice(s, m), rows.AsSpan(0, m * D));
-            for (int j = 0; j < m; j++) heap.Push(FlatStore.Key(q, rows.AsSpan(j * D, D), Metric, qn), s + j);
+            scan.Add(rows, D, all.Slice(s, m), m);
         }
         stats.VectorsScanned += matched.Count;
         stats.Flops += (long)matched.Count * D;
-        int n = heap.SortBestFirst();
-        for (int j = 0; j < n; j++)
-        {
-            ids[j] = matched[heap.Ids[j]];
-            scores[j] = Metric.HigherIsBetter() ? -heap.Keys[j] : heap.Keys[j];
-        }
-        return n;
+        return scan.Finish(ids.AsSpan(0, k), scores.AsSpan(0, k));
     }
 
     /// <summary>

@@ -1,10 +1,12 @@
+using Adanns.Engine.Indexes;
 using Adanns.Kernels;
 
 namespace Adanns.Engine.Collections;
 
 /// <summary>
 /// Exact in-memory vector store used until a collection has enough vectors to train its IVF index: rows in one
-/// growable array, delete by moving the last row into the hole. Not thread-safe (the collection locks).
+/// growable array, delete by moving the last row into the hole (row order does not matter: equal scores are ordered
+/// by record key, not by row). Not thread-safe (the collection locks).
 /// </summary>
 internal sealed class FlatStore
 {
@@ -51,38 +53,15 @@ internal sealed class FlatStore
 
     public void Read(long id, Span<float> dst) => _data.AsSpan(_pos[id] * _dim, _dim).CopyTo(dst);
 
-    /// <summary>Exact top-k by <paramref name="metric"/> over rows <paramref name="accept"/> passes; returns hits written.</summary>
-    public int Search(ReadOnlySpan<float> q, int k, Metric metric, Func<long, bool>? accept, Span<long> ids, Span<float> scores)
+    /// <summary>
+    /// Exact top-k by <paramref name="metric"/> over the rows <paramref name="filter"/> accepts (the engine's one exact
+    /// search, <see cref="ExactScan"/>: equal scores go to the lower record key, wherever the rows sit); returns hits
+    /// written.
+    /// </summary>
+    public int Search(ReadOnlySpan<float> q, int k, Metric metric, IIdFilter? filter, Span<long> ids, Span<float> scores)
     {
-        var keys = new float[k];
-        var slots = new int[k];
-        var heap = new TopKHeap(keys, slots);
-        float qn = metric == Metric.Cosine ? MathF.Sqrt(VectorMath.NormSquared(q)) : 1f;
-        for (int i = 0; i < Count; i++)
-        {
-            if (accept is not null && !accept(_ids[i])) continue;
-            heap.Push(Key(q, _data.AsSpan(i * _dim, _dim), metric, qn), i);
-        }
-        int n = heap.SortBestFirst();
-        for (int j = 0; j < n; j++)
-        {
-            ids[j] = _ids[heap.Ids[j]];
-            scores[j] = metric.HigherIsBetter() ? -heap.Keys[j] : heap.Keys[j];
-        }
-        return n;
-    }
-
-    /// <summary>Smaller-is-better key of one row: L2², −dot, or −cosine.</summary>
-    internal static float Key(ReadOnlySpan<float> q, ReadOnlySpan<float> x, Metric metric, float qNorm) => metric switch
-    {
-        Metric.L2 => VectorMath.L2Squared(q, x),
-        Metric.InnerProduct => -VectorMath.Dot(q, x),
-        _ => CosineKey(q, x, qNorm),
-    };
-
-    private static float CosineKey(ReadOnlySpan<float> q, ReadOnlySpan<float> x, float qNorm)
-    {
-        var (dot, _, xx) = VectorMath.DotAndNorms(q, x);
-        return xx > 0 && qNorm > 0 ? -dot / (MathF.Sqrt(xx) * qNorm) : 0f;
+        var scan = new ExactScan(metric, q, k);
+        if (Count > 0) scan.Add(_data.AsSpan(0, Count * _dim), _dim, _ids.AsSpan(0, Count), Count, filter);
+        return scan.Finish(ids[..k], scores[..k]);
     }
 }

@@ -54,6 +54,33 @@ public readonly record struct SearchHit(RecordId Id, float Score, IReadOnlyDicti
     public ReadOnlyMemory<float> Vector { get; init; }
 }
 
+/// <summary>
+/// The order of search results everywhere (a collection's hits, a cluster's merged shards): the better score first
+/// (by the metric's direction), and among equal scores the lower record id (<see cref="RecordId.CompareTo"/>).
+/// </summary>
+public sealed class SearchHitOrder : IComparer<SearchHit>
+{
+    private readonly bool _higherIsBetter;
+
+    private SearchHitOrder(bool higherIsBetter) => _higherIsBetter = higherIsBetter;
+
+    /// <summary>For similarity metrics (cosine, inner product).</summary>
+    public static SearchHitOrder HigherIsBetter { get; } = new(true);
+
+    /// <summary>For distances (L2).</summary>
+    public static SearchHitOrder LowerIsBetter { get; } = new(false);
+
+    /// <summary>The order for <paramref name="metric"/>.</summary>
+    public static SearchHitOrder For(Metric metric) => metric.HigherIsBetter() ? HigherIsBetter : LowerIsBetter;
+
+    /// <inheritdoc/>
+    public int Compare(SearchHit a, SearchHit b)
+    {
+        int c = _higherIsBetter ? b.Score.CompareTo(a.Score) : a.Score.CompareTo(b.Score);
+        return c != 0 ? c : a.Id.CompareTo(b.Id);
+    }
+}
+
 /// <summary>How a search ran (for tests, benchmarks and diagnostics).</summary>
 public enum SearchPath
 {

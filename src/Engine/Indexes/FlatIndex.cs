@@ -15,7 +15,8 @@ namespace Adanns.Engine.Indexes;
 /// <see cref="BlockKernels.DotBlock"/>, and each dot product is turned into a ranking key in place:
 /// L2 uses ‖x‖² − 2q·x (‖q‖² is added back at the end), cosine uses q̂·x / ‖x[:d]‖, inner product −q·x.
 /// The per-row terms (‖x[:d]‖² or 1/‖x[:d]‖) come from the set's cached prefix norms.
-/// Single-query search on one thread allocates nothing (per-thread scratch).
+/// Single-query search on the CPU is the engine's one exact search (<see cref="ExactScan"/>: equal scores go to the
+/// lower row id, a row's score never depends on its position); on one thread it allocates nothing.
 /// With <see cref="Device"/> set to a GPU, searches run there instead (rows copied to device memory once, on first
 /// use): the tiled distance kernel and the device top-k, same keys and tie rule, so the same results up to float
 /// rounding. k above <see cref="GpuDevice.MaxK"/> runs on the CPU.
@@ -24,15 +25,12 @@ public sealed class FlatIndex
 {
     private const int RowTile = 256;       // 256 rows × 384 dims × 4 B = 384 KB: stays in a 1.25 MB L2.
     private const int QueryGroup = 4;      // the micro-kernel's query block.
-    private const int SingleQueryTile = 1024;
 
     private readonly VectorSet _vectors;
     private readonly ConcurrentDictionary<int, RowTerms> _rowTerms = new();
     private readonly Lock _gpuGate = new();
     private GpuRows? _gpu;
     private ComputeDevice _device;
-
-    [ThreadStatic] private static Scratch? t_scratch;
 
     /// <summary>Searches <paramref name="vectors"/> (not copied; the caller keeps ownership) under <paramref name="metric"/>.</summary>
     public FlatIndex(VectorSet vectors, Metric metric)
@@ -104,45 +102,40 @@ public sealed class FlatIndex
             return;
         }
         var terms = GetRowTerms(d);
-        var scratch = t_scratch ??= new Scratch();
-        var q = scratch.Query(d);
-        float qNorm2 = PrepareQuery(query[..d], q);
-
         int n = Count;
         threads = ResolveThreads(threads, n);
         if (threads <= 1)
         {
-            var heap = new TopKHeap(scratch.HeapKeys(k), scratch.HeapIds(k));
-            ScanOne(q, 0, n, d, terms, ref heap, scratch);
-            Finish(ref heap, qNorm2, ids, scores);
+            var scan = new ExactScan(Metric, query[..d], k);
+            ScanRows(ref scan, 0, n, d, terms);
+            scan.Finish(ids, scores);
             return;
         }
 
-        SearchParallel(q, qNorm2, k, d, terms, threads, ids, scores, scratch);
+        SearchParallel(query[..d], k, d, terms, threads, ids, scores);
     }
 
     // Kept out of Search so the lambda's closure is allocated only on this path, not on every call.
-    private void SearchParallel(ReadOnlySpan<float> q, float qNorm2, int k, int d, RowTerms terms, int threads, Span<long> ids, Span<float> scores, Scratch scratch)
+    private void SearchParallel(ReadOnlySpan<float> query, int k, int d, RowTerms terms, int threads, Span<long> ids, Span<float> scores)
     {
-        // Rows split across threads; each keeps its own top-k, merged deterministically (ties → lower id).
+        // Rows split across threads; each keeps its own top-k, merged by the same rule (ties → lower id).
         int n = Count;
         var partKeys = new float[threads * k];
-        var partIds = new int[threads * k];
+        var partIds = new long[threads * k];
         var partCounts = new int[threads];
-        var qCopy = q.ToArray();
+        var qCopy = query.ToArray();
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
         {
             int start = (int)((long)n * t / threads), end = (int)((long)n * (t + 1) / threads);
-            var local = t_scratch ??= new Scratch();
-            var heap = new TopKHeap(partKeys.AsSpan(t * k, k), partIds.AsSpan(t * k, k));
-            ScanOne(qCopy, start, end, d, terms, ref heap, local);
-            partCounts[t] = heap.Count;
+            var scan = new ExactScan(Metric, qCopy, k);
+            ScanRows(ref scan, start, end, d, terms);
+            partCounts[t] = scan.TakeSorted(partKeys.AsSpan(t * k, k), partIds.AsSpan(t * k, k));
         });
-        var merged = new TopKHeap(scratch.HeapKeys(k), scratch.HeapIds(k));
+        var merged = new ExactScan(Metric, query, k);
         for (int t = 0; t < threads; t++)
             for (int j = 0; j < partCounts[t]; j++)
                 merged.Push(partKeys[t * k + j], partIds[t * k + j]);
-        Finish(ref merged, qNorm2, ids, scores);
+        merged.Finish(ids, scores);
     }
 
     /// <summary>
@@ -271,17 +264,14 @@ public sealed class FlatIndex
         }
     }
 
-    private void ScanOne(ReadOnlySpan<float> q, int start, int end, int d, RowTerms terms, ref TopKHeap heap, Scratch scratch)
+    /// <summary>Offers rows [start, end) to <paramref name="scan"/> (ids are row numbers), a tile at a time.</summary>
+    private void ScanRows(ref ExactScan scan, int start, int end, int d, RowTerms terms)
     {
-        var buf = scratch.Tile(SingleQueryTile);
         int D = Dimension;
-        for (int r0 = start; r0 < end; r0 += SingleQueryTile)
+        for (int r0 = start; r0 < end; r0 += ExactScan.Tile)
         {
-            int nr = Math.Min(SingleQueryTile, end - r0);
-            var dots = buf[..nr];
-            RowKernels.DotRows(q, _vectors.RowBlock(r0, nr), D, dots);
-            ToKeys(dots, terms, r0);
-            TopK.PushAll(ref heap, dots, r0);
+            int nr = Math.Min(ExactScan.Tile, end - r0);
+            scan.AddRange(_vectors.RowBlock(r0, nr), D, r0, nr, terms.Values.Length == 0 ? default : terms.Values.AsSpan(r0, nr));
         }
     }
 
@@ -448,25 +438,5 @@ public sealed class FlatIndex
     private sealed record RowTerms(int Count, float[] Values)
     {
         public static readonly RowTerms Empty = new(-1, []);
-    }
-
-    /// <summary>Per-thread buffers grown on demand and reused across queries.</summary>
-    private sealed class Scratch
-    {
-        private float[] _query = [];
-        private float[] _tile = [];
-        private float[] _keys = [];
-        private int[] _ids = [];
-
-        public Span<float> Query(int d) => Grow(ref _query, d).AsSpan(0, d);
-        public Span<float> Tile(int n) => Grow(ref _tile, n).AsSpan(0, n);
-        public Span<float> HeapKeys(int k) => Grow(ref _keys, k).AsSpan(0, k);
-        public Span<int> HeapIds(int k) => Grow(ref _ids, k).AsSpan(0, k);
-
-        private static T[] Grow<T>(ref T[] arr, int n)
-        {
-            if (arr.Length < n) arr = new T[Math.Max(n, arr.Length * 2)];
-            return arr;
-        }
     }
 }

@@ -93,7 +93,7 @@ public sealed partial class IvfIndex
         if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "Threads must be ≥ 0 (0 = all cores).");
         if (threads == 0) threads = Environment.ProcessorCount;
         threads = Math.Max(1, Math.Min(threads, nq));
-        if (filter is not null)
+        if (filter is not null || r.Exact)
         {
             SearchEach(queries, nq, k, r, filter, threads, ids, scores, out stats);
             return;
@@ -240,6 +240,11 @@ public sealed partial class IvfIndex
         PrepareQuery(query, q);
         stats.Queries++;
         stats.Flops += RotationFlops;
+        if (r.Exact)
+        {
+            ExactSearch(q, k, r.ScanDim, filter, outIds, outScores, s, ref stats);
+            return;
+        }
 
         // 1. Coarse: rank the probe centroids at d_c'.
         int nprobe = r.NProbe;
@@ -263,6 +268,40 @@ public sealed partial class IvfIndex
         stats.ListsProbed += probed;
         int found = heap.SortBestFirst();
         Finish(q, k, r, heap.Keys[..found], heap.Ids[..found], starts, outIds, outScores, s, ref stats);
+    }
+
+    /// <summary>
+    /// Exact mode: every live row (that <paramref name="filter"/> accepts) scored at dim d through the engine's one
+    /// exact search (<see cref="ExactScan"/>: equal scores go to the lower external id). Rows come from the row store,
+    /// or, when the float scan store holds every dim, are read out of it a chunk at a time.
+    /// </summary>
+    private void ExactSearch(ReadOnlySpan<float> q, int k, int d, IIdFilter? filter, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    {
+        int D = Dimension;
+        var scan = new ExactScan(Metric, q[..d], k);
+        foreach (var list in _lists)
+        {
+            int count = list.Count;
+            if (count == 0) continue;
+            if (list.Rows is { } rows)
+            {
+                scan.Add(rows.AsSpan(0, count * D), D, list.Ids.AsSpan(0, count), count, filter);
+            }
+            else
+            {
+                var buf = s.Row(ScanChunk * D);
+                for (int r0 = 0; r0 < count; r0 += ScanChunk)
+                {
+                    int m = Math.Min(ScanChunk, count - r0);
+                    for (int j = 0; j < m; j++) list.Read(r0 + j, buf.Slice(j * D, D));
+                    scan.Add(buf[..(m * D)], D, list.Ids.AsSpan(r0, m), m, filter);
+                }
+            }
+            stats.VectorsScanned += count;
+            stats.Flops += (long)count * d;
+        }
+        stats.ListsProbed += NList;
+        scan.Finish(outIds[..k], outScores[..k]);
     }
 
     /// <summary>Rotates (if configured) the query into <paramref name="q"/>.</summary>

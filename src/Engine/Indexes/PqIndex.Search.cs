@@ -828,19 +828,22 @@ public sealed partial class PqIndex
     /// <summary>Exact key (smaller is better) of a stored row at dim d (see <see cref="RerankKey"/>).</summary>
     private float RowKey(ReadOnlySpan<float> row, ReadOnlySpan<float> q, int d) => RerankKey.Of(Metric, q, row, d);
 
-    /// <summary>Every live vector (that <paramref name="filter"/> accepts) scored at dim d from the rerank store.</summary>
+    /// <summary>
+    /// Every live vector (that <paramref name="filter"/> accepts) scored at dim d from the rerank store, through the
+    /// engine's one exact search (<see cref="ExactScan"/>: equal scores go to the lower external id).
+    /// </summary>
     private void ExactSearch(ReadOnlySpan<float> q, int k, int d, IIdFilter? filter, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
     {
         int D = Dimension;
-        var heap = new TopKHeap(s.ShortKeys(k), s.ShortIds(k));
+        var scan = new ExactScan(Metric, q[..d], k);
         long reranked = 0;
         if (_rows is not null)
         {
-            for (int slot = 0; slot < _slotCount; slot++)
+            // Resident rows by slot, a tile at a time (removed slots have id −1 and are skipped).
+            for (int s0 = 0; s0 < _slotCount; s0 += ExactScan.Tile)
             {
-                if (_slotIds[slot] < 0 || (filter is not null && !filter.Accept(_slotIds[slot]))) continue;
-                heap.Push(RowKey(_rows.Row(slot), q, d), slot);
-                reranked++;
+                int m = Math.Min(ExactScan.Tile, _slotCount - s0);
+                reranked += scan.Add(_rows.RowBlock(s0, m), D, _slotIds.AsSpan(s0, m), m, filter);
             }
         }
         else
@@ -855,26 +858,14 @@ public sealed partial class PqIndex
                     if (_slotIds[slot] >= 0 && (filter is null || filter.Accept(_slotIds[slot]))) chunk[m++] = slot;
                 if (m == 0) continue;
                 ReadExternal(chunk[..m], rows[..(m * D)], s);
-                for (int j = 0; j < m; j++) heap.Push(RowKey(rows.Slice(j * D, D), q, d), chunk[j]);
-                reranked += m;
+                var ids = s.ReadIds(m);
+                for (int j = 0; j < m; j++) ids[j] = _slotIds[chunk[j]];
+                reranked += scan.Add(rows[..(m * D)], D, ids, m);
             }
         }
         stats.VectorsReranked += reranked;
         stats.Flops += reranked * d;
-        int found = heap.SortBestFirst();
-        for (int j = 0; j < k; j++)
-        {
-            if (j < found)
-            {
-                outIds[j] = _slotIds[heap.Ids[j]];
-                outScores[j] = ScoreOf(heap.Keys[j], q[..d]);
-            }
-            else
-            {
-                outIds[j] = -1;
-                outScores[j] = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
-            }
-        }
+        scan.Finish(outIds[..k], outScores[..k]);
     }
 
     /// <summary>Per-thread buffers, grown on demand and reused: a warm search allocates nothing.</summary>

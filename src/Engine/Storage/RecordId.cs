@@ -7,7 +7,7 @@ namespace Adanns.Engine.Storage;
 /// The id of a record in a collection: an unsigned 64-bit number or a non-empty string (≤ <see cref="MaxStringBytes"/>
 /// UTF-8 bytes). The two kinds never compare equal (<c>7</c> and <c>"7"</c> are different records).
 /// </summary>
-public readonly struct RecordId : IEquatable<RecordId>
+public readonly struct RecordId : IEquatable<RecordId>, IComparable<RecordId>
 {
     /// <summary>Longest string id, in UTF-8 bytes.</summary>
     public const int MaxStringBytes = 512;
@@ -51,6 +51,16 @@ public readonly struct RecordId : IEquatable<RecordId>
 
     /// <inheritdoc/>
     public bool Equals(RecordId other) => _text is null ? other._text is null && _number == other._number : string.Equals(_text, other._text, StringComparison.Ordinal);
+
+    /// <summary>
+    /// The engine's id order (it breaks equal search scores: the lower id wins): numbers before strings, numbers
+    /// ascending, strings by ordinal (UTF-16 code unit) order.
+    /// </summary>
+    public int CompareTo(RecordId other)
+    {
+        if (IsString != other.IsString) return IsString ? 1 : -1;
+        return IsString ? string.CompareOrdinal(_text, other._text) : _number.CompareTo(other._number);
+    }
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is RecordId r && Equals(r);
