@@ -216,9 +216,10 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
     }
 
     /// <summary>
-    /// The k best records over all shards, best first: each shard's top-k from one live replica, merged by score
-    /// (metric direction), then write stamp (<see cref="TieKey"/>), then id, so with exact per-shard searches the result
-    /// equals a single node's exact search (equal scores included, where the engine orders them by write order).
+    /// The k best records over all shards, best first: each shard's top-k from one live replica, merged by the
+    /// engine's order (<see cref="SearchHitOrder"/>: score by metric direction, then the lower record id). Every shard
+    /// breaks equal scores by that rule too, so with exact per-shard searches the result equals a single node's exact
+    /// search, equal scores included.
     /// </summary>
     public async Task<(SearchHit[] Hits, SearchAnswer Totals)> SearchAsync(string name, float[] query, int k, SearchParams? parameters = null,
         FilterSpec? filter = null, bool withPayload = false)
@@ -229,17 +230,13 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
         return (Merge(answers, k, route.Spec.Config.Metric.HigherIsBetter()), Total(answers));
     }
 
-    /// <summary>The per-shard top-k lists merged into one top-k (score by metric direction, then tie key, then id; see <see cref="HitOrder"/>).</summary>
+    /// <summary>The per-shard top-k lists merged into one top-k (score by metric direction, then the lower id; see <see cref="SearchHitOrder"/>).</summary>
     public static SearchHit[] Merge(IReadOnlyList<SearchAnswer> answers, int k, bool higherIsBetter)
     {
-        var all = new List<(SearchHit, long)>();
-        foreach (var a in answers)
-            for (int i = 0; i < a.Hits.Length; i++) all.Add((a.Hits[i], i < a.Ties.Length ? a.Ties[i] : TieKey.None));
-        all.Sort(new HitOrder(higherIsBetter));
-        int n = Math.Min(k, all.Count);
-        var hits = new SearchHit[n];
-        for (int i = 0; i < n; i++) hits[i] = all[i].Item1;
-        return hits;
+        var all = new List<SearchHit>();
+        foreach (var a in answers) all.AddRange(a.Hits);
+        all.Sort(higherIsBetter ? SearchHitOrder.HigherIsBetter : SearchHitOrder.LowerIsBetter);
+        return all.Take(k).ToArray();
     }
 
     private static SearchAnswer Total(SearchAnswer[] answers) => new()
@@ -260,7 +257,7 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
         var found = parts.SelectMany(p => p).ToDictionary(p => p.Id);
         var result = new List<VectorRecord>(ids.Count);
         foreach (var id in ids)
-            if (found.TryGetValue(id, out var p)) result.Add(new VectorRecord(p.Id, p.Vector, TieKey.Strip(p.Payload)));
+            if (found.TryGetValue(id, out var p)) result.Add(new VectorRecord(p.Id, p.Vector, p.Payload));
         return result.ToArray();
     }
 
@@ -296,20 +293,12 @@ public sealed class ClusterGateway(IGrainFactory grains, IClusterMembershipServi
             if (r.Id.IsString && r.Id.Text is null) throw new AdannsException(AdannsErrorCode.InvalidId, $"Record {i} has no id.", i);
             if (!seen.Add(r.Id))
                 throw new AdannsException(AdannsErrorCode.DuplicateId, $"Collection \"{name}\": id {r.Id} appears more than once in the batch (record {i}).", i);
-            if (r.Payload is not null && r.Payload.ContainsKey(TieKey.PayloadField))
-                throw new AdannsException(AdannsErrorCode.InvalidPayload, $"Collection \"{name}\": record {i} (id {r.Id}): payload field \"{TieKey.PayloadField}\" is reserved in cluster mode.", i);
-            int pl = TieKey.EncodedLength(r.Payload);
+            int pl = PayloadSize.EncodedLength(r.Payload);
             if (pl > route.Spec.Config.MaxPayloadBytes)
                 throw new AdannsException(AdannsErrorCode.InvalidPayload, $"Collection \"{name}\": record {i} (id {r.Id}) has a {pl}-byte payload; the limit is {route.Spec.Config.MaxPayloadBytes}.", i);
         }
-        // Every record gets its write stamp (the global tie key); record i of the batch has stamp + i.
-        long stamp = TieKey.Reserve(records.Count);
         var points = new PointDto[records.Count];
-        for (int i = 0; i < records.Count; i++)
-        {
-            var r = records[i];
-            points[i] = new PointDto { Id = r.Id, Vector = r.Vector.ToArray(), Payload = TieKey.With(r.Payload, stamp + i) };
-        }
+        for (int i = 0; i < records.Count; i++) points[i] = PointDto.From(records[i]);
         var byShard = points.GroupBy(p => ShardRouting.ShardOf(p.Id, route.Spec.Shards));
         await Task.WhenAll(byShard.Select(g => WriteShard(name, g.Key,
             new ShardWrite { Points = g.ToArray(), Wait = wait }))).ConfigureAwait(false);

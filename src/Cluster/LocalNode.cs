@@ -102,8 +102,7 @@ public sealed class LocalNode : IDisposable
         }
         try
         {
-            // Room for the tie stamp the gateway adds to every payload (the gateway checks the client's limit).
-            Database.CreateCollection(config with { Name = name, MaxPayloadBytes = (int)Math.Min(int.MaxValue, (long)config.MaxPayloadBytes + TieKey.PayloadBytes) });
+            Database.CreateCollection(config with { Name = name });
         }
         catch (AdannsException e)
         {
@@ -272,19 +271,12 @@ public sealed class LocalNode : IDisposable
         var c = Serving(name);
         try
         {
-            // Payloads are always read (a reference, no copy): they hold each hit's tie key.
-            var hits = c.SearchWithReport(call.Query, call.K, call.Params, call.Filter?.ToFilter(), withPayload: true, out var report);
-            var ties = new long[hits.Length];
-            for (int i = 0; i < hits.Length; i++)
-            {
-                var h = hits[i];
-                ties[i] = TieKey.Of(h.Payload);
-                hits[i] = new SearchHit(h.Id, h.Score, call.WithPayload ? TieKey.Strip(h.Payload) : null) { Vector = h.Vector };
-            }
+            // Hits come back in the engine's order (score, then the lower record id), the order the gateway merges by.
+            var hits = c.SearchWithReport(call.Query, call.K, call.Params, call.Filter?.ToFilter(), call.WithPayload, out var report);
             var s = report.Stats;
             return new SearchAnswer
             {
-                Hits = hits, Ties = ties, Path = report.Path, ListsProbed = s.ListsProbed, VectorsScanned = s.VectorsScanned, VectorsReranked = s.VectorsReranked, Flops = s.Flops,
+                Hits = hits, Path = report.Path, ListsProbed = s.ListsProbed, VectorsScanned = s.VectorsScanned, VectorsReranked = s.VectorsReranked, Flops = s.Flops,
             };
         }
         catch (AdannsException e)

@@ -101,45 +101,15 @@ public static class ShardRouting
 }
 
 /// <summary>
-/// The global tie key of a record: a write stamp the gateway gives every upserted record (a hybrid logical clock in
-/// microseconds, strictly increasing per gateway, record i of a batch at base + i), stored in the replicas' payload
-/// under <see cref="PayloadField"/> (hidden from clients) so it survives restarts and shard transfers. An engine
-/// breaks equal scores by its internal slot, which in an untrained collection that only ever received inserts is
-/// write order; ordering equal scores from different shards by this stamp reproduces that order across shards.
+/// A client's payload size as the engine counts it against <c>MaxPayloadBytes</c>: the gateway checks the limit on
+/// the whole batch before any shard is written, so a payload is rejected exactly where a single node rejects it and no
+/// shard stores part of a rejected batch.
 /// </summary>
-public static class TieKey
+public static class PayloadSize
 {
-    /// <summary>Reserved payload field (a client payload may not use it in cluster mode).</summary>
-    public const string PayloadField = "__adanns_tie";
-
-    /// <summary>Tie key of a record stored without a stamp (written before stamps existed): after every stamped one.</summary>
-    public const long None = long.MaxValue;
-
-    private static readonly DateTime Epoch = new(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
-    private static long s_last;
-
-    /// <summary>Reserves <paramref name="count"/> consecutive stamps and returns the first: at least the current
-    /// time in microseconds since 2020 and above every stamp this process gave before (exact in a double until ~2300).</summary>
-    public static long Reserve(int count)
-    {
-        while (true)
-        {
-            long last = Interlocked.Read(ref s_last);
-            long now = (DateTime.UtcNow - Epoch).Ticks / 10;
-            long first = Math.Max(now, last + 1);
-            if (Interlocked.CompareExchange(ref s_last, first + Math.Max(count, 1) - 1, last) == last) return first;
-        }
-    }
-
-    /// <summary>Bytes the stamp adds to a stored payload at most (field header 2 + name 12 + number 9, plus the
-    /// 2-byte field count when the client's payload is empty); replicas allow this much over the collection's limit.</summary>
-    public const int PayloadBytes = 25;
-
     /// <summary>
-    /// Encoded size of a client's payload as the engine counts it against <c>MaxPayloadBytes</c> (field count 2, per
-    /// field 2 + UTF-8 name + value: number 9, bool 2, string 5 + UTF-8 bytes, list 5 + items). The gateway checks the
-    /// limit with it, so a payload is rejected exactly where a single node rejects it although the replicas also
-    /// store the stamp. Field names are validated by the replicas' engines.
+    /// Encoded size (field count 2, per field 2 + UTF-8 name + value: number 9, bool 2, string 5 + UTF-8 bytes,
+    /// list 5 + items; 0 for no payload). Field names are validated by the replicas' engines.
     /// </summary>
     public static int EncodedLength(IReadOnlyDictionary<string, PayloadValue>? payload)
     {
@@ -156,53 +126,6 @@ public static class TieKey
         PayloadKind.Bool => 2,
         _ => 5 + v.AsList.Sum(ValueLength),
     };
-
-    /// <summary>The stamp in a stored payload (<see cref="None"/> when absent).</summary>
-    public static long Of(IReadOnlyDictionary<string, PayloadValue>? payload) =>
-        payload is not null && payload.TryGetValue(PayloadField, out var v) && v.Kind == PayloadKind.Number ? (long)v.AsNumber : None;
-
-    /// <summary>A client's payload with the stamp added.</summary>
-    public static Dictionary<string, PayloadValue> With(IReadOnlyDictionary<string, PayloadValue>? payload, long stamp)
-    {
-        var d = payload is null ? new Dictionary<string, PayloadValue>(1, StringComparer.Ordinal) : new Dictionary<string, PayloadValue>(payload, StringComparer.Ordinal);
-        d[PayloadField] = PayloadValue.Number(stamp);
-        return d;
-    }
-
-    /// <summary>A stored payload as the client wrote it (the stamp removed; null when nothing else is left).</summary>
-    public static IReadOnlyDictionary<string, PayloadValue>? Strip(IReadOnlyDictionary<string, PayloadValue>? payload)
-    {
-        if (payload is null || !payload.ContainsKey(PayloadField)) return payload;
-        if (payload.Count == 1) return null;
-        var d = new Dictionary<string, PayloadValue>(payload.Count - 1, StringComparer.Ordinal);
-        foreach (var (k, v) in payload)
-            if (k != PayloadField) d[k] = v;
-        return d;
-    }
-}
-
-/// <summary>
-/// Total order of search hits across shards: the metric's direction on the score, then the tie key (write order,
-/// see <see cref="TieKey"/>), then the id (numbers before strings, numbers ascending, strings ordinal), so a merge
-/// never depends on which shard answered first.
-/// </summary>
-public sealed class HitOrder(bool higherIsBetter) : IComparer<(SearchHit Hit, long Tie)>
-{
-    /// <inheritdoc/>
-    public int Compare((SearchHit Hit, long Tie) a, (SearchHit Hit, long Tie) b)
-    {
-        int c = higherIsBetter ? b.Hit.Score.CompareTo(a.Hit.Score) : a.Hit.Score.CompareTo(b.Hit.Score);
-        if (c != 0) return c;
-        c = a.Tie.CompareTo(b.Tie);
-        return c != 0 ? c : CompareIds(a.Hit.Id, b.Hit.Id);
-    }
-
-    /// <summary>Numbers before strings; numbers ascending; strings ordinal.</summary>
-    public static int CompareIds(RecordId a, RecordId b)
-    {
-        if (a.IsString != b.IsString) return a.IsString ? 1 : -1;
-        return a.IsString ? string.CompareOrdinal(a.Text, b.Text) : a.Number.CompareTo(b.Number);
-    }
 }
 
 // ---------------------------------------------------------------- wire types (grain calls)
@@ -304,8 +227,6 @@ public sealed class SearchAnswer
     [Id(3)] public long VectorsScanned { get; init; }
     [Id(4)] public long VectorsReranked { get; init; }
     [Id(5)] public long Flops { get; init; }
-    /// <summary>Tie key of each hit (<see cref="TieKey"/>), parallel to <see cref="Hits"/>.</summary>
-    [Id(6)] public long[] Ties { get; init; } = [];
 }
 
 /// <summary>A replica's position and whether it serves reads.</summary>
