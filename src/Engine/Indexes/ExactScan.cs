@@ -52,6 +52,26 @@ internal ref struct ExactScan
         _count = 0;
     }
 
+    /// <summary>
+    /// Resumes (or starts, with <paramref name="count"/> 0) a top-k kept in the caller's buffers (k = their length), for
+    /// scans that interleave many queries over one pass of the rows: the first <paramref name="count"/> entries are
+    /// what an earlier scan over the same buffers left (read <see cref="Count"/> before it goes out of scope).
+    /// </summary>
+    public ExactScan(Metric metric, ReadOnlySpan<float> query, Span<float> heapKeys, Span<long> heapIds, int count)
+    {
+        if (heapKeys.Length < 1 || heapKeys.Length != heapIds.Length)
+            throw new ArgumentException($"Heap buffers must have one equal length ≥ 1 (keys {heapKeys.Length}, ids {heapIds.Length}).");
+        if ((uint)count > (uint)heapKeys.Length) throw new ArgumentOutOfRangeException(nameof(count), count, $"Count must be in [0, {heapKeys.Length}].");
+        _metric = metric;
+        _scratch = t_scratch ??= new Scratch();
+        var q = _scratch.Query(query.Length);
+        _qNorm2 = PrepareQuery(metric, query, q);
+        _q = q;
+        _keys = heapKeys;
+        _ids = heapIds;
+        _count = count;
+    }
+
     /// <summary>Entries kept so far (≤ k).</summary>
     public readonly int Count => _count;
 

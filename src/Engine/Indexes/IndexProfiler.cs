@@ -192,7 +192,8 @@ internal static class IndexProfiler
 
     /// <summary>
     /// Exact top-<paramref name="kq"/> ids of every query over the live vectors, read once in chunks through
-    /// <see cref="IVectorIndexReader.ReadStoredVectors"/> (caller space) and scored with the rerank rule at the full D.
+    /// <see cref="IVectorIndexReader.ReadStoredVectors"/> (caller space) and ranked by the engine's one exact search
+    /// (<see cref="ExactScan"/>: the same scores and tie rule as the index's exact mode over resident rows).
     /// </summary>
     private static void ExactByOnePass(IVectorIndexReader index, float[] queries, int nq, int kq, long[] liveIds, long[] exactIds)
     {
@@ -200,7 +201,7 @@ internal static class IndexProfiler
         const int Chunk = 4096;
         var rows = new float[Chunk * D];
         var keys = new float[nq * kq];
-        var slots = new int[nq * kq];
+        var ids = new long[nq * kq];
         var counts = new int[nq];
         for (int start = 0; start < liveIds.Length; start += Chunk)
         {
@@ -208,19 +209,18 @@ internal static class IndexProfiler
             index.ReadStoredVectors(liveIds.AsSpan(start, m), rows.AsSpan(0, m * D));
             for (int i = 0; i < nq; i++)
             {
-                var q = queries.AsSpan(i * D, D);
-                var heap = new TopKHeap(keys.AsSpan(i * kq, kq), slots.AsSpan(i * kq, kq));
-                heap.Restore(counts[i]);
-                for (int r = 0; r < m; r++) heap.Push(RerankKey.Of(index.Metric, q, rows.AsSpan(r * D, D), D), start + r);
-                counts[i] = heap.Count;
+                var scan = new ExactScan(index.Metric, queries.AsSpan(i * D, D), keys.AsSpan(i * kq, kq), ids.AsSpan(i * kq, kq), counts[i]);
+                scan.Add(rows.AsSpan(0, m * D), D, liveIds.AsSpan(start, m), m);
+                counts[i] = scan.Count;
             }
         }
+        var sortedKeys = new float[kq];
         for (int i = 0; i < nq; i++)
         {
-            var heap = new TopKHeap(keys.AsSpan(i * kq, kq), slots.AsSpan(i * kq, kq));
-            heap.Restore(counts[i]);
-            int found = heap.SortBestFirst();
-            for (int j = 0; j < kq; j++) exactIds[i * kq + j] = j < found ? liveIds[heap.Ids[j]] : -1;
+            var scan = new ExactScan(index.Metric, queries.AsSpan(i * D, D), keys.AsSpan(i * kq, kq), ids.AsSpan(i * kq, kq), counts[i]);
+            var outIds = exactIds.AsSpan(i * kq, kq);
+            int found = scan.TakeSorted(sortedKeys, outIds);
+            outIds[found..].Fill(-1);
         }
     }
 
