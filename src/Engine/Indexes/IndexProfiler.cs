@@ -57,14 +57,6 @@ public sealed record ProfileOptions
     /// </summary>
     public double? StopAtRecall { get; init; }
 
-    /// <summary>
-    /// When set, series are measured longest shortlist (and first-stage keep) first, and a series stops raising nprobe
-    /// once its point is dominated by an earlier series' point (no more FLOPs, at least its recall): a
-    /// short shortlist plateaus below what longer ones reach, and its widest probes — the slowest to measure — would
-    /// never be chosen.
-    /// </summary>
-    public bool StopWhenDominated { get; init; }
-
     /// <summary>Threads for the exact ground truth (0 = all cores); timed searches always run on one thread.</summary>
     public int Threads { get; init; }
 }
@@ -138,12 +130,8 @@ internal static class IndexProfiler
         // Pass 1: recall and FLOPs of every configuration (deterministic), and a first timing (the earliest points also
         // warm the JIT and the scratch buffers: pass 2 times again whatever might be on a frontier).
         var measured = new List<(ProfilePoint Point, SearchParams Run)>();
-        var ordered = o.StopWhenDominated
-            ? series.OrderByDescending(l => l.Run.Shortlist).ThenByDescending(l => l.Run.Rerank!.Count > 0 ? l.Run.Rerank[0].Keep ?? int.MaxValue : 0).ToList()
-            : series;
-        foreach (var line in ordered)
+        foreach (var line in series)
         {
-            int firstOfLine = measured.Count;
             long prevHits = -1;
             foreach (int nprobe in line.NProbes)
             {
@@ -159,18 +147,6 @@ internal static class IndexProfiler
                 measured.Add((new ProfilePoint(stored, stats.FlopsPerQuery, micros, truthTotal == 0 ? 1 : (double)hits / truthTotal), run));
                 if (o.StopWhenSaturated && (hits <= prevHits || hits == truthTotal)) break;
                 if (o.StopAtRecall is double stop && hits >= stop * truthTotal) break;
-                if (o.StopWhenDominated)
-                {
-                    var p = measured[^1].Point;
-                    bool dominated = false;
-                    for (int j = 0; j < firstOfLine && !dominated; j++)
-                    {
-                        var q = measured[j].Point;
-                        // FLOPs, not time: which points get measured must not depend on the machine's load.
-                        dominated = q.FlopsPerQuery <= p.FlopsPerQuery && q.Recall >= p.Recall;
-                    }
-                    if (dominated) break;
-                }
                 prevHits = hits;
             }
         }

@@ -281,8 +281,7 @@ public static class IndexTuner
         IReadOnlyList<IReadOnlyList<RerankStage>>? variants = null;
         if (stages.Count == 2)
             variants = keeps.Select(keep => (IReadOnlyList<RerankStage>)[stages[0] with { Keep = keep }, stages[1]]).ToArray();
-        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = multiples, RerankVariants = variants, Threads = 1, Queries = o.Queries,
-            StopWhenDominated = true };
+        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = multiples, RerankVariants = variants, Threads = 1, Queries = o.Queries };
     }
 
     /// <summary>Shortlists the profiles try, as multiples of k.</summary>
