@@ -1,4 +1,5 @@
 using Adanns.Engine.Quantization;
+using System.Runtime.Intrinsics;
 using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
@@ -62,25 +63,43 @@ public sealed partial class PqIndex
                     int nb = RaBitQKernels.Blocks(n);
                     RaBitQKernels.Scan(codes[(r0 / RaBitQKernels.BlockRows * stride)..], stride, bits, words, nb, qs.Planes, qbits, sums);
                     var slots = list.Slots.AsSpan(r0, n);
-                    float threshold = shortlist.Threshold;
-                    for (int j = 0; j < n; j++)
+                    // Keys of 8 rows at a time from the block's factor rows (A, S, E, Σu: 8 floats each), compared with
+                    // the shortlist's threshold; only rows under it are looked at one by one.
+                    var vConstant = Vector256.Create(constant);
+                    var vDelta = Vector256.Create(delta);
+                    var vLo = Vector256.Create(lo);
+                    var vShift = Vector256.Create(shift);
+                    ref float f0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(factors);
+                    ref int s0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sums);
+                    for (int b = 0; b < nb; b++)
                     {
-                        int at = list.RqFactorIndex(r0 + j);
-                        float key = constant + factors[at] + factors[at + 8] * (delta * sums[j] + lo * factors[at + 24] - shift);
-                        if (key > threshold) continue;
-                        int slot = slots[j];
-                        if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot])) || !seen.Add(slot)) continue;
-                        if (bounded)
+                        int row0 = b * RaBitQKernels.BlockRows;
+                        nuint at = (nuint)list.RqFactorIndex(r0 + row0);
+                        var sum = Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref s0, (nuint)row0));
+                        var keys = vConstant + Vector256.LoadUnsafe(ref f0, at)
+                            + Vector256.LoadUnsafe(ref f0, at + 8) * (vDelta * sum + vLo * Vector256.LoadUnsafe(ref f0, at + 24) - vShift);
+                        uint mask = Vector256.LessThanOrEqual(keys, Vector256.Create(shortlist.Threshold)).ExtractMostSignificantBits();
+                        int valid = n - row0;
+                        if (valid < RaBitQKernels.BlockRows) mask &= (1u << valid) - 1; // rows past the end of the list
+                        while (mask != 0)
                         {
-                            candSlots[cands] = slot;
-                            candBounds[cands] = boundScale * factors[at + 16];
-                            shortlist.Push(key, cands++);
+                            int j = System.Numerics.BitOperations.TrailingZeroCount(mask);
+                            mask &= mask - 1;
+                            float key = keys.GetElement(j);
+                            if (key > shortlist.Threshold) continue;
+                            int slot = slots[row0 + j];
+                            if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot])) || !seen.Add(slot)) continue;
+                            if (bounded)
+                            {
+                                candSlots[cands] = slot;
+                                candBounds[cands] = boundScale * factors[(int)at + 16 + j];
+                                shortlist.Push(key, cands++);
+                            }
+                            else
+                            {
+                                shortlist.Push(key, slot);
+                            }
                         }
-                        else
-                        {
-                            shortlist.Push(key, slot);
-                        }
-                        threshold = shortlist.Threshold;
                     }
                 }
                 stats.VectorsScanned += count;
