@@ -475,17 +475,13 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             stats.Queries = 1;
             var hits = new SearchHit[n];
             for (int i = 0; i < n; i++) hits[i] = new SearchHit(_meta[ids[i]].Id, scores[i], null);
-            var keyOf = new Dictionary<RecordId, long>(n);
-            for (int i = 0; i < n; i++) keyOf[hits[i].Id] = ids[i];
-            Array.Sort(hits, Metric.HigherIsBetter() ? SearchHitOrder.HigherIsBetter : SearchHitOrder.LowerIsBetter);
+            Array.Sort(hits, ids, 0, n, SearchHitOrder.For(Metric)); // the record keys move with their hits
             n = Math.Min(n, k);
-            var kept = new long[n];
-            for (int i = 0; i < n; i++) kept[i] = keyOf[hits[i].Id];
-            var vectors = withVectors ? ReadVectors(kept) : null;
+            var vectors = withVectors ? ReadVectors(ids.AsSpan(0, n)) : null;
             var result = new SearchHit[n];
             for (int i = 0; i < n; i++)
             {
-                var m = _meta[kept[i]];
+                var m = _meta[ids[i]];
                 result[i] = new SearchHit(m.Id, hits[i].Score, withPayload ? m.Payload : null)
                 {
                     Vector = vectors is null ? default : vectors.AsMemory(i * D, D),
