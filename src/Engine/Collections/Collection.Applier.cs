@@ -37,9 +37,11 @@ public sealed partial class Collection
                 bool stopping = _stopRequested;
                 ApplyPending();
                 while (_jobs.TryDequeue(out var job)) RunJob(job);
+                if (_storeCheckpoint is { IsCompleted: true }) FinishStoreCheckpoint();
                 if (stopping && _pending.IsEmpty) break;
                 if (_options.BackgroundMaintenance) Maintain();
             }
+            WaitForStoreCheckpoint();
             if (_appliedLsn > _checkpointLsn && _options.CheckpointOnDispose) Checkpoint();
         }
         catch (Exception e)
@@ -51,6 +53,7 @@ public sealed partial class Collection
         {
             _applierDone = true;
             _trainingCancel.Cancel(); // a training in flight cannot be swapped in any more
+            // A faulted applier leaves a background checkpoint to finish on its own; closing waits for it (FinishClose).
             FailQueuedJobs();
             _applierExited.TrySetResult();
         }
@@ -146,8 +149,9 @@ public sealed partial class Collection
             }
         }
         finally { _lock.ExitWriteLock(); }
-        // Replaced and deleted records leave the store after they became unreachable.
-        foreach (long key in garbage) _store.Delete(key);
+        // Replaced and deleted records leave the store after they became unreachable, just before the next checkpoint
+        // (on the maintenance thread, not here): see PlanCheckpoint.
+        _garbage.AddRange(garbage);
         _appliedSinceCheck += group.Sum(p => p.Batch.Count);
         for (int g = 0; g < n; g++)
         {
@@ -228,11 +232,16 @@ public sealed partial class Collection
         if (_training is null && _index is { } index && index.TombstoneCount > Math.Max(1024, index.Count / 5))
             _training = StartTraining();
 
-        // A periodic checkpoint waits while a training reads the store (its disk reads slow the checkpoint's flush,
-        // and writes would wait on it); the training's swap checkpoints. A full write-ahead log checkpoints anyway.
-        bool due = Stopwatch.GetElapsedTime(_lastCheckpointTicks) >= _options.CheckpointInterval && _appliedLsn > _checkpointLsn && _training is null;
-        if (due || _wal.TailAddress - _wal.BeginAddress >= _options.CheckpointWalBytes)
-            Checkpoint();
+        // The index snapshot is written by the training that built it; when no retraining has happened for long (the
+        // records written since outnumber twice the index) a retrain writes a fresh one, off the write path.
+        if (_training is null && _index is { } idx && _appliedLsn - _indexLsn > 2L * idx.Count + 65_536)
+            _training = StartTraining();
+
+        // Checkpoints run on the maintenance thread, beside the writes (BeginStoreCheckpoint); one at a time.
+        if (_storeCheckpoint is not null) return;
+        bool due = Stopwatch.GetElapsedTime(_lastCheckpointTicks) >= _options.CheckpointInterval && _appliedLsn > _checkpointLsn;
+        if (due || _checkpointRequested || _wal.TailAddress - _wal.BeginAddress >= _options.CheckpointWalBytes)
+            BeginStoreCheckpoint();
     }
 
     /// <summary>Live vectors needed before the index trains (Auto: never under what the tuner needs for its sample).</summary>
@@ -542,48 +551,137 @@ public sealed partial class Collection
         _retrains++;
         _metrics.Trained(Name);
         EngineLog.Trained(_log, Name, fresh.Count, Stopwatch.GetElapsedTime(_trainingStarted).TotalSeconds, _retrains);
-        Checkpoint(); // the manifest now names the trained index's file: recovery need not retrain
+        _checkpointRequested = true; // the next manifest names the trained index's file (recovery need not retrain); taken in the background
     }
 
+    // ---------------------------------------------------------------- checkpoints
+
+    // Record keys replaced or deleted since the last checkpoint plan (applier thread). They stay in the record store
+    // until the next checkpoint deletes them just before it starts, so the store a checkpoint captures never lacks a
+    // record that its manifest's state still holds (see PlanCheckpoint).
+    private readonly List<long> _garbage = [];
+    private Task<Guid>? _storeCheckpoint;   // the record-store checkpoint running on the maintenance thread, or null
+    private CheckpointPlan? _checkpointPlan;  // what that checkpoint's manifest will say
+    private bool _checkpointRequested;      // a swap asked for a checkpoint (applier thread)
+
     /// <summary>
-    /// Checkpoint on the applier thread (no write can interleave): record store checkpoint, index snapshot, then the
-    /// manifest naming both (atomic rename); only then old checkpoints, snapshots and log entries are deleted.
+    /// What a checkpoint's manifest records, fixed on the applier thread when the checkpoint starts: the applied LSN,
+    /// where replay starts, the index snapshot and the keys removed from it since, and the garbage record keys the
+    /// maintenance thread deletes from the store before the store checkpoint begins.
     /// </summary>
-    private void Checkpoint()
+    private sealed record CheckpointPlan(long AppliedLsn, long ReplayFrom, long TrainedCount, string? IndexFile, long IndexLsn, long[]? IndexRemoved,
+        long[] Garbage, bool CompactStore, long Started);
+
+    /// <summary>
+    /// Fixes a checkpoint's plan (applier thread). The store checkpoint that follows runs beside later writes, so it
+    /// captures this state plus a prefix of the writes applied after it (FASTER's checkpoints are consistent per
+    /// session: the applier's puts since, never a later deletion, as deletions are only made by the maintenance
+    /// thread before the checkpoint starts). Recovery accepts that: records newer than the manifest's LSN are ones the
+    /// log replay would write anyway, and of two records of one id the newer wins (<see cref="Recover"/>).
+    /// </summary>
+    private CheckpointPlan PlanCheckpoint()
     {
         // Entries not applied yet start at the first pending one (or the tail): recovery replays from there.
-        long started = Stopwatch.GetTimestamp();
         long replayFrom;
         lock (_seqLock)
             replayFrom = _pending.TryPeek(out var first) ? first.Address : _wal.TailAddress;
-
-        if (_store.LogBytes > (64L << 20) && _store.LogBytes > 3L * Math.Max(1, _keys.Count) * (4L * Dimension + 64))
-            _store.Compact();
-        var token = _store.Checkpoint();
-        // The index file is written when an index is trained (on the training's thread); a checkpoint only lists the
-        // keys removed since, and recovery adds the records written since from the store. Only when that delta has
-        // grown past twice the index (no retraining for long) is the index saved here, on the write path.
-        if (_index is not null && (_indexFile is null || _appliedLsn - _indexLsn > 2L * _index.Count + 65_536))
-        {
-            _indexFile = $"{IndexFilePrefix}{_appliedLsn}-{Guid.NewGuid():N}{IndexFileExtension}";
-            _index.Save(Path.Combine(_dir, _indexFile));
-            _indexLsn = _appliedLsn;
-            _indexRemoved.Clear();
-        }
+        bool compact = _store.LogBytes > (64L << 20) && _store.LogBytes > 3L * Math.Max(1, _keys.Count) * (4L * Dimension + 64);
         string? indexFile = _index is null ? null : _indexFile;
-        CollectionFiles.WriteManifest(_dir, new CollectionFiles.Manifest(_appliedLsn, token, indexFile, replayFrom, _trainedCount,
-            indexFile is null ? null : _indexLsn, indexFile is null ? null : _indexRemoved.ToArray()));
-        _checkpointLsn = _appliedLsn;
+        var garbage = _garbage.ToArray();
+        _garbage.Clear();
+        return new CheckpointPlan(_appliedLsn, replayFrom, _trainedCount, indexFile, _indexLsn, indexFile is null ? null : _indexRemoved.ToArray(),
+            garbage, compact, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>The store's part of a checkpoint (maintenance thread, or the applier while none runs): garbage out, compaction if due, FASTER checkpoint.</summary>
+    private Guid RunStoreCheckpoint(CheckpointPlan plan, bool background = false)
+    {
+        foreach (long key in plan.Garbage) _store.Delete(key);
+        if (plan.CompactStore) _store.Compact();
+        if (background) StoreCheckpointGate?.Wait(TimeSpan.FromSeconds(60));
+        return _store.Checkpoint();
+    }
+
+    /// <summary>Test seam: a background checkpoint waits here (up to a minute) after its deletions, before the store checkpoint starts.</summary>
+    internal ManualResetEventSlim? StoreCheckpointGate { get; set; }
+
+    /// <summary>Test seam: starts a background checkpoint after the writes acknowledged so far (none when one runs) and returns its plan's LSN.</summary>
+    internal async Task<long> BeginBackgroundCheckpointAsync()
+    {
+        long lsn = -1;
+        await RunOnApplier(() =>
+        {
+            ApplyPending();
+            if (_storeCheckpoint is not null) return;
+            BeginStoreCheckpoint();
+            lsn = _checkpointPlan!.AppliedLsn;
+        }).ConfigureAwait(false);
+        return lsn;
+    }
+
+    /// <summary>True while a background checkpoint runs (tests).</summary>
+    internal bool CheckpointInProgress => _storeCheckpoint is { IsCompleted: false };
+
+    /// <summary>Starts a checkpoint on its own thread (applier thread); <see cref="Maintain"/> finishes it when done.</summary>
+    private void BeginStoreCheckpoint()
+    {
+        var plan = PlanCheckpoint();
+        _checkpointRequested = false;
+        _checkpointPlan = plan;
+        _storeCheckpoint = Task.Factory.StartNew(() => RunStoreCheckpoint(plan, background: true), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    /// <summary>Waits for a background checkpoint (applier thread) and finishes it: manifest, then clean-up. A failure faults the collection.</summary>
+    private void WaitForStoreCheckpoint()
+    {
+        if (_storeCheckpoint is null) return;
+        try { _storeCheckpoint.Wait(); }
+        catch (AggregateException) { /* rethrown by FinishStoreCheckpoint */ }
+        FinishStoreCheckpoint();
+    }
+
+    private void FinishStoreCheckpoint()
+    {
+        var task = _storeCheckpoint!;
+        var plan = _checkpointPlan!;
+        _storeCheckpoint = null;
+        _checkpointPlan = null;
+        Guid token = task.GetAwaiter().GetResult(); // a failed store checkpoint faults the collection, as one on the applier did
+        CompleteCheckpoint(plan, token);
+    }
+
+    /// <summary>
+    /// Writes the manifest naming the store checkpoint and the index snapshot (atomic rename); only then old
+    /// checkpoints, snapshots and log entries are deleted (applier thread).
+    /// </summary>
+    private void CompleteCheckpoint(CheckpointPlan plan, Guid token)
+    {
+        CollectionFiles.WriteManifest(_dir, new CollectionFiles.Manifest(plan.AppliedLsn, token, plan.IndexFile, plan.ReplayFrom, plan.TrainedCount,
+            plan.IndexFile is null ? null : plan.IndexLsn, plan.IndexRemoved));
+        _checkpointLsn = plan.AppliedLsn;
         _lastCheckpointTicks = Stopwatch.GetTimestamp();
         _metrics.Checkpointed(Name);
-        EngineLog.Checkpointed(_log, Name, _appliedLsn, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        EngineLog.Checkpointed(_log, Name, plan.AppliedLsn, Stopwatch.GetElapsedTime(plan.Started).TotalMilliseconds);
 
         _store.RemoveCheckpointsExcept(token);
         foreach (var f in Directory.GetFiles(_dir, IndexFilePrefix + "*"))
-            if (f.EndsWith(".ivf", StringComparison.Ordinal) || f.EndsWith(".pqx", StringComparison.Ordinal))
-                if (!string.Equals(Path.GetFileName(f), indexFile, StringComparison.Ordinal)
-                    && !string.Equals(Path.GetFileName(f), _pendingIndexFile, StringComparison.Ordinal)) File.Delete(f);
-        _wal.TruncateUntil(replayFrom);
+        {
+            if (!f.EndsWith(".ivf", StringComparison.Ordinal) && !f.EndsWith(".pqx", StringComparison.Ordinal)) continue;
+            string name = Path.GetFileName(f);
+            // Kept: the manifest's snapshot, the one of the index in use (a swap may have happened meanwhile), one being saved.
+            if (name == plan.IndexFile || name == _indexFile || name == _pendingIndexFile) continue;
+            File.Delete(f);
+        }
+        _wal.TruncateUntil(plan.ReplayFrom);
+    }
+
+    /// <summary>A whole checkpoint on the applier thread (explicit calls and close): waits for a background one first.</summary>
+    private void Checkpoint()
+    {
+        WaitForStoreCheckpoint();
+        var plan = PlanCheckpoint();
+        _checkpointRequested = false;
+        CompleteCheckpoint(plan, RunStoreCheckpoint(plan));
     }
 
     /// <summary>Takes a checkpoint now (after the writes acknowledged so far), so a restart replays nothing before it.</summary>
@@ -604,9 +702,11 @@ public sealed partial class Collection
     public Task CompactAsync() => RunOnApplier(() =>
     {
         ApplyPending();
+        WaitForStoreCheckpoint(); // the store's maintenance session serves one checkpoint or compaction at a time
         if (_index is { TombstoneCount: > 0 }) CompactIndex();
-        _store.Compact();
-        Checkpoint();
+        var plan = PlanCheckpoint() with { CompactStore = true }; // dead records are deleted, then the log compacted
+        _checkpointRequested = false;
+        CompleteCheckpoint(plan, RunStoreCheckpoint(plan));
     });
 
     /// <summary>
@@ -674,6 +774,9 @@ public sealed partial class Collection
     private void FinishClose()
     {
         FailQueuedJobs();
+        // A faulted applier leaves a background checkpoint running: it must finish before the store closes.
+        try { _storeCheckpoint?.Wait(); }
+        catch (AggregateException) { /* the collection is faulted or closing: nothing more to record */ }
         _lock.EnterWriteLock();
         try
         {

@@ -33,9 +33,6 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     private const string IndexFilePrefix = "index-";
     private const double FilterProbeExponent = 0.3;
 
-    /// <summary>Extension of the index snapshots (the file's magic is what <see cref="VectorIndex.Load"/> reads; this only names them).</summary>
-    private string IndexFileExtension => _spec.IsCodecPipeline ? ".pqx" : ".ivf";
-
     private readonly string _dir;
 
     /// <summary>
@@ -266,13 +263,26 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             _trainedCount = m.TrainedCount;
         }
         if (_index is null) _flat = new FlatStore(D);
+        // A checkpoint runs beside the applier's writes (PlanCheckpoint), so its store may also hold records written after
+        // the manifest's LSN — the log replay below finds them already applied — and, for an id replaced meanwhile, both
+        // its old and its new record: the newer wins and the older is dropped here (its deletion was still pending).
+        long maxKey = 0;
+        var superseded = new List<long>();
         foreach (var (key, value) in _store.Scan())
         {
             var (id, payload, vector) = RecordCodec.Decode(value, D, what);
-            if (key < 1 || key > _appliedLsn)
-                throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: record key {key} is outside the checkpoint's [1, {_appliedLsn}].");
-            if (_keys.ContainsKey(id))
-                throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: id {id} is stored twice.");
+            if (key < 1)
+                throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: record key {key} is not positive.");
+            maxKey = Math.Max(maxKey, key);
+            if (_keys.TryGetValue(id, out long other))
+            {
+                long older = Math.Min(key, other);
+                superseded.Add(older);
+                DropSuperseded(older);
+                if (older == key) continue;
+                _keys.Remove(id);
+                if (_meta.Remove(other, out var gone)) _payloadIndex.Removed(other, gone.Payload);
+            }
             _keys[id] = key;
             _meta[key] = new RecordMeta(id, payload);
             _payloadIndex.Added(key, payload);
@@ -289,6 +299,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         }
         if (_index is not null && _index.Count != _keys.Count)
             throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": the index snapshot holds {_index.Count} vectors but the record store {_keys.Count}.");
+        foreach (long k in superseded) _store.Delete(k);
 
         // Replay the committed log after the checkpoint, in order (entries are in LSN order).
         long maxLsn = _appliedLsn;
@@ -303,9 +314,21 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             maxLsn = Math.Max(maxLsn, batch.LastLsn);
             replayed++;
         }
+        if (maxKey > maxLsn)
+            throw new AdannsException(AdannsErrorCode.Corrupt, $"{what}: record key {maxKey} is past the last logged LSN {maxLsn}.");
         _appliedLsn = maxLsn;
         _nextLsn = maxLsn + 1;
         return replayed;
+    }
+
+    /// <summary>Recovery: an id's older record, superseded by a newer one in the same store checkpoint, leaves the index or flat store.</summary>
+    private void DropSuperseded(long key)
+    {
+        if (_index is not null)
+        {
+            if (_index.Remove(key)) _indexRemoved.Add(key); // the snapshot file may hold it: later checkpoints list it
+        }
+        else _flat!.Remove(key);
     }
 
     // ---------------------------------------------------------------- writes

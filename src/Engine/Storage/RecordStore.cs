@@ -8,16 +8,19 @@ namespace Adanns.Engine.Storage;
 /// older ones on disk, so the store can be larger than memory) mapping an 8-byte record key to its encoded record.
 /// </summary>
 /// <remarks>
-/// Threading: <see cref="Put"/>, <see cref="Delete"/>, <see cref="Checkpoint"/>, <see cref="Compact"/> run on one
-/// thread at a time (the collection's applier); <see cref="Get"/> may run on any thread (sessions are pooled: a
-/// FASTER session is not thread-safe, so each read rents one). Reads of records on disk go pending and are
-/// completed on the same session.
+/// Threading: <see cref="Put"/> runs on one thread at a time (the collection's applier, on the writer session);
+/// <see cref="Delete"/>, <see cref="Checkpoint"/> and <see cref="Compact"/> run on one thread at a time (the maintenance
+/// session: the collection's background maintenance, or the applier while none runs), concurrently with
+/// <see cref="Put"/> — FASTER's checkpoints (CPR) and scan compaction are designed to run beside writers;
+/// <see cref="Get"/> may run on any thread (sessions are pooled: a FASTER session is not thread-safe, so each read
+/// rents one). Reads of records on disk go pending and are completed on the same session.
 /// </remarks>
 internal sealed unsafe partial class RecordStore : IDisposable
 {
     private readonly IDevice _device;
     private readonly FasterKV<SpanByte, SpanByte> _kv;
     private readonly ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> _writer;
+    private readonly ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>> _maintenance;
     private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, Empty, SpanByteFunctions<Empty>>> _readers = new();
     private readonly string _checkpointDir;
     private volatile bool _disposed;
@@ -41,6 +44,7 @@ internal sealed unsafe partial class RecordStore : IDisposable
         };
         _kv = new FasterKV<SpanByte, SpanByte>(settings);
         _writer = NewSession();
+        _maintenance = NewSession();
     }
 
     /// <summary>Page size of the hybrid log; a record must fit in a page.</summary>
@@ -67,12 +71,12 @@ internal sealed unsafe partial class RecordStore : IDisposable
         }
     }
 
-    /// <summary>Deletes the record under <paramref name="key"/> (a no-op when absent).</summary>
+    /// <summary>Deletes the record under <paramref name="key"/> (a no-op when absent). Maintenance session: see the remarks.</summary>
     public void Delete(long key)
     {
         var ks = SpanByte.FromPointer((byte*)&key, 8);
-        var st = _writer.Delete(ref ks);
-        if (st.IsPending) _writer.CompletePending(wait: true);
+        var st = _maintenance.Delete(ref ks);
+        if (st.IsPending) _maintenance.CompletePending(wait: true);
     }
 
     /// <summary>The record under <paramref name="key"/>, or null. Safe from any thread.</summary>
@@ -261,9 +265,12 @@ internal sealed unsafe partial class RecordStore : IDisposable
     public long Compact()
     {
         long before = LogBytes;
+        // Records still in the mutable region cannot be compacted: make the whole log read-only first (it is flushed,
+        // as a checkpoint would); writers meanwhile append after it.
+        _kv.Log.ShiftReadOnlyAddress(_kv.Log.TailAddress, wait: true);
         long until = _kv.Log.SafeReadOnlyAddress;
         if (until <= _kv.Log.BeginAddress) return 0;
-        _writer.Compact(until, CompactionType.Scan);
+        _maintenance.Compact(until, CompactionType.Scan);
         _kv.Log.Truncate();
         return before - LogBytes;
     }
@@ -277,6 +284,7 @@ internal sealed unsafe partial class RecordStore : IDisposable
         while (Volatile.Read(ref _asyncReads) > 0) spin.SpinOnce(sleep1Threshold: 20);
         while (_readers.TryTake(out var s)) s.Dispose();
         _writer.Dispose();
+        _maintenance.Dispose();
         _kv.Dispose();
         _device.Dispose();
     }

@@ -170,6 +170,9 @@ public class AsyncApiTests : CollectionTestBase
         var c = await TrainedAsync(db, data, "m");
         await c.DeleteAsync([1UL, 2UL, 99_999UL]);
         for (int i = 0; i < 5; i++) await c.SearchAsync(data[i], 3);
+        // The training's swap asks for a checkpoint, taken in the background: wait for it (bounded).
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && !logs.Messages.Any(m => m.Contains("Collection m: checkpoint at LSN"))) await Task.Delay(20);
         listener.RecordObservableInstruments();
 
         lock (counts)

@@ -147,6 +147,7 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
                 await c.UpsertAsync(Enumerable.Range(s, 500).Select(i => new VectorRecord((ulong)i, data[(i + round) % 3000])).ToList());
         Assert.True(await c.WaitForIndexAsync());
         await c.DeleteAsync(Enumerable.Range(0, 2000).Select(i => (RecordId)(ulong)i).ToArray());
+        await c.CheckpointAsync(); // the record log is on disk (a training's checkpoint is taken in the background, and maintenance is off)
         var before = c.GetStats();
         // Maintenance is off and the index was trained above: every delete is a tombstone until CompactAsync.
         Assert.True(before.IndexTrained);
