@@ -29,8 +29,9 @@ internal static class StoreCommand
                 "memory" => Memory(dir, Int(args, "--n", 200_000), dim, Str(args, "--spec", "IVF256@64,PQ32@64,NProbe16,Shortlist200,Rerank128"),
                     Int(args, "--record-mb", 16), Int(args, "--seconds", 5), args.Contains("--payload")),
                 "steady" => Steady(args, dir, dim),
+                "scale" => ScaleCommand.Run(args, dir, Int, Str),
                 "filter" => FilterCost(args, dir, Int(args, "--n", 20_000), dim, Str(args, "--spec", "IVF128@64,NProbe16,Rerank" + dim), Dbl(args, "--exact-selectivity", new DatabaseOptions().ExactFilterSelectivity)),
-                _ => throw new ArgumentException($"unknown store mode '{mode}' (ingest | recovery | memory | filter | steady)"),
+                _ => throw new ArgumentException($"unknown store mode '{mode}' (ingest | recovery | memory | filter | steady | scale)"),
             };
         }
         finally
@@ -188,7 +189,7 @@ internal static class StoreCommand
     }
 
     /// <summary>Collects the engine's log lines with their time since start (for <c>store steady</c>).</summary>
-    private sealed class EventLog : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
+    internal sealed class EventLog : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
     {
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly List<(double At, string Message)> _events = [];

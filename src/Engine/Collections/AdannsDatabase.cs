@@ -57,6 +57,13 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
         lock (_gate) return _disposed ? [] : _collections.Values.ToArray();
     }
 
+    /// <summary>Raises the thread pool's minimum worker threads to <paramref name="floor"/> (see <see cref="DatabaseOptions.MinThreadPoolThreads"/>).</summary>
+    private static void RaiseThreadPoolFloor(int floor)
+    {
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        if (floor > workers) ThreadPool.SetMinThreads(floor, Math.Max(io, floor));
+    }
+
     /// <summary>
     /// Opens (creating if needed) the database in <paramref name="directory"/>: every collection is recovered from
     /// its last checkpoint plus its write-ahead log; those that fail verification are quarantined.
@@ -66,6 +73,7 @@ public sealed partial class AdannsDatabase : IAdannsDatabase, IDisposable, IAsyn
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new DatabaseOptions();
         options.Validate();
+        RaiseThreadPoolFloor(options.MinThreadPoolThreads);
         var db = new AdannsDatabase(directory, options);
         Directory.CreateDirectory(db._collectionsDir);
         foreach (var dir in Directory.GetDirectories(db._collectionsDir))

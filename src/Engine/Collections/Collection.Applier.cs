@@ -596,6 +596,7 @@ public sealed partial class Collection
     /// <summary>The store's part of a checkpoint (maintenance thread, or the applier while none runs): garbage out, compaction if due, FASTER checkpoint.</summary>
     private Guid RunStoreCheckpoint(CheckpointPlan plan, bool background = false)
     {
+        if (plan.Garbage.Length > 0) WaitForEarlierReaders(); // a search reading outside the lock may still read them
         foreach (long key in plan.Garbage) _store.Delete(key);
         if (plan.CompactStore) _store.Compact();
         if (background) StoreCheckpointGate?.Wait(TimeSpan.FromSeconds(60));
@@ -780,6 +781,7 @@ public sealed partial class Collection
         _lock.EnterWriteLock();
         try
         {
+            WaitForAllReaders(); // searches reading the store outside the lock (none can start: the write lock is held)
             _wal.Dispose();
             _store.Dispose(); // waits for asynchronous reads still in flight
         }

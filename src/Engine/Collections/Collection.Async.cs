@@ -160,12 +160,26 @@ public sealed partial class Collection
         int D = Dimension;
         var packed = new float[n * D];
         for (int i = 0; i < n; i++) queries[start + i].Span.CopyTo(packed.AsSpan(i * D, D));
+        OutsideRead[]? outside = null;
+        var twoPhaseStats = new SearchStats();
+        ResolvedSearch twoPhaseUsed = default;
         _lock.EnterReadLock();
         try
         {
             ThrowIfClosed();
             if (_index is not { } index) return false;
             var used = Resolve(parameters, k);
+            if (TwoPhaseIndex(used) is { } pq)
+            {
+                // A PQ index reranks from the record store: every query's shortlist is chosen under the lock, the vectors
+                // are read after it (see Collection.OutsideLock.cs).
+                outside = new OutsideRead[n];
+                for (int i = 0; i < n; i++) outside[i] = Shortlist(pq, packed.AsSpan(i * D, D), k, used, null, ref twoPhaseStats);
+                twoPhaseUsed = used;
+                outside[0].Epoch = EnterReadEpoch();
+                return true;
+            }
+            if (withVectors) return false; // one query at a time: their vectors are read after the lock
             var found = index.SearchBatch(packed, k, parameters, null, 0, out var stats);
             var report = new SearchReport(SearchPath.Index, used, stats);
             for (int i = 0; i < n; i++)
@@ -181,17 +195,36 @@ public sealed partial class Collection
                     hits.Add(new SearchHit(m.Id, scores[j], withPayload ? m.Payload : null));
                     live.Add(ids[j]);
                 }
-                if (withVectors)
-                {
-                    var rows = ReadVectors(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(live));
-                    for (int j = 0; j < hits.Count; j++) hits[j] = hits[j] with { Vector = rows.AsMemory(j * D, D) };
-                }
                 results[start + i] = new SearchResult(hits, report);
             }
             _metrics.Searched(Name, SearchPath.Index, n, Stopwatch.GetElapsedTime(started).TotalSeconds);
             return true;
         }
-        finally { _lock.ExitReadLock(); }
+        finally
+        {
+            _lock.ExitReadLock();
+            if (outside is { } chosen && chosen[0].Epoch >= 0) CompleteChunkOutside(chosen, packed, k, withPayload, withVectors, twoPhaseUsed, twoPhaseStats, start, results, started);
+        }
+    }
+
+    /// <summary>Phase two of a chunk of PQ searches, with no lock held; the chunk's read epoch is in the first entry.</summary>
+    private void CompleteChunkOutside(OutsideRead[] outside, float[] packed, int k, bool withPayload, bool withVectors, ResolvedSearch used,
+        SearchStats stats, int start, SearchResult[] results, long started)
+    {
+        int D = Dimension;
+        var hits = new SearchHit[outside.Length][];
+        try
+        {
+            for (int i = 0; i < outside.Length; i++)
+            {
+                hits[i] = CompleteOutside(outside[i], packed.AsSpan(i * D, D), k, withPayload, withVectors, ref stats);
+                Array.Sort(hits[i], SearchHitOrder.For(Metric)); // the engine's tie rule, as in a single search
+            }
+        }
+        finally { ExitReadEpoch(outside[0].Epoch); }
+        var report = new SearchReport(SearchPath.Index, used, stats);
+        for (int i = 0; i < outside.Length; i++) results[start + i] = new SearchResult(hits[i], report);
+        _metrics.Searched(Name, SearchPath.Index, outside.Length, Stopwatch.GetElapsedTime(started).TotalSeconds);
     }
 
     /// <summary>For each of <paramref name="ids"/>, whether a record with it is live (one consistent snapshot).</summary>

@@ -478,6 +478,10 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             throw new AdannsException(AdannsErrorCode.NonFiniteVector, $"Collection \"{Name}\": the query has NaN or infinite components.");
         var ids = new long[k];
         var scores = new float[k];
+        OutsideRead? outside = null; // a PQ shortlist whose vectors are read after the lock
+        long[]? vectorKeys = null;   // with_vectors: the kept hits' record keys, read after the lock
+        SearchHit[] result;
+        int epoch = -1;
         _lock.EnterReadLock();
         try
         {
@@ -491,30 +495,46 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             bool exact;
             while (true)
             {
-                n = SearchPathOnce(query, k, k + extra, parameters, bits, ref ids, ref scores, ref stats, out path, out used, out exact);
-                if (!exact || n < k + extra || scores[k - 1] != scores[k + extra - 1]) break;
+                n = SearchPathOnce(query, k, k + extra, parameters, bits, ref ids, ref scores, ref stats, out path, out used, out exact, out outside);
+                if (outside is not null || !exact || n < k + extra || scores[k - 1] != scores[k + extra - 1]) break;
                 extra = (int)Math.Min(int.MaxValue - k, Math.Max(32L, 4L * extra));
             }
             stats.Queries = 1;
-            var hits = new SearchHit[n];
-            for (int i = 0; i < n; i++) hits[i] = new SearchHit(_meta[ids[i]].Id, scores[i], null);
-            Array.Sort(hits, ids, 0, n, SearchHitOrder.For(Metric)); // the record keys move with their hits
-            n = Math.Min(n, k);
-            var vectors = withVectors ? ReadVectors(ids.AsSpan(0, n)) : null;
-            var result = new SearchHit[n];
-            for (int i = 0; i < n; i++)
+            if (outside is not null) result = [];
+            else
             {
-                var m = _meta[ids[i]];
-                result[i] = new SearchHit(m.Id, hits[i].Score, withPayload ? m.Payload : null)
+                var hits = new SearchHit[n];
+                for (int i = 0; i < n; i++) hits[i] = new SearchHit(_meta[ids[i]].Id, scores[i], null);
+                Array.Sort(hits, ids, 0, n, SearchHitOrder.For(Metric)); // the record keys move with their hits
+                n = Math.Min(n, k);
+                result = new SearchHit[n];
+                for (int i = 0; i < n; i++)
                 {
-                    Vector = vectors is null ? default : vectors.AsMemory(i * D, D),
-                };
+                    var m = _meta[ids[i]];
+                    result[i] = new SearchHit(m.Id, hits[i].Score, withPayload ? m.Payload : null);
+                }
+                if (withVectors && n > 0) vectorKeys = ids[..n];
             }
-            report = new SearchReport(path, used, stats);
-            _metrics.Searched(Name, path, 1, Stopwatch.GetElapsedTime(started).TotalSeconds);
-            return result;
+            // What is read after the lock stays in the store until this search leaves its read epoch.
+            if (outside is not null || vectorKeys is not null) epoch = EnterReadEpoch();
         }
         finally { _lock.ExitReadLock(); }
+        if (epoch >= 0)
+        {
+            try
+            {
+                if (outside is not null)
+                {
+                    result = CompleteOutside(outside, query, k, withPayload, withVectors, ref stats);
+                    Array.Sort(result, SearchHitOrder.For(Metric)); // the engine's tie rule, as on the other paths
+                }
+                else result = AttachVectors(result, vectorKeys!);
+            }
+            finally { ExitReadEpoch(epoch); }
+        }
+        report = new SearchReport(path, used, stats);
+        _metrics.Searched(Name, path, 1, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return result;
     }
 
     /// <summary>
@@ -524,9 +544,10 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     /// read lock.
     /// </summary>
     private int SearchPathOnce(ReadOnlySpan<float> query, int k, int capacity, SearchParams? parameters, KeyBits? bits, ref long[] ids, ref float[] scores,
-        ref SearchStats stats, out SearchPath path, out ResolvedSearch? used, out bool exact)
+        ref SearchStats stats, out SearchPath path, out ResolvedSearch? used, out bool exact, out OutsideRead? outside)
     {
         used = null;
+        outside = null; // set when a PQ index reranks from the record store: the caller completes it after the lock
         int D = Dimension;
         if (_index is null)
         {
@@ -543,6 +564,11 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             path = SearchPath.Index;
             used = Resolve(parameters, k);
             exact = used.Value.Exact;
+            if (!exact && TwoPhaseIndex(used.Value) is { } pq)
+            {
+                outside = Shortlist(pq, query, k, used.Value, null, ref stats);
+                return outside.Count;
+            }
             int want = exact ? capacity : k;
             Room(ref ids, ref scores, want);
             return IndexSearch(query, want, parameters, null, ids, scores, ref stats);
@@ -570,13 +596,23 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         used = Resolve(p, k);
         exact = used.Value.Exact;
         int n = exact ? capacity : k;
-        Room(ref ids, ref scores, n);
-        int got = IndexSearch(query, n, p, bits, ids, scores, ref stats);
+        int got;
+        if (!exact && TwoPhaseIndex(used.Value) is { } twoPhase)
+        {
+            outside = Shortlist(twoPhase, query, k, used.Value, bits, ref stats);
+            got = outside.Count; // the rerank keeps min(shortlist, k)
+        }
+        else
+        {
+            Room(ref ids, ref scores, n);
+            got = IndexSearch(query, n, p, bits, ids, scores, ref stats);
+        }
         if (!exact && got < k && bits.Count >= got + 1)
         {
             // The probed lists held too few matches, but more exist: answer exactly instead.
             path = SearchPath.ExactFiltered;
             used = null;
+            outside = null;
             exact = true;
             Room(ref ids, ref scores, capacity);
             got = ExactFiltered(query, capacity, bits, ids, scores, ref stats);
@@ -588,14 +624,6 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     {
         if (ids.Length < n) ids = new long[n];
         if (scores.Length < n) scores = new float[n];
-    }
-
-    /// <summary>The stored (caller-space) vectors of live record <paramref name="keys"/>, from the record store; caller holds the read lock.</summary>
-    private float[] ReadVectors(ReadOnlySpan<long> keys)
-    {
-        var rows = new float[keys.Length * Dimension];
-        if (keys.Length > 0) _vectors.Read(keys, rows);
-        return rows;
     }
 
     /// <summary>

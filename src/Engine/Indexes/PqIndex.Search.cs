@@ -750,7 +750,7 @@ public sealed partial class PqIndex
     /// (found × D, in shortlist order) when the index has no resident rows.
     /// </summary>
     private void Finish(ReadOnlySpan<float> q, int k, in ResolvedSearch r, int firstStage, ReadOnlySpan<float> shortKeys, ReadOnlySpan<int> shortSlots,
-        ReadOnlySpan<float> external, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+        ReadOnlySpan<float> external, Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats, bool outputPositions = false)
     {
         int D = Dimension;
         bool ext = _rows is null;
@@ -802,7 +802,7 @@ public sealed partial class PqIndex
         }
         for (int j = 0; j < n; j++)
         {
-            outIds[j] = _slotIds[ext ? shortSlots[cand[j]] : cand[j]];
+            outIds[j] = outputPositions ? cand[j] : _slotIds[ext ? shortSlots[cand[j]] : cand[j]]; // positions: see PqIndex.TwoPhase.cs
             outScores[j] = finalDim > 0 ? ScoreOf(keys[j], q[..finalDim]) : AdcScoreOf(keys[j], qc);
         }
         float worst = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;

@@ -39,26 +39,58 @@ internal static class SectionFile
     }
 }
 
-/// <summary>Builds one section at a time in memory, then writes it with its length and CRC.</summary>
+/// <summary>
+/// Writes one section at a time straight to the file: header with the length left open, the payload through a CRC, then
+/// the length patched in and the CRC appended. Nothing is buffered, so a section may exceed 2 GB (a 64-bit length).
+/// </summary>
 internal sealed class SectionWriter(Stream stream)
 {
-    private readonly MemoryStream _buffer = new();
-
     public void Section(string tag, Action<BinaryWriter> write)
     {
         if (tag.Length != 4) throw new ArgumentException("Section tags are 4 characters.", nameof(tag));
-        _buffer.SetLength(0);
-        using (var bw = new BinaryWriter(_buffer, Encoding.UTF8, leaveOpen: true))
-            write(bw);
-        var payload = _buffer.GetBuffer().AsSpan(0, (int)_buffer.Length);
         Span<byte> head = stackalloc byte[12];
         Encoding.ASCII.GetBytes(tag, head);
-        BinaryPrimitives.WriteUInt64LittleEndian(head[4..], (ulong)payload.Length);
+        long headAt = stream.Position;
+        stream.Write(head); // length patched below
+        var body = new CrcStream(stream);
+        using (var bw = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
+            write(bw);
+        long end = stream.Position;
+        BinaryPrimitives.WriteUInt64LittleEndian(head[4..], (ulong)body.Length);
+        stream.Position = headAt;
         stream.Write(head);
-        stream.Write(payload);
+        stream.Position = end;
         Span<byte> crc = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(crc, Crc32.HashToUInt32(payload));
+        BinaryPrimitives.WriteUInt32LittleEndian(crc, body.Crc);
         stream.Write(crc);
+    }
+
+    /// <summary>Passes writes through to the file, counting them and folding them into a CRC-32.</summary>
+    private sealed class CrcStream(Stream inner) : Stream
+    {
+        private readonly Crc32 _crc = new();
+
+        public long Written { get; private set; }
+        public uint Crc => _crc.GetCurrentHashAsUInt32();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => Written;
+        public override long Position { get => Written; set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            _crc.Append(buffer);
+            inner.Write(buffer);
+            Written += buffer.Length;
+        }
+
+        public override void WriteByte(byte value) => Write([value]);
     }
 }
 
@@ -95,8 +127,8 @@ internal sealed class SectionReader : IDisposable
     public ushort Major { get; }
     public ushort Minor { get; }
 
-    /// <summary>Next section: tag, payload (CRC-verified) and the payload's file offset. Null after "END ".</summary>
-    public (string Tag, byte[] Payload, long Offset)? Next()
+    /// <summary>Next section: tag, payload (CRC-verified; any length, held in chunks) and the payload's file offset. Null after "END ".</summary>
+    public (string Tag, SectionPayload Payload, long Offset)? Next()
     {
         long at = _stream.Position;
         if (_length - at < 12)
@@ -108,15 +140,12 @@ internal sealed class SectionReader : IDisposable
         long remaining = _length - _stream.Position;
         if (len > (ulong)Math.Max(0, remaining - 4))
             throw Fail(at, $"section \"{tag}\" declares {len} bytes but only {Math.Max(0, remaining - 4)} remain (truncated or corrupt).");
-        if (len > int.MaxValue - 64)
-            throw Fail(at, $"section \"{tag}\" of {len} bytes is larger than this build can load.");
         long payloadAt = _stream.Position;
-        var payload = new byte[len];
-        _stream.ReadExactly(payload);
+        var payload = SectionPayload.Read(_stream, (long)len, out uint actual);
         Span<byte> crc = stackalloc byte[4];
         _stream.ReadExactly(crc);
         uint expected = BinaryPrimitives.ReadUInt32LittleEndian(crc);
-        if (Crc32.HashToUInt32(payload) != expected)
+        if (actual != expected)
             throw Fail(payloadAt, $"section \"{tag}\" fails its checksum (the file is corrupt).");
         if (tag == SectionFile.EndTag) return null;
         return (tag, payload, payloadAt);
@@ -137,16 +166,87 @@ internal sealed class SectionReader : IDisposable
     public void Dispose() => _stream.Dispose();
 }
 
-/// <summary>Bounds-checked little-endian reads over one section's payload.</summary>
+/// <summary>
+/// A section's payload, in chunks of at most <see cref="ChunkBytes"/> (so a section may exceed what one array holds,
+/// 2 GB); offsets are 64-bit.
+/// </summary>
+internal sealed class SectionPayload
+{
+    /// <summary>Bytes per chunk: 1 GiB, unless a test lowers it on its own thread to exercise reads that straddle chunks.</summary>
+    internal static int ChunkBytes
+    {
+        get => t_chunkBytes > 0 ? t_chunkBytes : 1 << 30;
+        set => t_chunkBytes = value;
+    }
+
+    [ThreadStatic] private static int t_chunkBytes;
+
+    private readonly byte[][] _chunks;
+    private readonly int _chunkBytes;
+
+    private SectionPayload(byte[][] chunks, long length, int chunkBytes)
+    {
+        _chunks = chunks;
+        Length = length;
+        _chunkBytes = chunkBytes;
+    }
+
+    public long Length { get; }
+
+    /// <summary>The payload as one array (payloads under <see cref="ChunkBytes"/>), e.g. for tests and small sections.</summary>
+    public static SectionPayload FromBytes(byte[] bytes) => new([bytes], bytes.Length, Math.Max(1, bytes.Length));
+
+    /// <summary>Reads <paramref name="length"/> bytes from <paramref name="stream"/> in chunks, with their CRC-32.</summary>
+    public static SectionPayload Read(Stream stream, long length, out uint crc)
+    {
+        int chunkBytes = ChunkBytes;
+        var chunks = new byte[Math.Max(1, (int)((length + chunkBytes - 1) / chunkBytes))][];
+        var hash = new Crc32();
+        long left = length;
+        for (int c = 0; c < chunks.Length; c++)
+        {
+            var chunk = new byte[Math.Min(left, chunkBytes)];
+            stream.ReadExactly(chunk);
+            hash.Append(chunk);
+            chunks[c] = chunk;
+            left -= chunk.Length;
+        }
+        crc = hash.GetCurrentHashAsUInt32();
+        return new SectionPayload(chunks, length, chunkBytes);
+    }
+
+    /// <summary>The bytes [at, at + n) when they lie in one chunk; empty otherwise (the caller copies).</summary>
+    internal ReadOnlySpan<byte> Contiguous(long at, int n)
+    {
+        int c = (int)(at / _chunkBytes), o = (int)(at % _chunkBytes);
+        if (n == 0) return [];
+        return o + n <= _chunks[c].Length ? _chunks[c].AsSpan(o, n) : default;
+    }
+
+    /// <summary>Copies the bytes from <paramref name="at"/> on into <paramref name="destination"/>, across chunks.</summary>
+    internal void CopyTo(long at, Span<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            int c = (int)(at / _chunkBytes), o = (int)(at % _chunkBytes);
+            int n = Math.Min(destination.Length, _chunks[c].Length - o);
+            _chunks[c].AsSpan(o, n).CopyTo(destination);
+            destination = destination[n..];
+            at += n;
+        }
+    }
+}
+
+/// <summary>Bounds-checked little-endian reads over one section's payload (64-bit offsets: a payload may exceed 2 GB).</summary>
 internal ref struct PayloadReader
 {
-    private readonly ReadOnlySpan<byte> _data;
+    private readonly SectionPayload _data;
     private readonly SectionReader _file;
     private readonly long _base;
     private readonly string _tag;
-    private int _pos;
+    private long _pos;
 
-    public PayloadReader(SectionReader file, string tag, byte[] payload, long offset)
+    public PayloadReader(SectionReader file, string tag, SectionPayload payload, long offset)
     {
         _file = file;
         _tag = tag;
@@ -155,15 +255,49 @@ internal ref struct PayloadReader
         _pos = 0;
     }
 
-    public readonly int Remaining => _data.Length - _pos;
+    /// <summary>Bytes left, saturated at <see cref="int.MaxValue"/> (see <see cref="RemainingBytes"/>).</summary>
+    public readonly int Remaining => (int)Math.Min(RemainingBytes, int.MaxValue);
 
-    private ReadOnlySpan<byte> Take(long n, string what)
+    /// <summary>Bytes left.</summary>
+    public readonly long RemainingBytes => _data.Length - _pos;
+
+    private void Check(long n, string what)
     {
-        if (n < 0 || n > Remaining)
-            throw _file.Fail(_base + _pos, $"section \"{_tag}\": {what} needs {n} bytes but {Remaining} remain.");
-        var s = _data.Slice(_pos, (int)n);
-        _pos += (int)n;
+        if (n < 0 || n > RemainingBytes)
+            throw _file.Fail(_base + _pos, $"section \"{_tag}\": {what} needs {n} bytes but {RemainingBytes} remain.");
+    }
+
+    /// <summary>The next <paramref name="n"/> bytes (n small, or within one chunk); copied when they straddle chunks.</summary>
+    private ReadOnlySpan<byte> Take(int n, string what)
+    {
+        Check(n, what);
+        var s = _data.Contiguous(_pos, n);
+        if (s.Length != n)
+        {
+            var copy = new byte[n];
+            _data.CopyTo(_pos, copy);
+            s = copy;
+        }
+        _pos += n;
         return s;
+    }
+
+    /// <summary>Copies the next dst.Length bytes into <paramref name="dst"/>.</summary>
+    private void Copy(Span<byte> dst, string what)
+    {
+        Check(dst.Length, what);
+        _data.CopyTo(_pos, dst);
+        _pos += dst.Length;
+    }
+
+    /// <summary>Copies the next dst.Length values of <typeparamref name="T"/> (any total size) into <paramref name="dst"/>.</summary>
+    private void CopyValues<T>(Span<T> dst, string what) where T : unmanaged
+    {
+        int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        Check((long)dst.Length * size, what);
+        const int Piece = 1 << 26; // values per copy: dst as bytes must stay under 2 GB
+        for (int i = 0; i < dst.Length; i += Piece)
+            Copy(System.Runtime.InteropServices.MemoryMarshal.AsBytes(dst.Slice(i, Math.Min(Piece, dst.Length - i))), what);
     }
 
     public int Int32(string what) => BinaryPrimitives.ReadInt32LittleEndian(Take(4, what));
@@ -188,16 +322,12 @@ internal ref struct PayloadReader
         return Encoding.UTF8.GetString(Take(len, what));
     }
 
-    public void Floats(Span<float> dst, string what)
-    {
-        var src = Take((long)dst.Length * 4, what);
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(src).CopyTo(dst);
-    }
+    public void Floats(Span<float> dst, string what) => CopyValues(dst, what);
 
     /// <summary><see cref="Floats"/>, rejecting NaN and infinities (centroids, codebooks, rotations: one bad value would poison every search).</summary>
     public void FiniteFloats(Span<float> dst, string what)
     {
-        int at = _pos;
+        long at = _pos;
         Floats(dst, what);
         if (System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(dst)) return;
         int bad = 0;
@@ -205,30 +335,18 @@ internal ref struct PayloadReader
         throw _file.Fail(_base + at + 4L * bad, $"section \"{_tag}\": {what} value {bad} is {dst[bad]} (must be finite).");
     }
 
-    public void Doubles(Span<double> dst, string what)
-    {
-        var src = Take((long)dst.Length * 8, what);
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(src).CopyTo(dst);
-    }
+    public void Doubles(Span<double> dst, string what) => CopyValues(dst, what);
 
-    public void Bytes(Span<byte> dst, string what) => Take(dst.Length, what).CopyTo(dst);
+    public void Bytes(Span<byte> dst, string what) => Copy(dst, what);
 
-    public void Longs(Span<long> dst, string what)
-    {
-        var src = Take((long)dst.Length * 8, what);
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(src).CopyTo(dst);
-    }
+    public void Longs(Span<long> dst, string what) => CopyValues(dst, what);
 
-    public void Ints(Span<int> dst, string what)
-    {
-        var src = Take((long)dst.Length * 4, what);
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(src).CopyTo(dst);
-    }
+    public void Ints(Span<int> dst, string what) => CopyValues(dst, what);
 
     /// <summary>Guards a count before an allocation: count × bytesEach must fit in what is left.</summary>
     public readonly void EnsureFits(long count, long bytesEach, string what)
     {
-        if (count < 0 || count * bytesEach > Remaining)
-            throw _file.Fail(_base + _pos, $"section \"{_tag}\": {what} ({count} × {bytesEach} bytes) exceeds the {Remaining} bytes left.");
+        if (count < 0 || bytesEach < 0 || (count > 0 && bytesEach > RemainingBytes / count))
+            throw _file.Fail(_base + _pos, $"section \"{_tag}\": {what} ({count} × {bytesEach} bytes) exceeds the {RemainingBytes} bytes left.");
     }
 }

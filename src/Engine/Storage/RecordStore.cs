@@ -40,6 +40,10 @@ internal sealed unsafe partial class RecordStore : IDisposable
             PageSize = PageBytes,
             MemorySize = Math.Max(memoryBytes, 4 * PageBytes),
             SegmentSize = PageBytes, // 4 MiB segments: compaction frees disk in these units
+            // Records are never updated in place (new keys are appended, dead ones deleted), so a small mutable region
+            // costs nothing and makes the log flush its pages as the tail moves, steadily, instead of leaving 90 % of the
+            // in-memory log for a checkpoint to flush in one burst (which the write-ahead log's commits then queue behind).
+            MutableFraction = 0.1,
             RemoveOutdatedCheckpoints = false, // the collection deletes old checkpoints only after its manifest moves on
         };
         _kv = new FasterKV<SpanByte, SpanByte>(settings);

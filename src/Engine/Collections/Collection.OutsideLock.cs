@@ -1,0 +1,169 @@
+using Adanns.Engine.Indexes;
+using Adanns.Kernels;
+
+namespace Adanns.Engine.Collections;
+
+/// <summary>
+/// Record-store reads outside the collection lock: a search chooses its candidates under the read lock (a PQ
+/// collection's shortlist, or the hits whose vectors were asked for), then
+/// reads their vectors with no lock held, so a read that waits on disk never queues a writer — and every reader behind
+/// that writer — behind it. What it read is still the snapshot it chose from: it holds a read epoch while reading, and
+/// dead records leave the store only after every reader of an earlier epoch has finished (<see cref="WaitForEarlierReaders"/>).
+/// </summary>
+public sealed partial class Collection
+{
+    private long _readEpoch;
+    private readonly long[] _epochReaders = new long[2];
+    private long _outsideMissing;
+
+    /// <summary>Candidates chosen under the lock whose record was missing when read outside it (diagnostics; the epochs keep it 0).</summary>
+    internal long OutsideReadsMissing => Interlocked.Read(ref _outsideMissing);
+
+    /// <summary>Joins the current read epoch (caller holds the read lock); returns the slot to leave.</summary>
+    private int EnterReadEpoch()
+    {
+        while (true)
+        {
+            long e = Volatile.Read(ref _readEpoch);
+            int slot = (int)(e & 1);
+            Interlocked.Increment(ref _epochReaders[slot]);
+            if (Volatile.Read(ref _readEpoch) == e) return slot;
+            Interlocked.Decrement(ref _epochReaders[slot]); // the epoch moved on meanwhile: join the new one
+        }
+    }
+
+    private void ExitReadEpoch(int slot) => Interlocked.Decrement(ref _epochReaders[slot]);
+
+    /// <summary>
+    /// Starts a new read epoch and waits until every reader of the previous one has finished (maintenance thread, before
+    /// it deletes dead records; one caller at a time). A reader that joins later chose its candidates after those
+    /// records had left the collection's maps (they were removed before the checkpoint was planned), so none reads them.
+    /// </summary>
+    private void WaitForEarlierReaders()
+    {
+        long e = Interlocked.Increment(ref _readEpoch);
+        int previous = (int)((e - 1) & 1);
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _epochReaders[previous]) > 0) spin.SpinOnce(sleep1Threshold: 20);
+    }
+
+    /// <summary>Waits until no reader is reading outside the lock (caller holds the write lock, so none can join).</summary>
+    private void WaitForAllReaders()
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _epochReaders[0]) + Volatile.Read(ref _epochReaders[1]) > 0) spin.SpinOnce(sleep1Threshold: 20);
+    }
+
+    /// <summary>What a search chose under the lock and completes outside it.</summary>
+    private sealed class OutsideRead(long[] keys, RecordMeta[] metas, int count)
+    {
+        public long[] Keys { get; } = keys;
+        public RecordMeta[] Metas { get; } = metas;
+        public int Count { get; set; } = count;
+        public int Epoch { get; set; } = -1;
+        public PqIndex? Pq { get; init; }
+        public ResolvedSearch Used { get; init; }
+        public float[]? CandidateKeys { get; init; }
+        public int FirstStage { get; init; }
+    }
+
+    /// <summary>The PQ index when a search resolved to <paramref name="used"/> reranks rows from the record store (two-phase), else null. Caller holds the read lock.</summary>
+    private PqIndex? TwoPhaseIndex(in ResolvedSearch used) => _index is PqIndex pq && pq.RerankReadsSource(used) ? pq : null;
+
+    /// <summary>Phase one of a PQ search under the read lock: the shortlist and its records' metadata.</summary>
+    private OutsideRead Shortlist(PqIndex pq, ReadOnlySpan<float> query, int k, in ResolvedSearch used, IIdFilter? filter, ref SearchStats stats)
+    {
+        var keys = new long[used.Shortlist];
+        var candidateKeys = new float[used.Shortlist];
+        int found = pq.SearchShortlist(query, k, used, filter, keys, candidateKeys, out int firstStage, out var s);
+        stats.Add(s);
+        var metas = new RecordMeta[found];
+        int n = 0;
+        for (int j = 0; j < found; j++)
+        {
+            if (!_meta.TryGetValue(keys[j], out var m)) continue; // deleted since the index saw it
+            keys[n] = keys[j];
+            candidateKeys[n] = candidateKeys[j];
+            metas[n++] = m;
+        }
+        return new OutsideRead(keys, metas, n) { Pq = pq, Used = used, CandidateKeys = candidateKeys, FirstStage = firstStage };
+    }
+
+    /// <summary>Test seam: runs when a search starts its reads outside the lock (no lock held).</summary>
+    internal Action? BeforeOutsideRead { get; set; }
+
+    /// <summary>Completes a PQ shortlist with no lock held (the caller holds its read epoch): reads its vectors, reranks, best first.</summary>
+    private SearchHit[] CompleteOutside(OutsideRead read, ReadOnlySpan<float> query, int k, bool withPayload, bool withVectors, ref SearchStats stats)
+    {
+        BeforeOutsideRead?.Invoke();
+        int D = Dimension;
+        var rows = ReadLive(read, out int n);
+        var positions = new long[k];
+        var scores = new float[k];
+        read.Pq!.RerankShortlist(query, k, read.Used, read.FirstStage, read.CandidateKeys.AsSpan(0, n), rows.AsSpan(0, n * D), positions, scores, ref stats);
+        var hits = new List<SearchHit>(k);
+        for (int j = 0; j < k && positions[j] >= 0; j++)
+        {
+            int at = (int)positions[j];
+            var m = read.Metas[at];
+            hits.Add(new SearchHit(m.Id, scores[j], withPayload ? m.Payload : null) { Vector = withVectors ? rows.AsMemory(at * D, D) : default });
+        }
+        return [.. hits];
+    }
+
+    /// <summary>
+    /// The stored vectors of <paramref name="hits"/> (record keys <paramref name="keys"/>), read with no lock held (the
+    /// caller holds its read epoch). A hit whose record is missing is dropped (the epochs keep that from happening).
+    /// </summary>
+    private SearchHit[] AttachVectors(SearchHit[] hits, long[] keys)
+    {
+        BeforeOutsideRead?.Invoke();
+        int D = Dimension;
+        var rows = new float[(long)keys.Length * D];
+        var found = new bool[keys.Length];
+        int got = _vectors.ReadAvailable(keys, rows, found);
+        if (got != keys.Length) Interlocked.Add(ref _outsideMissing, keys.Length - got);
+        var result = new List<SearchHit>(got);
+        for (int i = 0; i < hits.Length; i++)
+            if (found[i]) result.Add(hits[i] with { Vector = rows.AsMemory(i * D, D) });
+        return [.. result];
+    }
+
+    /// <summary>
+    /// Reads the vectors of <paramref name="read"/>'s candidates (in order) and drops any whose record is missing, keeping
+    /// the order (the epochs keep that from happening; counted in <see cref="OutsideReadsMissing"/>).
+    /// </summary>
+    private float[] ReadLive(OutsideRead read, out int n)
+    {
+        int D = Dimension, count = read.Count;
+        var rows = new float[(long)count * D];
+        if (count == 0)
+        {
+            n = 0;
+            return rows;
+        }
+        var found = new bool[count];
+        int got = _vectors.ReadAvailable(read.Keys.AsSpan(0, count), rows, found);
+        if (got == count)
+        {
+            n = count;
+            return rows;
+        }
+        Interlocked.Add(ref _outsideMissing, count - got);
+        n = 0;
+        for (int j = 0; j < count; j++)
+        {
+            if (!found[j]) continue;
+            if (n != j)
+            {
+                rows.AsSpan(j * D, D).CopyTo(rows.AsSpan(n * D, D));
+                read.Keys[n] = read.Keys[j];
+                read.Metas[n] = read.Metas[j];
+                if (read.CandidateKeys is { } ck) ck[n] = ck[j];
+            }
+            n++;
+        }
+        read.Count = n;
+        return rows;
+    }
+}
