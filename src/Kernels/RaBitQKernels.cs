@@ -122,7 +122,18 @@ public static class RaBitQKernels
         System.Numerics.Tensors.TensorPrimitives.Subtract(q, min, x);
         System.Numerics.Tensors.TensorPrimitives.Multiply(x, 1f / delta, x);
         System.Numerics.Tensors.TensorPrimitives.Min(x, top, x); // (q − min)/Δ ∈ [0, top] up to rounding
-        for (int j = 0; j < d; j++) levels[j] = (byte)(int)MathF.Round(x[j]);
+        int at = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // Round half to even, as MathF.Round (Vector256.Round), then convert the whole numbers.
+            ref float x0 = ref MemoryMarshal.GetReference(x);
+            for (; at + 8 <= d; at += 8)
+            {
+                var r = Vector256.ConvertToInt32(Vector256.Round(Vector256.LoadUnsafe(ref x0, (nuint)at)));
+                for (int t = 0; t < 8; t++) levels[at + t] = (byte)r.GetElement(t);
+            }
+        }
+        for (int j = at; j < d; j++) levels[j] = (byte)(int)MathF.Round(x[j]);
         levels[d..(words * 64)].Clear();
         if (Vector512.IsHardwareAccelerated)
         {

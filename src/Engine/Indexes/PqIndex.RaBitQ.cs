@@ -157,6 +157,7 @@ public sealed partial class PqIndex
         }
         var heap = new TopKHeap(s.StageHeapKeys(keep), s.StageHeapIds(keep));
         long reranked = 0;
+        int lines = Math.Min(32, (d * sizeof(float) + 63) / 64);
         const int Batch = 16; // external sources: candidates read per call
         var batch = s.ReadBatch(Batch + 3);
         var rows = _rows is null ? s.ExternalRows((Batch + 3) * D) : default;
@@ -171,6 +172,9 @@ public sealed partial class PqIndex
             }
             if (_rows is not null)
             {
+                // Candidates are scattered over the rerank store: prefetch a few rows ahead in estimate order.
+                const int Ahead = 6;
+                if (j + Ahead < found) Prefetch.Lines(_rows.Row(shortSlots[order[j + Ahead]]), lines);
                 int slot = shortSlots[order[j]];
                 heap.Push(RowKey(_rows.Row(slot), q, d), slot);
                 reranked++;
