@@ -86,8 +86,8 @@ internal sealed class BenchOptions
     /// <summary>--rq-modes: bound (bound-driven first stage), fixed (the whole shortlist reranked), none (no rerank).</summary>
     public string[] RqModes { get; private set; } = ["bound"];
 
-    /// <summary>--rq-keep: what the first (bound-driven) stage at the code dim keeps when the code dim is below D.</summary>
-    public int RqKeep { get; private set; } = 40;
+    /// <summary>--rq-keep: what the first (bound-driven) stage at the code dim keeps when the code dim is below D (a list: swept).</summary>
+    public int[] RqKeep { get; private set; } = [40];
 
     /// <summary>--rq-eps: ε0 of the RaBitQ bound (default the papers' 1.9).</summary>
     public float? RqEpsilon { get; private set; }
@@ -142,7 +142,8 @@ internal sealed class BenchOptions
           --rq-dims LIST       ivf-rq: code dims (default D)
           --rq-modes LIST      ivf-rq: bound (bound-driven first stage, default), fixed (rerank the whole shortlist),
                                none (no rerank: recall of the codes' estimates)
-          --rq-keep N          ivf-rq: what the bound-driven stage at d < D keeps (default 40)
+          --rq-keep LIST       ivf-rq: what the bound-driven stage at d < D keeps (default 40; the spec is built with
+                               the first, the others are swept at query time)
           --rq-eps E           ivf-rq: ε0 of the error bound (default 1.9)
           --spec SPEC          spec: the factory string to build (--label names the rows; default "spec")
           --nlist N            IVF lists (default ≈ 4·√N, a power of two)
@@ -306,7 +307,7 @@ internal sealed class BenchOptions
                     if (o.RqBits.Any(b => b > 8)) throw new ArgumentException("--rq-bits: RaBitQ codes have 1 to 8 bits per dim.");
                     break;
                 case "--rq-dims": o.RqDims = ParseIntList(a, Value()); break;
-                case "--rq-keep": o.RqKeep = IntValue(1); break;
+                case "--rq-keep": o.RqKeep = ParseIntList(a, Value()); break;
                 case "--rq-modes":
                     o.RqModes = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                     if (o.RqModes.Length == 0 || o.RqModes.Any(m => m is not ("bound" or "fixed" or "none")))

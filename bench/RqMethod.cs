@@ -21,7 +21,7 @@ internal static class RqMethod
         foreach (int d in o.RqDims ?? [D])
         {
             if (d > D) throw new ArgumentException($"--rq-dims: {d} is above D = {D}.");
-            string stages = d == D ? $"Rerank{D}" : $"Rerank{d}/{o.RqKeep},Rerank{D}";
+            string stages = d == D ? $"Rerank{D}" : $"Rerank{d}/{o.RqKeep[0]},Rerank{D}";
             var spec = IndexSpec.Parse($"{(o.IndexRotation ? "Rot," : "")}IVF{nlist}@{dc},RQ{bits}@{d}{(o.Spill ? ",Spill" : "")},{stages}");
             var (index, build) = PqMethods.Build(data, spec, o);
             using var owned = index;
@@ -30,17 +30,19 @@ internal static class RqMethod
             {
                 index.BoundDrivenRerank = mode == "bound";
                 int[] shortlists = mode == "none" ? [k] : o.Shortlists ?? [100, 200, 400];
+                foreach (int keep in d == D ? [0] : o.RqKeep)
                 foreach (int sl in shortlists.Where(x => x >= k).Distinct().Order())
                 {
                     var plateau = new Plateau();
                     foreach (int np in IvfMethods.NProbes(nlist, o))
                     {
-                        var p = new SearchParams { NProbe = np, Shortlist = sl, Rerank = mode == "none" ? [] : null };
+                        IReadOnlyList<RerankStage>? rerank = mode == "none" ? [] : d == D ? null : [new RerankStage(d, keep), new RerankStage(D, null)];
+                        var p = new SearchParams { NProbe = np, Shortlist = sl, Rerank = rerank };
                         var parameters = new Dictionary<string, object>
                         {
                             ["nlist"] = nlist, ["dc"] = dc, ["bits"] = bits, ["d"] = d, ["bytes"] = index.CodeBytes, ["spill"] = spec.Spill,
                             ["rot"] = spec.Rotate ? "index" : o.Rotate ? "harness" : "none", ["mode"] = mode, ["eps"] = index.RaBitQ!.Epsilon0,
-                            ["shortlist"] = sl, ["nprobe"] = np, ["stages"] = mode == "none" ? "" : stages,
+                            ["shortlist"] = sl, ["nprobe"] = np, ["stages"] = mode == "none" ? "" : d == D ? stages : $"Rerank{d}/{keep},Rerank{D}",
                         };
                         var point = Measure(data, truth, o, o.Label ?? "ivf-rq", index, p, build, parameters);
                         yield return point;
