@@ -13,6 +13,7 @@ public class IndexSnapshotTests : CollectionTestBase
     [Theory]
     [InlineData("IVF8", ".ivf")]
     [InlineData("IVF8,PQ4,Rerank16", ".pqx")]
+    [InlineData("IVF8,RQ2,Spill,Rerank16", ".pqx")] // RaBitQ codes: a collection keeps codes only, reads rows from its store
     public async Task CheckpointsKeepTheTrainedSnapshot_AndRecoveryReplaysTheDeltaOntoIt(string spec, string extension)
     {
         const int D = 16;
