@@ -23,11 +23,11 @@ public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Se
 /// interleaved with the other candidates (best round kept); +∞ when none reached it.</param>
 /// <param name="RecallAtPoint">The profiled recall of that point (or of its best point when none reached the target).</param>
 /// <param name="BuildSeconds">Build + profile time on the sample.</param>
-/// <param name="GridNearTarget">The query-time series (shortlist as a multiple of k, first rerank stage's keep or 0)
+/// <param name="GridNearTarget">The query-time series (shortlist as a multiple of k, first rerank stage's keep or 0, scan dim)
 /// that put a point on its measured frontier near the target (recall within 0.05 below it, or above): the final profile
 /// of the chosen candidate measures only these and the next longer shortlist, instead of the whole grid.</param>
 public sealed record TunerCandidate(IndexSpec Spec, double MicrosAtTarget, double RecallAtPoint, double BuildSeconds,
-    IReadOnlyList<(int ShortlistMultiple, int FirstKeep)>? GridNearTarget = null);
+    IReadOnlyList<(int ShortlistMultiple, int FirstKeep, int ScanDim)>? GridNearTarget = null);
 
 /// <summary>What the tuner decided and why.</summary>
 /// <param name="Spec">The chosen pipeline, as built on all the vectors.</param>
@@ -88,7 +88,7 @@ public static class IndexTuner
     /// </summary>
     public static ComputeProfile ProfileTuned(IVectorIndex index, TunerOptions? options = null) => ProfileNear(index, options, null);
 
-    private static ComputeProfile ProfileNear(IVectorIndex index, TunerOptions? options, IReadOnlyList<(int, int)>? near)
+    private static ComputeProfile ProfileNear(IVectorIndex index, TunerOptions? options, IReadOnlyList<(int, int, int)>? near)
     {
         ArgumentNullException.ThrowIfNull(index);
         var o = options ?? new TunerOptions();
@@ -262,10 +262,11 @@ public static class IndexTuner
     /// The query-time grid: nprobe over powers of two, shortlists of 4–40 k, and for a funnel two first-stage keeps
     /// (a fixed keep is exactly what failed on data nobody tuned for, so the profile chooses it).
     /// </summary>
-    private static ProfileOptions ProfileFor(IVectorIndexReader index, TunerOptions o, IReadOnlyList<(int ShortlistMultiple, int FirstKeep)>? near = null)
+    private static ProfileOptions ProfileFor(IVectorIndexReader index, TunerOptions o, IReadOnlyList<(int ShortlistMultiple, int FirstKeep, int ScanDim)>? near = null)
     {
         int[] multiples = [.. ShortlistMultiples];
         int[] keeps = [.. FirstKeepMultiples.Select(m => m * o.K)];
+        int[]? scanDims = null;
         if (near is { Count: > 0 })
         {
             // The series that mattered near the target on the sample, and the next longer shortlist (the full data's
@@ -276,12 +277,20 @@ public static class IndexTuner
             var kept = near.Select(g => g.FirstKeep).Where(keeps.Contains).ToHashSet();
             if (m.Count > 0) multiples = [.. m.Order()];
             if (kept.Count > 0) keeps = [.. kept.Order()];
+            // Scan dims are fractions of the store (the same on the sample and on all rows) where the codec lets them vary.
+            if (index is IvfIndex) scanDims = [.. near.Select(g => g.ScanDim).Distinct().Order()];
         }
         var stages = index.Spec.Rerank;
         IReadOnlyList<IReadOnlyList<RerankStage>>? variants = null;
         if (stages.Count == 2)
             variants = keeps.Select(keep => (IReadOnlyList<RerankStage>)[stages[0] with { Keep = keep }, stages[1]]).ToArray();
-        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = multiples, RerankVariants = variants, Threads = 1, Queries = o.Queries };
+        // A spec without rerank (rigid IVF) is measured as it runs by default — the scan keeps k, nothing is reranked —
+        // and with a full-D rerank of a shortlist (which pays off when the scan is narrower than D); the profiler's own
+        // default would only measure the second.
+        if (stages.Count == 0)
+            variants = [[], [new RerankStage(index.Dimension, null)]];
+        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = multiples, RerankVariants = variants, Threads = 1, Queries = o.Queries,
+            ScanDims = scanDims };
     }
 
     /// <summary>Shortlists the profiles try, as multiples of k.</summary>
@@ -303,7 +312,7 @@ public static class IndexTuner
             int i = profile.CheapestReachingIndex(o.TargetRecall, null, null, out bool reached);
             var point = profile.Points[i];
             var near = profile.Points.Where(pt => pt.Recall >= o.TargetRecall - 0.05)
-                .Select(pt => (pt.Params.Shortlist!.Value / o.K, pt.Params.Rerank!.Count == 2 ? pt.Params.Rerank[0].Keep ?? 0 : 0))
+                .Select(pt => (pt.Params.Shortlist!.Value / o.K, pt.Params.Rerank!.Count == 2 ? pt.Params.Rerank[0].Keep ?? 0 : 0, pt.Params.ScanDim!.Value))
                 .Distinct().Order().ToArray();
             return (index, new TunerCandidate(spec, reached ? point.MicrosPerQuery : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near), reached);
         }
