@@ -80,6 +80,7 @@ public class IndexTunerTests
         // Five structures at 4√N lists, then the winner at 16√N too (when that is another list count).
         Assert.InRange(report.Candidates.Count, 5, 6);
         Assert.Contains(report.Candidates, c => c.Spec.IsPq);
+        Assert.Contains(report.Candidates, c => c.Spec is { IsRaBitQ: true, Spill: true }); // RaBitQ codes are a candidate like every codec
         Assert.Contains(report.Candidates, c => c.Spec is { Sq8: true, Spill: true, Prefix8Dim: not null }); // composes through the codec pipeline
         Assert.NotNull(index.ComputeProfile);
         Assert.Equal(0.95, index.ComputeProfile!.TunedRecall);

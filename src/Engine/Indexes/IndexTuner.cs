@@ -193,10 +193,12 @@ public static class IndexTuner
 
     /// <summary>
     /// Candidate pipelines, every dim a fixed fraction of D (rounded to what the codec needs): rigid IVF; an 8-bit scan
-    /// store on the D/4 or D/2 prefix with a full rerank (little memory traffic per candidate, exact rows resident); the
-    /// D/4 one again with Spill and an 8-bit D/2 first rerank stage; 4-bit PQ codes
-    /// of the D/3 prefix with a second list per vector and an 8-bit first rerank stage on D/2 (the fewest bytes per
-    /// scanned vector). Which wins depends on how clustered and how Matryoshka-like the data is: that is measured.
+    /// store on the D/2 prefix with a full rerank (little memory traffic per candidate, exact rows resident); an 8-bit
+    /// D/4 store with Spill and an 8-bit D/2 first rerank stage; 4-bit PQ codes of the D/3 prefix with a second list per
+    /// vector and an 8-bit first rerank stage on D/2 (the fewest bytes per scanned vector); 1-bit RaBitQ codes of the D/2
+    /// prefix with Spill and a bound-driven first rerank. Which wins depends on how clustered and how Matryoshka-like
+    /// the data is: that is measured. (An 8-bit D/4 store without Spill was a candidate too; it never beat the D/4 store
+    /// with Spill and Prefix8 in the runs recorded in bench/RESULTS.md, and each candidate costs a build.)
     /// </summary>
     internal static IEnumerable<IndexSpec> Candidates(int D, int rows, bool rotate, int k)
     {
@@ -205,7 +207,6 @@ public static class IndexTuner
         // Rigid IVF (float lists at D, no rerank): on tightly clustered data few probes suffice and nothing beats it.
         yield return IndexSpec.Parse($"{rot}IVF{nlist}");
         int dc = Math.Max(8, D / 4);
-        yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dc},Scan{dc},SQ8,Rerank{D}");
         int dcHalf = Math.Max(8, D / 2);
         yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dcHalf},Scan{dcHalf},SQ8,Rerank{D}");
         // The same D/4 scan with a second (SOAR) list per vector and an 8-bit first rerank stage on D/2: fewer probes for
@@ -221,6 +222,12 @@ public static class IndexTuner
             string funnel = d8 < D ? $",Prefix8@{d8},Rerank{d8}/{6 * k},Rerank{D}" : $",Rerank{D}";
             yield return IndexSpec.Parse($"{rot}IVF{nlist}@{Math.Min(D, dq)},PQ{m}x4@{dq},Spill{funnel}");
         }
+        // 1-bit RaBitQ codes of the D/2 prefix with a second list per vector: unbiased estimates with a bound, so the
+        // first rerank stage (at the code dim) reranks only candidates that can still enter the top k — its keep is an
+        // upper limit, not a fixed count (the profile still varies it).
+        int dr = RoundDown(D / 2, 8);
+        if (dq >= 16 && dr > 8 && dr < D)
+            yield return IndexSpec.Parse($"{rot}IVF{nlist}@{Math.Min(D, dq)},RQ1@{dr},Spill,Rerank{dr}/{4 * k},Rerank{D}");
     }
 
     /// <summary>Vectors the tuner needs at least (an <c>Auto</c> collection trains once it holds this many).</summary>
