@@ -1,6 +1,9 @@
 // Crash-test writer and verifier for durable collections.
 //
-//   write  <dbdir> <journal> <writers> <cycle>   writes batches of 4 records from N writers until killed
+//   write  <dbdir> <journal> <writers> <cycle> [spec]   writes batches of 4 records from N writers until killed (index
+//                                                spec: IVF16 unless given, e.g. a PQ spec); re-upserts acknowledged batches
+//                                                unchanged now and then (an id's record replaced by a new one), and prints
+//                                                "S checkpoint=0|1 training=0|1" every 20 ms (what a kill interrupted)
 //   verify <dbdir> <journal>                     reopens the database and checks the journal against it
 //   acks   <dbdir> <ackfile> <count>             upserts <count> records one at a time (payload mark = "mark-NNNNNN"),
 //                                                appending "ACK mark-NNNNNN" to <ackfile> with one write() after each
@@ -19,7 +22,7 @@ using Adanns.Engine.Storage;
 const int Dim = 32;
 const int BatchSize = 4;
 
-if (args.Length >= 5 && args[0] == "write") return await Write(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]));
+if (args.Length >= 5 && args[0] == "write") return await Write(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args.Length >= 6 ? args[5] : "IVF16");
 if (args.Length >= 3 && args[0] == "verify") return await Verify(args[1], args[2]);
 if (args.Length >= 4 && args[0] == "acks") return await Acks(args[1], args[2], int.Parse(args[3]));
 Console.Error.WriteLine("usage: write <dbdir> <journal> <writers> <cycle> | verify <dbdir> <journal>");
@@ -48,10 +51,18 @@ static async Task<int> Acks(string dir, string ackPath, int count)
     return 0;
 }
 
-static async Task<int> Write(string dir, string journalPath, int writers, int cycle)
+static async Task<int> Write(string dir, string journalPath, int writers, int cycle, string spec)
 {
     using var db = AdannsDatabase.Open(dir, new DatabaseOptions { CheckpointInterval = TimeSpan.FromSeconds(1) });
-    var c = db.TryGetCollection("crash", out var existing) ? existing! : db.CreateCollection(new CollectionConfig("crash", Dim, Metric.L2, "IVF16") { TrainThreshold = 2000 });
+    var c = db.TryGetCollection("crash", out var existing) ? existing! : db.CreateCollection(new CollectionConfig("crash", Dim, Metric.L2, spec) { TrainThreshold = 2000 });
+    _ = Task.Run(async () =>
+    {
+        while (true)
+        {
+            Console.WriteLine($"S checkpoint={(c.CheckpointInProgress ? 1 : 0)} training={(c.TrainingInProgress ? 1 : 0)}");
+            await Task.Delay(20);
+        }
+    });
     using var journal = new StreamWriter(new FileStream(journalPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
     var gate = new object();
     void Log(string line) { lock (gate) journal.WriteLine(line); }
@@ -73,8 +84,14 @@ static async Task<int> Write(string dir, string journalPath, int writers, int cy
                 Log($"X {victim}");
                 continue;
             }
-            var batch = Enumerable.Range(0, BatchSize).Select(i => new VectorRecord(first + (ulong)i, VectorOf(first + (ulong)i),
-                new Dictionary<string, PayloadValue> { ["batch"] = (double)first, ["writer"] = w })).ToArray();
+            if (acked.Count > 4 && rng.Next(8) == 0)
+            {
+                // Replace an acknowledged batch's records by identical ones (new record keys, the old ones become garbage).
+                ulong again = acked[rng.Next(acked.Count)];
+                await c.UpsertAsync(BatchOf(again, w));
+                continue;
+            }
+            var batch = BatchOf(first, w);
             Log($"T {first}");
             await c.UpsertAsync(batch);
             Log($"A {first}");
@@ -85,6 +102,9 @@ static async Task<int> Write(string dir, string journalPath, int writers, int cy
     foreach (var t in tasks) if (t.IsFaulted) Console.Error.WriteLine(t.Exception);
     return 1;
 }
+
+static VectorRecord[] BatchOf(ulong first, int writer) => Enumerable.Range(0, BatchSize).Select(i => new VectorRecord(first + (ulong)i, VectorOf(first + (ulong)i),
+    new Dictionary<string, PayloadValue> { ["batch"] = (double)first, ["writer"] = writer })).ToArray();
 
 static async Task<int> Verify(string dir, string journalPath)
 {
