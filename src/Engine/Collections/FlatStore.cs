@@ -4,34 +4,43 @@ using Adanns.Kernels;
 namespace Adanns.Engine.Collections;
 
 /// <summary>
-/// Exact in-memory vector store used until a collection has enough vectors to train its IVF index: rows in one
-/// growable array, delete by moving the last row into the hole (row order does not matter: equal scores are ordered
+/// Exact in-memory vector store used until a collection has enough vectors to train its IVF index: rows in blocks,
+/// delete by moving the last row into the hole (row order does not matter: equal scores are ordered
 /// by record key, not by row). Not thread-safe (the collection locks).
 /// </summary>
 internal sealed class FlatStore
 {
+    // Rows live in blocks of BlockRows (the first grows by doubling up to that), so the store holds any count without
+    // one array of count × dim floats (a single array faulted the collection once it passed 2³¹ floats: 8.4M rows at D = 128).
+    private const int BlockShift = 16, BlockRows = 1 << BlockShift, BlockMask = BlockRows - 1;
     private readonly int _dim;
-    private float[] _data;
+    private readonly List<float[]> _blocks = [];
     private long[] _ids;
     private readonly Dictionary<long, int> _pos = new();
 
     public FlatStore(int dim, int capacity = 64)
     {
         _dim = dim;
-        _data = new float[(long)capacity * dim];
-        _ids = new long[capacity];
+        _blocks.Add(new float[(long)Math.Clamp(capacity, 1, BlockRows) * dim]);
+        _ids = new long[Math.Max(1, capacity)];
     }
 
     public int Count { get; private set; }
 
+    private Span<float> Row(int p) => _blocks[p >> BlockShift].AsSpan((p & BlockMask) * _dim, _dim);
+
     public void Add(long id, ReadOnlySpan<float> v)
     {
-        if (Count == _ids.Length)
+        if (Count == _ids.Length) Array.Resize(ref _ids, (int)Math.Min(Array.MaxLength, 2L * _ids.Length));
+        int block = Count >> BlockShift;
+        if (block == _blocks.Count) _blocks.Add(new float[(long)BlockRows * _dim]);
+        else if (block == 0 && _blocks[0].Length < (long)(Count + 1) * _dim)
         {
-            Array.Resize(ref _ids, _ids.Length * 2);
-            Array.Resize(ref _data, _ids.Length * _dim);
+            var grown = _blocks[0];
+            Array.Resize(ref grown, (int)Math.Min((long)BlockRows * _dim, 2L * grown.Length));
+            _blocks[0] = grown;
         }
-        v.CopyTo(_data.AsSpan(Count * _dim, _dim));
+        v.CopyTo(Row(Count));
         _ids[Count] = id;
         _pos[id] = Count++;
     }
@@ -42,7 +51,7 @@ internal sealed class FlatStore
         int last = --Count;
         if (p != last)
         {
-            _data.AsSpan(last * _dim, _dim).CopyTo(_data.AsSpan(p * _dim, _dim));
+            Row(last).CopyTo(Row(p));
             _ids[p] = _ids[last];
             _pos[_ids[p]] = p;
         }
@@ -51,7 +60,7 @@ internal sealed class FlatStore
 
     public bool Contains(long id) => _pos.ContainsKey(id);
 
-    public void Read(long id, Span<float> dst) => _data.AsSpan(_pos[id] * _dim, _dim).CopyTo(dst);
+    public void Read(long id, Span<float> dst) => Row(_pos[id]).CopyTo(dst);
 
     /// <summary>
     /// Exact top-k by <paramref name="metric"/> over the rows <paramref name="filter"/> accepts (the engine's one exact
@@ -61,7 +70,11 @@ internal sealed class FlatStore
     public int Search(ReadOnlySpan<float> q, int k, Metric metric, IIdFilter? filter, Span<long> ids, Span<float> scores)
     {
         var scan = new ExactScan(metric, q, k);
-        if (Count > 0) scan.Add(_data.AsSpan(0, Count * _dim), _dim, _ids.AsSpan(0, Count), Count, filter);
+        for (int first = 0, b = 0; first < Count; first += BlockRows, b++)
+        {
+            int rows = Math.Min(BlockRows, Count - first);
+            scan.Add(_blocks[b].AsSpan(0, rows * _dim), _dim, _ids.AsSpan(first, rows), rows, filter);
+        }
         return scan.Finish(ids[..k], scores[..k]);
     }
 }
