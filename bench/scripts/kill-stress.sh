@@ -19,7 +19,7 @@ DLL="$ROOT/tests/Adanns.Storage.Writer/bin/Release/net10.0/Adanns.Storage.Writer
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 for cycle in $(seq 1 "$CYCLES"); do
-  dotnet "$DLL" write "$WORK/db" "$WORK/journal.txt" "$WRITERS" "$cycle" "$SPEC" > "$WORK/writer.out" 2>&1 &
+  ADANNS_CRASH_STATUS=1 dotnet "$DLL" write "$WORK/db" "$WORK/journal.txt" "$WRITERS" "$cycle" "$SPEC" > "$WORK/writer.out" 2>&1 &
   pid=$!
   until grep -q ready "$WORK/writer.out" 2>/dev/null; do sleep 0.05; done
   sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.5 + rand() * 2.5 }')"

@@ -3,7 +3,8 @@
 //   write  <dbdir> <journal> <writers> <cycle> [spec]   writes batches of 4 records from N writers until killed (index
 //                                                spec: IVF16 unless given, e.g. a PQ spec); re-upserts acknowledged batches
 //                                                unchanged now and then (an id's record replaced by a new one), and prints
-//                                                "S checkpoint=0|1 training=0|1" every 20 ms (what a kill interrupted)
+//                                                "S checkpoint=0|1 training=0|1" every 20 ms after "ready" when
+//                                                ADANNS_CRASH_STATUS=1 (what a kill interrupted)
 //   verify <dbdir> <journal>                     reopens the database and checks the journal against it
 //   acks   <dbdir> <ackfile> <count>             upserts <count> records one at a time (payload mark = "mark-NNNNNN"),
 //                                                appending "ACK mark-NNNNNN" to <ackfile> with one write() after each
@@ -55,18 +56,22 @@ static async Task<int> Write(string dir, string journalPath, int writers, int cy
 {
     using var db = AdannsDatabase.Open(dir, new DatabaseOptions { CheckpointInterval = TimeSpan.FromSeconds(1) });
     var c = db.TryGetCollection("crash", out var existing) ? existing! : db.CreateCollection(new CollectionConfig("crash", Dim, Metric.L2, spec) { TrainThreshold = 2000 });
-    _ = Task.Run(async () =>
-    {
-        while (true)
-        {
-            Console.WriteLine($"S checkpoint={(c.CheckpointInProgress ? 1 : 0)} training={(c.TrainingInProgress ? 1 : 0)}");
-            await Task.Delay(20);
-        }
-    });
+
     using var journal = new StreamWriter(new FileStream(journalPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
     var gate = new object();
     void Log(string line) { lock (gate) journal.WriteLine(line); }
     Console.WriteLine("ready");
+    if (Environment.GetEnvironmentVariable("ADANNS_CRASH_STATUS") == "1")
+    {
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                Console.WriteLine($"S checkpoint={(c.CheckpointInProgress ? 1 : 0)} training={(c.TrainingInProgress ? 1 : 0)}");
+                await Task.Delay(20);
+            }
+        });
+    }
     var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
     {
         var rng = new Random(cycle * 1000 + w);
