@@ -97,6 +97,25 @@ public class RaBitQIndexTests
         Console.WriteLine($"bounded {rb:F3} {boundedStats.VectorsReranked / 50.0:F1}/q; fixed {rf:F3} {fixedStats.VectorsReranked / 50.0:F1}/q");
     }
 
+    [Theory]
+    [InlineData(0.5f)] // bounds fail often: both sources must still skip the same candidates
+    [InlineData(1.9f)]
+    public void AnExternalSourceReranksWhatResidentRowsDo(float epsilon0)
+    {
+        var (b, q) = IvfTestData.Make(seed: 39, n: 1500, nq: 30);
+        using var owned = b;
+        using var resident = Build(b, "Rot,IVF8@16,RQ1@32,Spill,Rerank32/20,Rerank64", Metric.InnerProduct);
+        using var external = Build(b, "Rot,IVF8@16,RQ1@32,Spill,Rerank32/20,Rerank64", Metric.InnerProduct);
+        external.UseExternalVectors(new RowSource(b));
+        resident.RaBitQ!.Epsilon0 = external.RaBitQ!.Epsilon0 = epsilon0;
+        var p = new SearchParams { NProbe = 4, Shortlist = 150 };
+        var a = resident.SearchBatch(q, K, p, null, 1, out var sa);
+        var e = external.SearchBatch(q, K, p, null, 1, out var se);
+        Assert.Equal(a.Ids, e.Ids);
+        Assert.Equal(a.Scores, e.Scores);
+        Assert.Equal(sa.VectorsReranked, se.VectorsReranked);
+    }
+
     [Fact]
     public void ABoundDrivenSearchAllocatesNothingWithAnExternalSource()
     {

@@ -160,6 +160,7 @@ public sealed partial class PqIndex
         int lines = Math.Min(32, (d * sizeof(float) + 63) / 64);
         const int Batch = 16; // external sources: candidates read per call
         var batch = s.ReadBatch(Batch + 3);
+        var batchAt = s.ReadBatchAt(Batch);
         var rows = _rows is null ? s.ExternalRows((Batch + 3) * D) : default;
         for (int j = 0; j < found;)
         {
@@ -182,15 +183,34 @@ public sealed partial class PqIndex
                 continue;
             }
             int m = 0;
-            for (; j < found && m < Batch; j++)
-                if (lower[j] <= worst) batch[m++] = shortSlots[order[j]];
+            for (int t = j; t < found && m < Batch; t++)
+                if (lower[t] <= worst)
+                {
+                    batchAt[m] = t;
+                    batch[m++] = shortSlots[order[t]];
+                }
             // Read whole quads: a rotated read goes through the blocked product, whose 4-row kernel rounds like the
             // rotation of the resident rows (a remainder row would round differently); the padding rows are not scored.
             int padded = (m + 3) & ~3;
             for (int t = m; t < padded; t++) batch[t] = batch[m - 1];
             ReadExternal(batch[..padded], rows[..(padded * D)], s);
-            for (int t = 0; t < m; t++) heap.Push(RowKey(rows.Slice(t * D, D), q, d), batch[t]);
-            reranked += m;
+            // Score them as the resident path would, one at a time against the current worst key, so both sources
+            // rerank the same candidates (a failed bound must not make them differ).
+            bool stop = false;
+            for (int t = 0; t < m; t++)
+            {
+                float now = heap.Count == keep ? heap.Threshold : float.PositiveInfinity;
+                if (suffixMin[batchAt[t]] > now)
+                {
+                    stop = true;
+                    break;
+                }
+                if (lower[batchAt[t]] > now) continue;
+                heap.Push(RowKey(rows.Slice(t * D, D), q, d), batch[t]);
+                reranked++;
+            }
+            if (stop) break;
+            j = batchAt[m - 1] + 1;
         }
         stats.VectorsReranked += reranked;
         stats.Flops += reranked * d;

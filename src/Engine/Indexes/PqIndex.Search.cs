@@ -902,6 +902,8 @@ public sealed partial class PqIndex
         public Span<int> Order(int n) => ScratchBuffer.Span(ref _order, n);
         private int[] _readBatch = [];
         public Span<int> ReadBatch(int n) => ScratchBuffer.Span(ref _readBatch, n);
+        private int[] _readBatchAt = [];
+        public Span<int> ReadBatchAt(int n) => ScratchBuffer.Span(ref _readBatchAt, n);
 
         public Span<float> Query(int n) => ScratchBuffer.Span(ref _query, n);
         public Span<byte> FastTable(int n) => ScratchBuffer.Span(ref _fastTable, n);
