@@ -571,7 +571,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             }
             int want = exact ? capacity : k;
             Room(ref ids, ref scores, want);
-            return IndexSearch(query, want, parameters, null, ids, scores, ref stats);
+            return IndexSearch(query, want, exact ? ForCapacity(parameters) : parameters, null, ids, scores, ref stats);
         }
         double selectivity = _keys.Count == 0 ? 0 : (double)bits.Count / _keys.Count;
         if (selectivity <= _options.ExactFilterSelectivity)
@@ -605,7 +605,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         else
         {
             Room(ref ids, ref scores, n);
-            got = IndexSearch(query, n, p, bits, ids, scores, ref stats);
+            got = IndexSearch(query, n, exact ? ForCapacity(p) : p, bits, ids, scores, ref stats);
         }
         if (!exact && got < k && bits.Count >= got + 1)
         {
@@ -619,6 +619,14 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         }
         return got;
     }
+
+    /// <summary>
+    /// Exact parameters for a search with room beyond k: the shortlist and rerank keeps (validated against k already,
+    /// unused by an exact search) are dropped, so the larger capacity is not refused; the rerank dims stay (the last
+    /// one is the exact search's dim).
+    /// </summary>
+    private static SearchParams? ForCapacity(SearchParams? p) =>
+        p is null || (p.Shortlist is null && p.Rerank is null) ? p : p with { Shortlist = null, Rerank = p.Rerank?.Select(st => st with { Keep = null }).ToArray() };
 
     private static void Room(ref long[] ids, ref float[] scores, int n)
     {

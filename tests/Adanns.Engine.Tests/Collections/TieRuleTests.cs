@@ -81,6 +81,10 @@ public class TieRuleTests : CollectionTestBase
         Assert.InRange(few, 30, (int)(0.2 * live));
         AssertRule(Run(few, null, selective, SearchPath.ExactFiltered), k => Run(k, null, selective, SearchPath.ExactFiltered), metric);
 
+        // Exact parameters that name a shortlist or rerank keep of exactly k still work (the extra room drops them).
+        var tight = new SearchParams { Exact = true, Shortlist = 10, Rerank = [new RerankStage(D, 10)] };
+        Assert.Equal(Run(live, exact, null, SearchPath.Index).Take(10).Select(h => h.Id), Run(10, tight, null, SearchPath.Index).Select(h => h.Id));
+
         // Approximate search: its k hits come in the same order (score, then the lower id).
         var approx = c.Search(q, 20);
         Assert.Equal(approx.Order(SearchHitOrder.For(metric)).Select(h => h.Id), approx.Select(h => h.Id));
