@@ -559,7 +559,7 @@ public static class CliApp
             parts.Add(string.Create(CultureInfo.InvariantCulture,
                 $"default nprobe {d.NProbe}, scan {d.ScanDim}d, shortlist {d.Shortlist}, rerank {RerankText(d.Rerank)}{(d.PredictedRecall is double pr ? $" (predicted recall {pr:F3})" : "")}"));
         parts.Add(t.Profile is { Points.Count: > 0 } p
-            ? string.Create(CultureInfo.InvariantCulture, $"profiled recall@{p.K} {p.Points[0].Recall:F3}–{p.Points[^1].Recall:F3} over {p.Points.Count} points")
+            ? string.Create(CultureInfo.InvariantCulture, $"profiled recall@{p.K} {p.Points.Min(x => x.Recall):F3}–{p.Points.Max(x => x.Recall):F3} over {p.Points.Count} points")
             : "not profiled");
         return string.Join("; ", parts);
     }

@@ -77,15 +77,19 @@ public class ScanCodecTests
         using var external = Build(b, spec, Metric.Cosine);
         external.UseExternalVectors(new RowSource(b));
         var o = new ProfileOptions { HeldOutQueries = 60, NProbes = [1, 2, 4, 8], ShortlistMultiples = [3, 10], Threads = 1 };
-        var a = resident.Profile(o);
-        var e = external.Profile(o);
-        Assert.Equal(a.Points.Count, e.Points.Count);
-        for (int i = 0; i < a.Points.Count; i++)
+        // The FLOPs frontier (points by FLOPs with rising recall) is deterministic; the profile also keeps the points on
+        // the measured-time frontier, which depend on the machine's load, so those are not compared.
+        static List<(double Flops, double Recall, int NProbe)> FlopsFrontier(ComputeProfile p)
         {
-            Assert.Equal(a.Points[i].Recall, e.Points[i].Recall);
-            Assert.Equal(a.Points[i].FlopsPerQuery, e.Points[i].FlopsPerQuery);
-            Assert.Equal(a.Points[i].Params.NProbe, e.Points[i].Params.NProbe);
+            var list = new List<(double, double, int)>();
+            foreach (var pt in p.Points)
+                if (list.Count == 0 || pt.Recall > list[^1].Item2) list.Add((pt.FlopsPerQuery, pt.Recall, pt.Params.NProbe!.Value));
+            return list;
         }
+        var a = FlopsFrontier(resident.Profile(o));
+        var e = FlopsFrontier(external.Profile(o));
+        Assert.Equal(a, e);
+        Assert.True(a.Count >= 3, $"{a.Count} frontier points");
     }
 
     [Fact]
