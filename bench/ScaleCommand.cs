@@ -165,7 +165,7 @@ internal static class ScaleCommand
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1e6 * 1.024;
+                return long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) / 1e6 * 1.024; // "VmHWM:\t 123 kB" 
         return double.NaN;
     }
 
