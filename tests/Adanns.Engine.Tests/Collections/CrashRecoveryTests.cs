@@ -23,6 +23,7 @@ public class CrashRecoveryTests : CollectionTestBase
             {
                 // Wait until it has opened the database, then let it write for a random while.
                 string? ready = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+                if (ready != "ready") p.Kill(); // a failed start must not leave the writer running
                 Assert.True(ready == "ready", $"cycle {cycle}: the writer did not start ({ready})");
                 await Task.Delay(rng.Next(300, 1200));
                 p.Kill(); // SIGKILL on Linux
