@@ -295,7 +295,7 @@ public sealed partial class Collection
         var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
         lock (_journalLock) _journal = [];
         var ct = _trainingCancel.Token;
-        var tuner = new TunerOptions(TargetRecall: target, Threads: 1);
+        var tuner = new TunerOptions(TargetRecall: target, Threads: 1, MaxBytesPerVector: _autoMaxBytes);
         var previous = _index?.ComputeProfile?.TunedRecall is not null ? _index.Spec : null;
         int previousCount = (int)Math.Min(_trainedCount, int.MaxValue);
         return TrackTraining(RunTraining(() =>

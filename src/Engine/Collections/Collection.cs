@@ -44,6 +44,9 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
 
     /// <summary>The recall target of an <c>Auto</c> collection (null: the config names a spec).</summary>
     private readonly double? _autoTarget;
+
+    /// <summary>An <c>Auto,Bytes{n}</c> collection's limit on resident index bytes per vector (null: none).</summary>
+    private readonly double? _autoMaxBytes;
     private readonly DatabaseOptions _options;
     private readonly ILogger _log;
     private readonly EngineMetrics _metrics;
@@ -103,7 +106,11 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         _dir = dir;
         Config = config;
         _spec = spec;
-        if (VectorIndex.IsAuto(config.IndexSpec, out double target)) _autoTarget = target;
+        if (VectorIndex.IsAuto(config.IndexSpec, out double target))
+        {
+            _autoTarget = target;
+            _autoMaxBytes = VectorIndex.ParseAuto(config.IndexSpec.Trim()).MaxBytesPerVector;
+        }
         _options = options;
         _metrics = metrics;
         _log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Adanns.Engine.Collection");

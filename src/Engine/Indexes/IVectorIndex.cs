@@ -158,7 +158,7 @@ public static class VectorIndex
         ArgumentNullException.ThrowIfNull(spec);
         if (spec.Trim().StartsWith("auto", StringComparison.OrdinalIgnoreCase))
         {
-            var tuner = new TunerOptions(TargetRecall: ParseAutoTarget(spec.Trim()), Threads: options?.Threads ?? 0);
+            var tuner = ParseAuto(spec.Trim()) with { Threads = options?.Threads ?? 0 };
             return IndexTuner.Build(vectors, metric, tuner, options?.Ids).Index;
         }
         return Build(vectors, IndexSpec.Parse(spec), metric, options);
@@ -179,13 +179,36 @@ public static class VectorIndex
     }
 
     /// <summary>The target of <c>Auto</c> (0.95) or <c>Auto@t</c>, t in (0, 1].</summary>
-    internal static double ParseAutoTarget(string spec)
+    internal static double ParseAutoTarget(string spec) => ParseAuto(spec).TargetRecall;
+
+    /// <summary>
+    /// <c>Auto[@t][,Bytes{n}]</c> as tuner options: the recall target t in (0, 1] (default 0.95) and an optional limit of
+    /// n resident index bytes per vector (<see cref="TunerOptions.MaxBytesPerVector"/>).
+    /// </summary>
+    internal static TunerOptions ParseAuto(string spec)
     {
-        if (spec.Length == 4) return new TunerOptions().TargetRecall;
-        if (spec[4] == '@' && double.TryParse(spec[5..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double t)
-            && t > 0 && t <= 1)
-            return t;
-        throw new FormatException($"Index spec \"{spec}\": expected Auto or Auto@<target recall in (0, 1]>, e.g. Auto@0.95.");
+        var parts = spec.Split(',', StringSplitOptions.TrimEntries);
+        string head = parts[0];
+        double target = new TunerOptions().TargetRecall;
+        if (head.Length != 4 || !head.Equals("auto", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!(head.Length > 5 && head[4] == '@' && head[..4].Equals("auto", StringComparison.OrdinalIgnoreCase)
+                  && double.TryParse(head[5..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out target)
+                  && target > 0 && target <= 1))
+                throw new FormatException($"Index spec \"{spec}\": expected Auto or Auto@<target recall in (0, 1]>, e.g. Auto@0.95 (optionally ,Bytes<n>).");
+        }
+        double? bytes = null;
+        foreach (var part in parts.Skip(1))
+        {
+            if (bytes is null && part.Length > 5 && part.StartsWith("Bytes", StringComparison.OrdinalIgnoreCase)
+                && int.TryParse(part[5..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n >= 1)
+            {
+                bytes = n;
+                continue;
+            }
+            throw new FormatException($"Index spec \"{spec}\": after Auto only Bytes<n> may follow (resident index bytes per vector, n ≥ 1), once; got \"{part}\".");
+        }
+        return new TunerOptions(TargetRecall: target, MaxBytesPerVector: bytes);
     }
 
     /// <summary>

@@ -14,8 +14,11 @@ namespace Adanns.Engine.Indexes;
 /// <param name="Queries">Optional sample of real queries (e.g. from a query log) to measure recall and time on, instead of
 /// held-out stored vectors: the difficulty of a user's queries can differ from that of the stored vectors. Never pass a
 /// benchmark's test queries here.</param>
+/// <param name="MaxBytesPerVector">Optional memory limit: candidates whose resident index bytes per vector (codes, lists,
+/// scan stores, Prefix8 rows, and the rows of an index that keeps its vectors; not the full vectors a codec pipeline
+/// reads for rerank from an external store) exceed it, as measured on the sample, are not chosen. Spec <c>Auto,Bytes64</c>.</param>
 public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Seed = 1, int SampleRows = 20_000, int Threads = 0,
-    VectorSet? Queries = null);
+    VectorSet? Queries = null, double? MaxBytesPerVector = null);
 
 /// <summary>One candidate pipeline as the tuner measured it on the sample.</summary>
 /// <param name="Spec">The candidate (its nlist scaled to the sample).</param>
@@ -26,8 +29,10 @@ public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Se
 /// <param name="GridNearTarget">The query-time series (shortlist as a multiple of k, first rerank stage's keep or 0, scan dim)
 /// that put a point on its measured frontier near the target (recall within 0.05 below it, or above): the final profile
 /// of the chosen candidate measures only these and the next longer shortlist, instead of the whole grid.</param>
+/// <param name="BytesPerVector">Its resident index bytes per vector on the sample (see <see cref="TunerOptions.MaxBytesPerVector"/>).</param>
+/// <param name="OverMemoryLimit">Whether those bytes exceed <see cref="TunerOptions.MaxBytesPerVector"/> (then it is never chosen).</param>
 public sealed record TunerCandidate(IndexSpec Spec, double MicrosAtTarget, double RecallAtPoint, double BuildSeconds,
-    IReadOnlyList<(int ShortlistMultiple, int FirstKeep, int ScanDim)>? GridNearTarget = null);
+    IReadOnlyList<(int ShortlistMultiple, int FirstKeep, int ScanDim)>? GridNearTarget = null, double BytesPerVector = 0, bool OverMemoryLimit = false);
 
 /// <summary>What the tuner decided and why.</summary>
 /// <param name="Spec">The chosen pipeline, as built on all the vectors.</param>
@@ -115,6 +120,8 @@ public static class IndexTuner
         if (!(o.TargetRecall > 0 && o.TargetRecall <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), o.TargetRecall, $"TargetRecall must be in (0, 1] (got {o.TargetRecall}).");
         if (o.K < 1) throw new ArgumentOutOfRangeException(nameof(options), o.K, "K must be at least 1.");
+        if (o.MaxBytesPerVector is double mb && !(mb > 0 && double.IsFinite(mb)))
+            throw new ArgumentOutOfRangeException(nameof(options), mb, $"MaxBytesPerVector must be a positive number of bytes (got {mb}).");
         if (o.Queries is { } q && (q.Dimension != vectors.Dimension || q.Count == 0))
             throw new ArgumentException($"Queries: the sample must be non-empty {vectors.Dimension}-dim vectors (got {q.Count} × {q.Dimension}).", nameof(options));
         int minRows = MinimumVectors;
@@ -185,7 +192,12 @@ public static class IndexTuner
     /// </summary>
     private static TunerCandidate Best(IEnumerable<TunerCandidate> candidates)
     {
-        var all = candidates.ToList();
+        var all = candidates.Where(c => !c.OverMemoryLimit).ToList();
+        if (all.Count == 0)
+        {
+            var smallest = candidates.MinBy(c => c.BytesPerVector)!;
+            throw new ArgumentOutOfRangeException("options", $"MaxBytesPerVector: no candidate pipeline fits; the smallest, {smallest.Spec}, keeps {smallest.BytesPerVector:F0} bytes per vector.");
+        }
         var best = all.MinBy(c => (c.MicrosAtTarget, -c.RecallAtPoint))!;
         if (double.IsPositiveInfinity(best.MicrosAtTarget)) return all.MaxBy(c => c.RecallAtPoint)!;
         return all.First(c => c.MicrosAtTarget <= best.MicrosAtTarget * (1 + ComputeProfile.TimeTolerance));
@@ -321,7 +333,10 @@ public static class IndexTuner
             var near = profile.Points.Where(pt => pt.Recall >= o.TargetRecall - 0.05)
                 .Select(pt => (pt.Params.Shortlist!.Value / o.K, pt.Params.Rerank!.Count == 2 ? pt.Params.Rerank[0].Keep ?? 0 : 0, pt.Params.ScanDim!.Value))
                 .Distinct().Order().ToArray();
-            return (index, new TunerCandidate(spec, reached ? point.MicrosPerQuery : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near), reached);
+            double bytes = index.ResidentBytesPerVector;
+            bool over = bytes > (o.MaxBytesPerVector ?? double.PositiveInfinity);
+            return (index, new TunerCandidate(spec, reached && !over ? point.MicrosPerQuery : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near,
+                bytes, over), reached && !over);
         }
         catch
         {
