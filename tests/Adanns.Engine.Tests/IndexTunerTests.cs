@@ -250,4 +250,15 @@ public class IndexTunerTests
         foreach (var bad in new[] { "Auto,Bytes0", "Auto,Bytes", "Auto,Bytes8,Bytes9", "Auto,SQ8", "Auto@2,Bytes8" })
             Assert.Throws<FormatException>(() => VectorIndex.ParseAuto(bad));
     }
+
+    [Fact]
+    public void ATimeLimitStopsTheChoiceAfterTwoCandidates()
+    {
+        var (b, _) = Matryoshka(seed: 15);
+        using var owned = b;
+        var report = IndexTuner.Choose(b, Metric.Cosine, new TunerOptions(TargetRecall: 0.9, SampleRows: 3000, Threads: 1, MaxChoiceSeconds: 0));
+        Assert.Equal(2, report.Candidates.Count); // the first two structures, no list-count stage
+        Assert.Contains(report.Spec with { NList = report.Candidates[0].Spec.NList }, report.Candidates.Select(c => c.Spec));
+        Assert.Throws<ArgumentOutOfRangeException>(() => IndexTuner.Choose(b, Metric.Cosine, new TunerOptions(MaxChoiceSeconds: -1)));
+    }
 }

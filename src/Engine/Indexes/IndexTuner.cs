@@ -17,8 +17,11 @@ namespace Adanns.Engine.Indexes;
 /// <param name="MaxBytesPerVector">Optional memory limit: candidates whose resident index bytes per vector (codes, lists,
 /// scan stores, Prefix8 rows, and the rows of an index that keeps its vectors; not the full vectors a codec pipeline
 /// reads for rerank from an external store) exceed it, as measured on the sample, are not chosen. Spec <c>Auto,Bytes64</c>.</param>
+/// <param name="MaxChoiceSeconds">Optional time limit on the choice on the sample: once spent, no further candidate is
+/// built (at least two always are) and the list-count stage is skipped. The final build and profile come on top. A limit
+/// makes the set of candidates depend on the machine's speed, so leave it unset where the choice must repeat.</param>
 public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Seed = 1, int SampleRows = 20_000, int Threads = 0,
-    VectorSet? Queries = null, double? MaxBytesPerVector = null);
+    VectorSet? Queries = null, double? MaxBytesPerVector = null, double? MaxChoiceSeconds = null);
 
 /// <summary>One candidate pipeline as the tuner measured it on the sample.</summary>
 /// <param name="Spec">The candidate (its nlist scaled to the sample).</param>
@@ -120,6 +123,8 @@ public static class IndexTuner
         if (!(o.TargetRecall > 0 && o.TargetRecall <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), o.TargetRecall, $"TargetRecall must be in (0, 1] (got {o.TargetRecall}).");
         if (o.K < 1) throw new ArgumentOutOfRangeException(nameof(options), o.K, "K must be at least 1.");
+        if (o.MaxChoiceSeconds is double ms && !(ms >= 0))
+            throw new ArgumentOutOfRangeException(nameof(options), ms, $"MaxChoiceSeconds must be ≥ 0 (got {ms}).");
         if (o.MaxBytesPerVector is double mb && !(mb > 0 && double.IsFinite(mb)))
             throw new ArgumentOutOfRangeException(nameof(options), mb, $"MaxBytesPerVector must be a positive number of bytes (got {mb}).");
         if (o.Queries is { } q && (q.Dimension != vectors.Dimension || q.Count == 0))
@@ -142,6 +147,7 @@ public static class IndexTuner
         // and a small gain in prefix ranking rarely pays for that.
         bool rotate = rotated > raw + 0.05;
 
+        bool OverTime() => total.Elapsed.TotalSeconds > (o.MaxChoiceSeconds ?? double.PositiveInfinity);
         var built = new List<(IVectorIndex Index, TunerCandidate Candidate, bool Reached)>();
         TunerCandidate best;
         double factor = ListsPerSqrtN[0];
@@ -149,13 +155,16 @@ public static class IndexTuner
         {
             // Stage 2: the structures, at the first lists-per-√N factor.
             foreach (var spec in Candidates(D, ns, rotate, o.K))
+            {
+                if (built.Count >= 2 && OverTime()) break;
                 built.Add(Measure(spec, sample, metric, o));
+            }
             TimeRoundRobin(built, Enumerable.Range(0, built.Count).ToArray(), sample, o);
             best = Best(built.Select(b => b.Candidate));
             // Stage 3: the winning structure at the other list counts (finer lists cost more coarse ranking and need
             // more probes, but each probe scans fewer rows: which way it goes depends on the data), timed again
             // against it in interleaved rounds. The factor found is applied to the full count.
-            if (!double.IsPositiveInfinity(best.MicrosAtTarget))
+            if (!double.IsPositiveInfinity(best.MicrosAtTarget) && !OverTime())
             {
                 var structure = best.Spec;
                 foreach (double f in ListsPerSqrtN.Skip(1))
