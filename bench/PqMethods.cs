@@ -169,7 +169,9 @@ internal static class PqMethods
         return Path.Combine(o.IndexCache, $"{data.Name}-{hash}.pqx");
     }
 
-    private static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
+    /// <summary>Times one operating point of a codec-pipeline index (batch and one query per call); rows carry the
+    /// vectors reranked per query (a bound-driven RaBitQ stage reranks fewer than its shortlist).</summary>
+    internal static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
         PqIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
     {
         int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
@@ -178,6 +180,7 @@ internal static class PqMethods
         double best = BatchTiming.BestSeconds(o.Repeats, nq, () => results = index.SearchBatch(data.Queries, k, p, o.Threads, out stats));
         var (recall1, recallK, acc) = Accuracy.Of(results!.Ids, data, truth, k);
         var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, out _));
+        parameters["reranked"] = stats.Queries > 0 ? (double)stats.VectorsReranked / stats.Queries : 0;
         var point = new OperatingPoint(data.Name, method, parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
             nq / best, qpsSingle, p50, p99, build, index.ResidentBytesPerVector, o.Threads, data.Base.Count, D, nq);
         Report.Print(point);

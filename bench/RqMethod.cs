@@ -44,28 +44,12 @@ internal static class RqMethod
                             ["rot"] = spec.Rotate ? "index" : o.Rotate ? "harness" : "none", ["mode"] = mode, ["eps"] = index.RaBitQ!.Epsilon0,
                             ["shortlist"] = sl, ["nprobe"] = np, ["stages"] = mode == "none" ? "" : d == D ? stages : $"Rerank{d}/{keep},Rerank{D}",
                         };
-                        var point = Measure(data, truth, o, o.Label ?? "ivf-rq", index, p, build, parameters);
+                        var point = PqMethods.Measure(data, truth, o, o.Label ?? "ivf-rq", index, p, build, parameters);
                         yield return point;
                         if (point.RecallAtK >= o.StopRecall || plateau.Reached(point.RecallAtK)) break;
                     }
                 }
             }
         }
-    }
-
-    private static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
-        PqIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
-    {
-        int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
-        SearchResults? results = null;
-        SearchStats stats = default;
-        double best = BatchTiming.BestSeconds(o.Repeats, nq, () => results = index.SearchBatch(data.Queries, k, p, o.Threads, out stats));
-        var (recall1, recallK, acc) = Accuracy.Of(results!.Ids, data, truth, k);
-        var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, out _));
-        parameters["reranked"] = stats.Queries > 0 ? (double)stats.VectorsReranked / stats.Queries : 0;
-        var point = new OperatingPoint(data.Name, method, parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
-            nq / best, qpsSingle, p50, p99, build, index.ResidentBytesPerVector, o.Threads, data.Base.Count, D, nq);
-        Report.Print(point);
-        return point;
     }
 }

@@ -55,23 +55,25 @@ public sealed class ComputeProfile
         }
         if (all.Count == 0) throw new ArgumentException("A profile needs at least one measured point.", nameof(measured));
 
-        // Cheapest first; among equal costs the best recall comes first, so the rest at that cost are dominated.
+        // Each frontier: walk the points cheapest first (among equal costs the best recall first, so the rest at that
+        // cost are dominated) and keep every point that raises the best recall so far.
         var keep = new HashSet<ProfilePoint>(ReferenceEqualityComparer.Instance);
-        all.Sort((a, b) => a.MicrosPerQuery != b.MicrosPerQuery ? a.MicrosPerQuery.CompareTo(b.MicrosPerQuery)
+        void KeepFrontier(Comparison<ProfilePoint> cheaperFirst)
+        {
+            all.Sort(cheaperFirst);
+            double best = double.NegativeInfinity;
+            foreach (var p in all)
+                if (p.Recall > best) { keep.Add(p); best = p.Recall; }
+        }
+        KeepFrontier((a, b) => a.MicrosPerQuery != b.MicrosPerQuery ? a.MicrosPerQuery.CompareTo(b.MicrosPerQuery)
             : a.Recall != b.Recall ? b.Recall.CompareTo(a.Recall) : a.FlopsPerQuery.CompareTo(b.FlopsPerQuery));
-        double best = double.NegativeInfinity;
-        foreach (var p in all)
-            if (p.Recall > best) { keep.Add(p); best = p.Recall; }
         // Equal FLOPs and recall (a shortlist longer than the candidates found changes nothing): the smaller shortlist and
-        // keep first, so the FLOPs frontier is the same on every run; time only breaks ties left after that.
-        all.Sort((a, b) => a.FlopsPerQuery != b.FlopsPerQuery ? a.FlopsPerQuery.CompareTo(b.FlopsPerQuery)
+        // keep first, so the FLOPs frontier is the same on every run; time only breaks ties left after that. This sort is
+        // last, so the stored list is in FLOPs order whichever frontier a point came from.
+        KeepFrontier((a, b) => a.FlopsPerQuery != b.FlopsPerQuery ? a.FlopsPerQuery.CompareTo(b.FlopsPerQuery)
             : a.Recall != b.Recall ? b.Recall.CompareTo(a.Recall)
             : a.Params.Shortlist != b.Params.Shortlist ? a.Params.Shortlist!.Value.CompareTo(b.Params.Shortlist!.Value)
             : FirstKeep(a) != FirstKeep(b) ? FirstKeep(a).CompareTo(FirstKeep(b)) : a.MicrosPerQuery.CompareTo(b.MicrosPerQuery));
-        best = double.NegativeInfinity;
-        foreach (var p in all)
-            if (p.Recall > best) { keep.Add(p); best = p.Recall; }
-        // Stored by FLOPs (ties: better recall first), so the list is the same whichever frontier a point came from.
         var frontier = all.Where(keep.Contains).ToList();
         Points = frontier;
         K = k;
@@ -114,16 +116,16 @@ public sealed class ComputeProfile
     /// <summary>What an unset search runs: one shared instance, so the default path allocates nothing.</summary>
     internal SearchParams? TunedParams { get; private set; }
 
-    /// <summary>
-    /// The sampling error of a frontier point's recall: its one-sided 95% margin, 1.645·√(r(1−r)/n) over the n = k·queries
-    /// neighbours the profile checked (an upper bound, taken at r = 1/2 is too loose; at the target itself it is what
-    /// decides whether a point "reaches" it).
-    /// </summary>
     private static int FirstKeep(ProfilePoint p) => p.Params.Rerank is { Count: > 0 } r ? r[0].Keep ?? int.MaxValue : 0;
 
     /// <summary>Relative difference in measured time below which two choices count as equally fast (then FLOPs decide).</summary>
     internal const double TimeTolerance = 0.10;
 
+    /// <summary>
+    /// The sampling error of a frontier point's recall: its one-sided 95% margin, 1.645·√(r(1−r)/n) over the n = k·queries
+    /// neighbours the profile checked (an upper bound, taken at r = 1/2 is too loose; at the target itself it is what
+    /// decides whether a point "reaches" it).
+    /// </summary>
     internal double Margin(double recall) => 1.645 * Math.Sqrt(Math.Max(recall * (1 - recall), 0) / ((double)K * Queries));
 
     // Concrete parameters per frontier point for the last k asked: budgeted and tuned searches reuse them instead of
@@ -189,25 +191,20 @@ public sealed class ComputeProfile
         // between runs (load, turbo), FLOPs do not, so close calls come out the same every time.
         // "Reaches" allows for the sampling error of the measured recall: the point's recall minus its 95% margin must
         // clear the target, so a target is met on new queries from the same distribution 19 times in 20, not 1 in 2.
+        bool Eligible(ProfilePoint p) => (p.Recall - Margin(p.Recall) >= target || p.Recall >= 1)
+            && p.FlopsPerQuery <= (maxFlops ?? double.PositiveInfinity) && p.MicrosPerQuery <= (maxMicros ?? double.PositiveInfinity);
         int chosen = -1;
         for (int i = 0; i < Points.Count; i++)
-        {
-            var p = Points[i];
-            if (p.Recall - Margin(p.Recall) < target && p.Recall < 1) continue;
-            if (p.FlopsPerQuery > (maxFlops ?? double.PositiveInfinity) || p.MicrosPerQuery > (maxMicros ?? double.PositiveInfinity)) continue;
-            if (chosen < 0 || p.MicrosPerQuery < Points[chosen].MicrosPerQuery) chosen = i;
-        }
+            if (Eligible(Points[i]) && (chosen < 0 || Points[i].MicrosPerQuery < Points[chosen].MicrosPerQuery)) chosen = i;
         if (chosen >= 0)
         {
             double within = Points[chosen].MicrosPerQuery * (1 + TimeTolerance);
             for (int i = 0; i < chosen; i++) // earlier points have fewer (or equal) FLOPs
-            {
-                var p = Points[i];
-                if (p.MicrosPerQuery > within || (p.Recall - Margin(p.Recall) < target && p.Recall < 1)) continue;
-                if (p.FlopsPerQuery > (maxFlops ?? double.PositiveInfinity) || p.MicrosPerQuery > (maxMicros ?? double.PositiveInfinity)) continue;
-                chosen = i;
-                break;
-            }
+                if (Points[i].MicrosPerQuery <= within && Eligible(Points[i]))
+                {
+                    chosen = i;
+                    break;
+                }
             reached = true;
             return chosen;
         }

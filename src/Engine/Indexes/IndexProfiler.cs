@@ -93,8 +93,7 @@ internal static class IndexProfiler
             nq = Math.Min(o.HeldOutQueries, given.Count);
             queryIds = new long[nq];
             Array.Fill(queryIds, -1L); // not stored vectors: nothing to leave out of their neighbour lists
-            queries = new float[nq * D];
-            for (int i = 0; i < nq; i++) given.Row((int)((long)i * given.Count / nq)).CopyTo(queries.AsSpan(i * D, D));
+            queries = EvenRows(given, nq);
         }
         else
         {
@@ -271,6 +270,15 @@ internal static class IndexProfiler
         if (overBudget) i = profile.CheapestIndex(p.MaxFlops, p.MaxMicros);
         point = i;
         return profile.ConcreteFor(i, k);
+    }
+
+    /// <summary><paramref name="n"/> evenly spaced rows of <paramref name="from"/>, row-major (deterministic, no seed needed).</summary>
+    internal static float[] EvenRows(VectorSet from, int n)
+    {
+        int D = from.Dimension;
+        var rows = new float[(long)n * D];
+        for (int i = 0; i < n; i++) from.Row((int)((long)i * from.Count / n)).CopyTo(rows.AsSpan(i * D, D));
+        return rows;
     }
 
     /// <summary>A seeded sample of live ids, independent of any map's enumeration order (<paramref name="sorted"/> ascending).</summary>

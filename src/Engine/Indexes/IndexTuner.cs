@@ -287,8 +287,10 @@ public static class IndexTuner
     }
 
     /// <summary>
-    /// The query-time grid: nprobe over powers of two, shortlists of 4–40 k, and for a funnel two first-stage keeps
-    /// (a fixed keep is exactly what failed on data nobody tuned for, so the profile chooses it).
+    /// The query-time grid: nprobe over powers of two, shortlists of 4–40 k, for a funnel three first-stage keeps (a
+    /// fixed keep is exactly what failed on data nobody tuned for, so the profile chooses it), and for a spec without
+    /// rerank both "no rerank" and a full-D rerank; with <paramref name="near"/>, only the series that mattered near the
+    /// target on the sample.
     /// </summary>
     private static ProfileOptions ProfileFor(IVectorIndexReader index, TunerOptions o, IReadOnlyList<(int ShortlistMultiple, int FirstKeep, int ScanDim)>? near = null)
     {
@@ -366,9 +368,8 @@ public static class IndexTuner
     private static void TimeRoundRobin(List<(IVectorIndex Index, TunerCandidate Candidate, bool Reached)> built, int[] which, VectorSet sample, TunerOptions o)
     {
         var from = o.Queries ?? sample;
-        int D = sample.Dimension, nq = Math.Min(256, from.Count);
-        var queries = new float[nq * D];
-        for (int i = 0; i < nq; i++) from.Row((int)((long)i * from.Count / nq)).CopyTo(queries.AsSpan(i * D, D));
+        int nq = Math.Min(256, from.Count);
+        var queries = IndexProfiler.EvenRows(from, nq);
         var p = new SearchParams { TargetRecall = o.TargetRecall };
         var ids = new long[nq * o.K];
         var scores = new float[nq * o.K];
