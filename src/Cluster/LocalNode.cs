@@ -58,7 +58,9 @@ public sealed class LocalNode : IDisposable
     private AdannsDatabase Open()
     {
         string dir = Path.GetFullPath(_options.DataDirectory);
-        var db = AdannsDatabase.Open(dir, _options.Database);
+        // Backpressure without a timeout: a replica logs its shard's writes in sequence (pipelined), so one may not fail
+        // out of turn while a later one is logged; a write waits until the index has caught up.
+        var db = AdannsDatabase.Open(dir, _options.Database with { BackpressureTimeout = Timeout.InfiniteTimeSpan });
         string path = Path.Combine(dir, OffsetsFile);
         if (File.Exists(path))
         {

@@ -75,6 +75,14 @@ public enum AdannsErrorCode
 
     /// <summary>Remote only: an unexpected server error (the message carries the correlation id of the server's log line).</summary>
     Internal = 21,
+
+    /// <summary>
+    /// The collection's index is behind its writes (a training has not absorbed them yet) by more than
+    /// <see cref="Collections.DatabaseOptions.MaxIndexBacklogBytes"/>, and the write waited
+    /// <see cref="Collections.DatabaseOptions.BackpressureTimeout"/> for it in vain. Nothing was written: retry after a
+    /// pause (gRPC <c>UNAVAILABLE</c>).
+    /// </summary>
+    Overloaded = 22,
 }
 
 /// <summary>

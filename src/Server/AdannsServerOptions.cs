@@ -25,6 +25,18 @@ public sealed class AdannsServerOptions
     /// <summary>Profile every newly trained index so searches can pass a compute budget (max_flops / max_micros).</summary>
     public bool ProfileIndexes { get; set; } = true;
 
+    /// <summary>
+    /// Backpressure: the most bytes of acknowledged vectors a collection's index may lag behind by while it trains; beyond
+    /// it writes wait (see <c>DatabaseOptions.MaxIndexBacklogBytes</c>). At least 1 MiB; default 512 MiB.
+    /// </summary>
+    public long MaxIndexBacklogBytes { get; set; } = 512L << 20;
+
+    /// <summary>
+    /// How long a write waits for that backlog before it answers <c>UNAVAILABLE</c> (error code <c>Overloaded</c>:
+    /// nothing written, retry later); in [0, 3600], default 30.
+    /// </summary>
+    public double BackpressureTimeoutSeconds { get; set; } = 30;
+
     /// <summary>ONNX Runtime threads of the "minilm" text embedder (per batch).</summary>
     public int EmbedderThreads { get; set; } = Math.Clamp(Environment.ProcessorCount, 1, 4);
 

@@ -159,6 +159,7 @@ public sealed class ApiInterceptor(IOptions<AdannsServerOptions> options, Server
         AdannsErrorCode.Corrupt => StatusCode.DataLoss,
         AdannsErrorCode.ResourceExhausted => StatusCode.ResourceExhausted,
         AdannsErrorCode.Unavailable => StatusCode.Unavailable,
+        AdannsErrorCode.Overloaded => StatusCode.Unavailable, // backpressure: nothing written, retrying later helps
         AdannsErrorCode.Unauthenticated => StatusCode.Unauthenticated,
         AdannsErrorCode.PermissionDenied => StatusCode.PermissionDenied,
         AdannsErrorCode.DeadlineExceeded => StatusCode.DeadlineExceeded,

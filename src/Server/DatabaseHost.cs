@@ -64,6 +64,11 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
             db = AdannsDatabase.Open(dir, new DatabaseOptions
             {
                 ProfileIndexes = _options.ProfileIndexes, LoggerFactory = loggerFactory, MeterFactory = meterFactory,
+                MaxIndexBacklogBytes = _options.MaxIndexBacklogBytes,
+                BackpressureTimeout = _options.BackpressureTimeoutSeconds is >= 0 and <= 3600
+                    ? TimeSpan.FromSeconds(_options.BackpressureTimeoutSeconds)
+                    : throw new AdannsException(AdannsErrorCode.InvalidConfiguration,
+                        $"Adanns:BackpressureTimeoutSeconds must be in [0, 3600] (got {_options.BackpressureTimeoutSeconds})."),
                 // Collections created with embedder "minilm" take text; the model loads on first use.
                 Embedders = new Dictionary<string, ITextEmbedder>(StringComparer.OrdinalIgnoreCase)
                 {

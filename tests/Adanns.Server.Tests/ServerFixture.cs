@@ -25,8 +25,10 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public AdannsClient NewClient(string? key) => new(Address, key);
 
-    public static WebApplication Build(string dir, int grpcPort, int httpPort, bool demo, string? rw = ReadWriteKey, string? ro = ReadOnlyKey) =>
-        ServerHost.Build([], new Dictionary<string, string?>
+    public static WebApplication Build(string dir, int grpcPort, int httpPort, bool demo, string? rw = ReadWriteKey, string? ro = ReadOnlyKey,
+        IReadOnlyDictionary<string, string?>? extra = null)
+    {
+        var settings = new Dictionary<string, string?>
         {
             ["Adanns:DataDirectory"] = dir,
             ["Adanns:Host"] = "127.0.0.1",
@@ -42,7 +44,10 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Adanns:Demo:Dimension"] = "32",
             ["Adanns:Demo:IndexSpec"] = "IVF16@16,Scan32",
             ["Logging:LogLevel:Default"] = "Warning",
-        });
+        };
+        foreach (var (k, v) in extra ?? new Dictionary<string, string?>()) settings[k] = v;
+        return ServerHost.Build([], settings);
+    }
 
     /// <summary>Starts <paramref name="app"/> (built with ports 0: Kestrel binds free ones, no probe-then-bind race) and returns the bound ports.</summary>
     public static async Task<(int Grpc, int Http)> StartAsync(WebApplication app)

@@ -63,6 +63,7 @@ public sealed partial class Collection
     {
         _faulted ??= e;
         while (_pending.TryDequeue(out var p)) p.Done.TrySetException(FaultedError());
+        SignalBacklog(); // throttled writers fail now rather than at their timeout
     }
 
     /// <summary>
@@ -195,7 +196,11 @@ public sealed partial class Collection
             _keys[id] = lsn;
             _meta[lsn] = new RecordMeta(id, b.Payloads[i]);
             _payloadIndex.Added(lsn, b.Payloads[i]);
-            if (_journal is not null) lock (_journalLock) _journal.Add(new JournalOp(true, lsn, v.ToArray()));
+            if (_journal is not null)
+            {
+                lock (_journalLock) _journal.Add(new JournalOp(true, lsn, v.ToArray()));
+                BacklogAdded(JournalOpBytes);
+            }
         }
         return dead;
     }
@@ -449,7 +454,11 @@ public sealed partial class Collection
         if (t.IsFaulted && !_applierDone)
         {
             // Stop journaling (the applier owns the journal's lifetime); if the applier is gone this fails harmlessly.
-            _ = RunOnApplier(() => { lock (_journalLock) _journal = null; });
+            _ = RunOnApplier(() =>
+            {
+                lock (_journalLock) _journal = null;
+                BacklogCleared();
+            });
         }
         t.Wait(); // surfaces the failure to Maintain
     }, TaskScheduler.Default);
@@ -489,28 +498,48 @@ public sealed partial class Collection
         }
     }
 
-    /// <summary>Replays journal entries from <paramref name="from"/> on into <paramref name="fresh"/>; returns how many.</summary>
+    /// <summary>
+    /// Replays journal entries from <paramref name="from"/> on into <paramref name="fresh"/>; returns how many. Works in
+    /// slices: each replayed add drops its vector copy from the journal (only removes are read again, by the swap), and
+    /// its bytes leave the index backlog, so throttled writers resume while the replay goes on.
+    /// </summary>
     private int ReplayJournal(IVectorIndex fresh, int from)
     {
-        JournalOp[] ops;
-        lock (_journalLock)
+        const int Slice = 4096;
+        int done = 0;
+        while (true)
         {
-            if (_journal is null || _journal.Count <= from) return 0;
-            ops = _journal.GetRange(from, _journal.Count - from).ToArray();
-        }
-        foreach (var op in ops)
-        {
-            if (op.Add)
+            JournalOp[] ops;
+            lock (_journalLock)
             {
-                if (!fresh.Contains(op.Key)) fresh.Add(op.Vector, op.Key);
+                if (_journal is null || _journal.Count <= from + done) break;
+                ops = _journal.GetRange(from + done, Math.Min(Slice, _journal.Count - from - done)).ToArray();
             }
-            else
+            int adds = 0;
+            foreach (var op in ops)
             {
-                fresh.Remove(op.Key);
+                if (op.Add)
+                {
+                    if (!fresh.Contains(op.Key)) fresh.Add(op.Vector, op.Key);
+                    adds++;
+                }
+                else
+                {
+                    fresh.Remove(op.Key);
+                }
             }
+            lock (_journalLock)
+            {
+                // The journal is the same list (only this training's swap or failure replaces it, and neither runs now).
+                if (_journal is not null)
+                    for (int i = from + done; i < from + done + ops.Length; i++)
+                        if (_journal[i].Add) _journal[i] = _journal[i] with { Vector = null };
+            }
+            BacklogReleased(adds * JournalOpBytes);
+            done += ops.Length;
+            Interlocked.Add(ref _journalReplayed, ops.Length);
         }
-        Interlocked.Add(ref _journalReplayed, ops.Length);
-        return ops.Length;
+        return done;
     }
 
     private readonly object _journalLock = new();
@@ -541,6 +570,7 @@ public sealed partial class Collection
                     if (!op.Add) _indexRemoved.Add(op.Key);
                 _journal = null;
             }
+            BacklogCleared();
             _indexFile = file;
             _indexLsn = snapshotLsn;
             _pendingIndexFile = null;
@@ -769,6 +799,7 @@ public sealed partial class Collection
         }
         _stopRequested = true;
         _wake.Set();
+        SignalBacklog(); // throttled writers fail with Closed rather than wait
         return true;
     }
 

@@ -415,6 +415,14 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         cancellationToken.ThrowIfCancellationRequested();
         if (_faulted is not null) throw FaultedError();
         byte[] entry = batch.Encode(); // may throw BatchTooLarge: nothing logged yet
+        // Backpressure: while the index lags too far behind, or earlier writes wait for it, this one waits its turn.
+        if (MustThrottle) return SubmitThrottledAsync(batch, entry, wait, cancellationToken);
+        return Enqueue(batch, entry, wait);
+    }
+
+    /// <summary>Logs an encoded batch (assigning its LSNs) and hands it to the applier.</summary>
+    private Task<int> Enqueue(WriteBatch batch, byte[] entry, bool wait)
+    {
         var p = new Pending(batch);
         lock (_seqLock)
         {

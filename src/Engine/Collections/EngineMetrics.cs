@@ -24,6 +24,7 @@ public sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _deleted;
     private readonly Counter<long> _trainings;
     private readonly Counter<long> _checkpoints;
+    private readonly Counter<long> _throttled;
 
     internal EngineMetrics(IMeterFactory? factory, Func<IEnumerable<Collection>> collections)
     {
@@ -36,6 +37,8 @@ public sealed class EngineMetrics : IDisposable
         _deleted = _meter.CreateCounter<long>("adanns.engine.records.deleted", "{record}", "Records deleted (that existed), by collection.");
         _trainings = _meter.CreateCounter<long>("adanns.engine.index.trainings", "{training}", "Index trainings swapped in, by collection.");
         _checkpoints = _meter.CreateCounter<long>("adanns.engine.checkpoints", "{checkpoint}", "Checkpoints taken, by collection.");
+        _throttled = _meter.CreateCounter<long>("adanns.engine.writes.throttled", "{batch}",
+            "Write batches that waited for the index backlog (DatabaseOptions.MaxIndexBacklogBytes), by collection and outcome (admitted, overloaded).");
         _meter.CreateObservableGauge("adanns.engine.collection.points", () => Observe(collections), "{point}", "Live points per collection.");
     }
 
@@ -65,6 +68,9 @@ public sealed class EngineMetrics : IDisposable
     internal void Deleted(string collection, int n) => _deleted.Add(n, new KeyValuePair<string, object?>("collection", collection));
 
     internal void Trained(string collection) => _trainings.Add(1, new KeyValuePair<string, object?>("collection", collection));
+
+    internal void Throttled(string collection, bool admitted) => _throttled.Add(1, new KeyValuePair<string, object?>("collection", collection),
+        new KeyValuePair<string, object?>("outcome", admitted ? "admitted" : "overloaded"));
 
     internal void Checkpointed(string collection) => _checkpoints.Add(1, new KeyValuePair<string, object?>("collection", collection));
 

@@ -170,6 +170,23 @@ public sealed record DatabaseOptions
     /// </summary>
     public int MinThreadPoolThreads { get; init; } = 32;
 
+    /// <summary>
+    /// Backpressure: the most bytes of acknowledged vectors a collection's index may lag behind by — the writes made while
+    /// a training runs, journaled (a copy of each vector, 4·D + 48 bytes) until the fresh index has absorbed them. While
+    /// the journal holds more, new writes wait (in order, nothing logged yet) until the training catches up, at most
+    /// <see cref="BackpressureTimeout"/>. This bounds the memory a slow training lets ingest pile up (before it, a 10M × 128
+    /// ingest passed 16 GB while the first training caught up). Default 512 MiB.
+    /// </summary>
+    public long MaxIndexBacklogBytes { get; init; } = 512L << 20;
+
+    /// <summary>
+    /// How long a write waits for the index backlog to fall under <see cref="MaxIndexBacklogBytes"/> before it fails with
+    /// <see cref="AdannsErrorCode.Overloaded"/> (gRPC <c>UNAVAILABLE</c>: retry later; nothing was written). Default 30 s;
+    /// <see cref="Timeout.InfiniteTimeSpan"/>: wait until the index catches up (cluster replicas, whose writes must be logged
+    /// in their shard's order).
+    /// </summary>
+    public TimeSpan BackpressureTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Checkpoint each collection when it is closed, so the next open replays nothing (off: recovery replays the log).</summary>
     public bool CheckpointOnDispose { get; init; } = true;
 
@@ -209,6 +226,9 @@ public sealed record DatabaseOptions
         if (RecordMemoryBytes < 1 << 20) return $"RecordMemoryBytes must be at least 1 MiB (got {RecordMemoryBytes}).";
         if (!(ExactFilterSelectivity is >= 0 and <= 1)) return $"ExactFilterSelectivity must be in [0, 1] (got {ExactFilterSelectivity}).";
         if (MinThreadPoolThreads is < 0 or > 4096) return $"MinThreadPoolThreads must be in [0, 4096] (got {MinThreadPoolThreads}).";
+        if (MaxIndexBacklogBytes < 1 << 20) return $"MaxIndexBacklogBytes must be at least 1 MiB (got {MaxIndexBacklogBytes}).";
+        if ((BackpressureTimeout < TimeSpan.Zero || BackpressureTimeout > TimeSpan.FromHours(1)) && BackpressureTimeout != Timeout.InfiniteTimeSpan)
+            return $"BackpressureTimeout must be in [0, 1 h] or infinite (got {BackpressureTimeout}).";
         if (!(ImbalanceFactor > 1) || double.IsInfinity(ImbalanceFactor)) return $"ImbalanceFactor must be a finite number above 1 (got {ImbalanceFactor}).";
         return null;
     }

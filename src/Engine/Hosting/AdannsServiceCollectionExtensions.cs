@@ -31,6 +31,12 @@ public sealed class AdannsOptions
     /// <summary>See <see cref="DatabaseOptions.ExactFilterSelectivity"/>.</summary>
     public double ExactFilterSelectivity { get; set; } = 0.02;
 
+    /// <summary>See <see cref="DatabaseOptions.MaxIndexBacklogBytes"/>.</summary>
+    public long MaxIndexBacklogBytes { get; set; } = 512L << 20;
+
+    /// <summary>See <see cref="DatabaseOptions.BackpressureTimeout"/>.</summary>
+    public TimeSpan BackpressureTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>See <see cref="DatabaseOptions.CheckpointOnDispose"/>.</summary>
     public bool CheckpointOnDispose { get; set; } = true;
 
@@ -49,6 +55,8 @@ public sealed class AdannsOptions
         BackgroundMaintenance = BackgroundMaintenance,
         ExactFilterSelectivity = ExactFilterSelectivity,
         CheckpointOnDispose = CheckpointOnDispose,
+        MaxIndexBacklogBytes = MaxIndexBacklogBytes,
+        BackpressureTimeout = BackpressureTimeout,
         ImbalanceFactor = ImbalanceFactor,
         ProfileIndexes = ProfileIndexes,
         LoggerFactory = loggerFactory,
