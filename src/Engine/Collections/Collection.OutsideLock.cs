@@ -5,7 +5,7 @@ namespace Adanns.Engine.Collections;
 
 /// <summary>
 /// Record-store reads outside the collection lock: a search chooses its candidates under the read lock (a PQ
-/// collection's shortlist, or the hits whose vectors were asked for), then
+/// collection's shortlist, the matches of its exact filtered search, or the hits whose vectors were asked for), then
 /// reads their vectors with no lock held, so a read that waits on disk never queues a writer — and every reader behind
 /// that writer — behind it. What it read is still the snapshot it chose from: it holds a read epoch while reading, and
 /// dead records leave the store only after every reader of an earlier epoch has finished (<see cref="WaitForEarlierReaders"/>).
@@ -65,6 +65,96 @@ public sealed partial class Collection
         public ResolvedSearch Used { get; init; }
         public float[]? CandidateKeys { get; init; }
         public int FirstStage { get; init; }
+
+        /// <summary>An exact filtered search: <see cref="Keys"/> are every match (ascending), scored at full D after the lock.</summary>
+        public bool Exact { get; init; }
+    }
+
+    /// <summary>
+    /// Phase one of an exact filtered search over an index that reads its full vectors from the record store (a PQ
+    /// index): every matching record the index holds, and its metadata, chosen under the read lock; null when the index
+    /// keeps its vectors in memory (then the scan runs under the lock, reading no disk). Caller holds the read lock.
+    /// </summary>
+    private OutsideRead? ExactFilteredOutside(KeyBits filter)
+    {
+        if (_index is not PqIndex { VectorSource: not null } index) return null;
+        var matched = new List<long>((int)filter.Count);
+        filter.CopyKeysTo(matched); // ascending: positions order the candidates as their keys do (the scan's tie rule)
+        var keys = new long[matched.Count];
+        var metas = new RecordMeta[matched.Count];
+        int n = 0;
+        foreach (long key in matched)
+        {
+            if (!index.Contains(key) || !_meta.TryGetValue(key, out var m)) continue;
+            keys[n] = key;
+            metas[n++] = m;
+        }
+        return new OutsideRead(keys, metas, n) { Exact = true };
+    }
+
+    /// <summary>
+    /// Phase two of an exact filtered search, with no lock held (the caller holds its read epoch): reads the matches'
+    /// vectors in batches and keeps the exact top k at full D, the engine's tie rule applied as under the lock (room past
+    /// k, widened while the last kept score still ties with the k-th, then ordered by <see cref="SearchHitOrder"/>).
+    /// </summary>
+    private SearchHit[] CompleteExactOutside(OutsideRead read, ReadOnlySpan<float> query, int k, bool withPayload, bool withVectors, ref SearchStats stats)
+    {
+        int D = Dimension, count = read.Count;
+        if (count == 0) return [];
+        int extra = 1, n;
+        long[] positions;
+        float[] scores;
+        while (true)
+        {
+            int capacity = (int)Math.Min(count, (long)k + extra);
+            positions = new long[capacity];
+            scores = new float[capacity];
+            n = ScanMatches(read, query, capacity, positions, scores);
+            stats.VectorsScanned += count;
+            stats.Flops += (long)count * D;
+            if (n < k + extra || scores[k - 1] != scores[k + extra - 1]) break;
+            extra = (int)Math.Min(int.MaxValue - k, Math.Max(32L, 4L * extra));
+        }
+        var hits = new SearchHit[n];
+        for (int i = 0; i < n; i++) hits[i] = new SearchHit(read.Metas[positions[i]].Id, scores[i], null);
+        Array.Sort(hits, positions, 0, n, SearchHitOrder.For(Metric)); // the positions move with their hits
+        n = Math.Min(n, k);
+        var keys = new long[n];
+        for (int i = 0; i < n; i++) keys[i] = read.Keys[positions[i]];
+        var result = new SearchHit[n];
+        for (int i = 0; i < n; i++)
+        {
+            var m = read.Metas[positions[i]];
+            result[i] = new SearchHit(m.Id, hits[i].Score, withPayload ? m.Payload : null);
+        }
+        return withVectors && n > 0 ? AttachVectors(result, keys) : result;
+    }
+
+    /// <summary>The exact top <paramref name="capacity"/> of <paramref name="read"/>'s matches (positions into it, best first); returns how many.</summary>
+    private int ScanMatches(OutsideRead read, ReadOnlySpan<float> query, int capacity, long[] positions, float[] scores)
+    {
+        const int Batch = 256;
+        BeforeOutsideRead?.Invoke();
+        int D = Dimension, count = read.Count;
+        var rows = new float[Batch * D];
+        var ids = new long[Batch];
+        var found = new bool[Batch];
+        var scan = new ExactScan(Metric, query, capacity); // stored vectors are in the caller's space
+        for (int s = 0; s < count; s += Batch)
+        {
+            int m = Math.Min(Batch, count - s);
+            int got = _vectors.ReadAvailable(read.Keys.AsSpan(s, m), rows.AsSpan(0, m * D), found);
+            int w = 0;
+            for (int j = 0; j < m; j++)
+            {
+                if (!found[j]) continue; // the epochs keep this from happening (counted below)
+                if (w != j) rows.AsSpan(j * D, D).CopyTo(rows.AsSpan(w * D, D));
+                ids[w++] = s + j;
+            }
+            if (got != m) Interlocked.Add(ref _outsideMissing, m - got);
+            if (w > 0) scan.Add(rows, D, ids.AsSpan(0, w), w);
+        }
+        return scan.Finish(positions.AsSpan(0, capacity), scores.AsSpan(0, capacity));
     }
 
     /// <summary>The PQ index when a search resolved to <paramref name="used"/> reranks rows from the record store (two-phase), else null. Caller holds the read lock.</summary>
@@ -95,6 +185,7 @@ public sealed partial class Collection
     /// <summary>Completes a PQ shortlist with no lock held (the caller holds its read epoch): reads its vectors, reranks, best first.</summary>
     private SearchHit[] CompleteOutside(OutsideRead read, ReadOnlySpan<float> query, int k, bool withPayload, bool withVectors, ref SearchStats stats)
     {
+        if (read.Exact) return CompleteExactOutside(read, query, k, withPayload, withVectors, ref stats);
         BeforeOutsideRead?.Invoke();
         int D = Dimension;
         var rows = ReadLive(read, out int n);

@@ -593,6 +593,8 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         {
             path = SearchPath.ExactFiltered;
             exact = true;
+            // A PQ index's vectors are in the record store: the matches are chosen here and read after the lock.
+            if ((outside = ExactFilteredOutside(bits)) is not null) return outside.Count;
             Room(ref ids, ref scores, capacity);
             return ExactFiltered(query, capacity, bits, ids, scores, ref stats);
         }
@@ -627,8 +629,8 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             // The probed lists held too few matches, but more exist: answer exactly instead.
             path = SearchPath.ExactFiltered;
             used = null;
-            outside = null;
             exact = true;
+            if ((outside = ExactFilteredOutside(bits)) is not null) return outside.Count;
             Room(ref ids, ref scores, capacity);
             got = ExactFiltered(query, capacity, bits, ids, scores, ref stats);
         }
@@ -682,8 +684,8 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     }
 
     /// <summary>
-    /// Exact top-k over the records matching <paramref name="filter"/>, at full D (rotation preserves distances). The
-    /// matches' vectors are read in batches (from the record store for a PQ index).
+    /// Exact top-k over the records matching <paramref name="filter"/>, at full D (rotation preserves distances), for an
+    /// index that keeps its vectors in memory (a PQ index's are read after the lock: <see cref="CompleteExactOutside"/>).
     /// </summary>
     private int ExactFiltered(ReadOnlySpan<float> query, int k, KeyBits filter, long[] ids, float[] scores, ref SearchStats stats)
     {
