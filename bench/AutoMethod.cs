@@ -16,7 +16,7 @@ internal static class AutoMethod
         int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
         Console.WriteLine($"tuning for recall@{k} {targets.Max():F3} on {(data.TuneQueries is { } tq ? $"{tq.Count} tuning queries (not the test queries)" : "held-out base vectors")} ...");
         var sw = Stopwatch.StartNew();
-        var (index, report) = IndexTuner.Build(data.Base, data.Metric, new TunerOptions(TargetRecall: targets.Max(), K: k, Threads: Math.Max(1, o.BuildThreads), Queries: data.TuneQueries));
+        var (index, report) = IndexTuner.Build(data.Base, data.Metric, new TunerOptions(TargetRecall: targets.Max(), K: k, Threads: Math.Max(1, o.BuildThreads), Queries: data.TuneQueries) { Trace = line => Console.WriteLine($"  [{sw.Elapsed.TotalSeconds,6:F1} s] {line}") });
         double build = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"tuned in {build:F1} s: {report.Spec} (rotate: {report.Rotate}; D/4-prefix recall raw {report.PrefixRecallRaw:F3}, rotated {report.PrefixRecallRotated:F3})");
         Console.WriteLine($"  choice on the sample {report.ChooseSeconds:F1} s, final build {report.FinalBuildSeconds:F1} s, final profile {report.FinalProfileSeconds:F1} s");

@@ -196,10 +196,46 @@ public class IndexTunerTests
                 }
             return list;
         }
-        var pa = IndexTuner.ProfileTuned(a, o);
-        var pc = IndexTuner.ProfileTuned(c, o);
+        // Profiled for a high target: a profile bounded near 0.9 keeps only the two or three points around it, too few
+        // to show that the whole frontier repeats.
+        var high = o with { TargetRecall = 0.99 };
+        var pa = IndexTuner.ProfileTuned(a, high);
+        var pc = IndexTuner.ProfileTuned(c, high);
         Assert.Equal(FlopsFrontier(pa), FlopsFrontier(pc));
         Assert.True(FlopsFrontier(pa).Count >= 3, string.Join("; ", FlopsFrontier(pa)));
+    }
+
+    [Fact]
+    public void ABoundedProfileMeasuresFewerPointsAndFindsTheSameCheapestPointForTargetsBelowItsStop()
+    {
+        var (b, _) = Matryoshka(seed: 19);
+        using var owned = b;
+        using var index = VectorIndex.Build(b, "IVF64@16,Scan16,SQ8,Spill,Prefix8@32,Rerank32/30,Rerank64", Metric.Cosine, new VectorIndexBuildOptions(Threads: 1));
+        int Points(string line) => int.Parse(System.Text.RegularExpressions.Regex.Match(line, @"pass 1, \d+ series, (\d+) points").Groups[1].Value);
+        int all = 0, bounded = 0;
+        var grid = new ProfileOptions
+        {
+            K = K, Threads = 1, ShortlistMultiples = [4, 8, 16],
+            RerankVariants = [[new RerankStage(32, 30), new RerankStage(64, null)], [new RerankStage(32, 60), new RerankStage(64, null)]],
+        };
+        var full = index.Profile(grid with { Trace = l => { if (l.Contains("pass 1")) all = Points(l); } });
+        var cut = index.Profile(grid with { StopAtRecall = 0.95, Trace = l => { if (l.Contains("pass 1")) bounded = Points(l); } });
+        // The FLOPs-cheapest point whose recall clears each target below the stop is the same in both (recall and FLOPs
+        // are deterministic): the bound only drops points no such target can pick.
+        static ProfilePoint? Cheapest(ComputeProfile p, double t) => p.Points.Where(x => x.Recall >= t).MinBy(x => x.FlopsPerQuery);
+        foreach (double t in new[] { 0.8, 0.85, 0.9, 0.93 })
+        {
+            var a = Cheapest(full, t);
+            var c = Cheapest(cut, t);
+            Assert.NotNull(a);
+            Assert.Equal(a.FlopsPerQuery, c!.FlopsPerQuery);
+            Assert.Equal(a.Recall, c.Recall);
+        }
+        Assert.True(bounded < all, $"bounded {bounded} points, unbounded {all}");
+        // A series filter measures only the lines it accepts.
+        var one = index.Profile(grid with { SeriesFilter = sp => sp.Shortlist == 8 * K && sp.Rerank![0].Keep == 60 });
+        Assert.All(one.Points, x => Assert.Equal(8 * K, x.Params.Shortlist));
+        Assert.Throws<ArgumentException>(() => index.Profile(grid with { SeriesFilter = _ => false }));
     }
 
     [Fact]

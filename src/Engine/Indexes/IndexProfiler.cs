@@ -59,7 +59,28 @@ public sealed record ProfileOptions
 
     /// <summary>Threads for the exact ground truth (0 = all cores); timed searches always run on one thread.</summary>
     public int Threads { get; init; }
+
+    /// <summary>Optional progress lines (where the profile's time went); null = silent.</summary>
+    public Action<string>? Trace { get; init; }
+
+    /// <summary>
+    /// When set, only the grid lines it accepts are measured (given each line's stored parameters, nprobe unset): a
+    /// caller that knows which series can matter (the tuner's final profile) skips the rest of the grid.
+    /// </summary>
+    public Func<SearchParams, bool>? SeriesFilter { get; init; }
+
+    /// <summary>
+    /// Queries and their exact neighbours computed by the caller (the tuner computes them once for every candidate
+    /// built on the same rows, with the blocked flat search); null = sampled and searched here.
+    /// </summary>
+    internal ProfileTruth? Truth { get; init; }
 }
+
+/// <summary>
+/// Profiling queries with their exact top-<see cref="Kq"/> ids (row-major, −1 padded) and the stored id each query is
+/// (−1 for a query that is not a stored vector, whose neighbour list then keeps every id).
+/// </summary>
+internal sealed record ProfileTruth(long[] QueryIds, float[] Queries, long[] ExactIds, int Kq);
 
 /// <summary>
 /// The profiling and budget logic every index shares: the index says which configurations are worth measuring
@@ -86,7 +107,18 @@ internal static class IndexProfiler
         int nq;
         long[] queryIds;
         float[] queries;
-        if (o.Queries is { } given)
+        long traceStart = Stopwatch.GetTimestamp();
+        var exactIds = new long[0];
+        if (o.Truth is { } known)
+        {
+            nq = known.QueryIds.Length;
+            if (known.Kq != kq || known.Queries.Length != (long)nq * D || known.ExactIds.Length != (long)nq * kq || nq == 0)
+                throw new ArgumentException($"Profile truth: {nq} queries of dimension {D} with {kq} neighbours each were expected.", nameof(o));
+            queryIds = known.QueryIds;
+            queries = known.Queries;
+            exactIds = known.ExactIds;
+        }
+        else if (o.Queries is { } given)
         {
             if (given.Dimension != D) throw new ArgumentException($"Profile queries have dimension {given.Dimension}; the index has {D}.", nameof(o));
             if (given.Count == 0) throw new ArgumentException("Profile queries: the sample is empty.", nameof(o));
@@ -103,17 +135,19 @@ internal static class IndexProfiler
             index.ReadStoredVectors(queryIds, queries); // caller space: the profile runs the public search path, timings included
         }
 
-        var exactIds = new long[nq * kq];
-        if (index is PqIndex { VectorSource: not null })
+        if (o.Truth is not null) { }
+        else if (index is PqIndex { VectorSource: not null })
         {
             // Vectors served by an external source (a collection's record store): an exact search per query would read
             // every stored vector once per query; one pass over them, scoring all queries per chunk, reads each once.
+            exactIds = new long[nq * kq];
             ExactByOnePass(index, queries, nq, kq, sortedLiveIds, exactIds);
         }
         else
         {
             var truthParams = new SearchParams { Exact = true, Rerank = [new RerankStage(D, null)] }; // exact at the full D
             var exactScores = new float[nq * kq];
+            exactIds = new long[nq * kq];
             index.SearchBatch(queries, kq, exactIds, exactScores, truthParams, null, o.Threads, out _);
         }
         var truth = new HashSet<long>[nq];
@@ -124,32 +158,61 @@ internal static class IndexProfiler
             truthTotal += truth[i].Count;
         }
 
+        o.Trace?.Invoke($"profile: exact truth for {nq} queries {Stopwatch.GetElapsedTime(traceStart).TotalSeconds:F2} s");
+        traceStart = Stopwatch.GetTimestamp();
         var ids = new long[nq * kq];
         var scores = new float[nq * kq];
         // Pass 1: recall and FLOPs of every configuration (deterministic), and a first timing (the earliest points also
         // warm the JIT and the scratch buffers: pass 2 times again whatever might be on a frontier).
         var measured = new List<(ProfilePoint Point, SearchParams Run)>();
-        foreach (var line in series)
-        {
-            long prevHits = -1;
-            foreach (int nprobe in line.NProbes)
+        var lines = o.SeriesFilter is { } accept ? series.Where(l => accept(l.Stored)).ToList() : [.. series];
+        if (lines.Count == 0) throw new ArgumentException("The profile's series filter accepted no line of the grid.", nameof(o));
+        // A bounded profile (StopAtRecall) only serves targets up to its stop, so a point needing more than
+        // FlopsBoundFactor times the FLOPs of a point already reaching the stop is never picked for such a target: each
+        // series ends there. The series advance together, one nprobe step per round, so the points are measured roughly
+        // cheapest first and the bound is set by one of the cheapest points reaching the stop, before any series spends
+        // its widest probes. FLOPs, not time, decide, so the set of points measured is the same on every machine (the
+        // tuner's determinism).
+        double flopsBound = double.PositiveInfinity;
+        var prevHits = new long[lines.Count];
+        Array.Fill(prevHits, -1L);
+        var done = new bool[lines.Count];
+        var seconds = new double[lines.Count];
+        int maxSteps = lines.Max(l => l.NProbes.Count);
+        for (int step = 0; step < maxSteps; step++)
+            for (int s = 0; s < lines.Count; s++)
             {
+                var line = lines[s];
+                if (done[s]) continue;
+                if (step >= line.NProbes.Count) { done[s] = true; continue; }
+                int nprobe = line.NProbes[step];
                 var run = line.Run with { NProbe = nprobe };
                 long t0 = Stopwatch.GetTimestamp();
                 index.SearchBatch(queries, kq, ids, scores, run, null, 1, out var stats);
                 double micros = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq;
+                seconds[s] += micros * nq / 1e6;
                 long hits = 0;
                 for (int i = 0; i < nq; i++)
                     foreach (long id in Others(ids.AsSpan(i * kq, kq), queryIds[i], k))
                         if (truth[i].Contains(id)) hits++;
                 var stored = line.Stored with { NProbe = nprobe };
-                measured.Add((new ProfilePoint(stored, stats.FlopsPerQuery, micros, truthTotal == 0 ? 1 : (double)hits / truthTotal), run));
-                if (o.StopWhenSaturated && (hits <= prevHits || hits == truthTotal)) break;
-                if (o.StopAtRecall is double stop && hits >= stop * truthTotal) break;
-                prevHits = hits;
+                var point = new ProfilePoint(stored, stats.FlopsPerQuery, micros, truthTotal == 0 ? 1 : (double)hits / truthTotal);
+                measured.Add((point, run));
+                if (o.StopAtRecall is double stop && hits >= stop * truthTotal)
+                {
+                    flopsBound = Math.Min(flopsBound, FlopsBoundFactor * stats.FlopsPerQuery);
+                    done[s] = true;
+                }
+                else if ((o.StopWhenSaturated && (hits <= prevHits[s] || hits == truthTotal)) || stats.FlopsPerQuery > flopsBound)
+                    done[s] = true;
+                prevHits[s] = hits;
+                if (done[s] && o.Trace is { } trace)
+                    trace($"profile:   scan {line.Run.ScanDim} shortlist {line.Stored.Shortlist} rerank [{string.Join(",", line.Stored.Rerank ?? [])}]: " +
+                        $"{step + 1} points up to nprobe {nprobe} (recall {point.Recall:F3}, {micros:F0} us) {seconds[s]:F2} s");
             }
-        }
 
+        o.Trace?.Invoke($"profile: pass 1, {lines.Count} series, {measured.Count} points {Stopwatch.GetElapsedTime(traceStart).TotalSeconds:F2} s");
+        traceStart = Stopwatch.GetTimestamp();
         // Pass 2: time again the points on either frontier (FLOPs or pass-1 time), on warm code, best of two runs
         // (pass 1's included) to shed interference; then the frontiers are taken again on the final times.
         var frontier = new HashSet<ProfilePoint>(new ComputeProfile(measured.Select(m => m.Point), k, nq, index.Count).Points, ReferenceEqualityComparer.Instance);
@@ -162,8 +225,15 @@ internal static class IndexProfiler
             double micros = Math.Min(point.MicrosPerQuery, Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq);
             points.Add(point with { MicrosPerQuery = micros });
         }
+        o.Trace?.Invoke($"profile: pass 2, {points.Count} frontier points {Stopwatch.GetElapsedTime(traceStart).TotalSeconds:F2} s");
         return new ComputeProfile(points, k, nq, index.Count);
     }
+
+    /// <summary>
+    /// How far past the FLOPs of a point that reaches a bounded profile's stop recall another series may go (see
+    /// <see cref="Measure"/>): twice, as time per FLOP differs between a series' scan and rerank shares.
+    /// </summary>
+    internal const double FlopsBoundFactor = 2;
 
     /// <summary>
     /// Exact top-<paramref name="kq"/> ids of every query over the live vectors, read once in chunks through

@@ -21,7 +21,11 @@ namespace Adanns.Engine.Indexes;
 /// built (at least two always are) and the list-count stage is skipped. The final build and profile come on top. A limit
 /// makes the set of candidates depend on the machine's speed, so leave it unset where the choice must repeat.</param>
 public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Seed = 1, int SampleRows = 20_000, int Threads = 0,
-    VectorSet? Queries = null, double? MaxBytesPerVector = null, double? MaxChoiceSeconds = null);
+    VectorSet? Queries = null, double? MaxBytesPerVector = null, double? MaxChoiceSeconds = null)
+{
+    /// <summary>Optional progress lines (each stage and where its time went); null = silent.</summary>
+    public Action<string>? Trace { get; init; }
+}
 
 /// <summary>One candidate pipeline as the tuner measured it on the sample.</summary>
 /// <param name="Spec">The candidate (its nlist scaled to the sample).</param>
@@ -78,9 +82,11 @@ public static class IndexTuner
         var o = options ?? new TunerOptions();
         var choice = Choose(vectors, metric, o);
         double chose = total.Elapsed.TotalSeconds;
+        o.Trace?.Invoke($"tuner: chose {choice.Spec} in {chose:F2} s");
         var index = VectorIndex.Build(vectors, choice.Spec, metric, BuildOptions(o, ids));
         double built = total.Elapsed.TotalSeconds;
-        ProfileNear(index, o, choice.Chosen?.GridNearTarget);
+        o.Trace?.Invoke($"tuner: built it on {vectors.Count} rows in {built - chose:F2} s");
+        ProfileNear(index, o, choice.Chosen?.GridNearTarget, TruthFor(vectors, ids, metric, o, FinalProfileQueries));
         return (index, choice with
         {
             Seconds = total.Elapsed.TotalSeconds, ChooseSeconds = chose, FinalBuildSeconds = built - chose,
@@ -94,9 +100,9 @@ public static class IndexTuner
     /// error near ±0.004, where 200 would leave ±0.01) and sets its tuned recall, so searches without parameters run at
     /// the target. Collections call it after every (re)training of an <c>Auto</c> collection.
     /// </summary>
-    public static ComputeProfile ProfileTuned(IVectorIndex index, TunerOptions? options = null) => ProfileNear(index, options, null);
+    public static ComputeProfile ProfileTuned(IVectorIndex index, TunerOptions? options = null) => ProfileNear(index, options, null, null);
 
-    private static ComputeProfile ProfileNear(IVectorIndex index, TunerOptions? options, IReadOnlyList<(int, int, int)>? near)
+    private static ComputeProfile ProfileNear(IVectorIndex index, TunerOptions? options, IReadOnlyList<(int, int, int)>? near, ProfileTruth? truth)
     {
         ArgumentNullException.ThrowIfNull(index);
         var o = options ?? new TunerOptions();
@@ -105,7 +111,7 @@ public static class IndexTuner
         var profile = index.Profile(ProfileFor(index, o, near) with
         {
             HeldOutQueries = FinalProfileQueries, NProbes = IndexProfiler.RootTwoLadder(index.NList),
-            StopAtRecall = o.TargetRecall + FinalProfileHeadroom < 1 ? o.TargetRecall + FinalProfileHeadroom : null,
+            StopAtRecall = Math.Min(1, o.TargetRecall + FinalProfileHeadroom), Truth = truth,
         });
         profile.TunedRecall = o.TargetRecall;
         return profile;
@@ -146,7 +152,11 @@ public static class IndexTuner
         // Rotate only when it clearly helps (5 points of prefix recall): the rotation costs D² multiply-adds per query,
         // and a small gain in prefix ranking rarely pays for that.
         bool rotate = rotated > raw + 0.05;
+        o.Trace?.Invoke($"tuner: D/4-prefix recall raw {raw:F3}, rotated {rotated:F3} ({total.Elapsed.TotalSeconds:F2} s)");
 
+        // Every candidate is built on the same rows and profiled with the same queries: their exact neighbours once.
+        var truth = TruthFor(sample, null, metric, o, CandidateProfileQueries);
+        o.Trace?.Invoke($"tuner: exact neighbours of {truth.QueryIds.Length} profiling queries ({total.Elapsed.TotalSeconds:F2} s)");
         bool OverTime() => total.Elapsed.TotalSeconds > (o.MaxChoiceSeconds ?? double.PositiveInfinity);
         var built = new List<(IVectorIndex Index, TunerCandidate Candidate, bool Reached)>();
         TunerCandidate best;
@@ -157,7 +167,7 @@ public static class IndexTuner
             foreach (var spec in Candidates(D, ns, rotate, o.K))
             {
                 if (built.Count >= 2 && OverTime()) break;
-                built.Add(Measure(spec, sample, metric, o));
+                built.Add(Measure(spec, sample, metric, o, truth));
             }
             TimeRoundRobin(built, Enumerable.Range(0, built.Count).ToArray(), sample, o);
             best = Best(built.Select(b => b.Candidate));
@@ -171,7 +181,7 @@ public static class IndexTuner
                 {
                     int nl = NListFor(ns, D, f);
                     if (nl == structure.NList) continue;
-                    built.Add(Measure(structure with { NList = nl }, sample, metric, o));
+                    built.Add(Measure(structure with { NList = nl }, sample, metric, o, truth));
                 }
                 var contest = Enumerable.Range(0, built.Count).Where(i => built[i].Candidate.Spec with { NList = structure.NList } == structure).ToArray();
                 TimeRoundRobin(built, contest, sample, o);
@@ -254,8 +264,15 @@ public static class IndexTuner
     /// <summary>Vectors the tuner needs at least (an <c>Auto</c> collection trains once it holds this many).</summary>
     public const int MinimumVectors = 1000;
 
-    /// <summary>How far above the tuned target the final profile keeps raising nprobe (see <see cref="ProfileTuned"/>).</summary>
-    internal const double FinalProfileHeadroom = 0.03;
+    /// <summary>
+    /// How far above the tuned target the final profile keeps raising nprobe (see <see cref="ProfileTuned"/>): a point
+    /// reaches a target when its recall minus its 95% sampling margin clears it (about 0.011 at 0.95 on 1,000 queries),
+    /// so the series must pass target + margin by one ladder step, not more.
+    /// </summary>
+    internal const double FinalProfileHeadroom = 0.02;
+
+    /// <summary>Held-out vectors each candidate is profiled on (the profiler's default).</summary>
+    private const int CandidateProfileQueries = 200;
 
     /// <summary>Held-out vectors the final index is profiled on (see <see cref="ProfileTuned"/>).</summary>
     internal const int FinalProfileQueries = 1000;
@@ -288,39 +305,97 @@ public static class IndexTuner
 
     /// <summary>
     /// The query-time grid: nprobe over powers of two, shortlists of 4–40 k, for a funnel three first-stage keeps (a
-    /// fixed keep is exactly what failed on data nobody tuned for, so the profile chooses it), and for a spec without
-    /// rerank both "no rerank" and a full-D rerank; with <paramref name="near"/>, only the series that mattered near the
-    /// target on the sample.
+    /// fixed keep is exactly what failed on data nobody tuned for, so the profile chooses it), a spec without rerank as it
+    /// runs; with <paramref name="near"/>, only the series that mattered near the target on the sample.
     /// </summary>
     private static ProfileOptions ProfileFor(IVectorIndexReader index, TunerOptions o, IReadOnlyList<(int ShortlistMultiple, int FirstKeep, int ScanDim)>? near = null)
     {
         int[] multiples = [.. ShortlistMultiples];
         int[] keeps = [.. FirstKeepMultiples.Select(m => m * o.K)];
-        int[]? scanDims = null;
+        var spec = index.Spec;
+        // Scan dims: rigid IVF scans its float rows at D and nothing less (a narrower scan with a rerank is what the
+        // 8-bit D/2 candidate does, for a quarter of the bytes); an 8-bit or float store with a rerank is scanned at
+        // S/8 … S of its S dims; codes (PQ, RaBitQ) and the codec pipeline's stores at the dim they hold.
+        int[]? scanDims = spec.Rerank.Count == 0 && !spec.IsCodecPipeline ? [index.Dimension]
+            : !spec.IsCodecPipeline ? IndexProfiler.DefaultScanDims(spec.ScanDim ?? index.Dimension) : null;
+        Func<SearchParams, bool>? filter = null;
         if (near is { Count: > 0 })
         {
-            // The series that mattered near the target on the sample, and the next longer shortlist (the full data's
-            // lists differ from the sample's); keeps as they were. Cross product, as the profiler measures a grid.
-            var m = near.Select(g => g.ShortlistMultiple).Where(multiples.Contains).ToHashSet();
-            foreach (int x in m.ToArray())
-                if (Array.IndexOf(multiples, x) is int at && at + 1 < multiples.Length) m.Add(multiples[at + 1]);
-            var kept = near.Select(g => g.FirstKeep).Where(keeps.Contains).ToHashSet();
-            if (m.Count > 0) multiples = [.. m.Order()];
-            if (kept.Count > 0) keeps = [.. kept.Order()];
-            // Scan dims are fractions of the store (the same on the sample and on all rows) where the codec lets them vary.
-            if (index is IvfIndex) scanDims = [.. near.Select(g => g.ScanDim).Distinct().Order()];
+            // Only the series that were on the sample's frontier near the target, each also with the next longer
+            // shortlist (the full data's lists differ from the sample's): not the cross product of their knobs.
+            var wanted = new HashSet<(int, int, int)>();
+            foreach (var (m, keep, sd) in near)
+            {
+                wanted.Add((m, keep, sd));
+                int at = Array.IndexOf(multiples, m);
+                if (at >= 0 && at + 1 < multiples.Length) wanted.Add((multiples[at + 1], keep, sd));
+            }
+            filter = sp => wanted.Contains(SeriesKey(sp, o.K));
+            if (scanDims is not null) scanDims = [.. near.Select(g => g.ScanDim).Distinct().Order()];
         }
-        var stages = index.Spec.Rerank;
+        var stages = spec.Rerank;
         IReadOnlyList<IReadOnlyList<RerankStage>>? variants = null;
         if (stages.Count == 2)
             variants = keeps.Select(keep => (IReadOnlyList<RerankStage>)[stages[0] with { Keep = keep }, stages[1]]).ToArray();
-        // A spec without rerank (rigid IVF) is measured as it runs by default — the scan keeps k, nothing is reranked —
-        // and with a full-D rerank of a shortlist (which pays off when the scan is narrower than D); the profiler's own
-        // default would only measure the second.
+        // A spec without rerank (rigid IVF) is measured as it runs — the scan keeps k, nothing is reranked: at a full-D
+        // scan a full-D rerank would return the same neighbours for more work.
         if (stages.Count == 0)
-            variants = [[], [new RerankStage(index.Dimension, null)]];
-        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = multiples, RerankVariants = variants, Threads = 1, Queries = o.Queries,
-            ScanDims = scanDims };
+            variants = [[]];
+        return new ProfileOptions { K = o.K, Seed = o.Seed, ShortlistMultiples = multiples, RerankVariants = variants, Threads = o.Threads, Queries = o.Queries,
+            ScanDims = scanDims, Trace = o.Trace, SeriesFilter = filter };
+    }
+
+    /// <summary>A grid line as (shortlist multiple, first rerank stage's keep of a two-stage funnel or 0, scan dim).</summary>
+    private static (int ShortlistMultiple, int FirstKeep, int ScanDim) SeriesKey(SearchParams p, int k) =>
+        (p.Shortlist!.Value / k, p.Rerank is { Count: 2 } r ? r[0].Keep ?? 0 : 0, p.ScanDim!.Value);
+
+    /// <summary>
+    /// The profiling queries of <paramref name="set"/> (rows <paramref name="ids"/>, default 0..N−1) with their exact
+    /// neighbours, computed once by the blocked flat search (a GEMM over tiles that fit in cache) for every index built
+    /// on those rows: held-out stored vectors drawn with the seed, or the first rows of the caller's query sample.
+    /// </summary>
+    private static ProfileTruth TruthFor(VectorSet set, long[]? ids, Metric metric, TunerOptions o, int wanted)
+    {
+        int D = set.Dimension, kq = o.K + 1;
+        int nq;
+        long[] queryIds;
+        float[] queries;
+        if (o.Queries is { } given)
+        {
+            nq = Math.Min(wanted, given.Count);
+            queryIds = new long[nq];
+            Array.Fill(queryIds, -1L);
+            queries = IndexProfiler.EvenRows(given, nq);
+        }
+        else
+        {
+            nq = Math.Min(wanted, set.Count);
+            var rows = new int[set.Count];
+            for (int i = 0; i < rows.Length; i++) rows[i] = i;
+            var rng = new Random(o.Seed);
+            for (int i = 0; i < nq; i++)
+            {
+                int j = rng.Next(i, rows.Length);
+                (rows[i], rows[j]) = (rows[j], rows[i]);
+            }
+            queryIds = new long[nq];
+            queries = new float[(long)nq * D];
+            for (int i = 0; i < nq; i++)
+            {
+                queryIds[i] = ids?[rows[i]] ?? rows[i];
+                set.Row(rows[i]).CopyTo(queries.AsSpan(i * D, D));
+            }
+        }
+        var flat = new FlatIndex(set, metric);
+        var exact = flat.SearchBatch(queries, D, kq, threads: o.Threads);
+        var exactIds = new long[nq * kq];
+        for (int i = 0; i < nq; i++)
+        {
+            var row = exact.IdsOf(i);
+            for (int j = 0; j < kq; j++)
+                exactIds[i * kq + j] = j < row.Length && row[j] >= 0 ? ids?[row[j]] ?? row[j] : -1;
+        }
+        return new ProfileTruth(queryIds, queries, exactIds, kq);
     }
 
     /// <summary>Shortlists the profiles try, as multiples of k.</summary>
@@ -330,20 +405,20 @@ public static class IndexTuner
     private static readonly int[] FirstKeepMultiples = [3, 6, 12];
 
     /// <summary>Builds and profiles one candidate on the sample; the index stays alive for <see cref="TimeRoundRobin"/>.</summary>
-    private static (IVectorIndex Index, TunerCandidate Candidate, bool Reached) Measure(IndexSpec spec, VectorSet sample, Metric metric, TunerOptions o)
+    private static (IVectorIndex Index, TunerCandidate Candidate, bool Reached) Measure(IndexSpec spec, VectorSet sample, Metric metric, TunerOptions o,
+        ProfileTruth truth)
     {
         var sw = Stopwatch.StartNew();
         var index = VectorIndex.Build(sample, spec, metric, BuildOptions(o, null));
+        o.Trace?.Invoke($"tuner: built {spec} on {sample.Count} rows in {sw.Elapsed.TotalSeconds:F2} s");
         try
         {
             // Only the cheapest point reaching the target matters here: a series stops once it clears the target by more
             // than the 200-query sampling margin (about 0.008 at 0.95), before its widest and slowest probes.
-            var profile = index.Profile(ProfileFor(index, o) with { StopAtRecall = Math.Min(1, o.TargetRecall + 0.02) });
+            var profile = index.Profile(ProfileFor(index, o) with { StopAtRecall = Math.Min(1, o.TargetRecall + 0.02), Truth = truth });
             int i = profile.CheapestReachingIndex(o.TargetRecall, null, null, out bool reached);
             var point = profile.Points[i];
-            var near = profile.Points.Where(pt => pt.Recall >= o.TargetRecall - 0.05)
-                .Select(pt => (pt.Params.Shortlist!.Value / o.K, pt.Params.Rerank!.Count == 2 ? pt.Params.Rerank[0].Keep ?? 0 : 0, pt.Params.ScanDim!.Value))
-                .Distinct().Order().ToArray();
+            var near = profile.Points.Where(pt => pt.Recall >= o.TargetRecall - 0.05).Select(pt => SeriesKey(pt.Params, o.K)).Distinct().Order().ToArray();
             double bytes = index.ResidentBytesPerVector;
             bool over = bytes > (o.MaxBytesPerVector ?? double.PositiveInfinity);
             return (index, new TunerCandidate(spec, reached && !over ? point.MicrosPerQuery : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near,
