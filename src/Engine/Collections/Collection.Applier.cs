@@ -628,7 +628,12 @@ public sealed partial class Collection
     {
         if (plan.Garbage.Length > 0) WaitForEarlierReaders(); // a search reading outside the lock may still read them
         foreach (long key in plan.Garbage) _store.Delete(key);
-        if (plan.CompactStore) _store.Compact();
+        if (plan.CompactStore)
+        {
+            long before = _store.LogBytes, started = Stopwatch.GetTimestamp();
+            _store.Compact();
+            EngineLog.StoreCompacted(_log, Name, before, _store.LogBytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
         if (background) StoreCheckpointGate?.Wait(TimeSpan.FromSeconds(60));
         return _store.Checkpoint();
     }

@@ -99,6 +99,9 @@ internal static partial class EngineLog
     [LoggerMessage(4, LogLevel.Debug, "Collection {Collection}: checkpoint at LSN {Lsn} in {Milliseconds:F1} ms")]
     public static partial void Checkpointed(ILogger logger, string collection, long lsn, double milliseconds);
 
+    [LoggerMessage(11, LogLevel.Debug, "Collection {Collection}: record log compacted from {Before} to {After} bytes in {Milliseconds:F1} ms")]
+    public static partial void StoreCompacted(ILogger logger, string collection, long before, long after, double milliseconds);
+
     [LoggerMessage(5, LogLevel.Information, "Collection {Collection}: index compacted ({Tombstones} tombstones removed)")]
     public static partial void Compacted(ILogger logger, string collection, long tombstones);
 
