@@ -114,7 +114,8 @@ public sealed partial class Collection
 
     /// <summary>
     /// <see cref="SearchBatchAsync(IReadOnlyList{ReadOnlyMemory{float}}, int, SearchParams?, Filter?, bool, CancellationToken)"/>;
-    /// with <paramref name="withVectors"/> each hit carries its stored vector, read under the same lock as its chunk's search.
+    /// with <paramref name="withVectors"/> each hit carries its stored vector, read after its chunk's search from the same
+    /// snapshot (the chunk's read epoch keeps a record deleted meanwhile readable).
     /// </summary>
     public async Task<IReadOnlyList<SearchResult>> SearchBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k, SearchParams? parameters,
         Filter? filter, bool withPayload, bool withVectors, CancellationToken cancellationToken = default)
@@ -163,6 +164,8 @@ public sealed partial class Collection
         OutsideRead[]? outside = null;
         var twoPhaseStats = new SearchStats();
         ResolvedSearch twoPhaseUsed = default;
+        long[][]? vectorKeys = null; // with_vectors: each query's kept hits' record keys, read after the lock
+        int vectorEpoch = -1;
         _lock.EnterReadLock();
         try
         {
@@ -179,8 +182,8 @@ public sealed partial class Collection
                 outside[0].Epoch = EnterReadEpoch();
                 return true;
             }
-            if (withVectors) return false; // one query at a time: their vectors are read after the lock
             var found = index.SearchBatch(packed, k, parameters, null, 0, out var stats);
+            if (withVectors) vectorKeys = new long[n][];
             var report = new SearchReport(SearchPath.Index, used, stats);
             for (int i = 0; i < n; i++)
             {
@@ -196,13 +199,29 @@ public sealed partial class Collection
                     live.Add(ids[j]);
                 }
                 results[start + i] = new SearchResult(hits, report);
+                if (vectorKeys is not null) vectorKeys[i] = [.. live];
             }
-            _metrics.Searched(Name, SearchPath.Index, n, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            // The hits' vectors are read after the lock; the read epoch keeps their records in the store until then.
+            if (vectorKeys is not null) vectorEpoch = EnterReadEpoch();
+            else _metrics.Searched(Name, SearchPath.Index, n, Stopwatch.GetElapsedTime(started).TotalSeconds);
             return true;
         }
         finally
         {
             _lock.ExitReadLock();
+            if (vectorEpoch >= 0)
+            {
+                try
+                {
+                    for (int i = 0; i < n; i++)
+                    {
+                        var r = results[start + i];
+                        results[start + i] = r with { Hits = AttachVectors([.. r.Hits], vectorKeys![i]) };
+                    }
+                }
+                finally { ExitReadEpoch(vectorEpoch); }
+                _metrics.Searched(Name, SearchPath.Index, n, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
             if (outside is { } chosen && chosen[0].Epoch >= 0) CompleteChunkOutside(chosen, packed, k, withPayload, withVectors, twoPhaseUsed, twoPhaseStats, start, results, started);
         }
     }

@@ -148,6 +148,66 @@ public class AsyncApiTests : CollectionTestBase
         Assert.Contains(logs.Messages, m => m.Contains("Collection d opened: 300 records") && m.Contains("0 log entries replayed"));
     }
 
+    /// <summary>
+    /// A batch without a filter runs through the index's batch path one chunk (256 queries) at a time, with vectors too,
+    /// for an IVF index (vectors read after the chunk's lock) and a PQ index (two-phase): the engine records one search
+    /// duration per chunk (one per query on the single-query path). With vectors, a hit deleted while its chunk reads
+    /// them keeps its vector (the chunk's snapshot).
+    /// </summary>
+    [Theory]
+    [InlineData("IVF16")]
+    [InlineData("IVF16,PQ4,Rerank16")]
+    public async Task SearchBatch_RunsChunksThroughTheIndexBatchPath_WithVectorsFromItsSnapshot(string spec)
+    {
+        var data = Vectors(1500, D, 12);
+        using var db = AdannsDatabase.Open(Dir, QuietOptions);
+        var c = db.CreateCollection(new CollectionConfig("b", D, Metric.L2, spec) { TrainThreshold = 1000 });
+        await c.UpsertAsync(Enumerable.Range(0, data.Length).Select(i => new VectorRecord((ulong)i, data[i])).ToList());
+        Assert.True(await c.WaitForIndexAsync());
+        long durations = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (ReferenceEquals(i.Meter, db.Metrics.Meter) && i.Name == "adanns.engine.search.duration") l.EnableMeasurementEvents(i);
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref durations));
+        listener.Start();
+        var queries = Enumerable.Range(0, 300).Select(i => (ReadOnlyMemory<float>)data[i * 5]).ToList();
+
+        foreach (bool withVectors in new[] { false, true })
+        {
+            Interlocked.Exchange(ref durations, 0);
+            var batch = await c.SearchBatchAsync(queries, 5, null, null, withPayload: false, withVectors);
+            Assert.Equal(2, Interlocked.Read(ref durations)); // 300 queries = two chunks, each one batch search
+            for (int i = 0; i < queries.Count; i++)
+            {
+                Assert.Equal(c.Search(queries[i].Span, 5).Select(h => h.Id), batch[i].Hits.Select(h => h.Id));
+                foreach (var h in batch[i].Hits)
+                    Assert.Equal(withVectors ? data[(int)h.Id.Number] : [], h.Vector.ToArray());
+            }
+        }
+
+        // A record deleted while the chunk reads its hits' vectors: the hit keeps the vector it had.
+        using var entered = new ManualResetEventSlim(false);
+        using var release = new ManualResetEventSlim(false);
+        c.BeforeOutsideRead = () =>
+        {
+            c.BeforeOutsideRead = null;
+            entered.Set();
+            release.Wait(TimeSpan.FromSeconds(30));
+        };
+        var held = c.SearchBatchAsync([data[40], data[41]], 3, null, null, withPayload: false, withVectors: true);
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)));
+        var delete = c.DeleteAsync(40UL);
+        Assert.Same(delete, await Task.WhenAny(delete, Task.Delay(TimeSpan.FromSeconds(20)))); // the write lock is free meanwhile
+        Assert.True(await delete);
+        release.Set();
+        var snapshot = await held.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(40UL, snapshot[0].Hits[0].Id.Number);
+        Assert.Equal(data[40], snapshot[0].Hits[0].Vector.ToArray());
+        Assert.Equal(0, c.OutsideReadsMissing);
+    }
+
     [Fact]
     public async Task LoggerAndMeters_SeeTrainingsWritesAndSearches()
     {
