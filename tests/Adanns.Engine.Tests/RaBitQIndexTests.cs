@@ -166,6 +166,6 @@ public class RaBitQIndexTests
         using var index = Build(b, "IVF4,RQ1@32,Rerank64", Metric.Cosine);
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => index.Resolve(new SearchParams { ScanDim = 16 }, K));
         Assert.Contains("RaBitQ", e.Message);
-        Assert.Equal(8 + 16, index.CodeBytes); // 1 bit × 32 dims → one 64-bit plane word (padded), plus 16 bytes of factors
+        Assert.Equal(4 + 12, index.CodeBytes); // 1 bit × 32 dims → 4 bytes of bits, plus 3 floats of factors (A′, S, E)
     }
 }

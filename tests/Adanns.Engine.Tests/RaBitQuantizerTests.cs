@@ -45,20 +45,20 @@ public class RaBitQuantizerTests
             rq.Encode(data[i], i % 2, l2, codes[i], enc);
         }
         // Packed codes of list 0 (even rows) for the kernel path.
-        int words = rq.Words, stride = RaBitQKernels.PlaneUlongs(bits, words);
-        var packed = new ulong[RaBitQKernels.Blocks(N / 2) * stride];
-        for (int i = 0; i < N / 2; i++) RaBitQKernels.WriteRow(packed, stride, bits, words, i, codes[2 * i].AsSpan(0, d));
-        var sums = new int[RaBitQKernels.Blocks(N / 2) * 8];
+        int stride = bits * RaBitQKernels.PlaneBytes(d);
+        var packed = new byte[RaBitQKernels.Blocks(N / 2) * stride];
+        for (int i = 0; i < N / 2; i++) RaBitQKernels.WriteRow(packed, stride, bits, i, codes[2 * i].AsSpan(0, d));
+        var sums = new int[RaBitQKernels.Blocks(N / 2) * RaBitQKernels.BlockRows];
         double sumErr = 0, sumErr2 = 0, absErr = 0;
         int held = 0, pairs = 0;
         for (int t = 0; t < Q; t++)
         {
             var q = Gaussian(rng, d);
-            rq.RotateQuery(q, qs);
+            rq.PrepareQuery(q, qs); // one table per query, shared by both lists
+            RaBitQKernels.Scan(packed, stride, bits, d, RaBitQKernels.Blocks(N / 2), qs.Table, sums);
             for (int list = 0; list < 2; list++)
             {
                 rq.PrepareList(q, list, l2, qs);
-                if (list == 0) RaBitQKernels.Scan(packed, stride, bits, words, RaBitQKernels.Blocks(N / 2), qs.Planes, rq.QueryBits, sums);
                 var c = centers.AsSpan(list * d, d);
                 double qc2 = 0;
                 for (int j = 0; j < d; j++) qc2 += (q[j] - c[j]) * (q[j] - c[j]);

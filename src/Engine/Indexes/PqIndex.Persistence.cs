@@ -35,8 +35,24 @@ public sealed partial class PqIndex
     /// d + 16; RBQC (before the lists) holds b, ε0, the d×d random orthogonal transform and the nlist × d list centres;
     /// each LIST row's code is d value bytes (each &lt; 2^b) then 4 floats (the factors); SPIL rows hold, after (list,
     /// id), the second copy's own code (RaBitQ codes are residuals to their list).
+    /// 1.9: RaBitQ codes carry 3 factors (A′, S, E; code bytes d + 12), A′ with the centre term folded in (see
+    /// <see cref="RaBitQuantizer"/>); 1.8 files' codes (A, S, E, Σu) are converted on load.
     /// </summary>
-    private const ushort FormatMinor = 8;
+    private const ushort FormatMinor = 9;
+
+    /// <summary>Factor bytes of a 1.8 file's RaBitQ code (A, S, E, Σu).</summary>
+    private const int V18RaBitQFactorBytes = 16;
+
+    /// <summary>
+    /// A code as read from a file: itself, or for a 1.8 RaBitQ code (d + 16 bytes) its 1.9 form for list
+    /// <paramref name="list"/>, written into <paramref name="converted"/>.
+    /// </summary>
+    private ReadOnlySpan<byte> FromStoredRaBitQ(byte[] code, int list, byte[] converted)
+    {
+        if (Codec != ListCodec.RaBitQ || code.Length == _codeWidth) return code;
+        RaBitQ!.FromStoredV18(code, list, converted);
+        return converted;
+    }
 
     private const int MaxDimension = 1 << 16;
     private const int MaxNList = 1 << 24;
@@ -52,7 +68,7 @@ public sealed partial class PqIndex
         int D = Dimension, d = CodeDim, m = Codec == ListCodec.Pq ? SubQuantizers : _codeWidth;
         bool external = _rows is null;
         bool ordered = SlotsInFileOrder();
-        ushort minor = Codec == ListCodec.RaBitQ ? (ushort)8 : Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        ushort minor = Codec == ListCodec.RaBitQ ? (ushort)9 : Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
         var code = new byte[_codeWidth];
         var packed = new byte[Codec == ListCodec.RaBitQ ? _codeWidth : CodeBytes]; // RaBitQ files hold the unpacked code (values, factors)
         SectionFile.Write(path, Magic, FormatMajor, minor, w =>
@@ -316,7 +332,7 @@ public sealed partial class PqIndex
                         bool codesAgree = spec.IsPq
                             ? (spec.PqDim ?? D) == dq && spec.PqBytes == m
                             : spec.IsRaBitQ
-                            ? (spec.RqDim ?? D) == dq && m == dq + RaBitQuantizer.Factors * sizeof(float)
+                            ? (spec.RqDim ?? D) == dq && (m == dq + RaBitQuantizer.Factors * sizeof(float) || m == dq + V18RaBitQFactorBytes)
                             : (spec.ScanDim ?? spec.CoarseDim ?? D) == dq && m == (spec.Sq8 ? dq : 4 * dq);
                         if (!spec.IsCodecPipeline || spec.NList != nlist || (spec.CoarseDim ?? D) != dc || !codesAgree)
                             throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / {m} code bytes on {dq} dims.");
@@ -470,6 +486,7 @@ public sealed partial class PqIndex
                         int count = r.Int32In("second copies", 0, index.Count);
                         r.EnsureFits(count, 12 + (index.Codec == ListCodec.RaBitQ ? m.M : 0), "second copies");
                         var code = new byte[m.M];
+                        var converted = new byte[index._codeWidth];
                         for (int i = 0; i < count; i++)
                         {
                             int l = r.Int32In("second copy's list", 0, m.NList - 1);
@@ -479,7 +496,7 @@ public sealed partial class PqIndex
                             var first = index._lists[(int)(loc >> 32)];
                             first.ReadCode((int)(uint)loc, code);
                             if (index.Codec == ListCodec.RaBitQ) r.Bytes(code, "second copy's code"); // its own residual code
-                            index.AppendSpill(l, code, first.Slots[(int)(uint)loc], id);
+                            index.AppendSpill(l, index.FromStoredRaBitQ(code, l, converted), first.Slots[(int)(uint)loc], id);
                         }
                         break;
                     }
@@ -497,6 +514,7 @@ public sealed partial class PqIndex
                         var row = new float[m.D];
                         var packed = new byte[codeBytes];
                         var code = new byte[m.M];
+                        var converted = new byte[index._codeWidth];
                         for (int p = 0; p < count; p++)
                         {
                             long id = r.Int64("id");
@@ -505,7 +523,7 @@ public sealed partial class PqIndex
                             if (!fileExternal) r.Floats(row, "vector");
                             if (id < 0 || index._idToLoc.ContainsKey(id))
                                 throw file.Fail(offset, $"list {l} row {p}: id {id} is negative or duplicated.");
-                            index.Append(l, row, code, id, encodePrefix: false);
+                            index.Append(l, row, index.FromStoredRaBitQ(code, l, converted), id, encodePrefix: false);
                         }
                         break;
                     }

@@ -22,29 +22,33 @@ public sealed partial class PqIndex
         BoundDrivenRerank && Codec == ListCodec.RaBitQ && !r.Exact && r.Rerank.Count > 0 && r.Rerank[0].Dim == CodeDim && !FirstStageReads8Bit(r);
 
     /// <summary>
-    /// The RaBitQ scan: per probed list, the query's residual to the list centre is quantized (one rotation of the query
-    /// per search, d operations per list), every code's integer sum comes from <see cref="RaBitQKernels.Scan"/>, and its
-    /// estimated key (rerank-rule units at the code dim) enters the shortlist. With a bound-driven stage next, each
-    /// kept candidate's error bound is written to the scratch's <c>Bounds</c> in shortlist order.
+    /// The RaBitQ scan: the query prefix is rotated and turned into 8-bit tables once (<see cref="RaBitQuantizer.PrepareQuery"/>);
+    /// per probed list only scalar terms change (d operations for ⟨q, c⟩); every code's table sum comes from
+    /// <see cref="RaBitQKernels.Scan"/>, and its estimated key (rerank-rule units at the code dim) enters the shortlist.
+    /// With a bound-driven stage next, each kept candidate's error bound is written to the scratch's <c>Bounds</c> in
+    /// shortlist order.
     /// </summary>
     private int ScanRaBitQ(ReadOnlySpan<float> q, in ResolvedSearch r, IIdFilter? filter, ReadOnlySpan<int> probes, Span<float> shortKeys, Span<int> shortSlots,
         Scratch s, ref SearchStats stats)
     {
         var rq = RaBitQ!;
-        int d = CodeDim, bits = rq.Bits, words = rq.Words, qbits = rq.QueryBits;
+        int d = CodeDim, bits = rq.Bits;
         bool l2 = Metric == Metric.L2, bounded = BoundDriven(r);
         var qs = s.Rq(rq);
-        rq.RotateQuery(q, qs); // the raw query prefix (cosine keys are −q·x̂, as the rerank rule)
-        stats.Flops += (long)d * d;
+        rq.PrepareQuery(q, qs); // the raw query prefix (cosine keys are −q·x̂, as the rerank rule)
+        stats.Flops += (long)d * d + (long)rq.SubCodes * RaBitQKernels.Entries;
         // Bound-driven: the reservoir holds candidate numbers; their slots and bounds wait in the scratch.
         int rows = RowsIn(probes);
         var candSlots = bounded ? s.CandSlots2(rows) : default;
         var candBounds = bounded ? s.CandBounds(rows) : default;
         int cands = 0;
         var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
-        var seen = Spill ? NewSeen(rows, s) : default;
+        // Spill: a vector's two copies have their own codes (residuals to their own lists), hence their own keys. Both may
+        // enter the shortlist and the better one is kept afterwards (DropSecondCopies): the result does not depend on
+        // which list is scanned first, nor on the rows' order inside the lists (a saved and loaded index orders them
+        // differently).
         var sums = s.RqSums(ScanChunk);
-        try
+        float scale = qs.Scale, offset = qs.Offset, noise = qs.Noise;
         {
             foreach (int l in probes)
             {
@@ -53,34 +57,33 @@ public sealed partial class PqIndex
                 if (count == 0) continue;
                 rq.PrepareList(q, l, l2, qs);
                 stats.Flops += d;
-                var codes = list.RqWords;
+                var codes = list.Codes;
                 var factors = list.Floats;
                 int stride = list.RqStride;
-                float constant = qs.ListConstant, delta = qs.Delta, lo = qs.Lo, shift = qs.Shift, boundScale = qs.BoundScale;
+                float constant = qs.ListConstant, boundScale = qs.BoundScale;
+                // Key = constant + A′ + S·(scale·sum + offset), 8 rows at a time from the block's factor rows (A′, S, E:
+                // 32 floats each), compared with the shortlist's threshold; only rows under it are looked at one by one.
+                var vConstant = Vector256.Create(constant);
+                var vScale = Vector256.Create(scale);
+                var vOffset = Vector256.Create(offset);
+                ref float f0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(factors);
+                ref int s0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sums);
                 for (int r0 = 0; r0 < count; r0 += ScanChunk)
                 {
                     int n = Math.Min(ScanChunk, count - r0);
                     int nb = RaBitQKernels.Blocks(n);
-                    RaBitQKernels.Scan(codes[(r0 / RaBitQKernels.BlockRows * stride)..], stride, bits, words, nb, qs.Planes, qbits, sums);
+                    RaBitQKernels.Scan(codes.AsSpan(r0 / RaBitQKernels.BlockRows * stride), stride, bits, d, nb, qs.Table, sums);
                     var slots = list.Slots.AsSpan(r0, n);
-                    // Keys of 8 rows at a time from the block's factor rows (A, S, E, Σu: 8 floats each), compared with
-                    // the shortlist's threshold; only rows under it are looked at one by one.
-                    var vConstant = Vector256.Create(constant);
-                    var vDelta = Vector256.Create(delta);
-                    var vLo = Vector256.Create(lo);
-                    var vShift = Vector256.Create(shift);
-                    ref float f0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(factors);
-                    ref int s0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sums);
-                    for (int b = 0; b < nb; b++)
+                    int factorsAt = list.RqFactorIndex(r0), blockFloats = stride / sizeof(float);
+                    for (int row0 = 0; row0 < n; row0 += 8)
                     {
-                        int row0 = b * RaBitQKernels.BlockRows;
-                        nuint at = (nuint)list.RqFactorIndex(r0 + row0);
+                        nuint at = (nuint)(factorsAt + row0 / RaBitQKernels.BlockRows * blockFloats + row0 % RaBitQKernels.BlockRows);
                         var sum = Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref s0, (nuint)row0));
                         var keys = vConstant + Vector256.LoadUnsafe(ref f0, at)
-                            + Vector256.LoadUnsafe(ref f0, at + 8) * (vDelta * sum + vLo * Vector256.LoadUnsafe(ref f0, at + 24) - vShift);
+                            + Vector256.LoadUnsafe(ref f0, at + RaBitQKernels.BlockRows) * (vScale * sum + vOffset);
                         uint mask = Vector256.LessThanOrEqual(keys, Vector256.Create(shortlist.Threshold)).ExtractMostSignificantBits();
                         int valid = n - row0;
-                        if (valid < RaBitQKernels.BlockRows) mask &= (1u << valid) - 1; // rows past the end of the list
+                        if (valid < 8) mask &= (1u << valid) - 1; // rows past the end of the list
                         while (mask != 0)
                         {
                             int j = System.Numerics.BitOperations.TrailingZeroCount(mask);
@@ -88,11 +91,12 @@ public sealed partial class PqIndex
                             float key = keys.GetElement(j);
                             if (key > shortlist.Threshold) continue;
                             int slot = slots[row0 + j];
-                            if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot])) || !seen.Add(slot)) continue;
+                            if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot]))) continue;
                             if (bounded)
                             {
                                 candSlots[cands] = slot;
-                                candBounds[cands] = boundScale * factors[(int)at + 16 + j];
+                                candBounds[cands] = boundScale * factors[(int)at + 2 * RaBitQKernels.BlockRows + j]
+                                    + noise * MathF.Abs(factors[(int)at + RaBitQKernels.BlockRows + j]);
                                 shortlist.Push(key, cands++);
                             }
                             else
@@ -103,24 +107,62 @@ public sealed partial class PqIndex
                     }
                 }
                 stats.VectorsScanned += count;
-                stats.Flops += (long)count * ((d * bits + 3) / 4); // counted as 4-bit lookups, like fast-scan PQ's sub-quantizers
+                stats.Flops += (long)count * bits * rq.SubCodes; // counted as 4-bit lookups, like fast-scan PQ's sub-quantizers
             }
         }
-        finally
-        {
-            seen.Clear();
-        }
-        if (!bounded)
-            return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
         int found = shortlist.TakeUnsorted(shortKeys, shortSlots);
-        var bounds = s.Bounds(found);
-        for (int j = 0; j < found; j++)
+        var bounds = bounded ? s.Bounds(found) : default;
+        if (bounded)
         {
-            int c = shortSlots[j];
-            shortSlots[j] = candSlots[c];
-            bounds[j] = candBounds[c];
+            for (int j = 0; j < found; j++)
+            {
+                int c = shortSlots[j];
+                shortSlots[j] = candSlots[c];
+                bounds[j] = candBounds[c];
+            }
         }
+        if (Spill) found = DropSecondCopies(shortKeys[..found], shortSlots[..found], bounded ? bounds[..found] : default, s);
+        if (!bounded && r.Rerank.Count == 0) shortKeys[..found].Sort(shortSlots[..found]); // in slot order: ties by slot
         return found;
+    }
+
+    /// <summary>
+    /// Keeps one entry per slot (the smaller key, then the smaller bound), in slot order; returns how many remain.
+    /// </summary>
+    private static int DropSecondCopies(Span<float> keys, Span<int> slots, Span<float> bounds, Scratch s)
+    {
+        int n = keys.Length;
+        if (n < 2) return n;
+        var order = s.Order(n);
+        for (int j = 0; j < n; j++) order[j] = j;
+        var bySlot = s.CandSlots(n);
+        slots.CopyTo(bySlot);
+        bySlot[..n].Sort(order[..n]);
+        var k2 = s.StageKeys(n);
+        var b2 = s.Lower(n);
+        int m = 0;
+        for (int j = 0; j < n; j++)
+        {
+            int o = order[j];
+            float key = keys[o], bound = bounds.IsEmpty ? 0f : bounds[o];
+            if (m > 0 && bySlot[m - 1] == bySlot[j])
+            {
+                if (key < k2[m - 1] || (key == k2[m - 1] && bound < b2[m - 1]))
+                {
+                    k2[m - 1] = key;
+                    b2[m - 1] = bound;
+                }
+                continue;
+            }
+            bySlot[m] = bySlot[j];
+            k2[m] = key;
+            b2[m] = bound;
+            m++;
+        }
+        bySlot[..m].CopyTo(slots);
+        k2[..m].CopyTo(keys);
+        if (!bounds.IsEmpty) b2[..m].CopyTo(bounds);
+        return m;
     }
 
     /// <summary>

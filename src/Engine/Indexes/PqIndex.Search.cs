@@ -893,7 +893,7 @@ public sealed partial class PqIndex
 
         /// <summary>The RaBitQ query state for <paramref name="q"/> (kept while the thread searches indexes of the same shape).</summary>
         public RaBitQuantizer.QueryScratch Rq(RaBitQuantizer q) =>
-            _rq is { } cached && cached.Planes.Length == q.QueryBits * q.Words && cached.Shape == q.Dimension ? cached : _rq = new RaBitQuantizer.QueryScratch(q);
+            _rq is { } cached && cached.Shape == q.Dimension ? cached : _rq = new RaBitQuantizer.QueryScratch(q);
         public Span<float> Bounds(int n) => ScratchBuffer.Span(ref _bounds, n);
         public Span<float> CandBounds(int n) => ScratchBuffer.Span(ref _candBounds, n);
         public Span<float> Lower(int n) => ScratchBuffer.Span(ref _lower, n);

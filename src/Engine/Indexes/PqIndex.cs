@@ -852,8 +852,8 @@ internal enum CodeLayout
     Interleaved32,
 
     /// <summary>
-    /// RaBitQ codes: blocks of 8 rows, each the rows' bit planes (<see cref="RaBitQKernels"/>) followed by their
-    /// <see cref="RaBitQuantizer.Factors"/> floats, factor-major (factor f of row r at float f·8 + r).
+    /// RaBitQ codes: blocks of 32 rows, each the rows' bit planes in fast-scan order (<see cref="RaBitQKernels"/>)
+    /// followed by their <see cref="RaBitQuantizer.Factors"/> floats, factor-major (factor f of row r at float f·32 + r).
     /// </summary>
     RaBitQ,
 }
@@ -871,7 +871,7 @@ internal sealed class PqList
     private readonly CodeLayout _layout;
     private readonly int _dims;       // interleaved layouts: the prefix dims d_s
     private readonly TileLayout _tiles;
-    private readonly int _bits, _words; // RaBitQ: bits per dim, words per plane
+    private readonly int _bits; // RaBitQ: bits per dim
 
     public PqList(int width, CodeLayout layout, int dims = 0, int bits = 0)
     {
@@ -882,18 +882,14 @@ internal sealed class PqList
         if (layout == CodeLayout.RaBitQ)
         {
             _bits = bits;
-            _words = RaBitQKernels.Words(dims);
         }
     }
 
-    /// <summary>RaBitQ layout: ulongs of one block's bit planes (the factors follow them).</summary>
-    public int RqPlaneUlongs => RaBitQKernels.PlaneUlongs(_bits, _words);
+    /// <summary>RaBitQ layout: bytes of one block's bit planes (the factors follow them).</summary>
+    public int RqPlaneBytes => _bits * RaBitQKernels.PlaneBytes(_dims);
 
-    /// <summary>RaBitQ layout: ulongs from one block to the next (planes, then 8 rows × the factors).</summary>
-    public int RqStride => RqPlaneUlongs + RaBitQuantizer.Factors * RaBitQKernels.BlockRows / 2;
-
-    /// <summary>The RaBitQ store as ulongs (blocks <see cref="RqStride"/> apart).</summary>
-    public ReadOnlySpan<ulong> RqWords => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(Codes.AsSpan());
+    /// <summary>RaBitQ layout: bytes from one block to the next (planes, then 32 rows × the factors).</summary>
+    public int RqStride => RqPlaneBytes + RaBitQuantizer.Factors * RaBitQKernels.BlockRows * sizeof(float);
 
     /// <summary>8-bit PQ (M bytes per code) or 4-bit fast scan (M sub-quantizers).</summary>
     public PqList(int m, int bits) : this(m, bits == 4 ? CodeLayout.FastScan4 : CodeLayout.RowMajor)
@@ -956,7 +952,7 @@ internal sealed class PqList
                 break;
             case CodeLayout.RaBitQ:
                 {
-                    RaBitQKernels.ReadRow(RqWords, RqStride, _bits, _words, pos, code[.._dims]);
+                    RaBitQKernels.ReadRow(Codes, RqStride, _bits, pos, code[.._dims]);
                     var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code.Slice(_dims, RaBitQuantizer.Factors * sizeof(float)));
                     var all = Floats;
                     int at = RqFactorIndex(pos);
@@ -985,7 +981,7 @@ internal sealed class PqList
                 break;
             case CodeLayout.RaBitQ:
                 {
-                    RaBitQKernels.WriteRow(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(Codes.AsSpan()), RqStride, _bits, _words, pos, code[.._dims]);
+                    RaBitQKernels.WriteRow(Codes, RqStride, _bits, pos, code[.._dims]);
                     var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code.Slice(_dims, RaBitQuantizer.Factors * sizeof(float)));
                     var all = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Codes.AsSpan());
                     int at = RqFactorIndex(pos);
@@ -998,8 +994,8 @@ internal sealed class PqList
         }
     }
 
-    /// <summary>RaBitQ layout: the float index of row <paramref name="pos"/>'s first factor (factor i is 8·i floats on).</summary>
-    public int RqFactorIndex(int pos) => (pos / RaBitQKernels.BlockRows * RqStride + RqPlaneUlongs) * 2 + pos % RaBitQKernels.BlockRows;
+    /// <summary>RaBitQ layout: the float index of row <paramref name="pos"/>'s first factor (factor i is 32·i floats on).</summary>
+    public int RqFactorIndex(int pos) => (pos / RaBitQKernels.BlockRows * RqStride + RqPlaneBytes) / sizeof(float) + pos % RaBitQKernels.BlockRows;
 
     /// <summary>Where value j of row <paramref name="pos"/> sits in an interleaved store (in values).</summary>
     private int InterleavedIndex(int pos, int j)
@@ -1038,7 +1034,7 @@ internal sealed class PqList
         CodeLayout.FastScan4 => (long)FastScanKernels.Blocks(rows) * FastScanKernels.BlockBytes(_width),
         CodeLayout.Interleaved8 => (long)((rows + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows) * _tiles.BlockStride,
         CodeLayout.Interleaved32 => (long)((rows + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows) * _tiles.BlockStride * sizeof(float),
-        CodeLayout.RaBitQ => (long)RaBitQKernels.Blocks(rows) * RqStride * sizeof(ulong),
+        CodeLayout.RaBitQ => (long)RaBitQKernels.Blocks(rows) * RqStride,
         _ => (long)rows * _width,
     };
 

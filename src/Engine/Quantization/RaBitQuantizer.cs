@@ -16,17 +16,19 @@ namespace Adanns.Engine.Quantization;
 /// t·(P·r)_j to the nearest level (Extended RaBitQ's code search, on a grid rather than its exact enumeration).</para>
 /// <para>Estimator: ⟨r, q − c⟩ ≈ ‖r‖·⟨x̄, P(q − c)⟩ / ⟨x̄, P r/‖r‖⟩ — unbiased over the random rotation — with the
 /// error at most ε0·‖r‖·‖q − c‖·√((1 − a²)/(d − 1))/a (a = ⟨x̄, P r/‖r‖⟩) with high probability (ε0 = 1.9 in the
-/// papers). The query's residual is quantized to <see cref="QueryBits"/> bits (4 for 1-bit codes, 8 otherwise); its
-/// rounding error is folded into the bound as an independent term of the same form.</para>
+/// papers).</para>
 /// <para>Keys follow the rerank rule (<c>RerankKey</c>): −⟨q, x⟩ for inner product and cosine (x the unit prefix for
 /// cosine, q the raw query prefix), ‖x‖² − 2⟨q, x⟩ for L2, with ⟨q, x⟩ = ⟨q, c⟩ + ⟨c, r⟩ + ⟨q − c, r⟩: only the last term
-/// is estimated, the rest is exact. Per code: four floats (<see cref="Factors"/>): A (the exact key terms of the row),
-/// S (the estimate's scale), E (the bound's scale) and Σu.</para>
+/// is estimated, the rest is exact. Per code: three floats (<see cref="Factors"/>): A′ (the exact key terms of the row
+/// minus S·⟨v, P c⟩, so that the estimate needs P q only, not P(q − c): one table per query for all lists, as faiss's
+/// IVF RaBitQ fast scan), S (the estimate's scale) and E (the bound's scale).</para>
+/// <para>Query: P q's 16-entry tables per 4 dims quantized to 8 bits (<see cref="RaBitQKernels"/>); their rounding
+/// adds a term Noise·|S| to the bound.</para>
 /// </remarks>
 public sealed class RaBitQuantizer
 {
-    /// <summary>Floats stored with every code.</summary>
-    public const int Factors = 4;
+    /// <summary>Floats stored with every code: A′, S, E.</summary>
+    public const int Factors = 3;
 
     /// <summary>The papers' confidence parameter of the error bound.</summary>
     public const float DefaultEpsilon0 = 1.9f;
@@ -38,7 +40,6 @@ public sealed class RaBitQuantizer
     {
         Dimension = dimension;
         Bits = bits;
-        QueryBits = bits == 1 ? 4 : 8;
         _epsilon0 = epsilon0;
         Rotation = rotation;
         Lists = lists;
@@ -46,23 +47,21 @@ public sealed class RaBitQuantizer
         _rotatedCenters = new float[centers.Length];
         for (int l = 0; l < lists; l++)
             rotation.Apply(centers.AsSpan(l * dimension, dimension), _rotatedCenters.AsSpan(l * dimension, dimension));
-        Words = RaBitQKernels.Words(dimension);
-        // Rounding a rotated query (components ~ N(0, ‖q−c‖²/d), range ≈ 2√(2 ln d)·‖q−c‖/√d) to 2^Bq levels adds an
-        // error of standard deviation ≈ Δ/√12 per unit of ‖x̄‖: this is its ratio to ‖q − c‖.
-        double range = 2 * Math.Sqrt(2 * Math.Log(Math.Max(dimension, 2))) / Math.Sqrt(dimension);
-        _queryNoise = range / ((1 << QueryBits) - 1) / Math.Sqrt(12);
+        _centerNorms2 = new float[lists];
+        for (int l = 0; l < lists; l++)
+        {
+            var c = centers.AsSpan(l * dimension, dimension);
+            _centerNorms2[l] = TensorPrimitives.Dot(c, c);
+        }
     }
 
-    private readonly double _queryNoise;
+    private readonly float[] _centerNorms2; // ‖c‖² per list
 
     /// <summary>Coded dims d.</summary>
     public int Dimension { get; }
 
     /// <summary>Bits per dim b (1–8).</summary>
     public int Bits { get; }
-
-    /// <summary>Bits per dim of the quantized query residual.</summary>
-    public int QueryBits { get; }
 
     /// <summary>
     /// ε0 of the bound (see remarks): larger values make the bound hold for more pairs (a Gaussian tail: 1.9 ≈ 94%,
@@ -86,8 +85,8 @@ public sealed class RaBitQuantizer
     /// <summary>Number of centres (lists).</summary>
     public int Lists { get; }
 
-    /// <summary>64-bit words per bit plane.</summary>
-    public int Words { get; }
+    /// <summary>4-dim sub-codes per plane (d padded to a multiple of 16; see <see cref="RaBitQKernels"/>).</summary>
+    public int SubCodes => RaBitQKernels.SubCodes(Dimension);
 
     /// <summary>The centres, lists × d row-major.</summary>
     public ReadOnlySpan<float> Centers => _centers;
@@ -95,8 +94,8 @@ public sealed class RaBitQuantizer
     /// <summary>Bytes of an unpacked code: d values, then the <see cref="Factors"/> floats.</summary>
     public int CodeWidth => Dimension + Factors * sizeof(float);
 
-    /// <summary>Bytes a code takes in a list: b·⌈d/64⌉·8 plane bytes plus the factors.</summary>
-    public int StoredBytes => Bits * Words * 8 + Factors * sizeof(float);
+    /// <summary>Bytes a code takes in a list: b·⌈d/16⌉·2 plane bytes plus the factors.</summary>
+    public int StoredBytes => Bits * RaBitQKernels.PlaneBytes(Dimension) / RaBitQKernels.BlockRows + Factors * sizeof(float);
 
     /// <summary>A quantizer over <paramref name="centers"/> (lists × d) with a random orthogonal P drawn from <paramref name="seed"/>.</summary>
     public static RaBitQuantizer Create(int dimension, int bits, float[] centers, int seed, float epsilon0 = DefaultEpsilon0)
@@ -181,7 +180,7 @@ public sealed class RaBitQuantizer
         if (!(rr > 0))
         {
             u.Clear();
-            f[1] = f[2] = f[3] = 0;
+            f[1] = f[2] = 0;
             return;
         }
         Rotation.Apply(r, s.Rotated);
@@ -191,15 +190,13 @@ public sealed class RaBitQuantizer
         if (!(vo > 0) || !(a > 0))
         {
             u.Clear();
-            f[1] = f[2] = f[3] = 0;
+            f[1] = f[2] = 0;
             return;
         }
         a = Math.Min(a, 1);
-        int sum = 0;
-        foreach (byte b in u) sum += b;
         f[1] = (float)(-mult * rr * rr / vo);        // S: ⟨r, q'⟩ ≈ (‖r‖²/⟨v, P r⟩)·⟨v, q'⟩
-        f[2] = (float)(mult * rr / a * Math.Sqrt((1 - a * a) / (d - 1) + _queryNoise * _queryNoise));
-        f[3] = sum;
+        f[2] = (float)(mult * rr / a * Math.Sqrt((1 - a * a) / (d - 1)));
+        f[0] = (float)(f[0] - f[1] * CentreTerm(u, list)); // A′: the estimate then needs P q, not P(q − c)
     }
 
     /// <summary>Codes of o (any scale) into u; returns ⟨v, o⟩ and ‖v‖² of the chosen code.</summary>
@@ -248,55 +245,99 @@ public sealed class RaBitQuantizer
         return bestDot;
     }
 
-    /// <summary>Per-list query state: the quantized residual's planes and the terms of every key in that list.</summary>
+    /// <summary>
+    /// Query state: the 8-bit tables of the rotated query prefix P·q (built once per query, shared by every list) and
+    /// the terms of the keys in the list being scanned (<see cref="PrepareList"/>).
+    /// </summary>
     public sealed class QueryScratch(RaBitQuantizer q)
     {
-        internal readonly float[] Rotated = new float[q.Dimension], Residual = new float[q.Dimension];
-        internal readonly byte[] Levels = new byte[q.Words * 64];
-        internal readonly float[] Scaled = new float[q.Dimension];
+        internal readonly float[] Rotated = new float[q.Dimension];
+        internal readonly float[] Lut = new float[RaBitQKernels.SubCodes(q.Dimension) * RaBitQKernels.Entries];
 
         /// <summary>The dims this scratch was made for.</summary>
         public int Shape => Rotated.Length;
 
-        /// <summary>The query planes (<see cref="QueryBits"/> × <see cref="Words"/>), for <see cref="RaBitQKernels.Scan"/>.</summary>
-        public readonly ulong[] Planes = new ulong[q.QueryBits * q.Words];
+        /// <summary>The 8-bit scan table (<see cref="RaBitQKernels.TableBytes"/>), for <see cref="RaBitQKernels.Scan"/>.</summary>
+        public readonly byte[] Table = new byte[RaBitQKernels.TableBytes(q.Dimension)];
 
-        /// <summary>Key = ListConstant + A + S·(Delta·sum + Lo·Σu − Shift); bound = BoundScale·E.</summary>
-        public float ListConstant, Delta, Lo, Shift, BoundScale;
+        /// <summary>Key = ListConstant + A′ + S·(Scale·sum + Offset); bound = BoundScale·E + Noise·|S|.</summary>
+        public float ListConstant, Scale, Offset, BoundScale, Noise;
+
+        internal float QueryNorm2;
     }
 
-    /// <summary>Rotates the code-space query once (P·q); every list's residual then costs d operations.</summary>
-    public void RotateQuery(ReadOnlySpan<float> q, QueryScratch s) => Rotation.Apply(q[..Dimension], s.Rotated);
+    /// <summary>
+    /// Prepares the query for every list: P·q of the code-space prefix, its tables quantized to 8 bits, and the per-query
+    /// terms (about d² + 16·d operations, once per search). The residual q − c of a list enters only through scalars
+    /// (<see cref="PrepareList"/>): ⟨x̄, P(q − c)⟩ = ⟨x̄, P q⟩ − ⟨x̄, P c⟩, the last term folded into each code's A′.
+    /// </summary>
+    public void PrepareQuery(ReadOnlySpan<float> q, QueryScratch s)
+    {
+        int d = Dimension, m = RaBitQKernels.SubCodes(d);
+        var pq = s.Rotated;
+        Rotation.Apply(q[..d], pq);
+        RaBitQKernels.BuildTable(pq, s.Lut);
+        float a = RaBitQKernels.QuantizeTable(s.Lut, m, s.Table, out float bias);
+        int top = (1 << Bits) - 1;
+        s.Scale = 1f / a;
+        s.Offset = top * bias - top / 2f * TensorPrimitives.Sum(pq);
+        s.QueryNorm2 = TensorPrimitives.Dot(q[..d], q[..d]);
+        // Each 8-bit entry is off by at most half a step (uniform): the error of Σ over m sub-codes has standard
+        // deviation √(m/12)/a per plane; planes read the same entries, so their weights add (2^b − 1).
+        s.Noise = (float)(Epsilon0 * top * Math.Sqrt(m / 12.0) / a);
+    }
 
-    /// <summary>Prepares list <paramref name="list"/>'s planes and key terms for the query rotated by <see cref="RotateQuery"/>.</summary>
+    /// <summary>The key terms of list <paramref name="list"/> for the query prepared by <see cref="PrepareQuery"/> (d operations).</summary>
     public void PrepareList(ReadOnlySpan<float> q, int list, bool l2, QueryScratch s)
     {
         int d = Dimension;
-        var res = s.Residual;
-        TensorPrimitives.Subtract(s.Rotated, _rotatedCenters.AsSpan(list * d, d), res);
-        float norm = MathF.Sqrt(TensorPrimitives.Dot(res, res));
-        float sum = TensorPrimitives.Sum(res);
-        s.Delta = RaBitQKernels.QuantizeToPlanes(res, QueryBits, Words, s.Scaled, s.Levels, s.Planes, out s.Lo);
-        s.Shift = ((1 << Bits) - 1) / 2f * sum;
-        s.ListConstant = -(l2 ? 2f : 1f) * TensorPrimitives.Dot(q[..d], _centers.AsSpan(list * d, d));
-        s.BoundScale = Epsilon0 * norm;
+        float qc = TensorPrimitives.Dot(q[..d], _centers.AsSpan(list * d, d));
+        s.ListConstant = -(l2 ? 2f : 1f) * qc;
+        s.BoundScale = Epsilon0 * MathF.Sqrt(MathF.Max(0f, s.QueryNorm2 - 2 * qc + _centerNorms2[list]));
     }
 
-    /// <summary>The estimated key of one code from its integer sum (reference path; the scan inlines it).</summary>
+    /// <summary>The estimated key of one code from its table sum (reference path; the scan inlines it).</summary>
     public static float Key(QueryScratch s, int sum, ReadOnlySpan<float> factors) =>
-        s.ListConstant + factors[0] + factors[1] * (s.Delta * sum + s.Lo * factors[3] - s.Shift);
+        s.ListConstant + factors[0] + factors[1] * (s.Scale * sum + s.Offset);
+
+    /// <summary>The error bound of one code's estimated key (reference path; the scan inlines it).</summary>
+    public static float Bound(QueryScratch s, ReadOnlySpan<float> factors) => s.BoundScale * factors[2] + s.Noise * MathF.Abs(factors[1]);
 
     /// <summary>
     /// Scalar reference of the whole estimate for tests: the key of an unpacked code (as <see cref="Encode"/> writes it)
-    /// and its bound, computed from the values directly.
+    /// and its bound, with the table sum computed value by value.
     /// </summary>
     public float ReferenceKey(ReadOnlySpan<byte> code, QueryScratch s, out float bound)
     {
         int d = Dimension;
-        int sum = 0;
-        for (int j = 0; j < d; j++) sum += code[j] * s.Levels[j];
+        int sum = RaBitQKernels.RowSum(code[..d], Bits, s.Table);
         var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code.Slice(d, Factors * sizeof(float)));
-        bound = s.BoundScale * f[2];
+        bound = Bound(s, f);
         return Key(s, sum, f);
+    }
+
+    /// <summary>
+    /// A code as format 1.8 files store it (d values, then A, S, E, Σu: the first factor without the centre term) turned
+    /// into this layout (d values, then A′ = A − S·⟨v, P c⟩, S, E) for list <paramref name="list"/>.
+    /// </summary>
+    public void FromStoredV18(ReadOnlySpan<byte> stored, int list, Span<byte> code)
+    {
+        int d = Dimension;
+        var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(stored.Slice(d, 4 * sizeof(float)));
+        stored[..d].CopyTo(code);
+        var g = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(code.Slice(d, Factors * sizeof(float)));
+        g[0] = (float)(f[0] - f[1] * CentreTerm(stored[..d], list));
+        g[1] = f[1];
+        g[2] = f[2];
+    }
+
+    /// <summary>⟨v, P c⟩ of a code's values u (v = u − (2^b − 1)/2) and list <paramref name="list"/>'s rotated centre.</summary>
+    private double CentreTerm(ReadOnlySpan<byte> u, int list)
+    {
+        int d = Dimension;
+        var pc = _rotatedCenters.AsSpan(list * d, d);
+        double half = ((1 << Bits) - 1) / 2.0, t = 0;
+        for (int j = 0; j < d; j++) t += (u[j] - half) * pc[j];
+        return t;
     }
 }
