@@ -95,9 +95,20 @@ public static class ServerHost
             o.Delay = TimeSpan.Zero;                  // grpc.health.v1 Watch follows the publisher
             o.Period = TimeSpan.FromSeconds(1);
         });
-        builder.Services.AddOpenTelemetry().WithMetrics(m => m
-            .AddMeter(ServerMetrics.MeterName, Engine.Collections.EngineMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
-            .AddPrometheusExporter());
+        bool names = options.Auth.MetricsCollectionNames;
+        builder.Services.AddOpenTelemetry().WithMetrics(m =>
+        {
+            m.AddMeter(ServerMetrics.MeterName, Engine.Collections.EngineMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel");
+            // Names not allowed: the engine's instruments lose their collection label (counters and histograms sum over
+            // all collections); its per-collection points gauge is dropped (adanns_collection_points has the sum).
+            if (!names)
+            {
+                m.AddView(i => i.Meter.Name != Engine.Collections.EngineMetrics.MeterName ? null
+                    : i.Name == "adanns.engine.collection.points" ? MetricStreamConfiguration.Drop
+                    : new MetricStreamConfiguration { TagKeys = ["path", "outcome"] });
+            }
+            m.AddPrometheusExporter();
+        });
 
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Adanns.Server");

@@ -12,7 +12,9 @@ namespace Adanns.Server.Tests;
 /// Backpressure seen from a client (issue 20): with the index backlog over <c>Adanns:MaxIndexBacklogBytes</c> for longer
 /// than <c>Adanns:BackpressureTimeoutSeconds</c>, an upsert answers UNAVAILABLE (retryable) with error code
 /// <c>Overloaded</c> and writes nothing; once the training catches up the same upsert succeeds.
+/// Runs alone (a server of its own: see <see cref="LifecycleCollection"/>).
 /// </summary>
+[Collection(LifecycleCollection.Name)]
 public sealed class BackpressureOverGrpcTests
 {
     [Fact]
