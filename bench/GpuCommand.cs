@@ -134,18 +134,18 @@ internal static class GpuCommand
         // 3. IVF batch search (scan on the device, ranking and output on the CPU).
         {
             sw.Restart();
-            var index = IvfIndex.Build(data.Base, $"IVF{nlist}", metric,
-                new IvfBuildOptions(new KMeansOptions(MaxIterations: kmIters, Seed: seed, Device: device)));
+            var index = PqIndex.Build(data.Base, $"IVF{nlist}", metric,
+                new IvfBuildOptions(new KMeansOptions(MaxIterations: kmIters, Seed: seed, Device: device)).ToPipelineOptions());
             double build = sw.Elapsed.TotalSeconds;
             var p = new SearchParams { NProbe = nprobe };
             var q = allQueries.AsSpan(0, ivfQueries * dim);
             sw.Restart();
-            var cpuRes = index.SearchBatch(q, k, p, 0, out var stats);
+            var cpuRes = index.SearchBatch(q, k, p, null, 0, out var stats);
             double cpuT = sw.Elapsed.TotalSeconds;
             index.Device = device;
-            index.SearchBatch(allQueries.AsSpan(0, Math.Min(ivfQueries, 16) * dim), k, p, 0, out _); // lists to the device
+            index.SearchBatch(allQueries.AsSpan(0, Math.Min(ivfQueries, 16) * dim), k, p, null, 0, out _); // lists to the device
             sw.Restart();
-            var gpuRes = index.SearchBatch(q, k, p, 0, out _);
+            var gpuRes = index.SearchBatch(q, k, p, null, 0, out _);
             double gpuT = sw.Elapsed.TotalSeconds;
             var (same, maxDiff) = Agreement(cpuRes, gpuRes, ivfQueries, k);
             rows.Add(new("ivf", $"build s (IVF{nlist}, k-means on device)", "-", F(build), $"{index.Count:N0} vectors"));

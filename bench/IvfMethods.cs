@@ -101,31 +101,31 @@ internal static class IvfMethods
         yield return nlist;
     }
 
-    private static (IvfIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o, int? scanStore)
+    private static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o, int? scanStore)
     {
         Console.WriteLine($"building {spec} ...");
         var sw = Stopwatch.StartNew();
         var options = new IvfBuildOptions(new KMeansOptions(MaxIterations: o.KMeansIterations, PointsPerCentroid: o.KMeansPoints),
             Threads: Math.Max(1, o.BuildThreads), ScanStoreDims: scanStore);
         var progress = new ConsoleProgress(sw);
-        var index = IvfIndex.Build(data.Base, spec, data.Metric, options, default, progress);
+        var index = PqIndex.Build(data.Base, spec, data.Metric, options.ToPipelineOptions(), default, progress);
         double build = sw.Elapsed.TotalSeconds;
-        Console.WriteLine($"built in {build:F2} s ({index.BytesPerVector:F0} bytes/vector resident)");
+        Console.WriteLine($"built in {build:F2} s ({(index.ResidentBytesPerVector + index.RerankBytesPerVector):F0} bytes/vector resident)");
         return (index, build);
     }
 
     private static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
-        IvfIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
+        PqIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
     {
         int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
         var ids = new long[(long)nq * k];
         var scores = new float[(long)nq * k];
         SearchStats stats = default;
-        double best = BatchTiming.BestSeconds(o.Repeats, nq, () => index.SearchBatch(data.Queries, k, ids, scores, p, o.Threads, out stats));
+        double best = BatchTiming.BestSeconds(o.Repeats, nq, () => index.SearchBatch(data.Queries, k, ids, scores, p, null, o.Threads, out stats));
         var (recall1, recallK, acc) = Accuracy.Of(ids, data, truth, k);
         var (qpsSingle, p50, p99) = Latency.Measure(o, nq, D, (i, oi, os) => index.Search(data.Queries.AsSpan(i * D, D), k, oi, os, p, out _));
         var point = new OperatingPoint(data.Name, method, parameters, k, recall1, recallK, acc, stats.FlopsPerQuery,
-            nq / best, qpsSingle, p50, p99, build, index.BytesPerVector, o.Threads, data.Base.Count, D, nq);
+            nq / best, qpsSingle, p50, p99, build, (index.ResidentBytesPerVector + index.RerankBytesPerVector), o.Threads, data.Base.Count, D, nq);
         Report.Print(point);
         return point;
     }

@@ -16,7 +16,7 @@ public sealed class ProfiledIndexFixture : IDisposable
         Queries = q;
         Truth = IvfTestData.Truth(b, q, Metric.L2);
         // A 64-dim scan store, so the default grid has four scan dims (8, 16, 32, 64).
-        Index = IvfIndex.Build(b, "IVF32@32,Scan16,Shortlist50,Rerank64", Metric.L2,
+        Index = IvfTestData.BuildIvf(b, "IVF32@32,Scan16,Shortlist50,Rerank64", Metric.L2,
             new IvfBuildOptions(new KMeansOptions(MaxIterations: 10, Seed: 7), Threads: 1, ScanStoreDims: 64));
         Profile = Index.Profile(new ProfileOptions { Threads = 1 });
     }
@@ -24,7 +24,7 @@ public sealed class ProfiledIndexFixture : IDisposable
     public VectorSet Base { get; }
     public float[] Queries { get; }
     public int[] Truth { get; }
-    public IvfIndex Index { get; }
+    public PqIndex Index { get; }
     public ComputeProfile Profile { get; }
 
     public void Dispose() => Base.Dispose();
@@ -213,7 +213,7 @@ public class BudgetTests(ProfiledIndexFixture f) : IClassFixture<ProfiledIndexFi
     {
         var (b, q) = IvfTestData.Make(n: 600, nq: 5);
         using var owned = b;
-        var index = IvfIndex.Build(b, "IVF8", Metric.L2, new IvfBuildOptions(new KMeansOptions(MaxIterations: 5, Seed: 1), Threads: 1));
+        var index = IvfTestData.BuildIvf(b, "IVF8", Metric.L2, new IvfBuildOptions(new KMeansOptions(MaxIterations: 5, Seed: 1), Threads: 1));
         Assert.Null(index.ComputeProfile);
         var e = Assert.Throws<InvalidOperationException>(() => index.SearchBatch(q, 10, new SearchParams { MaxFlops = 1e6 }, 1, out _));
         Assert.Contains("call Profile() first", e.Message);
@@ -254,7 +254,7 @@ public class BudgetPersistenceTests(ProfiledIndexFixture f) : IClassFixture<Prof
     {
         string path = Path.Combine(_dir, "p.ivf");
         f.Index.Save(path);
-        var loaded = IvfIndex.Load(path);
+        var loaded = (PqIndex)VectorIndex.Load(path);
         var a = f.Profile;
         var b = loaded.ComputeProfile!;
         Assert.Equal((a.K, a.Queries, a.VectorCount, a.Points.Count), (b.K, b.Queries, b.VectorCount, b.Points.Count));
@@ -271,9 +271,10 @@ public class BudgetPersistenceTests(ProfiledIndexFixture f) : IClassFixture<Prof
         Assert.Equal(before.Ids, after.Ids);
         Assert.Equal(s1.Flops, s2.Flops);
 
-        string old = Path.Combine(_dir, "old.ivf");
-        f.Index.Save(old, 2);
-        Assert.Null(IvfIndex.Load(old).ComputeProfile);
+        // An older file (IVF format 1.2, before PROF) loads without a profile.
+        string old = Path.Combine(AppContext.BaseDirectory, "Golden", "ivf-1.2.ivf");
+        using var older = VectorIndex.Load(old);
+        Assert.Null(older.ComputeProfile);
     }
 
     [Fact]
@@ -291,7 +292,7 @@ public class BudgetPersistenceTests(ProfiledIndexFixture f) : IClassFixture<Prof
         BinaryPrimitives.WriteInt32LittleEndian(payload[16..], 60_000); // after k, queries, vector count
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at + 12 + len), Crc32.HashToUInt32(payload));
         File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<IndexFileException>(() => IvfIndex.Load(path));
+        var e = Assert.Throws<IndexFileException>(() => (PqIndex)VectorIndex.Load(path));
         Assert.Contains("profile points", e.Message);
     }
 }

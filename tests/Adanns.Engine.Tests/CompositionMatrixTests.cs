@@ -11,9 +11,8 @@ namespace Adanns.Engine.Tests;
 /// </summary>
 /// <remarks>
 /// Rows: list codec {float, SQ8, PQ8, OPQ8, PQ4, OPQ4} × Spill × Prefix8 × rotation: all 48; plus 7 RaBitQ rows (1-,
-/// 2- and 4-bit codes with Spill, Prefix8, Rot, bound-driven or fixed-shortlist first stages). Float and SQ8 lists with
-/// Spill or Prefix8 are scan codecs of the codec pipeline (<see cref="PqIndex"/>); plain float/SQ8 specs build
-/// <see cref="IvfIndex"/>.
+/// 2- and 4-bit codes with Spill, Prefix8, Rot, bound-driven or fixed-shortlist first stages). Every row, plain float /
+/// SQ8 lists included, is the one pipeline (<see cref="PqIndex"/>).
 /// </remarks>
 public class CompositionMatrixTests
 {

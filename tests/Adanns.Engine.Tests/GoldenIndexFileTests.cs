@@ -112,10 +112,13 @@ public class GoldenIndexFileTests
             IVectorIndex index;
             if (file.StartsWith("ivf", StringComparison.Ordinal))
             {
-                var ivf = IvfIndex.Build(b, spec, Metric.Cosine, new IvfBuildOptions(km, Threads: 1));
-                if (how == "profiled") ivf.Profile(new ProfileOptions { HeldOutQueries = 20, Threads = 1 });
-                ivf.Save(path, how switch { "minor0" => 0, "minor1" => 1, "minor2" => 2, _ => 3 });
-                index = ivf;
+                // The IVF files' writer (the earlier IVF class) is gone: its format is only read now
+                // (PqIndex.LoadIvfFile). Keep the committed files; their expected results stay as they were written.
+                File.Copy(Path.Combine(Dir, file), path, overwrite: true);
+                index = VectorIndex.Load(path);
+                lines.Add(File.ReadAllLines(Path.Combine(Dir, "expected.tsv")).Single(l => l.StartsWith(file + "\t", StringComparison.Ordinal)));
+                index.Dispose();
+                continue;
             }
             else
             {

@@ -17,7 +17,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = IvfIndex.Build(b, "IVF32", metric, Fast);
+        var index = IvfTestData.BuildIvf(b, "IVF32", metric, Fast);
         var exact = new FlatIndex(b, metric).SearchBatch(q, IvfTestData.D, IvfTestData.K, threads: 1);
         var all = index.SearchBatch(q, IvfTestData.K, new SearchParams { NProbe = 32 }, 1, out var stats);
         for (int i = 0; i < exact.Ids.Length; i++)
@@ -36,7 +36,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = IvfIndex.Build(b, "IVF32@16,Scan16,Rerank64", Metric.Cosine, Fast);
+        var index = IvfTestData.BuildIvf(b, "IVF32@16,Scan16,Rerank64", Metric.Cosine, Fast);
         var exact = new FlatIndex(b, Metric.Cosine).SearchBatch(q, IvfTestData.D, IvfTestData.K, threads: 1);
         var r = index.SearchBatch(q, IvfTestData.K, new SearchParams { Exact = true }, 1, out _);
         double recall = Evaluation.RetrievalMetrics.RecallAtK(r.Ids, IvfTestData.K, exact.Ids.Select(x => (int)x).ToArray(), IvfTestData.K, IvfTestData.K);
@@ -49,13 +49,13 @@ public class IvfIndexTests
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, Metric.Cosine);
-        var adanns = IvfIndex.Build(b, "IVF32@16,Scan16,Shortlist100,Rerank64", Metric.Cosine, Fast);
+        var adanns = IvfTestData.BuildIvf(b, "IVF32@16,Scan16,Shortlist100,Rerank64", Metric.Cosine, Fast);
         double r8 = IvfTestData.Recall(adanns, q, truth, new SearchParams { NProbe = 8 }, out var s8);
         // Observed (seeded): 0.924 with nprobe 8 at 24,000 FLOPs/query, 9.4% of flat's 256,000.
         Assert.True(r8 >= 0.88, $"AdANNS-IVF recall@10 {r8:F3}");
         Assert.True(s8.FlopsPerQuery < 0.12 * IvfTestData.N * IvfTestData.D, $"flops {s8.FlopsPerQuery}");
 
-        var rigid = IvfIndex.Build(b, "IVF32", Metric.Cosine, Fast);
+        var rigid = IvfTestData.BuildIvf(b, "IVF32", Metric.Cosine, Fast);
         double rr = IvfTestData.Recall(rigid, q, truth, new SearchParams { NProbe = 8 }, out _);
         // Observed (seeded): 0.956 with nprobe 8 (at 4x the FLOPs of the AdANNS configuration above).
         Assert.True(rr >= 0.91, $"rigid IVF recall@10 {rr:F3}");
@@ -68,7 +68,7 @@ public class IvfIndexTests
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, Metric.L2);
-        var index = IvfIndex.Build(b, "IVF32@32,Scan16,Shortlist50,Rerank64", Metric.L2, Fast with { ScanStoreDims = 64 });
+        var index = IvfTestData.BuildIvf(b, "IVF32@32,Scan16,Shortlist50,Rerank64", Metric.L2, Fast with { ScanStoreDims = 64 });
 
         double prev = 0;
         foreach (int np in new[] { 1, 2, 4, 8, 16, 32 })
@@ -109,14 +109,14 @@ public class IvfIndexTests
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, metric);
-        var f32 = IvfIndex.Build(b, "IVF32@16,Scan32,Shortlist100,Rerank64", metric, Fast);
-        var sq8 = IvfIndex.Build(b, "IVF32@16,Scan32,SQ8,Shortlist100,Rerank64", metric, Fast);
+        var f32 = IvfTestData.BuildIvf(b, "IVF32@16,Scan32,Shortlist100,Rerank64", metric, Fast);
+        var sq8 = IvfTestData.BuildIvf(b, "IVF32@16,Scan32,SQ8,Shortlist100,Rerank64", metric, Fast);
         var p = new SearchParams { NProbe = 8 };
         double rf = IvfTestData.Recall(f32, q, truth, p, out _);
         double rq = IvfTestData.Recall(sq8, q, truth, p, out _);
         // Observed (seeded): SQ8 within 0.005 of float32 for all three metrics.
         Assert.True(rq >= rf - 0.02, $"{metric}: SQ8 recall {rq:F3} vs float32 {rf:F3}");
-        Assert.True(sq8.BytesPerVector < f32.BytesPerVector, $"{sq8.BytesPerVector} vs {f32.BytesPerVector}");
+        Assert.True(sq8.ResidentBytesPerVector < f32.ResidentBytesPerVector, $"{sq8.ResidentBytesPerVector} vs {f32.ResidentBytesPerVector}");
         double exact = IvfTestData.Recall(sq8, q, truth, new SearchParams { Exact = true }, out _);
         Assert.True(exact > 0.999, $"{metric}: exact mode over an SQ8 index gave recall {exact}");
     }
@@ -127,7 +127,7 @@ public class IvfIndexTests
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, Metric.Cosine);
-        var index = IvfIndex.Build(b, "IVF32@32,Scan32,Rerank64", Metric.Cosine, Fast);
+        var index = IvfTestData.BuildIvf(b, "IVF32@32,Scan32,Rerank64", Metric.Cosine, Fast);
         foreach (int dc in new[] { 8, 16, 32, 48, 64 })
         {
             double r = IvfTestData.Recall(index, q, truth, new SearchParams { NProbe = 8, CoarseDim = dc }, out var st);
@@ -142,8 +142,8 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var narrow = IvfIndex.Build(b, "IVF16@16,Scan16,Rerank64", Metric.Cosine, Fast);
-        var wide = IvfIndex.Build(b, "IVF16@16,Scan16,Rerank64", Metric.Cosine, Fast with { ScanStoreDims = 48 });
+        var narrow = IvfTestData.BuildIvf(b, "IVF16@16,Scan16,Rerank64", Metric.Cosine, Fast);
+        var wide = IvfTestData.BuildIvf(b, "IVF16@16,Scan16,Rerank64", Metric.Cosine, Fast with { ScanStoreDims = 48 });
         var p = new SearchParams { NProbe = 4, ScanDim = 40, Shortlist = 30 };
         var a = narrow.SearchBatch(q, 10, p, 1, out _);
         var c = wide.SearchBatch(q, 10, p, 1, out _);
@@ -155,7 +155,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = IvfIndex.Build(b, "IVF16@16,Scan8,Shortlist200,Rerank32/50,Rerank64", Metric.L2, Fast);
+        var index = IvfTestData.BuildIvf(b, "IVF16@16,Scan8,Shortlist200,Rerank32/50,Rerank64", Metric.L2, Fast);
         var ids = new long[10];
         var scores = new float[10];
         index.Search(q.AsSpan(0, 64), 10, ids, scores, null, out var st);
@@ -171,7 +171,7 @@ public class IvfIndexTests
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var ids = Enumerable.Range(0, b.Count).Select(i => 1000L + 3 * i).ToArray();
-        var index = IvfIndex.Build(b, IndexSpec.Parse("IVF32@16,Scan32,Rerank64"), Metric.InnerProduct, Fast, ids);
+        var index = IvfTestData.BuildIvf(b, IndexSpec.Parse("IVF32@16,Scan32,Rerank64"), Metric.InnerProduct, Fast, ids);
         var rng = new Random(5);
         var removed = ids.Where(_ => rng.NextDouble() < 0.3).ToHashSet();
         foreach (var id in removed) Assert.True(index.Remove(id));
@@ -214,7 +214,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make(n: 600);
         using var owned = b;
-        var index = IvfIndex.Build(b, "IVF8", Metric.L2, Fast);
+        var index = IvfTestData.BuildIvf(b, "IVF8", Metric.L2, Fast);
         int before = index.Count;
         using var bad = new VectorSet(64);
         bad.Add(new float[64]);
@@ -236,7 +236,7 @@ public class IvfIndexTests
         Assert.Throws<ArgumentOutOfRangeException>(() => index.Search(q.AsSpan(0, 64), 10, ids, scores, new SearchParams { Rerank = [new RerankStage(70, null)] }, out _));
         Assert.Throws<ArgumentException>(() => index.Search(new float[32], 10, ids, scores, null, out _));
         Assert.Throws<ArgumentException>(() => index.Search(nan, 10, ids, scores, null, out _));
-        Assert.Throws<ArgumentException>(() => IvfIndex.Build(b, "IVF1000", Metric.L2, Fast)); // fewer vectors than lists
+        Assert.Throws<ArgumentException>(() => IvfTestData.BuildIvf(b, "IVF1000", Metric.L2, Fast)); // fewer vectors than lists
     }
 
     [Fact]
@@ -244,7 +244,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make(n: 40);
         using var owned = b;
-        var index = IvfIndex.Build(b, "IVF4", Metric.Cosine, Fast);
+        var index = IvfTestData.BuildIvf(b, "IVF4", Metric.Cosine, Fast);
         var ids = new long[50];
         var scores = new float[50];
         index.Search(q.AsSpan(0, 64), 50, ids, scores, new SearchParams { NProbe = 4 }, out _);
@@ -258,7 +258,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = IvfIndex.Build(b, "Rot,IVF32@16,Scan16,Shortlist100,Rerank32/40,Rerank64", Metric.Cosine, Fast);
+        var index = IvfTestData.BuildIvf(b, "Rot,IVF32@16,Scan16,Shortlist100,Rerank32/40,Rerank64", Metric.Cosine, Fast);
         var ids = new long[10];
         var scores = new float[10];
         var p = new SearchParams { NProbe = 6 };
@@ -274,7 +274,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = IvfIndex.Build(b, "IVF32@16,Scan32,Rerank64", Metric.L2, Fast);
+        var index = IvfTestData.BuildIvf(b, "IVF32@16,Scan32,Rerank64", Metric.L2, Fast);
         var p = new SearchParams { NProbe = 5 };
         var one = index.SearchBatch(q, 10, p, 1, out var s1);
         var two = index.SearchBatch(q, 10, p, 2, out var s2);
@@ -293,7 +293,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = IvfIndex.Build(b, "IVF32@16,Scan32,SQ8,Shortlist40,Rerank64", metric, Fast);
+        var index = IvfTestData.BuildIvf(b, "IVF32@16,Scan32,SQ8,Shortlist40,Rerank64", metric, Fast);
         var p = new SearchParams { NProbe = 7 };
         var batch = index.SearchBatch(q, 10, p, 1, out var bs);
         var ids = new long[10];
@@ -316,7 +316,7 @@ public class IvfIndexTests
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = IvfIndex.Build(b, "Rot,IVF16", Metric.InnerProduct, Fast);
+        var index = IvfTestData.BuildIvf(b, "Rot,IVF16", Metric.InnerProduct, Fast);
         var exact = new FlatIndex(b, Metric.InnerProduct).SearchBatch(q, 64, 10, threads: 1);
         var r = index.SearchBatch(q, 10, new SearchParams { NProbe = 16 }, 1, out _);
         double recall = Evaluation.RetrievalMetrics.RecallAtK(r.Ids, 10, exact.Ids.Select(x => (int)x).ToArray(), 10, 10);
@@ -328,26 +328,25 @@ public class IvfPersistenceTests : TempDirectoryTest
 {
     private static readonly IvfBuildOptions Fast = new(new KMeansOptions(MaxIterations: 8, Seed: 3), Threads: 1);
 
-    private (IvfIndex Index, float[] Queries, VectorSet Base) BuildWithRemovals(bool sq8 = true)
+    private (PqIndex Index, float[] Queries, VectorSet Base) BuildWithRemovals(bool sq8 = true)
     {
         var (b, q) = IvfTestData.Make(n: 1500, nq: 30);
         string spec = sq8 ? "Rot,IVF16@16,Scan32,SQ8,NProbe4,Shortlist60,Rerank48/30,Rerank64" : "Rot,IVF16@16,Scan32,NProbe4,Shortlist60,Rerank48/30,Rerank64";
-        var index = IvfIndex.Build(b, spec, Metric.Cosine, Fast);
+        var index = IvfTestData.BuildIvf(b, spec, Metric.Cosine, Fast);
         for (long id = 0; id < 1500; id += 7) index.Remove(id);
         return (index, q, b);
     }
 
     [Theory]
-    [InlineData((ushort)2, true)]
-    [InlineData((ushort)1, false)] // older minor versions (1.1 without SQ8, 1.0 without SUMS) still load
-    [InlineData((ushort)0, false)]
-    public void SaveLoadGivesIdenticalResults(ushort minor, bool sq8)
+    [InlineData(true)]
+    [InlineData(false)] // older IVF format versions (1.0–1.3) load too: see GoldenIndexFileTests
+    public void SaveLoadGivesIdenticalResults(bool sq8)
     {
         var (index, q, b) = BuildWithRemovals(sq8);
         using var owned = b;
         string path = Path.Combine(Dir, "a.ivf");
-        index.Save(path, minor);
-        var loaded = IvfIndex.Load(path);
+        index.Save(path);
+        var loaded = (PqIndex)VectorIndex.Load(path);
         Assert.Equal(index.Spec, loaded.Spec);
         Assert.Equal(index.Count, loaded.Count);
         Assert.Equal(index.Metric, loaded.Metric);
@@ -375,13 +374,14 @@ public class IvfPersistenceTests : TempDirectoryTest
         index.Save(path);
         var bytes = File.ReadAllBytes(path);
 
-        void Load(string p) => IvfIndex.Load(p);
+        void Load(string p) => VectorIndex.Load(p).Dispose();
         IndexFileCorruption.ExpectCommonOnesRejected(Dir, bytes, ".ivf", Load);
         IndexFileCorruption.Expect(Dir, bytes[..10], ".ivf", Load, "shorter than the 16-byte header");
         var newerMajor = (byte[])bytes.Clone();
         newerMajor[8] = 2;
         IndexFileCorruption.Expect(Dir, newerMajor, ".ivf", Load, "version 2.");
-        Assert.Throws<IndexFileException>(() => IvfIndex.Load(Path.Combine(Dir, "missing.ivf")));
+        Assert.Throws<IndexFileException>(() => PqIndex.Load(Path.Combine(Dir, "missing.ivf")));
+        Assert.Throws<IndexFileException>(() => PqIndex.LoadIvfFile(Path.Combine(Dir, "missing.ivf")));
     }
 
     [Fact]

@@ -98,6 +98,10 @@ public class ScanCodecTests
         var (b, _) = IvfTestData.Make(seed: 21, n: 600, nq: 1);
         using var owned = b;
         using var index = Build(b, "IVF8@16,Scan32,SQ8,Prefix8@48,Rerank48/20,Rerank64", Metric.L2);
+        // With resident rows a scan deeper than the codes reads the rows' prefixes; beyond D, or without resident rows, it is refused.
+        Assert.Equal(33, index.Resolve(new SearchParams { ScanDim = 33 }, K).ScanDim);
+        Assert.Contains("[1, 64]", Assert.Throws<ArgumentOutOfRangeException>(() => index.Resolve(new SearchParams { ScanDim = 65 }, K)).Message);
+        ((PqIndex)index).UseExternalVectors(new RowSource(b));
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => index.Resolve(new SearchParams { ScanDim = 33 }, K));
         Assert.Contains("[1, 32]", e.Message);
         Assert.Equal(20, index.Resolve(new SearchParams { ScanDim = 20 }, K).ScanDim);

@@ -140,7 +140,7 @@ public class EngineOnGpuTests
     public void IvfBatchSearchOnTheDeviceEqualsTheCpu(string spec, Metric metric)
     {
         using var data = Data(400, 32, 20);
-        var index = IvfIndex.Build(data.Base, spec, metric, new IvfBuildOptions(new KMeansOptions(MaxIterations: 6, Seed: 7), Threads: 1));
+        var index = BuildIvf(data.Base, spec, metric, new IvfBuildOptions(new KMeansOptions(MaxIterations: 6, Seed: 7), Threads: 1));
         // Tombstones must never be reported, on either path.
         for (long id = 0; id < 400; id += 37) index.Remove(id);
         var q = data.Queries.ToArray();
@@ -165,8 +165,8 @@ public class EngineOnGpuTests
     {
         using var data = Data(300, 16, 8);
         var o = new IvfBuildOptions(new KMeansOptions(MaxIterations: 4, Seed: 7), Threads: 1);
-        var cpu = IvfIndex.Build(data.Base, "IVF6", Metric.L2, o);
-        var dev = IvfIndex.Build(data.Base, "IVF6", Metric.L2, o with { Device = TestDevice.Kind });
+        var cpu = BuildIvf(data.Base, "IVF6", Metric.L2, o);
+        var dev = BuildIvf(data.Base, "IVF6", Metric.L2, o with { Device = TestDevice.Kind });
         Assert.Equal(ComputeDevice.Cpu, cpu.Device);
         Assert.Equal(TestDevice.Kind, dev.Device);
         // Probing every list makes the result independent of how near-ties split the clusters.
@@ -187,12 +187,31 @@ public class EngineOnGpuTests
         Assert.Equal(cpuFlat.Ids, devFlat.Ids);
         Assert.Equal(cpuFlat.Scores, devFlat.Scores);
 
-        var index = IvfIndex.Build(data.Base, "IVF4", Metric.L2, new IvfBuildOptions(new KMeansOptions(MaxIterations: 3, Seed: 1), Threads: 1));
+        var index = BuildIvf(data.Base, "IVF4", Metric.L2, new IvfBuildOptions(new KMeansOptions(MaxIterations: 3, Seed: 1), Threads: 1));
         var exact = new SearchParams { Exact = true };
         var cpu = index.SearchBatch(q, 5, exact, 1, out _);
         index.Device = TestDevice.Kind;
         var dev = index.SearchBatch(q, 5, exact, 1, out _);
         Assert.Equal(cpu.Ids, dev.Ids);
         Assert.Equal(cpu.Scores, dev.Scores);
+        Assert.Equal("cpu", index.BatchRunsOnDevice(exact));
+        Assert.NotEqual("cpu", index.BatchRunsOnDevice());
+
+        // Codecs and pipelines the device copy does not serve (here SQ8 with Spill, and PQ codes) run on the CPU, explicitly.
+        foreach (string spec in new[] { "IVF4,SQ8,Spill", "IVF4,PQ4" })
+        {
+            using var other = VectorIndex.Build(data.Base, spec, Metric.L2, new VectorIndexBuildOptions(Pq: new PqBuildOptions(new KMeansOptions(MaxIterations: 3, Seed: 1), TrainingSample: 320, Threads: 1)));
+            var pipeline = (PqIndex)other;
+            var onCpu = pipeline.SearchBatch(q, 5, null, 1, out _);
+            pipeline.Device = TestDevice.Kind;
+            Assert.Equal("cpu", pipeline.BatchRunsOnDevice());
+            var asked = pipeline.SearchBatch(q, 5, null, 1, out _);
+            Assert.Equal(onCpu.Ids, asked.Ids);
+            Assert.Equal(onCpu.Scores, asked.Scores);
+        }
     }
+
+    /// <summary>A plain IVF spec built through the one pipeline with IVF build options.</summary>
+    private static PqIndex BuildIvf(VectorSet b, string spec, Metric metric, IvfBuildOptions o) =>
+        (PqIndex)VectorIndex.Build(b, spec, metric, new VectorIndexBuildOptions(Ivf: o));
 }

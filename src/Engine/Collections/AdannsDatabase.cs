@@ -17,8 +17,8 @@ namespace Adanns.Engine.Collections;
 ///   collections/&lt;name&gt;/
 ///     collection.meta        configuration (section file: magic, version, CRC), written once at creation
 ///     manifest               last checkpoint: applied LSN, record-store token, index snapshot, log replay address
-///     index-&lt;lsn&gt;.ivf       index snapshot of that checkpoint (absent until the index is trained); .pqx for a PQ
-///                            spec (codes and ids only: its full vectors are the record store's)
+///     index-&lt;lsn&gt;.pqx       index snapshot of that checkpoint (absent until the index is trained): codes and ids
+///                            only, its full vectors are the record store's (.ivf: an older IVF collection's, loaded too)
 ///     records/               FASTER key-value store: hybrid-log segments (records.log.N) and checkpoints/
 ///     wal/                   FASTER write-ahead log: segments (wal.log.N) and commit metadata; checksum per entry
 ///   collections/.trash-*     a dropped collection being deleted (removed again on open if a crash interrupted it)

@@ -284,7 +284,7 @@ public sealed partial class Collection
         _trainingStarted = Stopwatch.GetTimestamp();
         EngineLog.TrainingStarted(_log, Name, _keys.Count);
         if (_autoTarget is double target) return StartAutoTraining(target);
-        return _spec.IsCodecPipeline ? StartPqTraining() : StartIvfTraining(); // codec pipeline: codes in memory, full vectors read from the store
+        return StartPqTraining(); // every spec: codes in memory, full vectors read from the record store
     }
 
     /// <summary>
@@ -321,7 +321,7 @@ public sealed partial class Collection
                 spec = IndexTuner.Choose(sample, Metric, tuner, keys.Length).Spec;
             }
             ct.ThrowIfCancellationRequested();
-            IVectorIndex fresh = spec.IsCodecPipeline ? TrainPq(spec, keys, ct) : TrainIvf(spec, keys, ct);
+            IVectorIndex fresh = TrainPq(spec, keys, ct);
             if (fresh.Count > 10 * tuner.K) IndexTuner.ProfileTuned(fresh, tuner);
             SwapWhenCaughtUp(fresh, snapshotLsn, ct);
         }));
@@ -329,55 +329,13 @@ public sealed partial class Collection
 
     private long _trainingStarted;
 
-    /// <summary>Rows an IVF retraining learns its centroids (and rotation) from; the rest are only assigned.</summary>
+    /// <summary>Rows a plain float / SQ8 spec's (re)training learns its centroids (and rotation) from; the rest are only assigned.</summary>
     internal const int IvfTrainingSample = 100_000;
 
     /// <summary>
-    /// IVF training streams like PQ training: the centroids (and rotation) learn from an evenly spaced sample read
-    /// from the record store, then every record is assigned in chunks read from the store. No array holds all
-    /// vectors, so a collection of any size (past 2³¹ floats) retrains, and the applier only snapshots the keys.
-    /// </summary>
-    private Task StartIvfTraining()
-    {
-        int D = Dimension;
-        long snapshotLsn = _appliedLsn;
-        var keys = _meta.Keys.ToArray(); // a snapshot; the vectors are read from the record store in the background
-        lock (_journalLock) _journal = [];
-        var ct = _trainingCancel.Token;
-        var spec = _spec;
-        return TrackTraining(RunTraining(() =>
-        {
-            var fresh = TrainIvf(spec, keys, ct);
-            // Nothing else sees the fresh index yet, so profiling it here races with no write.
-            if (_options.ProfileIndexes && fresh.Count > 10) fresh.Profile(new ProfileOptions { Threads = 1 });
-            SwapWhenCaughtUp(fresh, snapshotLsn, ct);
-        }));
-    }
-
-    /// <summary>Trains an IVF index of <paramref name="spec"/> on a sample of <paramref name="keys"/> and adds them all (background thread).</summary>
-    private IvfIndex TrainIvf(IndexSpec spec, long[] keys, CancellationToken ct)
-    {
-        int D = Dimension;
-        int sampleCount = Math.Min(keys.Length, IvfTrainingSample);
-        var sampleKeys = new long[sampleCount];
-        for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
-        IvfIndex fresh;
-        using (var sample = ReadAvailable(sampleKeys, D, out _))
-            fresh = IvfIndex.Train(sample, spec, Metric, new IvfBuildOptions(Threads: 1), cancellationToken: ct);
-        const int Chunk = 4096;
-        for (int s = 0; s < keys.Length; s += Chunk)
-        {
-            ct.ThrowIfCancellationRequested(); // disposal: stop reading the store it is about to close
-            var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
-            using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
-            fresh.AddRange(set, ids, threads: 1, cancellationToken: ct);
-        }
-        return fresh;
-    }
-
-    /// <summary>
-    /// PQ training never holds every vector in memory: the quantizers learn from an evenly spaced sample read from
-    /// the record store, then all records are encoded in chunks read from the store. The index keeps codes only.
+    /// Training never holds every vector in memory: the centroids and quantizers learn from an evenly spaced sample read
+    /// from the record store, then all records are encoded in chunks read from the store. The index keeps codes only
+    /// (whatever the spec: float and SQ8 lists too), so the store's copy is the only full copy of each vector.
     /// </summary>
     private Task StartPqTraining()
     {
@@ -402,14 +360,16 @@ public sealed partial class Collection
     private PqIndex TrainPq(IndexSpec spec, long[] keys, CancellationToken ct)
     {
         int D = Dimension;
-        // 20k rows train 256-centroid sub-quantizers well (~80 per centroid) at a fraction of the default 50k's cost.
-        var options = new PqBuildOptions(TrainingSample: 20_000, Threads: 1);
+        // 20k rows train 256-centroid sub-quantizers well (~80 per centroid) at a fraction of the default 50k's cost. A
+        // plain float / SQ8 spec learns only centroids (and SQ8 ranges): up to 100k rows, as its k-means wants.
+        bool plain = !spec.IsCodecPipeline;
+        var options = new PqBuildOptions(TrainingSample: plain ? IvfTrainingSample : 20_000, Threads: 1, RotationSample: plain ? new IvfBuildOptions().RotationSample : new PqBuildOptions().RotationSample);
         int sampleCount = Math.Min(keys.Length, options.TrainingSample);
         var sampleKeys = new long[sampleCount];
         for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
         PqIndex fresh;
         using (var sample = ReadAvailable(sampleKeys, D, out _))
-            fresh = PqIndex.Train(sample, spec, Metric, options);
+            fresh = PqIndex.Train(sample, spec, Metric, options, cancellationToken: ct);
         fresh.UseExternalVectors(_vectors);
         const int Chunk = 4096;
         for (int s = 0; s < keys.Length; s += Chunk)
@@ -484,7 +444,7 @@ public sealed partial class Collection
             replayed += n;
             if (n < 256) break; // what is left is for the applier's short turn
         }
-        string file = $"{IndexFilePrefix}{snapshotLsn}-{Guid.NewGuid():N}{(fresh.Spec.IsCodecPipeline ? ".pqx" : ".ivf")}";
+        string file = $"{IndexFilePrefix}{snapshotLsn}-{Guid.NewGuid():N}.pqx";
         _pendingIndexFile = file; // a checkpoint meanwhile must not delete it as stale
         try
         {

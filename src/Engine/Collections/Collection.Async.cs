@@ -93,7 +93,7 @@ public sealed partial class Collection
         return new ValueTask<SearchResult>(Task.Run(() => SearchNow(query.Span, k, parameters, filter, withPayload), cancellationToken));
     }
 
-    private bool ReadsFromDisk => _spec.IsCodecPipeline;
+    private bool ReadsFromDisk => true; // every trained index reads its rerank vectors from the record store
 
     private SearchResult SearchNow(ReadOnlySpan<float> query, int k, SearchParams? parameters, Filter? filter, bool withPayload)
     {

@@ -180,7 +180,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
             // Dictionary entries (hash, next, key, value) plus a bucket each; RecordMeta: object header + id + payload reference.
             double maps = n == 0 ? 0 : (8 + idBytes + 8 + 4) + (8 + 8 + 8 + 4) + (16 + idBytes + 8);
             double index = _index?.ResidentBytesPerVector ?? (n == 0 ? 0 : 4.0 * Dimension + 8 + 24);
-            return new CollectionMemory(n, _spec.IsCodecPipeline, index, _index?.RerankBytesPerVector ?? 0, maps, _options.RecordMemoryBytes);
+            return new CollectionMemory(n, true, index, _index?.RerankBytesPerVector ?? 0, maps, _options.RecordMemoryBytes);
         }
         finally { _lock.ExitReadLock(); }
     }
@@ -252,6 +252,8 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                 string path = Path.Combine(_dir, m.IndexFile);
                 // Codes-only indexes read their full vectors from the record store; an index that keeps them ignores it.
                 _index = VectorIndex.Load(path, _vectors);
+                // An index file of an older IVF collection holds its full vectors: read them from the store instead.
+                if (_index is PqIndex { VectorSource: null } resident) resident.UseExternalVectors(_vectors);
                 (int dim, Metric metric) stored = (_index.Dimension, _index.Metric);
                 if (stored.dim != D || stored.metric != Metric)
                     throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");

@@ -194,7 +194,7 @@ public sealed record DatabaseOptions
     public double ImbalanceFactor { get; init; } = 8;
 
     /// <summary>
-    /// Measure each newly trained index's cost/recall frontier (<see cref="IvfIndex.Profile"/>, single thread) before
+    /// Measure each newly trained index's cost/recall frontier (<see cref="PqIndex.Profile"/>, single thread) before
     /// it serves, so searches can pass a compute budget (<see cref="SearchParams.MaxFlops"/> /
     /// <see cref="SearchParams.MaxMicros"/>). Adds the profiling time to every training.
     /// </summary>

@@ -138,15 +138,32 @@ public static class VectorIndex
         var o = options ?? new VectorIndexBuildOptions();
         if (o.Ids is { } given && given.Length != vectors.Count)
             throw new ArgumentException($"{given.Length} ids given for {vectors.Count} vectors.", nameof(options));
-        if (spec.IsCodecPipeline)
+        var pq = OptionsFor(spec, o);
+        return PqIndex.Build(vectors, spec, metric, pq, o.Ids);
+    }
+
+    /// <summary>
+    /// The pipeline's build options for <paramref name="spec"/>: <see cref="VectorIndexBuildOptions.Pq"/> for specs with
+    /// PQ/RaBitQ codes, Spill or Prefix8; for plain float / SQ8 specs <see cref="VectorIndexBuildOptions.Ivf"/> when given
+    /// (its k-means, rotation sample, threads, scan store dims and device; training on at most nlist × points-per-centroid
+    /// rows, as IVF always did).
+    /// </summary>
+    public static PqBuildOptions OptionsFor(IndexSpec spec, VectorIndexBuildOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var o = options ?? new VectorIndexBuildOptions();
+        PqBuildOptions pq;
+        if (!spec.IsCodecPipeline && (o.Ivf is not null || o.Pq is null))
         {
-            var pq = o.Pq ?? new PqBuildOptions();
-            if (o.Threads is { } t) pq = pq with { Threads = t };
-            return PqIndex.Build(vectors, spec, metric, pq, o.Ids);
+            var ivf = o.Ivf ?? new IvfBuildOptions();
+            pq = ivf.ToPipelineOptions();
         }
-        var ivf = o.Ivf ?? new IvfBuildOptions();
-        if (o.Threads is { } n) ivf = ivf with { Threads = n };
-        return IvfIndex.Build(vectors, spec, metric, ivf, o.Ids);
+        else
+        {
+            pq = o.Pq ?? new PqBuildOptions();
+        }
+        if (o.Threads is { } t) pq = pq with { Threads = t };
+        return pq;
     }
 
     /// <summary>
@@ -226,7 +243,7 @@ public static class VectorIndex
             if (read < magic.Length) throw new Persistence.IndexFileException(path, 0, "too short to be an index file.");
         }
         if (magic.SequenceEqual(PqIndex.FileMagic)) return PqIndex.Load(path, source);
-        if (magic.SequenceEqual(IvfIndex.FileMagic)) return IvfIndex.Load(path);
+        if (magic.SequenceEqual(PqIndex.IvfFileMagic)) return PqIndex.LoadIvfFile(path); // plain float / SQ8 specs before format 1.9
         throw new Persistence.IndexFileException(path, 0, "not an AdannsDotNet index file (unknown magic).");
     }
 }

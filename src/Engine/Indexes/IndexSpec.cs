@@ -99,10 +99,9 @@ public sealed record IndexSpec
     public bool IsRaBitQ => RqBits is not null;
 
     /// <summary>
-    /// Whether <see cref="VectorIndex.Build(VectorSet, IndexSpec, Metric, VectorIndexBuildOptions?)"/> builds this spec
-    /// with the IVF pipeline of pluggable list codecs and rerank sources (<see cref="PqIndex"/>): every spec with PQ/OPQ
-    /// codes, <c>Spill</c> or <c>Prefix8</c>. Plain float/SQ8 specs are built as <see cref="IvfIndex"/>, which adds the
-    /// list-major batch scan, the GPU batch scan and probing at any d_c' ≤ D on running list means.
+    /// Whether this spec goes beyond plain IVF (float or SQ8 lists without Spill or Prefix8): PQ/OPQ or RaBitQ codes,
+    /// <c>Spill</c> or <c>Prefix8</c>. Every spec is built by the one pipeline (<see cref="PqIndex"/>); a plain spec keeps
+    /// IVF's defaults where they differ (training sample, the profile's scan-dim grid).
     /// </summary>
     public bool IsCodecPipeline => IsPq || IsRaBitQ || Spill || Prefix8Dim is not null;
 

@@ -37,8 +37,11 @@ public sealed partial class PqIndex
     /// id), the second copy's own code (RaBitQ codes are residuals to their list).
     /// 1.9: RaBitQ codes carry 3 factors (A′, S, E; code bytes d + 12), A′ with the centre term folded in (see
     /// <see cref="RaBitQuantizer"/>); 1.8 files' codes (A, S, E, Σu) are converted on load.
+    /// 1.10: every float / SQ8 spec, plain ones (no Spill, no Prefix8: formerly their own IVF file format, which
+    /// <see cref="LoadIvfFile"/> still reads) included, and scan codes wider than the spec's scan dim
+    /// (<see cref="PqBuildOptions.ScanStoreDims"/>): META's code dim is then the codes' dims.
     /// </summary>
-    private const ushort FormatMinor = 9;
+    private const ushort FormatMinor = 10;
 
     /// <summary>Factor bytes of a 1.8 file's RaBitQ code (A, S, E, Σu).</summary>
     private const int V18RaBitQFactorBytes = 16;
@@ -68,7 +71,8 @@ public sealed partial class PqIndex
         int D = Dimension, d = CodeDim, m = Codec == ListCodec.Pq ? SubQuantizers : _codeWidth;
         bool external = _rows is null;
         bool ordered = SlotsInFileOrder();
-        ushort minor = Codec == ListCodec.RaBitQ ? (ushort)9 : Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        bool plainOrWide = Codec is ListCodec.Float or ListCodec.Sq8 && (!Spec.IsCodecPipeline || CodeDim != (Spec.ScanDim ?? CoarseDim));
+        ushort minor = plainOrWide ? (ushort)10 : Codec == ListCodec.RaBitQ ? (ushort)9 : Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
         var code = new byte[_codeWidth];
         var packed = new byte[Codec == ListCodec.RaBitQ ? _codeWidth : CodeBytes]; // RaBitQ files hold the unpacked code (values, factors)
         SectionFile.Write(path, Magic, FormatMajor, minor, w =>
@@ -333,8 +337,8 @@ public sealed partial class PqIndex
                             ? (spec.PqDim ?? D) == dq && spec.PqBytes == m
                             : spec.IsRaBitQ
                             ? (spec.RqDim ?? D) == dq && (m == dq + RaBitQuantizer.Factors * sizeof(float) || m == dq + V18RaBitQFactorBytes)
-                            : (spec.ScanDim ?? spec.CoarseDim ?? D) == dq && m == (spec.Sq8 ? dq : 4 * dq);
-                        if (!spec.IsCodecPipeline || spec.NList != nlist || (spec.CoarseDim ?? D) != dc || !codesAgree)
+                            : m == (spec.Sq8 ? dq : 4 * dq); // scan codes may hold more dims than the spec scans (1.10)
+                        if (spec.NList != nlist || (spec.CoarseDim ?? D) != dc || !codesAgree)
                             throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / {m} code bytes on {dq} dims.");
                         meta = (D, (Metric)metric, nlist, dc, dq, m, next, spec);
                         break;
@@ -523,7 +527,7 @@ public sealed partial class PqIndex
                             if (!fileExternal) r.Floats(row, "vector");
                             if (id < 0 || index._idToLoc.ContainsKey(id))
                                 throw file.Fail(offset, $"list {l} row {p}: id {id} is negative or duplicated.");
-                            index.Append(l, row, index.FromStoredRaBitQ(code, l, converted), id, encodePrefix: false);
+                            index.Append(l, row, index.FromStoredRaBitQ(code, l, converted), id, encodePrefix: false, rowKnown: !fileExternal);
                         }
                         break;
                     }
@@ -563,8 +567,8 @@ public sealed partial class PqIndex
         if (profile is not null)
         {
             foreach (var point in profile.Points)
-                if ((index.Codec is ListCodec.Pq or ListCodec.RaBitQ ? point.Params.ScanDim != index.CodeDim : point.Params.ScanDim > index.CodeDim)
-                    || point.Params.CoarseDim > index.CoarseDim)
+                if ((index.Codec is ListCodec.Pq or ListCodec.RaBitQ ? point.Params.ScanDim != index.CodeDim : point.Params.ScanDim > index.Dimension)
+                    || point.Params.CoarseDim > index.Dimension)
                     throw file.Fail(-1, $"section \"PROF\": a point scans at {point.Params.ScanDim} dims or ranks centroids at {point.Params.CoarseDim}; this index codes {index.CodeDim} dims with {index.CoarseDim}-dim centroids.");
             profile.TunedRecall = tunedRecall;
             index.ComputeProfile = profile;
@@ -587,7 +591,8 @@ public sealed partial class PqIndex
         if (m.Spec.Opq != (opq is not null)) throw file.Fail(offset, "the spec's OPQ and the OPQR section disagree.");
         if (m.Spec.Residual != (resid is not null)) throw file.Fail(offset, "the spec's Resid and the RESC section disagree.");
         if ((m.Spec.Prefix8Dim is not null) != (prefix8 is not null)) throw file.Fail(offset, "the spec's Prefix8 and the PR8Q section disagree.");
-        var index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq) { _nextAutoId = m.NextId };
+        int? store = m.Spec.IsPq || m.Spec.IsRaBitQ ? null : m.Dq;
+        var index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq, store) { _nextAutoId = m.NextId };
         if (source is not null) index.UseExternalVectors(source);
         return index;
     }

@@ -31,14 +31,19 @@ public sealed partial class PqIndex
         int shortlist = p?.Shortlist ?? Math.Max(k, Spec.Shortlist ?? IndexSpec.DefaultShortlist);
         if (nprobe < 1 || nprobe > NList)
             throw new ArgumentOutOfRangeException(nameof(p), nprobe, $"nprobe must be in [1, {NList}] (got {nprobe}).");
-        if (dc < 1 || dc > CoarseDim)
-            throw new ArgumentOutOfRangeException(nameof(p), dc, $"Coarse dim must be in [1, {CoarseDim}] (the centroids' dim) (got {dc}).");
+        // d_c' ≤ d_c ranks the trained centroids; d_c' > d_c the lists' running means at full D.
+        if (dc < 1 || dc > Dimension)
+            throw new ArgumentOutOfRangeException(nameof(p), dc, $"Coarse dim must be in [1, {Dimension}] (got {dc}).");
         if (Codec is ListCodec.Pq or ListCodec.RaBitQ && p?.ScanDim is { } ds && ds != CodeDim)
             throw new ArgumentOutOfRangeException(nameof(p), ds, $"This index scans {CodeDim}-dim {(Codec == ListCodec.Pq ? "PQ" : "RaBitQ")} codes; the scan dim cannot be changed (got {ds}).");
-        // SQ8 / float scan codes hold a d_s-dim prefix: any shorter prefix scans too (Matryoshka).
-        int scanDim = p?.ScanDim ?? CodeDim;
-        if (scanDim < 1 || scanDim > CodeDim)
-            throw new ArgumentOutOfRangeException(nameof(p), scanDim, $"Scan dim must be in [1, {CodeDim}] (the scan codes' dims) (got {scanDim}).");
+        // SQ8 / float scan codes hold a d_s-dim prefix: any shorter prefix scans too (Matryoshka); a longer one reads the
+        // resident rows (slower). The default scan dim is the spec's d_s, or the probing dim when the spec names none.
+        int scanDim = Codec is ListCodec.Pq or ListCodec.RaBitQ ? CodeDim : p?.ScanDim ?? Spec.ScanDim ?? Math.Min(dc, _rows is null ? CodeDim : Dimension);
+        int maxScan = Codec is ListCodec.Pq or ListCodec.RaBitQ || _rows is null ? CodeDim : Dimension;
+        if (scanDim < 1 || scanDim > maxScan)
+            throw new ArgumentOutOfRangeException(nameof(p), scanDim, maxScan == CodeDim && maxScan < Dimension && Codec is ListCodec.Sq8 or ListCodec.Float
+                ? $"Scan dim must be in [1, {CodeDim}] (the scan codes' dims; deeper scans need resident rows) (got {scanDim})."
+                : $"Scan dim must be in [1, {maxScan}] (got {scanDim}).");
         SearchParamsChecks.CheckShortlistAndRerank(shortlist, rerank, Dimension, k);
         if (p?.Exact == true)
             return new ResolvedSearch(NList, dc, rerank.Count > 0 ? rerank[^1].Dim : Dimension, k, [], true);
@@ -118,6 +123,14 @@ public sealed partial class PqIndex
         int n = results.QueryCount;
         if (threads <= 0) threads = Environment.ProcessorCount;
         threads = Math.Max(1, Math.Min(threads, n));
+        if (n > 0 && ListMajor(r, filter))
+        {
+            if (GpuScanStore(r) is { } store)
+                SearchBatchGpu(store, queries, n, k, r, threads, results, out stats);
+            else
+                SearchBatchListMajor(queries, n, k, r, threads, results, out stats);
+            return;
+        }
         var partial = new SearchStats[threads];
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
         {
@@ -136,7 +149,7 @@ public sealed partial class PqIndex
             {
                 int m = Math.Min(RotateChunk, b - c);
                 ReadOnlySpan<float> group = queries.AsSpan(c * D, m * D);
-                if (Rotation is not null)
+                if (Rotation is not null && !RotatesQueriesOneByOne)
                 {
                     var rotated = s.RotatedQueries(RotateChunk * D)[..(m * D)];
                     Rotation.ApplyBatch(group, rotated);
@@ -145,7 +158,8 @@ public sealed partial class PqIndex
                 for (int j = 0; j < m; j++)
                 {
                     int i = c + j;
-                    SearchOne(group.Slice(j * D, D), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), filter, s, ref partial[t], inIndexSpace: true);
+                    SearchOne(group.Slice(j * D, D), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), filter, s, ref partial[t],
+                        inIndexSpace: Rotation is null || !RotatesQueriesOneByOne);
                 }
             }
         });
@@ -181,6 +195,18 @@ public sealed partial class PqIndex
             FinishBounded(q, k, r, shortKeys[..found], shortSlots[..found], outIds, outScores, s, ref stats);
             return;
         }
+        FinishShortlist(q, k, r, shortKeys, shortSlots, found, outIds, outScores, s, ref stats);
+    }
+
+    /// <summary>
+    /// Everything after the scan for one (rotated) query: the 8-bit first stage (<c>Prefix8</c>), the shortlist's rows
+    /// read from an external source, the float rerank stages and the output. <paramref name="shortKeys"/> and
+    /// <paramref name="shortSlots"/> (scratch, reordered in place) hold <paramref name="found"/> candidates.
+    /// </summary>
+    private void FinishShortlist(ReadOnlySpan<float> q, int k, in ResolvedSearch r, Span<float> shortKeys, Span<int> shortSlots, int found,
+        Span<long> outIds, Span<float> outScores, Scratch s, ref SearchStats stats)
+    {
+        int D = Dimension;
         int first = 0;
         if (FirstStageReads8Bit(r) && found > 0)
         {
@@ -212,8 +238,7 @@ public sealed partial class PqIndex
         var shortKeys = s.ShortKeys(sl);
         var shortSlots = s.ShortIds(sl);
         int total = 0, firstStage = FirstStageReads8Bit(r) ? 1 : 0;
-        if (Rotation is null) queries.AsSpan(first * D, m * D).CopyTo(qs);
-        else Rotation.ApplyBatch(queries.AsSpan(first * D, m * D), qs[..(m * D)]);
+        RotateQueries(queries.AsSpan(first * D, m * D), m, qs);
         for (int i = 0; i < m; i++)
         {
             var q = qs.Slice(i * D, D);
@@ -404,6 +429,38 @@ public sealed partial class PqIndex
         }
         var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
         var seen = Spill ? NewSeen(RowsIn(probes), s) : default;
+        if (d > CodeDim)
+        {
+            // Deeper than the scan codes: score the resident rows' d-dim prefixes (one row read per scanned vector).
+            try
+            {
+                foreach (int l in probes)
+                {
+                    var list = _lists[l];
+                    int count = list.Count;
+                    var slots = list.Slots;
+                    float threshold = shortlist.Threshold;
+                    for (int j = 0; j < count; j++)
+                    {
+                        int slot = slots[j];
+                        if (slot < 0) continue;
+                        float key = RowKey(_rows!.Row(slot), q, d);
+                        if (key <= threshold && (filter is null || filter.Accept(_slotIds[slot])) && seen.Add(slot))
+                        {
+                            shortlist.Push(key, slot);
+                            threshold = shortlist.Threshold;
+                        }
+                    }
+                    stats.VectorsScanned += count;
+                    stats.Flops += (long)count * d;
+                }
+            }
+            finally
+            {
+                seen.Clear();
+            }
+            return r.Rerank.Count > 0 ? shortlist.TakeUnsorted(shortKeys, shortSlots) : shortlist.SortBestFirst(shortKeys, shortSlots);
+        }
         var dots = s.Dists(ScanChunk);
         var norms = needNorms ? s.Norms(ScanChunk) : default;
         try
@@ -686,6 +743,7 @@ public sealed partial class PqIndex
     /// </summary>
     private int RankCentroids(ReadOnlySpan<float> q, int d, int nprobe, Span<int> probes, Scratch s)
     {
+        if (d > CoarseDim || ProbesMeans) return RankMeans(q, d, nprobe, probes, s);
         // 8-bit centroids (any prefix d ≤ d_c): q·ĉ = Σ (q_j·step_j)·code_j + Σ q_j·lo_j. Built for every index with
         // more than one list, the only ones that rank centroids.
         var sq = _coarseSq!;
@@ -920,6 +978,8 @@ public sealed partial class PqIndex
         public Span<float> Dists(int n) => ScratchBuffer.Span(ref _dists, n);
         public Span<float> Norms(int n) => ScratchBuffer.Span(ref _norms, n);
         public Span<float> CoarseDots(int n) => ScratchBuffer.Span(ref _coarseDots, n);
+        private float[] _coarseNorms = [];
+        public Span<float> CoarseNorms(int n) => ScratchBuffer.Span(ref _coarseNorms, n);
         public Span<float> ProbeKeys(int n) => ScratchBuffer.Span(ref _probeKeys, n);
         public Span<int> Probes(int n) => ScratchBuffer.Span(ref _probes, n);
         public Span<float> ShortKeys(int n) => ScratchBuffer.Span(ref _shortKeys, n);

@@ -13,8 +13,12 @@ namespace Adanns.Engine.Indexes;
 /// <param name="Threads">Threads for assignment and encoding (0 = all cores).</param>
 /// <param name="RotationSample">Rows used to learn the rotation when the spec has <c>Rot</c> (one D×D Gram matrix: cheap
 /// next to k-means, and the prefixes every later step relies on come out of it).</param>
+/// <param name="ScanStoreDims">SQ8 / float scan codes: dims each code holds (default: the spec's scan dim, else d_c). Raise it to
+/// sweep the scan dim at query time beyond the spec's; scans deeper than the codes read the resident rows.</param>
+/// <param name="Device">One knob for the GPU: k-means training runs there (unless <see cref="KMeans"/> names a device itself)
+/// and the built index's <see cref="PqIndex.Device"/> is set to it. Default: the SIMD CPU path.</param>
 public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Opq = null, int PqIterations = 20, int TrainingSample = 50_000, int Threads = 0,
-    int RotationSample = 100_000);
+    int RotationSample = 100_000, int? ScanStoreDims = null, Adanns.Kernels.Gpu.ComputeDevice Device = Adanns.Kernels.Gpu.ComputeDevice.Cpu);
 
 /// <summary>What the inverted lists of the IVF pipeline (<see cref="PqIndex"/>) hold and scan.</summary>
 public enum ListCodec
@@ -75,14 +79,16 @@ public sealed partial class PqIndex : IVectorIndex
 
     private PqIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse,
         RotationTransform? opq, ProductQuantizer? pq, float[]? residCentroids, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq = null,
-        RaBitQuantizer? rq = null)
+        RaBitQuantizer? rq = null, int? scanStoreDims = null)
     {
         if ((spec.Prefix8Dim is null) != (prefix8 is null) || (prefix8 is not null && prefix8.Dimension != spec.Prefix8Dim))
             throw new ArgumentException($"Index spec \"{spec}\": the 8-bit prefix quantizer does not match Prefix8.", nameof(prefix8));
         Codec = spec.IsPq ? ListCodec.Pq : spec.IsRaBitQ ? ListCodec.RaBitQ : spec.Sq8 ? ListCodec.Sq8 : ListCodec.Float;
         if (spec.IsPq != (pq is not null))
             throw new ArgumentException($"Index spec \"{spec}\": a product quantizer is needed exactly when the spec has PQ/OPQ codes.", nameof(pq));
-        int codeDim = spec.IsPq ? spec.PqDim ?? dimension : spec.IsRaBitQ ? spec.RqDim ?? dimension : spec.ScanDim ?? spec.CoarseDim ?? dimension;
+        int codeDim = spec.IsPq ? spec.PqDim ?? dimension : spec.IsRaBitQ ? spec.RqDim ?? dimension : scanStoreDims ?? spec.ScanDim ?? spec.CoarseDim ?? dimension;
+        if (scanStoreDims is { } store && (spec.IsPq || spec.IsRaBitQ || store < 1 || store > dimension))
+            throw new ArgumentOutOfRangeException(nameof(scanStoreDims), store, $"Scan store dims apply to SQ8 / float scan codes only and must be in [1, {dimension}].");
         if (spec.IsRaBitQ != (rq is not null) || (rq is not null && (rq.Dimension != codeDim || rq.Bits != spec.RqBits || rq.Lists != spec.NList)))
             throw new ArgumentException($"Index spec \"{spec}\": the RaBitQ quantizer must be present exactly when the spec has RQ, over {codeDim} dims and {spec.NList} lists.", nameof(rq));
         RaBitQ = rq;
@@ -263,24 +269,35 @@ public sealed partial class PqIndex : IVectorIndex
     public ComputeProfile? ComputeProfile { get; private set; }
 
     /// <summary>
-    /// Measures recall@k, FLOPs and single-thread microseconds per query over a grid of (nprobe, shortlist) with the
-    /// spec's rerank stages (the scan dim is the code dim), on a seeded sample of the index's own vectors, keeps the
-    /// Pareto frontier as <see cref="ComputeProfile"/> (saved with the index) and returns it. See
-    /// <see cref="IvfIndex.Profile"/> for the rules it shares with every index.
+    /// Measures recall@k, FLOPs and single-thread microseconds per query over a grid of (nprobe, scan dim, shortlist)
+    /// with the spec's rerank stages, on a seeded sample of the index's own vectors as queries, keeps the Pareto frontier
+    /// as <see cref="ComputeProfile"/> (saved with the index) and returns it. Scan dims: the code dim for PQ / RaBitQ
+    /// codes and for scan codes with Spill or Prefix8; S/8, S/4, S/2 and S of the codes' S dims for a plain float / SQ8
+    /// spec (see <see cref="ProfileOptions"/>).
     /// </summary>
+    /// <remarks>
+    /// May run concurrently with searches (which keep using the previous profile until this one is stored), not with
+    /// Add / Remove / Compact. Timings are only meaningful on an otherwise idle core. Re-profile after adding or removing
+    /// a large share of the vectors.
+    /// </remarks>
     public ComputeProfile Profile(ProfileOptions? options = null)
     {
         var o = options ?? new ProfileOptions();
         var funnels = IndexProfiler.CheckAll(o, this, Spec.Rerank);
         int dc = o.CoarseDim ?? CoarseDim;
-        if (dc < 1 || dc > CoarseDim) throw new ArgumentOutOfRangeException(nameof(options), dc, $"Profile coarse dim must be in [1, {CoarseDim}] (the centroids' dim).");
+        if (dc < 1 || dc > Dimension) throw new ArgumentOutOfRangeException(nameof(options), dc, $"Profile coarse dim must be in [1, {Dimension}].");
+        int maxScan = _rows is null ? CodeDim : Dimension;
         if (Codec is ListCodec.Pq or ListCodec.RaBitQ && o.ScanDims is { } sd && sd.Any(d => d != CodeDim))
             throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sd), $"This index scans {CodeDim}-dim codes; the profile's scan dims can only be {CodeDim}.");
-        if (Codec is ListCodec.Sq8 or ListCodec.Float && o.ScanDims is { } sds && sds.Any(d => d < 1 || d > CodeDim))
-            throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sds), $"This index holds {CodeDim}-dim scan codes; the profile's scan dims must be in [1, {CodeDim}].");
+        if (Codec is ListCodec.Sq8 or ListCodec.Float && o.ScanDims is { } sds && sds.Any(d => d < 1 || d > maxScan))
+            throw new ArgumentOutOfRangeException(nameof(options), string.Join(",", sds), $"This index holds {CodeDim}-dim scan codes; the profile's scan dims must be in [1, {maxScan}].");
         var nprobes = IndexProfiler.Distinct(o.NProbes ?? IndexProfiler.PowersOfTwo(NList), 1, NList, "nprobe", nameof(options));
         var multiples = IndexProfiler.Distinct(o.ShortlistMultiples ?? [4, 10, 30], 1, int.MaxValue / o.K, "shortlist multiple", nameof(options));
-        int[] scanDims = Codec is ListCodec.Pq or ListCodec.RaBitQ ? [CodeDim] : o.ScanDims?.Distinct().ToArray() ?? [CodeDim];
+        // Scan codes: by default S/8, S/4, S/2 and S of the codes' S dims for a plain float/SQ8 spec (the IVF grid), the
+        // codes' dims alone with Spill or Prefix8; PQ and RaBitQ codes scan at their code dim only.
+        int[] scanDims = Codec is ListCodec.Pq or ListCodec.RaBitQ ? [CodeDim]
+            : o.ScanDims is { } given ? IndexProfiler.Distinct(given, 1, maxScan, "scan dim", nameof(options))
+            : Spec.IsCodecPipeline ? [CodeDim] : IndexProfiler.DefaultScanDims(CodeDim);
         var series = funnels.SelectMany(rerank => IndexProfiler.Grid(o.K, dc, scanDims, multiples, rerank, nprobes)).ToList();
         var ids = _idToLoc.Keys.ToArray();
         Array.Sort(ids);
@@ -311,6 +328,7 @@ public sealed partial class PqIndex : IVectorIndex
     public void Dispose()
     {
         ThrowIfSearching("Dispose");
+        ReleaseDeviceMemory();
         _rows?.Dispose();
     }
 
@@ -387,7 +405,11 @@ public sealed partial class PqIndex : IVectorIndex
         }
 
         // One evenly spaced training subset, rotated once: the coarse k-means, residual means and PQ all use it.
-        var kmOptions = (o.KMeans ?? new KMeansOptions()) with { Threads = o.KMeans?.Threads ?? o.Threads };
+        var kmOptions = (o.KMeans ?? new KMeansOptions()) with
+        {
+            Threads = o.KMeans?.Threads ?? o.Threads,
+            Device = o.KMeans is { Device: not Adanns.Kernels.Gpu.ComputeDevice.Cpu } own ? own.Device : o.Device,
+        };
         int n = (int)Math.Min(sample.Count, Math.Max(o.TrainingSample, spec.NList > 1 ? (long)spec.NList * kmOptions.PointsPerCentroid : 0));
         using var train = new VectorSet(D, n);
         var buf = new float[D];
@@ -448,12 +470,13 @@ public sealed partial class PqIndex : IVectorIndex
                 for (int j = 0; j < dr; j++)
                     centers[(long)l * dr + j] = counts[l] == 0 ? 0f : (float)(sums[(long)l * dr + j] / counts[l]);
             var rq = RaBitQuantizer.Create(dr, spec.RqBits!.Value, centers, kmOptions.Seed);
-            return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, null, rq);
+            return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, null, rq) { Device = o.Device };
         }
         if (!spec.IsPq)
         {
             // SQ8 / float scan codes of the d_s-dim prefix: nothing to learn but SQ8's per-dim ranges.
-            int ds = spec.ScanDim ?? dc;
+            int ds = o.ScanStoreDims ?? spec.ScanDim ?? dc;
+            if (ds < 1 || ds > D) throw new ArgumentOutOfRangeException(nameof(options), ds, $"Scan store dims must be in [1, {D}].");
             ScalarQuantizer8? scanSq = null;
             if (spec.Sq8)
             {
@@ -461,7 +484,7 @@ public sealed partial class PqIndex : IVectorIndex
                 for (int i = 0; i < n; i++) train.Row(i)[..ds].CopyTo(p.AsSpan(i * ds, ds));
                 scanSq = ScalarQuantizer8.TrainRows(p, n, ds);
             }
-            return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, scanSq);
+            return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, scanSq, scanStoreDims: o.ScanStoreDims) { Device = o.Device };
         }
 
         // Code-space rows: the d-dim prefix (unit for cosine), minus the list mean when residual.
@@ -502,7 +525,7 @@ public sealed partial class PqIndex : IVectorIndex
                 cancellationToken: cancellationToken, bits: bits);
         }
         progress?.Report(new IvfBuildProgress(spec.Opq ? "opq" : "pq", 1));
-        return new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid, prefix8);
+        return new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid, prefix8) { Device = o.Device };
     }
 
     /// <summary>dst = x[:d], L2-normalised when <paramref name="unit"/> (cosine).</summary>
@@ -596,6 +619,8 @@ public sealed partial class PqIndex : IVectorIndex
         var list = _lists[(int)(loc >> 32)];
         int pos = (int)(uint)loc;
         int slot = list.Slots[pos];
+        if (_rows is not null) UpdateMeans((int)(loc >> 32), _rows.Row(slot), -1);
+        else InvalidateMeans(); // the row is no longer readable once the caller deletes it: the means are rebuilt on first use
         _slotIds[slot] = -1;
         list.Slots[pos] = -1;
         list.Tombstones++;
@@ -617,6 +642,7 @@ public sealed partial class PqIndex : IVectorIndex
     {
         if (_garbageSlots == 0) return;
         ThrowIfSearching(nameof(Compact));
+        _writeVersion++; // positions move: a device copy of the lists is stale
         // Rebuild the rerank store (when resident) with live rows only, then renumber every list's slots.
         var remap = new int[_slotCount];
         Array.Fill(remap, -1);
@@ -698,8 +724,10 @@ public sealed partial class PqIndex : IVectorIndex
     }
 
     private void Append(int list, ReadOnlySpan<float> row, ReadOnlySpan<byte> code, long id, int spill = -1, bool encodePrefix = true,
-        ReadOnlySpan<byte> spillCode = default)
+        ReadOnlySpan<byte> spillCode = default, bool rowKnown = true)
     {
+        if (rowKnown) UpdateMeans(list, row, +1);
+        else InvalidateMeans();
         int slot = _slotCount++;
         _rows?.Add(row); // row r of the rerank store is slot r
         if (encodePrefix) _prefix8?.Append(row); // and of the 8-bit prefix copy (index files restore it from PR8R)

@@ -27,7 +27,7 @@ public sealed record SearchParams
     /// <summary>
     /// Compute budget: at most this many distance FLOPs per query (as counted by <see cref="SearchStats.Flops"/>).
     /// With a budget the index picks NProbe, CoarseDim, ScanDim, Shortlist and Rerank from its
-    /// <see cref="IvfIndex.ComputeProfile"/> (the best-recall point that fits), so those must be left null.
+    /// <see cref="IVectorIndexReader.ComputeProfile"/> (the best-recall point that fits), so those must be left null.
     /// </summary>
     public double? MaxFlops { get; init; }
 

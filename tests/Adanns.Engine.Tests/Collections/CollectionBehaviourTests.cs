@@ -111,7 +111,7 @@ public class CollectionBehaviourTests(Xunit.Abstractions.ITestOutputHelper outpu
         var bytes = File.ReadAllBytes(manifest);
         bytes[30] ^= 0xFF;
         File.WriteAllBytes(manifest, bytes);
-        var index = Directory.GetFiles(Col("badindex"), "index-*.ivf").Single();
+        var index = Directory.GetFiles(Col("badindex"), "index-*.pqx").Single();
         using (var fs = new FileStream(index, FileMode.Open)) fs.SetLength(fs.Length / 2);
         var meta = Path.Combine(Col("badmeta"), "collection.meta");
         File.WriteAllBytes(meta, File.ReadAllBytes(meta)[..10]);

@@ -11,7 +11,7 @@ namespace Adanns.Engine.Tests.Collections;
 public class IndexSnapshotTests : CollectionTestBase
 {
     [Theory]
-    [InlineData("IVF8", ".ivf")]
+    [InlineData("IVF8", ".pqx")] // every spec: one pipeline, one snapshot format
     [InlineData("IVF8,PQ4,Rerank16", ".pqx")]
     [InlineData("IVF8,RQ2,Spill,Rerank16", ".pqx")] // RaBitQ codes: a collection keeps codes only, reads rows from its store
     public async Task CheckpointsKeepTheTrainedSnapshot_AndRecoveryReplaysTheDeltaOntoIt(string spec, string extension)

@@ -100,6 +100,41 @@ public class LargerThanMemoryTests(Xunit.Abstractions.ITestOutputHelper output) 
         SameResultsAfterRestart(options, "spill", queries, D, K, before, N - 1);
     }
 
+    [Fact]
+    public async Task PlainIvfCollectionKeepsCodesOnly_ReadsRowsFromTheStore_AndSurvivesRestart()
+    {
+        // A plain SQ8 IVF spec trains through the same path as every spec: codes in memory, the record store's copy is
+        // the only full copy of a vector (no second resident copy in the index).
+        const int D = 64, N = 4000, NQ = 50, K = 10;
+        using var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: N, Dimension: D, Clusters: 60, Queries: NQ, Seed: 9));
+        var rows = data.Base.ToArray();
+        var queries = data.Queries.ToArray();
+        var truth = Evaluation.GroundTruth.Compute(data.Base, queries, Metric.Cosine, K, threads: 2);
+        var options = QuietOptions with { BackgroundMaintenance = false };
+        long[][] before;
+        using (var db = AdannsDatabase.Open(Dir, options))
+        {
+            var c = db.CreateCollection(new CollectionConfig("plain", D, Metric.Cosine, "IVF64@32,Scan32,SQ8,NProbe6,Shortlist100,Rerank64"));
+            for (int s = 0; s < N; s += 1000)
+                await c.UpsertAsync(Enumerable.Range(s, 1000).Select(i => new VectorRecord((ulong)i, rows.AsMemory(i * D, D))).ToList());
+            Assert.True(await c.WaitForIndexAsync());
+            var mem = c.GetMemory();
+            Assert.True(mem.VectorsOnDisk);
+            Assert.Equal(0, mem.RerankBytesPerVector);
+            Assert.True(mem.IndexBytesPerVector < D * 4, $"{mem.IndexBytesPerVector:F0} B per vector resident in the index");
+            before = SearchAll(c, queries, D, K);
+            double recall = Recall(before, truth, K);
+            output.WriteLine($"recall@10 {recall:F3}");
+            Assert.True(recall >= 0.97, $"recall@10 {recall:F3}"); // observed 1.000 (well-separated synthetic clusters)
+            c.SearchWithReport(queries.AsSpan(0, D), K, null, null, false, out var report);
+            Assert.Equal(SearchPath.Index, report.Path);
+            Assert.Equal(6, report.Stats.ListsProbed);
+            Assert.Equal(100, report.Stats.VectorsReranked);
+            await DeleteTopHit(c, truth, queries, D, K, before);
+        }
+        SameResultsAfterRestart(options, "plain", queries, D, K, before, N - 1);
+    }
+
     /// <summary>Deletes the first query's true nearest neighbour and checks it is gone from that query's results (kept in <paramref name="before"/>).</summary>
     private static async Task DeleteTopHit(Collection c, int[] truth, float[] queries, int D, int k, long[][] before)
     {
