@@ -11,7 +11,8 @@ namespace Adanns.Bench;
 /// never sits in memory) written by <c>--writers</c> threads in batches of <c>--batch</c> with background maintenance
 /// on (trainings at <c>--train-at</c> and at each doubling, checkpoints every <c>--checkpoint-s</c>); then the index,
 /// recall@10 of <c>--queries</c> queries against exact search (computed by regenerating the data), peak RSS, close and
-/// reopen times. Prints the ingest rate, acknowledged-batch latency (p50 / p99 / max: the stall) and every training.
+/// reopen times. Prints the ingest rate, acknowledged-batch latency (p50 / p99 / max: the stall), how many batches
+/// waited for the index backlog (<c>--backlog-mb</c>, default the engine's 512; <c>--backpressure-s</c> 600) and every training.
 /// </summary>
 internal static class ScaleCommand
 {
@@ -22,16 +23,31 @@ internal static class ScaleCommand
         int n = intArg(args, "--n", 1_000_000), dim = intArg(args, "--dim", 128), writers = intArg(args, "--writers", 4), batch = intArg(args, "--batch", 1000);
         int trainAt = intArg(args, "--train-at", 100_000), nq = intArg(args, "--queries", 100), checkpointS = intArg(args, "--checkpoint-s", 30);
         int recordMb = intArg(args, "--record-mb", 256);
+        // Backpressure: the index backlog budget (MiB) and how long a writer waits for it (s; long, so the ingest completes).
+        long backlogMb = intArg(args, "--backlog-mb", (int)(new DatabaseOptions().MaxIndexBacklogBytes >> 20));
+        int backpressureS = intArg(args, "--backpressure-s", 600);
         string spec = strArg(args, "--spec", "IVF1024@64,PQ32@128,NProbe32,Shortlist200,Rerank" + dim);
         const int K = 10;
-        Console.WriteLine($"# store scale: n={n} dim={dim} spec=\"{spec}\" writers={writers} batch={batch} train-at={trainAt} record-mb={recordMb} checkpoint every {checkpointS} s, {Environment.ProcessorCount} cores, in process (no gRPC)");
+        Console.WriteLine($"# store scale: n={n} dim={dim} spec=\"{spec}\" writers={writers} batch={batch} train-at={trainAt} record-mb={recordMb} backlog-mb={backlogMb} checkpoint every {checkpointS} s, {Environment.ProcessorCount} cores, in process (no gRPC)");
         var centres = new float[Centres * dim];
         var rng = new Random(7);
         for (int i = 0; i < centres.Length; i++) centres[i] = (float)(rng.NextDouble() * 2 - 1);
         var log = new StoreCommand.EventLog();
-        var options = new DatabaseOptions { CheckpointInterval = TimeSpan.FromSeconds(checkpointS), LoggerFactory = log, RecordMemoryBytes = (long)recordMb << 20 };
+        var options = new DatabaseOptions
+        {
+            CheckpointInterval = TimeSpan.FromSeconds(checkpointS), LoggerFactory = log, RecordMemoryBytes = (long)recordMb << 20,
+            MaxIndexBacklogBytes = backlogMb << 20, BackpressureTimeout = TimeSpan.FromSeconds(backpressureS),
+        };
         var total = Stopwatch.StartNew();
         var db = AdannsDatabase.Open(dir, options);
+        long throttled = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (ReferenceEquals(i.Meter, db.Metrics.Meter) && i.Name == "adanns.engine.writes.throttled") l.EnableMeasurementEvents(i);
+        };
+        listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref throttled, v));
+        listener.Start();
         var c = db.CreateCollection(new CollectionConfig("scale", dim, Metric.Cosine, spec) { TrainThreshold = trainAt });
         long next = 0;
         var lat = new List<double>[writers];
@@ -69,7 +85,7 @@ internal static class ScaleCommand
         foreach (var t in threads) t.Join();
         double ingest = sw.Elapsed.TotalSeconds;
         var all = lat.SelectMany(l => l).OrderBy(x => x).ToList();
-        Console.WriteLine($"ingest: {n} vectors in {ingest:F1} s = {n / ingest:F0} vectors/s; acknowledged batch latency p50 {all[all.Count / 2]:F1} ms, p99 {all[(int)(all.Count * 0.99)]:F1} ms, max {all[^1]:F1} ms ({all.Count} batches)");
+        Console.WriteLine($"ingest: {n} vectors in {ingest:F1} s = {n / ingest:F0} vectors/s; acknowledged batch latency p50 {all[all.Count / 2]:F1} ms, p99 {all[(int)(all.Count * 0.99)]:F1} ms, max {all[^1]:F1} ms ({all.Count} batches, {Interlocked.Read(ref throttled)} of them throttled by backpressure)");
         sw.Restart();
         c.WaitForIndexAsync().GetAwaiter().GetResult();
         Console.WriteLine($"index settled {sw.Elapsed.TotalSeconds:F1} s after the last write; {c.GetStats().Retrains} trainings in all:");
