@@ -275,9 +275,9 @@ public static class RaBitQKernels
     private static void Chunk512(ref byte plane, ref byte table, int g0, int g1, ref ushort dst)
     {
         var nibble = Vector512.Create((byte)0x0F);
-        var lowByte = Vector512.Create((ushort)0x00FF);
-        // In 16-bit lanes the low byte is an even row and the high byte the next odd row: masking / shifting splits them.
-        var accE = Vector512<ushort>.Zero;
+        // In 16-bit lanes the low byte is an even row and the high byte the next odd row. Whole lanes are summed (even
+        // + 256·odd, modulo 2^16) beside the odd bytes alone; the even sums are the difference (faiss's trick: no masks).
+        var accAll = Vector512<ushort>.Zero;
         var accO = Vector512<ushort>.Zero;
         for (int g = g0; g < g1; g++)
         {
@@ -286,9 +286,10 @@ public static class RaBitQKernels
             var hi = Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & nibble;
             var rl = Avx512BW.Shuffle(Vector512.LoadUnsafe(ref table, (nuint)(g * 128)), lo).AsUInt16();
             var rh = Avx512BW.Shuffle(Vector512.LoadUnsafe(ref table, (nuint)(g * 128 + 64)), hi).AsUInt16();
-            accE += (rl & lowByte) + (rh & lowByte);
+            accAll += rl + rh;
             accO += Vector512.ShiftRightLogical(rl, 8) + Vector512.ShiftRightLogical(rh, 8);
         }
+        var accE = accAll - Vector512.ShiftLeft(accO, 8);
         // Lane j of e is row 2j, lane j of o row 2j + 1: interleave into row order.
         var e = accE.GetLower() + accE.GetUpper();
         var o = accO.GetLower() + accO.GetUpper();
@@ -302,8 +303,7 @@ public static class RaBitQKernels
     private static void Chunk256(ref byte plane, ref byte table, int g0, int g1, ref ushort dst)
     {
         var nibble = Vector256.Create((byte)0x0F);
-        var lowByte = Vector256.Create((ushort)0x00FF);
-        var e = Vector256<ushort>.Zero;
+        var all = Vector256<ushort>.Zero;
         var o = Vector256<ushort>.Zero;
         for (int p = 2 * g0; p < 2 * g1; p++)
         {
@@ -313,9 +313,10 @@ public static class RaBitQKernels
             nuint at = (nuint)((p >> 1) * 128 + (p & 1) * 32);
             var rl = Avx2.Shuffle(Vector256.LoadUnsafe(ref table, at), lo).AsUInt16();
             var rh = Avx2.Shuffle(Vector256.LoadUnsafe(ref table, at + 64), hi).AsUInt16();
-            e += (rl & lowByte) + (rh & lowByte);
+            all += rl + rh;
             o += Vector256.ShiftRightLogical(rl, 8) + Vector256.ShiftRightLogical(rh, 8);
         }
+        var e = all - Vector256.ShiftLeft(o, 8);
         // unpack interleaves within 128-bit lanes: (E0 O0 … E3 O3 | E8 O8 … E11 O11) and (E4 … O7 | E12 … O15).
         var lo16 = Avx2.UnpackLow(e, o);
         var hi16 = Avx2.UnpackHigh(e, o);

@@ -35,7 +35,10 @@ public sealed partial class PqIndex
         int d = CodeDim, bits = rq.Bits;
         bool l2 = Metric == Metric.L2, bounded = BoundDriven(r);
         var qs = s.Rq(rq);
-        rq.PrepareQuery(q, qs); // the raw query prefix (cosine keys are −q·x̂, as the rerank rule)
+        // The raw query prefix (cosine keys are −q·x̂, as the rerank rule); a batch rotated its group's prefixes together.
+        int row = s.RqRow;
+        s.RqRow = -1;
+        rq.PrepareQuery(q, qs, row >= 0 ? s.RqRotated((row + 1) * d).Slice(row * d, d) : default);
         stats.Flops += (long)d * d + (long)rq.SubCodes * RaBitQKernels.Entries;
         // Bound-driven: the reservoir holds candidate numbers; their slots and bounds wait in the scratch.
         int rows = RowsIn(probes);
@@ -49,6 +52,8 @@ public sealed partial class PqIndex
         // differently).
         var sums = s.RqSums(ScanChunk);
         float scale = qs.Scale, offset = qs.Offset, noise = qs.Noise;
+        int step = Vector512.IsHardwareAccelerated ? 16 : 8;
+        Span<float> keyRow = stackalloc float[16];
         {
             foreach (int l in probes)
             {
@@ -61,13 +66,11 @@ public sealed partial class PqIndex
                 var factors = list.Floats;
                 int stride = list.RqStride;
                 float constant = qs.ListConstant, boundScale = qs.BoundScale;
-                // Key = constant + A′ + S·(scale·sum + offset), 8 rows at a time from the block's factor rows (A′, S, E:
-                // 32 floats each), compared with the shortlist's threshold; only rows under it are looked at one by one.
-                var vConstant = Vector256.Create(constant);
-                var vScale = Vector256.Create(scale);
-                var vOffset = Vector256.Create(offset);
+                // Key = constant + A′ + S·(scale·sum + offset), 16 (or 8) rows at a time from the block's factor rows (A′, S,
+                // E: 32 floats each), compared with the shortlist's threshold; only rows under it are looked at one by one.
                 ref float f0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(factors);
                 ref int s0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sums);
+                ref float k0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(keyRow);
                 for (int r0 = 0; r0 < count; r0 += ScanChunk)
                 {
                     int n = Math.Min(ScanChunk, count - r0);
@@ -75,20 +78,33 @@ public sealed partial class PqIndex
                     RaBitQKernels.Scan(codes.AsSpan(r0 / RaBitQKernels.BlockRows * stride), stride, bits, d, nb, qs.Table, sums);
                     var slots = list.Slots.AsSpan(r0, n);
                     int factorsAt = list.RqFactorIndex(r0), blockFloats = stride / sizeof(float);
-                    for (int row0 = 0; row0 < n; row0 += 8)
+                    for (int row0 = 0; row0 < n; row0 += step)
                     {
                         nuint at = (nuint)(factorsAt + row0 / RaBitQKernels.BlockRows * blockFloats + row0 % RaBitQKernels.BlockRows);
-                        var sum = Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref s0, (nuint)row0));
-                        var keys = vConstant + Vector256.LoadUnsafe(ref f0, at)
-                            + Vector256.LoadUnsafe(ref f0, at + RaBitQKernels.BlockRows) * (vScale * sum + vOffset);
-                        uint mask = Vector256.LessThanOrEqual(keys, Vector256.Create(shortlist.Threshold)).ExtractMostSignificantBits();
+                        uint mask;
+                        if (Vector512.IsHardwareAccelerated)
+                        {
+                            var sum = Vector512.ConvertToSingle(Vector512.LoadUnsafe(ref s0, (nuint)row0));
+                            var keys = Vector512.Create(constant) + Vector512.LoadUnsafe(ref f0, at)
+                                + Vector512.LoadUnsafe(ref f0, at + RaBitQKernels.BlockRows) * (Vector512.Create(scale) * sum + Vector512.Create(offset));
+                            keys.StoreUnsafe(ref k0);
+                            mask = (uint)Vector512.LessThanOrEqual(keys, Vector512.Create(shortlist.Threshold)).ExtractMostSignificantBits();
+                        }
+                        else
+                        {
+                            var sum = Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref s0, (nuint)row0));
+                            var keys = Vector256.Create(constant) + Vector256.LoadUnsafe(ref f0, at)
+                                + Vector256.LoadUnsafe(ref f0, at + RaBitQKernels.BlockRows) * (Vector256.Create(scale) * sum + Vector256.Create(offset));
+                            keys.StoreUnsafe(ref k0);
+                            mask = Vector256.LessThanOrEqual(keys, Vector256.Create(shortlist.Threshold)).ExtractMostSignificantBits();
+                        }
                         int valid = n - row0;
-                        if (valid < 8) mask &= (1u << valid) - 1; // rows past the end of the list
+                        if (valid < step) mask &= (1u << valid) - 1; // rows past the end of the list
                         while (mask != 0)
                         {
                             int j = System.Numerics.BitOperations.TrailingZeroCount(mask);
                             mask &= mask - 1;
-                            float key = keys.GetElement(j);
+                            float key = keyRow[j];
                             if (key > shortlist.Threshold) continue;
                             int slot = slots[row0 + j];
                             if (slot < 0 || (filter is not null && !filter.Accept(_slotIds[slot]))) continue;

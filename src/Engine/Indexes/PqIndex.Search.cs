@@ -155,9 +155,13 @@ public sealed partial class PqIndex
                     Rotation.ApplyBatch(group, rotated);
                     group = rotated;
                 }
+                // RaBitQ: P·q of the group's (index-space) query prefixes, one blocked product.
+                bool rqGroup = RaBitQ is not null && !r.Exact && (Rotation is null || !RotatesQueriesOneByOne);
+                if (rqGroup) RaBitQ!.RotateBatch(group, D, m, s.RqRotated(RotateChunk * RaBitQ.Dimension));
                 for (int j = 0; j < m; j++)
                 {
                     int i = c + j;
+                    s.RqRow = rqGroup ? j : -1; // the RaBitQ scan takes this query's P·q from the group
                     SearchOne(group.Slice(j * D, D), k, r, results.Ids.AsSpan(i * k, k), results.Scores.AsSpan(i * k, k), filter, s, ref partial[t],
                         inIndexSpace: Rotation is null || !RotatesQueriesOneByOne);
                 }
@@ -958,6 +962,11 @@ public sealed partial class PqIndex
         public Span<int> CandSlots2(int n) => ScratchBuffer.Span(ref _candSlots2, n);
         public Span<int> RqSums(int n) => ScratchBuffer.Span(ref _rqSums, n);
         public Span<int> Order(int n) => ScratchBuffer.Span(ref _order, n);
+        private float[] _rqRotated = [];
+        /// <summary>A batch group's RaBitQ-rotated query prefixes (rows of d floats).</summary>
+        public Span<float> RqRotated(int n) => ScratchBuffer.Span(ref _rqRotated, n);
+        /// <summary>The row of <see cref="RqRotated"/> holding the current query's P·q, or −1 (rotate it in the scan).</summary>
+        public int RqRow = -1;
         private int[] _readBatch = [];
         public Span<int> ReadBatch(int n) => ScratchBuffer.Span(ref _readBatch, n);
         private int[] _readBatchAt = [];

@@ -271,11 +271,15 @@ public sealed class RaBitQuantizer
     /// terms (about d² + 16·d operations, once per search). The residual q − c of a list enters only through scalars
     /// (<see cref="PrepareList"/>): ⟨x̄, P(q − c)⟩ = ⟨x̄, P q⟩ − ⟨x̄, P c⟩, the last term folded into each code's A′.
     /// </summary>
-    public void PrepareQuery(ReadOnlySpan<float> q, QueryScratch s)
+    /// <param name="q">The query (code space; its d-prefix is used).</param>
+    /// <param name="s">Scratch receiving the tables and terms.</param>
+    /// <param name="rotated">P·q when already computed (<see cref="RotateBatch"/>); empty to compute it here.</param>
+    public void PrepareQuery(ReadOnlySpan<float> q, QueryScratch s, ReadOnlySpan<float> rotated = default)
     {
         int d = Dimension, m = RaBitQKernels.SubCodes(d);
         var pq = s.Rotated;
-        Rotation.Apply(q[..d], pq);
+        if (rotated.IsEmpty) Rotation.Apply(q[..d], pq);
+        else rotated[..d].CopyTo(pq);
         RaBitQKernels.BuildTable(pq, s.Lut);
         float a = RaBitQKernels.QuantizeTable(s.Lut, m, s.Table, out float bias);
         int top = (1 << Bits) - 1;
@@ -285,6 +289,18 @@ public sealed class RaBitQuantizer
         // Each 8-bit entry is off by at most half a step (uniform): the error of Σ over m sub-codes has standard
         // deviation √(m/12)/a per plane; planes read the same entries, so their weights add (2^b − 1).
         s.Noise = (float)(Epsilon0 * top * Math.Sqrt(m / 12.0) / a);
+    }
+
+    /// <summary>
+    /// P·q of the d-prefixes of <paramref name="m"/> queries <paramref name="stride"/> floats apart, as one blocked matrix
+    /// product (the d×d matrix is read once per group, not once per query), into <paramref name="output"/> (m × d).
+    /// </summary>
+    public void RotateBatch(ReadOnlySpan<float> queries, int stride, int m, Span<float> output)
+    {
+        int d = Dimension;
+        if (m < 0 || stride < d || (m > 0 && queries.Length < (long)(m - 1) * stride + d) || output.Length < m * d)
+            throw new ArgumentException($"{m} queries at stride {stride} need {(long)Math.Max(0, m - 1) * stride + d} floats and {m * d} output floats.");
+        if (m > 0) BlockKernels.DotBlock(queries, stride, m, Rotation.MatrixRowMajor, d, d, d, output, d);
     }
 
     /// <summary>The key terms of list <paramref name="list"/> for the query prepared by <see cref="PrepareQuery"/> (d operations).</summary>
