@@ -281,6 +281,7 @@ public sealed partial class Collection
     /// </summary>
     private Task StartTraining()
     {
+        BacklogCleared(); // the new training journals afresh: a failed one's unreplayed writes no longer count
         _trainingStarted = Stopwatch.GetTimestamp();
         EngineLog.TrainingStarted(_log, Name, _keys.Count);
         if (_autoTarget is double target) return StartAutoTraining(target);
@@ -409,19 +410,27 @@ public sealed partial class Collection
     private static Task RunTraining(Action training) =>
         Task.Factory.StartNew(training, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    private Task TrackTraining(Task training) => training.ContinueWith(t =>
+    private Task TrackTraining(Task training)
     {
-        if (t.IsFaulted && !_applierDone)
+        Task? tracked = null; // assigned before the applier (the caller's thread) can run the job below
+        tracked = training.ContinueWith(t =>
         {
-            // Stop journaling (the applier owns the journal's lifetime); if the applier is gone this fails harmlessly.
-            _ = RunOnApplier(() =>
+            if (t.IsFaulted && !_applierDone)
             {
-                lock (_journalLock) _journal = null;
-                BacklogCleared();
-            });
-        }
-        t.Wait(); // surfaces the failure to Maintain
-    }, TaskScheduler.Default);
+                // Stop journaling (the applier owns the journal's lifetime); if the applier is gone this fails harmlessly.
+                // Not once a later training has started: Maintain may see this one fail and start the next (with its
+                // own journal) before this job runs.
+                _ = RunOnApplier(() =>
+                {
+                    if (_training is not null && !ReferenceEquals(_training, tracked)) return;
+                    lock (_journalLock) _journal = null;
+                    BacklogCleared();
+                });
+            }
+            t.Wait(); // surfaces the failure to Maintain
+        }, TaskScheduler.Default);
+        return tracked;
+    }
 
     /// <summary>
     /// Swaps a freshly trained index in: called on the training's thread. First the writes journaled while it trained
