@@ -13,16 +13,17 @@ namespace Adanns.Kernels;
 /// <remarks>
 /// A max-heap on (key, id) whose root is the current worst kept entry; <see cref="Threshold"/> lets a scan
 /// reject most candidates with one comparison before calling <see cref="Push"/>.
-/// Indices that rank by similarity push the negated score as the key.
+/// Indices that rank by similarity push the negated score as the key. One implementation for every id type: int row
+/// slots in the index scans (<see cref="TopKHeap"/>), 64-bit external ids in the exact search; the JIT specialises each.
 /// </remarks>
-public ref struct TopKHeap
+public ref struct TopKHeap<TId> where TId : unmanaged, IComparisonOperators<TId, TId, bool>
 {
     private readonly Span<float> _keys;
-    private readonly Span<int> _ids;
+    private readonly Span<TId> _ids;
     private int _count;
 
     /// <summary>Selects up to k = keys.Length entries into <paramref name="keys"/> / <paramref name="ids"/>.</summary>
-    public TopKHeap(Span<float> keys, Span<int> ids)
+    public TopKHeap(Span<float> keys, Span<TId> ids)
     {
         if (keys.Length != ids.Length)
             throw new ArgumentException($"Key and id buffers differ in length ({keys.Length} and {ids.Length}).");
@@ -46,7 +47,7 @@ public ref struct TopKHeap
     public readonly ReadOnlySpan<float> Keys => _keys;
 
     /// <summary>The id storage, parallel to <see cref="Keys"/>.</summary>
-    public readonly ReadOnlySpan<int> Ids => _ids;
+    public readonly ReadOnlySpan<TId> Ids => _ids;
 
     /// <summary>Capacity k.</summary>
     public readonly int K => _keys.Length;
@@ -66,7 +67,7 @@ public ref struct TopKHeap
 
     /// <summary>Offers (key, id); keeps it if it is among the k best so far. Returns whether it was kept.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool Push(float key, int id)
+    public bool Push(float key, TId id)
     {
         if (_count < _keys.Length)
         {
@@ -91,7 +92,7 @@ public ref struct TopKHeap
         for (int end = n - 1; end > 0; end--)
         {
             float k = _keys[end];
-            int id = _ids[end];
+            TId id = _ids[end];
             _keys[end] = _keys[0];
             _ids[end] = _ids[0];
             _count = end;
@@ -103,9 +104,9 @@ public ref struct TopKHeap
 
     /// <summary>(a, ia) ranks strictly before (b, ib).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool Better(float a, int ia, float b, int ib) => a < b || (a == b && ia < ib);
+    public static bool Better(float a, TId ia, float b, TId ib) => a < b || (a == b && ia < ib);
 
-    private readonly void SiftUp(int pos, float key, int id)
+    private readonly void SiftUp(int pos, float key, TId id)
     {
         while (pos > 0)
         {
@@ -120,7 +121,7 @@ public ref struct TopKHeap
     }
 
     /// <summary>Replaces the root with (key, id) and restores the heap over the first <c>_count</c> slots.</summary>
-    private readonly void SiftDown(float key, int id)
+    private readonly void SiftDown(float key, TId id)
     {
         int n = _count, pos = 0;
         while (true)
@@ -138,6 +139,46 @@ public ref struct TopKHeap
         _keys[pos] = key;
         _ids[pos] = id;
     }
+}
+
+/// <summary>
+/// <see cref="TopKHeap{TId}"/> over int ids (row slots, list positions): the same heap, named for the scans that use it.
+/// </summary>
+public ref struct TopKHeap
+{
+    private TopKHeap<int> _heap;
+
+    /// <summary>Selects up to k = keys.Length entries into <paramref name="keys"/> / <paramref name="ids"/>.</summary>
+    public TopKHeap(Span<float> keys, Span<int> ids) => _heap = new TopKHeap<int>(keys, ids);
+
+    /// <inheritdoc cref="TopKHeap{TId}.Restore"/>
+    public void Restore(int count) => _heap.Restore(count);
+
+    /// <inheritdoc cref="TopKHeap{TId}.Keys"/>
+    public readonly ReadOnlySpan<float> Keys => _heap.Keys;
+
+    /// <inheritdoc cref="TopKHeap{TId}.Ids"/>
+    public readonly ReadOnlySpan<int> Ids => _heap.Ids;
+
+    /// <inheritdoc cref="TopKHeap{TId}.K"/>
+    public readonly int K => _heap.K;
+
+    /// <inheritdoc cref="TopKHeap{TId}.Count"/>
+    public readonly int Count => _heap.Count;
+
+    /// <inheritdoc cref="TopKHeap{TId}.Threshold"/>
+    public readonly float Threshold
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _heap.Threshold;
+    }
+
+    /// <inheritdoc cref="TopKHeap{TId}.Push"/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Push(float key, int id) => _heap.Push(key, id);
+
+    /// <inheritdoc cref="TopKHeap{TId}.SortBestFirst"/>
+    public int SortBestFirst() => _heap.SortBestFirst();
 }
 
 /// <summary>Top-k helpers over whole arrays of keys.</summary>

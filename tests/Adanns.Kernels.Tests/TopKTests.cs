@@ -42,6 +42,30 @@ public class TopKTests
     }
 
     [Fact]
+    public void OneHeapServesIntAndLongIdsAlike()
+    {
+        // The same keys and ids (as int and as long, shifted past the int range): the same kept set, the same order.
+        var rng = new Random(8);
+        var keys = Enumerable.Range(0, 500).Select(_ => (float)rng.Next(40)).ToArray(); // many ties: ids decide
+        var ik = new float[25];
+        var ii = new int[25];
+        var lk = new float[25];
+        var li = new long[25];
+        var small = new TopKHeap(ik, ii);
+        var large = new TopKHeap<long>(lk, li);
+        const long Shift = 1L << 40;
+        for (int j = 0; j < keys.Length; j++)
+        {
+            small.Push(keys[j], j);
+            large.Push(keys[j], Shift + j);
+        }
+        Assert.Equal(small.SortBestFirst(), large.SortBestFirst());
+        Assert.Equal(ik, lk);
+        Assert.Equal(ii.Select(i => Shift + i), li);
+        for (int j = 1; j < 25; j++) Assert.True(lk[j - 1] < lk[j] || (lk[j - 1] == lk[j] && li[j - 1] < li[j]));
+    }
+
+    [Fact]
     public void NaNKeysAreNeverKept()
     {
         var keys = new[] { float.NaN, 2f, float.NaN, 1f };

@@ -31,9 +31,7 @@ internal ref struct ExactScan
     private readonly ReadOnlySpan<float> _q;
     private readonly float _qNorm2;
     private readonly Scratch _scratch;
-    private readonly Span<float> _keys;
-    private readonly Span<long> _ids;
-    private int _count;
+    private TopKHeap<long> _heap; // the kernels' one heap, over 64-bit external ids
 
     /// <summary>
     /// Starts an exact top-<paramref name="k"/> for <paramref name="query"/> (its length is the scoring dim d; rows are
@@ -47,9 +45,7 @@ internal ref struct ExactScan
         var q = _scratch.Query(query.Length);
         _qNorm2 = PrepareQuery(metric, query, q);
         _q = q;
-        _keys = _scratch.HeapKeys(k);
-        _ids = _scratch.HeapIds(k);
-        _count = 0;
+        _heap = new TopKHeap<long>(_scratch.HeapKeys(k), _scratch.HeapIds(k));
     }
 
     /// <summary>
@@ -67,13 +63,12 @@ internal ref struct ExactScan
         var q = _scratch.Query(query.Length);
         _qNorm2 = PrepareQuery(metric, query, q);
         _q = q;
-        _keys = heapKeys;
-        _ids = heapIds;
-        _count = count;
+        _heap = new TopKHeap<long>(heapKeys, heapIds);
+        _heap.Restore(count);
     }
 
     /// <summary>Entries kept so far (≤ k).</summary>
-    public readonly int Count => _count;
+    public readonly int Count => _heap.Count;
 
     /// <summary>Copies q into <paramref name="dst"/>, unit-normalised for cosine; returns ‖q‖² (L2), else 0.</summary>
     public static float PrepareQuery(Metric metric, ReadOnlySpan<float> q, Span<float> dst)
@@ -191,22 +186,12 @@ internal ref struct ExactScan
     public readonly float Threshold
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _count < _keys.Length ? float.PositiveInfinity : _keys[0];
+        get => _heap.Threshold;
     }
 
     /// <summary>Offers one (key, id); NaN is never kept. Returns whether it was kept.</summary>
-    public bool Push(float key, long id)
-    {
-        if (_count < _keys.Length)
-        {
-            if (float.IsNaN(key)) return false;
-            SiftUp(_count++, key, id);
-            return true;
-        }
-        if (!Better(key, id, _keys[0], _ids[0])) return false;
-        SiftDown(key, id);
-        return true;
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Push(float key, long id) => _heap.Push(key, id);
 
     /// <summary>
     /// Writes the kept entries best first (key, then lower id) as ids and metric scores, pads the rest of the outputs
@@ -214,11 +199,13 @@ internal ref struct ExactScan
     /// </summary>
     public int Finish(Span<long> outIds, Span<float> outScores)
     {
-        int n = SortBestFirst();
+        int n = _heap.SortBestFirst();
+        var keys = _heap.Keys;
+        var ids = _heap.Ids;
         for (int j = 0; j < n; j++)
         {
-            outIds[j] = _ids[j];
-            outScores[j] = Score(_metric, _keys[j], _qNorm2);
+            outIds[j] = ids[j];
+            outScores[j] = Score(_metric, keys[j], _qNorm2);
         }
         float worst = _metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
         int pad = Math.Min(outIds.Length, outScores.Length);
@@ -233,62 +220,125 @@ internal ref struct ExactScan
     /// <summary>The kept keys and ids best first, unscored (for merging partial scans); returns how many.</summary>
     public int TakeSorted(Span<float> keys, Span<long> ids)
     {
-        int n = SortBestFirst();
-        _keys[..n].CopyTo(keys);
-        _ids[..n].CopyTo(ids);
+        int n = _heap.SortBestFirst();
+        _heap.Keys[..n].CopyTo(keys);
+        _heap.Ids[..n].CopyTo(ids);
         return n;
     }
 
-    /// <summary>(a, ia) ranks strictly before (b, ib): smaller key, then lower id.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool Better(float a, long ia, float b, long ib) => a < b || (a == b && ia < ib);
+    private const int RowTile = 256;   // batch: 256 rows × 384 dims × 4 B = 384 KB, stays in a 1.25 MB L2
+    private const int QueryGroup = 4;  // batch: the GEMM micro-kernel's query block
 
-    private int SortBestFirst()
+    /// <summary>
+    /// The batch entry of the exact search (a flat batch, the ground truth): nq prepared queries (<paramref name="packed"/>,
+    /// nq×d, unit length for cosine; <paramref name="qNorms2"/>: their ‖q‖² for L2) against every row of
+    /// <paramref name="rows"/> at its first d dims (ids: row numbers), as a blocked GEMM — a tile of rows that fits in L2
+    /// swept by groups of four queries through <see cref="BlockKernels.DotBlock"/> — on <paramref name="threads"/>
+    /// threads over chunks of queries. The keys, the heap (<see cref="TopKHeap{TId}"/>), the tie rule (lower id) and the
+    /// scores are this type's; only the dot products' summation order differs from a single query's (equal up to float
+    /// rounding). <paramref name="terms"/>: the rows' cached terms (<see cref="RowTerm"/>; required for L2 and cosine).
+    /// </summary>
+    public static void SearchBatch(Metric metric, VectorSet rows, ReadOnlySpan<float> terms, float[] packed, float[] qNorms2, int d, int k, int threads,
+        Span<long> ids, Span<float> scores)
     {
-        int n = _count;
-        for (int end = n - 1; end > 0; end--)
+        int nq = qNorms2.Length;
+        if (metric != Metric.InnerProduct && terms.Length < rows.Count)
+            throw new ArgumentException($"Row terms cover {terms.Length} of {rows.Count} rows.", nameof(terms));
+        var termArr = terms.ToArray();
+        var idArr = new long[(long)nq * k];
+        var scoreArr = new float[(long)nq * k];
+        // Chunks of queries per task: large enough to reuse each row tile across many queries.
+        int chunk = Math.Max(QueryGroup, (nq + threads - 1) / threads);
+        chunk = (chunk + QueryGroup - 1) / QueryGroup * QueryGroup;
+        int chunks = (nq + chunk - 1) / chunk;
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
         {
-            float key = _keys[end];
-            long id = _ids[end];
-            _keys[end] = _keys[0];
-            _ids[end] = _ids[0];
-            _count = end;
-            SiftDown(key, id);
-        }
-        _count = 0;
-        return n;
+            int qa = c * chunk, qb = Math.Min(nq, qa + chunk);
+            BatchChunk(metric, rows, termArr, packed, qNorms2, qa, qb, d, k, idArr, scoreArr);
+        });
+        idArr.CopyTo(ids);
+        scoreArr.CopyTo(scores);
     }
 
-    private readonly void SiftUp(int pos, float key, long id)
+    private static void BatchChunk(Metric metric, VectorSet rows, float[] terms, float[] packed, float[] qNorms2, int qa, int qb, int d, int k,
+        long[] idsOut, float[] scoresOut)
     {
-        while (pos > 0)
+        int nqc = qb - qa;
+        var keys = new float[nqc * k];
+        var heapIds = new long[nqc * k];
+        var counts = new int[nqc];
+        var tile = new float[QueryGroup * RowTile];
+        int n = rows.Count, D = rows.Dimension;
+        for (int r0 = 0; r0 < n; r0 += RowTile)
         {
-            int parent = (pos - 1) >> 1;
-            if (!Better(_keys[parent], _ids[parent], key, id)) break;
-            _keys[pos] = _keys[parent];
-            _ids[pos] = _ids[parent];
-            pos = parent;
+            int nr = Math.Min(RowTile, n - r0);
+            var block = rows.RowBlock(r0, nr);
+            var rowTerms = metric == Metric.InnerProduct ? default : terms.AsSpan(r0, nr);
+            for (int g = qa; g < qb; g += QueryGroup)
+            {
+                int ng = Math.Min(QueryGroup, qb - g);
+                BlockKernels.DotBlock(packed.AsSpan(g * d, ng * d), d, ng, block, D, nr, d, tile, RowTile);
+                for (int i = 0; i < ng; i++)
+                {
+                    int local = g - qa + i;
+                    var row = tile.AsSpan(i * RowTile, nr);
+                    KeysFromDots(metric, row, rowTerms);
+                    var heap = new TopKHeap<long>(keys.AsSpan(local * k, k), heapIds.AsSpan(local * k, k));
+                    heap.Restore(counts[local]);
+                    float threshold = heap.Threshold;
+                    for (int j = 0; j < nr; j++)
+                    {
+                        float key = row[j];
+                        if (key <= threshold && heap.Push(key, r0 + j)) threshold = heap.Threshold;
+                    }
+                    counts[local] = heap.Count;
+                }
+            }
         }
-        _keys[pos] = key;
-        _ids[pos] = id;
+        float worst = metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
+        for (int local = 0; local < nqc; local++)
+        {
+            var heap = new TopKHeap<long>(keys.AsSpan(local * k, k), heapIds.AsSpan(local * k, k));
+            heap.Restore(counts[local]);
+            int q = qa + local, found = heap.SortBestFirst();
+            var outIds = idsOut.AsSpan(q * k, k);
+            var outScores = scoresOut.AsSpan(q * k, k);
+            for (int j = 0; j < found; j++)
+            {
+                outIds[j] = heap.Ids[j];
+                outScores[j] = Score(metric, heap.Keys[j], qNorms2[q]);
+            }
+            for (int j = found; j < k; j++)
+            {
+                outIds[j] = -1;
+                outScores[j] = worst;
+            }
+        }
     }
 
-    private readonly void SiftDown(float key, long id)
+    /// <summary>Dot products into keys in place with the rows' cached terms (the same scalar rule as <see cref="Keys"/>).</summary>
+    private static void KeysFromDots(Metric metric, Span<float> keys, ReadOnlySpan<float> terms)
     {
-        int n = _count, pos = 0;
-        while (true)
+        switch (metric)
         {
-            int child = 2 * pos + 1;
-            if (child >= n) break;
-            int right = child + 1;
-            if (right < n && Better(_keys[child], _ids[child], _keys[right], _ids[right])) child = right;
-            if (!Better(key, id, _keys[child], _ids[child])) break;
-            _keys[pos] = _keys[child];
-            _ids[pos] = _ids[child];
-            pos = child;
+            case Metric.L2:
+                for (int j = 0; j < keys.Length; j++)
+                {
+                    float twice = 2f * keys[j];
+                    keys[j] = terms[j] - twice;
+                }
+                break;
+            case Metric.Cosine:
+                for (int j = 0; j < keys.Length; j++)
+                {
+                    float cos = keys[j] * terms[j];
+                    keys[j] = -cos;
+                }
+                break;
+            default:
+                for (int j = 0; j < keys.Length; j++) keys[j] = -keys[j];
+                break;
         }
-        _keys[pos] = key;
-        _ids[pos] = id;
     }
 
     /// <summary>Per-thread buffers, grown on demand and reused.</summary>

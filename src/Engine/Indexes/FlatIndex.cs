@@ -11,21 +11,16 @@ namespace Adanns.Engine.Indexes;
 /// id −1 and the metric's worst score (+∞ for L2, −∞ otherwise).
 /// </summary>
 /// <remarks>
-/// Batches run as a blocked GEMM: a tile of rows that fits in L2 is swept by groups of four queries through
-/// <see cref="BlockKernels.DotBlock"/>, and each dot product is turned into a ranking key in place:
-/// L2 uses ‖x‖² − 2q·x (‖q‖² is added back at the end), cosine uses q̂·x / ‖x[:d]‖, inner product −q·x.
-/// The per-row terms (‖x[:d]‖² or 1/‖x[:d]‖) come from the set's cached prefix norms.
-/// Single-query search on the CPU is the engine's one exact search (<see cref="ExactScan"/>: equal scores go to the
-/// lower row id, a row's score never depends on its position); on one thread it allocates nothing.
+/// Single queries and batches on the CPU are the engine's one exact search (<see cref="ExactScan"/>: the same keys,
+/// equal scores go to the lower row id); a batch runs through its blocked-GEMM entry
+/// (<see cref="ExactScan.SearchBatch"/>), the ground truth's path. The per-row terms (‖x[:d]‖² or 1/‖x[:d]‖) come from
+/// the set's cached prefix norms. On one thread a single query allocates nothing.
 /// With <see cref="Device"/> set to a GPU, searches run there instead (rows copied to device memory once, on first
 /// use): the tiled distance kernel and the device top-k, same keys and tie rule, so the same results up to float
 /// rounding. k above <see cref="GpuDevice.MaxK"/> runs on the CPU.
 /// </remarks>
 public sealed class FlatIndex
 {
-    private const int RowTile = 256;       // 256 rows × 384 dims × 4 B = 384 KB: stays in a 1.25 MB L2.
-    private const int QueryGroup = 4;      // the micro-kernel's query block.
-
     private readonly VectorSet _vectors;
     private readonly ConcurrentDictionary<int, RowTerms> _rowTerms = new();
     private readonly Lock _gpuGate = new();
@@ -168,19 +163,7 @@ public sealed class FlatIndex
         }
 
         threads = ResolveThreads(threads, nq * (long)Count / 4);
-        var idArr = new long[(long)nq * k];
-        var scoreArr = new float[(long)nq * k];
-        // Chunks of queries per task: large enough to reuse each row tile across many queries.
-        int chunk = Math.Max(QueryGroup, (nq + threads - 1) / threads);
-        chunk = (chunk + QueryGroup - 1) / QueryGroup * QueryGroup;
-        int chunks = (nq + chunk - 1) / chunk;
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
-        {
-            int qa = c * chunk, qb = Math.Min(nq, qa + chunk);
-            SearchChunk(packed, qNorms2, qa, qb, d, k, terms, idArr, scoreArr);
-        });
-        idArr.CopyTo(ids);
-        scoreArr.CopyTo(scores);
+        ExactScan.SearchBatch(Metric, _vectors, terms.Values, packed, qNorms2, d, k, threads, ids, scores);
     }
 
     /// <summary>Convenience overload returning a new <see cref="SearchResults"/>.</summary>
@@ -208,7 +191,7 @@ public sealed class FlatIndex
         }
     }
 
-    /// <summary>Exact k-NN of packed, prepared queries (nq×d) on the device; scores as <see cref="Finish"/> writes them.</summary>
+    /// <summary>Exact k-NN of packed, prepared queries (nq×d) on the device; scores as the CPU path writes them.</summary>
     private void SearchGpu(GpuRows gpu, float[] packed, float[] qNorms2, int d, int k, Span<long> ids, Span<float> scores)
     {
         int nq = qNorms2.Length;
@@ -227,43 +210,6 @@ public sealed class FlatIndex
             }
     }
 
-    private void SearchChunk(float[] packed, float[] qNorms2, int qa, int qb, int d, int k, RowTerms terms, long[] idsOut, float[] scoresOut)
-    {
-        int nqc = qb - qa;
-        var keys = new float[nqc * k];
-        var heapIds = new int[nqc * k];
-        var counts = new int[nqc];
-        var tile = new float[QueryGroup * RowTile];
-        int n = Count, D = Dimension;
-        for (int r0 = 0; r0 < n; r0 += RowTile)
-        {
-            int nr = Math.Min(RowTile, n - r0);
-            var rows = _vectors.RowBlock(r0, nr);
-            for (int g = qa; g < qb; g += QueryGroup)
-            {
-                int ng = Math.Min(QueryGroup, qb - g);
-                BlockKernels.DotBlock(packed.AsSpan(g * d, ng * d), d, ng, rows, D, nr, d, tile, RowTile);
-                for (int i = 0; i < ng; i++)
-                {
-                    int local = g - qa + i;
-                    var row = tile.AsSpan(i * RowTile, nr);
-                    ToKeys(row, terms, r0);
-                    var heap = new TopKHeap(keys.AsSpan(local * k, k), heapIds.AsSpan(local * k, k));
-                    heap.Restore(counts[local]);
-                    TopK.PushAll(ref heap, row, r0);
-                    counts[local] = heap.Count;
-                }
-            }
-        }
-        for (int local = 0; local < nqc; local++)
-        {
-            var heap = new TopKHeap(keys.AsSpan(local * k, k), heapIds.AsSpan(local * k, k));
-            heap.Restore(counts[local]);
-            int q = qa + local;
-            Finish(ref heap, qNorms2[q], idsOut.AsSpan(q * k, k), scoresOut.AsSpan(q * k, k));
-        }
-    }
-
     /// <summary>Offers rows [start, end) to <paramref name="scan"/> (ids are row numbers), a tile at a time.</summary>
     private void ScanRows(ref ExactScan scan, int start, int end, int d, RowTerms terms)
     {
@@ -272,54 +218,6 @@ public sealed class FlatIndex
         {
             int nr = Math.Min(ExactScan.Tile, end - r0);
             scan.AddRange(_vectors.RowBlock(r0, nr), D, r0, nr, terms.Values.Length == 0 ? default : terms.Values.AsSpan(r0, nr));
-        }
-    }
-
-    /// <summary>Turns dot products of rows [r0, r0+len) into keys where smaller is better.</summary>
-    private void ToKeys(Span<float> dots, RowTerms terms, int r0)
-    {
-        switch (Metric)
-        {
-            case Metric.L2:
-                {
-                    // ‖x‖² − 2q·x; ‖q‖² is a per-query constant added in Finish.
-                    var x2 = terms.Values.AsSpan(r0, dots.Length);
-                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(dots, -2f, x2, dots);
-                    break;
-                }
-            case Metric.Cosine:
-                {
-                    // −q̂·x / ‖x‖ (the query is already unit length).
-                    var inv = terms.Values.AsSpan(r0, dots.Length);
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(dots, inv, dots);
-                    System.Numerics.Tensors.TensorPrimitives.Negate(dots, dots);
-                    break;
-                }
-            default:
-                System.Numerics.Tensors.TensorPrimitives.Negate(dots, dots);
-                break;
-        }
-    }
-
-    private void Finish(ref TopKHeap heap, float qNorm2, Span<long> ids, Span<float> scores)
-    {
-        int found = heap.SortBestFirst();
-        var keys = heap.Keys;
-        var hids = heap.Ids;
-        for (int j = 0; j < found; j++)
-        {
-            ids[j] = hids[j];
-            scores[j] = Metric switch
-            {
-                Metric.L2 => MathF.Max(0f, keys[j] + qNorm2),
-                _ => -keys[j],
-            };
-        }
-        float worst = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;
-        for (int j = found; j < ids.Length; j++)
-        {
-            ids[j] = -1;
-            scores[j] = worst;
         }
     }
 
