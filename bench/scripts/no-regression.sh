@@ -12,7 +12,8 @@ old=${1:?old commit}
 data=$(realpath "${2:-../shared/data/debian-minilm}")
 out=${3:-bench/out/no-regression}
 mkdir -p "$out"
-cache="$(pwd)/$out/index-cache"
+out=$(realpath "$out") # absolute: the runs below start in other directories
+cache="$out/index-cache"
 wt=$(mktemp -d)/old
 git worktree add -q --detach "$wt" "$old"
 trap 'git worktree remove --force "$wt"' EXIT
@@ -31,9 +32,9 @@ for round in 1 2; do
     dir=$([ "$who" = old ] && echo "$wt" || echo .)
     echo "== round $round: $who =="
     (cd "$dir" && dotnet run -c Release --project bench --no-build -- "${common[@]}" "${pq4[@]}" --label adanns-ivf-pq4-rot \
-        --out "$OLDPWD/$out/$who.jsonl") | grep -E '^adanns-ivf-pq4-rot' || true
+        --out "$out/$who.jsonl") | grep -E '^adanns-ivf-pq4-rot' || true
     (cd "$dir" && dotnet run -c Release --project bench --no-build -- "${common[@]}" "${ivf8[@]}" \
-        --out "$OLDPWD/$out/$who-ivf8.jsonl") | grep -E '^adanns-ivf' || true
+        --out "$out/$who-ivf8.jsonl") | grep -E '^adanns-ivf' || true
   done
 done
 uptime

@@ -26,6 +26,29 @@ public sealed class AdannsServerOptions
     public bool ProfileIndexes { get; set; } = true;
 
     /// <summary>
+    /// Where collections' batch searches scan float / SQ8 lists and trainings run k-means: "cpu" (default), "auto" (a
+    /// CUDA GPU when present, else the CPU), "cuda" (required: the server does not start without one) or "ilgpucpu"
+    /// (ILGPU's CPU simulator, tests). <c>ServerInfo.device</c> reports the device it resolves to.
+    /// </summary>
+    public string SearchDevice { get; set; } = "cpu";
+
+    /// <summary>
+    /// <see cref="SearchDevice"/> as a device kind; an unknown value is a one-line configuration error naming the key
+    /// and the allowed values.
+    /// </summary>
+    public Kernels.Gpu.ComputeDevice SearchDeviceKind() =>
+        Enum.TryParse<Kernels.Gpu.ComputeDevice>(SearchDevice, ignoreCase: true, out var d) && Enum.IsDefined(d) && !int.TryParse(SearchDevice, out _)
+            ? d
+            : throw new Engine.AdannsException(Engine.AdannsErrorCode.InvalidConfiguration,
+                $"Adanns:SearchDevice must be cpu, auto, cuda or ilgpucpu (got \"{SearchDevice}\").");
+
+    /// <summary>
+    /// The device <see cref="SearchDevice"/> resolves to on this machine: "cpu", or the GPU's name (for "auto" without a
+    /// CUDA device, "cpu"; for "cuda" without one, a <see cref="Kernels.Gpu.GpuException"/>).
+    /// </summary>
+    public string SearchDeviceName() => Kernels.Gpu.GpuDevice.Get(SearchDeviceKind())?.Name ?? "cpu";
+
+    /// <summary>
     /// Backpressure: the most bytes of acknowledged vectors a collection's index may lag behind by while it trains; beyond
     /// it writes wait (see <c>DatabaseOptions.MaxIndexBacklogBytes</c>). At least 1 MiB; default 512 MiB.
     /// </summary>

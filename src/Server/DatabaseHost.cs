@@ -61,9 +61,12 @@ public sealed class DatabaseHost(IOptions<AdannsServerOptions> options, ILogger<
             if (BeforeLoad is { } before) await before(_stopping.Token).ConfigureAwait(false);
             string dir = Path.GetFullPath(_options.DataDirectory);
             logger.LogInformation("Opening database {Directory}", dir);
+            var device = _options.SearchDeviceKind();
+            logger.LogInformation("Search device: {Device}", _options.SearchDeviceName()); // "cuda" without a GPU fails here
             db = AdannsDatabase.Open(dir, new DatabaseOptions
             {
                 ProfileIndexes = _options.ProfileIndexes, LoggerFactory = loggerFactory, MeterFactory = meterFactory,
+                SearchDevice = device,
                 MaxIndexBacklogBytes = _options.MaxIndexBacklogBytes,
                 BackpressureTimeout = _options.BackpressureTimeoutSeconds is >= 0 and <= 3600
                     ? TimeSpan.FromSeconds(_options.BackpressureTimeoutSeconds)

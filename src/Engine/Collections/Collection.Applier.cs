@@ -364,7 +364,8 @@ public sealed partial class Collection
         // 20k rows train 256-centroid sub-quantizers well (~80 per centroid) at a fraction of the default 50k's cost. A
         // plain float / SQ8 spec learns only centroids (and SQ8 ranges): up to 100k rows, as its k-means wants.
         bool plain = !spec.IsCodecPipeline;
-        var options = new PqBuildOptions(TrainingSample: plain ? IvfTrainingSample : 20_000, Threads: 1, RotationSample: plain ? new IvfBuildOptions().RotationSample : new PqBuildOptions().RotationSample);
+        var options = new PqBuildOptions(TrainingSample: plain ? IvfTrainingSample : 20_000, Threads: 1, RotationSample: plain ? new IvfBuildOptions().RotationSample : new PqBuildOptions().RotationSample,
+            Device: _options.SearchDevice);
         int sampleCount = Math.Min(keys.Length, options.TrainingSample);
         var sampleKeys = new long[sampleCount];
         for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];

@@ -254,6 +254,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                 _index = VectorIndex.Load(path, _vectors);
                 // An index file of an older IVF collection holds its full vectors: read them from the store instead.
                 if (_index is PqIndex { VectorSource: null } resident) resident.UseExternalVectors(_vectors);
+                if (_index is PqIndex loaded) loaded.Device = _options.SearchDevice; // not saved with the index
                 (int dim, Metric metric) stored = (_index.Dimension, _index.Metric);
                 if (stored.dim != D || stored.metric != Metric)
                     throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");

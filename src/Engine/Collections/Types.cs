@@ -201,6 +201,14 @@ public sealed record DatabaseOptions
     public bool ProfileIndexes { get; init; }
 
     /// <summary>
+    /// Where collections' batch searches scan float / SQ8 lists (<see cref="PqIndex.Device"/>) and their trainings run
+    /// k-means: <see cref="Kernels.Gpu.ComputeDevice.Cpu"/> (SIMD, the default), a CUDA GPU (<c>Auto</c> falls back to
+    /// the CPU without one; <c>Cuda</c> requires one) or <c>IlgpuCpu</c> (ILGPU's CPU simulator, for tests). Single
+    /// queries and other codecs run on the CPU (see <see cref="PqIndex.Device"/>).
+    /// </summary>
+    public Kernels.Gpu.ComputeDevice SearchDevice { get; init; } = Kernels.Gpu.ComputeDevice.Cpu;
+
+    /// <summary>
     /// Where the database logs (trainings, checkpoints, recoveries, quarantines, failures); null = nowhere. With
     /// <c>services.AddAdanns(…)</c> the host's logger factory is used.
     /// </summary>
@@ -229,6 +237,7 @@ public sealed record DatabaseOptions
         if (MaxIndexBacklogBytes < 1 << 20) return $"MaxIndexBacklogBytes must be at least 1 MiB (got {MaxIndexBacklogBytes}).";
         if ((BackpressureTimeout < TimeSpan.Zero || BackpressureTimeout > TimeSpan.FromHours(1)) && BackpressureTimeout != Timeout.InfiniteTimeSpan)
             return $"BackpressureTimeout must be in [0, 1 h] or infinite (got {BackpressureTimeout}).";
+        if (!Enum.IsDefined(SearchDevice)) return $"SearchDevice must be one of {string.Join(", ", Enum.GetNames<Kernels.Gpu.ComputeDevice>())} (got {(int)SearchDevice}).";
         if (!(ImbalanceFactor > 1) || double.IsInfinity(ImbalanceFactor)) return $"ImbalanceFactor must be a finite number above 1 (got {ImbalanceFactor}).";
         return null;
     }

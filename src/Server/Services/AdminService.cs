@@ -63,7 +63,7 @@ public sealed class AdminService(DatabaseHost host, IOptions<AdannsServerOptions
         {
             Version = Version,
             Simd = Kernels.SimdInfo.Describe(),
-            Device = "cpu",
+            Device = o.SearchDeviceName(),
             ProcessorCount = (uint)Environment.ProcessorCount,
             Framework = RuntimeInformation.FrameworkDescription,
             MaxTopK = (uint)o.Limits.MaxTopK,
