@@ -144,9 +144,10 @@ public abstract class CollectionContractTests
         Assert.True(await c.WaitForIndexAsync());
 
         var described = await c.DescribeAsync();
-        // Resident memory, embedded and as the server reports it: an IVF index over float rows holds at least 4·D bytes per vector.
+        // Resident memory, embedded and as the server reports it: a rigid IVF index's codes are its float rows (at least
+        // 4·D bytes per vector); the full vectors the rerank and exact paths read are the record store's (one copy).
         Assert.NotNull(described.Memory);
-        Assert.False(described.Memory.Value.VectorsOnDisk);
+        Assert.True(described.Memory.Value.VectorsOnDisk);
         Assert.Equal(3000, described.Memory.Value.Count);
         Assert.True(described.Memory.Value.IndexBytesPerVector >= 4 * D, $"{described.Memory.Value.IndexBytesPerVector} index bytes per vector");
         var tuning = described.Tuning;

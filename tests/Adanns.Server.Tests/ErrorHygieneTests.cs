@@ -96,7 +96,7 @@ public sealed class ErrorHygieneTests(ServerFixture server)
         (SearchParams p, string part)[] cases =
         [
             (P(p => p.Nprobe = 9), "nprobe must be in [1, 8] (got 9)"),
-            (P(p => p.CoarseDim = 9), "Coarse dim must be in [1, 8]"),
+            (P(p => p.CoarseDim = 17), "Coarse dim must be in [1, 16]"), // above d_c = 8 the lists' running means rank
             (P(p => p.ScanDim = 8), "the scan dim cannot be changed (got 8)"),
             // PQ indexes take budgets like every index; one that also names a knob the budget picks is refused.
             (P(p => { p.MaxFlops = 1e6; p.Nprobe = 2; }), "leave those null"),

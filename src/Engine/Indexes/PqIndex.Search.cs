@@ -925,7 +925,9 @@ public sealed partial class PqIndex
                 reranked += scan.Add(rows[..(m * D)], D, ids, m);
             }
         }
-        stats.VectorsReranked += reranked;
+        // Exact mode scans every live vector (from the rerank store) at d: counted as scanned, over all lists.
+        stats.VectorsScanned += reranked;
+        stats.ListsProbed += NList;
         stats.Flops += reranked * d;
         scan.Finish(outIds[..k], outScores[..k]);
     }
