@@ -45,7 +45,9 @@ public sealed partial class PqIndex
         var candSlots = bounded ? s.CandSlots2(rows) : default;
         var candBounds = bounded ? s.CandBounds(rows) : default;
         int cands = 0;
-        var shortlist = new TopKReservoir(r.Shortlist, s.Reservoir(2 * r.Shortlist));
+        // Spill: room for both copies of every candidate, so that the shortlist holds r.Shortlist distinct vectors.
+        int room = Spill ? 2 * r.Shortlist : r.Shortlist;
+        var shortlist = new TopKReservoir(room, s.Reservoir(2 * room));
         // Spill: a vector's two copies have their own codes (residuals to their own lists), hence their own keys. Both may
         // enter the shortlist and the better one is kept afterwards (DropSecondCopies): the result does not depend on
         // which list is scanned first, nor on the rows' order inside the lists (a saved and loaded index orders them
@@ -126,20 +128,56 @@ public sealed partial class PqIndex
                 stats.Flops += (long)count * bits * rq.SubCodes; // counted as 4-bit lookups, like fast-scan PQ's sub-quantizers
             }
         }
-        int found = shortlist.TakeUnsorted(shortKeys, shortSlots);
+        var takeKeys = Spill ? s.RqTakeKeys(room) : shortKeys;
+        var takeSlots = Spill ? s.RqTakeSlots(room) : shortSlots;
+        int found = shortlist.TakeUnsorted(takeKeys, takeSlots);
         var bounds = bounded ? s.Bounds(found) : default;
         if (bounded)
         {
             for (int j = 0; j < found; j++)
             {
-                int c = shortSlots[j];
-                shortSlots[j] = candSlots[c];
+                int c = takeSlots[j];
+                takeSlots[j] = candSlots[c];
                 bounds[j] = candBounds[c];
             }
         }
-        if (Spill) found = DropSecondCopies(shortKeys[..found], shortSlots[..found], bounded ? bounds[..found] : default, s);
+        if (Spill)
+        {
+            found = DropSecondCopies(takeKeys[..found], takeSlots[..found], bounded ? bounds[..found] : default, s);
+            found = KeepBest(takeKeys[..found], takeSlots[..found], bounded ? bounds[..found] : default, r.Shortlist, shortKeys, shortSlots, s);
+        }
         if (!bounded && r.Rerank.Count == 0) shortKeys[..found].Sort(shortSlots[..found]); // in slot order: ties by slot
         return found;
+    }
+
+    /// <summary>
+    /// The <paramref name="limit"/> best of <paramref name="keys"/> (by key, ties by slot; given in slot order) into
+    /// <paramref name="outKeys"/> / <paramref name="outSlots"/>, their bounds moved to the front of <paramref name="bounds"/>.
+    /// </summary>
+    private static int KeepBest(Span<float> keys, Span<int> slots, Span<float> bounds, int limit, Span<float> outKeys, Span<int> outSlots, Scratch s)
+    {
+        int n = keys.Length;
+        if (n <= limit)
+        {
+            keys.CopyTo(outKeys);
+            slots.CopyTo(outSlots);
+            return n;
+        }
+        var order = s.Order(n);
+        for (int j = 0; j < n; j++) order[j] = j;
+        var sorted = s.StageKeys(n);
+        keys.CopyTo(sorted);
+        SortByKeyThenSlot(sorted, order, slots);
+        var b2 = s.Lower(limit);
+        for (int j = 0; j < limit; j++)
+        {
+            int o = order[j];
+            outKeys[j] = keys[o];
+            outSlots[j] = slots[o];
+            if (!bounds.IsEmpty) b2[j] = bounds[o];
+        }
+        if (!bounds.IsEmpty) b2.CopyTo(bounds);
+        return limit;
     }
 
     /// <summary>

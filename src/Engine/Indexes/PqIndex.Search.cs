@@ -969,6 +969,11 @@ public sealed partial class PqIndex
         public Span<float> RqRotated(int n) => ScratchBuffer.Span(ref _rqRotated, n);
         /// <summary>The row of <see cref="RqRotated"/> holding the current query's P·q, or −1 (rotate it in the scan).</summary>
         public int RqRow = -1;
+        private float[] _rqTakeKeys = [];
+        private int[] _rqTakeSlots = [];
+        /// <summary>The RaBitQ scan's reservoir output before second copies are dropped.</summary>
+        public Span<float> RqTakeKeys(int n) => ScratchBuffer.Span(ref _rqTakeKeys, n);
+        public Span<int> RqTakeSlots(int n) => ScratchBuffer.Span(ref _rqTakeSlots, n);
         private int[] _readBatch = [];
         public Span<int> ReadBatch(int n) => ScratchBuffer.Span(ref _readBatch, n);
         private int[] _readBatchAt = [];
