@@ -232,10 +232,42 @@ public class IndexTunerTests
             Assert.Equal(a.Recall, c.Recall);
         }
         Assert.True(bounded < all, $"bounded {bounded} points, unbounded {all}");
+        // Refinement measures the finer ladder's nprobes only where a series first reaches the refine target: without
+        // it every nprobe is a power of two (the default ladder); with it, some are not, each between two powers of two.
+        static bool Pow2(int v) => (v & (v - 1)) == 0;
+        Assert.All(full.Points, x => Assert.True(Pow2(x.Params.NProbe!.Value)));
+        var log = new List<string>();
+        var refined = index.Profile(grid with { StopAtRecall = 0.95, RefineTarget = 0.94, RefineNProbes = IndexProfiler.Ladder(64, 4), Trace = log.Add });
+        Assert.True(refined.Points.Any(x => !Pow2(x.Params.NProbe!.Value)), string.Join("\n", log) + "\n" + string.Join("\n", refined.Points.Select(x => $"{x.Params.NProbe} {x.Params.Shortlist} {x.Recall} {x.FlopsPerQuery}")));
         // A series filter measures only the lines it accepts.
         var one = index.Profile(grid with { SeriesFilter = sp => sp.Shortlist == 8 * K && sp.Rerank![0].Keep == 60 });
         Assert.All(one.Points, x => Assert.Equal(8 * K, x.Params.Shortlist));
         Assert.Throws<ArgumentException>(() => index.Profile(grid with { SeriesFilter = _ => false }));
+    }
+
+    [Fact]
+    public void ATrainingCacheLearnsTheRotationAndASharedCoarseQuantizerOnceAndChangesNothing()
+    {
+        var (b, q) = Matryoshka(seed: 23);
+        using var owned = b;
+        var cache = new TrainingCache();
+        var quick = new Clustering.KMeansOptions(MaxIterations: 5, PointsPerCentroid: 32, Seed: 2);
+        VectorIndexBuildOptions Options(TrainingCache? c) => new(new IvfBuildOptions(quick, Threads: 1), new PqBuildOptions(quick, PqIterations: 4, TrainingSample: 3000, Threads: 1), Threads: 1) { Cache = c };
+        // Two specs with the same rotation, list count and coarse dim (as the tuner's PQ and RaBitQ candidates), one without.
+        string[] specs = ["Rot,IVF32@16,PQ8x4@16,Spill,Rerank64", "Rot,IVF32@16,RQ1@32,Spill,Rerank32/40,Rerank64", "Rot,IVF32@32,Scan32,SQ8,Rerank64"];
+        var k = K;
+        foreach (string spec in specs)
+        {
+            using var cached = VectorIndex.Build(b, spec, Metric.Cosine, Options(cache));
+            using var plain = VectorIndex.Build(b, spec, Metric.Cosine, Options(null));
+            var p = new SearchParams { NProbe = 4 };
+            var a = cached.SearchBatch(q, k, p, null, 1, out _);
+            var c = plain.SearchBatch(q, k, p, null, 1, out _);
+            Assert.Equal(c.Ids, a.Ids);
+            Assert.Equal(c.Scores, a.Scores);
+        }
+        Assert.Equal(1, cache.Rotations);
+        Assert.Equal(2, cache.CoarseQuantizers); // IVF32@16 (rotated, 3,000-row training set) once, IVF32@32 once
     }
 
     [Fact]

@@ -126,7 +126,10 @@ public sealed class ComputeProfile
     /// neighbours the profile checked (an upper bound, taken at r = 1/2 is too loose; at the target itself it is what
     /// decides whether a point "reaches" it).
     /// </summary>
-    internal double Margin(double recall) => 1.645 * Math.Sqrt(Math.Max(recall * (1 - recall), 0) / ((double)K * Queries));
+    internal double Margin(double recall) => MarginFor(recall, K, Queries);
+
+    /// <summary><see cref="Margin"/> for a profile of <paramref name="queries"/> queries at <paramref name="k"/>.</summary>
+    internal static double MarginFor(double recall, int k, int queries) => 1.645 * Math.Sqrt(Math.Max(recall * (1 - recall), 0) / ((double)k * queries));
 
     // Concrete parameters per frontier point for the last k asked: budgeted and tuned searches reuse them instead of
     // allocating per query. Entries are immutable objects, so a reader sees a whole (k, parameters) pair; a race only

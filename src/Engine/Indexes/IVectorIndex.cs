@@ -125,7 +125,11 @@ public interface IVectorIndex : IVectorIndexReader, IDisposable
 /// <param name="Pq">Options used when the spec has PQ/OPQ codes.</param>
 /// <param name="Ids">Ids of the rows (default 0..N−1).</param>
 /// <param name="Threads">Threads for assignment and encoding (0 = all cores); overrides the per-family options' own.</param>
-public sealed record VectorIndexBuildOptions(IvfBuildOptions? Ivf = null, PqBuildOptions? Pq = null, long[]? Ids = null, int? Threads = null);
+public sealed record VectorIndexBuildOptions(IvfBuildOptions? Ivf = null, PqBuildOptions? Pq = null, long[]? Ids = null, int? Threads = null)
+{
+    /// <summary>Rotations and coarse centroids shared with other builds over the same rows (see <see cref="TrainingCache"/>); null = none.</summary>
+    public TrainingCache? Cache { get; init; }
+}
 
 /// <summary>The factory of every index: one spec grammar (<see cref="IndexSpec"/>), one file loader.</summary>
 public static class VectorIndex
@@ -163,6 +167,7 @@ public static class VectorIndex
             pq = o.Pq ?? new PqBuildOptions();
         }
         if (o.Threads is { } t) pq = pq with { Threads = t };
+        if (o.Cache is not null) pq = pq with { Cache = o.Cache };
         return pq;
     }
 

@@ -65,6 +65,15 @@ public sealed record ProfileOptions
     public Action<string>? Trace { get; init; }
 
     /// <summary>
+    /// With <see cref="RefineNProbes"/>: after the sweep, each series also measures those nprobes that lie between the
+    /// first point reaching this recall (its sampling margin allowed for) and the point before it.
+    /// </summary>
+    public double? RefineTarget { get; init; }
+
+    /// <summary>A finer nprobe ladder for <see cref="RefineTarget"/> (e.g. <see cref="IndexProfiler.Ladder"/> with 4 steps per doubling).</summary>
+    public IReadOnlyList<int>? RefineNProbes { get; init; }
+
+    /// <summary>
     /// When set, only the grid lines it accepts are measured (given each line's stored parameters, nprobe unset): a
     /// caller that knows which series can matter (the tuner's final profile) skips the rest of the grid.
     /// </summary>
@@ -188,30 +197,54 @@ internal static class IndexProfiler
                 if (done[s]) continue;
                 if (step >= line.NProbes.Count) { done[s] = true; continue; }
                 int nprobe = line.NProbes[step];
-                var run = line.Run with { NProbe = nprobe };
-                long t0 = Stopwatch.GetTimestamp();
-                index.SearchBatch(queries, kq, ids, scores, run, null, 1, out var stats);
-                double micros = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq;
-                seconds[s] += micros * nq / 1e6;
-                long hits = 0;
-                for (int i = 0; i < nq; i++)
-                    foreach (long id in Others(ids.AsSpan(i * kq, kq), queryIds[i], k))
-                        if (truth[i].Contains(id)) hits++;
-                var stored = line.Stored with { NProbe = nprobe };
-                var point = new ProfilePoint(stored, stats.FlopsPerQuery, micros, truthTotal == 0 ? 1 : (double)hits / truthTotal);
-                measured.Add((point, run));
+                var (point, hits) = MeasurePoint(s, nprobe);
                 if (o.StopAtRecall is double stop && hits >= stop * truthTotal)
                 {
-                    flopsBound = Math.Min(flopsBound, FlopsBoundFactor * stats.FlopsPerQuery);
+                    flopsBound = Math.Min(flopsBound, FlopsBoundFactor * point.FlopsPerQuery);
                     done[s] = true;
                 }
-                else if ((o.StopWhenSaturated && (hits == truthTotal || hits <= HitsOneDoublingBack(history[s], nprobe))) || stats.FlopsPerQuery > flopsBound)
+                else if ((o.StopWhenSaturated && (hits == truthTotal || hits <= HitsOneDoublingBack(history[s], nprobe))) || point.FlopsPerQuery > flopsBound)
                     done[s] = true;
                 history[s].Add((nprobe, hits));
                 if (done[s] && o.Trace is { } trace)
                     trace($"profile:   scan {line.Run.ScanDim} shortlist {line.Stored.Shortlist} rerank [{string.Join(",", line.Stored.Rerank ?? [])}]: " +
-                        $"{step + 1} points up to nprobe {nprobe} (recall {point.Recall:F3}, {micros:F0} us) {seconds[s]:F2} s");
+                        $"{step + 1} points up to nprobe {nprobe} (recall {point.Recall:F3}, {point.MicrosPerQuery:F0} us) {seconds[s]:F2} s");
             }
+
+        // Refinement: where a series first reaches the refine target (its recall minus the sampling margin clearing it),
+        // the finer ladder's nprobes between that point and the one before are measured too, so the point a target
+        // picks probes barely more lists than it needs — at the cost of a point or two per series, not a finer ladder
+        // over the whole sweep.
+        if (o.RefineTarget is double refine && o.RefineNProbes is { } fine)
+        {
+            int before = measured.Count;
+            for (int s = 0; s < lines.Count; s++)
+            {
+                var h = history[s];
+                int j = h.FindIndex(x => Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq));
+                if (j <= 0) continue;
+                foreach (int np in fine)
+                    if (np > h[j - 1].NProbe && np < h[j].NProbe) MeasurePoint(s, np);
+            }
+            o.Trace?.Invoke($"profile: refined near {refine}: {measured.Count - before} points");
+        }
+
+        (ProfilePoint Point, long Hits) MeasurePoint(int s, int nprobe)
+        {
+            var line = lines[s];
+            var run = line.Run with { NProbe = nprobe };
+            long t0 = Stopwatch.GetTimestamp();
+            index.SearchBatch(queries, kq, ids, scores, run, null, 1, out var stats);
+            double micros = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq;
+            seconds[s] += micros * nq / 1e6;
+            long hits = 0;
+            for (int i = 0; i < nq; i++)
+                foreach (long id in Others(ids.AsSpan(i * kq, kq), queryIds[i], k))
+                    if (truth[i].Contains(id)) hits++;
+            var point = new ProfilePoint(line.Stored with { NProbe = nprobe }, stats.FlopsPerQuery, micros, truthTotal == 0 ? 1 : (double)hits / truthTotal);
+            measured.Add((point, run));
+            return (point, hits);
+        }
 
         o.Trace?.Invoke($"profile: pass 1, {lines.Count} series, {measured.Count} points {Stopwatch.GetElapsedTime(traceStart).TotalSeconds:F2} s");
         traceStart = Stopwatch.GetTimestamp();
@@ -231,6 +264,10 @@ internal static class IndexProfiler
         return new ComputeProfile(points, k, nq, index.Count);
     }
 
+    /// <summary>Whether a measured recall reaches <paramref name="target"/> the way <see cref="ComputeProfile"/> decides it (minus its sampling margin).</summary>
+    private static bool Reaches(double recall, double target, int k, int queries) =>
+        recall - ComputeProfile.MarginFor(recall, k, queries) >= target || recall >= 1;
+
     /// <summary>Hits of the latest point probing at most half of <paramref name="nprobe"/> lists; −1 when there is none.</summary>
     private static long HitsOneDoublingBack(List<(int NProbe, long Hits)> history, int nprobe)
     {
@@ -241,9 +278,11 @@ internal static class IndexProfiler
 
     /// <summary>
     /// How far past the FLOPs of a point that reaches a bounded profile's stop recall another series may go (see
-    /// <see cref="Measure"/>): twice, as time per FLOP differs between a series' scan and rerank shares.
+    /// <see cref="Measure"/>): every point with more FLOPs and less recall than that one is off the FLOPs frontier; the
+    /// 50% allow for time per FLOP differing between series (sequential scans vs random rerank reads), since targets
+    /// use the time frontier.
     /// </summary>
-    internal const double FlopsBoundFactor = 2;
+    internal const double FlopsBoundFactor = 1.5;
 
     /// <summary>
     /// Exact top-<paramref name="kq"/> ids of every query over the live vectors, read once in chunks through

@@ -110,7 +110,8 @@ public static class IndexTuner
         // a profile slow, and a search asking for more than the profile measured runs its best point.
         var profile = index.Profile(ProfileFor(index, o, near) with
         {
-            HeldOutQueries = FinalProfileQueries, NProbes = IndexProfiler.Ladder(index.NList, FinalLadderSteps),
+            HeldOutQueries = FinalProfileQueries, NProbes = IndexProfiler.Ladder(index.NList, 2),
+            RefineTarget = o.TargetRecall, RefineNProbes = IndexProfiler.Ladder(index.NList, FinalLadderSteps),
             StopAtRecall = Math.Min(1, o.TargetRecall + FinalProfileHeadroom), Truth = truth,
         });
         profile.TunedRecall = o.TargetRecall;
@@ -148,7 +149,9 @@ public static class IndexTuner
         using var sample = new VectorSet(D, ns);
         for (int i = 0; i < ns; i++) sample.Add(vectors.Row((int)((long)i * vectors.Count / ns)));
 
-        var (raw, rotated) = PrefixRecalls(sample, metric, o);
+        // Every candidate learns the same rotation from the sample, and some share a coarse quantizer: once each.
+        var cache = new TrainingCache();
+        var (raw, rotated) = PrefixRecalls(sample, metric, o, cache);
         // Rotate only when it clearly helps (5 points of prefix recall): the rotation costs D² multiply-adds per query,
         // and a small gain in prefix ranking rarely pays for that.
         bool rotate = rotated > raw + 0.05;
@@ -167,7 +170,7 @@ public static class IndexTuner
             foreach (var spec in Candidates(D, ns, rotate, o.K))
             {
                 if (built.Count >= 2 && OverTime()) break;
-                built.Add(Measure(spec, sample, metric, o, truth));
+                built.Add(Measure(spec, sample, metric, o, truth, cache));
             }
             TimeRoundRobin(built, Enumerable.Range(0, built.Count).ToArray(), sample, o);
             best = Best(built.Select(b => b.Candidate));
@@ -181,7 +184,7 @@ public static class IndexTuner
                 {
                     int nl = NListFor(ns, D, f);
                     if (nl == structure.NList) continue;
-                    built.Add(Measure(structure with { NList = nl }, sample, metric, o, truth));
+                    built.Add(Measure(structure with { NList = nl }, sample, metric, o, truth, cache));
                 }
                 var contest = Enumerable.Range(0, built.Count).Where(i => built[i].Candidate.Spec with { NList = structure.NList } == structure).ToArray();
                 TimeRoundRobin(built, contest, sample, o);
@@ -272,9 +275,10 @@ public static class IndexTuner
     internal const double FinalProfileHeadroom = 0.02;
 
     /// <summary>
-    /// nprobe steps per doubling in the final profile: four, so the point a target picks probes at most ~19% more lists
-    /// than it needs (the candidates' powers of two only have to rank structures). The bounded profile keeps the cost of
-    /// the extra points small.
+    /// nprobe steps per doubling where the final profile's series reach the target: four, so the point a target picks
+    /// probes at most ~19% more lists than it needs. The sweep itself takes two (√2) steps; only the step where a series
+    /// reaches the target is refined (<see cref="ProfileOptions.RefineTarget"/>). The candidates' powers of two only have
+    /// to rank structures.
     /// </summary>
     private const int FinalLadderSteps = 4;
 
@@ -295,6 +299,9 @@ public static class IndexTuner
 
     private static int RoundDown(int v, int step) => Math.Max(step, v / step * step);
 
+    /// <summary>Rows every rotation is learned from (the prefix-recall test's and every build's: one matrix per sample).</summary>
+    private const int RotationSampleRows = 25_000;
+
     /// <summary>
     /// Candidates' builds are quick (k-means 10 iterations on 32 points per list; PQ 8 iterations on 10,000 rows;
     /// rotations on 25,000): tuning time counts as build time, and a coarse quantizer trained longer mostly moves where
@@ -303,14 +310,14 @@ public static class IndexTuner
     /// +0.005 recall@10 on debian-minilm and +0.01–0.02 on the built-in synthetic set over the quick build, and was as
     /// good as faiss-style 256 points per list on both (bench/RESULTS.md), for a fraction of the latter's build time.
     /// </summary>
-    private static VectorIndexBuildOptions BuildOptions(TunerOptions o, long[]? ids, bool final = false)
+    private static VectorIndexBuildOptions BuildOptions(TunerOptions o, long[]? ids, bool final = false, TrainingCache? cache = null)
     {
         var kmeans = final ? new KMeansOptions(MaxIterations: 20, PointsPerCentroid: 64, Seed: o.Seed)
             : new KMeansOptions(MaxIterations: 10, PointsPerCentroid: 32, Seed: o.Seed);
         return new(
-            new IvfBuildOptions(kmeans, RotationSample: 25_000, Threads: o.Threads),
-            new PqBuildOptions(kmeans, PqIterations: 8, TrainingSample: 10_000, Threads: o.Threads, RotationSample: 25_000),
-            ids, o.Threads == 0 ? null : o.Threads);
+            new IvfBuildOptions(kmeans, RotationSample: RotationSampleRows, Threads: o.Threads),
+            new PqBuildOptions(kmeans, PqIterations: 8, TrainingSample: 10_000, Threads: o.Threads, RotationSample: RotationSampleRows),
+            ids, o.Threads == 0 ? null : o.Threads) { Cache = cache };
     }
 
     /// <summary>
@@ -416,10 +423,10 @@ public static class IndexTuner
 
     /// <summary>Builds and profiles one candidate on the sample; the index stays alive for <see cref="TimeRoundRobin"/>.</summary>
     private static (IVectorIndex Index, TunerCandidate Candidate, bool Reached) Measure(IndexSpec spec, VectorSet sample, Metric metric, TunerOptions o,
-        ProfileTruth truth)
+        ProfileTruth truth, TrainingCache cache)
     {
         var sw = Stopwatch.StartNew();
-        var index = VectorIndex.Build(sample, spec, metric, BuildOptions(o, null));
+        var index = VectorIndex.Build(sample, spec, metric, BuildOptions(o, null, cache: cache));
         o.Trace?.Invoke($"tuner: built {spec} on {sample.Count} rows in {sw.Elapsed.TotalSeconds:F2} s");
         try
         {
@@ -474,7 +481,7 @@ public static class IndexTuner
     }
 
     /// <summary>recall@k of exact D/4-prefix search against full-D exact search on the sample, raw and rotated.</summary>
-    private static (double Raw, double Rotated) PrefixRecalls(VectorSet sample, Metric metric, TunerOptions o)
+    private static (double Raw, double Rotated) PrefixRecalls(VectorSet sample, Metric metric, TunerOptions o, TrainingCache cache)
     {
         int D = sample.Dimension, d = Math.Max(1, D / 4), k = o.K;
         int nq = Math.Min(200, sample.Count / 10);
@@ -503,7 +510,7 @@ public static class IndexTuner
         }
         double raw = Recall(sample, queries);
         if (D < 8) return (raw, raw);
-        var rotation = RotationTransform.Learn(sample, 20_000);
+        var rotation = cache.Rotation(sample, RotationSampleRows, () => RotationTransform.Learn(sample, RotationSampleRows));
         using var rotatedSet = rotation.Apply(sample);
         var rq = new float[queries.Length];
         rotation.ApplyBatch(queries, rq);

@@ -18,7 +18,11 @@ namespace Adanns.Engine.Indexes;
 /// <param name="Device">One knob for the GPU: k-means training runs there (unless <see cref="KMeans"/> names a device itself)
 /// and the built index's <see cref="PqIndex.Device"/> is set to it. Default: the SIMD CPU path.</param>
 public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Opq = null, int PqIterations = 20, int TrainingSample = 50_000, int Threads = 0,
-    int RotationSample = 100_000, int? ScanStoreDims = null, Adanns.Kernels.Gpu.ComputeDevice Device = Adanns.Kernels.Gpu.ComputeDevice.Cpu);
+    int RotationSample = 100_000, int? ScanStoreDims = null, Adanns.Kernels.Gpu.ComputeDevice Device = Adanns.Kernels.Gpu.ComputeDevice.Cpu)
+{
+    /// <summary>Rotations and coarse centroids shared with other builds over the same rows (see <see cref="TrainingCache"/>); null = none.</summary>
+    public TrainingCache? Cache { get; init; }
+}
 
 /// <summary>What the inverted lists of the IVF pipeline (<see cref="PqIndex"/>) hold and scan.</summary>
 public enum ListCodec
@@ -400,7 +404,8 @@ public sealed partial class PqIndex : IVectorIndex
         if (spec.Rotate)
         {
             progress?.Report(new IvfBuildProgress("rotation", 0));
-            rotation = RotationTransform.Learn(sample, o.RotationSample);
+            rotation = o.Cache is { } cache ? cache.Rotation(sample, o.RotationSample, () => RotationTransform.Learn(sample, o.RotationSample))
+                : RotationTransform.Learn(sample, o.RotationSample);
             progress?.Report(new IvfBuildProgress("rotation", 1));
         }
 
@@ -434,7 +439,9 @@ public sealed partial class PqIndex : IVectorIndex
         {
             var kmProgress = progress is null ? null : new Progress<KMeansProgress>(p =>
                 progress.Report(new IvfBuildProgress("kmeans", p.MaxIterations == 0 ? 1 : (double)p.Iteration / p.MaxIterations, $"{p.Phase} cost={p.Cost:G5}")));
-            coarse = KMeans.Train(train, dc, spec.NList, metric == Metric.Cosine, kmOptions, kmProgress, cancellationToken).Centroids;
+            float[] TrainCoarse() => KMeans.Train(train, dc, spec.NList, metric == Metric.Cosine, kmOptions, kmProgress, cancellationToken).Centroids;
+            coarse = o.Cache is { } cache ? cache.Coarse(sample, rotation, n, dc, spec.NList, metric == Metric.Cosine, kmOptions with { Threads = 0 }, TrainCoarse)
+                : TrainCoarse();
             var pts = train.ToArray(dc, normalize: metric == Metric.Cosine);
             KMeans.Assign(pts, n, dc, coarse, spec.NList, metric == Metric.Cosine, kmOptions.Threads, assign);
         }
