@@ -11,7 +11,10 @@ namespace Adanns.Server.Tests;
 /// Error mapping by type only (issue 20), through the server's interceptor: an engine error keeps its code and message;
 /// any other exception — an argument exception thrown inside the engine (a kernel precondition) included — is INTERNAL
 /// with a correlation id that the trailer, the message and the server's log line share, and no exception text leaks.
+/// Runs alone: its <see cref="ServerMetrics"/> creates and disposes an "Adanns.Server" meter, which empties the shared
+/// server's scrape if it happens meanwhile (see <see cref="LifecycleCollection"/>).
 /// </summary>
+[Collection(LifecycleCollection.Name)]
 public sealed class ErrorMappingTests
 {
     private const string Method = "/adanns.v1.Search/Search";
