@@ -74,4 +74,82 @@ public class IndexSnapshotTests : CollectionTestBase
             Assert.DoesNotContain(probe, h => !live.ContainsKey(h.Id.Number));
         }
     }
+
+    [Fact]
+    public async Task AnOlderIvfCollectionsSnapshotLoads_AndKeepsNoSecondCopyOfItsVectors()
+    {
+        // A collection trained by an older version held an IVF index file (format 1.0–1.3: every row's id and full
+        // vector in its list). Such a snapshot must still load, and the collection then keeps codes only.
+        const int D = 16, N = 1200;
+        var data = Vectors(N, D, 31);
+        var options = new DatabaseOptions { CheckpointInterval = TimeSpan.FromHours(1), CheckpointOnDispose = false, BackgroundMaintenance = false };
+        string file;
+        using (var db = AdannsDatabase.Open(Dir, options))
+        {
+            var c = db.CreateCollection(new CollectionConfig("old", D, Metric.L2, "IVF8") { TrainThreshold = 1000 });
+            await c.UpsertAsync(Enumerable.Range(0, N).Select(i => new VectorRecord((ulong)i, data[i])).ToList());
+            Assert.True(await c.WaitForIndexAsync());
+            await c.CheckpointAsync();
+            file = Directory.GetFiles(c.DirectoryPath, "index-*.pqx").Single();
+        }
+
+        // The snapshot's ids are the records' store keys, in write order: rewrite it in the IVF 1.0 format the older
+        // collections wrote (under the name the manifest holds), row i of the batch under the i-th key, lists by i mod 8.
+        long[] keys;
+        using (var zeros = new VectorSet(D, 1))
+        using (var pq = PqIndex.Load(file, new RowSource(zeros)))
+        {
+            keys = Enumerable.Range(0, 100 * N).Select(k => (long)k).Where(pq.Contains).ToArray();
+            Assert.Equal(N, keys.Length);
+        }
+        Persistence.SectionFile.Write(file, "ADNSIVF\u001A"u8, 1, 0, w =>
+        {
+            w.Section("META", b =>
+            {
+                b.Write(D);
+                b.Write((byte)Metric.L2);
+                b.Write(8);
+                b.Write(D);
+                b.Write(D);
+                b.Write(keys[^1] + 1);
+                var spec = System.Text.Encoding.UTF8.GetBytes("IVF8");
+                b.Write(spec.Length);
+                b.Write(spec);
+            });
+            w.Section("CENT", b =>
+            {
+                for (int l = 0; l < 8; l++)
+                    foreach (float v in data[l]) b.Write(v);
+            });
+            for (int l = 0; l < 8; l++)
+            {
+                int list = l;
+                w.Section("LIST", b =>
+                {
+                    b.Write(list);
+                    b.Write(Enumerable.Range(0, N).Count(i => i % 8 == list));
+                    for (int i = list; i < N; i += 8)
+                    {
+                        b.Write(keys[i]);
+                        foreach (float v in data[i]) b.Write(v);
+                    }
+                });
+            }
+        });
+
+        using (var db = AdannsDatabase.Open(Dir, options))
+        {
+            var c = db.GetCollection("old"); // opening checks the index holds exactly the live records
+            Assert.Equal(N, c.Count);
+            Assert.True(c.GetStats().IndexTrained);
+            var mem = c.GetMemory();
+            Assert.Equal(0, mem.RerankBytesPerVector); // the file's rows were dropped: the record store holds the only copy
+            var all = new SearchParams { NProbe = 8 };
+            for (int i = 0; i < N; i += 7)
+            {
+                var hit = c.Search(data[i], 1, all);
+                Assert.True(hit.Length == 1 && hit[0].Id.Number == (ulong)i, $"record {i} not found by its own vector in the older snapshot");
+            }
+        }
+    }
 }
