@@ -19,7 +19,8 @@ public class RaBitQuantizerTests
     /// <summary>
     /// Over 1,000 data vectors × 20 queries (two centres): the mean of (estimate − truth)/(‖r‖‖q − c‖) is within 4 standard
     /// errors of 0, the bound holds for at least the stated fraction, and the error shrinks with bits.
-    /// Observed bound coverage (fixed seeds): 1-bit d=128 ≈ 0.99, d=64 ≈ 0.99; 4-bit ≈ 0.99 (see the floor below).
+    /// Observed bound coverage (fixed seeds, one query table per query): 1-bit d=128 94.8%, d=384 95.0%; 2-bit d=64 95.2%;
+    /// 4-bit d=130 97.4% (floor 93% below).
     /// </summary>
     [Theory]
     [InlineData(128, 1, false)]
