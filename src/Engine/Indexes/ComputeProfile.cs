@@ -122,14 +122,17 @@ public sealed class ComputeProfile
     internal const double TimeTolerance = 0.10;
 
     /// <summary>
-    /// The sampling error of a frontier point's recall: its one-sided 95% margin, 1.645·√(r(1−r)/n) over the n = k·queries
-    /// neighbours the profile checked (an upper bound, taken at r = 1/2 is too loose; at the target itself it is what
-    /// decides whether a point "reaches" it).
+    /// The sampling error of a frontier point's recall: its one-sided 95% margin, 1.645·√(2·r(1−r)/n) over the n =
+    /// k·queries neighbours the profile checked (an upper bound, taken at r = 1/2 is too loose; at the target itself it
+    /// is what decides whether a point "reaches" it). The 2 is for two samples: the profile's estimate and the recall a
+    /// user then measures on a query set of the same size both carry a sampling error, so the difference between the
+    /// two is √2 times either's — with the one-sample margin, a point chosen at the edge would miss the target on about
+    /// one new 1,000-query set in eight, not one in twenty.
     /// </summary>
     internal double Margin(double recall) => MarginFor(recall, K, Queries);
 
     /// <summary><see cref="Margin"/> for a profile of <paramref name="queries"/> queries at <paramref name="k"/>.</summary>
-    internal static double MarginFor(double recall, int k, int queries) => 1.645 * Math.Sqrt(Math.Max(recall * (1 - recall), 0) / ((double)k * queries));
+    internal static double MarginFor(double recall, int k, int queries) => 1.645 * Math.Sqrt(2 * Math.Max(recall * (1 - recall), 0) / ((double)k * queries));
 
     // Concrete parameters per frontier point for the last k asked: budgeted and tuned searches reuse them instead of
     // allocating per query. Entries are immutable objects, so a reader sees a whole (k, parameters) pair; a race only

@@ -269,7 +269,7 @@ public static class IndexTuner
 
     /// <summary>
     /// How far above the tuned target the final profile keeps raising nprobe (see <see cref="ProfileTuned"/>): a point
-    /// reaches a target when its recall minus its 95% sampling margin clears it (about 0.0035 at 0.95 on 1,000 queries ×
+    /// reaches a target when its recall minus its 95% sampling margin clears it (about 0.005 at 0.95 on 1,000 queries ×
     /// k = 10), so the series must pass target + margin by a ladder step or two, not more.
     /// </summary>
     internal const double FinalProfileHeadroom = 0.02;
@@ -431,7 +431,7 @@ public static class IndexTuner
         try
         {
             // Only the cheapest point reaching the target matters here: a series stops once it clears the target by more
-            // than the 200-query sampling margin (about 0.008 at 0.95), before its widest and slowest probes.
+            // than the 200-query sampling margin (about 0.011 at 0.95), before its widest and slowest probes.
             var profile = index.Profile(ProfileFor(index, o) with { StopAtRecall = Math.Min(1, o.TargetRecall + 0.02), Truth = truth });
             int i = profile.CheapestReachingIndex(o.TargetRecall, null, null, out bool reached);
             var point = profile.Points[i];
