@@ -140,7 +140,10 @@ public sealed class AuthOptions
     /// </summary>
     public bool MetricsCollectionNames { get; set; } = true;
 
-    /// <summary>True when at least one key is configured: every RPC (but health) and <c>/metrics</c> then need one.</summary>
+    /// <summary>
+    /// True when at least one key is configured: <c>/metrics</c> then needs one. RPCs (but health) need the read-write or
+    /// read-only key once either is configured; a metrics key alone guards only <c>/metrics</c>.
+    /// </summary>
     public bool Enabled => !string.IsNullOrEmpty(ReadWriteKey) || !string.IsNullOrEmpty(ReadOnlyKey) || !string.IsNullOrEmpty(MetricsKey);
 }
 
