@@ -147,36 +147,50 @@ public sealed partial class PqIndex
     {
         int count = list.Count, d = q.Length;
         bool needNorms = Metric != Metric.InnerProduct;
-        var sq = ScanQuantizer;
         var dots = s.Dists(ScanChunk);
         var norms = needNorms ? s.Norms(ScanChunk) : default;
         for (int r0 = 0; r0 < count; r0 += ScanChunk)
         {
             int n = Math.Min(ScanChunk, count - r0);
-            int nb = (n + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
-            long at = (long)(r0 / InterleavedKernels.BlockRows) * list.Tiles.BlockStride;
-            var dm = dots[..(nb * InterleavedKernels.BlockRows)];
-            var nm = needNorms ? norms[..dm.Length] : default;
-            if (sq is null)
-            {
-                InterleavedKernels.Dot(q, list.Floats[(int)at..], list.Tiles, nb, dm, nm);
-            }
-            else if (needNorms)
-            {
-                InterleavedKernels.DotU8(q, sq.Lo, sq.Step, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, nm);
-            }
-            else
-            {
-                InterleavedKernels.DotU8(q, default, default, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, default);
-                TensorPrimitives.Add(dm, offset, dm);
-            }
-            var keys = dm[..n];
-            RerankKey.ToKeys(keys, needNorms ? nm[..n] : default, Metric);
+            var keys = ScoreChunk(list, r0, n, q, q, offset, needNorms, dots, norms);
             PushLive(ref heap, keys, list.Slots.AsSpan(r0, n));
         }
     }
 
     /// <summary>Offers (key, slot) of the live rows (slot ≥ 0) to the heap.</summary>
+    /// <summary>
+    /// Keys of rows [<paramref name="r0"/>, <paramref name="r0"/> + <paramref name="n"/>) of a float / SQ8 list, by the
+    /// scan's one rule: float rows dot <paramref name="q"/>; 8-bit codes dot <paramref name="q"/> through the
+    /// quantizer's ranges when norms are needed (L2, cosine), else dot the pre-scaled <paramref name="scaled"/> and add
+    /// <paramref name="offset"/> (inner product: q·x̂ = Σ (q_j·step_j)·code_j + Σ q_j·lo_j); then keys as the metric ranks
+    /// them. The single and the batch scans share it.
+    /// </summary>
+    private Span<float> ScoreChunk(PqList list, int r0, int n, ReadOnlySpan<float> q, ReadOnlySpan<float> scaled, float offset, bool needNorms,
+        Span<float> dots, Span<float> norms)
+    {
+        var sq = ScanQuantizer;
+        int nb = (n + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
+        long at = (long)(r0 / InterleavedKernels.BlockRows) * list.Tiles.BlockStride;
+        var dm = dots[..(nb * InterleavedKernels.BlockRows)];
+        var nm = needNorms ? norms[..dm.Length] : default;
+        if (sq is null)
+        {
+            InterleavedKernels.Dot(q, list.Floats[(int)at..], list.Tiles, nb, dm, nm);
+        }
+        else if (needNorms)
+        {
+            InterleavedKernels.DotU8(q, sq.Lo, sq.Step, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, nm);
+        }
+        else
+        {
+            InterleavedKernels.DotU8(scaled, default, default, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, default);
+            TensorPrimitives.Add(dm, offset, dm);
+        }
+        var keys = dm[..n];
+        RerankKey.ToKeys(keys, needNorms ? nm[..n] : default, Metric);
+        return keys;
+    }
+
     private static void PushLive(ref TopKHeap heap, ReadOnlySpan<float> keys, ReadOnlySpan<int> slots)
     {
         float threshold = heap.Threshold;

@@ -124,18 +124,9 @@ public sealed partial class PqIndex
                         break;
                     }
                 case "tune":
-                    {
-                        double t = r.Double("tuned recall");
-                        if (!(t > 0 && t <= 1)) throw file.Fail(offset, $"section \"tune\": tuned recall {t} is not in (0, 1].");
-                        tunedRecall = t;
-                        break;
-                    }
                 case "PROF":
-                    {
-                        var m = meta ?? throw file.Fail(offset, "PROF section before META.");
-                        profile = ComputeProfile.Read(ref r, file, offset, m.D, m.NList);
-                        break;
-                    }
+                    ReadTuning(tag, ref r, file, offset, meta is { } known ? (known.D, known.NList) : null, ref tunedRecall, ref profile);
+                    break;
                 default:
                     file.SkipUnknown(tag, offset); // an optional section from a newer minor version is skipped
                     break;

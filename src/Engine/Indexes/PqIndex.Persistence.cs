@@ -532,18 +532,9 @@ public sealed partial class PqIndex
                         break;
                     }
                 case "tune":
-                    {
-                        double t = r.Double("tuned recall");
-                        if (!(t > 0 && t <= 1)) throw file.Fail(offset, $"section \"tune\": tuned recall {t} is not in (0, 1].");
-                        tunedRecall = t;
-                        break;
-                    }
                 case "PROF":
-                    {
-                        var m = meta ?? throw file.Fail(offset, "PROF section before META.");
-                        profile = ComputeProfile.Read(ref r, file, offset, m.D, m.NList);
-                        break;
-                    }
+                    ReadTuning(tag, ref r, file, offset, meta is { } known ? (known.D, known.NList) : null, ref tunedRecall, ref profile);
+                    break;
                 default:
                     file.SkipUnknown(tag, offset); // an optional section from a newer minor version is skipped
                     break;
@@ -577,6 +568,24 @@ public sealed partial class PqIndex
     }
 
     /// <summary>The empty index the sections read so far describe, once they agree with the spec.</summary>
+    /// <summary>
+    /// The sections every file of the pipeline (and the IVF files before it) may carry after its lists: "tune" (the
+    /// tuned recall target) and "PROF" (the compute profile, which needs the META section's dimension and list count).
+    /// </summary>
+    private static void ReadTuning(string tag, ref PayloadReader r, SectionReader file, long offset, (int D, int NList)? meta,
+        ref double? tunedRecall, ref ComputeProfile? profile)
+    {
+        if (tag == "tune")
+        {
+            double t = r.Double("tuned recall");
+            if (!(t > 0 && t <= 1)) throw file.Fail(offset, $"section \"tune\": tuned recall {t} is not in (0, 1].");
+            tunedRecall = t;
+            return;
+        }
+        var m = meta ?? throw file.Fail(offset, "PROF section before META.");
+        profile = ComputeProfile.Read(ref r, file, offset, m.D, m.NList);
+    }
+
     private static PqIndex NewLoadedChecked(SectionReader file, long offset,
         (int D, Metric Metric, int NList, int Dc, int Dq, int M, long NextId, IndexSpec Spec) m, RotationTransform? rotation, float[]? coarse,
         RotationTransform? opq, ProductQuantizer? pq, float[]? resid, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq, RaBitQuantizer? rq,

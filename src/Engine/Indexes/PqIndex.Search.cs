@@ -476,25 +476,7 @@ public sealed partial class PqIndex
                 for (int r0 = 0; r0 < count; r0 += ScanChunk)
                 {
                     int n = Math.Min(ScanChunk, count - r0);
-                    int nb = (n + InterleavedKernels.BlockRows - 1) / InterleavedKernels.BlockRows;
-                    long at = (long)(r0 / InterleavedKernels.BlockRows) * list.Tiles.BlockStride;
-                    var dm = dots[..(nb * InterleavedKernels.BlockRows)];
-                    var nm = needNorms ? norms[..dm.Length] : default;
-                    if (sq is null)
-                    {
-                        InterleavedKernels.Dot(qd, list.Floats[(int)at..], list.Tiles, nb, dm, nm);
-                    }
-                    else if (needNorms)
-                    {
-                        InterleavedKernels.DotU8(qd, sq.Lo, sq.Step, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, nm);
-                    }
-                    else
-                    {
-                        InterleavedKernels.DotU8(scaled, default, default, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, default);
-                        TensorPrimitives.Add(dm, offset, dm);
-                    }
-                    var keys = dm[..n];
-                    RerankKey.ToKeys(keys, needNorms ? nm[..n] : default, Metric);
+                    var keys = ScoreChunk(list, r0, n, qd, scaled, offset, needNorms, dots, norms);
                     var slots = list.Slots.AsSpan(r0, n);
                     float threshold = shortlist.Threshold;
                     for (int j = 0; j < n; j++)
