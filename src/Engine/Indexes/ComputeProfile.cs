@@ -131,6 +131,13 @@ public sealed class ComputeProfile
     /// </summary>
     internal double Margin(double recall) => MarginFor(recall, K, Queries);
 
+    /// <summary>
+    /// Whether a recall measured on <paramref name="queries"/> queries at <paramref name="k"/> reaches
+    /// <paramref name="target"/>: minus its sampling margin it clears the target (or it is 1, with no error left).
+    /// </summary>
+    internal static bool Reaches(double recall, double target, int k, int queries) =>
+        recall - MarginFor(recall, k, queries) >= target || recall >= 1;
+
     /// <summary><see cref="Margin"/> for a profile of <paramref name="queries"/> queries at <paramref name="k"/>.</summary>
     internal static double MarginFor(double recall, int k, int queries) => 1.645 * Math.Sqrt(2 * Math.Max(recall * (1 - recall), 0) / ((double)k * queries));
 
@@ -197,7 +204,7 @@ public sealed class ComputeProfile
         // between runs (load, turbo), FLOPs do not, so close calls come out the same every time.
         // "Reaches" allows for the sampling error of the measured recall: the point's recall minus its 95% margin must
         // clear the target, so a target is met on new queries from the same distribution 19 times in 20, not 1 in 2.
-        bool Eligible(ProfilePoint p) => (p.Recall - Margin(p.Recall) >= target || p.Recall >= 1)
+        bool Eligible(ProfilePoint p) => Reaches(p.Recall, target, K, Queries)
             && p.FlopsPerQuery <= (maxFlops ?? double.PositiveInfinity) && p.MicrosPerQuery <= (maxMicros ?? double.PositiveInfinity);
         int chosen = -1;
         for (int i = 0; i < Points.Count; i++)

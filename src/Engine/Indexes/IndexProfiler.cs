@@ -221,7 +221,7 @@ internal static class IndexProfiler
             for (int s = 0; s < lines.Count; s++)
             {
                 var h = history[s];
-                int j = h.FindIndex(x => Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq));
+                int j = h.FindIndex(x => ComputeProfile.Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq));
                 if (j <= 0) continue;
                 foreach (int np in fine)
                     if (np > h[j - 1].NProbe && np < h[j].NProbe) MeasurePoint(s, np);
@@ -263,10 +263,6 @@ internal static class IndexProfiler
         o.Trace?.Invoke($"profile: pass 2, {points.Count} frontier points {Stopwatch.GetElapsedTime(traceStart).TotalSeconds:F2} s");
         return new ComputeProfile(points, k, nq, index.Count);
     }
-
-    /// <summary>Whether a measured recall reaches <paramref name="target"/> the way <see cref="ComputeProfile"/> decides it (minus its sampling margin).</summary>
-    private static bool Reaches(double recall, double target, int k, int queries) =>
-        recall - ComputeProfile.MarginFor(recall, k, queries) >= target || recall >= 1;
 
     /// <summary>Hits of the latest point probing at most half of <paramref name="nprobe"/> lists; −1 when there is none.</summary>
     private static long HitsOneDoublingBack(List<(int NProbe, long Hits)> history, int nprobe)
@@ -401,7 +397,7 @@ internal static class IndexProfiler
     }
 
     /// <summary>A seeded sample of live ids, independent of any map's enumeration order (<paramref name="sorted"/> ascending).</summary>
-    private static long[] SampleIds(long[] sorted, int n, int seed)
+    internal static long[] SampleIds(long[] sorted, int n, int seed)
     {
         var all = (long[])sorted.Clone();
         var rng = new Random(seed);

@@ -387,20 +387,17 @@ public static class IndexTuner
         else
         {
             nq = Math.Min(wanted, set.Count);
-            var rows = new int[set.Count];
-            for (int i = 0; i < rows.Length; i++) rows[i] = i;
-            var rng = new Random(o.Seed);
-            for (int i = 0; i < nq; i++)
-            {
-                int j = rng.Next(i, rows.Length);
-                (rows[i], rows[j]) = (rows[j], rows[i]);
-            }
+            // The profiler's own seeded draw, over row numbers.
+            var all = new long[set.Count];
+            for (int i = 0; i < all.Length; i++) all[i] = i;
+            var rows = IndexProfiler.SampleIds(all, nq, o.Seed);
             queryIds = new long[nq];
             queries = new float[(long)nq * D];
             for (int i = 0; i < nq; i++)
             {
-                queryIds[i] = ids?[rows[i]] ?? rows[i];
-                set.Row(rows[i]).CopyTo(queries.AsSpan(i * D, D));
+                int row = (int)rows[i];
+                queryIds[i] = ids?[row] ?? row;
+                set.Row(row).CopyTo(queries.AsSpan(i * D, D));
             }
         }
         var flat = new FlatIndex(set, metric);

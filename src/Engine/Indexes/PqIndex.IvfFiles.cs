@@ -43,18 +43,14 @@ public sealed partial class PqIndex
             {
                 case "META":
                     {
-                        int D = r.Int32In("dimension", 1, MaxDimension);
-                        int metric = r.Byte("metric");
-                        if (!Enum.IsDefined((Metric)metric)) throw file.Fail(offset + 4, $"unknown metric code {metric}.");
-                        int nlist = r.Int32In("nlist", 1, MaxNList);
-                        int dc = r.Int32In("coarse dim", 1, D);
+                        var (D, metric, nlist, dc) = ReadMetaHead(ref r, file, offset);
                         int store = r.Int32In("scan store dims", 1, D);
                         long next = r.Int64("next id");
                         string specText = r.String("spec", 4096);
                         var spec = IndexSpec.ParseStored(specText, D, path, offset);
                         if (spec.NList != nlist || (spec.CoarseDim ?? D) != dc || spec.IsCodecPipeline)
                             throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} (or is not a float / SQ8 IVF spec).");
-                        meta = (D, (Metric)metric, nlist, dc, store, next, spec);
+                        meta = (D, metric, nlist, dc, store, next, spec);
                         break;
                     }
                 case "ROTN":

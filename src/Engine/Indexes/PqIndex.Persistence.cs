@@ -322,11 +322,7 @@ public sealed partial class PqIndex
             {
                 case "META":
                     {
-                        int D = r.Int32In("dimension", 1, MaxDimension);
-                        int metric = r.Byte("metric");
-                        if (!Enum.IsDefined((Metric)metric)) throw file.Fail(offset + 4, $"unknown metric code {metric}.");
-                        int nlist = r.Int32In("nlist", 1, MaxNList);
-                        int dc = r.Int32In("coarse dim", 1, D);
+                        var (D, metric, nlist, dc) = ReadMetaHead(ref r, file, offset);
                         int dq = r.Int32In("code dim", 1, D);
                         int m = r.Int32In("code bytes", 1, 4 * dq + RaBitQuantizer.Factors * sizeof(float));
                         long next = r.Int64("next id");
@@ -340,7 +336,7 @@ public sealed partial class PqIndex
                             : m == (spec.Sq8 ? dq : 4 * dq); // scan codes may hold more dims than the spec scans (1.10)
                         if (spec.NList != nlist || (spec.CoarseDim ?? D) != dc || !codesAgree)
                             throw file.Fail(offset, $"stored spec \"{spec}\" disagrees with nlist {nlist} / coarse dim {dc} / {m} code bytes on {dq} dims.");
-                        meta = (D, (Metric)metric, nlist, dc, dq, m, next, spec);
+                        meta = (D, metric, nlist, dc, dq, m, next, spec);
                         break;
                     }
                 case "XVEC":
@@ -568,6 +564,17 @@ public sealed partial class PqIndex
     }
 
     /// <summary>The empty index the sections read so far describe, once they agree with the spec.</summary>
+    /// <summary>The fields every META section starts with, in the pipeline's files and the IVF files before them: D, metric, nlist, d_c.</summary>
+    private static (int D, Metric Metric, int NList, int Dc) ReadMetaHead(ref PayloadReader r, SectionReader file, long offset)
+    {
+        int D = r.Int32In("dimension", 1, MaxDimension);
+        int metric = r.Byte("metric");
+        if (!Enum.IsDefined((Metric)metric)) throw file.Fail(offset + 4, $"unknown metric code {metric}.");
+        int nlist = r.Int32In("nlist", 1, MaxNList);
+        int dc = r.Int32In("coarse dim", 1, D);
+        return (D, (Metric)metric, nlist, dc);
+    }
+
     /// <summary>
     /// The sections every file of the pipeline (and the IVF files before it) may carry after its lists: "tune" (the
     /// tuned recall target) and "PROF" (the compute profile, which needs the META section's dimension and list count).
