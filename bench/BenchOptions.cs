@@ -89,6 +89,9 @@ internal sealed class BenchOptions
     /// <summary>--rq-keep: what the first (bound-driven) stage at the code dim keeps when the code dim is below D (a list: swept).</summary>
     public int[] RqKeep { get; private set; } = [40];
 
+    /// <summary>--rq-rotation: RaBitQ's random rotation P, a list swept (hadamard: structured, the default; dense: d×d).</summary>
+    public string[] RqRotations { get; private set; } = ["hadamard"];
+
     /// <summary>--rq-eps: ε0 of the RaBitQ bound (default the papers' 1.9).</summary>
     public float? RqEpsilon { get; private set; }
 
@@ -145,6 +148,8 @@ internal sealed class BenchOptions
           --rq-keep LIST       ivf-rq: what the bound-driven stage at d < D keeps (default 40; the spec is built with
                                the first, the others are swept at query time)
           --rq-eps E           ivf-rq: ε0 of the error bound (default 1.9)
+          --rq-rotation LIST   ivf-rq: the codes' random rotation, hadamard (structured, d·log d; default) and/or
+                               dense (a d×d matrix, d²); one index each
           --spec SPEC          spec: the factory string to build (--label names the rows; default "spec")
           --nlist N            IVF lists (default ≈ 4·√N, a power of two)
           --dc D               AdANNS-IVF clustering / probing dim (default D)
@@ -312,6 +317,11 @@ internal sealed class BenchOptions
                     o.RqModes = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                     if (o.RqModes.Length == 0 || o.RqModes.Any(m => m is not ("bound" or "fixed" or "none")))
                         throw new ArgumentException("--rq-modes: a comma list of bound, fixed, none.");
+                    break;
+                case "--rq-rotation":
+                    o.RqRotations = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    if (o.RqRotations.Length == 0 || o.RqRotations.Any(m => m is not ("hadamard" or "dense")))
+                        throw new ArgumentException("--rq-rotation: a comma list of hadamard, dense.");
                     break;
                 case "--rq-eps":
                     {

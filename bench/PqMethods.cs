@@ -132,9 +132,10 @@ internal static class PqMethods
         new OpqOptions(Iterations: o.OpqIterations, Threads: Math.Max(1, o.BuildThreads)),
         PqIterations: o.PqIterations, TrainingSample: o.PqTrain, Threads: Math.Max(1, o.BuildThreads));
 
-    internal static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o)
+    internal static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o,
+        RaBitQRotation rqRotation = RaBitQRotation.Hadamard)
     {
-        string? cached = CachePath(data, spec, o);
+        string? cached = CachePath(data, spec, o, rqRotation);
         if (cached is not null && File.Exists(cached) && File.Exists(cached + ".seconds"))
         {
             var loaded = PqIndex.Load(cached);
@@ -144,7 +145,7 @@ internal static class PqMethods
         }
         Console.WriteLine($"building {spec} ...");
         var sw = Stopwatch.StartNew();
-        var index = PqIndex.Build(data.Base, spec, data.Metric, Options(o), default, new ConsoleProgress(sw));
+        var index = PqIndex.Build(data.Base, spec, data.Metric, Options(o) with { RaBitQRotation = rqRotation }, default, new ConsoleProgress(sw));
         double build = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"built in {build:F2} s ({index.ResidentBytesPerVector:F1} bytes/vector resident, {index.RerankBytesPerVector:F0} bytes/vector rerank store)");
         if (cached is not null)
@@ -159,12 +160,13 @@ internal static class PqMethods
     /// Where --index-cache keeps the index of this spec: the name carries everything that shapes the build (data file,
     /// size, rotation, metric, spec, training options), so a changed option never reuses a stale index.
     /// </summary>
-    private static string? CachePath(BenchData data, IndexSpec spec, BenchOptions o)
+    private static string? CachePath(BenchData data, IndexSpec spec, BenchOptions o, RaBitQRotation rqRotation)
     {
         if (o.IndexCache is null) return null;
         Directory.CreateDirectory(o.IndexCache);
         string key = string.Join("|", o.BasePath ?? data.Name, data.Base.Count, data.Base.Dimension, o.Rotate, data.Metric, spec,
             o.KMeansIterations, o.KMeansPoints, o.OpqIterations, o.PqIterations, o.PqTrain);
+        if (spec.IsRaBitQ) key += $"|rq-rotation={rqRotation}"; // indexes cached before the structured rotation (dense P) are not reused
         var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16];
         return Path.Combine(o.IndexCache, $"{data.Name}-{hash}.pqx");
     }

@@ -1,4 +1,5 @@
 using Adanns.Engine.Indexes;
+using Adanns.Engine.Quantization;
 
 namespace Adanns.Bench;
 
@@ -17,13 +18,14 @@ internal static class RqMethod
         int nlist = o.NList ?? IvfMethods.DefaultNList(data.Base.Count);
         int dc = o.CoarseDim ?? D;
         if (o.IndexRotation && o.Rotate) throw new ArgumentException("--index-rot and --rotate do not combine: the vectors would be rotated twice.");
+        foreach (string rotation in o.RqRotations)
         foreach (int bits in o.RqBits)
         foreach (int d in o.RqDims ?? [D])
         {
             if (d > D) throw new ArgumentException($"--rq-dims: {d} is above D = {D}.");
             string stages = d == D ? $"Rerank{D}" : $"Rerank{d}/{o.RqKeep[0]},Rerank{D}";
             var spec = IndexSpec.Parse($"{(o.IndexRotation ? "Rot," : "")}IVF{nlist}@{dc},RQ{bits}@{d}{(o.Spill ? ",Spill" : "")},{stages}");
-            var (index, build) = PqMethods.Build(data, spec, o);
+            var (index, build) = PqMethods.Build(data, spec, o, rotation == "dense" ? RaBitQRotation.Dense : RaBitQRotation.Hadamard);
             using var owned = index;
             if (o.RqEpsilon is { } eps) index.RaBitQ!.Epsilon0 = eps;
             foreach (string mode in o.RqModes)
@@ -42,6 +44,7 @@ internal static class RqMethod
                         {
                             ["nlist"] = nlist, ["dc"] = dc, ["bits"] = bits, ["d"] = d, ["bytes"] = index.CodeBytes, ["spill"] = spec.Spill,
                             ["rot"] = spec.Rotate ? "index" : o.Rotate ? "harness" : "none", ["mode"] = mode, ["eps"] = index.RaBitQ!.Epsilon0,
+                            ["rq_rotation"] = rotation,
                             ["shortlist"] = sl, ["nprobe"] = np, ["stages"] = mode == "none" ? "" : d == D ? stages : $"Rerank{d}/{keep},Rerank{D}",
                         };
                         var point = PqMethods.Measure(data, truth, o, o.Label ?? "ivf-rq", index, p, build, parameters);

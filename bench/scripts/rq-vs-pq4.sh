@@ -24,7 +24,9 @@ uptime
 echo "== PQ4 headline: Rot,IVF2048@128,PQ64x4@128,Spill,Prefix8@192, rerank 192/30 (8-bit copy) -> 384 (before) =="
 pq4
 echo "== RaBitQ 1 bit on all 384 dims, IVF1024: one bound-driven stage at 384 (shortlist <= 40); and the fixed shortlist =="
-run --methods ivf-rq --index-rot --nlist 1024 --dc 128 --spill --rq-bits 1 --rq-dims 384 --rq-modes bound,fixed --shortlists 40 --nprobes 24,26,28,32
+echo "== (dense d x d rotation P, then the structured Hadamard one: same data, same lists) =="
+run --methods ivf-rq --index-rot --nlist 1024 --dc 128 --spill --rq-bits 1 --rq-dims 384 --rq-modes bound,fixed --shortlists 40 --nprobes 24,26,28,32 \
+    --rq-rotation dense,hadamard
 echo "== RaBitQ 1 bit on all 384 dims, IVF2048: one bound-driven stage at 384 (shortlist <= 60) =="
 run --methods ivf-rq --index-rot --nlist 2048 --dc 128 --spill --rq-bits 1 --rq-dims 384 --rq-modes bound --shortlists 40,60 --nprobes 24,26,28,32,40
 echo "== RaBitQ 2 bits on the 192-dim prefix, IVF1024: bound-driven stage at 192 keeping 40, then 384 =="
@@ -40,11 +42,11 @@ for j, c in zip(rows, cpu): j["cpu_us"] = c
 def label(j):
     p = j["params"]
     if j["method"] != "ivf-rq": return j["method"]
-    return f'RQ{p["bits"]}@{p["d"]} IVF{p["nlist"]} {p["mode"]} sl{p["shortlist"]}'
-print(f'{"pipeline":36} {"nprobe":>6} {"recall":>7} {"QPS":>8} {"cpu us/q":>9} {"reranked":>9}')
+    return f'RQ{p["bits"]}@{p["d"]} {p.get("rq_rotation", "dense")[:4]} IVF{p["nlist"]} {p["mode"]} sl{p["shortlist"]}'
+print(f'{"pipeline":41} {"nprobe":>6} {"recall":>7} {"QPS":>8} {"cpu us/q":>9} {"reranked":>9}')
 for j in rows:
     p = j["params"]
-    print(f'{label(j):36} {p["nprobe"]:>6} {j["recall_at_k"]:>7.4f} {j["qps"]:>8.0f} {j.get("cpu_us", 0):>9.0f} {p.get("reranked", 0):>9.1f}')
+    print(f'{label(j):41} {p["nprobe"]:>6} {j["recall_at_k"]:>7.4f} {j["qps"]:>8.0f} {j.get("cpu_us", 0):>9.0f} {p.get("reranked", 0):>9.1f}')
 first_rq = next((i for i, j in enumerate(rows) if j["method"] == "ivf-rq"), len(rows))
 def best(sel, key="qps"):
     q = [(j[key] if key == "qps" else 1e6 / j[key]) for j in sel if j["recall_at_k"] >= 0.95 and key in j]
@@ -62,11 +64,11 @@ for j in rows:
 if before and after:
     lo, hi = min(before, after), max(before, after)
     print(f"PQ4 headline, best QPS at recall >= 0.95: before {before:.0f}, after {after:.0f}")
-    for k, v in rq.items(): print(f"{k:36} best QPS at recall >= 0.95: {v:.0f} = {v/hi:.2f}x-{v/lo:.2f}x the PQ4 headline")
+    for k, v in rq.items(): print(f"{k:41} best QPS at recall >= 0.95: {v:.0f} = {v/hi:.2f}x-{v/lo:.2f}x the PQ4 headline")
 cb = best([j for j in rows[:first_rq] if j["method"] != "ivf-rq"], "cpu_us")
 ca = best([j for j in rows[first_rq:] if j["method"] != "ivf-rq"], "cpu_us")
 if cb and ca:
     lo, hi = min(cb, ca), max(cb, ca)
     print(f"By CPU time (queries per CPU second): PQ4 headline before {cb:.0f}, after {ca:.0f}")
-    for k, v in rqc.items(): print(f"{k:36} {v:.0f} per CPU second = {v/hi:.2f}x-{v/lo:.2f}x the PQ4 headline")
+    for k, v in rqc.items(): print(f"{k:41} {v:.0f} per CPU second = {v/hi:.2f}x-{v/lo:.2f}x the PQ4 headline")
 PY

@@ -85,12 +85,15 @@ public class CompositionMatrixTests
         ("Rot,IVF32@32,PQ32x4@32,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.968),
         ("Rot,IVF32@32,PQ32x4@32,Spill,Shortlist60,Rerank64", 0.970),
         // RaBitQ codes: 1-, 2- and 4-bit, a bound-driven stage at the code dim (last or followed by another stage) or a
-        // fixed shortlist behind Prefix8, with and without Spill and Rot.
+        // fixed shortlist behind Prefix8, with and without Spill and Rot. Built with the structured (Hadamard) rotation P,
+        // the default since issue 16's rotation pass; the other rows' observed values (dense P) still held with it. Row 5
+        // measured 0.902 with it (0.936 dense): the rotation's draw, not its kind — over k-means / rotation seeds 3–8 this
+        // row averaged 0.913 structured vs 0.918 dense, and the seven rows 0.9461 vs 0.9460.
         ("IVF32@32,RQ1@64,Shortlist60,Rerank64", 0.910),
         ("IVF32@32,RQ1@64,Spill,Shortlist60,Rerank64", 0.932),
         ("IVF32@32,RQ4@32,Shortlist60,Rerank32/30,Rerank64", 0.934),
         ("IVF32@32,RQ2@32,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.980),
-        ("Rot,IVF32@32,RQ1@64,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.936),
+        ("Rot,IVF32@32,RQ1@64,Prefix8@48,Shortlist60,Rerank48/30,Rerank64", 0.902),
         ("Rot,IVF32@32,RQ4@64,Spill,Shortlist60,Rerank64", 0.982),
         ("Rot,IVF32@32,RQ2@32,Spill,Shortlist60,Rerank32/20,Rerank64", 0.928),
     ];

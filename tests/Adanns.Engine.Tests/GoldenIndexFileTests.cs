@@ -13,7 +13,8 @@ namespace Adanns.Engine.Tests;
 /// The files are small (300 × 16 vectors). They were written by <see cref="Write"/> (run it by hand, see
 /// <see cref="Regenerate"/>) with the writers of commit 250d105 (the generator), whose output for these versions is byte for byte what
 /// the earlier releases wrote: IVF 1.0–1.3 through the writer's explicit minor version, PQ 1.0–1.6 (1.7: commit of the
-/// SQ8/float scan codecs; 1.8: commit of the RaBitQ codec) by choosing specs
+/// SQ8/float scan codecs; 1.8: commit of the RaBitQ codec; 1.9 (dense RaBitQ rotation) and 1.11 (structured RaBitQ
+/// rotation, a 12-dim code: two overlapping 8-dim blocks): commit of the structured rotation) by choosing specs
 /// whose features need exactly that version (a file is written with the lowest minor that describes it).
 /// Never regenerate them to make a failing test pass: a failure means an old file no longer loads as it did.
 /// </remarks>
@@ -38,6 +39,8 @@ public class GoldenIndexFileTests
         ("pq-1.6.pqx", "IVF4@8,PQ8x4@16,Shortlist40,Rerank16", "profiled"),
         ("pq-1.7.pqx", "IVF4@8,Scan8,SQ8,Spill,Shortlist40,Rerank16", "plain"),
         ("pq-1.8.pqx", "IVF4@8,RQ2@16,Spill,Shortlist40,Rerank16", "plain"),
+        ("pq-1.9.pqx", "IVF4@8,RQ2@16,Spill,Shortlist40,Rerank16", "denseRq"),
+        ("pq-1.11.pqx", "IVF4@8,RQ1@12,Spill,Shortlist40,Rerank16", "plain"),
     ];
 
     public static TheoryData<string> FileNames()
@@ -122,7 +125,10 @@ public class GoldenIndexFileTests
             }
             else
             {
-                var pq = PqIndex.Build(b, spec, Metric.Cosine, new PqBuildOptions(km, PqIterations: 5, TrainingSample: N, Threads: 1));
+                var pq = PqIndex.Build(b, spec, Metric.Cosine, new PqBuildOptions(km, PqIterations: 5, TrainingSample: N, Threads: 1)
+                {
+                    RaBitQRotation = how == "denseRq" ? Quantization.RaBitQRotation.Dense : Quantization.RaBitQRotation.Hadamard,
+                });
                 if (how == "external") pq.UseExternalVectors(new RowSource(b));
                 if (how == "profiled") pq.Profile(new ProfileOptions { HeldOutQueries = 20, Threads = 1 });
                 if (how == "inListOrder")

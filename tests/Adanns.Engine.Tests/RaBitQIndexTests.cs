@@ -1,6 +1,7 @@
 using Adanns.Engine.Clustering;
 using Adanns.Engine.Evaluation;
 using Adanns.Engine.Indexes;
+using Adanns.Engine.Quantization;
 
 namespace Adanns.Engine.Tests;
 
@@ -12,8 +13,9 @@ public class RaBitQIndexTests
 {
     private const int K = 10, D = IvfTestData.D;
 
-    private static PqIndex Build(VectorSet b, string spec, Metric metric) =>
-        PqIndex.Build(b, IndexSpec.Parse(spec), metric, new PqBuildOptions(new KMeansOptions(MaxIterations: 6, Seed: 5), Threads: 1));
+    private static PqIndex Build(VectorSet b, string spec, Metric metric, RaBitQRotation rotation = RaBitQRotation.Hadamard) =>
+        PqIndex.Build(b, IndexSpec.Parse(spec), metric,
+            new PqBuildOptions(new KMeansOptions(MaxIterations: 6, Seed: 5), Threads: 1) { RaBitQRotation = rotation });
 
     [Theory]
     [InlineData("IVF8@16,RQ1,Rerank64", Metric.Cosine)]
@@ -22,11 +24,14 @@ public class RaBitQIndexTests
     [InlineData("IVF8@16,RQ4@32,Rerank32/20,Rerank64", Metric.Cosine)]
     [InlineData("Rot,IVF8@16,RQ2,Spill,Rerank64", Metric.L2)]
     [InlineData("RQ1@64,Rerank64", Metric.InnerProduct)]
-    public void BoundDrivenRerankIsExactWhenEveryNeighbourIsScanned(string spec, Metric metric)
+    [InlineData("IVF8@16,RQ2@40,Rerank40/20,Rerank64", Metric.L2)] // a code dim that is not a power of two
+    [InlineData("IVF8@16,RQ1,Rerank64", Metric.Cosine, RaBitQRotation.Dense)]
+    public void BoundDrivenRerankIsExactWhenEveryNeighbourIsScanned(string spec, Metric metric, RaBitQRotation rotation = RaBitQRotation.Hadamard)
     {
         var (b, q) = IvfTestData.Make(seed: 31, n: 1500, nq: 30);
         using var owned = b;
-        using var index = Build(b, spec, metric);
+        using var index = Build(b, spec, metric, rotation);
+        Assert.Equal(rotation, index.RaBitQ!.RotationKind);
         // The premise "every bound holds": at ε0 = 4 a Gaussian error leaves its bound for 1 pair in 16,000.
         index.RaBitQ!.Epsilon0 = 4f;
         var flat = new FlatIndex(b, metric);
@@ -156,6 +161,42 @@ public class RaBitQIndexTests
     {
         var e = Assert.Throws<FormatException>(() => IndexSpec.Parse(text).Validate(64));
         Assert.Contains(reason, e.Message);
+    }
+
+    [Theory]
+    [InlineData(RaBitQRotation.Hadamard, "Rot,IVF8@16,RQ1@48,Spill,Rerank48/20,Rerank64", 11)]
+    [InlineData(RaBitQRotation.Dense, "IVF8@16,RQ2,Spill,Rerank64", 9)]
+    public void AFileRoundTripKeepsTheRotationAndTheResults(RaBitQRotation rotation, string spec, int minor)
+    {
+        var (b, q) = IvfTestData.Make(seed: 41, n: 1200, nq: 20);
+        using var owned = b;
+        using var index = Build(b, spec, Metric.InnerProduct, rotation);
+        var p = new SearchParams { NProbe = 3, Shortlist = 60 };
+        var before = index.SearchBatch(q, K, p, null, 1, out var sb);
+        string path = Path.Combine(Path.GetTempPath(), $"adanns-rq-{Guid.NewGuid():N}.pqx");
+        try
+        {
+            index.Save(path);
+            // Dense P keeps format 1.9; the structured one needs 1.11 (RBQH: its signs, not a d×d matrix).
+            Assert.Equal(minor, System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(File.ReadAllBytes(path).AsSpan(10, 2)));
+            using var loaded = (PqIndex)VectorIndex.Load(path);
+            Assert.Equal(rotation, loaded.RaBitQ!.RotationKind);
+            if (rotation == RaBitQRotation.Hadamard) Assert.Equal(index.RaBitQ!.Hadamard!.Negative.ToArray(), loaded.RaBitQ.Hadamard!.Negative.ToArray());
+            else Assert.Equal(index.RaBitQ!.Rotation!.MatrixRowMajor.ToArray(), loaded.RaBitQ.Rotation!.MatrixRowMajor.ToArray());
+            var after = loaded.SearchBatch(q, K, p, null, 1, out var sa);
+            Assert.Equal(before.Ids, after.Ids);
+            Assert.Equal(before.Scores, after.Scores);
+            Assert.Equal(sb.VectorsReranked, sa.VectorsReranked);
+            // A truncated file is refused with the file's name, not loaded in part.
+            var bytes = File.ReadAllBytes(path);
+            File.WriteAllBytes(path, bytes.AsSpan(0, bytes.Length / 3).ToArray());
+            var e = Assert.ThrowsAny<FormatException>(() => VectorIndex.Load(path));
+            Assert.Contains(Path.GetFileName(path), e.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]

@@ -40,8 +40,11 @@ public sealed partial class PqIndex
     /// 1.10: every float / SQ8 spec, plain ones (no Spill, no Prefix8: formerly their own IVF file format, which
     /// <see cref="LoadIvfFile"/> still reads) included, and scan codes wider than the spec's scan dim
     /// (<see cref="PqBuildOptions.ScanStoreDims"/>): META's code dim is then the codes' dims.
+    /// 1.11: RaBitQ codes with a structured random rotation (<see cref="RaBitQRotation.Hadamard"/>): RBQH replaces RBQC
+    /// (same place) and holds b, ε0, the rounds, the rotation's sign bytes (<see cref="HadamardRotation.Negative"/>: rounds
+    /// × blocks × n bytes, each 0 or 1) and the nlist × d list centres. Files with a dense P keep RBQC and version 1.9.
     /// </summary>
-    private const ushort FormatMinor = 10;
+    private const ushort FormatMinor = 11;
 
     /// <summary>Factor bytes of a 1.8 file's RaBitQ code (A, S, E, Σu).</summary>
     private const int V18RaBitQFactorBytes = 16;
@@ -72,7 +75,7 @@ public sealed partial class PqIndex
         bool external = _rows is null;
         bool ordered = SlotsInFileOrder();
         bool plainOrWide = Codec is ListCodec.Float or ListCodec.Sq8 && (!Spec.IsCodecPipeline || CodeDim != (Spec.ScanDim ?? CoarseDim));
-        ushort minor = plainOrWide ? (ushort)10 : Codec == ListCodec.RaBitQ ? (ushort)9 : Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
+        ushort minor = plainOrWide ? (ushort)10 : Codec == ListCodec.RaBitQ ? (RaBitQ!.Hadamard is not null ? (ushort)11 : (ushort)9) : Codec != ListCodec.Pq ? (ushort)7 : ComputeProfile is not null ? (ushort)6 : !ordered ? (ushort)5 : Spill ? (ushort)4 : _prefix8 is not null ? (ushort)3 : FastScan ? (ushort)2 : external ? (ushort)1 : (ushort)0;
         var code = new byte[_codeWidth];
         var packed = new byte[Codec == ListCodec.RaBitQ ? _codeWidth : CodeBytes]; // RaBitQ files hold the unpacked code (values, factors)
         SectionFile.Write(path, Magic, FormatMajor, minor, w =>
@@ -115,13 +118,24 @@ public sealed partial class PqIndex
             {
                 foreach (float v in _coarse) b.Write(v);
             });
-            if (RaBitQ is { } rq)
+            if (RaBitQ is { Hadamard: { } h } rqh)
+            {
+                w.Section("RBQH", b =>
+                {
+                    b.Write(rqh.Bits);
+                    b.Write(rqh.Epsilon0);
+                    b.Write(h.Rounds);
+                    b.Write(h.Negative);
+                    foreach (float v in rqh.Centers) b.Write(v);
+                });
+            }
+            else if (RaBitQ is { } rq)
             {
                 w.Section("RBQC", b =>
                 {
                     b.Write(rq.Bits);
                     b.Write(rq.Epsilon0);
-                    foreach (float v in rq.Rotation.MatrixRowMajor) b.Write(v);
+                    foreach (float v in rq.Rotation!.MatrixRowMajor) b.Write(v);
                     foreach (float v in rq.Centers) b.Write(v);
                 });
             }
@@ -385,10 +399,41 @@ public sealed partial class PqIndex
                         scanSq = ScalarQuantizer8.Read(ref r, path, offset, m.Dq, "scan code ranges");
                         break;
                     }
+                case "RBQH":
+                    {
+                        var m = meta ?? throw file.Fail(offset, "RBQH section before META.");
+                        if (index is not null) throw file.Fail(offset, "RBQH section after the lists.");
+                        if (rq is not null) throw file.Fail(offset, "a second RaBitQ section (RBQC / RBQH).");
+                        if (!m.Spec.IsRaBitQ) throw file.Fail(offset, "RBQH section but the spec has no RQ codes.");
+                        int bits = r.Int32In("RaBitQ bits", 1, 8);
+                        if (bits != m.Spec.RqBits) throw file.Fail(offset, $"RaBitQ bits {bits} disagree with the spec's {m.Spec.RqBits}.");
+                        float eps = r.Single("RaBitQ ε0");
+                        if (!(eps > 0) || !float.IsFinite(eps)) throw file.Fail(offset, $"RaBitQ ε0 {eps} is not a positive finite number.");
+                        if (m.Dq < 2) throw file.Fail(offset, $"RaBitQ code dim {m.Dq} is below 2.");
+                        int rounds = r.Int32In("Hadamard rotation rounds", 1, HadamardRotation.MaxRounds);
+                        int signs = HadamardRotation.SignCount(m.Dq, rounds);
+                        r.EnsureFits(signs + 4L * m.NList * m.Dq, 1, "Hadamard rotation signs and RaBitQ centres");
+                        var negative = new byte[signs];
+                        r.Bytes(negative, "Hadamard rotation signs");
+                        for (int i = 0; i < negative.Length; i++)
+                            if (negative[i] > 1) throw file.Fail(offset, $"Hadamard rotation sign {i} is {negative[i]}; signs must be 0 or 1.");
+                        var centers = new float[(long)m.NList * m.Dq];
+                        r.FiniteFloats(centers, "RaBitQ centres");
+                        try
+                        {
+                            rq = RaBitQuantizer.FromParts(m.Dq, bits, eps, HadamardRotation.FromSigns(m.Dq, rounds, negative), centers);
+                        }
+                        catch (ArgumentException e)
+                        {
+                            throw new IndexFileException(path, offset, $"RaBitQ parts are invalid: {e.Message}", e);
+                        }
+                        break;
+                    }
                 case "RBQC":
                     {
                         var m = meta ?? throw file.Fail(offset, "RBQC section before META.");
                         if (index is not null) throw file.Fail(offset, "RBQC section after the lists.");
+                        if (rq is not null) throw file.Fail(offset, "a second RaBitQ section (RBQC / RBQH).");
                         if (!m.Spec.IsRaBitQ) throw file.Fail(offset, "RBQC section but the spec has no RQ codes.");
                         int bits = r.Int32In("RaBitQ bits", 1, 8);
                         if (bits != m.Spec.RqBits) throw file.Fail(offset, $"RaBitQ bits {bits} disagree with the spec's {m.Spec.RqBits}.");
@@ -598,7 +643,7 @@ public sealed partial class PqIndex
         RotationTransform? opq, ProductQuantizer? pq, float[]? resid, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq, RaBitQuantizer? rq,
         IVectorSource? source)
     {
-        if (m.Spec.IsRaBitQ != (rq is not null)) throw file.Fail(offset, "the spec's RQ and the RBQC section disagree (RBQC must come before the lists).");
+        if (m.Spec.IsRaBitQ != (rq is not null)) throw file.Fail(offset, "the spec's RQ and the RBQC / RBQH section disagree (it must come before the lists).");
         if (coarse is null) throw file.Fail(offset, "the CENT section must come before the lists.");
         if (m.Spec.IsPq && pq is null) throw file.Fail(offset, "the PQCB section must come before the lists.");
         if (!m.Spec.IsPq && pq is not null) throw file.Fail(offset, "a PQCB section but the spec has no PQ codes.");

@@ -39,7 +39,7 @@ public sealed partial class PqIndex
         int row = s.RqRow;
         s.RqRow = -1;
         rq.PrepareQuery(q, qs, row >= 0 ? s.RqRotated((row + 1) * d).Slice(row * d, d) : default);
-        stats.Flops += (long)d * d + (long)rq.SubCodes * RaBitQKernels.Entries;
+        stats.Flops += rq.RotationOperations + (long)rq.SubCodes * RaBitQKernels.Entries;
         // Bound-driven: the reservoir holds candidate numbers; their slots and bounds wait in the scratch.
         int rows = RowsIn(probes);
         var candSlots = bounded ? s.CandSlots2(rows) : default;

@@ -22,6 +22,9 @@ public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Op
 {
     /// <summary>Rotations and coarse centroids shared with other builds over the same rows (see <see cref="TrainingCache"/>); null = none.</summary>
     public TrainingCache? Cache { get; init; }
+
+    /// <summary>RaBitQ codes (spec <c>RQ{b}@{d}</c>): the kind of random rotation P (default: the structured Hadamard one).</summary>
+    public RaBitQRotation RaBitQRotation { get; init; } = RaBitQRotation.Hadamard;
 }
 
 /// <summary>What the inverted lists of the IVF pipeline (<see cref="PqIndex"/>) hold and scan.</summary>
@@ -476,7 +479,7 @@ public sealed partial class PqIndex : IVectorIndex
             for (int l = 0; l < spec.NList; l++)
                 for (int j = 0; j < dr; j++)
                     centers[(long)l * dr + j] = counts[l] == 0 ? 0f : (float)(sums[(long)l * dr + j] / counts[l]);
-            var rq = RaBitQuantizer.Create(dr, spec.RqBits!.Value, centers, kmOptions.Seed);
+            var rq = RaBitQuantizer.Create(dr, spec.RqBits!.Value, centers, kmOptions.Seed, rotation: o.RaBitQRotation);
             return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, null, rq) { Device = o.Device };
         }
         if (!spec.IsPq)

@@ -4,9 +4,20 @@ using Adanns.Kernels;
 
 namespace Adanns.Engine.Quantization;
 
+/// <summary>Which random orthogonal transform P a RaBitQ quantizer rotates residuals and queries by.</summary>
+public enum RaBitQRotation
+{
+    /// <summary>A structured randomized Hadamard transform (<see cref="HadamardRotation"/>): d·log d per vector. The default.</summary>
+    Hadamard,
+
+    /// <summary>A dense d×d random orthogonal matrix (Gram–Schmidt on Gaussian rows): d² per vector, as index files before format 1.11.</summary>
+    Dense,
+}
+
 /// <summary>
 /// RaBitQ (Gao &amp; Long, SIGMOD 2024) and Extended RaBitQ (SIGMOD 2025) codes of d-dim vectors relative to a set of
-/// centres (the IVF lists): the residual r = x − c is rotated by a seeded random orthogonal matrix P and coded with b bits
+/// centres (the IVF lists): the residual r = x − c is rotated by a seeded random orthogonal transform P (a structured
+/// randomized Hadamard transform, or a dense matrix: <see cref="RaBitQRotation"/>) and coded with b bits
 /// per dim (b = 1: the signs); each code carries the factors that make the inner-product estimate unbiased and bound
 /// its error.
 /// </summary>
@@ -36,17 +47,18 @@ public sealed class RaBitQuantizer
     private readonly float[] _centers;        // lists × d, code space
     private readonly float[] _rotatedCenters; // lists × d, P·c
 
-    private RaBitQuantizer(int dimension, int bits, float epsilon0, RotationTransform rotation, float[] centers, int lists)
+    private RaBitQuantizer(int dimension, int bits, float epsilon0, RotationTransform? rotation, HadamardRotation? hadamard, float[] centers, int lists)
     {
         Dimension = dimension;
         Bits = bits;
         _epsilon0 = epsilon0;
         Rotation = rotation;
+        Hadamard = hadamard;
         Lists = lists;
         _centers = centers;
         _rotatedCenters = new float[centers.Length];
         for (int l = 0; l < lists; l++)
-            rotation.Apply(centers.AsSpan(l * dimension, dimension), _rotatedCenters.AsSpan(l * dimension, dimension));
+            Rotate(centers.AsSpan(l * dimension, dimension), _rotatedCenters.AsSpan(l * dimension, dimension));
         _centerNorms2 = new float[lists];
         for (int l = 0; l < lists; l++)
         {
@@ -79,8 +91,24 @@ public sealed class RaBitQuantizer
 
     private float _epsilon0;
 
-    /// <summary>The seeded random orthogonal d×d transform P.</summary>
-    public RotationTransform Rotation { get; }
+    /// <summary>The dense d×d transform P (<see cref="RaBitQRotation.Dense"/>), else null.</summary>
+    public RotationTransform? Rotation { get; }
+
+    /// <summary>The structured transform P (<see cref="RaBitQRotation.Hadamard"/>), else null.</summary>
+    public HadamardRotation? Hadamard { get; }
+
+    /// <summary>Which kind of transform P is.</summary>
+    public RaBitQRotation RotationKind => Hadamard is not null ? RaBitQRotation.Hadamard : RaBitQRotation.Dense;
+
+    /// <summary>Operations of one P·x (counted in search FLOPs): d² multiply-adds dense, Σ n·(log2 n + 1) structured.</summary>
+    public long RotationOperations => Hadamard?.OperationsPerVector ?? (long)Dimension * Dimension;
+
+    /// <summary>y = P·x (d dims each, not overlapping).</summary>
+    private void Rotate(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (Hadamard is { } h) h.Apply(x, y);
+        else Rotation!.Apply(x, y);
+    }
 
     /// <summary>Number of centres (lists).</summary>
     public int Lists { get; }
@@ -97,20 +125,44 @@ public sealed class RaBitQuantizer
     /// <summary>Bytes a code takes in a list: b·⌈d/16⌉·2 plane bytes plus the factors.</summary>
     public int StoredBytes => Bits * RaBitQKernels.PlaneBytes(Dimension) / RaBitQKernels.BlockRows + Factors * sizeof(float);
 
-    /// <summary>A quantizer over <paramref name="centers"/> (lists × d) with a random orthogonal P drawn from <paramref name="seed"/>.</summary>
-    public static RaBitQuantizer Create(int dimension, int bits, float[] centers, int seed, float epsilon0 = DefaultEpsilon0)
+    /// <summary>
+    /// A quantizer over <paramref name="centers"/> (lists × d) with a random orthogonal P of kind <paramref name="rotation"/>
+    /// drawn from <paramref name="seed"/>.
+    /// </summary>
+    public static RaBitQuantizer Create(int dimension, int bits, float[] centers, int seed, float epsilon0 = DefaultEpsilon0,
+        RaBitQRotation rotation = RaBitQRotation.Hadamard)
     {
         Check(dimension, bits, epsilon0);
-        return new RaBitQuantizer(dimension, bits, epsilon0, RandomOrthogonal(dimension, seed), centers, centers.Length / dimension);
+        CheckCenters(dimension, centers);
+        return rotation switch
+        {
+            RaBitQRotation.Hadamard => new RaBitQuantizer(dimension, bits, epsilon0, null, HadamardRotation.Create(dimension, seed), centers, centers.Length / dimension),
+            RaBitQRotation.Dense => new RaBitQuantizer(dimension, bits, epsilon0, RandomOrthogonal(dimension, seed), null, centers, centers.Length / dimension),
+            _ => throw new ArgumentOutOfRangeException(nameof(rotation), rotation, "RaBitQ rotation must be Hadamard or Dense."),
+        };
     }
 
-    /// <summary>A quantizer from stored parts (index files).</summary>
+    /// <summary>A quantizer from stored parts with a dense P (index files).</summary>
     public static RaBitQuantizer FromParts(int dimension, int bits, float epsilon0, RotationTransform rotation, float[] centers)
     {
         Check(dimension, bits, epsilon0);
         if (rotation.Dimension != dimension) throw new ArgumentException($"The transform is {rotation.Dimension}-dim; the codes {dimension}-dim.", nameof(rotation));
+        CheckCenters(dimension, centers);
+        return new RaBitQuantizer(dimension, bits, epsilon0, rotation, null, centers, centers.Length / dimension);
+    }
+
+    /// <summary>A quantizer from stored parts with a structured P (index files).</summary>
+    public static RaBitQuantizer FromParts(int dimension, int bits, float epsilon0, HadamardRotation rotation, float[] centers)
+    {
+        Check(dimension, bits, epsilon0);
+        if (rotation.Dimension != dimension) throw new ArgumentException($"The transform is {rotation.Dimension}-dim; the codes {dimension}-dim.", nameof(rotation));
+        CheckCenters(dimension, centers);
+        return new RaBitQuantizer(dimension, bits, epsilon0, null, rotation, centers, centers.Length / dimension);
+    }
+
+    private static void CheckCenters(int dimension, float[] centers)
+    {
         if (centers.Length == 0 || centers.Length % dimension != 0) throw new ArgumentException($"Centres must be lists × {dimension} floats.", nameof(centers));
-        return new RaBitQuantizer(dimension, bits, epsilon0, rotation, centers, centers.Length / dimension);
     }
 
     private static void Check(int dimension, int bits, float epsilon0)
@@ -183,7 +235,7 @@ public sealed class RaBitQuantizer
             f[1] = f[2] = 0;
             return;
         }
-        Rotation.Apply(r, s.Rotated);
+        Rotate(r, s.Rotated);
         var o = s.Rotated; // P·r (unnormalised: the code search is scale-free)
         double vo = Quantize(o, u, s.Trial, out double vv); // ⟨v, P r⟩ and ‖v‖²
         double a = vo / (rr * Math.Sqrt(vv));
@@ -268,7 +320,7 @@ public sealed class RaBitQuantizer
 
     /// <summary>
     /// Prepares the query for every list: P·q of the code-space prefix, its tables quantized to 8 bits, and the per-query
-    /// terms (about d² + 16·d operations, once per search). The residual q − c of a list enters only through scalars
+    /// terms (about d·log d (structured P) or d² (dense P) + 16·d operations, once per search). The residual q − c of a list enters only through scalars
     /// (<see cref="PrepareList"/>): ⟨x̄, P(q − c)⟩ = ⟨x̄, P q⟩ − ⟨x̄, P c⟩, the last term folded into each code's A′.
     /// </summary>
     /// <param name="q">The query (code space; its d-prefix is used).</param>
@@ -278,7 +330,7 @@ public sealed class RaBitQuantizer
     {
         int d = Dimension, m = RaBitQKernels.SubCodes(d);
         var pq = s.Rotated;
-        if (rotated.IsEmpty) Rotation.Apply(q[..d], pq);
+        if (rotated.IsEmpty) Rotate(q[..d], pq);
         else rotated[..d].CopyTo(pq);
         RaBitQKernels.BuildTable(pq, s.Lut);
         float a = RaBitQKernels.QuantizeTable(s.Lut, m, s.Table, out float bias);
@@ -292,15 +344,18 @@ public sealed class RaBitQuantizer
     }
 
     /// <summary>
-    /// P·q of the d-prefixes of <paramref name="m"/> queries <paramref name="stride"/> floats apart, as one blocked matrix
-    /// product (the d×d matrix is read once per group, not once per query), into <paramref name="output"/> (m × d).
+    /// P·q of the d-prefixes of <paramref name="m"/> queries <paramref name="stride"/> floats apart, into
+    /// <paramref name="output"/> (m × d): a dense P as one blocked matrix product (the d×d matrix is read once per group,
+    /// not once per query), a structured one query by query.
     /// </summary>
     public void RotateBatch(ReadOnlySpan<float> queries, int stride, int m, Span<float> output)
     {
         int d = Dimension;
         if (m < 0 || stride < d || (m > 0 && queries.Length < (long)(m - 1) * stride + d) || output.Length < m * d)
             throw new ArgumentException($"{m} queries at stride {stride} need {(long)Math.Max(0, m - 1) * stride + d} floats and {m * d} output floats.");
-        if (m > 0) BlockKernels.DotBlock(queries, stride, m, Rotation.MatrixRowMajor, d, d, d, output, d);
+        if (m == 0) return;
+        if (Hadamard is { } h) h.ApplyBatch(queries, stride, m, output);
+        else BlockKernels.DotBlock(queries, stride, m, Rotation!.MatrixRowMajor, d, d, d, output, d);
     }
 
     /// <summary>The key terms of list <paramref name="list"/> for the query prepared by <see cref="PrepareQuery"/> (d operations).</summary>
