@@ -51,7 +51,7 @@ public class PqScanBenchmarks
 
 /// <summary>
 /// Probe ranking: one query against 2,048 centroids of 128 dims — float interleaved tiles, the same as 8-bit codes
-/// decoded to float, and 8-bit codes with an int8 query on VNNI. Per centroid.
+/// decoded to float, and 8-bit codes with an int8 query (Int8Kernels: AVX-VNNI, else AVX-512BW / AVX2). Per centroid.
 /// </summary>
 [MemoryDiagnoser]
 public class CoarseRankBenchmarks
@@ -98,8 +98,19 @@ public class CoarseRankBenchmarks
     [Benchmark(OperationsPerInvoke = NList)]
     public void EightBitDecoded() => InterleavedKernels.DotU8(_q, default, default, _codes, _layout, _blocks, _dots, default);
 
+    /// <summary>The int8 kernel alone (AVX-VNNI, else AVX-512BW / AVX2 widening: <see cref="Int8Kernels.Path"/>).</summary>
     [Benchmark(OperationsPerInvoke = NList)]
-    public void EightBitVnni() => Int8Kernels.Dot(_qi, _packed, NList, D, _sums);
+    public void EightBitInt8() => Int8Kernels.Dot(_qi, _packed, NList, D, _sums);
+
+    /// <summary>Everything PqIndex's int8 ranking adds to the kernel: the query rounded to int8, sums to scaled floats.</summary>
+    [Benchmark(OperationsPerInvoke = NList)]
+    public void EightBitInt8Ranked()
+    {
+        float scale = Int8Kernels.Quantize(_q, _qi);
+        Int8Kernels.Dot(_qi, _packed, NList, D, _sums);
+        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<int, float>(_sums, _dots);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(_dots, 1f / scale, _dots);
+    }
 }
 
 /// <summary>

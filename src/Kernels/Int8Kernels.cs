@@ -8,7 +8,10 @@ namespace Adanns.Kernels;
 /// <summary>
 /// Dot products of an int8 query with many uint8 rows (scalar-quantized vectors), for ranking a fixed set such as IVF
 /// centroids: with AVX-VNNI one <c>vpdpbusd</c> does 32 multiply-adds into int32 lanes without overflow, so a
-/// 2,048 × 128 table takes a few microseconds where float decoding takes tens.
+/// 2,048 × 128 table takes a few microseconds where float decoding takes tens. Without AVX-VNNI (e.g. Ice Lake, whose
+/// AVX-512 VNNI .NET does not expose) the codes are widened to int16 and multiplied pairwise into int32
+/// (<c>vpmovzxbw</c> + <c>vpmaddwd</c>, AVX-512BW or AVX2): exact too — never the saturating <c>vpmaddubsw</c>, whose
+/// int16 pair sums overflow (255·127·2 &gt; 32,767).
 /// </summary>
 /// <remarks>
 /// Packed layout (<see cref="PackedBytes"/>): blocks of <see cref="BlockRows"/> = 8 rows; within a block, dims in
@@ -21,8 +24,14 @@ public static class Int8Kernels
     /// <summary>Rows per packed block (int32 lanes of a 256-bit register).</summary>
     public const int BlockRows = 8;
 
-    /// <summary>Whether <see cref="Dot"/> runs on VNNI instructions here (otherwise a scalar loop).</summary>
-    public static bool IsAccelerated => AvxVnni.IsSupported;
+    /// <summary>
+    /// Whether <see cref="Dot"/> and <see cref="DotRows"/> run on vector instructions here (AVX-VNNI, AVX-512BW or
+    /// AVX2; otherwise a scalar loop). A JIT-time constant.
+    /// </summary>
+    public static bool IsAccelerated => AvxVnni.IsSupported || Avx512BW.IsSupported || Avx2.IsSupported;
+
+    /// <summary>The instructions the kernels run on here: "avx-vnni", "avx512bw", "avx2" or "scalar".</summary>
+    public static string Path => AvxVnni.IsSupported ? "avx-vnni" : Avx512BW.IsSupported ? "avx512bw" : Avx2.IsSupported ? "avx2" : "scalar";
 
     /// <summary>Dims rounded up to whole quads.</summary>
     public static int PaddedDims(int d) => (d + 3) & ~3;
@@ -70,7 +79,128 @@ public static class Int8Kernels
             qq[t] = v;
         }
         if (AvxVnni.IsSupported) DotVnni(qq, packed, blocks, quads, dots);
+        else if (Avx512BW.IsSupported || Avx2.IsSupported)
+        {
+            Span<long> qw = stackalloc long[used];
+            WidenQuads(qq, qw);
+            if (Avx512BW.IsSupported) Dot512(qw, packed, blocks, quads, dots);
+            else Dot256(qw, packed, blocks, quads, dots);
+        }
         else DotScalar(qq, packed, blocks, quads, dots);
+    }
+
+    /// <summary>Each quad of four int8 query values (one int32) as four int16 (one int64), for <c>vpmaddwd</c>.</summary>
+    internal static void WidenQuads(ReadOnlySpan<int> qq, Span<long> qw)
+    {
+        for (int t = 0; t < qq.Length; t++)
+        {
+            long v = 0;
+            for (int u = 0; u < 4; u++) v |= (long)(ushort)(short)(sbyte)(qq[t] >> (8 * u)) << (16 * u);
+            qw[t] = v;
+        }
+    }
+
+    /// <summary>
+    /// AVX-512BW: one block's quad (8 rows × 4 dims = 32 bytes) zero-extended to 32 int16, times the quad's four query
+    /// values repeated, pairs summed into 16 int32 (row r in lanes 2r, 2r + 1; at most 2·255·128 each: exact).
+    /// </summary>
+    internal static void Dot512(ReadOnlySpan<long> qw, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
+    {
+        if (!Avx512BW.IsSupported) throw new PlatformNotSupportedException();
+        ref byte p = ref MemoryMarshal.GetReference(packed);
+        ref int o = ref MemoryMarshal.GetReference(dots);
+        ref long w0 = ref MemoryMarshal.GetReference(qw);
+        int used = qw.Length, stride = quads * 32;
+        int b = 0;
+        for (; b + 4 <= blocks; b += 4)
+        {
+            var a0 = Vector512<int>.Zero;
+            var a1 = Vector512<int>.Zero;
+            var a2 = Vector512<int>.Zero;
+            var a3 = Vector512<int>.Zero;
+            ref byte p0 = ref Unsafe.Add(ref p, (nint)b * stride);
+            for (int t = 0; t < used; t++)
+            {
+                var w = Vector512.Create(Unsafe.Add(ref w0, t)).AsInt16();
+                nuint at = (nuint)(t * 32);
+                a0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p0, at)), w);
+                a1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p0, at + (nuint)stride)), w);
+                a2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p0, at + (nuint)(2 * stride))), w);
+                a3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p0, at + (nuint)(3 * stride))), w);
+            }
+            Pairs512(a0).StoreUnsafe(ref o, (nuint)(b * BlockRows));
+            Pairs512(a1).StoreUnsafe(ref o, (nuint)((b + 1) * BlockRows));
+            Pairs512(a2).StoreUnsafe(ref o, (nuint)((b + 2) * BlockRows));
+            Pairs512(a3).StoreUnsafe(ref o, (nuint)((b + 3) * BlockRows));
+        }
+        for (; b < blocks; b++)
+        {
+            var a = Vector512<int>.Zero;
+            ref byte pb = ref Unsafe.Add(ref p, (nint)b * stride);
+            for (int t = 0; t < used; t++)
+                a += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref pb, (nuint)(t * 32))),
+                    Vector512.Create(Unsafe.Add(ref w0, t)).AsInt16());
+            Pairs512(a).StoreUnsafe(ref o, (nuint)(b * BlockRows));
+        }
+    }
+
+    /// <summary>Lanes 2r and 2r + 1 summed into lane r (int32 wrap-around is exact: the true sums fit).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Pairs512(Vector512<int> a)
+    {
+        var s = a + (a.AsUInt64() >>> 32).AsInt32();  // lane 2r: a[2r] + a[2r+1]
+        return Avx512F.ConvertToVector256Int32(s.AsInt64()); // vpmovqd: the low half of each int64
+    }
+
+    /// <summary>AVX2: as <see cref="Dot512"/> with each quad in two halves (rows 0–3 and 4–7).</summary>
+    internal static void Dot256(ReadOnlySpan<long> qw, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
+    {
+        if (!Avx2.IsSupported) throw new PlatformNotSupportedException();
+        ref byte p = ref MemoryMarshal.GetReference(packed);
+        ref int o = ref MemoryMarshal.GetReference(dots);
+        ref long w0 = ref MemoryMarshal.GetReference(qw);
+        int used = qw.Length, stride = quads * 32;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            var l0 = Vector256<int>.Zero;
+            var h0 = Vector256<int>.Zero;
+            var l1 = Vector256<int>.Zero;
+            var h1 = Vector256<int>.Zero;
+            ref byte p0 = ref Unsafe.Add(ref p, (nint)b * stride);
+            for (int t = 0; t < used; t++)
+            {
+                var w = Vector256.Create(Unsafe.Add(ref w0, t)).AsInt16();
+                nuint at = (nuint)(t * 32);
+                l0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p0, at)), w);
+                h0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p0, at + 16)), w);
+                l1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p0, at + (nuint)stride)), w);
+                h1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p0, at + (nuint)stride + 16)), w);
+            }
+            Pairs256(l0, h0).StoreUnsafe(ref o, (nuint)(b * BlockRows));
+            Pairs256(l1, h1).StoreUnsafe(ref o, (nuint)((b + 1) * BlockRows));
+        }
+        for (; b < blocks; b++)
+        {
+            var l = Vector256<int>.Zero;
+            var h = Vector256<int>.Zero;
+            ref byte pb = ref Unsafe.Add(ref p, (nint)b * stride);
+            for (int t = 0; t < used; t++)
+            {
+                var w = Vector256.Create(Unsafe.Add(ref w0, t)).AsInt16();
+                l += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref pb, (nuint)(t * 32))), w);
+                h += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref pb, (nuint)(t * 32 + 16))), w);
+            }
+            Pairs256(l, h).StoreUnsafe(ref o, (nuint)(b * BlockRows));
+        }
+    }
+
+    /// <summary>Rows 0–3 (pairs in <paramref name="lo"/>) and 4–7 (in <paramref name="hi"/>) summed into rows 0–7.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Pairs256(Vector256<int> lo, Vector256<int> hi)
+    {
+        var h = Avx2.HorizontalAdd(lo, hi); // per 128-bit lane: rows 0 1 4 5 | 2 3 6 7
+        return Avx2.Permute4x64(h.AsInt64(), 0b11_01_10_00).AsInt32();
     }
 
     private static void DotVnni(ReadOnlySpan<int> qq, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
@@ -111,7 +241,7 @@ public static class Int8Kernels
         }
     }
 
-    /// <summary>Portable reference of the packed dot product (tests, and machines without VNNI).</summary>
+    /// <summary>Portable reference of the packed dot product (tests, and machines without AVX2).</summary>
     internal static void DotScalar(ReadOnlySpan<int> qq, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
     {
         for (int b = 0; b < blocks; b++)
@@ -139,7 +269,88 @@ public static class Int8Kernels
         foreach (int r in which)
             if ((uint)r >= rowCount) throw new ArgumentOutOfRangeException(nameof(which), r, $"Row {r} is outside the table's {rowCount} rows.");
         if (AvxVnni.IsSupported && d >= 32) DotRowsVnni(q, rows, stride, which, dots);
+        else if (Avx512BW.IsSupported && d >= 16) DotRows512(q, rows, stride, which, dots);
+        else if (Avx2.IsSupported && d >= 16) DotRows256(q, rows, stride, which, dots);
         else DotRowsScalar(q, rows, stride, which, dots);
+    }
+
+    /// <summary>
+    /// AVX-512BW: 32 codes zero-extended and 32 query values sign-extended to int16, <c>vpmaddwd</c> into int32 (pair
+    /// sums at most 2·255·128: exact); a 16-dim AVX2 step and a scalar loop for the last &lt; 32 dims.
+    /// </summary>
+    internal static void DotRows512(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
+    {
+        if (!Avx512BW.IsSupported) throw new PlatformNotSupportedException();
+        const int Ahead = 12;
+        int d = q.Length, lines = Math.Min(16, (d + 63) / 64);
+        ref sbyte qr = ref MemoryMarshal.GetReference(q);
+        ref byte t = ref MemoryMarshal.GetReference(rows);
+        for (int i = 0; i < which.Length; i++)
+        {
+            if (i + Ahead < which.Length) Prefetch.Lines(rows.Slice(which[i + Ahead] * stride, d), lines);
+            ref byte row = ref Unsafe.Add(ref t, (nint)which[i] * stride);
+            var a0 = Vector512<int>.Zero;
+            var a1 = Vector512<int>.Zero;
+            int j = 0;
+            for (; j + 64 <= d; j += 64)
+            {
+                a0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref row, (nuint)j)),
+                    Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref qr, (nuint)j)));
+                a1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref row, (nuint)(j + 32))),
+                    Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref qr, (nuint)(j + 32))));
+            }
+            if (j + 32 <= d)
+            {
+                a0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref row, (nuint)j)),
+                    Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref qr, (nuint)j)));
+                j += 32;
+            }
+            var s = a0 + a1;
+            var h = s.GetLower() + s.GetUpper();
+            if (j + 16 <= d)
+            {
+                h += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)j)),
+                    Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)j)));
+                j += 16;
+            }
+            int sum = Vector256.Sum(h);
+            for (; j < d; j++) sum += Unsafe.Add(ref row, j) * Unsafe.Add(ref qr, j);
+            dots[i] = sum;
+        }
+    }
+
+    /// <summary>AVX2: as <see cref="DotRows512"/> 16 dims per <c>vpmaddwd</c>, scalar for the last &lt; 16.</summary>
+    internal static void DotRows256(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
+    {
+        if (!Avx2.IsSupported) throw new PlatformNotSupportedException();
+        const int Ahead = 12;
+        int d = q.Length, lines = Math.Min(16, (d + 63) / 64);
+        ref sbyte qr = ref MemoryMarshal.GetReference(q);
+        ref byte t = ref MemoryMarshal.GetReference(rows);
+        for (int i = 0; i < which.Length; i++)
+        {
+            if (i + Ahead < which.Length) Prefetch.Lines(rows.Slice(which[i + Ahead] * stride, d), lines);
+            ref byte row = ref Unsafe.Add(ref t, (nint)which[i] * stride);
+            var a0 = Vector256<int>.Zero;
+            var a1 = Vector256<int>.Zero;
+            int j = 0;
+            for (; j + 32 <= d; j += 32)
+            {
+                a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)j)),
+                    Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)j)));
+                a1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)(j + 16))),
+                    Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)(j + 16))));
+            }
+            if (j + 16 <= d)
+            {
+                a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)j)),
+                    Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)j)));
+                j += 16;
+            }
+            int sum = Vector256.Sum(a0 + a1);
+            for (; j < d; j++) sum += Unsafe.Add(ref row, j) * Unsafe.Add(ref qr, j);
+            dots[i] = sum;
+        }
     }
 
     private static void DotRowsVnni(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
@@ -170,7 +381,7 @@ public static class Int8Kernels
         }
     }
 
-    /// <summary>Portable reference of <see cref="DotRows"/> (tests, short queries, and machines without VNNI).</summary>
+    /// <summary>Portable reference of <see cref="DotRows"/> (tests, short queries, and machines without AVX2).</summary>
     internal static void DotRowsScalar(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
     {
         for (int i = 0; i < which.Length; i++)

@@ -739,7 +739,8 @@ public sealed partial class PqIndex
         float offset = VectorMath.Dot(q[..d], sq.Lo.AsSpan(0, d));
         if (_coarsePacked.Length > 0)
         {
-            // VNNI: the scaled query rounded to int8 too (one scale), exact int32 sums, one float multiply-add.
+            // Int8 kernels (AVX-VNNI / AVX-512BW / AVX2): the scaled query rounded to int8 too (one scale), exact int32
+            // sums, one float multiply-add.
             var qi = s.CoarseInt8(d);
             float scale = Int8Kernels.Quantize(qs, qi);
             var sums = s.CoarseSums(keys.Length);
