@@ -633,7 +633,7 @@ public sealed partial class PqIndex : IVectorIndex
         int pos = (int)(uint)loc;
         int slot = list.Slots[pos];
         if (_rows is not null) UpdateMeans((int)(loc >> 32), _rows.Row(slot), -1);
-        else InvalidateMeans(); // the row is no longer readable once the caller deletes it: the means are rebuilt on first use
+        else KeepRemovedInMeans();
         _slotIds[slot] = -1;
         list.Slots[pos] = -1;
         list.Tombstones++;
@@ -687,6 +687,7 @@ public sealed partial class PqIndex : IVectorIndex
         _slotCount = live;
         Array.Fill(_slotIds, -1L, live, _slotIds.Length - live);
         _garbageSlots = 0;
+        if (_meansIncludeRemoved) RecomputeMeans(); // removed rows leave the running means here (external source: read once)
     }
 
     /// <summary>
