@@ -153,6 +153,32 @@ public class IndexTunerTests
         Assert.Equal(1, perfect.CheapestReachingIndex(0.99, null, null, out _));
     }
 
+
+    [Fact]
+    public void ABoundedProfileStopsJustPastTheLowestRecallThatReachesItsTarget()
+    {
+        // The lowest recall reaching a target: it reaches, a hair less does not.
+        foreach (var (target, queries) in new[] { (0.9, 1000), (0.95, 1000), (0.99, 1000), (0.99, 200), (0.999, 1000) })
+        {
+            double reach = ComputeProfile.RecallToReach(target, K, queries);
+            Assert.True(ComputeProfile.Reaches(reach, target, K, queries));
+            Assert.False(ComputeProfile.Reaches(reach - 1e-6, target, K, queries));
+            double stop = IndexTuner.StopFor(target, K, queries);
+            // The stop lies above what a target needs, so the point it needs is measured before the series ends...
+            Assert.True(stop > reach, $"stop {stop} ≤ reach {reach} at {target}");
+            // ...and below 1, so a high target's profile does not run every series to recall 1.
+            Assert.True(stop < 1, $"stop {stop} at {target}");
+        }
+        // Moderate targets stop 0.02 above the target, as before; 0.99 on 1,000 queries × k 10 needs 0.9921 and stops
+        // halfway from there to 1 (it used to stop only at recall 1 or saturation).
+        Assert.Equal(0.97, IndexTuner.StopFor(0.95, K, 1000), 9);
+        Assert.Equal(0.92, IndexTuner.StopFor(0.90, K, 1000), 9);
+        Assert.InRange(ComputeProfile.RecallToReach(0.99, K, 1000), 0.9919, 0.9922);
+        Assert.InRange(IndexTuner.StopFor(0.99, K, 1000), 0.9958, 0.9962);
+        // A target of 1 is reached by recall 1 alone.
+        Assert.Equal(1, ComputeProfile.RecallToReach(1, K, 1000));
+        Assert.Equal(1, IndexTuner.StopFor(1, K, 1000));
+    }
     [Fact]
     public void AutoSpecBuildsThroughTheFactory()
     {

@@ -138,6 +138,23 @@ public sealed class ComputeProfile
     internal static bool Reaches(double recall, double target, int k, int queries) =>
         recall - MarginFor(recall, k, queries) >= target || recall >= 1;
 
+    /// <summary>
+    /// The lowest recall that <see cref="Reaches"/> <paramref name="target"/> on <paramref name="queries"/> queries at
+    /// <paramref name="k"/> (1 when only a perfect recall does), found by bisection: the margin shrinks as recall nears 1,
+    /// so recall − margin rises with recall there.
+    /// </summary>
+    internal static double RecallToReach(double target, int k, int queries)
+    {
+        if (!Reaches(Math.BitDecrement(1.0), target, k, queries)) return 1;
+        double lo = Math.Max(0, target), hi = 1;
+        for (int i = 0; i < 50; i++)
+        {
+            double mid = (lo + hi) / 2;
+            if (Reaches(mid, target, k, queries)) hi = mid; else lo = mid;
+        }
+        return hi;
+    }
+
     /// <summary><see cref="Margin"/> for a profile of <paramref name="queries"/> queries at <paramref name="k"/>.</summary>
     internal static double MarginFor(double recall, int k, int queries) => 1.645 * Math.Sqrt(2 * Math.Max(recall * (1 - recall), 0) / ((double)k * queries));
 

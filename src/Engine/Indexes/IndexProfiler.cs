@@ -84,6 +84,12 @@ public sealed record ProfileOptions
     /// built on the same rows, with the blocked flat search); null = sampled and searched here.
     /// </summary>
     internal ProfileTruth? Truth { get; init; }
+
+    /// <summary>
+    /// Whether the points on a frontier are timed a second time on warm code (pass 2; default). The tuner's candidates
+    /// skip it: it times their target points again anyway, in interleaved rounds against each other.
+    /// </summary>
+    internal bool Retime { get; init; } = true;
 }
 
 /// <summary>
@@ -255,6 +261,7 @@ internal static class IndexProfiler
         foreach (var (point, run) in measured)
         {
             if (!frontier.Contains(point)) continue;
+            if (!o.Retime) { points.Add(point); continue; }
             long t0 = Stopwatch.GetTimestamp();
             index.SearchBatch(queries, kq, ids, scores, run, null, 1, out _);
             double micros = Math.Min(point.MicrosPerQuery, Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq);
