@@ -310,8 +310,9 @@ public sealed partial class Collection
             if (previous is not null)
             {
                 // The lists-per-√N the tuner chose (4 or 16), read back off the index in use, applied to the new count.
-                double perSqrtN = IndexTuner.ListsPerSqrtN.MinBy(f => Math.Abs(IndexTuner.NListFor(previousCount, D, f) - previous.NList));
-                spec = previous with { NList = IndexTuner.NListFor(keys.Length, D, perSqrtN) };
+                int dc = previous.CoarseDim ?? D;
+                double perSqrtN = IndexTuner.ListsPerSqrtN.MinBy(f => Math.Abs(IndexTuner.NListFor(previousCount, dc, f) - previous.NList));
+                spec = previous with { NList = IndexTuner.NListFor(keys.Length, dc, perSqrtN) };
             }
             else
             {

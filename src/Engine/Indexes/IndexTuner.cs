@@ -83,7 +83,7 @@ public static class IndexTuner
         var choice = Choose(vectors, metric, o);
         double chose = total.Elapsed.TotalSeconds;
         o.Trace?.Invoke($"tuner: chose {choice.Spec} in {chose:F2} s");
-        var index = VectorIndex.Build(vectors, choice.Spec, metric, BuildOptions(o, ids, final: true));
+        var index = VectorIndex.Build(vectors, choice.Spec, metric, BuildOptions(o, ids, final: true, nlist: choice.Spec.NList));
         double built = total.Elapsed.TotalSeconds;
         o.Trace?.Invoke($"tuner: built it on {vectors.Count} rows in {built - chose:F2} s");
         ProfileNear(index, o, choice.Chosen?.GridNearTarget, TruthFor(vectors, ids, metric, o, FinalProfileQueries));
@@ -182,14 +182,14 @@ public static class IndexTuner
                 var structure = best.Spec;
                 foreach (double f in ListsPerSqrtN.Skip(1))
                 {
-                    int nl = NListFor(ns, D, f);
+                    int nl = NListFor(ns, structure.CoarseDim ?? D, f);
                     if (nl == structure.NList) continue;
                     built.Add(Measure(structure with { NList = nl }, sample, metric, o, truth, cache));
                 }
                 var contest = Enumerable.Range(0, built.Count).Where(i => built[i].Candidate.Spec with { NList = structure.NList } == structure).ToArray();
                 TimeRoundRobin(built, contest, sample, o);
                 best = Best(contest.Select(i => built[i].Candidate));
-                factor = ListsPerSqrtN.FirstOrDefault(f => NListFor(ns, D, f) == best.Spec.NList, factor);
+                factor = ListsPerSqrtN.FirstOrDefault(f => NListFor(ns, structure.CoarseDim ?? D, f) == best.Spec.NList, factor);
             }
         }
         finally
@@ -197,7 +197,7 @@ public static class IndexTuner
             foreach (var b in built) b.Index.Dispose();
         }
         var candidates = built.Select(b => b.Candidate).ToList();
-        var chosen = best.Spec with { NList = NListFor((int)Math.Min(count, int.MaxValue), D, factor) };
+        var chosen = best.Spec with { NList = NListFor((int)Math.Min(count, int.MaxValue), best.Spec.CoarseDim ?? D, factor) };
         return new TuningReport(chosen, rotate, raw, rotated, candidates, total.Elapsed.TotalSeconds, Chosen: best);
     }
 
@@ -236,32 +236,33 @@ public static class IndexTuner
     /// </summary>
     internal static IEnumerable<IndexSpec> Candidates(int D, int rows, bool rotate, int k)
     {
-        int nlist = NListFor(rows, D);
+        // Each candidate's list count is sized for its own coarse dim (see MaxCoarseMacsPerVector).
+        int NL(int coarseDim) => NListFor(rows, coarseDim);
         string rot = rotate ? "Rot," : "";
         // Rigid IVF (float lists at D, no rerank): on tightly clustered data few probes suffice and nothing beats it.
-        yield return IndexSpec.Parse($"{rot}IVF{nlist}");
+        yield return IndexSpec.Parse($"{rot}IVF{NL(D)}");
         int dc = Math.Max(8, D / 4);
         int dcHalf = Math.Max(8, D / 2);
-        yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dcHalf},Scan{dcHalf},SQ8,Rerank{D}");
+        yield return IndexSpec.Parse($"{rot}IVF{NL(dcHalf)}@{dcHalf},Scan{dcHalf},SQ8,Rerank{D}");
         // The same D/4 scan with a second (SOAR) list per vector and an 8-bit first rerank stage on D/2: fewer probes for
         // the same recall, and a first stage that reads a quarter of the bytes (any codec composes with both).
         int d8Sq = RoundDown(D / 2, 8);
         if (d8Sq > dc && d8Sq < D)
-            yield return IndexSpec.Parse($"{rot}IVF{nlist}@{dc},Scan{dc},SQ8,Spill,Prefix8@{d8Sq},Rerank{d8Sq}/{6 * k},Rerank{D}");
+            yield return IndexSpec.Parse($"{rot}IVF{NL(dc)}@{dc},Scan{dc},SQ8,Spill,Prefix8@{d8Sq},Rerank{d8Sq}/{6 * k},Rerank{D}");
         int dq = RoundDown(Math.Max(16, D / 3), 16);
         if (dq >= 16 && dq <= D)
         {
             int m = dq / 2; // two dims per 4-bit sub-quantizer
             int d8 = Math.Max(dq, RoundDown(D / 2, 8));
             string funnel = d8 < D ? $",Prefix8@{d8},Rerank{d8}/{6 * k},Rerank{D}" : $",Rerank{D}";
-            yield return IndexSpec.Parse($"{rot}IVF{nlist}@{Math.Min(D, dq)},PQ{m}x4@{dq},Spill{funnel}");
+            yield return IndexSpec.Parse($"{rot}IVF{NL(Math.Min(D, dq))}@{Math.Min(D, dq)},PQ{m}x4@{dq},Spill{funnel}");
         }
         // 1-bit RaBitQ codes of the D/2 prefix with a second list per vector: unbiased estimates with a bound, so the
         // first rerank stage (at the code dim) reranks only candidates that can still enter the top k — its keep is an
         // upper limit, not a fixed count (the profile still varies it).
         int dr = RoundDown(D / 2, 8);
         if (dq >= 16 && dr > 8 && dr < D)
-            yield return IndexSpec.Parse($"{rot}IVF{nlist}@{Math.Min(D, dq)},RQ1@{dr},Spill,Rerank{dr}/{4 * k},Rerank{D}");
+            yield return IndexSpec.Parse($"{rot}IVF{NL(Math.Min(D, dq))}@{Math.Min(D, dq)},RQ1@{dr},Spill,Rerank{dr}/{4 * k},Rerank{D}");
     }
 
     /// <summary>Vectors the tuner needs at least (an <c>Auto</c> collection trains once it holds this many).</summary>
@@ -301,14 +302,35 @@ public static class IndexTuner
     /// <summary>Held-out vectors the final index is profiled on (see <see cref="ProfileTuned"/>).</summary>
     internal const int FinalProfileQueries = 1000;
 
-    /// <summary>About <paramref name="perSqrtN"/>·√N lists (at least 16, a power of two; 4√N: lists of ~√N/4 rows, the usual IVF balance).</summary>
-    internal static int NListFor(int n, int D, double perSqrtN = 4)
+    /// <summary>
+    /// About <paramref name="perSqrtN"/>·√N lists (at least 16, a power of two; 4√N: lists of ~√N/4 rows, the usual IVF
+    /// balance), fewer where <paramref name="coarseDim"/>-dim centroids would cost more than
+    /// <see cref="MaxCoarseMacsPerVector"/> per vector assigned.
+    /// </summary>
+    internal static int NListFor(int n, int coarseDim, double perSqrtN = 4)
     {
         int target = (int)Math.Clamp(perSqrtN * Math.Sqrt(n), 16, 65_536);
         int p = 16;
-        while (p * 2 <= target) p *= 2;
+        while (p * 2 <= target && (long)p * 2 * Math.Max(1, coarseDim) <= MaxCoarseMacsPerVector) p *= 2;
         return Math.Min(p, Math.Max(1, n / 8)); // k-means needs several points per list
     }
+
+    /// <summary>
+    /// The most multiply-adds the coarse quantizer may cost per vector (nlist × d_c, 2¹⁹): every vector is assigned
+    /// against every centroid at build (twice with Spill) and every k-means iteration does the same per training point,
+    /// so at a million vectors 16√N lists of 256 dims (8,192) would make the final build alone take far longer than a
+    /// graph index's (about 2·10¹² multiply-adds for the assignment, 2·10¹³ for k-means), where 2,048 lists cost a
+    /// quarter and an eighth of that. The cap also bounds the coarse ranking per query (~0.5 M multiply-adds). It only
+    /// binds at large N or large d_c: 4√N lists at d_c = D stay under it up to N ≈ (2¹⁹ / 4D)² — 116,000 vectors at
+    /// D = 384, a million at D = 128.
+    /// </summary>
+    internal const long MaxCoarseMacsPerVector = 1L << 19;
+
+    /// <summary>
+    /// Training points of the final index's k-means at most (64 per list below 2,048 lists): its cost is points × nlist
+    /// × d_c per iteration, which grows as nlist² at a fixed number of points per list.
+    /// </summary>
+    private const int MaxFinalKMeansPoints = 131_072;
 
     private static int RoundDown(int v, int step) => Math.Max(step, v / step * step);
 
@@ -333,9 +355,9 @@ public static class IndexTuner
     /// +0.005 recall@10 on debian-minilm and +0.01–0.02 on the built-in synthetic set over the quick build, and was as
     /// good as faiss-style 256 points per list on both (bench/RESULTS.md), for a fraction of the latter's build time.
     /// </summary>
-    private static VectorIndexBuildOptions BuildOptions(TunerOptions o, long[]? ids, bool final = false, TrainingCache? cache = null)
+    private static VectorIndexBuildOptions BuildOptions(TunerOptions o, long[]? ids, bool final = false, TrainingCache? cache = null, int nlist = 0)
     {
-        var kmeans = final ? new KMeansOptions(MaxIterations: 20, PointsPerCentroid: 64, Seed: o.Seed)
+        var kmeans = final ? new KMeansOptions(MaxIterations: 20, PointsPerCentroid: Math.Clamp(MaxFinalKMeansPoints / Math.Max(1, nlist), 16, 64), Seed: o.Seed)
             : new KMeansOptions(MaxIterations: CandidateKMeansIterations, PointsPerCentroid: CandidateKMeansPointsPerList, Seed: o.Seed);
         return new(
             new IvfBuildOptions(kmeans, RotationSample: RotationSampleRows, Threads: o.Threads),

@@ -64,8 +64,9 @@ public class AutoCollectionTests(Xunit.Abstractions.ITestOutputHelper output) : 
             var retuned = IndexSpec.Parse(c.GetTuning()!.Spec);
             Assert.Equal(IndexSpec.Parse(chosen) with { NList = retuned.NList }, retuned);
             // The lists-per-√N factor the tuner chose (4 or 16) carries over to the new count.
-            double factor = IndexTuner.ListsPerSqrtN.MinBy(f => Math.Abs(IndexTuner.NListFor(N, D, f) - IndexSpec.Parse(chosen).NList));
-            Assert.Equal(IndexTuner.NListFor(2 * N, D, factor), retuned.NList);
+            int dc = retuned.CoarseDim ?? D;
+            double factor = IndexTuner.ListsPerSqrtN.MinBy(f => Math.Abs(IndexTuner.NListFor(N, dc, f) - IndexSpec.Parse(chosen).NList));
+            Assert.Equal(IndexTuner.NListFor(2 * N, dc, factor), retuned.NList);
             Assert.Equal(2L * N, c.GetTuning()!.Profile!.VectorCount);
             Assert.Equal(0.95, c.GetTuning()!.Profile!.TunedRecall);
         }
