@@ -157,12 +157,12 @@ public class IndexTunerTests
     [Fact]
     public void ListCountsFollowTheSquareRootOfNUntilTheCoarseQuantizerCostsTooMuchPerVector()
     {
-        // 4√N lists, a power of two at or below it: 20,000 → 512; 58,945 → 512; 1,000,000 → 2,048 at d_c = 64.
-        Assert.Equal(512, IndexTuner.NListFor(20_000, 128));
-        Assert.Equal(512, IndexTuner.NListFor(58_945, 128));
-        Assert.Equal(2048, IndexTuner.NListFor(1_000_000, 64));
-        // 16√N at a million would be 8,192 lists; at d_c = 256 that is 2 M multiply-adds per vector assigned, so the cap
-        // (2¹⁹) holds it at 2,048; at d_c = 64 8,192 lists fit.
+        // 4√N lists: 20,000 → 566; 58,945 → 971; 1,000,000 → 4,000 at d_c = 64.
+        Assert.Equal(566, IndexTuner.NListFor(20_000, 128));
+        Assert.Equal(971, IndexTuner.NListFor(58_945, 128));
+        Assert.Equal(4000, IndexTuner.NListFor(1_000_000, 64));
+        // 16√N at a million would be 16,000 lists; at d_c = 256 that is 4 M multiply-adds per vector assigned, so the cap
+        // (2¹⁹) holds it at 2,048; at d_c = 64, at 8,192.
         Assert.Equal(2048, IndexTuner.NListFor(1_000_000, 256, 16));
         Assert.Equal(8192, IndexTuner.NListFor(1_000_000, 64, 16));
         for (int n = 1000; n <= 10_000_000; n *= 3)
@@ -171,7 +171,7 @@ public class IndexTunerTests
                 {
                     int nl = IndexTuner.NListFor(n, dc, f);
                     Assert.True((long)nl * dc <= IndexTuner.MaxCoarseMacsPerVector || nl == 16, $"n {n} dc {dc} f {f}: {nl} lists");
-                    Assert.True(nl <= Math.Max(16, f * Math.Sqrt(n)) && nl <= Math.Max(1, n / 8));
+                    Assert.True(nl <= Math.Max(16, Math.Round(f * Math.Sqrt(n))) && nl <= Math.Max(1, n / 8));
                     // More vectors never mean fewer lists.
                     Assert.True(IndexTuner.NListFor(3 * n, dc, f) >= nl);
                 }

@@ -249,10 +249,15 @@ public sealed partial class Collection
             BeginStoreCheckpoint();
     }
 
-    /// <summary>Live vectors needed before the index trains (Auto: never under what the tuner needs for its sample).</summary>
+    /// <summary>
+    /// Live vectors needed before the index trains. Auto: what the tuner needs (or the configured threshold, when
+    /// higher), not a rule on the tuned spec's nlist: the tuner sizes nlist for the count it trains on (4√N lists hold
+    /// √N/4 rows each, fewer than 32 below 16,384 vectors), so a rule of 32 rows per list would hold back the retrain
+    /// that growth calls for.
+    /// </summary>
     private int TrainingThreshold => _autoTarget is null
         ? Config.EffectiveTrainThreshold(_spec)
-        : Math.Max(Config.EffectiveTrainThreshold(_spec), IndexTuner.MinimumVectors);
+        : Math.Max(Config.TrainThreshold ?? 0, IndexTuner.MinimumVectors);
 
     private bool NeedsTraining(int count)
     {

@@ -303,26 +303,28 @@ public static class IndexTuner
     internal const int FinalProfileQueries = 1000;
 
     /// <summary>
-    /// About <paramref name="perSqrtN"/>·√N lists (at least 16, a power of two; 4√N: lists of ~√N/4 rows, the usual IVF
-    /// balance), fewer where <paramref name="coarseDim"/>-dim centroids would cost more than
-    /// <see cref="MaxCoarseMacsPerVector"/> per vector assigned.
+    /// <paramref name="perSqrtN"/>·√N lists (at least 16; 4√N: lists of ~√N/4 rows, the usual IVF balance), fewer where
+    /// <paramref name="coarseDim"/>-dim centroids would cost more than <see cref="MaxCoarseMacsPerVector"/> per vector
+    /// assigned. Not rounded to a power of two: the candidates are measured on a sample at its own √N, and the chosen
+    /// structure keeps the same balance at the full count only if both follow √N exactly (rounding down to a power of
+    /// two gave the sample's 20,000 rows 512 lists, 0.91 of 4√N, and debian-minilm's 58,945 also 512, 0.53 of it: lists
+    /// twice as long as the sample's balance, which cost 13% more FLOPs at recall 0.95 there than 880 lists).
     /// </summary>
     internal static int NListFor(int n, int coarseDim, double perSqrtN = 4)
     {
-        int target = (int)Math.Clamp(perSqrtN * Math.Sqrt(n), 16, 65_536);
-        int p = 16;
-        while (p * 2 <= target && (long)p * 2 * Math.Max(1, coarseDim) <= MaxCoarseMacsPerVector) p *= 2;
-        return Math.Min(p, Math.Max(1, n / 8)); // k-means needs several points per list
+        int lists = (int)Math.Clamp(Math.Round(perSqrtN * Math.Sqrt(n)), 16, 65_536);
+        lists = (int)Math.Min(lists, Math.Max(16, MaxCoarseMacsPerVector / Math.Max(1, coarseDim)));
+        return Math.Min(lists, Math.Max(1, n / 8)); // k-means needs several points per list
     }
 
     /// <summary>
     /// The most multiply-adds the coarse quantizer may cost per vector (nlist × d_c, 2¹⁹): every vector is assigned
     /// against every centroid at build (twice with Spill) and every k-means iteration does the same per training point,
-    /// so at a million vectors 16√N lists of 256 dims (8,192) would make the final build alone take far longer than a
-    /// graph index's (about 2·10¹² multiply-adds for the assignment, 2·10¹³ for k-means), where 2,048 lists cost a
-    /// quarter and an eighth of that. The cap also bounds the coarse ranking per query (~0.5 M multiply-adds). It only
-    /// binds at large N or large d_c: 4√N lists at d_c = D stay under it up to N ≈ (2¹⁹ / 4D)² — 116,000 vectors at
-    /// D = 384, a million at D = 128.
+    /// so at a million 256-dim vectors 16√N lists (16,000) would make the final build alone take far longer than a graph
+    /// index's (4·10¹² multiply-adds to assign the vectors, 10¹³ for k-means), where the cap's 2,048 lists cost an
+    /// eighth of that. It also bounds the coarse ranking per query (~0.5 M multiply-adds). It only binds at large N or
+    /// large d_c: 4√N lists at d_c = D stay under it up to N ≈ (2¹⁹ / 4D)² — 116,000 vectors at D = 384, a million at
+    /// D = 128.
     /// </summary>
     internal const long MaxCoarseMacsPerVector = 1L << 19;
 
