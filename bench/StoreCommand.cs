@@ -147,19 +147,27 @@ internal static class StoreCommand
             }
         })).ToArray();
         var searchLat = new List<double>();
+        var searchPaths = new Dictionary<string, int>();
+        bool searching = !args.Contains("--no-search"); // --no-search: writers only (separates the lock's share of the latency)
+        double searchFrom = 0; // set below: searches are counted after the warm-up, as writes are (an empty collection answers in microseconds)
         var searcher = new Thread(() =>
         {
             int q = 0;
-            while (!stop.IsCancellationRequested)
+            while (searching && !stop.IsCancellationRequested)
             {
                 long t0 = Stopwatch.GetTimestamp();
-                c.Search(queries.AsSpan(q++ % 200 * dim, dim), 10);
+                double at = start.Elapsed.TotalSeconds;
+                var hitsFound = c.SearchWithReport(queries.AsSpan(q++ % 200 * dim, dim), 10, null, null, false, out var rep);
+                if (at < searchFrom) continue;
                 searchLat.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                string key = $"{rep.Path}, {hitsFound.Length} hits";
+                searchPaths[key] = searchPaths.GetValueOrDefault(key) + 1;
             }
         });
         var pause0 = GC.GetTotalPauseDuration();
         int gen2 = GC.CollectionCount(2);
         double runStart = start.Elapsed.TotalSeconds; // the clock started before the preload
+        searchFrom = runStart + warmup;
         foreach (var t in threads) t.Start();
         searcher.Start();
         Thread.Sleep(TimeSpan.FromSeconds(seconds));
@@ -180,9 +188,11 @@ internal static class StoreCommand
             Console.WriteLine($"  {at:F2} → {at + m / 1000:F2}: {m:F1} ms");
         Console.WriteLine("maintenance events (logged at their end):");
         foreach (var (at, m) in events) Console.WriteLine($"  {at:F2}: {m}");
+        Console.WriteLine("searches during ingest by path: " + string.Join(", ", searchPaths.OrderByDescending(x => x.Value).Select(x => $"{x.Key}={x.Value}")));
         searchLat.Sort();
+        if (searchLat.Count == 0) searchLat.Add(0);
         var idle = new List<double>();
-        for (int q = 0; q < Math.Max(200, searchLat.Count); q++)
+        for (int q = 0; q < Math.Clamp(searchLat.Count, 1000, 5000); q++)
         {
             long t0 = Stopwatch.GetTimestamp();
             c.Search(queries.AsSpan(q % 200 * dim, dim), 10);
