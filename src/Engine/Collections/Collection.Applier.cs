@@ -38,6 +38,7 @@ public sealed partial class Collection
                 ApplyPending();
                 while (_jobs.TryDequeue(out var job)) RunJob(job);
                 if (_storeCheckpoint is { IsCompleted: true }) FinishStoreCheckpoint();
+                if (_checkpointRequests.Count > 0 && _storeCheckpoint is null) BeginStoreCheckpoint(); // CheckpointAsync / CompactAsync
                 if (stopping && _pending.IsEmpty) break;
                 if (_options.BackgroundMaintenance) Maintain();
             }
@@ -55,6 +56,7 @@ public sealed partial class Collection
             _trainingCancel.Cancel(); // a training in flight cannot be swapped in any more
             // A faulted applier leaves a background checkpoint to finish on its own; closing waits for it (FinishClose).
             FailQueuedJobs();
+            FailCheckpointWaiters(ApplierGone());
             _applierExited.TrySetResult();
         }
     }
@@ -233,7 +235,7 @@ public sealed partial class Collection
             _training = StartTraining();
 
         // Tombstones are dropped by training a fresh index in the background (swapped in under a short lock), not by
-        // compacting the live index, which holds the write lock for O(N). CompactAsync still compacts in place.
+        // compacting the live index, which holds the write lock for O(N). CompactAsync does the same (CompactIndexAsync).
         if (_training is null && _index is { } index && index.TombstoneCount > Math.Max(1024, index.Count / 5))
             _training = StartTraining();
 
@@ -268,16 +270,6 @@ public sealed partial class Collection
         var sizes = _index.ListSizes();
         double mean = (double)sizes.Sum() / sizes.Length;
         return mean >= 16 && sizes.Max() > _options.ImbalanceFactor * mean;
-    }
-
-    private void CompactIndex()
-    {
-        long tombstones = _index!.TombstoneCount;
-        _lock.EnterWriteLock();
-        try { _index!.Compact(); }
-        finally { _lock.ExitWriteLock(); }
-        _compactions++;
-        EngineLog.Compacted(_log, Name, tombstones);
     }
 
     /// <summary>
@@ -460,6 +452,9 @@ public sealed partial class Collection
             replayed += n;
             if (n < 256) break; // what is left is for the applier's short turn
         }
+        // A compaction (CompactAsync) asked for no tombstones: the removes replayed above left some in the fresh index,
+        // which no search sees yet, so it is compacted here, off the write path. (The applier's last replay may add a few.)
+        if (_compactFresh && fresh.TombstoneCount > 0) fresh.Compact();
         string file = $"{IndexFilePrefix}{snapshotLsn}-{Guid.NewGuid():N}.pqx";
         _pendingIndexFile = file; // a checkpoint meanwhile must not delete it as stale
         try
@@ -552,6 +547,12 @@ public sealed partial class Collection
             _pendingIndexFile = null;
         }
         finally { _lock.ExitWriteLock(); }
+        if (_compactFresh)
+        {
+            _compactFresh = false;
+            _compactions++;
+            EngineLog.Compacted(_log, Name, old?.TombstoneCount ?? 0);
+        }
         old?.Dispose(); // no search can hold it: they all run under the read lock, and the swap held the write lock
         _trainedCount = fresh.Count;
         _retrains++;
@@ -638,9 +639,53 @@ public sealed partial class Collection
     private void BeginStoreCheckpoint()
     {
         var plan = PlanCheckpoint();
+        // Callers waiting for a checkpoint (CheckpointAsync, CompactAsync) are answered by this one: it starts after
+        // their writes were applied. A compaction asked for makes it compact the record log.
+        if (_checkpointRequests.Any(r => r.Compact)) plan = plan with { CompactStore = true };
+        _checkpointWaiters.AddRange(_checkpointRequests.Select(r => r.Done));
+        _checkpointRequests.Clear();
         _checkpointRequested = false;
         _checkpointPlan = plan;
-        _storeCheckpoint = Task.Factory.StartNew(() => RunStoreCheckpoint(plan, background: true), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _storeCheckpoint = Task.Factory.StartNew(() =>
+        {
+            try { return RunStoreCheckpoint(plan, background: true); }
+            finally { WakeApplier(); } // finished promptly, not at the applier's next 100 ms tick
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    private void WakeApplier()
+    {
+        try { _wake.Set(); }
+        catch (ObjectDisposedException) { /* closed meanwhile */ }
+    }
+
+    // Explicit checkpoints and compactions asked for and not started yet, and those the running checkpoint answers (applier thread).
+    private readonly List<(TaskCompletionSource Done, bool Compact)> _checkpointRequests = [];
+    private readonly List<TaskCompletionSource> _checkpointWaiters = [];
+
+    private void FailCheckpointWaiters(Exception e)
+    {
+        foreach (var (done, _) in _checkpointRequests) done.TrySetException(e);
+        foreach (var done in _checkpointWaiters) done.TrySetException(e);
+        _checkpointRequests.Clear();
+        _checkpointWaiters.Clear();
+    }
+
+    /// <summary>
+    /// Asks for a checkpoint after the writes acknowledged so far (compacting the record log when <paramref name="compact"/>),
+    /// taken on the maintenance thread like the periodic ones, so writes go on meanwhile; the task completes when its
+    /// manifest is written.
+    /// </summary>
+    private async Task RequestCheckpointAsync(bool compact)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await RunOnApplier(() =>
+        {
+            ApplyPending();
+            _checkpointRequests.Add((done, compact));
+            if (_storeCheckpoint is null) BeginStoreCheckpoint();
+        }).ConfigureAwait(false);
+        await done.Task.ConfigureAwait(false);
     }
 
     /// <summary>Waits for a background checkpoint (applier thread) and finishes it: manifest, then clean-up. A failure faults the collection.</summary>
@@ -658,8 +703,19 @@ public sealed partial class Collection
         var plan = _checkpointPlan!;
         _storeCheckpoint = null;
         _checkpointPlan = null;
-        Guid token = task.GetAwaiter().GetResult(); // a failed store checkpoint faults the collection, as one on the applier did
-        CompleteCheckpoint(plan, token);
+        var waiters = _checkpointWaiters.ToArray();
+        _checkpointWaiters.Clear();
+        try
+        {
+            Guid token = task.GetAwaiter().GetResult(); // a failed store checkpoint faults the collection, as one on the applier did
+            CompleteCheckpoint(plan, token);
+        }
+        catch (Exception e)
+        {
+            foreach (var w in waiters) w.TrySetException(e);
+            throw;
+        }
+        foreach (var w in waiters) w.TrySetResult();
     }
 
     /// <summary>
@@ -696,30 +752,60 @@ public sealed partial class Collection
         CompleteCheckpoint(plan, RunStoreCheckpoint(plan));
     }
 
-    /// <summary>Takes a checkpoint now (after the writes acknowledged so far), so a restart replays nothing before it.</summary>
+    /// <summary>
+    /// Takes a checkpoint now (after the writes acknowledged so far), so a restart replays nothing before it. It runs on
+    /// the maintenance thread beside later writes (one checkpoint at a time: after a running one, if any).
+    /// </summary>
     public Task CheckpointAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return RunOnApplier(() =>
-        {
-            ApplyPending();
-            Checkpoint();
-        }).WaitAsync(cancellationToken);
+        return RequestCheckpointAsync(compact: false).WaitAsync(cancellationToken);
     }
 
     /// <summary>
-    /// Runs maintenance now: compacts index tombstones and the record store's log, and starts index training if
-    /// due. Returns when compaction is done (training continues in the background; see <see cref="WaitForIndexAsync"/>).
+    /// Runs maintenance now: drops the index's tombstones and compacts the record store's log, then checkpoints. Writes
+    /// go on meanwhile: the index is compacted by training a fresh one in the background (its journal replayed, then
+    /// compacted before the short swap), as background maintenance does, and the log is compacted by a checkpoint on
+    /// the maintenance thread. Returns when both are done; tombstones left by deletes made meanwhile are for the next one.
     /// </summary>
-    public Task CompactAsync() => RunOnApplier(() =>
+    public async Task CompactAsync()
     {
-        ApplyPending();
-        WaitForStoreCheckpoint(); // the store's maintenance session serves one checkpoint or compaction at a time
-        if (_index is { TombstoneCount: > 0 }) CompactIndex();
-        var plan = PlanCheckpoint() with { CompactStore = true }; // dead records are deleted, then the log compacted
-        _checkpointRequested = false;
-        CompleteCheckpoint(plan, RunStoreCheckpoint(plan));
-    });
+        await CompactIndexAsync().ConfigureAwait(false);
+        await RequestCheckpointAsync(compact: true).ConfigureAwait(false); // dead records are deleted, then the log compacted
+    }
+
+    // A compaction asked for: the next swap compacts its fresh index first (read by the training thread).
+    private volatile bool _compactFresh;
+
+    private async Task CompactIndexAsync()
+    {
+        // Two rounds at most: a training already past its compaction point when this was asked leaves the tombstones of
+        // the deletes it replayed, which a second one drops.
+        for (int round = 0; round < 2; round++)
+        {
+            Task? training = null;
+            await RunOnApplier(() =>
+            {
+                ApplyPending();
+                if (_index is not { TombstoneCount: > 0 }) return;
+                _compactFresh = true;
+                training = EnsureTraining();
+            }).ConfigureAwait(false);
+            if (training is null) return;
+            await training.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The training in flight, or a new one (applier thread); a finished one is collected first, as Maintain does.</summary>
+    private Task EnsureTraining()
+    {
+        if (_training is { IsCompleted: true } t)
+        {
+            _training = null;
+            if (t.Exception is { } e) EngineLog.TrainingFailed(_log, Name, e.InnerException?.Message ?? e.Message, e.InnerException);
+        }
+        return _training ??= StartTraining();
+    }
 
     /// <summary>
     /// Starts index training if the collection has enough vectors and no trained index yet (or it is due for a
