@@ -103,9 +103,10 @@ public sealed partial class Collection
 
     /// <summary>
     /// One <see cref="SearchResult"/> per query, in query order, run on the thread pool. Without a filter, once the
-    /// index is trained, queries go through the index's batch path (all cores) in chunks of 256; with a filter or
-    /// before training each query runs as by <see cref="SearchAsync"/>. Cancellation is checked between chunks (and
-    /// between filtered queries), and the read lock is released between chunks so writes are not held up.
+    /// index is trained, queries go through the index's batch path (all cores) in chunks of 256; with a filter, 32
+    /// queries at a time share one evaluation of the filter and one read lock (each taking its own path); before
+    /// training each query runs as by <see cref="SearchAsync"/>. Cancellation is checked between chunks (and between
+    /// filtered queries), and the read lock is released between chunks so writes are not held up.
     /// </summary>
     /// <exception cref="AdannsException">Bad k or query (the message names the query's position); nothing is searched.</exception>
     public Task<IReadOnlyList<SearchResult>> SearchBatchAsync(IReadOnlyList<ReadOnlyMemory<float>> queries, int k, SearchParams? parameters = null,
@@ -145,12 +146,69 @@ public sealed partial class Collection
         bool withPayload, bool withVectors, SearchResult[] results, CancellationToken ct)
     {
         if (filter is null && TrySearchChunkThroughIndex(queries, start, n, k, parameters, withPayload, withVectors, results)) return;
+        if (filter is not null)
+        {
+            for (int s = start; s < start + n; s += FilteredChunk)
+                SearchFilteredChunk(queries, s, Math.Min(FilteredChunk, start + n - s), k, parameters, filter, withPayload, withVectors, results, ct);
+            return;
+        }
         for (int i = start; i < start + n; i++)
         {
             ct.ThrowIfCancellationRequested();
             var hits = SearchWithReport(queries[i].Span, k, parameters, filter, withPayload, withVectors, out var report);
             results[i] = new SearchResult(hits, report);
         }
+    }
+
+    /// <summary>Filtered queries searched under one read lock with one key set (the lock is released between these).</summary>
+    internal const int FilteredChunk = 32;
+
+    /// <summary>
+    /// Filtered queries of a batch: the filter's key set is computed once for <paramref name="n"/> queries (it costs
+    /// O(matching records), per query before), under one read lock, so they all see one snapshot; each query then takes
+    /// its own path (exact or index, by the filter's selectivity), and PQ shortlists and vectors are read after the lock
+    /// under one read epoch.
+    /// </summary>
+    private void SearchFilteredChunk(IReadOnlyList<ReadOnlyMemory<float>> queries, int start, int n, int k, SearchParams? parameters, Filter filter,
+        bool withPayload, bool withVectors, SearchResult[] results, CancellationToken ct)
+    {
+        long started = Stopwatch.GetTimestamp();
+        var chosen = new (SearchHit[] Hits, OutsideRead? Outside, long[]? VectorKeys, SearchPath Path, ResolvedSearch? Used, SearchStats Stats)[n];
+        int epoch = -1;
+        _lock.EnterReadLock();
+        try
+        {
+            ThrowIfClosed();
+            using var bits = MatchingKeys(filter);
+            bool readsAfter = false;
+            for (int i = 0; i < n; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var stats = new SearchStats();
+                var hits = SearchLocked(queries[start + i].Span, k, parameters, bits, withPayload, withVectors, ref stats, out var path, out var used,
+                    out var outside, out var vectorKeys);
+                chosen[i] = (hits, outside, vectorKeys, path, used, stats);
+                readsAfter |= outside is not null || vectorKeys is not null;
+            }
+            // What is read after the lock stays in the store until the chunk leaves its read epoch.
+            if (readsAfter) epoch = EnterReadEpoch();
+        }
+        finally { _lock.ExitReadLock(); }
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                var (hits, outside, vectorKeys, path, used, stats) = chosen[i];
+                if (epoch >= 0) hits = CompleteAfterLock(hits, outside, vectorKeys, queries[start + i].Span, k, withPayload, withVectors, ref stats);
+                results[start + i] = new SearchResult(hits, new SearchReport(path, used, stats));
+            }
+        }
+        finally
+        {
+            if (epoch >= 0) ExitReadEpoch(epoch);
+        }
+        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds / n;
+        for (int i = 0; i < n; i++) _metrics.Searched(Name, chosen[i].Path, 1, seconds);
     }
 
     /// <summary>The chunk through the index's batch path; false when there is no trained index yet.</summary>

@@ -494,10 +494,8 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         if (query.Length != D) throw new AdannsException(AdannsErrorCode.WrongDimension, $"Collection \"{Name}\": the query has {query.Length} dims; expected {D}.");
         if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(query))
             throw new AdannsException(AdannsErrorCode.NonFiniteVector, $"Collection \"{Name}\": the query has NaN or infinite components.");
-        var ids = new long[k];
-        var scores = new float[k];
-        OutsideRead? outside = null; // a PQ shortlist whose vectors are read after the lock
-        long[]? vectorKeys = null;   // with_vectors: the kept hits' record keys, read after the lock
+        OutsideRead? outside;   // a PQ shortlist whose vectors are read after the lock
+        long[]? vectorKeys;     // with_vectors: the kept hits' record keys, read after the lock
         SearchHit[] result;
         int epoch = -1;
         _lock.EnterReadLock();
@@ -505,54 +503,72 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         {
             ThrowIfClosed();
             using var bits = filter is null ? null : MatchingKeys(filter);
-            // The engine's tie rule: among equal scores the lower record id wins (RecordId order: numbers before strings,
-            // numbers ascending, strings ordinal), on every path. An exact path asks for more than k hits: when the last
-            // one still ties with the k-th, the group of equal scores runs past the cut, and the search runs again with
-            // room for all of it, so the k kept are the lowest ids of the group, whatever order the rows sit in.
-            int extra = 1, n;
-            bool exact;
-            while (true)
-            {
-                n = SearchPathOnce(query, k, k + extra, parameters, bits, ref ids, ref scores, ref stats, out path, out used, out exact, out outside);
-                if (outside is not null || !exact || n < k + extra || scores[k - 1] != scores[k + extra - 1]) break;
-                extra = (int)Math.Min(int.MaxValue - k, Math.Max(32L, 4L * extra));
-            }
-            stats.Queries = 1;
-            if (outside is not null) result = [];
-            else
-            {
-                var hits = new SearchHit[n];
-                for (int i = 0; i < n; i++) hits[i] = new SearchHit(_meta[ids[i]].Id, scores[i], null);
-                Array.Sort(hits, ids, 0, n, SearchHitOrder.For(Metric)); // the record keys move with their hits
-                n = Math.Min(n, k);
-                result = new SearchHit[n];
-                for (int i = 0; i < n; i++)
-                {
-                    var m = _meta[ids[i]];
-                    result[i] = new SearchHit(m.Id, hits[i].Score, withPayload ? m.Payload : null);
-                }
-                if (withVectors && n > 0) vectorKeys = ids[..n];
-            }
+            result = SearchLocked(query, k, parameters, bits, withPayload, withVectors, ref stats, out path, out used, out outside, out vectorKeys);
             // What is read after the lock stays in the store until this search leaves its read epoch.
             if (outside is not null || vectorKeys is not null) epoch = EnterReadEpoch();
         }
         finally { _lock.ExitReadLock(); }
         if (epoch >= 0)
         {
-            try
-            {
-                if (outside is not null)
-                {
-                    result = CompleteOutside(outside, query, k, withPayload, withVectors, ref stats);
-                    Array.Sort(result, SearchHitOrder.For(Metric)); // the engine's tie rule, as on the other paths
-                }
-                else result = AttachVectors(result, vectorKeys!);
-            }
+            try { result = CompleteAfterLock(result, outside, vectorKeys, query, k, withPayload, withVectors, ref stats); }
             finally { ExitReadEpoch(epoch); }
         }
         report = new SearchReport(path, used, stats);
         _metrics.Searched(Name, path, 1, Stopwatch.GetElapsedTime(started).TotalSeconds);
         return result;
+    }
+
+    /// <summary>
+    /// The part of one search that runs under the read lock (caller holds it; <paramref name="bits"/> is the filter's
+    /// key set, computed under the same lock, or null). Returns the hits, or an empty array when <paramref name="outside"/>
+    /// is set (a PQ shortlist completed after the lock); <paramref name="vectorKeys"/> are the hits' record keys when
+    /// their vectors were asked for.
+    /// </summary>
+    private SearchHit[] SearchLocked(ReadOnlySpan<float> query, int k, SearchParams? parameters, KeyBits? bits, bool withPayload, bool withVectors,
+        ref SearchStats stats, out SearchPath path, out ResolvedSearch? used, out OutsideRead? outside, out long[]? vectorKeys)
+    {
+        var ids = new long[k];
+        var scores = new float[k];
+        vectorKeys = null;
+        // The engine's tie rule: among equal scores the lower record id wins (RecordId order: numbers before strings,
+        // numbers ascending, strings ordinal), on every path. An exact path asks for more than k hits: when the last
+        // one still ties with the k-th, the group of equal scores runs past the cut, and the search runs again with
+        // room for all of it, so the k kept are the lowest ids of the group, whatever order the rows sit in.
+        int extra = 1, n;
+        bool exact;
+        while (true)
+        {
+            n = SearchPathOnce(query, k, k + extra, parameters, bits, ref ids, ref scores, ref stats, out path, out used, out exact, out outside);
+            if (outside is not null || !exact || n < k + extra || scores[k - 1] != scores[k + extra - 1]) break;
+            extra = (int)Math.Min(int.MaxValue - k, Math.Max(32L, 4L * extra));
+        }
+        stats.Queries = 1;
+        if (outside is not null) return [];
+        var hits = new SearchHit[n];
+        for (int i = 0; i < n; i++) hits[i] = new SearchHit(_meta[ids[i]].Id, scores[i], null);
+        Array.Sort(hits, ids, 0, n, SearchHitOrder.For(Metric)); // the record keys move with their hits
+        n = Math.Min(n, k);
+        var result = new SearchHit[n];
+        for (int i = 0; i < n; i++)
+        {
+            var m = _meta[ids[i]];
+            result[i] = new SearchHit(m.Id, hits[i].Score, withPayload ? m.Payload : null);
+        }
+        if (withVectors && n > 0) vectorKeys = ids[..n];
+        return result;
+    }
+
+    /// <summary>Completes a search after the lock (caller holds its read epoch): a PQ shortlist's rerank, or the hits' vectors.</summary>
+    private SearchHit[] CompleteAfterLock(SearchHit[] result, OutsideRead? outside, long[]? vectorKeys, ReadOnlySpan<float> query, int k,
+        bool withPayload, bool withVectors, ref SearchStats stats)
+    {
+        if (outside is not null)
+        {
+            result = CompleteOutside(outside, query, k, withPayload, withVectors, ref stats);
+            Array.Sort(result, SearchHitOrder.For(Metric)); // the engine's tie rule, as on the other paths
+            return result;
+        }
+        return vectorKeys is null ? result : AttachVectors(result, vectorKeys);
     }
 
     /// <summary>
@@ -716,8 +732,16 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     /// The live record keys matching <paramref name="filter"/>, from the payload index (a field is indexed on the first
     /// filter that names it). Caller holds the read lock and disposes the result.
     /// </summary>
-    private KeyBits MatchingKeys(Filter filter) =>
-        _payloadIndex.Evaluate(filter, Volatile.Read(ref _appliedLsn), _meta.Select(e => KeyValuePair.Create(e.Key, e.Value.Payload)));
+    private KeyBits MatchingKeys(Filter filter)
+    {
+        Interlocked.Increment(ref _filterKeySets);
+        return _payloadIndex.Evaluate(filter, Volatile.Read(ref _appliedLsn), _meta.Select(e => KeyValuePair.Create(e.Key, e.Value.Payload)));
+    }
+
+    private long _filterKeySets;
+
+    /// <summary>Filter key sets computed since open (one per filtered search, one per filtered batch sub-chunk; tests).</summary>
+    internal long FilterKeySetsBuilt => Interlocked.Read(ref _filterKeySets);
 
     private void ThrowIfClosed()
     {
