@@ -101,8 +101,9 @@ internal static class StoreCommand
         double warmup = Dbl(args, "--warmup", 0);
         string spec = Str(args, "--spec", "IVF64,Rerank" + dim);
         var log = new EventLog();
-        var options = new DatabaseOptions { CheckpointInterval = TimeSpan.FromMilliseconds(checkpointMs), LoggerFactory = log, RecordMemoryBytes = (long)Int(args, "--record-mb", 64) << 20 };
-        Console.WriteLine($"# store steady: writers={writers} batch={batch} seconds={seconds} warmup={warmup} preload={Int(args, "--preload", 0)} delete-ratio={Dbl(args, "--delete-ratio", 0.1)} dim={dim} spec=\"{spec}\" checkpoint every {checkpointMs} ms, {Environment.ProcessorCount} cores");
+        var options = new DatabaseOptions { CheckpointInterval = TimeSpan.FromMilliseconds(checkpointMs), LoggerFactory = log, RecordMemoryBytes = (long)Int(args, "--record-mb", 64) << 20,
+            BackgroundThreadNice = Int(args, "--training-nice", new DatabaseOptions().BackgroundThreadNice) };
+        Console.WriteLine($"# store steady: training-nice={options.BackgroundThreadNice} writers={writers} batch={batch} seconds={seconds} warmup={warmup} preload={Int(args, "--preload", 0)} delete-ratio={Dbl(args, "--delete-ratio", 0.1)} dim={dim} spec=\"{spec}\" checkpoint every {checkpointMs} ms, {Environment.ProcessorCount} cores");
         using var db = AdannsDatabase.Open(dir, options);
         var c = db.CreateCollection(new CollectionConfig("steady", dim, Metric.Cosine, spec) { TrainThreshold = 4096 });
         using var data = SyntheticMatryoshka.Generate(new SyntheticMatryoshka.Options(Count: 50_000, Dimension: dim, Queries: 200));

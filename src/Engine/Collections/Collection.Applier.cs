@@ -406,8 +406,17 @@ public sealed partial class Collection
     /// and acknowledgements complete through the pool, so on a small machine a training on a pool worker starved them
     /// (writes stalled for the whole training, ~1 s each at 50k–150k vectors on 2 cores, until the pool grew).
     /// </summary>
-    private static Task RunTraining(Action training) =>
-        Task.Factory.StartNew(training, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    private Task RunTraining(Action training) =>
+        Task.Factory.StartNew(() =>
+        {
+            // Its own thread (LongRunning), so the lower priority ends with it. The swap's short job runs on the applier.
+            ThreadNice.Lower(_options.BackgroundThreadNice);
+            TrainingThreadNice = ThreadNice.Current();
+            training();
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>The nice value the last training ran at (Linux; null elsewhere or before any training). Tests.</summary>
+    internal int? TrainingThreadNice { get; private set; }
 
     private Task TrackTraining(Task training)
     {

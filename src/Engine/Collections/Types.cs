@@ -171,6 +171,13 @@ public sealed record DatabaseOptions
     public int MinThreadPoolThreads { get; init; } = 32;
 
     /// <summary>
+    /// Nice value (Linux scheduling priority, 1–19; 0 = unchanged) of a collection's training threads, so a training's
+    /// CPU-bound k-means and encoding yield the CPU to the threads writes are acknowledged and searches answered on.
+    /// Default 10.
+    /// </summary>
+    public int BackgroundThreadNice { get; init; } = 10;
+
+    /// <summary>
     /// Backpressure: the most bytes of acknowledged vectors a collection's index may lag behind by — the writes made while
     /// a training runs, journaled (a copy of each vector, 4·D + 48 bytes) until the fresh index has absorbed them. While
     /// the journal holds more, new writes wait (in order, nothing logged yet) until the training catches up, at most
