@@ -372,20 +372,21 @@ public sealed partial class Collection
             fresh = PqIndex.Train(sample, spec, Metric, options, cancellationToken: ct);
         fresh.UseExternalVectors(_vectors);
         const int Chunk = 4096;
+        var scratch = new float[Chunk * D]; // one read buffer for every chunk: a fresh 2 MB (large-object heap) array per chunk drove gen-2 collections
         for (int s = 0; s < keys.Length; s += Chunk)
         {
             ct.ThrowIfCancellationRequested(); // disposal: stop reading the store it is about to close
             var chunk = keys.AsSpan(s, Math.Min(Chunk, keys.Length - s));
-            using var set = ReadAvailable(chunk, D, out var ids); // records deleted meanwhile are skipped (the journal removes them anyway)
+            using var set = ReadAvailable(chunk, D, out var ids, scratch); // records deleted meanwhile are skipped (the journal removes them anyway)
             fresh.AddRange(set, ids, threads: 1);
         }
         return fresh;
     }
 
     /// <summary>The vectors of the <paramref name="keys"/> still in the record store, and those keys.</summary>
-    private Engine.VectorSet ReadAvailable(ReadOnlySpan<long> keys, int D, out long[] foundKeys)
+    private Engine.VectorSet ReadAvailable(ReadOnlySpan<long> keys, int D, out long[] foundKeys, float[]? scratch = null)
     {
-        var rows = new float[(long)keys.Length * D];
+        var rows = scratch is not null && scratch.LongLength >= (long)keys.Length * D ? scratch : new float[(long)keys.Length * D];
         var found = new bool[keys.Length];
         int n = _vectors.ReadAvailable(keys, rows, found);
         foundKeys = new long[n];
