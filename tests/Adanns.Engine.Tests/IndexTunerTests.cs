@@ -178,6 +178,17 @@ public class IndexTunerTests
     }
 
     [Fact]
+    public void TheFinalKMeansIteratesLessWhereItsCentroidsCostMore()
+    {
+        Assert.Equal(20, IndexTuner.FinalKMeansIterations(971, 128));   // 4√N lists on debian-minilm: as before
+        Assert.Equal(6, IndexTuner.FinalKMeansIterations(3885, 128));   // 16√N there
+        Assert.Equal(8, IndexTuner.FinalKMeansIterations(4000, 80));    // 4√N at a million vectors, d_c 80
+        Assert.Equal(20, IndexTuner.FinalKMeansIterations(16, 8));
+        for (int nl = 16; nl <= 65_536; nl *= 2)
+            Assert.True(IndexTuner.FinalKMeansIterations(2 * nl, 128) <= IndexTuner.FinalKMeansIterations(nl, 128));
+    }
+
+    [Fact]
     public void ABoundedProfileStopsJustPastTheLowestRecallThatReachesItsTarget()
     {
         // The lowest recall reaching a target: it reaches, a hair less does not.

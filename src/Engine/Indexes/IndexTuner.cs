@@ -83,7 +83,7 @@ public static class IndexTuner
         var choice = Choose(vectors, metric, o);
         double chose = total.Elapsed.TotalSeconds;
         o.Trace?.Invoke($"tuner: chose {choice.Spec} in {chose:F2} s");
-        var index = VectorIndex.Build(vectors, choice.Spec, metric, BuildOptions(o, ids, final: true, nlist: choice.Spec.NList));
+        var index = VectorIndex.Build(vectors, choice.Spec, metric, BuildOptions(o, ids, final: true, nlist: choice.Spec.NList, coarseDim: choice.Spec.CoarseDim ?? vectors.Dimension));
         double built = total.Elapsed.TotalSeconds;
         o.Trace?.Invoke($"tuner: built it on {vectors.Count} rows in {built - chose:F2} s");
         ProfileNear(index, o, choice.Chosen?.GridNearTarget, TruthFor(vectors, ids, metric, o, FinalProfileQueries));
@@ -334,6 +334,16 @@ public static class IndexTuner
     /// </summary>
     private const int MaxFinalKMeansPoints = 131_072;
 
+    /// <summary>
+    /// Lloyd iterations of the final index's k-means: 20, fewer where its centroids are costly (nlist × d_c above 2¹⁷
+    /// multiply-adds per training point), at least 6. The cost of an iteration is points × nlist × d_c, so 16√N lists
+    /// made the final build the largest part of tuning: 20 iterations over 58,945 vectors × 3,885 lists × 128 dims took
+    /// 85 s of a 162 s tuning on debian-minilm, more than hnswlib's whole build; k-means converges most in its first
+    /// iterations, and the final profile measures whatever recall the lists give.
+    /// </summary>
+    internal static int FinalKMeansIterations(int nlist, int coarseDim) =>
+        (int)Math.Clamp(20 * (1L << 17) / Math.Max(1L, (long)nlist * Math.Max(1, coarseDim)), 6, 20);
+
     private static int RoundDown(int v, int step) => Math.Max(step, v / step * step);
 
     /// <summary>
@@ -357,9 +367,9 @@ public static class IndexTuner
     /// +0.005 recall@10 on debian-minilm and +0.01–0.02 on the built-in synthetic set over the quick build, and was as
     /// good as faiss-style 256 points per list on both (bench/RESULTS.md), for a fraction of the latter's build time.
     /// </summary>
-    private static VectorIndexBuildOptions BuildOptions(TunerOptions o, long[]? ids, bool final = false, TrainingCache? cache = null, int nlist = 0)
+    private static VectorIndexBuildOptions BuildOptions(TunerOptions o, long[]? ids, bool final = false, TrainingCache? cache = null, int nlist = 0, int coarseDim = 0)
     {
-        var kmeans = final ? new KMeansOptions(MaxIterations: 20, PointsPerCentroid: Math.Clamp(MaxFinalKMeansPoints / Math.Max(1, nlist), 16, 64), Seed: o.Seed)
+        var kmeans = final ? new KMeansOptions(MaxIterations: FinalKMeansIterations(nlist, coarseDim), PointsPerCentroid: Math.Clamp(MaxFinalKMeansPoints / Math.Max(1, nlist), 16, 64), Seed: o.Seed)
             : new KMeansOptions(MaxIterations: CandidateKMeansIterations, PointsPerCentroid: CandidateKMeansPointsPerList, Seed: o.Seed);
         return new(
             new IvfBuildOptions(kmeans, RotationSample: RotationSampleRows, Threads: o.Threads),
