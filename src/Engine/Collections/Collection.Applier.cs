@@ -470,6 +470,16 @@ public sealed partial class Collection
         try
         {
             fresh.Save(Path.Combine(_dir, file));
+            // Saving takes seconds at scale, and the writes journaled meanwhile would all be replayed by the applier, with
+            // writes waiting (measured: 230 ms write stalls at each swap of a 500k index); replay them here first. The
+            // file is not changed by it (recovery replays what came after the snapshot from the record store anyway).
+            for (int round = 0; round < 8; round++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int n = ReplayJournal(fresh, replayed);
+                replayed += n;
+                if (n < 256) break;
+            }
             RunOnApplier(() => SwapIndex(fresh, replayed, file, snapshotLsn)).Wait(cancellationToken);
         }
         catch
