@@ -29,6 +29,8 @@ run --methods ivf-rq --index-rot --nlist 1024 --dc 128 --spill --rq-bits 1 --rq-
     --rq-rotation dense,hadamard
 echo "== RaBitQ 1 bit on all 384 dims, IVF2048: one bound-driven stage at 384 (shortlist <= 60) =="
 run --methods ivf-rq --index-rot --nlist 2048 --dc 128 --spill --rq-bits 1 --rq-dims 384 --rq-modes bound --shortlists 40,60 --nprobes 24,26,28,32,40
+echo "== RaBitQ 1 bit on the 192-dim prefix (the tuner's pick), IVF1024: bound-driven stage at 192 keeping 40, then 384 =="
+run --methods ivf-rq --index-rot --nlist 1024 --dc 128 --spill --rq-bits 1 --rq-dims 192 --rq-keep 40 --rq-modes bound --shortlists 60,80 --nprobes 24,26,28,32
 echo "== RaBitQ 2 bits on the 192-dim prefix, IVF1024: bound-driven stage at 192 keeping 40, then 384 =="
 run --methods ivf-rq --index-rot --nlist 1024 --dc 128 --spill --rq-bits 2 --rq-dims 192 --rq-keep 40 --rq-modes bound --shortlists 120 --nprobes 24,28
 echo "== PQ4 headline (after) =="
