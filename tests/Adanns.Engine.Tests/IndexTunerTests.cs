@@ -155,6 +155,31 @@ public class IndexTunerTests
 
 
     [Fact]
+    public void TheFinalProfileRunsOnVectorsHeldOutOfTheBuildWhichAreAddedAfterwards()
+    {
+        // 12,000 ≥ HoldOutMinimum: the final index is built on 11,000 rows, profiled with the other 1,000 as new
+        // queries, and then holds all 12,000 under their ids.
+        var ds = Data.SyntheticMatryoshka.Generate(new Data.SyntheticMatryoshka.Options(12_000, 32, Clusters: 60, Queries: 10, Seed: 3));
+        using var b = ds.Base;
+        ds.Queries.Dispose();
+        var ids = Enumerable.Range(0, b.Count).Select(i => 1_000_000L + 7L * i).ToArray();
+        var (index, report) = IndexTuner.Build(b, Metric.Cosine, new TunerOptions(TargetRecall: 0.9, Threads: 1, SampleRows: 4000), ids);
+        using var owned = index;
+        Assert.True(b.Count >= IndexTuner.HoldOutMinimum);
+        Assert.Equal(b.Count, index.Count);
+        Assert.Equal(b.Count - IndexTuner.FinalProfileQueries, index.ComputeProfile!.VectorCount); // profiled before the add
+        Assert.Equal(IndexTuner.FinalProfileQueries, index.ComputeProfile.Queries);
+        // Every row, held out or not, is found as its own nearest neighbour under its id.
+        var scores = new float[1];
+        var found = new long[1];
+        for (int i = 0; i < b.Count; i += 97)
+        {
+            index.Search(b.Row(i), 1, found, scores, new SearchParams { Exact = true });
+            Assert.Equal(ids[i], found[0]);
+        }
+    }
+
+    [Fact]
     public void ListCountsFollowTheSquareRootOfNUntilTheCoarseQuantizerCostsTooMuchPerVector()
     {
         // 4√N lists: 20,000 → 566; 58,945 → 971; 1,000,000 → 4,000 at d_c = 64.
