@@ -71,7 +71,8 @@ public sealed record TuningReport(IndexSpec Spec, bool Rotate, double PrefixReca
 /// on all vectors and profiled again, and searches without parameters run at the target (<see cref="SearchParams.TargetRecall"/>).
 /// Query-time parameters are never fixed by the tuner: they are read off the measured frontier per call.</para>
 /// <para>Never sees a benchmark's queries or ground truth: every measurement uses the vectors themselves (each
-/// profiling query is a stored vector, its own id left out).</para>
+/// profiling query is a stored vector, its own id left out; the final profile's are held out of the final build and
+/// added after it, where there are enough vectors).</para>
 /// </remarks>
 public static class IndexTuner
 {
