@@ -281,6 +281,29 @@ public static class Int8Kernels
     internal static void DotRows512(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
     {
         if (!Avx512BW.IsSupported) throw new PlatformNotSupportedException();
+        DotRowsWith<Row512>(q, rows, stride, which, dots);
+    }
+
+    /// <summary>AVX2: as <see cref="DotRows512"/> 16 dims per <c>vpmaddwd</c>, scalar for the last &lt; 16.</summary>
+    internal static void DotRows256(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
+    {
+        if (!Avx2.IsSupported) throw new PlatformNotSupportedException();
+        DotRowsWith<Row256>(q, rows, stride, which, dots);
+    }
+
+    /// <summary>One row's int8 · uint8 dot product over <c>d</c> dims (an operator struct: the JIT inlines it per width).</summary>
+    private interface IRowDot
+    {
+        static abstract int Dot(ref byte row, ref sbyte q, int d);
+    }
+
+    /// <summary>
+    /// The gather loop the widened paths share: rows are scattered and each is only a few cache lines, so they are
+    /// prefetched well ahead and many misses overlap; <typeparamref name="TRow"/> scores each row.
+    /// </summary>
+    private static void DotRowsWith<TRow>(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
+        where TRow : struct, IRowDot
+    {
         const int Ahead = 12;
         int d = q.Length, lines = Math.Min(16, (d + 63) / 64);
         ref sbyte qr = ref MemoryMarshal.GetReference(q);
@@ -288,7 +311,35 @@ public static class Int8Kernels
         for (int i = 0; i < which.Length; i++)
         {
             if (i + Ahead < which.Length) Prefetch.Lines(rows.Slice(which[i + Ahead] * stride, d), lines);
-            ref byte row = ref Unsafe.Add(ref t, (nint)which[i] * stride);
+            dots[i] = TRow.Dot(ref Unsafe.Add(ref t, (nint)which[i] * stride), ref qr, d);
+        }
+    }
+
+    /// <summary>16 dims per AVX2 <c>vpmaddwd</c> step (two accumulators), scalar for the rest.</summary>
+    private static int Dot256Tail(ref byte row, ref sbyte qr, int j, int d, Vector256<int> a0, Vector256<int> a1)
+    {
+        for (; j + 32 <= d; j += 32)
+        {
+            a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)j)),
+                Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)j)));
+            a1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)(j + 16))),
+                Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)(j + 16))));
+        }
+        if (j + 16 <= d)
+        {
+            a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)j)),
+                Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)j)));
+            j += 16;
+        }
+        int sum = Vector256.Sum(a0 + a1);
+        for (; j < d; j++) sum += Unsafe.Add(ref row, j) * Unsafe.Add(ref qr, j);
+        return sum;
+    }
+
+    private readonly struct Row512 : IRowDot
+    {
+        public static int Dot(ref byte row, ref sbyte qr, int d)
+        {
             var a0 = Vector512<int>.Zero;
             var a1 = Vector512<int>.Zero;
             int j = 0;
@@ -306,51 +357,14 @@ public static class Int8Kernels
                 j += 32;
             }
             var s = a0 + a1;
-            var h = s.GetLower() + s.GetUpper();
-            if (j + 16 <= d)
-            {
-                h += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)j)),
-                    Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)j)));
-                j += 16;
-            }
-            int sum = Vector256.Sum(h);
-            for (; j < d; j++) sum += Unsafe.Add(ref row, j) * Unsafe.Add(ref qr, j);
-            dots[i] = sum;
+            // The rest (< 32 dims) through the AVX2 step: at most one 16-dim step, then scalar.
+            return Dot256Tail(ref row, ref qr, j, d, s.GetLower() + s.GetUpper(), Vector256<int>.Zero);
         }
     }
 
-    /// <summary>AVX2: as <see cref="DotRows512"/> 16 dims per <c>vpmaddwd</c>, scalar for the last &lt; 16.</summary>
-    internal static void DotRows256(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
+    private readonly struct Row256 : IRowDot
     {
-        if (!Avx2.IsSupported) throw new PlatformNotSupportedException();
-        const int Ahead = 12;
-        int d = q.Length, lines = Math.Min(16, (d + 63) / 64);
-        ref sbyte qr = ref MemoryMarshal.GetReference(q);
-        ref byte t = ref MemoryMarshal.GetReference(rows);
-        for (int i = 0; i < which.Length; i++)
-        {
-            if (i + Ahead < which.Length) Prefetch.Lines(rows.Slice(which[i + Ahead] * stride, d), lines);
-            ref byte row = ref Unsafe.Add(ref t, (nint)which[i] * stride);
-            var a0 = Vector256<int>.Zero;
-            var a1 = Vector256<int>.Zero;
-            int j = 0;
-            for (; j + 32 <= d; j += 32)
-            {
-                a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)j)),
-                    Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)j)));
-                a1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)(j + 16))),
-                    Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)(j + 16))));
-            }
-            if (j + 16 <= d)
-            {
-                a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref row, (nuint)j)),
-                    Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref qr, (nuint)j)));
-                j += 16;
-            }
-            int sum = Vector256.Sum(a0 + a1);
-            for (; j < d; j++) sum += Unsafe.Add(ref row, j) * Unsafe.Add(ref qr, j);
-            dots[i] = sum;
-        }
+        public static int Dot(ref byte row, ref sbyte qr, int d) => Dot256Tail(ref row, ref qr, 0, d, Vector256<int>.Zero, Vector256<int>.Zero);
     }
 
     private static void DotRowsVnni(ReadOnlySpan<sbyte> q, ReadOnlySpan<byte> rows, int stride, ReadOnlySpan<int> which, Span<int> dots)
