@@ -107,6 +107,36 @@ public static class Int8Kernels
     internal static void Dot512(ReadOnlySpan<long> qw, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
     {
         if (!Avx512BW.IsSupported) throw new PlatformNotSupportedException();
+        DotBlocks<Block512, Vector512<short>>(qw, packed, blocks, quads, dots);
+    }
+
+    /// <summary>AVX2: as <see cref="Dot512"/> with each quad in two halves (rows 0–3 and 4–7).</summary>
+    internal static void Dot256(ReadOnlySpan<long> qw, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
+    {
+        if (!Avx2.IsSupported) throw new PlatformNotSupportedException();
+        DotBlocks<Block256, Vector256<short>>(qw, packed, blocks, quads, dots);
+    }
+
+    /// <summary>
+    /// One block's running sums on a widened path (an operator struct that is its own accumulator: the JIT keeps it in
+    /// registers and inlines it per width). <see cref="Broadcast"/> repeats a quad's four int16 query values over a
+    /// register once for all blocks of a step; <see cref="Add"/> adds the block's quad at <c>quad</c> times them.
+    /// </summary>
+    private interface IBlockSums<TSelf, TW> where TSelf : struct, IBlockSums<TSelf, TW>
+    {
+        static abstract TW Broadcast(long quad);
+        void Add(ref byte quad, TW w);
+        /// <summary>The block's eight row sums at <paramref name="rows"/>.</summary>
+        void Store(ref int rows);
+    }
+
+    /// <summary>
+    /// The block loop the widened paths share: four blocks at a time (four independent accumulator chains hide the
+    /// multiply-adds' latency), then one at a time.
+    /// </summary>
+    private static void DotBlocks<TSums, TW>(ReadOnlySpan<long> qw, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
+        where TSums : struct, IBlockSums<TSums, TW>
+    {
         ref byte p = ref MemoryMarshal.GetReference(packed);
         ref int o = ref MemoryMarshal.GetReference(dots);
         ref long w0 = ref MemoryMarshal.GetReference(qw);
@@ -114,93 +144,66 @@ public static class Int8Kernels
         int b = 0;
         for (; b + 4 <= blocks; b += 4)
         {
-            var a0 = Vector512<int>.Zero;
-            var a1 = Vector512<int>.Zero;
-            var a2 = Vector512<int>.Zero;
-            var a3 = Vector512<int>.Zero;
+            TSums a0 = default, a1 = default, a2 = default, a3 = default;
             ref byte p0 = ref Unsafe.Add(ref p, (nint)b * stride);
             for (int t = 0; t < used; t++)
             {
-                var w = Vector512.Create(Unsafe.Add(ref w0, t)).AsInt16();
-                nuint at = (nuint)(t * 32);
-                a0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p0, at)), w);
-                a1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p0, at + (nuint)stride)), w);
-                a2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p0, at + (nuint)(2 * stride))), w);
-                a3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p0, at + (nuint)(3 * stride))), w);
+                var w = TSums.Broadcast(Unsafe.Add(ref w0, t));
+                ref byte at = ref Unsafe.Add(ref p0, t * 32);
+                a0.Add(ref at, w);
+                a1.Add(ref Unsafe.Add(ref at, stride), w);
+                a2.Add(ref Unsafe.Add(ref at, 2 * stride), w);
+                a3.Add(ref Unsafe.Add(ref at, 3 * stride), w);
             }
-            Pairs512(a0).StoreUnsafe(ref o, (nuint)(b * BlockRows));
-            Pairs512(a1).StoreUnsafe(ref o, (nuint)((b + 1) * BlockRows));
-            Pairs512(a2).StoreUnsafe(ref o, (nuint)((b + 2) * BlockRows));
-            Pairs512(a3).StoreUnsafe(ref o, (nuint)((b + 3) * BlockRows));
+            a0.Store(ref Unsafe.Add(ref o, b * BlockRows));
+            a1.Store(ref Unsafe.Add(ref o, (b + 1) * BlockRows));
+            a2.Store(ref Unsafe.Add(ref o, (b + 2) * BlockRows));
+            a3.Store(ref Unsafe.Add(ref o, (b + 3) * BlockRows));
         }
         for (; b < blocks; b++)
         {
-            var a = Vector512<int>.Zero;
+            TSums a = default;
             ref byte pb = ref Unsafe.Add(ref p, (nint)b * stride);
             for (int t = 0; t < used; t++)
-                a += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref pb, (nuint)(t * 32))),
-                    Vector512.Create(Unsafe.Add(ref w0, t)).AsInt16());
-            Pairs512(a).StoreUnsafe(ref o, (nuint)(b * BlockRows));
+                a.Add(ref Unsafe.Add(ref pb, t * 32), TSums.Broadcast(Unsafe.Add(ref w0, t)));
+            a.Store(ref Unsafe.Add(ref o, b * BlockRows));
         }
     }
 
-    /// <summary>Lanes 2r and 2r + 1 summed into lane r (int32 wrap-around is exact: the true sums fit).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Pairs512(Vector512<int> a)
+    /// <summary>AVX-512BW sums: 16 int32, rows' pairs in lanes 2r and 2r + 1.</summary>
+    private struct Block512 : IBlockSums<Block512, Vector512<short>>
     {
-        var s = a + (a.AsUInt64() >>> 32).AsInt32();  // lane 2r: a[2r] + a[2r+1]
-        return Avx512F.ConvertToVector256Int32(s.AsInt64()); // vpmovqd: the low half of each int64
-    }
-
-    /// <summary>AVX2: as <see cref="Dot512"/> with each quad in two halves (rows 0–3 and 4–7).</summary>
-    internal static void Dot256(ReadOnlySpan<long> qw, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
-    {
-        if (!Avx2.IsSupported) throw new PlatformNotSupportedException();
-        ref byte p = ref MemoryMarshal.GetReference(packed);
-        ref int o = ref MemoryMarshal.GetReference(dots);
-        ref long w0 = ref MemoryMarshal.GetReference(qw);
-        int used = qw.Length, stride = quads * 32;
-        int b = 0;
-        for (; b + 2 <= blocks; b += 2)
+        private Vector512<int> _a;
+        public static Vector512<short> Broadcast(long quad) => Vector512.Create(quad).AsInt16();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(ref byte quad, Vector512<short> w) =>
+            _a += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref quad)), w);
+        /// <summary>Lanes 2r and 2r + 1 summed into lane r (int32 wrap-around is exact: the true sums fit).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Store(ref int rows)
         {
-            var l0 = Vector256<int>.Zero;
-            var h0 = Vector256<int>.Zero;
-            var l1 = Vector256<int>.Zero;
-            var h1 = Vector256<int>.Zero;
-            ref byte p0 = ref Unsafe.Add(ref p, (nint)b * stride);
-            for (int t = 0; t < used; t++)
-            {
-                var w = Vector256.Create(Unsafe.Add(ref w0, t)).AsInt16();
-                nuint at = (nuint)(t * 32);
-                l0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p0, at)), w);
-                h0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p0, at + 16)), w);
-                l1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p0, at + (nuint)stride)), w);
-                h1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p0, at + (nuint)stride + 16)), w);
-            }
-            Pairs256(l0, h0).StoreUnsafe(ref o, (nuint)(b * BlockRows));
-            Pairs256(l1, h1).StoreUnsafe(ref o, (nuint)((b + 1) * BlockRows));
-        }
-        for (; b < blocks; b++)
-        {
-            var l = Vector256<int>.Zero;
-            var h = Vector256<int>.Zero;
-            ref byte pb = ref Unsafe.Add(ref p, (nint)b * stride);
-            for (int t = 0; t < used; t++)
-            {
-                var w = Vector256.Create(Unsafe.Add(ref w0, t)).AsInt16();
-                l += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref pb, (nuint)(t * 32))), w);
-                h += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref pb, (nuint)(t * 32 + 16))), w);
-            }
-            Pairs256(l, h).StoreUnsafe(ref o, (nuint)(b * BlockRows));
+            var s = _a + (_a.AsUInt64() >>> 32).AsInt32();                   // lane 2r: a[2r] + a[2r+1]
+            Avx512F.ConvertToVector256Int32(s.AsInt64()).StoreUnsafe(ref rows); // vpmovqd: the low half of each int64
         }
     }
 
-    /// <summary>Rows 0–3 (pairs in <paramref name="lo"/>) and 4–7 (in <paramref name="hi"/>) summed into rows 0–7.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Pairs256(Vector256<int> lo, Vector256<int> hi)
+    /// <summary>AVX2 sums: rows 0–3's pairs in <c>_lo</c>, rows 4–7's in <c>_hi</c> (each quad's 32 bytes in two halves).</summary>
+    private struct Block256 : IBlockSums<Block256, Vector256<short>>
     {
-        var h = Avx2.HorizontalAdd(lo, hi); // per 128-bit lane: rows 0 1 4 5 | 2 3 6 7
-        return Avx2.Permute4x64(h.AsInt64(), 0b11_01_10_00).AsInt32();
+        private Vector256<int> _lo, _hi;
+        public static Vector256<short> Broadcast(long quad) => Vector256.Create(quad).AsInt16();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Add(ref byte quad, Vector256<short> w)
+        {
+            _lo += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref quad)), w);
+            _hi += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref quad, 16)), w);
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Store(ref int rows)
+        {
+            var h = Avx2.HorizontalAdd(_lo, _hi); // per 128-bit lane: rows 0 1 4 5 | 2 3 6 7
+            Avx2.Permute4x64(h.AsInt64(), 0b11_01_10_00).AsInt32().StoreUnsafe(ref rows);
+        }
     }
 
     private static void DotVnni(ReadOnlySpan<int> qq, ReadOnlySpan<byte> packed, int blocks, int quads, Span<int> dots)
