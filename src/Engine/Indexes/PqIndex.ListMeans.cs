@@ -14,6 +14,15 @@ public sealed partial class PqIndex
     private long _writeVersion;       // bumped by every mutation: device copies and the mean table follow it
     private MeanTable? _meanTable;
     private readonly Lock _meanGate = new();
+    // Which rows of the mean table a write left out of date, so the next probe rewrites those rows only (not the whole
+    // nlist × D table after every write). Set by writers, consumed under _meanGate by the first search after them:
+    // writes never overlap searches (class remarks), so no search reads a row while it is rewritten.
+    private bool _meanRowsAllStale = true; // no table yet, or the sums were recomputed or loaded: every row
+    private bool[]? _meanRowStale;         // per list
+    private int[]? _staleMeanRows;         // the first _staleMeanRowCount of them, each once
+    private int _staleMeanRowCount;
+    private float[]? _meanRow;             // one list's mean, as the table row is written
+    internal long MeanRowsWritten;         // rows of the mean table written so far (tests)
 
     /// <summary>The probe centroids at full D (interleaved, group-major) and the write version they describe.</summary>
     private sealed record MeanTable(float[] Table, long Version);
@@ -41,6 +50,16 @@ public sealed partial class PqIndex
         double w = sign * scale;
         for (int j = 0; j < D; j++) sum[j] += w * row[j];
         _liveCounts[list] += sign;
+        MarkMeanRowStale(list);
+    }
+
+    private void MarkMeanRowStale(int list)
+    {
+        if (_meanRowsAllStale) return;
+        _meanRowStale ??= new bool[NList];
+        if (_meanRowStale[list]) return;
+        _meanRowStale[list] = true;
+        (_staleMeanRows ??= new int[NList])[_staleMeanRowCount++] = list;
     }
 
     private bool _meansIncludeRemoved; // external source: removed rows still count in their lists' means until Compact
@@ -74,6 +93,7 @@ public sealed partial class PqIndex
         _liveCounts = counts;
         _sumsStale = false;
         _meansIncludeRemoved = false;
+        _meanRowsAllStale = true;
         const int Chunk = 256;
         var ids = new long[Chunk];
         var lists = new int[Chunk];
@@ -113,7 +133,11 @@ public sealed partial class PqIndex
     /// </summary>
     private bool ProbesMeans => !Spec.IsCodecPipeline;
 
-    /// <summary>The probe centroids at full D for the current contents (rebuilt once after writes, under a lock).</summary>
+    /// <summary>
+    /// The probe centroids at full D for the current contents. After writes, the first search rewrites (under a lock)
+    /// the rows of the lists they changed, in place: a removal that keeps its row in the means, or a compaction, changes
+    /// none; the whole table is written only at first use and after the sums were recomputed.
+    /// </summary>
     private float[] MeanCentroids()
     {
         var t = Volatile.Read(ref _meanTable);
@@ -123,29 +147,68 @@ public sealed partial class PqIndex
             t = _meanTable;
             if (t is not null && t.Version == _writeVersion) return t.Table;
             if (_sumsStale || _sums is null) RecomputeMeans();
-            int D = Dimension, dc = CoarseDim;
-            var table = new float[InterleavedKernels.Groups(D) * InterleavedKernels.GroupStride(CoarseBlocks)];
-            var c = new float[D];
             var layout = TileLayout.GroupMajor(CoarseBlocks);
-            for (int l = 0; l < NList; l++)
+            float[] table;
+            if (t is null || _meanRowsAllStale)
             {
-                int count = _liveCounts![l];
-                if (count <= 0)
-                {
-                    // An empty list: its trained centroid, zero beyond d_c (scanning it costs nothing).
-                    Array.Clear(c);
-                    _coarse.AsSpan(l * dc, dc).CopyTo(c);
-                }
-                else
-                {
-                    var sum = _sums!.AsSpan(l * D, D);
-                    for (int j = 0; j < D; j++) c[j] = (float)(sum[j] / count);
-                }
-                InterleavedKernels.WriteRow(table, layout, l, c);
+                table = t?.Table ?? new float[InterleavedKernels.Groups(Dimension) * InterleavedKernels.GroupStride(CoarseBlocks)];
+                for (int l = 0; l < NList; l++) WriteMeanRow(table, layout, l);
+                if (_meanRowStale is not null) Array.Clear(_meanRowStale);
             }
+            else
+            {
+                table = t.Table;
+                for (int i = 0; i < _staleMeanRowCount; i++)
+                {
+                    int l = _staleMeanRows![i];
+                    WriteMeanRow(table, layout, l);
+                    _meanRowStale![l] = false;
+                }
+            }
+            _staleMeanRowCount = 0;
+            _meanRowsAllStale = false;
             Volatile.Write(ref _meanTable, new MeanTable(table, _writeVersion));
             return table;
         }
+    }
+
+    /// <summary>List <paramref name="l"/>'s row of the mean table: its live members' mean, or (empty) its trained centroid.</summary>
+    private void WriteMeanRow(float[] table, TileLayout layout, int l)
+    {
+        int D = Dimension, dc = CoarseDim;
+        var c = _meanRow ??= new float[D];
+        int count = _liveCounts![l];
+        if (count <= 0)
+        {
+            // An empty list: its trained centroid, zero beyond d_c (scanning it costs nothing).
+            Array.Clear(c);
+            _coarse.AsSpan(l * dc, dc).CopyTo(c);
+        }
+        else
+        {
+            var sum = _sums!.AsSpan(l * D, D);
+            for (int j = 0; j < D; j++) c[j] = (float)(sum[j] / count);
+        }
+        InterleavedKernels.WriteRow(table, layout, l, c);
+        MeanRowsWritten++;
+    }
+
+    /// <summary>Tests: the mean table the next probe ranks (brought up to date), and the same written from scratch.</summary>
+    internal (float[] Current, float[] FromScratch) MeanTablesForTest()
+    {
+        var current = (float[])MeanCentroids().Clone();
+        var fresh = new float[current.Length];
+        var layout = TileLayout.GroupMajor(CoarseBlocks);
+        lock (_meanGate)
+            for (int l = 0; l < NList; l++) WriteMeanRow(fresh, layout, l);
+        return (current, fresh);
+    }
+
+    /// <summary>Tests: recompute the running sums from the live rows (as a load or a compaction after removals does).</summary>
+    internal void RecomputeMeansForTest()
+    {
+        RecomputeMeans();
+        _writeVersion++;
     }
 
     /// <summary>
