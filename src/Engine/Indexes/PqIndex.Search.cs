@@ -957,6 +957,12 @@ public sealed partial class PqIndex
         /// <summary>The RaBitQ scan's reservoir output before second copies are dropped.</summary>
         public Span<float> RqTakeKeys(int n) => ScratchBuffer.Span(ref _rqTakeKeys, n);
         public Span<int> RqTakeSlots(int n) => ScratchBuffer.Span(ref _rqTakeSlots, n);
+        private float[] _rqKeys = [], _rqBoundScales = [];
+        private int[] _rqListStarts = [];
+        /// <summary>The RaBitQ scan's keys of every probed row, its lists' first positions and bound scales.</summary>
+        public Span<float> RqKeys(int n) => ScratchBuffer.Span(ref _rqKeys, n);
+        public Span<int> RqListStarts(int n) => ScratchBuffer.Span(ref _rqListStarts, n);
+        public Span<float> RqBoundScales(int n) => ScratchBuffer.Span(ref _rqBoundScales, n);
         private int[] _readBatch = [];
         public Span<int> ReadBatch(int n) => ScratchBuffer.Span(ref _readBatch, n);
         private int[] _readBatchAt = [];
