@@ -38,7 +38,7 @@ public class RaBitQKernelTests
     [InlineData(16, 100, 8)]
     [InlineData(5, 200, 4)]
     [InlineData(9, 1100, 1)]  // more than one 1,024-dim chunk of 16-bit sums
-    [InlineData(3, 2048, 8)]  // the largest sums: every entry 255 would be 2048·255·255
+    [InlineData(3, 2048, 8)]  // the largest sums: every entry 127 would be 512·127·255
     public void ScanEqualsTheRowSumsOnEveryPath(int n, int d, int bits)
     {
         var rng = new Random(n * 1009 + d * 7 + bits);
@@ -60,6 +60,32 @@ public class RaBitQKernelTests
     }
 
     [Theory]
+    [InlineData(1, 384)]
+    [InlineData(1, 1024)] // one whole chunk of 16-bit sums at the largest entries
+    [InlineData(2, 1040)] // a chunk and a partial one
+    [InlineData(8, 2048)]
+    public void ScanTakesEntriesUpToMaxEntry(int bits, int d)
+    {
+        // Tables of MaxEntry and entries near it (the vector paths add a byte's two lookups in one byte and sum 16-bit
+        // lanes over 1,024 dims), all-ones codes (every lookup at the last entry) and random codes.
+        var rng = new Random(bits * 31 + d);
+        int n = 64;
+        var table = new byte[RaBitQKernels.TableBytes(d)];
+        // Each sub-code's 16 entries are stored twice (32 bytes), as QuantizeTable writes them.
+        for (int i = 0; i < table.Length; i += 32)
+            for (int c = 0; c < 16; c++)
+                table[i + c] = table[i + 16 + c] = (byte)(RaBitQKernels.MaxEntry - (rng.Next(4) == 0 ? rng.Next(8) : 0));
+        int stride = bits * RaBitQKernels.PlaneBytes(d) + 96;
+        var values = new byte[n * d];
+        for (int i = 0; i < values.Length; i++) values[i] = i < d ? (byte)((1 << bits) - 1) : (byte)rng.Next(1 << bits);
+        var blocks = new byte[RaBitQKernels.Blocks(n) * stride];
+        for (int r = 0; r < n; r++) RaBitQKernels.WriteRow(blocks, stride, bits, r, values.AsSpan(r * d, d));
+        var fast = new int[n];
+        RaBitQKernels.Scan(blocks, stride, bits, d, RaBitQKernels.Blocks(n), table, fast);
+        for (int r = 0; r < n; r++) Assert.Equal(RaBitQKernels.RowSum(values.AsSpan(r * d, d), bits, table), fast[r]);
+    }
+
+    [Theory]
     [InlineData(1, 7)]
     [InlineData(3, 64)]
     [InlineData(8, 200)]
@@ -74,6 +100,8 @@ public class RaBitQKernelTests
         RaBitQKernels.BuildTable(q, lut);
         var table = new byte[RaBitQKernels.TableBytes(d)];
         float a = RaBitQKernels.QuantizeTable(lut, m, table, out float bias);
+        // The widest sub-code spans the whole range 0…MaxEntry, and no entry exceeds it (the scan relies on that).
+        Assert.Equal(RaBitQKernels.MaxEntry, table.Max());
         var u = new byte[d];
         for (int t = 0; t < 50; t++)
         {

@@ -338,7 +338,7 @@ public sealed class RaBitQuantizer
         s.Scale = 1f / a;
         s.Offset = top * bias - top / 2f * TensorPrimitives.Sum(pq);
         s.QueryNorm2 = TensorPrimitives.Dot(q[..d], q[..d]);
-        // Each 8-bit entry is off by at most half a step (uniform): the error of Σ over m sub-codes has standard
+        // Each table entry is off by at most half a step (uniform): the error of Σ over m sub-codes has standard
         // deviation √(m/12)/a per plane; planes read the same entries, so their weights add (2^b − 1).
         s.Noise = (float)(Epsilon0 * top * Math.Sqrt(m / 12.0) / a);
     }
