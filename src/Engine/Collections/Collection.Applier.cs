@@ -125,8 +125,10 @@ public sealed partial class Collection
         int n = _pending.Count;
         if (n == 0) return;
         BeforeApplyHook?.Invoke();
+        long t0 = Stopwatch.GetTimestamp();
         // Group commit: one durable commit covers every entry enqueued so far (at least these n).
         _wal.Commit();
+        long t1 = Stopwatch.GetTimestamp();
         var group = new Pending[n];
         for (int i = 0; i < n; i++) _pending.TryDequeue(out group[i]!);
 
@@ -140,7 +142,9 @@ public sealed partial class Collection
         }
         var results = new int[n];
         var garbage = new List<long>();
+        long t2 = Stopwatch.GetTimestamp();
         _lock.EnterWriteLock();
+        long t3 = Stopwatch.GetTimestamp();
         try
         {
             for (int g = 0; g < n; g++)
@@ -152,6 +156,7 @@ public sealed partial class Collection
             }
         }
         finally { _lock.ExitWriteLock(); }
+        long t4 = Stopwatch.GetTimestamp();
         // Replaced and deleted records leave the store after they became unreachable, just before the next checkpoint
         // (on the maintenance thread, not here): see PlanCheckpoint.
         _garbage.AddRange(garbage);
@@ -162,7 +167,16 @@ public sealed partial class Collection
             else _metrics.Upserted(Name, results[g]);
             group[g].Done.TrySetResult(results[g]);
         }
+        // Where a slow group's time went (the oldest write's wait is its acknowledged latency less the hand-off).
+        if (Stopwatch.GetElapsedTime(group[0].Enqueued).TotalMilliseconds >= SlowGroupMilliseconds && _log.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            static double Ms(long from, long to) => (to - from) * 1000.0 / Stopwatch.Frequency;
+            EngineLog.SlowWriteGroup(_log, Name, n, Ms(group[0].Enqueued, Stopwatch.GetTimestamp()), Ms(group[0].Enqueued, t0), Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), Ms(t3, t4));
+        }
     }
+
+    /// <summary>A write group whose oldest write waited this long is logged (Debug) with where the time went.</summary>
+    internal const double SlowGroupMilliseconds = 40;
 
     /// <summary>
     /// Applies one batch to the in-memory state (caller holds the write lock, or is recovering). Returns the record
@@ -612,12 +626,29 @@ public sealed partial class Collection
         long replayFrom;
         lock (_seqLock)
             replayFrom = _pending.TryPeek(out var first) ? first.Address : _wal.TailAddress;
-        bool compact = _store.LogBytes > (64L << 20) && _store.LogBytes > 3L * Math.Max(1, _keys.Count) * (4L * Dimension + 64);
+        bool compact = RecordLogCompactionDue(_store.LogBytes, _keys.Count, Dimension, _options.RecordMemoryBytes, Interlocked.Read(ref _logBytesAfterCompaction));
         string? indexFile = _index is null ? null : _indexFile;
         var garbage = _garbage.ToArray();
         _garbage.Clear();
         return new CheckpointPlan(_appliedLsn, replayFrom, _trainedCount, indexFile, _indexLsn, indexFile is null ? null : _indexRemoved.ToArray(),
             garbage, compact, Stopwatch.GetTimestamp());
+    }
+
+    // The record log's size right after its last compaction (the live records' true size then, payloads included).
+    private long _logBytesAfterCompaction;
+
+    /// <summary>
+    /// Whether a checkpoint compacts the record log: when it is past the store's memory (only records on disk can be
+    /// compacted) and at least half of it is garbage — replaced or deleted records and their tombstones. The live size is
+    /// estimated as records × (4·D + 64) bytes, and never below what the log measured after the last compaction (so large
+    /// payloads, which the estimate leaves out, cannot make it compact again and again for nothing). Each compaction then
+    /// copies at most as many bytes as it frees. (It was three times the live data and past 64 MiB: a churn that
+    /// replaces as much as it inserts grew the live set faster than the garbage and never reached it; issue 20.)
+    /// </summary>
+    internal static bool RecordLogCompactionDue(long logBytes, long liveRecords, int dimension, long memoryBytes, long logBytesAfterLastCompaction)
+    {
+        long live = Math.Max(Math.Max(1, liveRecords) * (4L * dimension + 64), logBytesAfterLastCompaction);
+        return logBytes > memoryBytes && logBytes > 2 * live;
     }
 
     /// <summary>The store's part of a checkpoint (maintenance thread, or the applier while none runs): garbage out, compaction if due, FASTER checkpoint.</summary>
@@ -629,11 +660,18 @@ public sealed partial class Collection
         {
             long before = _store.LogBytes, started = Stopwatch.GetTimestamp();
             _store.Compact();
+            Interlocked.Exchange(ref _logBytesAfterCompaction, _store.LogBytes);
+            Interlocked.Increment(ref _recordLogCompactions);
             EngineLog.StoreCompacted(_log, Name, before, _store.LogBytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         if (background) StoreCheckpointGate?.Wait(TimeSpan.FromSeconds(60));
         return _store.Checkpoint();
     }
+
+    private int _recordLogCompactions;
+
+    /// <summary>Record-log compactions since open, automatic and asked for (tests, diagnostics).</summary>
+    internal int RecordLogCompactions => Volatile.Read(ref _recordLogCompactions);
 
     /// <summary>Test seam: a background checkpoint waits here (up to a minute) after its deletions, before the store checkpoint starts.</summary>
     internal ManualResetEventSlim? StoreCheckpointGate { get; set; }

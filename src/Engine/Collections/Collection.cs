@@ -90,6 +90,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     {
         public WriteBatch Batch { get; } = batch;
         public long Address { get; set; }
+        public long Enqueued { get; } = Stopwatch.GetTimestamp();
         public TaskCompletionSource<int> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 

@@ -99,6 +99,9 @@ internal static partial class EngineLog
     [LoggerMessage(4, LogLevel.Debug, "Collection {Collection}: checkpoint at LSN {Lsn} in {Milliseconds:F1} ms")]
     public static partial void Checkpointed(ILogger logger, string collection, long lsn, double milliseconds);
 
+    [LoggerMessage(12, LogLevel.Debug, "Collection {Collection}: slow write group of {Batches} batches, oldest acknowledged after {Total:F1} ms: queued {Queued:F1}, log commit {Commit:F1}, store {Store:F1}, lock wait {LockWait:F1}, apply {Apply:F1} ms")]
+    public static partial void SlowWriteGroup(ILogger logger, string collection, int batches, double total, double queued, double commit, double store, double lockWait, double apply);
+
     [LoggerMessage(11, LogLevel.Debug, "Collection {Collection}: record log compacted from {Before} to {After} bytes in {Milliseconds:F1} ms")]
     public static partial void StoreCompacted(ILogger logger, string collection, long before, long after, double milliseconds);
 

@@ -282,6 +282,31 @@ public class AsyncApiTests : CollectionTestBase
         Assert.Equal(AdannsErrorCode.InvalidConfiguration, direct.Code);
     }
 
+    /// <summary>
+    /// A write group whose oldest write waited 40 ms or more is logged (Debug) with where its time went: here the applier
+    /// is held 60 ms before the commit, which shows as queued time (and only that group shows it).
+    /// </summary>
+    [Fact]
+    public async Task SlowWriteGroup_IsLoggedWithWhereItsTimeWent()
+    {
+        var logs = new ListLoggerProvider();
+        using var factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        await using var db = AdannsDatabase.Open(Dir, QuietOptions with { LoggerFactory = factory, BackgroundMaintenance = false });
+        var c = db.CreateCollection(new CollectionConfig("slow", D, Metric.L2, "IVF4"));
+        var data = Vectors(2, D, 21);
+        static double Queued(string line) => double.Parse(System.Text.RegularExpressions.Regex.Match(line, @"queued (\d+(\.\d+)?)").Groups[1].Value,
+            System.Globalization.CultureInfo.InvariantCulture);
+        await c.UpsertAsync(1UL, data[0]); // the first group may be slow too (JIT, the log's first commit)
+        c.BeforeApplyHook = () => Thread.Sleep(60);
+        await c.UpsertAsync(2UL, data[1]);
+        c.BeforeApplyHook = null;
+        await c.UpsertAsync(3UL, data[0]);
+        await Task.Delay(100); // the applier logs a group just after acknowledging it
+        var slow = logs.Messages.Where(m => m.Contains("Collection slow: slow write group of 1 batches", StringComparison.Ordinal)).ToList();
+        var line = Assert.Single(slow, m => Queued(m) >= 55); // the held group only
+        Assert.Matches(@"log commit \d+(\.\d+)?, store \d+(\.\d+)?, lock wait \d+(\.\d+)?, apply \d+(\.\d+)? ms", line);
+    }
+
     /// <summary>Collects formatted log lines.</summary>
     private sealed class ListLoggerProvider : ILoggerProvider
     {
