@@ -92,7 +92,11 @@ internal static class StoreCommand
     /// ingest vs idle afterwards. <c>--warmup</c> S (0) leaves the writes started in the first S seconds out of the
     /// statistics (JIT, first training). The last line checks the issue-20 targets: acknowledged-write p99 ≤ 50 ms and
     /// max ≤ 250 ms, search p99 within 2x of idle, and whether a training, a checkpoint and a record-log compaction
-    /// happened during the run.
+    /// happened during the run. Where the slowest writes' time went: each is printed with the GC pause time inside it
+    /// (runtime GC events) and its write group's parts (queued, log commit, store, lock wait, apply: the engine logs a
+    /// group whose oldest write waited ≥ 40 ms); then the GC pauses, gen-2 collections by reason and type, and the thread
+    /// pool's queue. The GC runs in <c>SustainedLowLatency</c> mode as the server does (<c>--gc-latency Interactive</c>
+    /// to compare); <c>--min-threads N</c> raises the thread pool's floor.
     /// </summary>
     private static int Steady(string[] args, string dir, int dim)
     {
@@ -119,6 +123,7 @@ internal static class StoreCommand
         if (preload > 0) c.WaitForIndexAsync().GetAwaiter().GetResult();
         var stop = new CancellationTokenSource();
         var start = log.Clock; // one timeline for writes and logged events
+        using var gcPauses = new GcPauseListener(start); // and GC pauses
         var lat = new List<(double At, double Ms)>[writers];
         var threads = Enumerable.Range(0, writers).Select(w => new Thread(() =>
         {
@@ -165,6 +170,26 @@ internal static class StoreCommand
                 searchPaths[key] = searchPaths.GetValueOrDefault(key) + 1;
             }
         });
+        // Thread-pool pressure: acknowledgements and the log's I/O completions go through the pool, so a starved pool
+        // delays every write. Sampled every 10 ms; --min-threads N raises the pool's floor (ThreadPool.SetMinThreads).
+        if (Int(args, "--min-threads", 0) is int minThreads and > 0) ThreadPool.SetMinThreads(minThreads, minThreads);
+        // As the server runs (src/Server/Program.cs): no blocking gen-2 collections. --gc-latency Interactive compares.
+        System.Runtime.GCSettings.LatencyMode = Enum.Parse<System.Runtime.GCLatencyMode>(Str(args, "--gc-latency", "SustainedLowLatency"), ignoreCase: true);
+        int poolMaxThreads = 0;
+        long poolMaxQueue = 0, poolQueueSum = 0, poolSamples = 0;
+        var poolSampler = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                poolMaxThreads = Math.Max(poolMaxThreads, ThreadPool.ThreadCount);
+                long q = ThreadPool.PendingWorkItemCount;
+                poolMaxQueue = Math.Max(poolMaxQueue, q);
+                poolQueueSum += q;
+                poolSamples++;
+                Thread.Sleep(10);
+            }
+        }) { IsBackground = true };
+        poolSampler.Start();
         var pause0 = GC.GetTotalPauseDuration();
         int gen2 = GC.CollectionCount(2);
         double runStart = start.Elapsed.TotalSeconds; // the clock started before the preload
@@ -182,13 +207,37 @@ internal static class StoreCommand
         var ms = all.Select(x => x.Ms).ToList();
         Console.WriteLine($"acknowledged writes: {all.Count} calls ({nextId - preload} vectors upserted after a preload of {preload}, {(nextId - preload) / elapsed:F0}/s; {stats.Count} live), latency p50 {P(ms, 0.5):F1} ms, p99 {P(ms, 0.99):F1} ms, p99.9 {P(ms, 0.999):F1} ms, max {ms[^1]:F1} ms");
         Console.WriteLine($"GC: {GC.CollectionCount(2) - gen2} gen2 collections, {(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds:F0} ms paused in all (server GC: {System.Runtime.GCSettings.IsServerGC})");
+        Console.WriteLine($"thread pool: up to {poolMaxThreads} threads, queued work items mean {(double)poolQueueSum / Math.Max(1, poolSamples):F1} max {poolMaxQueue}, {ThreadPool.CompletedWorkItemCount} completed");
         Console.WriteLine($"maintenance: {stats.Retrains} trainings, {stats.Compactions} compactions, {log.Count("checkpoint")} checkpoints");
         var events = log.Events();
         Console.WriteLine($"writes over 50 ms: {all.Count(x => x.Ms > 50)}; over 250 ms: {all.Count(x => x.Ms > 250)}; the slowest (start → end, s):");
         foreach (var (at, m) in all.OrderByDescending(x => x.Ms).Take(8).OrderBy(x => x.At))
-            Console.WriteLine($"  {at:F2} → {at + m / 1000:F2}: {m:F1} ms");
+        {
+            double end = at + m / 1000;
+            Console.WriteLine($"  {at:F2} → {end:F2}: {m:F1} ms; GC paused {gcPauses.PausedWithin(at, end):F1} ms of it");
+            // The write group that acknowledged it (logged when its oldest write waited 40 ms or more: where the time went).
+            // The writer notices its acknowledgement after the applier logged it (a loaded machine wakes it late): the
+            // nearest group logged in the 100 ms before the writer's end, or just after it.
+            foreach (var (eAt, msg) in events.Where(e => e.At >= end - 0.1 && e.At <= end + 0.01 && e.Message.Contains("slow write group", StringComparison.Ordinal))
+                .OrderBy(e => Math.Abs(e.At - end)).Take(1))
+                Console.WriteLine($"      {eAt:F2}: {msg}");
+        }
+        var pauses = gcPauses.Pauses().Where(p => p.Start >= runStart + warmup).ToList();
+        Console.WriteLine($"GC pauses in the measured window: {pauses.Count}, {pauses.Sum(p => p.End - p.Start) * 1000:F0} ms in all; the longest: " +
+            string.Join(", ", pauses.OrderByDescending(p => p.End - p.Start).Take(6).Select(p => $"{p.Start:F2} gen{p.Gen} {(p.End - p.Start) * 1000:F1} ms")));
+        Console.WriteLine($"gen-2 collections (since start) by reason / type: {gcPauses.Gen2Summary()}; GC latency mode {System.Runtime.GCSettings.LatencyMode}");
+        var slowGroups = events.Where(e => e.At >= runStart + warmup && e.Message.Contains("slow write group", StringComparison.Ordinal)).ToList();
+        Console.WriteLine($"slow write groups (oldest write waited >= 40 ms) in the window: {slowGroups.Count}");
+        if (slowGroups.Count > 0)
+        {
+            // Mean and max of each part of those groups' time (parsed back from the log line).
+            string[] parts = ["queued", "log commit", "store", "lock wait", "apply"];
+            var values = slowGroups.Select(e => parts.Select(p => double.Parse(System.Text.RegularExpressions.Regex.Match(e.Message, p + @" (\d+(\.\d+)?)").Groups[1].Value,
+                System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToList();
+            Console.WriteLine("  their parts (mean / max ms): " + string.Join(", ", parts.Select((p, i) => $"{p} {values.Average(v => v[i]):F1} / {values.Max(v => v[i]):F1}")));
+        }
         Console.WriteLine("maintenance events (logged at their end):");
-        foreach (var (at, m) in events) Console.WriteLine($"  {at:F2}: {m}");
+        foreach (var (at, m) in events.Where(e => !e.Message.Contains("slow write group", StringComparison.Ordinal))) Console.WriteLine($"  {at:F2}: {m}");
         Console.WriteLine("searches during ingest by path: " + string.Join(", ", searchPaths.OrderByDescending(x => x.Value).Select(x => $"{x.Key}={x.Value}")));
         searchLat.Sort();
         if (searchLat.Count == 0) searchLat.Add(0);

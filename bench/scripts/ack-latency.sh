@@ -8,9 +8,12 @@
 #  2. growth from empty: trainings at every doubling plus checkpoints (deletes a tenth of each batch).
 # The first WARMUP seconds of writes (JIT, first training) are left out; the last line of each run states the targets
 # as met / NOT met and counts the maintenance that ran in the window. A record-log compaction needs the log past
-# 64 MiB and three times the live data, i.e. about 110k vectors upserted in the churn run (~2k/s): a quiet machine
-# does that many times over (10-17k vectors/s measured at load 1-5); a run that counts 0 compactions did not measure
-# the condition. About 3 minutes with the defaults (build included).
+# the store's memory (64 MiB) and at least half garbage (twice the live data estimated at 4*D+64 bytes a record, and
+# twice its size after the last compaction): the churn run reaches it after ~400k upserts (its live set grows too, as
+# random deletes hit deleted ids); a run that counts 0 compactions did not measure the condition. Each run
+# prints the slowest writes with the GC pause time inside them and their write group's parts (queued, log commit,
+# store, lock wait, apply), GC pauses and gen-2 collections by type, and the thread pool's queue.
+# About 4 minutes with the defaults (build included).
 # Usage: bench/scripts/ack-latency.sh [OUTDIR]   (from anywhere; builds Release first)
 #   SECONDS_PER_RUN=60 WARMUP=5 SPEC="IVF64,Rerank128" bench/scripts/ack-latency.sh
 # Run it on a quiet machine: on a shared 2-vCPU VM the latency is set by CPU scheduling (see bench/RESULTS.md).

@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using System.Diagnostics.Tracing;
+
+namespace Adanns.Bench;
+
+/// <summary>
+/// Records every GC's stop-the-world pause (the runtime's GCSuspendEEBegin → GCRestartEEEnd events) on a bench
+/// clock, with the generation collected, so slow writes can be set beside the pauses that overlapped them.
+/// </summary>
+internal sealed class GcPauseListener : EventListener
+{
+    private readonly Stopwatch _clock;
+    private readonly DateTime _clockStartUtc;
+    private readonly List<(double Start, double End, int Gen)> _pauses = [];
+    private readonly List<string> _gen2 = [];
+    private double _suspendedAt = -1;
+    private int _gen = -1;
+
+    public GcPauseListener(Stopwatch clock)
+    {
+        _clock = clock;
+        _clockStartUtc = DateTime.UtcNow - clock.Elapsed;
+    }
+
+    protected override void OnEventSourceCreated(EventSource source)
+    {
+        if (source.Name == "Microsoft-Windows-DotNETRuntime")
+            EnableEvents(source, EventLevel.Informational, (EventKeywords)0x1); // GC keyword
+    }
+
+    protected override void OnEventWritten(EventWrittenEventArgs e)
+    {
+        double at = (e.TimeStamp.ToUniversalTime() - _clockStartUtc).TotalSeconds;
+        switch (e.EventName)
+        {
+            case "GCStart_V2" or "GCStart_V1" or "GCStart":
+                int i = e.PayloadNames?.IndexOf("Depth") ?? -1;
+                if (i >= 0) _gen = Convert.ToInt32(e.Payload![i], System.Globalization.CultureInfo.InvariantCulture);
+                if (_gen == 2)
+                {
+                    // Reason (4 = large-object allocations, 0 = small, 6 = LOH out of space, 1 = induced) and type
+                    // (0 = blocking, 1 = background, 2 = blocking during a background one).
+                    string Field(string name) => e.PayloadNames!.IndexOf(name) is int j and >= 0 ? Convert.ToString(e.Payload![j], System.Globalization.CultureInfo.InvariantCulture) ?? "?" : "?";
+                    lock (_pauses) _gen2.Add($"reason {Field("Reason")} type {Field("Type")}");
+                }
+                break;
+            case "GCSuspendEEBegin_V1" or "GCSuspendEEBegin":
+                _suspendedAt = at;
+                break;
+            case "GCRestartEEEnd_V1" or "GCRestartEEEnd":
+                if (_suspendedAt >= 0) lock (_pauses) _pauses.Add((_suspendedAt, at, _gen));
+                _suspendedAt = -1;
+                _gen = -1;
+                break;
+        }
+    }
+
+    public List<(double Start, double End, int Gen)> Pauses()
+    {
+        lock (_pauses) return [.. _pauses];
+    }
+
+    /// <summary>Gen-2 collections by reason and type (counts).</summary>
+    public string Gen2Summary()
+    {
+        lock (_pauses) return string.Join(", ", _gen2.GroupBy(g => g).OrderByDescending(g => g.Count()).Select(g => $"{g.Key}: {g.Count()}"));
+    }
+
+    /// <summary>Milliseconds of pauses inside [from, to] (bench clock, seconds).</summary>
+    public double PausedWithin(double from, double to)
+    {
+        double ms = 0;
+        foreach (var (s, e, _) in Pauses())
+            ms += Math.Max(0, Math.Min(e, to) - Math.Max(s, from)) * 1000;
+        return ms;
+    }
+}
