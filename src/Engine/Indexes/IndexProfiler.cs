@@ -70,6 +70,9 @@ public sealed record ProfileOptions
     /// </summary>
     public double? RefineTarget { get; init; }
 
+    /// <summary>Several refine targets (each as <see cref="RefineTarget"/>), e.g. every recall an index is tuned for.</summary>
+    public IReadOnlyList<double>? RefineTargets { get; init; }
+
     /// <summary>A finer nprobe ladder for <see cref="RefineTarget"/> (e.g. <see cref="IndexProfiler.Ladder"/> with 4 steps per doubling).</summary>
     public IReadOnlyList<int>? RefineNProbes { get; init; }
 
@@ -221,18 +224,21 @@ internal static class IndexProfiler
         // the finer ladder's nprobes between that point and the one before are measured too, so the point a target
         // picks probes barely more lists than it needs — at the cost of a point or two per series, not a finer ladder
         // over the whole sweep.
-        if (o.RefineTarget is double refine && o.RefineNProbes is { } fine)
+        var refineTargets = (o.RefineTargets ?? []).Concat(o.RefineTarget is double one ? [one] : []).Distinct().Order().ToArray();
+        if (refineTargets.Length > 0 && o.RefineNProbes is { } fine)
         {
             int before = measured.Count;
-            for (int s = 0; s < lines.Count; s++)
-            {
-                var h = history[s];
-                int j = h.FindIndex(x => ComputeProfile.Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq));
-                if (j <= 0) continue;
-                foreach (int np in fine)
-                    if (np > h[j - 1].NProbe && np < h[j].NProbe) MeasurePoint(s, np);
-            }
-            o.Trace?.Invoke($"profile: refined near {refine}: {measured.Count - before} points");
+            var refined = new HashSet<(int Series, int NProbe)>(); // two targets between the same two points: measured once
+            foreach (double refine in refineTargets)
+                for (int s = 0; s < lines.Count; s++)
+                {
+                    var h = history[s];
+                    int j = h.FindIndex(x => ComputeProfile.Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq));
+                    if (j <= 0) continue;
+                    foreach (int np in fine)
+                        if (np > h[j - 1].NProbe && np < h[j].NProbe && refined.Add((s, np))) MeasurePoint(s, np);
+                }
+            o.Trace?.Invoke($"profile: refined near {string.Join(", ", refineTargets)}: {measured.Count - before} points");
         }
 
         (ProfilePoint Point, long Hits) MeasurePoint(int s, int nprobe)

@@ -25,12 +25,27 @@ public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Se
 {
     /// <summary>Optional progress lines (each stage and where its time went); null = silent.</summary>
     public Action<string>? Trace { get; init; }
+
+    /// <summary>
+    /// Further recalls the index will be searched at (with <see cref="SearchParams.TargetRecall"/>), besides
+    /// <see cref="TargetRecall"/> (still the one a query without parameters runs at). The structure is chosen for all of
+    /// them — each candidate scored by the geometric mean of its µs at each target, so every target counts by its ratio,
+    /// not the slowest one alone — and the final profile measures a fine nprobe ladder near each. Null = the one target.
+    /// </summary>
+    public IReadOnlyList<double>? Targets { get; init; }
+
+    /// <summary>Every target, ascending, without repeats: <see cref="TargetRecall"/> and <see cref="Targets"/>.</summary>
+    internal double[] AllTargets => [.. (Targets ?? []).Append(TargetRecall).Distinct().Order()];
+
+    /// <summary>The highest target: profiles run until it is reached (see <see cref="IndexTuner.StopFor"/>).</summary>
+    internal double TopTarget => AllTargets[^1];
 }
 
 /// <summary>One candidate pipeline as the tuner measured it on the sample.</summary>
 /// <param name="Spec">The candidate (its nlist scaled to the sample).</param>
 /// <param name="MicrosAtTarget">Single-thread µs per query of its cheapest profiled point reaching the target, timed in rounds
-/// interleaved with the other candidates (best round kept); +∞ when none reached it.</param>
+/// interleaved with the other candidates (best round kept); with several targets (<see cref="TunerOptions.Targets"/>) the
+/// geometric mean over them of that figure; +∞ when a target was not reached.</param>
 /// <param name="RecallAtPoint">The profiled recall of that point (or of its best point when none reached the target).</param>
 /// <param name="BuildSeconds">Build + profile time on the sample.</param>
 /// <param name="GridNearTarget">The query-time series (shortlist as a multiple of k, first rerank stage's keep or 0, scan dim)
@@ -135,8 +150,8 @@ public static class IndexTuner
         var profile = index.Profile(ProfileFor(index, o, near) with
         {
             HeldOutQueries = FinalProfileQueries, NProbes = IndexProfiler.Ladder(index.NList, 2),
-            RefineTarget = o.TargetRecall, RefineNProbes = IndexProfiler.Ladder(index.NList, FinalLadderSteps),
-            StopAtRecall = StopFor(o.TargetRecall, o.K, FinalProfileQueries), Truth = truth,
+            RefineTargets = o.AllTargets, RefineNProbes = IndexProfiler.Ladder(index.NList, FinalLadderSteps),
+            StopAtRecall = StopFor(o.TopTarget, o.K, FinalProfileQueries), Truth = truth,
         });
         profile.TunedRecall = o.TargetRecall;
         return profile;
@@ -153,6 +168,9 @@ public static class IndexTuner
         var o = options ?? new TunerOptions();
         if (!(o.TargetRecall > 0 && o.TargetRecall <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), o.TargetRecall, $"TargetRecall must be in (0, 1] (got {o.TargetRecall}).");
+        foreach (double t in o.Targets ?? [])
+            if (!(t > 0 && t <= 1))
+                throw new ArgumentOutOfRangeException(nameof(options), t, $"Targets: every recall target must be in (0, 1] (got {t}).");
         if (o.K < 1) throw new ArgumentOutOfRangeException(nameof(options), o.K, "K must be at least 1.");
         if (o.MaxChoiceSeconds is double ms && !(ms >= 0))
             throw new ArgumentOutOfRangeException(nameof(options), ms, $"MaxChoiceSeconds must be ≥ 0 (got {ms}).");
@@ -539,14 +557,25 @@ public static class IndexTuner
         {
             // Only the cheapest point reaching the target matters here: a series stops once it clears the target by more
             // than the 200-query sampling margin (about 0.011 at 0.95), before its widest and slowest probes.
-            var profile = index.Profile(ProfileFor(index, o) with { StopAtRecall = StopFor(o.TargetRecall, o.K, truth.QueryIds.Length), Truth = truth,
+            var profile = index.Profile(ProfileFor(index, o) with { StopAtRecall = StopFor(o.TopTarget, o.K, truth.QueryIds.Length), Truth = truth,
                 Retime = false });
-            int i = profile.CheapestReachingIndex(o.TargetRecall, null, null, out bool reached);
-            var point = profile.Points[i];
-            var near = profile.Points.Where(pt => pt.Recall >= o.TargetRecall - 0.05).Select(pt => SeriesKey(pt.Params, o.K)).Distinct().Order().ToArray();
+            // Every target's cheapest reaching point (the top target's recall reported); the score is their µs'
+            // geometric mean (TimeRoundRobin times them again side by side).
+            bool reached = true;
+            double logMicros = 0;
+            ProfilePoint point = profile.Points[^1];
+            foreach (double t in o.AllTargets)
+            {
+                int i = profile.CheapestReachingIndex(t, null, null, out bool r);
+                reached &= r;
+                point = profile.Points[i];
+                logMicros += Math.Log(point.MicrosPerQuery);
+            }
+            double micros = Math.Exp(logMicros / o.AllTargets.Length);
+            var near = profile.Points.Where(pt => pt.Recall >= o.AllTargets[0] - 0.05).Select(pt => SeriesKey(pt.Params, o.K)).Distinct().Order().ToArray();
             double bytes = index.ResidentBytesPerVector;
             bool over = bytes > (o.MaxBytesPerVector ?? double.PositiveInfinity);
-            return (index, new TunerCandidate(spec, reached && !over ? point.MicrosPerQuery : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near,
+            return (index, new TunerCandidate(spec, reached && !over ? micros : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near,
                 bytes, over), reached && !over);
         }
         catch
@@ -570,22 +599,32 @@ public static class IndexTuner
         var from = o.Queries ?? sample;
         int nq = Math.Min(256, from.Count);
         var queries = IndexProfiler.EvenRows(from, nq);
-        var p = new SearchParams { TargetRecall = o.TargetRecall };
+        var targets = o.AllTargets;
         var ids = new long[nq * o.K];
         var scores = new float[nq * o.K];
-        var best = new double[built.Count];
-        Array.Fill(best, double.PositiveInfinity);
+        var best = new double[built.Count, targets.Length];
+        for (int c = 0; c < built.Count; c++)
+            for (int t = 0; t < targets.Length; t++) best[c, t] = double.PositiveInfinity;
         for (int round = 0; round <= TimingRounds; round++) // round 0 warms every candidate up and is not counted
             foreach (int c in which)
             {
                 if (!built[c].Reached) continue;
-                long t0 = Stopwatch.GetTimestamp();
-                built[c].Index.SearchBatch(queries, o.K, ids, scores, p, null, 1, out _);
-                double micros = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq;
-                if (round > 0) best[c] = Math.Min(best[c], micros);
+                for (int t = 0; t < targets.Length; t++)
+                {
+                    var p = new SearchParams { TargetRecall = targets[t] };
+                    long t0 = Stopwatch.GetTimestamp();
+                    built[c].Index.SearchBatch(queries, o.K, ids, scores, p, null, 1, out _);
+                    double micros = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq;
+                    if (round > 0) best[c, t] = Math.Min(best[c, t], micros);
+                }
             }
         foreach (int c in which)
-            if (built[c].Reached) built[c] = built[c] with { Candidate = built[c].Candidate with { MicrosAtTarget = best[c] } };
+        {
+            if (!built[c].Reached) continue;
+            double logMicros = 0;
+            for (int t = 0; t < targets.Length; t++) logMicros += Math.Log(best[c, t]);
+            built[c] = built[c] with { Candidate = built[c].Candidate with { MicrosAtTarget = Math.Exp(logMicros / targets.Length) } };
+        }
     }
 
     /// <summary>recall@k of exact D/4-prefix search against full-D exact search on the sample, raw and rotated.</summary>
