@@ -367,6 +367,11 @@ public class IndexTunerTests
         Assert.True(Cheapest(two, 0.9)!.FlopsPerQuery <= Cheapest(high, 0.9)!.FlopsPerQuery);
         Assert.Equal(Cheapest(low, 0.9)!.FlopsPerQuery, Cheapest(two, 0.9)!.FlopsPerQuery);
         Assert.Equal(Cheapest(high, 0.94)!.FlopsPerQuery, Cheapest(two, 0.94)!.FlopsPerQuery);
+        // A time bound ends each series at its first point dearer than the bound: at 0 µs, every series after one point.
+        string? timeBounded = null;
+        index.Profile(grid with { StopAtRecall = 0.95, StopAboveMicros = 0, Trace = l => { if (l.Contains("pass 1")) timeBounded = l; } });
+        var counts = System.Text.RegularExpressions.Regex.Match(timeBounded!, @"pass 1, (\d+) series, (\d+) points");
+        Assert.Equal(counts.Groups[1].Value, counts.Groups[2].Value);
         // A series filter measures only the lines it accepts.
         var one = index.Profile(grid with { SeriesFilter = sp => sp.Shortlist == 8 * K && sp.Rerank![0].Keep == 60 });
         Assert.All(one.Points, x => Assert.Equal(8 * K, x.Params.Shortlist));

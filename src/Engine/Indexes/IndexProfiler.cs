@@ -58,6 +58,14 @@ public sealed record ProfileOptions
     /// </summary>
     public double? StopAtRecall { get; init; }
 
+    /// <summary>
+    /// When set, a series also ends once a point costs more than this many µs per query (its first timing) without
+    /// reaching <see cref="StopAtRecall"/>: a caller comparing candidates that already has one reaching the target at a
+    /// fraction of that cost (the tuner) skips the points that could not make this one win. The points measured then
+    /// depend on the machine's speed, so only a comparison may set it — never a profile an index keeps.
+    /// </summary>
+    internal double? StopAboveMicros { get; init; }
+
     /// <summary>Threads for the exact ground truth (0 = all cores); timed searches always run on one thread.</summary>
     public int Threads { get; init; }
 
@@ -212,7 +220,8 @@ internal static class IndexProfiler
                     flopsBound = Math.Min(flopsBound, FlopsBoundFactor * point.FlopsPerQuery);
                     done[s] = true;
                 }
-                else if ((o.StopWhenSaturated && (hits == truthTotal || hits <= HitsOneDoublingBack(history[s], nprobe))) || point.FlopsPerQuery > flopsBound)
+                else if ((o.StopWhenSaturated && (hits == truthTotal || hits <= HitsOneDoublingBack(history[s], nprobe))) || point.FlopsPerQuery > flopsBound
+                    || point.MicrosPerQuery > (o.StopAboveMicros ?? double.PositiveInfinity))
                     done[s] = true;
                 history[s].Add((nprobe, hits));
                 if (done[s] && o.Trace is { } trace)

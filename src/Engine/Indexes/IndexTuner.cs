@@ -54,7 +54,11 @@ public sealed record TunerOptions(double TargetRecall = 0.95, int K = 10, int Se
 /// <param name="BytesPerVector">Its resident index bytes per vector on the sample (see <see cref="TunerOptions.MaxBytesPerVector"/>).</param>
 /// <param name="OverMemoryLimit">Whether those bytes exceed <see cref="TunerOptions.MaxBytesPerVector"/> (then it is never chosen).</param>
 public sealed record TunerCandidate(IndexSpec Spec, double MicrosAtTarget, double RecallAtPoint, double BuildSeconds,
-    IReadOnlyList<(int ShortlistMultiple, int FirstKeep, int ScanDim)>? GridNearTarget = null, double BytesPerVector = 0, bool OverMemoryLimit = false);
+    IReadOnlyList<(int ShortlistMultiple, int FirstKeep, int ScanDim)>? GridNearTarget = null, double BytesPerVector = 0, bool OverMemoryLimit = false)
+{
+    /// <summary>The profile's first timing of its cheapest point reaching the highest target (+∞ when none did).</summary>
+    internal double TopMicros { get; init; } = double.PositiveInfinity;
+}
 
 /// <summary>What the tuner decided and why.</summary>
 /// <param name="Spec">The chosen pipeline, as built on all the vectors.</param>
@@ -208,11 +212,26 @@ public static class IndexTuner
         double factor = ListsPerSqrtN[0];
         try
         {
-            // Stage 2: the structures, at the first lists-per-√N factor.
-            foreach (var spec in Candidates(D, ns, rotate, o.K))
+            // Stage 2: the structures, at the first lists-per-√N factor. Those that scan codes or a short prefix with a
+            // second list per vector (Spill) are measured first: they were the fastest in every run recorded in
+            // bench/RESULTS.md, so by the time the full-width scans (rigid IVF, the D/2 SQ8 store) are profiled a
+            // candidate already reaches the target, and their series stop once a point costs StopAboveFactor times its
+            // µs (a third to half of their profile time on debian-minilm and Fashion-MNIST). The order changes only how
+            // soon that bound exists, never which candidate wins: the list keeps Candidates' order for the tie rule.
+            var specs = Candidates(D, ns, rotate, o.K).ToArray();
+            var measured = new (IVectorIndex Index, TunerCandidate Candidate, bool Reached)?[specs.Length];
+            try
             {
-                if (built.Count >= 2 && OverTime()) break;
-                built.Add(Measure(spec, sample, metric, o, truth, cache));
+                foreach (int i in Enumerable.Range(0, specs.Length).OrderBy(i => specs[i].Spill ? 0 : 1).ThenBy(i => i))
+                {
+                    if (measured.Count(m => m is not null) >= 2 && OverTime()) break;
+                    double bound = measured.Where(m => m is { Reached: true }).Select(m => m!.Value.Candidate.TopMicros).DefaultIfEmpty(double.PositiveInfinity).Min();
+                    measured[i] = Measure(specs[i], sample, metric, o, truth, cache, StopAboveFactor * bound);
+                }
+            }
+            finally
+            {
+                foreach (var m in measured) if (m is { } b) built.Add(b);
             }
             TimeRoundRobin(built, Enumerable.Range(0, built.Count).ToArray(), sample, o);
             best = Best(built.Select(b => b.Candidate));
@@ -226,7 +245,7 @@ public static class IndexTuner
                 {
                     int nl = NListFor(ns, structure.CoarseDim ?? D, f);
                     if (nl == structure.NList) continue;
-                    built.Add(Measure(structure with { NList = nl }, sample, metric, o, truth, cache));
+                    built.Add(Measure(structure with { NList = nl }, sample, metric, o, truth, cache, StopAboveFactor * best.TopMicros));
                 }
                 var contest = Enumerable.Range(0, built.Count).Where(i => built[i].Candidate.Spec with { NList = structure.NList } == structure).ToArray();
                 TimeRoundRobin(built, contest, sample, o);
@@ -548,7 +567,7 @@ public static class IndexTuner
 
     /// <summary>Builds and profiles one candidate on the sample; the index stays alive for <see cref="TimeRoundRobin"/>.</summary>
     private static (IVectorIndex Index, TunerCandidate Candidate, bool Reached) Measure(IndexSpec spec, VectorSet sample, Metric metric, TunerOptions o,
-        ProfileTruth truth, TrainingCache cache)
+        ProfileTruth truth, TrainingCache cache, double stopAboveMicros = double.PositiveInfinity)
     {
         var sw = Stopwatch.StartNew();
         var index = VectorIndex.Build(sample, spec, metric, BuildOptions(o, null, cache: cache));
@@ -558,7 +577,7 @@ public static class IndexTuner
             // Only the cheapest point reaching the target matters here: a series stops once it clears the target by more
             // than the 200-query sampling margin (about 0.011 at 0.95), before its widest and slowest probes.
             var profile = index.Profile(ProfileFor(index, o) with { StopAtRecall = StopFor(o.TopTarget, o.K, truth.QueryIds.Length), Truth = truth,
-                Retime = false });
+                Retime = false, StopAboveMicros = double.IsFinite(stopAboveMicros) ? stopAboveMicros : null });
             // Every target's cheapest reaching point (the top target's recall reported); the score is their µs'
             // geometric mean (TimeRoundRobin times them again side by side).
             bool reached = true;
@@ -576,7 +595,7 @@ public static class IndexTuner
             double bytes = index.ResidentBytesPerVector;
             bool over = bytes > (o.MaxBytesPerVector ?? double.PositiveInfinity);
             return (index, new TunerCandidate(spec, reached && !over ? micros : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near,
-                bytes, over), reached && !over);
+                bytes, over) { TopMicros = reached && !over ? point.MicrosPerQuery : double.PositiveInfinity }, reached && !over);
         }
         catch
         {
@@ -584,6 +603,12 @@ public static class IndexTuner
             throw;
         }
     }
+
+    /// <summary>
+    /// A candidate profiled after one that reaches the target stops a series once a point costs this many times that
+    /// one's µs at the top target (first timings, which vary by tens of percent between runs: 2x is far outside that).
+    /// </summary>
+    private const double StopAboveFactor = 2.0;
 
     /// <summary>Timing rounds of <see cref="TimeRoundRobin"/>.</summary>
     private const int TimingRounds = 5;
