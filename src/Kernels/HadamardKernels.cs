@@ -78,11 +78,11 @@ public static class HadamardKernels
         /// <summary>Floats per register.</summary>
         static abstract int Width { get; }
 
-        /// <summary>The strides below <see cref="Width"/> on the register at <paramref name="x"/>.</summary>
-        static abstract void InRegister(ref float x);
+        /// <summary>The strides below <see cref="Width"/> inside every register of the n floats at <paramref name="x"/>.</summary>
+        static abstract void InRegisters(ref float x, int n);
 
-        /// <summary>(a, b) → (a + b, a − b) for the registers at <paramref name="a"/> and h floats further.</summary>
-        static abstract void Across(ref float a, int h);
+        /// <summary>(a, b) → (a + b, a − b) for the registers at floats j and j + h of <paramref name="x0"/>.</summary>
+        static abstract void Across(ref float x0, int j, int h);
     }
 
     /// <summary>The passes every vector path makes: each register's small strides, then strides Width, 2·Width, ….</summary>
@@ -90,40 +90,47 @@ public static class HadamardKernels
     {
         int n = x.Length, w = T.Width;
         ref float x0 = ref MemoryMarshal.GetReference(x);
-        for (int i = 0; i < n; i += w) T.InRegister(ref Unsafe.Add(ref x0, i));
+        T.InRegisters(ref x0, n);
         for (int h = w; h < n; h <<= 1)
             for (int i = 0; i < n; i += 2 * h)
                 for (int j = i; j < i + h; j += w)
-                    T.Across(ref Unsafe.Add(ref x0, j), h);
+                    T.Across(ref x0, j, h);
     }
 
     private readonly struct Butterflies512 : IButterflies
     {
         public static int Width => 16;
 
-        /// <summary>Strides 1, 2, 4, 8 inside the register: permute i ⊕ h, then add ±x.</summary>
+        /// <summary>Strides 1, 2, 4, 8 inside each register: permute i ⊕ h, then add ±x (constants outside the loop).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void InRegister(ref float x)
+        public static void InRegisters(ref float x0, int n)
         {
-            var v = Vector512.LoadUnsafe(ref x);
-            v = Avx512F.PermuteVar16x32(v, Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14))
-                + Vector512.Create(1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f) * v;
-            v = Avx512F.PermuteVar16x32(v, Vector512.Create(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13))
-                + Vector512.Create(1f, 1f, -1f, -1f, 1f, 1f, -1f, -1f, 1f, 1f, -1f, -1f, 1f, 1f, -1f, -1f) * v;
-            v = Avx512F.PermuteVar16x32(v, Vector512.Create(4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11))
-                + Vector512.Create(1f, 1f, 1f, 1f, -1f, -1f, -1f, -1f, 1f, 1f, 1f, 1f, -1f, -1f, -1f, -1f) * v;
-            v = Avx512F.PermuteVar16x32(v, Vector512.Create(8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7))
-                + Vector512.Create(1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f, -1f, -1f, -1f, -1f, -1f, -1f, -1f, -1f) * v;
-            v.StoreUnsafe(ref x);
+            var p1 = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+            var p2 = Vector512.Create(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+            var p4 = Vector512.Create(4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+            var p8 = Vector512.Create(8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+            var s1 = Vector512.Create(1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f);
+            var s2 = Vector512.Create(1f, 1f, -1f, -1f, 1f, 1f, -1f, -1f, 1f, 1f, -1f, -1f, 1f, 1f, -1f, -1f);
+            var s4 = Vector512.Create(1f, 1f, 1f, 1f, -1f, -1f, -1f, -1f, 1f, 1f, 1f, 1f, -1f, -1f, -1f, -1f);
+            var s8 = Vector512.Create(1f, 1f, 1f, 1f, 1f, 1f, 1f, 1f, -1f, -1f, -1f, -1f, -1f, -1f, -1f, -1f);
+            for (int i = 0; i < n; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref x0, (nuint)i);
+                v = Avx512F.PermuteVar16x32(v, p1) + s1 * v;
+                v = Avx512F.PermuteVar16x32(v, p2) + s2 * v;
+                v = Avx512F.PermuteVar16x32(v, p4) + s4 * v;
+                v = Avx512F.PermuteVar16x32(v, p8) + s8 * v;
+                v.StoreUnsafe(ref x0, (nuint)i);
+            }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Across(ref float a, int h)
+        public static void Across(ref float x0, int j, int h)
         {
-            var u = Vector512.LoadUnsafe(ref a);
-            var v = Vector512.LoadUnsafe(ref a, (nuint)h);
-            (u + v).StoreUnsafe(ref a);
-            (u - v).StoreUnsafe(ref a, (nuint)h);
+            var a = Vector512.LoadUnsafe(ref x0, (nuint)j);
+            var b = Vector512.LoadUnsafe(ref x0, (nuint)(j + h));
+            (a + b).StoreUnsafe(ref x0, (nuint)j);
+            (a - b).StoreUnsafe(ref x0, (nuint)(j + h));
         }
     }
 
@@ -131,24 +138,33 @@ public static class HadamardKernels
     {
         public static int Width => 8;
 
-        /// <summary>Strides 1, 2, 4 inside the register.</summary>
+        /// <summary>Strides 1, 2, 4 inside each register.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void InRegister(ref float x)
+        public static void InRegisters(ref float x0, int n)
         {
-            var v = Vector256.LoadUnsafe(ref x);
-            v = Avx2.PermuteVar8x32(v, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6)) + Vector256.Create(1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f) * v;
-            v = Avx2.PermuteVar8x32(v, Vector256.Create(2, 3, 0, 1, 6, 7, 4, 5)) + Vector256.Create(1f, 1f, -1f, -1f, 1f, 1f, -1f, -1f) * v;
-            v = Avx2.PermuteVar8x32(v, Vector256.Create(4, 5, 6, 7, 0, 1, 2, 3)) + Vector256.Create(1f, 1f, 1f, 1f, -1f, -1f, -1f, -1f) * v;
-            v.StoreUnsafe(ref x);
+            var p1 = Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6);
+            var p2 = Vector256.Create(2, 3, 0, 1, 6, 7, 4, 5);
+            var p4 = Vector256.Create(4, 5, 6, 7, 0, 1, 2, 3);
+            var s1 = Vector256.Create(1f, -1f, 1f, -1f, 1f, -1f, 1f, -1f);
+            var s2 = Vector256.Create(1f, 1f, -1f, -1f, 1f, 1f, -1f, -1f);
+            var s4 = Vector256.Create(1f, 1f, 1f, 1f, -1f, -1f, -1f, -1f);
+            for (int i = 0; i < n; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref x0, (nuint)i);
+                v = Avx2.PermuteVar8x32(v, p1) + s1 * v;
+                v = Avx2.PermuteVar8x32(v, p2) + s2 * v;
+                v = Avx2.PermuteVar8x32(v, p4) + s4 * v;
+                v.StoreUnsafe(ref x0, (nuint)i);
+            }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Across(ref float a, int h)
+        public static void Across(ref float x0, int j, int h)
         {
-            var u = Vector256.LoadUnsafe(ref a);
-            var v = Vector256.LoadUnsafe(ref a, (nuint)h);
-            (u + v).StoreUnsafe(ref a);
-            (u - v).StoreUnsafe(ref a, (nuint)h);
+            var a = Vector256.LoadUnsafe(ref x0, (nuint)j);
+            var b = Vector256.LoadUnsafe(ref x0, (nuint)(j + h));
+            (a + b).StoreUnsafe(ref x0, (nuint)j);
+            (a - b).StoreUnsafe(ref x0, (nuint)(j + h));
         }
     }
 }

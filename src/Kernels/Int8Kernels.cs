@@ -120,12 +120,12 @@ public static class Int8Kernels
     /// <summary>
     /// One block's running sums on a widened path (an operator struct that is its own accumulator: the JIT keeps it in
     /// registers and inlines it per width). <see cref="Broadcast"/> repeats a quad's four int16 query values over a
-    /// register once for all blocks of a step; <see cref="Add"/> adds the block's quad at <c>quad</c> times them.
+    /// register once for all blocks of a step; <see cref="Add"/> adds the block's quad at byte <c>at</c> of <c>p</c> times them.
     /// </summary>
     private interface IBlockSums<TSelf, TW> where TSelf : struct, IBlockSums<TSelf, TW>
     {
         static abstract TW Broadcast(long quad);
-        void Add(ref byte quad, TW w);
+        void Add(ref byte p, nuint at, TW w);
         /// <summary>The block's eight row sums at <paramref name="rows"/>.</summary>
         void Store(ref int rows);
     }
@@ -149,11 +149,11 @@ public static class Int8Kernels
             for (int t = 0; t < used; t++)
             {
                 var w = TSums.Broadcast(Unsafe.Add(ref w0, t));
-                ref byte at = ref Unsafe.Add(ref p0, t * 32);
-                a0.Add(ref at, w);
-                a1.Add(ref Unsafe.Add(ref at, stride), w);
-                a2.Add(ref Unsafe.Add(ref at, 2 * stride), w);
-                a3.Add(ref Unsafe.Add(ref at, 3 * stride), w);
+                nuint at = (nuint)(t * 32);
+                a0.Add(ref p0, at, w);
+                a1.Add(ref p0, at + (nuint)stride, w);
+                a2.Add(ref p0, at + (nuint)(2 * stride), w);
+                a3.Add(ref p0, at + (nuint)(3 * stride), w);
             }
             a0.Store(ref Unsafe.Add(ref o, b * BlockRows));
             a1.Store(ref Unsafe.Add(ref o, (b + 1) * BlockRows));
@@ -165,7 +165,7 @@ public static class Int8Kernels
             TSums a = default;
             ref byte pb = ref Unsafe.Add(ref p, (nint)b * stride);
             for (int t = 0; t < used; t++)
-                a.Add(ref Unsafe.Add(ref pb, t * 32), TSums.Broadcast(Unsafe.Add(ref w0, t)));
+                a.Add(ref pb, (nuint)(t * 32), TSums.Broadcast(Unsafe.Add(ref w0, t)));
             a.Store(ref Unsafe.Add(ref o, b * BlockRows));
         }
     }
@@ -176,8 +176,8 @@ public static class Int8Kernels
         private Vector512<int> _a;
         public static Vector512<short> Broadcast(long quad) => Vector512.Create(quad).AsInt16();
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Add(ref byte quad, Vector512<short> w) =>
-            _a += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref quad)), w);
+        public void Add(ref byte p, nuint at, Vector512<short> w) =>
+            _a += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref p, at)), w);
         /// <summary>Lanes 2r and 2r + 1 summed into lane r (int32 wrap-around is exact: the true sums fit).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Store(ref int rows)
@@ -193,10 +193,10 @@ public static class Int8Kernels
         private Vector256<int> _lo, _hi;
         public static Vector256<short> Broadcast(long quad) => Vector256.Create(quad).AsInt16();
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Add(ref byte quad, Vector256<short> w)
+        public void Add(ref byte p, nuint at, Vector256<short> w)
         {
-            _lo += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref quad)), w);
-            _hi += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref quad, 16)), w);
+            _lo += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p, at)), w);
+            _hi += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref p, at + 16)), w);
         }
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Store(ref int rows)
