@@ -44,7 +44,7 @@ public sealed partial class PqIndex
         stats.Flops += rq.RotationOperations + (long)rq.SubCodes * RaBitQKernels.Entries;
         // Spill: room for both copies of every candidate, so that the shortlist holds r.Shortlist distinct vectors. A
         // vector's two copies have their own codes (residuals to their own lists), hence their own keys. Both may enter
-        // the shortlist and the better one is kept afterwards (DropSecondCopies).
+        // the shortlist and the better one is kept afterwards (BestDistinct).
         int room = Spill ? 2 * r.Shortlist : r.Shortlist;
         var takeKeys = Spill ? s.RqTakeKeys(room) : shortKeys;
         var takeSlots = Spill ? s.RqTakeSlots(room) : shortSlots;
@@ -54,10 +54,10 @@ public sealed partial class PqIndex
             : ScanRaBitQFiltered(q, probes, filter, room, bounded, takeKeys, takeSlots, bounds, qs, s, ref stats);
         if (Spill)
         {
-            found = DropSecondCopies(takeKeys[..found], takeSlots[..found], bounded ? bounds[..found] : default, s);
-            found = KeepBest(takeKeys[..found], takeSlots[..found], bounded ? bounds[..found] : default, r.Shortlist, shortKeys, shortSlots, s);
+            // Sorted by key (ties by slot), second copies dropped: the shortlist comes out in rank order.
+            return BestDistinct(takeKeys[..found], takeSlots[..found], bounded ? bounds[..found] : default, r.Shortlist, shortKeys, shortSlots, s);
         }
-        if (!bounded && r.Rerank.Count == 0) shortKeys[..found].Sort(shortSlots[..found]); // in slot order: ties by slot
+        if (!bounded && r.Rerank.Count == 0) shortKeys[..found].Sort(shortSlots[..found]);
         return found;
     }
 
@@ -295,72 +295,56 @@ public sealed partial class PqIndex
     }
 
     /// <summary>
-    /// The <paramref name="limit"/> best of <paramref name="keys"/> (by key, ties by slot; given in slot order) into
-    /// <paramref name="outKeys"/> / <paramref name="outSlots"/>, their bounds moved to the front of <paramref name="bounds"/>.
+    /// The <paramref name="limit"/> best distinct slots of <paramref name="keys"/> / <paramref name="slots"/> (Spill: a
+    /// vector's two copies may both be there; the one with the smaller key counts, then the smaller bound), best first
+    /// (by key, ties by slot), into <paramref name="outKeys"/> / <paramref name="outSlots"/>; their bounds move to the
+    /// front of <paramref name="bounds"/> in that order. One sort of packed (key, position) words and one pass with the
+    /// seen-slot bits; returns how many.
     /// </summary>
-    private static int KeepBest(Span<float> keys, Span<int> slots, Span<float> bounds, int limit, Span<float> outKeys, Span<int> outSlots, Scratch s)
+    private int BestDistinct(ReadOnlySpan<float> keys, ReadOnlySpan<int> slots, Span<float> bounds, int limit, Span<float> outKeys, Span<int> outSlots, Scratch s)
     {
         int n = keys.Length;
-        if (n <= limit)
+        var words = s.Reservoir(n);
+        for (int j = 0; j < n; j++) words[j] = ((ulong)OrderedBits(keys[j]) << 32) | (uint)j;
+        words.Sort();
+        // Equal keys (rare): order their run by slot, then bound, so that neither the lists' order nor the rows' order
+        // inside them (a saved and loaded index orders them differently) decides.
+        for (int t = 1; t < n; t++)
         {
-            keys.CopyTo(outKeys);
-            slots.CopyTo(outSlots);
-            return n;
+            if ((words[t] >> 32) != (words[t - 1] >> 32)) continue;
+            int end = t + 1;
+            while (end < n && (words[end] >> 32) == (words[t] >> 32)) end++;
+            for (int u = t; u < end; u++)
+                for (int v = u; v > t - 1 && After((int)(uint)words[v - 1], (int)(uint)words[v], slots, bounds); v--)
+                    (words[v - 1], words[v]) = (words[v], words[v - 1]);
+            t = end - 1;
         }
-        var order = s.Order(n);
-        for (int j = 0; j < n; j++) order[j] = j;
-        var sorted = s.StageKeys(n);
-        keys.CopyTo(sorted);
-        SortByKeyThenSlot(sorted, order, slots);
-        var b2 = s.Lower(limit);
-        for (int j = 0; j < limit; j++)
-        {
-            int o = order[j];
-            outKeys[j] = keys[o];
-            outSlots[j] = slots[o];
-            if (!bounds.IsEmpty) b2[j] = bounds[o];
-        }
-        if (!bounds.IsEmpty) b2.CopyTo(bounds);
-        return limit;
-    }
-
-    /// <summary>
-    /// Keeps one entry per slot (the smaller key, then the smaller bound), in slot order; returns how many remain.
-    /// </summary>
-    private static int DropSecondCopies(Span<float> keys, Span<int> slots, Span<float> bounds, Scratch s)
-    {
-        int n = keys.Length;
-        if (n < 2) return n;
-        var order = s.Order(n);
-        for (int j = 0; j < n; j++) order[j] = j;
-        var bySlot = s.CandSlots(n);
-        slots.CopyTo(bySlot);
-        bySlot[..n].Sort(order[..n]);
-        var k2 = s.StageKeys(n);
-        var b2 = s.Lower(n);
+        var seen = NewSeen(n, s);
+        var b2 = bounds.IsEmpty ? default : s.Lower(Math.Min(n, limit));
         int m = 0;
-        for (int j = 0; j < n; j++)
+        for (int t = 0; t < n && m < limit; t++)
         {
-            int o = order[j];
-            float key = keys[o], bound = bounds.IsEmpty ? 0f : bounds[o];
-            if (m > 0 && bySlot[m - 1] == bySlot[j])
-            {
-                if (key < k2[m - 1] || (key == k2[m - 1] && bound < b2[m - 1]))
-                {
-                    k2[m - 1] = key;
-                    b2[m - 1] = bound;
-                }
-                continue;
-            }
-            bySlot[m] = bySlot[j];
-            k2[m] = key;
-            b2[m] = bound;
+            int j = (int)(uint)words[t];
+            if (!seen.Add(slots[j])) continue;
+            outKeys[m] = keys[j];
+            outSlots[m] = slots[j];
+            if (!bounds.IsEmpty) b2[m] = bounds[j];
             m++;
         }
-        bySlot[..m].CopyTo(slots);
-        k2[..m].CopyTo(keys);
+        seen.Clear();
         if (!bounds.IsEmpty) b2[..m].CopyTo(bounds);
         return m;
+    }
+
+    /// <summary>Entry a ranks after entry b among equal keys: by slot, then bound.</summary>
+    private static bool After(int a, int b, ReadOnlySpan<int> slots, ReadOnlySpan<float> bounds) =>
+        slots[a] > slots[b] || (slots[a] == slots[b] && !bounds.IsEmpty && bounds[a] > bounds[b]);
+
+    /// <summary>A float's bits as an unsigned integer with the same order (−0 folded into +0; not for NaN).</summary>
+    private static uint OrderedBits(float key)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(key + 0f);
+        return (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
     }
 
     /// <summary>
@@ -489,6 +473,10 @@ public sealed partial class PqIndex
         // Insertion sort on small shortlists, else a sort of packed (key, position) words (ties then by position; the
         // shortlist came out of the reservoir in a deterministic order, so results are reproducible either way).
         int n = keys.Length;
+        bool sorted = true; // the Spill shortlist arrives in rank order (BestDistinct)
+        for (int i = 1; i < n && sorted; i++)
+            sorted = keys[i - 1] < keys[i] || (keys[i - 1] == keys[i] && slots[order[i - 1]] < slots[order[i]]);
+        if (sorted) return;
         if (n <= 32)
         {
             for (int i = 1; i < n; i++)
