@@ -89,6 +89,10 @@ public sealed partial class PqIndex
         if (probes.Length > 0) Prefetch.Lines(centers.Slice(probes[0] * d, d), centreLines);
         ref float kk0 = ref MemoryMarshal.GetReference(keys);
         ref int s0 = ref MemoryMarshal.GetReference(sums);
+        // Lists count their tombstones; should a count ever miss one (a removed row chosen below), the pass is redone
+        // checking every slot.
+        bool trustTombstones = true;
+    Pass:
         int at = 0;
         for (int pi = 0; pi < probes.Length; pi++)
         {
@@ -109,6 +113,7 @@ public sealed partial class PqIndex
             float constant = qs.ListConstant;
             ref float f0 = ref MemoryMarshal.GetReference(factors);
             ref int slot0 = ref MemoryMarshal.GetArrayDataReference(list.Slots);
+            bool checkSlots = list.Tombstones > 0 || !trustTombstones;
             for (int r0 = 0; r0 < count; r0 += ScanChunk)
             {
                 int n = Math.Min(ScanChunk, count - r0);
@@ -120,13 +125,15 @@ public sealed partial class PqIndex
                 for (int row0 = 0; row0 < n; row0 += step)
                 {
                     nuint fa = (nuint)(factorsAt + row0 / RaBitQKernels.BlockRows * blockFloats + row0 % RaBitQKernels.BlockRows);
-                    bool whole = n - row0 >= step; // a partial vector: its slots are checked one by one (the array may end)
+                    // Removed rows' keys become NaN; a list without tombstones skips the slot reads (one more stream).
+                    // A partial vector's slots are checked one by one (the array may end there).
+                    bool whole = n - row0 >= step;
                     if (Vector512.IsHardwareAccelerated)
                     {
                         var sum = Vector512.ConvertToSingle(Vector512.LoadUnsafe(ref s0, (nuint)row0));
                         var key = Vector512.Create(constant) + Vector512.LoadUnsafe(ref f0, fa)
                             + Vector512.LoadUnsafe(ref f0, fa + RaBitQKernels.BlockRows) * (Vector512.Create(scale) * sum + Vector512.Create(offset));
-                        if (whole)
+                        if (whole && checkSlots)
                             key = Vector512.ConditionalSelect(Vector512.LessThan(Vector512.LoadUnsafe(ref slots, (nuint)row0), Vector512<int>.Zero).AsSingle(),
                                 Vector512.Create(float.NaN), key);
                         key.StoreUnsafe(ref dst, (nuint)row0);
@@ -136,17 +143,18 @@ public sealed partial class PqIndex
                         var sum = Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref s0, (nuint)row0));
                         var key = Vector256.Create(constant) + Vector256.LoadUnsafe(ref f0, fa)
                             + Vector256.LoadUnsafe(ref f0, fa + RaBitQKernels.BlockRows) * (Vector256.Create(scale) * sum + Vector256.Create(offset));
-                        if (whole)
+                        if (whole && checkSlots)
                             key = Vector256.ConditionalSelect(Vector256.LessThan(Vector256.LoadUnsafe(ref slots, (nuint)row0), Vector256<int>.Zero).AsSingle(),
                                 Vector256.Create(float.NaN), key);
                         key.StoreUnsafe(ref dst, (nuint)row0);
                     }
-                    if (!whole)
+                    if (!whole && checkSlots)
                         for (int j = row0; j < n; j++)
                             if (Unsafe.Add(ref slots, j) < 0) Unsafe.Add(ref dst, j) = float.NaN;
                 }
             }
             at += count;
+            if (!trustTombstones) continue;
             stats.VectorsScanned += count;
             stats.Flops += (long)count * bits * rq.SubCodes; // counted as 4-bit lookups, like fast-scan PQ's sub-quantizers
         }
@@ -161,6 +169,11 @@ public sealed partial class PqIndex
             var list = _lists[probes[pi]];
             int row = p - starts[pi];
             takeSlots[j] = list.Slots[row];
+            if (takeSlots[j] < 0)
+            {
+                trustTombstones = false;
+                goto Pass;
+            }
             if (bounded)
             {
                 int fi = list.RqFactorIndex(row);
