@@ -12,6 +12,8 @@ internal sealed class GcPauseListener : EventListener
     private readonly Stopwatch _clock;
     private readonly DateTime _clockStartUtc;
     private readonly List<(double Start, double End, int Gen)> _pauses = [];
+    private readonly List<(double Ms, int Nice)> _byNice = []; // the pause and the nice value of the thread that ran the GC (Linux)
+    private int _suspendNice = int.MinValue;
     private readonly List<string> _gen2 = [];
     private double _suspendedAt = -1;
     private int _gen = -1;
@@ -46,9 +48,14 @@ internal sealed class GcPauseListener : EventListener
                 break;
             case "GCSuspendEEBegin_V1" or "GCSuspendEEBegin":
                 _suspendedAt = at;
+                _suspendNice = NiceOf(e.OSThreadId);
                 break;
             case "GCRestartEEEnd_V1" or "GCRestartEEEnd":
-                if (_suspendedAt >= 0) lock (_pauses) _pauses.Add((_suspendedAt, at, _gen));
+                if (_suspendedAt >= 0) lock (_pauses)
+                {
+                    _pauses.Add((_suspendedAt, at, _gen));
+                    _byNice.Add(((at - _suspendedAt) * 1000, _suspendNice));
+                }
                 _suspendedAt = -1;
                 _gen = -1;
                 break;
@@ -58,6 +65,29 @@ internal sealed class GcPauseListener : EventListener
     public List<(double Start, double End, int Gen)> Pauses()
     {
         lock (_pauses) return [.. _pauses];
+    }
+
+    /// <summary>The nice value of an OS thread of this process (field 19 of /proc/self/task/TID/stat), or int.MinValue.</summary>
+    private static int NiceOf(long tid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/self/task/{tid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return int.Parse(fields[16], System.Globalization.CultureInfo.InvariantCulture); // field 19 overall: the 17th after the name
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException or UnauthorizedAccessException)
+        {
+            return int.MinValue;
+        }
+    }
+
+    /// <summary>Pauses by the nice value of the thread that ran the collection: count, total and max ms.</summary>
+    public string PausesByNice()
+    {
+        lock (_pauses)
+            return string.Join(", ", _byNice.GroupBy(p => p.Nice).OrderBy(g => g.Key).Select(g =>
+                $"nice {(g.Key == int.MinValue ? "?" : g.Key.ToString(System.Globalization.CultureInfo.InvariantCulture))}: {g.Count()} pauses, {g.Sum(p => p.Ms):F0} ms, max {g.Max(p => p.Ms):F1} ms"));
     }
 
     /// <summary>Gen-2 collections by reason and type (counts).</summary>

@@ -225,6 +225,7 @@ internal static class StoreCommand
         var pauses = gcPauses.Pauses().Where(p => p.Start >= runStart + warmup).ToList();
         Console.WriteLine($"GC pauses in the measured window: {pauses.Count}, {pauses.Sum(p => p.End - p.Start) * 1000:F0} ms in all; the longest: " +
             string.Join(", ", pauses.OrderByDescending(p => p.End - p.Start).Take(6).Select(p => $"{p.Start:F2} gen{p.Gen} {(p.End - p.Start) * 1000:F1} ms")));
+        Console.WriteLine($"GC pauses (since start) by the nice value of the thread that ran them: {gcPauses.PausesByNice()}");
         Console.WriteLine($"gen-2 collections (since start) by reason / type: {gcPauses.Gen2Summary()}; GC latency mode {System.Runtime.GCSettings.LatencyMode}");
         var slowGroups = events.Where(e => e.At >= runStart + warmup && e.Message.Contains("slow write group", StringComparison.Ordinal)).ToList();
         Console.WriteLine($"slow write groups (oldest write waited >= 40 ms) in the window: {slowGroups.Count}");
