@@ -42,9 +42,30 @@ internal static class SectionFile
 /// <summary>
 /// Writes one section at a time straight to the file: header with the length left open, the payload through a CRC, then
 /// the length patched in and the CRC appended. Nothing is buffered, so a section may exceed 2 GB (a 64-bit length).
+/// Written data is made durable every <see cref="SyncBytes"/> as it goes (fsync), not all at the end: an index snapshot of
+/// hundreds of MB left dirty until one final fsync held every write-ahead-log commit of the same file system behind it
+/// (commits of 20 KB while a 300 MB file was written: max 122–234 ms with one fsync at the end, 20–36 ms with one every
+/// 8 MB; issue 20, where a collection saves its index beside steady ingest).
 /// </summary>
 internal sealed class SectionWriter(Stream stream)
 {
+    /// <summary>Bytes written between two fsyncs of the file.</summary>
+    internal const long SyncBytes = 8L << 20;
+
+    private long _unsynced;
+
+    /// <summary>Intermediate fsyncs made so far (tests).</summary>
+    internal int Syncs { get; private set; }
+
+    private void Wrote(int bytes)
+    {
+        _unsynced += bytes;
+        if (_unsynced < SyncBytes || stream is not FileStream file) return;
+        file.Flush(flushToDisk: true);
+        _unsynced = 0;
+        Syncs++;
+    }
+
     public void Section(string tag, Action<BinaryWriter> write)
     {
         if (tag.Length != 4) throw new ArgumentException("Section tags are 4 characters.", nameof(tag));
@@ -52,7 +73,7 @@ internal sealed class SectionWriter(Stream stream)
         Encoding.ASCII.GetBytes(tag, head);
         long headAt = stream.Position;
         stream.Write(head); // length patched below
-        var body = new CrcStream(stream);
+        var body = new CrcStream(stream, this);
         using (var bw = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
             write(bw);
         long end = stream.Position;
@@ -66,7 +87,7 @@ internal sealed class SectionWriter(Stream stream)
     }
 
     /// <summary>Passes writes through to the file, counting them and folding them into a CRC-32.</summary>
-    private sealed class CrcStream(Stream inner) : Stream
+    private sealed class CrcStream(Stream inner, SectionWriter owner) : Stream
     {
         private readonly Crc32 _crc = new();
 
@@ -88,6 +109,7 @@ internal sealed class SectionWriter(Stream stream)
             _crc.Append(buffer);
             inner.Write(buffer);
             Written += buffer.Length;
+            owner.Wrote(buffer.Length);
         }
 
         public override void WriteByte(byte value) => Write([value]);
