@@ -22,7 +22,9 @@ internal static class AutoMethod
         Console.WriteLine($"tuned in {build:F1} s: {report.Spec} (rotate: {report.Rotate}; D/4-prefix recall raw {report.PrefixRecallRaw:F3}, rotated {report.PrefixRecallRotated:F3})");
         Console.WriteLine($"  choice on the sample {report.ChooseSeconds:F1} s, final build {report.FinalBuildSeconds:F1} s, final profile {report.FinalProfileSeconds:F1} s");
         foreach (var c in report.Candidates)
-            Console.WriteLine($"  candidate {c.Spec}: {c.MicrosAtTarget:F1} us/query at the target{(targets.Length > 1 ? "s (geometric mean)" : "")} on the sample (recall {c.RecallAtPoint:F3}), {c.BuildSeconds:F1} s");
+            Console.WriteLine(c.Outpaced
+                ? $"  candidate {c.Spec}: stopped at recall {c.RecallAtPoint:F3}, past twice the time of a faster candidate at the target, {c.BuildSeconds:F1} s"
+                : $"  candidate {c.Spec}: {c.MicrosAtTarget:F1} us/query at the target{(targets.Length > 1 ? "s (geometric mean)" : "")} on the sample (recall {c.RecallAtPoint:F3}), {c.BuildSeconds:F1} s");
         using (index)
         {
             foreach (double target in targets.Order())

@@ -58,6 +58,12 @@ public sealed record TunerCandidate(IndexSpec Spec, double MicrosAtTarget, doubl
 {
     /// <summary>The profile's first timing of its cheapest point reaching the highest target (+∞ when none did).</summary>
     internal double TopMicros { get; init; } = double.PositiveInfinity;
+
+    /// <summary>
+    /// True when it did not reach a target and its profile had points past twice the µs of a candidate profiled before it
+    /// that did: its series stopped there (it could not have won); <see cref="RecallAtPoint"/> is the recall it had got to.
+    /// </summary>
+    public bool Outpaced { get; init; }
 }
 
 /// <summary>What the tuner decided and why.</summary>
@@ -595,7 +601,8 @@ public static class IndexTuner
             double bytes = index.ResidentBytesPerVector;
             bool over = bytes > (o.MaxBytesPerVector ?? double.PositiveInfinity);
             return (index, new TunerCandidate(spec, reached && !over ? micros : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near,
-                bytes, over) { TopMicros = reached && !over ? point.MicrosPerQuery : double.PositiveInfinity }, reached && !over);
+                bytes, over) { TopMicros = reached && !over ? point.MicrosPerQuery : double.PositiveInfinity,
+                    Outpaced = !reached && double.IsFinite(stopAboveMicros) && profile.Points.Max(pt => pt.MicrosPerQuery) > stopAboveMicros }, reached && !over);
         }
         catch
         {
