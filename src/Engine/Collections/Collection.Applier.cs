@@ -7,6 +7,7 @@ namespace Adanns.Engine.Collections;
 public sealed partial class Collection
 {
     private volatile bool _applierDone;
+    private byte[] _encodeScratch = new byte[4096]; // the applier's (or recovery's) record encoding buffer: one thread at a time
     private volatile bool _stopRequested;
     private readonly CancellationTokenSource _trainingCancel = new();
     private long _journalReplayed;
@@ -138,7 +139,7 @@ public sealed partial class Collection
             var b = p.Batch;
             if (b.Op != WalOp.Upsert) continue;
             for (int i = 0; i < b.Count; i++)
-                _store.Put(b.FirstLsn + i, RecordCodec.Encode(b.Ids[i], b.Payloads[i], b.Vector(i)));
+                _store.Put(b.FirstLsn + i, RecordCodec.Encode(b.Ids[i], b.Payloads[i], b.Vector(i), ref _encodeScratch));
         }
         var results = new int[n];
         var garbage = new List<long>();
@@ -206,7 +207,7 @@ public sealed partial class Collection
                 dead.Add(old);
             }
             var v = b.Vector(i);
-            if (storePuts) _store.Put(lsn, RecordCodec.Encode(id, b.Payloads[i], v));
+            if (storePuts) _store.Put(lsn, RecordCodec.Encode(id, b.Payloads[i], v, ref _encodeScratch));
             if (_index is not null) _index.Add(v, lsn);
             else _flat!.Add(lsn, v);
             _keys[id] = lsn;
