@@ -15,6 +15,7 @@ internal sealed class GcPauseListener : EventListener
     private readonly List<(double Ms, int Nice)> _byNice = []; // the pause and the nice value of the thread that ran the GC (Linux)
     private int _suspendNice = int.MinValue;
     private readonly List<string> _gen2 = [];
+    private readonly Dictionary<string, long> _allocations = [];
     private double _suspendedAt = -1;
     private int _gen = -1;
 
@@ -27,7 +28,7 @@ internal sealed class GcPauseListener : EventListener
     protected override void OnEventSourceCreated(EventSource source)
     {
         if (source.Name == "Microsoft-Windows-DotNETRuntime")
-            EnableEvents(source, EventLevel.Informational, (EventKeywords)0x1); // GC keyword
+            EnableEvents(source, EventLevel.Verbose, (EventKeywords)0x1); // GC keyword; Verbose adds the allocation ticks (one per ~100 KB allocated, with a type)
     }
 
     protected override void OnEventWritten(EventWrittenEventArgs e)
@@ -35,6 +36,16 @@ internal sealed class GcPauseListener : EventListener
         double at = (e.TimeStamp.ToUniversalTime() - _clockStartUtc).TotalSeconds;
         switch (e.EventName)
         {
+            case "GCAllocationTick_V4" or "GCAllocationTick_V3" or "GCAllocationTick_V2":
+                int ti = e.PayloadNames?.IndexOf("TypeName") ?? -1;
+                int ai = e.PayloadNames?.IndexOf("AllocationAmount64") ?? -1;
+                if (ti >= 0)
+                {
+                    string type = Convert.ToString(e.Payload![ti], System.Globalization.CultureInfo.InvariantCulture) ?? "?";
+                    long amount = ai >= 0 ? Convert.ToInt64(e.Payload![ai], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
+                    lock (_allocations) _allocations[type] = _allocations.GetValueOrDefault(type) + amount;
+                }
+                break;
             case "GCStart_V2" or "GCStart_V1" or "GCStart":
                 int i = e.PayloadNames?.IndexOf("Depth") ?? -1;
                 if (i >= 0) _gen = Convert.ToInt32(e.Payload![i], System.Globalization.CultureInfo.InvariantCulture);
@@ -88,6 +99,16 @@ internal sealed class GcPauseListener : EventListener
         lock (_pauses)
             return string.Join(", ", _byNice.GroupBy(p => p.Nice).OrderBy(g => g.Key).Select(g =>
                 $"nice {(g.Key == int.MinValue ? "?" : g.Key.ToString(System.Globalization.CultureInfo.InvariantCulture))}: {g.Count()} pauses, {g.Sum(p => p.Ms):F0} ms, max {g.Max(p => p.Ms):F1} ms"));
+    }
+
+    /// <summary>The types allocated most (sampled: the runtime reports the type of the allocation that crossed each ~100 KB), with their share.</summary>
+    public string TopAllocations(int n)
+    {
+        lock (_allocations)
+        {
+            double total = Math.Max(1, _allocations.Values.Sum());
+            return string.Join(", ", _allocations.OrderByDescending(a => a.Value).Take(n).Select(a => $"{a.Key} {a.Value / total:P0}"));
+        }
     }
 
     /// <summary>Gen-2 collections by reason and type (counts).</summary>

@@ -208,6 +208,7 @@ internal static class StoreCommand
         var ms = all.Select(x => x.Ms).ToList();
         Console.WriteLine($"acknowledged writes: {all.Count} calls ({nextId - preload} vectors upserted after a preload of {preload}, {(nextId - preload) / elapsed:F0}/s; {stats.Count} live), latency p50 {P(ms, 0.5):F1} ms, p99 {P(ms, 0.99):F1} ms, p99.9 {P(ms, 0.999):F1} ms, max {ms[^1]:F1} ms");
         Console.WriteLine($"allocated: {(GC.GetTotalAllocatedBytes() - allocated0) / (double)Math.Max(1, nextId - preload):F0} bytes per vector upserted (every thread: writers, applier, trainings, searches)");
+        Console.WriteLine($"allocated most (sampled by type): {gcPauses.TopAllocations(10)}");
         Console.WriteLine($"GC: {GC.CollectionCount(2) - gen2} gen2 collections, {(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds:F0} ms paused in all (server GC: {System.Runtime.GCSettings.IsServerGC})");
         Console.WriteLine($"thread pool: up to {poolMaxThreads} threads, queued work items mean {(double)poolQueueSum / Math.Max(1, poolSamples):F1} max {poolMaxQueue}, {ThreadPool.CompletedWorkItemCount} completed");
         Console.WriteLine($"maintenance: {stats.Retrains} trainings, {stats.Compactions} compactions, {log.Count("checkpoint")} checkpoints");
