@@ -219,11 +219,13 @@ public static class IndexTuner
         try
         {
             // Stage 2: the structures, at the first lists-per-√N factor. Those that scan codes or a short prefix with a
-            // second list per vector (Spill) are measured first: they were the fastest in every run recorded in
-            // bench/RESULTS.md, so by the time the full-width scans (rigid IVF, the D/2 SQ8 store) are profiled a
-            // candidate already reaches the target, and their series stop once a point costs StopAboveFactor times its
-            // µs (a third to half of their profile time on debian-minilm and Fashion-MNIST). The order changes only how
-            // soon that bound exists, never which candidate wins: the list keeps Candidates' order for the tie rule.
+            // second list per vector (Spill) are measured first: one of them was the fastest in the runs on real data
+            // recorded in bench/RESULTS.md (debian-minilm, Fashion-MNIST) and on the 1M synthetic set, so by the time
+            // the full-width scans (rigid IVF, the D/2 SQ8 store) are profiled a candidate usually reaches the target,
+            // and their series stop once a point costs StopAboveFactor times its µs: past that they could not win.
+            // Where one of them is the fastest (rigid IVF on the built-in synthetic set) it reaches the target below
+            // the bound and nothing changes. The order changes only how soon the bound exists, never which candidate
+            // wins: the list keeps Candidates' order for the tie rule.
             var specs = Candidates(D, ns, rotate, o.K).ToArray();
             var measured = new (IVectorIndex Index, TunerCandidate Candidate, bool Reached)?[specs.Length];
             try
