@@ -84,9 +84,7 @@ public sealed partial class PqIndex
         var boundScales = s.RqBoundScales(probes.Length);
         var sums = s.RqSums(ScanChunk);
         float scale = qs.Scale, offset = qs.Offset;
-        var centers = rq.Centers;
-        int centreLines = Math.Min(32, (d * sizeof(float) + 63) / 64);
-        if (probes.Length > 0) Prefetch.Lines(centers.Slice(probes[0] * d, d), centreLines);
+        PrefetchCentre(rq, d, probes, 0);
         ref float kk0 = ref MemoryMarshal.GetReference(keys);
         ref int s0 = ref MemoryMarshal.GetReference(sums);
         // Lists count their tombstones; should a count ever miss one (a removed row chosen below), the pass is redone
@@ -98,9 +96,7 @@ public sealed partial class PqIndex
         {
             starts[pi] = at;
             int l = probes[pi];
-            // The next list's centre (d floats, read by PrepareList) is fetched while this list is scanned: the centres
-            // (lists × d) are not cache-resident, and a miss per line of each probed centre showed in profiles.
-            if (pi + 1 < probes.Length) Prefetch.Lines(centers.Slice(probes[pi + 1] * d, d), centreLines);
+            PrefetchCentre(rq, d, probes, pi + 1);
             var list = _lists[l];
             int count = list.Count;
             if (count == 0) continue;
@@ -216,15 +212,11 @@ public sealed partial class PqIndex
         int step = Vector512.IsHardwareAccelerated ? 16 : 8;
         Span<float> keyRow = stackalloc float[16];
         {
-            // The next list's centre (d floats, read by PrepareList) is fetched while this list is scanned: the centres
-            // (lists × d) are not cache-resident, and a miss per line of each probed centre showed in profiles.
-            var centers = rq.Centers;
-            int centreLines = Math.Min(32, (d * sizeof(float) + 63) / 64);
-            if (probes.Length > 0) Prefetch.Lines(centers.Slice(probes[0] * d, d), centreLines);
+            PrefetchCentre(rq, d, probes, 0);
             for (int pi = 0; pi < probes.Length; pi++)
             {
                 int l = probes[pi];
-                if (pi + 1 < probes.Length) Prefetch.Lines(centers.Slice(probes[pi + 1] * d, d), centreLines);
+                PrefetchCentre(rq, d, probes, pi + 1);
                 var list = _lists[l];
                 int count = list.Count;
                 if (count == 0) continue;
@@ -509,5 +501,16 @@ public sealed partial class PqIndex
             return;
         }
         keys.Sort(order);
+    }
+
+    /// <summary>
+    /// Fetches the centre of probe <paramref name="pi"/> (<paramref name="d"/> floats, read by PrepareList) into cache, if there is such a
+    /// probe: called for the next list while this one is scanned, since the centres (lists × d) are not cache-resident
+    /// and a miss per line of each probed centre showed in profiles.
+    /// </summary>
+    private static void PrefetchCentre(RaBitQuantizer rq, int d, ReadOnlySpan<int> probes, int pi)
+    {
+        if (pi >= probes.Length) return;
+        Prefetch.Lines(rq.Centers.Slice(probes[pi] * d, d), Math.Min(32, (d * sizeof(float) + 63) / 64));
     }
 }
