@@ -596,18 +596,19 @@ public static class IndexTuner
                 Retime = false, StopAboveMicros = double.IsFinite(stopAboveMicros) ? stopAboveMicros : null });
             // Every target's cheapest reaching point (the top target's recall reported); the score is their µs'
             // geometric mean (TimeRoundRobin times them again side by side).
+            var targets = o.AllTargets;
             bool reached = true;
             double logMicros = 0;
             ProfilePoint point = profile.Points[^1];
-            foreach (double t in o.AllTargets)
+            foreach (double t in targets)
             {
                 int i = profile.CheapestReachingIndex(t, null, null, out bool r);
                 reached &= r;
                 point = profile.Points[i];
                 logMicros += Math.Log(point.MicrosPerQuery);
             }
-            double micros = Math.Exp(logMicros / o.AllTargets.Length);
-            var near = profile.Points.Where(pt => pt.Recall >= o.AllTargets[0] - 0.05).Select(pt => SeriesKey(pt.Params, o.K)).Distinct().Order().ToArray();
+            double micros = Math.Exp(logMicros / targets.Length);
+            var near = profile.Points.Where(pt => pt.Recall >= targets[0] - 0.05).Select(pt => SeriesKey(pt.Params, o.K)).Distinct().Order().ToArray();
             double bytes = index.ResidentBytesPerVector;
             bool over = bytes > (o.MaxBytesPerVector ?? double.PositiveInfinity);
             return (index, new TunerCandidate(spec, reached && !over ? micros : double.PositiveInfinity, point.Recall, sw.Elapsed.TotalSeconds, near,
@@ -642,6 +643,7 @@ public static class IndexTuner
         int nq = Math.Min(256, from.Count);
         var queries = IndexProfiler.EvenRows(from, nq);
         var targets = o.AllTargets;
+        var atTarget = targets.Select(t => new SearchParams { TargetRecall = t }).ToArray();
         var ids = new long[nq * o.K];
         var scores = new float[nq * o.K];
         var best = new double[built.Count, targets.Length];
@@ -653,9 +655,8 @@ public static class IndexTuner
                 if (!built[c].Reached) continue;
                 for (int t = 0; t < targets.Length; t++)
                 {
-                    var p = new SearchParams { TargetRecall = targets[t] };
                     long t0 = Stopwatch.GetTimestamp();
-                    built[c].Index.SearchBatch(queries, o.K, ids, scores, p, null, 1, out _);
+                    built[c].Index.SearchBatch(queries, o.K, ids, scores, atTarget[t], null, 1, out _);
                     double micros = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / nq;
                     if (round > 0) best[c, t] = Math.Min(best[c, t], micros);
                 }
