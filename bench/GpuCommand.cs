@@ -134,7 +134,7 @@ internal static class GpuCommand
         // 3. IVF batch search (scan on the device, ranking and output on the CPU).
         {
             sw.Restart();
-            var index = PqIndex.Build(data.Base, $"IVF{nlist}", metric,
+            var index = IvfIndex.Build(data.Base, $"IVF{nlist}", metric,
                 new IvfBuildOptions(new KMeansOptions(MaxIterations: kmIters, Seed: seed, Device: device)).ToPipelineOptions());
             double build = sw.Elapsed.TotalSeconds;
             var p = new SearchParams { NProbe = nprobe };

@@ -101,21 +101,21 @@ internal static class IvfMethods
         yield return nlist;
     }
 
-    private static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o, int? scanStore)
+    private static (IvfIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o, int? scanStore)
     {
         Console.WriteLine($"building {spec} ...");
         var sw = Stopwatch.StartNew();
         var options = new IvfBuildOptions(new KMeansOptions(MaxIterations: o.KMeansIterations, PointsPerCentroid: o.KMeansPoints),
             Threads: Math.Max(1, o.BuildThreads), ScanStoreDims: scanStore);
         var progress = new ConsoleProgress(sw);
-        var index = PqIndex.Build(data.Base, spec, data.Metric, options.ToPipelineOptions(), default, progress);
+        var index = IvfIndex.Build(data.Base, spec, data.Metric, options.ToPipelineOptions(), default, progress);
         double build = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"built in {build:F2} s ({(index.ResidentBytesPerVector + index.RerankBytesPerVector):F0} bytes/vector resident)");
         return (index, build);
     }
 
     private static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
-        PqIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
+        IvfIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
     {
         int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
         var ids = new long[(long)nq * k];

@@ -132,20 +132,20 @@ internal static class PqMethods
         new OpqOptions(Iterations: o.OpqIterations, Threads: Math.Max(1, o.BuildThreads)),
         PqIterations: o.PqIterations, TrainingSample: o.PqTrain, Threads: Math.Max(1, o.BuildThreads));
 
-    internal static (PqIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o,
+    internal static (IvfIndex Index, double BuildSeconds) Build(BenchData data, IndexSpec spec, BenchOptions o,
         RaBitQRotation rqRotation = RaBitQRotation.Hadamard)
     {
         string? cached = CachePath(data, spec, o, rqRotation);
         if (cached is not null && File.Exists(cached) && File.Exists(cached + ".seconds"))
         {
-            var loaded = PqIndex.Load(cached);
+            var loaded = IvfIndex.Load(cached);
             double seconds = double.Parse(File.ReadAllText(cached + ".seconds"), System.Globalization.CultureInfo.InvariantCulture);
             Console.WriteLine($"loaded {spec} from {cached} (built in {seconds:F2} s when cached)");
             return (loaded, seconds);
         }
         Console.WriteLine($"building {spec} ...");
         var sw = Stopwatch.StartNew();
-        var index = PqIndex.Build(data.Base, spec, data.Metric, Options(o) with { RaBitQRotation = rqRotation }, default, new ConsoleProgress(sw));
+        var index = IvfIndex.Build(data.Base, spec, data.Metric, Options(o) with { RaBitQRotation = rqRotation }, default, new ConsoleProgress(sw));
         double build = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"built in {build:F2} s ({index.ResidentBytesPerVector:F1} bytes/vector resident, {index.RerankBytesPerVector:F0} bytes/vector rerank store)");
         if (cached is not null)
@@ -174,7 +174,7 @@ internal static class PqMethods
     /// <summary>Times one operating point of a codec-pipeline index (batch and one query per call); rows carry the
     /// vectors reranked per query (a bound-driven RaBitQ stage reranks fewer than its shortlist).</summary>
     internal static OperatingPoint Measure(BenchData data, (int[] Ids, int Stride) truth, BenchOptions o, string method,
-        PqIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
+        IvfIndex index, SearchParams p, double build, Dictionary<string, object> parameters)
     {
         int D = data.Base.Dimension, nq = data.QueryCount, k = o.K;
         SearchResults? results = null;

@@ -102,7 +102,7 @@ public class CoarseRankBenchmarks
     [Benchmark(OperationsPerInvoke = NList)]
     public void EightBitInt8() => Int8Kernels.Dot(_qi, _packed, NList, D, _sums);
 
-    /// <summary>Everything PqIndex's int8 ranking adds to the kernel: the query rounded to int8, sums to scaled floats.</summary>
+    /// <summary>Everything IvfIndex's int8 ranking adds to the kernel: the query rounded to int8, sums to scaled floats.</summary>
     [Benchmark(OperationsPerInvoke = NList)]
     public void EightBitInt8Ranked()
     {

@@ -24,7 +24,7 @@ public sealed class ProfiledIndexFixture : IDisposable
     public VectorSet Base { get; }
     public float[] Queries { get; }
     public int[] Truth { get; }
-    public PqIndex Index { get; }
+    public IvfIndex Index { get; }
     public ComputeProfile Profile { get; }
 
     public void Dispose() => Base.Dispose();
@@ -254,7 +254,7 @@ public class BudgetPersistenceTests(ProfiledIndexFixture f) : IClassFixture<Prof
     {
         string path = Path.Combine(_dir, "p.ivf");
         f.Index.Save(path);
-        var loaded = (PqIndex)VectorIndex.Load(path);
+        var loaded = (IvfIndex)VectorIndex.Load(path);
         var a = f.Profile;
         var b = loaded.ComputeProfile!;
         Assert.Equal((a.K, a.Queries, a.VectorCount, a.Points.Count), (b.K, b.Queries, b.VectorCount, b.Points.Count));
@@ -292,7 +292,7 @@ public class BudgetPersistenceTests(ProfiledIndexFixture f) : IClassFixture<Prof
         BinaryPrimitives.WriteInt32LittleEndian(payload[16..], 60_000); // after k, queries, vector count
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at + 12 + len), Crc32.HashToUInt32(payload));
         File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<IndexFileException>(() => (PqIndex)VectorIndex.Load(path));
+        var e = Assert.Throws<IndexFileException>(() => (IvfIndex)VectorIndex.Load(path));
         Assert.Contains("profile points", e.Message);
     }
 }

@@ -12,7 +12,7 @@ namespace Adanns.Engine.Tests;
 /// <remarks>
 /// Rows: list codec {float, SQ8, PQ8, OPQ8, PQ4, OPQ4} × Spill × Prefix8 × rotation: all 48; plus 7 RaBitQ rows (1-,
 /// 2- and 4-bit codes with Spill, Prefix8, Rot, bound-driven or fixed-shortlist first stages). Every row, plain float /
-/// SQ8 lists included, is the one pipeline (<see cref="PqIndex"/>).
+/// SQ8 lists included, is the one pipeline (<see cref="IvfIndex"/>).
 /// </remarks>
 public class CompositionMatrixTests
 {
@@ -222,9 +222,9 @@ public class CompositionMatrixTests
         }
 
         // 7. External vectors (codes-only pipelines): the same results as resident rows.
-        if (index is PqIndex)
+        if (index is IvfIndex)
         {
-            using var external = (PqIndex)Build(spec, b);
+            using var external = (IvfIndex)Build(spec, b);
             external.UseExternalVectors(new RowSource(b));
             var ext = external.SearchBatch(queries, K, p8, null, 1, out _);
             Assert.Equal(serial.Ids, ext.Ids);

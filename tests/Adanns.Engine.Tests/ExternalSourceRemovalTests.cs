@@ -30,8 +30,8 @@ public class ExternalSourceRemovalTests
         const int N = 2000, NQ = 20, K = 10, D = 64;
         var (b, q) = IvfTestData.Make(n: N, nq: NQ);
         using var owned = b;
-        using var resident = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, PqIndexTests.Fast);
-        using var external = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, PqIndexTests.Fast);
+        using var resident = IvfIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, PqIndexTests.Fast);
+        using var external = IvfIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, PqIndexTests.Fast);
         var source = new CountingSource(b);
         external.UseExternalVectors(source);
         int shortlist = external.Resolve(null, K).Shortlist;

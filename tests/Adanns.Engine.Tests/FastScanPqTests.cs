@@ -63,7 +63,7 @@ public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output)
         // candidates it ranks first must be (nearly) those float ADC ranks first.
         var (b, q) = IvfTestData.Make(n: 2000, nq: 40);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse("PQ32x4@64"), Metric.InnerProduct, PqIndexTests.Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse("PQ32x4@64"), Metric.InnerProduct, PqIndexTests.Fast);
         var codes = new byte[32];
         var rec = new float[64];
         var lut = new float[32 * 16];
@@ -112,7 +112,7 @@ public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output)
         // matches exactly — with rerank and without (the sorted ADC shortlist itself), tombstones included.
         var (b, q) = IvfTestData.Make(n: 3000, nq: 30);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.InnerProduct, PqIndexTests.Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse(spec), Metric.InnerProduct, PqIndexTests.Fast);
         for (long id = 0; id < 3000; id += 7) Assert.True(index.Remove(id));
         const int k = 10;
         var all = new AcceptAll();
@@ -148,8 +148,8 @@ public sealed class FastScanPqTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var (b, _) = IvfTestData.Make();
         using var owned = b;
-        var four = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,PQ16x4@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
-        var eight = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,PQ16@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var four = IvfIndex.Build(b, IndexSpec.Parse("IVF16@16,PQ16x4@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var eight = IvfIndex.Build(b, IndexSpec.Parse("IVF16@16,PQ16@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
         Assert.Equal(8, four.CodeBytes);
         Assert.Equal(16, eight.CodeBytes);
         // Codebooks are 16x smaller too; list slack is padding to 32-row blocks. Observed 50.5 vs 80.7.

@@ -116,7 +116,7 @@ public class GoldenIndexFileTests
             if (file.StartsWith("ivf", StringComparison.Ordinal))
             {
                 // The IVF files' writer (the earlier IVF class) is gone: its format is only read now
-                // (PqIndex.LoadIvfFile). Keep the committed files; their expected results stay as they were written.
+                // (IvfIndex.LoadIvfFile). Keep the committed files; their expected results stay as they were written.
                 File.Copy(Path.Combine(Dir, file), path, overwrite: true);
                 index = VectorIndex.Load(path);
                 lines.Add(File.ReadAllLines(Path.Combine(Dir, "expected.tsv")).Single(l => l.StartsWith(file + "\t", StringComparison.Ordinal)));
@@ -125,7 +125,7 @@ public class GoldenIndexFileTests
             }
             else
             {
-                var pq = PqIndex.Build(b, spec, Metric.Cosine, new PqBuildOptions(km, PqIterations: 5, TrainingSample: N, Threads: 1)
+                var pq = IvfIndex.Build(b, spec, Metric.Cosine, new PqBuildOptions(km, PqIterations: 5, TrainingSample: N, Threads: 1)
                 {
                     RaBitQRotation = how == "denseRq" ? Quantization.RaBitQRotation.Dense : Quantization.RaBitQRotation.Hadamard,
                 });
@@ -139,7 +139,7 @@ public class GoldenIndexFileTests
                     using var sorted = new VectorSet(D, N);
                     foreach (long id in order) sorted.Add(b.Row((int)id));
                     pq.Dispose();
-                    pq = PqIndex.Train(b, IndexSpec.Parse(spec), Metric.Cosine, new PqBuildOptions(km, PqIterations: 5, TrainingSample: N, Threads: 1));
+                    pq = IvfIndex.Train(b, IndexSpec.Parse(spec), Metric.Cosine, new PqBuildOptions(km, PqIterations: 5, TrainingSample: N, Threads: 1));
                     pq.AddRange(sorted, order, threads: 1);
                 }
                 pq.Save(path);
@@ -154,12 +154,12 @@ public class GoldenIndexFileTests
     }
 
     /// <summary>The ids of an index's first copies, list by list, in list order (read through reflection: a generator's need only).</summary>
-    private static long[] FirstCopiesInListOrder(PqIndex index)
+    private static long[] FirstCopiesInListOrder(IvfIndex index)
     {
         const System.Reflection.BindingFlags Private = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
-        var lists = (Array)typeof(PqIndex).GetField("_lists", Private)!.GetValue(index)!;
-        var slotIds = (long[])typeof(PqIndex).GetField("_slotIds", Private)!.GetValue(index)!;
-        var idToLoc = (Dictionary<long, long>)typeof(PqIndex).GetField("_idToLoc", Private)!.GetValue(index)!;
+        var lists = (Array)typeof(IvfIndex).GetField("_lists", Private)!.GetValue(index)!;
+        var slotIds = (long[])typeof(IvfIndex).GetField("_slotIds", Private)!.GetValue(index)!;
+        var idToLoc = (Dictionary<long, long>)typeof(IvfIndex).GetField("_idToLoc", Private)!.GetValue(index)!;
         var order = new List<long>();
         for (int l = 0; l < lists.Length; l++)
         {

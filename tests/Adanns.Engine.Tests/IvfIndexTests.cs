@@ -328,7 +328,7 @@ public class IvfPersistenceTests : TempDirectoryTest
 {
     private static readonly IvfBuildOptions Fast = new(new KMeansOptions(MaxIterations: 8, Seed: 3), Threads: 1);
 
-    private (PqIndex Index, float[] Queries, VectorSet Base) BuildWithRemovals(bool sq8 = true)
+    private (IvfIndex Index, float[] Queries, VectorSet Base) BuildWithRemovals(bool sq8 = true)
     {
         var (b, q) = IvfTestData.Make(n: 1500, nq: 30);
         string spec = sq8 ? "Rot,IVF16@16,Scan32,SQ8,NProbe4,Shortlist60,Rerank48/30,Rerank64" : "Rot,IVF16@16,Scan32,NProbe4,Shortlist60,Rerank48/30,Rerank64";
@@ -346,7 +346,7 @@ public class IvfPersistenceTests : TempDirectoryTest
         using var owned = b;
         string path = Path.Combine(Dir, "a.ivf");
         index.Save(path);
-        var loaded = (PqIndex)VectorIndex.Load(path);
+        var loaded = (IvfIndex)VectorIndex.Load(path);
         Assert.Equal(index.Spec, loaded.Spec);
         Assert.Equal(index.Count, loaded.Count);
         Assert.Equal(index.Metric, loaded.Metric);
@@ -380,8 +380,8 @@ public class IvfPersistenceTests : TempDirectoryTest
         var newerMajor = (byte[])bytes.Clone();
         newerMajor[8] = 2;
         IndexFileCorruption.Expect(Dir, newerMajor, ".ivf", Load, "version 2.");
-        Assert.Throws<IndexFileException>(() => PqIndex.Load(Path.Combine(Dir, "missing.ivf")));
-        Assert.Throws<IndexFileException>(() => PqIndex.LoadIvfFile(Path.Combine(Dir, "missing.ivf")));
+        Assert.Throws<IndexFileException>(() => IvfIndex.Load(Path.Combine(Dir, "missing.ivf")));
+        Assert.Throws<IndexFileException>(() => IvfIndex.LoadIvfFile(Path.Combine(Dir, "missing.ivf")));
     }
 
     [Fact]

@@ -20,14 +20,14 @@ internal static class IvfTestData
         Evaluation.GroundTruth.Compute(b, queries, metric, k, threads: 1);
 
     /// <summary>A plain IVF spec (float / SQ8 lists) built through the one pipeline with IVF build options.</summary>
-    public static PqIndex BuildIvf(VectorSet b, string spec, Metric metric, IvfBuildOptions? o = null, long[]? ids = null) =>
+    public static IvfIndex BuildIvf(VectorSet b, string spec, Metric metric, IvfBuildOptions? o = null, long[]? ids = null) =>
         BuildIvf(b, IndexSpec.Parse(spec), metric, o, ids);
 
     /// <summary>A plain IVF spec built through the one pipeline with IVF build options.</summary>
-    public static PqIndex BuildIvf(VectorSet b, IndexSpec spec, Metric metric, IvfBuildOptions? o = null, long[]? ids = null) =>
-        (PqIndex)VectorIndex.Build(b, spec, metric, new VectorIndexBuildOptions(Ivf: o ?? new IvfBuildOptions(), Ids: ids));
+    public static IvfIndex BuildIvf(VectorSet b, IndexSpec spec, Metric metric, IvfBuildOptions? o = null, long[]? ids = null) =>
+        (IvfIndex)VectorIndex.Build(b, spec, metric, new VectorIndexBuildOptions(Ivf: o ?? new IvfBuildOptions(), Ids: ids));
 
-    public static double Recall(PqIndex index, float[] queries, int[] truth, SearchParams? p, out SearchStats stats, int k = K)
+    public static double Recall(IvfIndex index, float[] queries, int[] truth, SearchParams? p, out SearchStats stats, int k = K)
     {
         var r = index.SearchBatch(queries, k, p, threads: 1, out stats);
         return Evaluation.RetrievalMetrics.RecallAtK(r.Ids, k, truth, k, k);

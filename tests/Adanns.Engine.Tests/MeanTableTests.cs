@@ -21,7 +21,7 @@ public class MeanTableTests
         using var owned = b;
         using var first = new VectorSet(D, N);
         for (int i = 0; i < N; i++) first.Add(b.Row(i));
-        using var index = PqIndex.Build(first, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
+        using var index = IvfIndex.Build(first, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
         var p = new SearchParams { CoarseDim = D, NProbe = 4 }; // d_c' = D: every spec ranks the means
         var ids = new long[K];
         var scores = new float[K];
@@ -65,7 +65,7 @@ public class MeanTableTests
         for (int i = 0; i < recomputed.Length; i++) Assert.True(Math.Abs(recomputed[i] - incremental[i]) <= 1e-5f * (1 + Math.Abs(recomputed[i])), $"entry {i}: {incremental[i]} vs {recomputed[i]}");
     }
 
-    private static void AssertTablesEqual(PqIndex index)
+    private static void AssertTablesEqual(IvfIndex index)
     {
         var (current, fresh) = index.MeanTablesForTest();
         Assert.Equal(fresh, current);

@@ -4,7 +4,7 @@ using Adanns.Engine.Tests.IO;
 
 namespace Adanns.Engine.Tests;
 
-/// <summary>PqIndex without resident full vectors: rerank reads the shortlist from an <see cref="IVectorSource"/>.</summary>
+/// <summary>IvfIndex without resident full vectors: rerank reads the shortlist from an <see cref="IVectorSource"/>.</summary>
 public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output) : TempDirectoryTest
 {
     /// <summary>Caller-space rows by id (ids are row numbers here), counting batch calls and rows read.</summary>
@@ -39,8 +39,8 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var (b, q) = IvfTestData.Make(n: 2000, nq: 40);
         using var owned = b;
-        var resident = PqIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
-        var external = PqIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
+        var resident = IvfIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
+        var external = IvfIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
         var source = new CountingSource(b);
         external.UseExternalVectors(source);
         Assert.Equal(0, external.RerankBytesPerVector);
@@ -82,7 +82,7 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var (b, q) = IvfTestData.Make(n: 2000, nq: 20);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,OPQ8@32,NProbe8,Shortlist100,Rerank64"), Metric.L2, PqIndexTests.Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse("IVF16@16,OPQ8@32,NProbe8,Shortlist100,Rerank64"), Metric.L2, PqIndexTests.Fast);
         index.UseExternalVectors(new CountingSource(b));
         var ids = new long[10];
         var scores = new float[10];
@@ -113,8 +113,8 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
         var (b, q) = IvfTestData.Make(n: 3000, nq: 60);
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, Metric.Cosine);
-        var plain = PqIndex.Build(b, IndexSpec.Parse("IVF32@16,PQ32x4@32,NProbe8,Shortlist150,Rerank32/30,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
-        var eight = PqIndex.Build(b, IndexSpec.Parse("IVF32@16,PQ32x4@32,Prefix8@32,NProbe8,Shortlist150,Rerank32/30,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var plain = IvfIndex.Build(b, IndexSpec.Parse("IVF32@16,PQ32x4@32,NProbe8,Shortlist150,Rerank32/30,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var eight = IvfIndex.Build(b, IndexSpec.Parse("IVF32@16,PQ32x4@32,Prefix8@32,NProbe8,Shortlist150,Rerank32/30,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
         var rp = plain.SearchBatch(q, 10, null, 1, out var sp);
         var re = eight.SearchBatch(q, 10, null, 1, out var se);
         double recallPlain = Evaluation.RetrievalMetrics.RecallAtK(rp.Ids, 10, truth, 10, 10);
@@ -157,7 +157,7 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
         string path = Path.Combine(Dir, "p8.pqx");
         eight.Save(path);
         Assert.Equal(5, BitConverter.ToUInt16(File.ReadAllBytes(path), 10));
-        var loaded = PqIndex.Load(path, new CountingSource(b));
+        var loaded = IvfIndex.Load(path, new CountingSource(b));
         Assert.Equal(after.Ids, loaded.SearchBatch(q, 10, null, 1, out _).Ids);
         Assert.Equal(after.Scores, loaded.SearchBatch(q, 10, null, 1, out _).Scores);
     }
@@ -168,19 +168,19 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
         var (b, q) = IvfTestData.Make(n: 2000, nq: 10);
         using var owned = b;
         var spec = IndexSpec.Parse("Rot,IVF16@16,OPQ8@32,NProbe4,Rerank64");
-        var resident = PqIndex.Build(b, spec, Metric.L2, PqIndexTests.Fast);
+        var resident = IvfIndex.Build(b, spec, Metric.L2, PqIndexTests.Fast);
         string full = Path.Combine(Dir, "full.pqx"), codes = Path.Combine(Dir, "codes.pqx");
         resident.Save(full); // resident vectors: still written as format 1.0
-        var external = PqIndex.Load(full, new CountingSource(b)); // a 1.0 file loaded with a source: vectors skipped
+        var external = IvfIndex.Load(full, new CountingSource(b)); // a 1.0 file loaded with a source: vectors skipped
         Assert.Equal(0, external.RerankBytesPerVector);
         Assert.True(external.Remove(5));
         external.Compact();
         external.Save(codes);
         Assert.True(new FileInfo(codes).Length * 3 < new FileInfo(full).Length, "a codes-only file holds no full vectors");
 
-        var e = Assert.Throws<IndexFileException>(() => PqIndex.Load(codes));
+        var e = Assert.Throws<IndexFileException>(() => IvfIndex.Load(codes));
         Assert.Contains("vector source", e.Message);
-        var reloaded = PqIndex.Load(codes, new CountingSource(b));
+        var reloaded = IvfIndex.Load(codes, new CountingSource(b));
         Assert.Equal(1999, reloaded.Count);
         Assert.False(reloaded.Contains(5));
         var a = external.SearchBatch(q, 10, null, 1, out _);
@@ -199,7 +199,7 @@ public class PqExternalVectorsTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse("Rot,IVF32@16,OPQ8@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64"), Metric.L2, PqIndexTests.Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse("Rot,IVF32@16,OPQ8@32,Resid,NProbe6,Shortlist100,Rerank48/40,Rerank64"), Metric.L2, PqIndexTests.Fast);
         index.UseExternalVectors(new CountingSource(b));
         var ids = new long[10];
         var scores = new float[10];

@@ -111,7 +111,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     internal static readonly PqBuildOptions Fast = new(new KMeansOptions(MaxIterations: 8, Seed: 3, Threads: 1),
         new OpqOptions(Iterations: 4, PqIterations: 3, FinalPqIterations: 8, Seed: 3, Threads: 1), PqIterations: 8, TrainingSample: 4000, Threads: 1);
 
-    private static double Recall(PqIndex index, float[] q, int[] truth, SearchParams? p, out SearchStats stats)
+    private static double Recall(IvfIndex index, float[] q, int[] truth, SearchParams? p, out SearchStats stats)
     {
         var r = index.SearchBatch(q, IvfTestData.K, p, 1, out stats);
         return Evaluation.RetrievalMetrics.RecallAtK(r.Ids, IvfTestData.K, truth, IvfTestData.K, IvfTestData.K);
@@ -146,7 +146,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, metric);
-        var index = PqIndex.Build(b, IndexSpec.Parse(spec), metric, Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse(spec), metric, Fast);
         Assert.Equal(b.Count, index.Count);
         double recall = Recall(index, q, truth, null, out var stats);
         Assert.True(recall >= floor, $"{spec} {metric}: recall@10 {recall:F3} < {floor}");
@@ -169,7 +169,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, Metric.Cosine);
-        var index = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, Fast);
         double prev = 0;
         foreach (int sl in new[] { 10, 20, 50, 100, 200, 400 })
         {
@@ -195,7 +195,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         var (b, q) = IvfTestData.Make();
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, Metric.Cosine);
-        var index = PqIndex.Build(b, IndexSpec.Parse("IVF32@32,OPQ8@32,NProbe8,Rerank64"), Metric.Cosine, Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse("IVF32@32,OPQ8@32,NProbe8,Rerank64"), Metric.Cosine, Fast);
         double full = Recall(index, q, truth, null, out var s1);
         double low = Recall(index, q, truth, new SearchParams { CoarseDim = 8 }, out var s2);
         Assert.True(s2.Flops < s1.Flops);
@@ -221,7 +221,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var (b, q) = IvfTestData.Make(n: 2000, nq: 20);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse(spec), Metric.Cosine, Fast);
         var removed = new HashSet<long>();
         for (long id = 0; id < 2000; id += 3)
         {
@@ -285,8 +285,8 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         var (b, q) = IvfTestData.Make(n: 4000, nq: 100);
         using var owned = b;
         var truth = IvfTestData.Truth(b, q, Metric.Cosine);
-        var single = PqIndex.Build(b, IndexSpec.Parse("IVF64@16,PQ32x4@32,Shortlist200,Rerank64"), Metric.Cosine, Fast);
-        var spill = PqIndex.Build(b, IndexSpec.Parse("IVF64@16,PQ32x4@32,Spill,Shortlist200,Rerank64"), Metric.Cosine, Fast);
+        var single = IvfIndex.Build(b, IndexSpec.Parse("IVF64@16,PQ32x4@32,Shortlist200,Rerank64"), Metric.Cosine, Fast);
+        var spill = IvfIndex.Build(b, IndexSpec.Parse("IVF64@16,PQ32x4@32,Spill,Shortlist200,Rerank64"), Metric.Cosine, Fast);
         Assert.Equal(2 * single.ListSizes().Sum(), spill.ListSizes().Sum());
         foreach (int nprobe in new[] { 2, 4, 8 })
         {
@@ -309,7 +309,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var (b, _) = IvfTestData.Make();
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,OPQ8@32,Rerank64"), Metric.Cosine, Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse("IVF16@16,OPQ8@32,Rerank64"), Metric.Cosine, Fast);
         // 8 code bytes + 4 slot + 8 slot id + 24 id-map entry + list slack, plus codebooks and OPQ matrix amortised
         // over only 4,000 vectors (~18 B here, ~1 B at a million). Observed 68.7.
         Assert.InRange(index.ResidentBytesPerVector, 50, 76);
@@ -325,7 +325,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var (b, q) = IvfTestData.Make();
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse(spec), Metric.L2, Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse(spec), Metric.L2, Fast);
         var ids = new long[10];
         var scores = new float[10];
         // Default probing (8-bit centroids at d_c) and a query-time coarse dim (norms of that prefix cached on first use).
@@ -344,7 +344,7 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var (b, q) = IvfTestData.Make(n: 2000, nq: 30);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse("IVF16@16,OPQ8@32,NProbe4,Rerank64"), Metric.L2, Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse("IVF16@16,OPQ8@32,NProbe4,Rerank64"), Metric.L2, Fast);
         var batch = index.SearchBatch(q, 10, null, 2, out _);
         var ids = new long[10];
         var scores = new float[10];
@@ -378,15 +378,15 @@ public class PqIndexTests(Xunit.Abstractions.ITestOutputHelper output)
         var (b, _) = IvfTestData.Make(n: 500, nq: 1);
         using var owned = b;
         // One pipeline takes every spec: float / SQ8 lists are scan codecs there, with or without Spill / Prefix8.
-        using (var floatLists = PqIndex.Build(b, "IVF8", Metric.L2)) Assert.Equal(ListCodec.Float, floatLists.Codec);
-        using (var plain = VectorIndex.Build(b, "IVF8,SQ8", Metric.L2)) Assert.Equal(ListCodec.Sq8, Assert.IsType<PqIndex>(plain).Codec);
-        using (var pq = VectorIndex.Build(b, "IVF8,PQ8", Metric.L2)) Assert.Equal(ListCodec.Pq, Assert.IsType<PqIndex>(pq).Codec);
-        using (var spill = VectorIndex.Build(b, "IVF8,SQ8,Spill", Metric.L2)) Assert.Equal(ListCodec.Sq8, Assert.IsType<PqIndex>(spill).Codec);
+        using (var floatLists = IvfIndex.Build(b, "IVF8", Metric.L2)) Assert.Equal(ListCodec.Float, floatLists.Codec);
+        using (var plain = VectorIndex.Build(b, "IVF8,SQ8", Metric.L2)) Assert.Equal(ListCodec.Sq8, Assert.IsType<IvfIndex>(plain).Codec);
+        using (var pq = VectorIndex.Build(b, "IVF8,PQ8", Metric.L2)) Assert.Equal(ListCodec.Pq, Assert.IsType<IvfIndex>(pq).Codec);
+        using (var spill = VectorIndex.Build(b, "IVF8,SQ8,Spill", Metric.L2)) Assert.Equal(ListCodec.Sq8, Assert.IsType<IvfIndex>(spill).Codec);
         using (var p8 = VectorIndex.Build(b, "IVF8,Scan32,Prefix8@48,Rerank48/20,Rerank64", Metric.L2))
-            Assert.Equal(ListCodec.Float, Assert.IsType<PqIndex>(p8).Codec);
+            Assert.Equal(ListCodec.Float, Assert.IsType<IvfIndex>(p8).Codec);
         using var tiny = new VectorSet(64);
         for (int i = 0; i < 100; i++) tiny.Add(b.Row(i));
-        var e3 = Assert.Throws<ArgumentException>(() => PqIndex.Build(tiny, "PQ8", Metric.L2));
+        var e3 = Assert.Throws<ArgumentException>(() => IvfIndex.Build(tiny, "PQ8", Metric.L2));
         Assert.Contains("256", e3.Message);
     }
 }
@@ -408,7 +408,7 @@ public class PqPersistenceTests : TempDirectoryTest
     {
         var (b, q) = IvfTestData.Make(n: 1500, nq: 30);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
         for (long id = 0; id < 1500; id += 7) index.Remove(id);
         string path = Path.Combine(Dir, "a.pq");
         index.Save(path);
@@ -418,7 +418,7 @@ public class PqPersistenceTests : TempDirectoryTest
         // 8-bit prefix copy, 1.2 for 4-bit codes, 1.0 otherwise (resident vectors); 1.7 for SQ8 / float scan codes.
         int expected = index.Codec != ListCodec.Pq ? 7 : index.NList > 1 ? 5 : index.Spill ? 4 : index.Spec.Prefix8Dim is not null ? 3 : index.FastScan ? 2 : 0;
         Assert.Equal(expected, BitConverter.ToUInt16(File.ReadAllBytes(path), 10));
-        var loaded = PqIndex.Load(path);
+        var loaded = IvfIndex.Load(path);
         Assert.Equal(index.Spec, loaded.Spec);
         Assert.Equal(index.Count, loaded.Count);
         foreach (var p in new SearchParams?[] { null, new() { Rerank = [] } })
@@ -437,15 +437,15 @@ public class PqPersistenceTests : TempDirectoryTest
     {
         var (b, _) = IvfTestData.Make(n: 1000, nq: 1);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse("IVF8@16,OPQ8@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse("IVF8@16,OPQ8@32,Rerank64"), Metric.Cosine, PqIndexTests.Fast);
         string path = Path.Combine(Dir, "b.pq");
         index.Save(path);
         var bytes = File.ReadAllBytes(path);
 
-        IndexFileCorruption.ExpectCommonOnesRejected(Dir, bytes, ".pq", p => PqIndex.Load(p));
-        // An (older) IVF index file is not a PQ index file: PqIndex.Load names the magic; VectorIndex.Load reads both.
+        IndexFileCorruption.ExpectCommonOnesRejected(Dir, bytes, ".pq", p => IvfIndex.Load(p));
+        // An (older) IVF index file is not a PQ index file: IvfIndex.Load names the magic; VectorIndex.Load reads both.
         string ivfPath = Path.Combine(AppContext.BaseDirectory, "Golden", "ivf-1.3.ivf");
-        Assert.Contains("magic", Assert.Throws<IndexFileException>(() => PqIndex.Load(ivfPath)).Message);
+        Assert.Contains("magic", Assert.Throws<IndexFileException>(() => IvfIndex.Load(ivfPath)).Message);
     }
 }
 

@@ -34,7 +34,7 @@ public class PqTwoPhaseSearchTests
     {
         var (b, q) = IvfTestData.Make(n: 2000, nq: 30);
         using var owned = b;
-        var index = PqIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
+        var index = IvfIndex.Build(b, IndexSpec.Parse(spec), metric, PqIndexTests.Fast);
         var source = new RowSource(b);
         index.UseExternalVectors(source);
         IIdFilter? filter = filtered ? new OddIds() : null;
@@ -74,7 +74,7 @@ public class PqTwoPhaseSearchTests
     {
         var (b, _) = IvfTestData.Make(n: 500, nq: 1);
         using var owned = b;
-        var resident = PqIndex.Build(b, IndexSpec.Parse("IVF8@16,PQ8@32,NProbe4,Rerank64"), Metric.L2, PqIndexTests.Fast);
+        var resident = IvfIndex.Build(b, IndexSpec.Parse("IVF8@16,PQ8@32,NProbe4,Rerank64"), Metric.L2, PqIndexTests.Fast);
         var r = resident.Resolve(null, 10);
         Assert.False(resident.RerankReadsSource(r)); // rows are resident: the one-call search reads no source
         Assert.Throws<InvalidOperationException>(() => resident.SearchShortlist(new float[b.Dimension], 10, r, null, new long[r.Shortlist], new float[r.Shortlist], out _, out _));

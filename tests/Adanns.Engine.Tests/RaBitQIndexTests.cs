@@ -13,8 +13,8 @@ public class RaBitQIndexTests
 {
     private const int K = 10, D = IvfTestData.D;
 
-    private static PqIndex Build(VectorSet b, string spec, Metric metric, RaBitQRotation rotation = RaBitQRotation.Hadamard) =>
-        PqIndex.Build(b, IndexSpec.Parse(spec), metric,
+    private static IvfIndex Build(VectorSet b, string spec, Metric metric, RaBitQRotation rotation = RaBitQRotation.Hadamard) =>
+        IvfIndex.Build(b, IndexSpec.Parse(spec), metric,
             new PqBuildOptions(new KMeansOptions(MaxIterations: 6, Seed: 5), Threads: 1) { RaBitQRotation = rotation });
 
     [Theory]
@@ -179,7 +179,7 @@ public class RaBitQIndexTests
             index.Save(path);
             // Dense P keeps format 1.9; the structured one needs 1.11 (RBQH: its signs, not a d×d matrix).
             Assert.Equal(minor, System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(File.ReadAllBytes(path).AsSpan(10, 2)));
-            using var loaded = (PqIndex)VectorIndex.Load(path);
+            using var loaded = (IvfIndex)VectorIndex.Load(path);
             Assert.Equal(rotation, loaded.RaBitQ!.RotationKind);
             if (rotation == RaBitQRotation.Hadamard) Assert.Equal(index.RaBitQ!.Hadamard!.Negative.ToArray(), loaded.RaBitQ.Hadamard!.Negative.ToArray());
             else Assert.Equal(index.RaBitQ!.Rotation!.MatrixRowMajor.ToArray(), loaded.RaBitQ.Rotation!.MatrixRowMajor.ToArray());

@@ -5,15 +5,15 @@ using Adanns.Engine.Indexes;
 namespace Adanns.Engine.Tests;
 
 /// <summary>
-/// SQ8 and float scan codecs in the codec pipeline (<see cref="PqIndex"/>): float codes scored at a prefix are exact at
+/// SQ8 and float scan codecs in the codec pipeline (<see cref="IvfIndex"/>): float codes scored at a prefix are exact at
 /// that prefix, SQ8 codes are close, query-time scan dims below d_s work, and every metric ranks by its own rule.
 /// </summary>
 public class ScanCodecTests
 {
     private const int K = 10, D = IvfTestData.D;
 
-    private static PqIndex Build(VectorSet b, string spec, Metric metric) =>
-        PqIndex.Build(b, IndexSpec.Parse(spec), metric, new PqBuildOptions(new KMeansOptions(MaxIterations: 6, Seed: 5), Threads: 1));
+    private static IvfIndex Build(VectorSet b, string spec, Metric metric) =>
+        IvfIndex.Build(b, IndexSpec.Parse(spec), metric, new PqBuildOptions(new KMeansOptions(MaxIterations: 6, Seed: 5), Threads: 1));
 
     [Theory]
     [InlineData(Metric.Cosine, 32)]
@@ -101,7 +101,7 @@ public class ScanCodecTests
         // With resident rows a scan deeper than the codes reads the rows' prefixes; beyond D, or without resident rows, it is refused.
         Assert.Equal(33, index.Resolve(new SearchParams { ScanDim = 33 }, K).ScanDim);
         Assert.Contains("[1, 64]", Assert.Throws<ArgumentOutOfRangeException>(() => index.Resolve(new SearchParams { ScanDim = 65 }, K)).Message);
-        ((PqIndex)index).UseExternalVectors(new RowSource(b));
+        ((IvfIndex)index).UseExternalVectors(new RowSource(b));
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => index.Resolve(new SearchParams { ScanDim = 33 }, K));
         Assert.Contains("[1, 32]", e.Message);
         Assert.Equal(20, index.Resolve(new SearchParams { ScanDim = 20 }, K).ScanDim);

@@ -201,7 +201,7 @@ public class EngineOnGpuTests
         foreach (string spec in new[] { "IVF4,SQ8,Spill", "IVF4,PQ4" })
         {
             using var other = VectorIndex.Build(data.Base, spec, Metric.L2, new VectorIndexBuildOptions(Pq: new PqBuildOptions(new KMeansOptions(MaxIterations: 3, Seed: 1), TrainingSample: 320, Threads: 1)));
-            var pipeline = (PqIndex)other;
+            var pipeline = (IvfIndex)other;
             var onCpu = pipeline.SearchBatch(q, 5, null, 1, out _);
             pipeline.Device = TestDevice.Kind;
             Assert.Equal("cpu", pipeline.BatchRunsOnDevice());
@@ -212,6 +212,6 @@ public class EngineOnGpuTests
     }
 
     /// <summary>A plain IVF spec built through the one pipeline with IVF build options.</summary>
-    private static PqIndex BuildIvf(VectorSet b, string spec, Metric metric, IvfBuildOptions o) =>
-        (PqIndex)VectorIndex.Build(b, spec, metric, new VectorIndexBuildOptions(Ivf: o));
+    private static IvfIndex BuildIvf(VectorSet b, string spec, Metric metric, IvfBuildOptions o) =>
+        (IvfIndex)VectorIndex.Build(b, spec, metric, new VectorIndexBuildOptions(Ivf: o));
 }

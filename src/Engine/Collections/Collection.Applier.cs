@@ -371,7 +371,7 @@ public sealed partial class Collection
     /// Trains a codec-pipeline index of <paramref name="spec"/> on a sample of <paramref name="keys"/> and encodes them all
     /// (background thread); it keeps codes only and reads full vectors from the record store.
     /// </summary>
-    private PqIndex TrainPq(IndexSpec spec, long[] keys, CancellationToken ct)
+    private IvfIndex TrainPq(IndexSpec spec, long[] keys, CancellationToken ct)
     {
         int D = Dimension;
         // 20k rows train 256-centroid sub-quantizers well (~80 per centroid) at a fraction of the default 50k's cost. A
@@ -382,9 +382,9 @@ public sealed partial class Collection
         int sampleCount = Math.Min(keys.Length, options.TrainingSample);
         var sampleKeys = new long[sampleCount];
         for (int i = 0; i < sampleCount; i++) sampleKeys[i] = keys[(long)i * keys.Length / sampleCount];
-        PqIndex fresh;
+        IvfIndex fresh;
         using (var sample = ReadAvailable(sampleKeys, D, out _))
-            fresh = PqIndex.Train(sample, spec, Metric, options, cancellationToken: ct);
+            fresh = IvfIndex.Train(sample, spec, Metric, options, cancellationToken: ct);
         fresh.UseExternalVectors(_vectors);
         const int Chunk = 4096;
         var scratch = new float[Chunk * D]; // one read buffer for every chunk: a fresh 2 MB (large-object heap) array per chunk drove gen-2 collections

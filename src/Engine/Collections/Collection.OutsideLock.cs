@@ -61,7 +61,7 @@ public sealed partial class Collection
         public RecordMeta[] Metas { get; } = metas;
         public int Count { get; set; } = count;
         public int Epoch { get; set; } = -1;
-        public PqIndex? Pq { get; init; }
+        public IvfIndex? Pq { get; init; }
         public ResolvedSearch Used { get; init; }
         public float[]? CandidateKeys { get; init; }
         public int FirstStage { get; init; }
@@ -77,7 +77,7 @@ public sealed partial class Collection
     /// </summary>
     private OutsideRead? ExactFilteredOutside(KeyBits filter)
     {
-        if (_index is not PqIndex { VectorSource: not null } index) return null;
+        if (_index is not IvfIndex { VectorSource: not null } index) return null;
         var matched = new List<long>((int)filter.Count);
         filter.CopyKeysTo(matched); // ascending: positions order the candidates as their keys do (the scan's tie rule)
         var keys = new long[matched.Count];
@@ -158,10 +158,10 @@ public sealed partial class Collection
     }
 
     /// <summary>The PQ index when a search resolved to <paramref name="used"/> reranks rows from the record store (two-phase), else null. Caller holds the read lock.</summary>
-    private PqIndex? TwoPhaseIndex(in ResolvedSearch used) => _index is PqIndex pq && pq.RerankReadsSource(used) ? pq : null;
+    private IvfIndex? TwoPhaseIndex(in ResolvedSearch used) => _index is IvfIndex pq && pq.RerankReadsSource(used) ? pq : null;
 
     /// <summary>Phase one of a PQ search under the read lock: the shortlist and its records' metadata.</summary>
-    private OutsideRead Shortlist(PqIndex pq, ReadOnlySpan<float> query, int k, in ResolvedSearch used, IIdFilter? filter, ref SearchStats stats)
+    private OutsideRead Shortlist(IvfIndex pq, ReadOnlySpan<float> query, int k, in ResolvedSearch used, IIdFilter? filter, ref SearchStats stats)
     {
         var keys = new long[used.Shortlist];
         var candidateKeys = new float[used.Shortlist];

@@ -7,7 +7,7 @@ namespace Adanns.Engine.Collections;
 /// <param name="Path">The path taken (exact, index, filtered).</param>
 /// <param name="Used">The parameters the IVF index resolved (defaults or a budget applied); null when the search was
 /// exact without the index (<see cref="SearchPath.Flat"/>, <see cref="SearchPath.ExactFiltered"/>).</param>
-/// <param name="Stats">Work done: for the index paths as <see cref="PqIndex"/> counts it; for exact paths every
+/// <param name="Stats">Work done: for the index paths as <see cref="IvfIndex"/> counts it; for exact paths every
 /// row visited counts as scanned at the full dimension.</param>
 public readonly record struct SearchReport(SearchPath Path, ResolvedSearch? Used, SearchStats Stats);
 

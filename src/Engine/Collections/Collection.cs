@@ -22,7 +22,7 @@ namespace Adanns.Engine.Collections;
 /// Then the IVF index is trained in the background while searches continue exactly; writes made meanwhile are
 /// journaled and replayed into the new index before it is swapped in. The index is retrained the same way when
 /// the collection has doubled since the last training or its lists grow unbalanced. Deletes are tombstones,
-/// dropped by a background retrain once they pass a fifth of the index. With a spec of the codec pipeline (PQ/OPQ codes, Spill or Prefix8) the index is a <see cref="PqIndex"/> holding codes only: rerank
+/// dropped by a background retrain once they pass a fifth of the index. With a spec of the codec pipeline (PQ/OPQ codes, Spill or Prefix8) the index is a <see cref="IvfIndex"/> holding codes only: rerank
 /// reads the shortlist's full vectors from the record store in one batch per query, so the collection can be larger
 /// than memory (see <see cref="GetMemory"/>).</para>
 /// <para><b>Durability.</b> Checkpoints (record store + index snapshot + manifest) run periodically; recovery loads
@@ -254,8 +254,8 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
                 // Codes-only indexes read their full vectors from the record store; an index that keeps them ignores it.
                 _index = VectorIndex.Load(path, _vectors);
                 // An index file of an older IVF collection holds its full vectors: read them from the store instead.
-                if (_index is PqIndex { VectorSource: null } resident) resident.UseExternalVectors(_vectors);
-                if (_index is PqIndex loaded) loaded.Device = _options.SearchDevice; // not saved with the index
+                if (_index is IvfIndex { VectorSource: null } resident) resident.UseExternalVectors(_vectors);
+                if (_index is IvfIndex loaded) loaded.Device = _options.SearchDevice; // not saved with the index
                 (int dim, Metric metric) stored = (_index.Dimension, _index.Metric);
                 if (stored.dim != D || stored.metric != Metric)
                     throw new AdannsException(AdannsErrorCode.Corrupt, $"Collection \"{Name}\": index snapshot {m.IndexFile} is for D={stored.dim}, {stored.metric}.");

@@ -201,17 +201,17 @@ public sealed record DatabaseOptions
     public double ImbalanceFactor { get; init; } = 8;
 
     /// <summary>
-    /// Measure each newly trained index's cost/recall frontier (<see cref="PqIndex.Profile"/>, single thread) before
+    /// Measure each newly trained index's cost/recall frontier (<see cref="IvfIndex.Profile"/>, single thread) before
     /// it serves, so searches can pass a compute budget (<see cref="SearchParams.MaxFlops"/> /
     /// <see cref="SearchParams.MaxMicros"/>). Adds the profiling time to every training.
     /// </summary>
     public bool ProfileIndexes { get; init; }
 
     /// <summary>
-    /// Where collections' batch searches scan float / SQ8 lists (<see cref="PqIndex.Device"/>) and their trainings run
+    /// Where collections' batch searches scan float / SQ8 lists (<see cref="IvfIndex.Device"/>) and their trainings run
     /// k-means: <see cref="Kernels.Gpu.ComputeDevice.Cpu"/> (SIMD, the default), a CUDA GPU (<c>Auto</c> falls back to
     /// the CPU without one; <c>Cuda</c> requires one) or <c>IlgpuCpu</c> (ILGPU's CPU simulator, for tests). Single
-    /// queries and other codecs run on the CPU (see <see cref="PqIndex.Device"/>).
+    /// queries and other codecs run on the CPU (see <see cref="IvfIndex.Device"/>).
     /// </summary>
     public Kernels.Gpu.ComputeDevice SearchDevice { get; init; } = Kernels.Gpu.ComputeDevice.Cpu;
 

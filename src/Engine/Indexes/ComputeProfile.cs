@@ -14,7 +14,7 @@ public sealed record ProfilePoint(SearchParams Params, double FlopsPerQuery, dou
 
 /// <summary>
 /// The measured cost/recall Pareto frontier of an index: the configurations worth running at some FLOPs
-/// budget, cheapest first. Built by <see cref="PqIndex.Profile"/>; a budgeted search
+/// budget, cheapest first. Built by <see cref="IvfIndex.Profile"/>; a budgeted search
 /// (<see cref="SearchParams.MaxFlops"/>, <see cref="SearchParams.MaxMicros"/>) picks one of these points.
 /// </summary>
 /// <remarks>

@@ -5,8 +5,8 @@ namespace Adanns.Engine.Indexes;
 
 /// <summary>
 /// The engine's one exact search: every path that answers exactly — <see cref="FlatIndex"/> single queries, a
-/// collection's untrained store and its selective-filter path, the exact mode of <see cref="PqIndex"/> and
-/// <see cref="PqIndex"/> — scores rows and keeps the top k through this type, so they give a row the same score and
+/// collection's untrained store and its selective-filter path, the exact mode of <see cref="IvfIndex"/> and
+/// <see cref="IvfIndex"/> — scores rows and keeps the top k through this type, so they give a row the same score and
 /// break equal scores the same way: <b>the lower id wins</b> (the index's external id; a collection's record key).
 /// </summary>
 /// <remarks>

@@ -143,7 +143,7 @@ public static class VectorIndex
         if (o.Ids is { } given && given.Length != vectors.Count)
             throw new ArgumentException($"{given.Length} ids given for {vectors.Count} vectors.", nameof(options));
         var pq = OptionsFor(spec, o);
-        return PqIndex.Build(vectors, spec, metric, pq, o.Ids);
+        return IvfIndex.Build(vectors, spec, metric, pq, o.Ids);
     }
 
     /// <summary>
@@ -247,8 +247,8 @@ public static class VectorIndex
             int read = f.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
             if (read < magic.Length) throw new Persistence.IndexFileException(path, 0, "too short to be an index file.");
         }
-        if (magic.SequenceEqual(PqIndex.FileMagic)) return PqIndex.Load(path, source);
-        if (magic.SequenceEqual(PqIndex.IvfFileMagic)) return PqIndex.LoadIvfFile(path); // plain float / SQ8 specs before format 1.9
+        if (magic.SequenceEqual(IvfIndex.FileMagic)) return IvfIndex.Load(path, source);
+        if (magic.SequenceEqual(IvfIndex.IvfFileMagic)) return IvfIndex.LoadIvfFile(path); // plain float / SQ8 specs before format 1.9
         throw new Persistence.IndexFileException(path, 0, "not an AdannsDotNet index file (unknown magic).");
     }
 }

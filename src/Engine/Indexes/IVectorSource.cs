@@ -2,7 +2,7 @@ namespace Adanns.Engine.Indexes;
 
 /// <summary>
 /// A batch reader of full vectors by external id: the seam through which an index that does not keep its full
-/// vectors resident (a <see cref="PqIndex"/> after <see cref="PqIndex.UseExternalVectors"/>) reads the shortlist for
+/// vectors resident (a <see cref="IvfIndex"/> after <see cref="IvfIndex.UseExternalVectors"/>) reads the shortlist for
 /// rerank — one call per query, or per chunk of queries in a batch search.
 /// </summary>
 /// <remarks>

@@ -4,7 +4,7 @@ using Adanns.Kernels;
 namespace Adanns.Engine.Indexes;
 
 /// <summary>
-/// The grid <see cref="PqIndex.Profile"/> measures. Every null list means the default described on it.
+/// The grid <see cref="IvfIndex.Profile"/> measures. Every null list means the default described on it.
 /// </summary>
 public sealed record ProfileOptions
 {
@@ -27,7 +27,7 @@ public sealed record ProfileOptions
     /// <summary>Lists probed; default every power of two up to nlist.</summary>
     public IReadOnlyList<int>? NProbes { get; init; }
 
-    /// <summary>Scan dims; default S/8, S/4, S/2 and S of the scan store (S = <see cref="PqIndex.CodeDim"/>), those ≥ 8.</summary>
+    /// <summary>Scan dims; default S/8, S/4, S/2 and S of the scan store (S = <see cref="IvfIndex.CodeDim"/>), those ≥ 8.</summary>
     public IReadOnlyList<int>? ScanDims { get; init; }
 
     /// <summary>Shortlists as multiples of k; default 4, 10 and 30.</summary>
@@ -163,7 +163,7 @@ internal static class IndexProfiler
         }
 
         if (o.Truth is not null) { }
-        else if (index is PqIndex { VectorSource: not null })
+        else if (index is IvfIndex { VectorSource: not null })
         {
             // Vectors served by an external source (a collection's record store): an exact search per query would read
             // every stored vector once per query; one pass over them, scoring all queries per chunk, reads each once.

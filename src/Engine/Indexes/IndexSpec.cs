@@ -20,11 +20,11 @@ public readonly record struct RerankStage(int Dim, int? Keep);
 /// <item><c>PQ{m}</c>, <c>PQ{m}@{d}</c>, <c>OPQ{m}</c>, <c>OPQ{m}@{d}</c> — product-quantized codes of m bytes on the
 /// d-dim prefix (default D; d % m == 0), with a learned OPQ rotation for <c>OPQ</c>. <c>PQ{m}x4</c> (also
 /// <c>OPQ{m}x4@{d}</c>): m sub-quantizers of 16 centroids, m/2 bytes per code, scanned with the in-register 4-bit
-/// fast-scan kernel (m even). Such specs build a <see cref="PqIndex"/>; the IVF component is then optional (without
+/// fast-scan kernel (m even). Such specs build a <see cref="IvfIndex"/>; the IVF component is then optional (without
 /// it the codes are scanned flat).</item>
 /// <item><c>RQ{b}</c>, <c>RQ{b}@{d}</c> — RaBitQ codes (b = 1) or Extended RaBitQ codes (b = 2–8 bits per dim) of the
 /// d-dim prefix (default D), always residual to the list's centre, with a per-code error bound: a first rerank stage
-/// at exactly d dims is then bound-driven (the shortlist is an upper limit; see <see cref="PqIndex"/>). Takes the
+/// at exactly d dims is then bound-driven (the shortlist is an upper limit; see <see cref="IvfIndex"/>). Takes the
 /// place of a PQ component; no SQ8, Scan or Resid.</item>
 /// <item><c>Resid</c> — PQ codes encode the residual to the list centroid instead of the vector.</item>
 /// <item><c>Spill</c> — indexes with IVF (codes not residual; any list codec): every vector is also stored in a second list, chosen
@@ -100,7 +100,7 @@ public sealed record IndexSpec
 
     /// <summary>
     /// Whether this spec goes beyond plain IVF (float or SQ8 lists without Spill or Prefix8): PQ/OPQ or RaBitQ codes,
-    /// <c>Spill</c> or <c>Prefix8</c>. Every spec is built by the one pipeline (<see cref="PqIndex"/>); a plain spec keeps
+    /// <c>Spill</c> or <c>Prefix8</c>. Every spec is built by the one pipeline (<see cref="IvfIndex"/>); a plain spec keeps
     /// IVF's defaults where they differ (training sample, the profile's scan-dim grid).
     /// </summary>
     public bool IsCodecPipeline => IsPq || IsRaBitQ || Spill || Prefix8Dim is not null;

@@ -13,7 +13,7 @@ namespace Adanns.Engine.Indexes;
 /// <param name="ScanStoreDims">Dims each scan code holds; scans at larger d_s read the resident rows. Default: the spec's
 /// scan dim (or d_c). Raise it to sweep d_s at query time.</param>
 /// <param name="Device">One knob for the GPU: k-means training runs there (unless <see cref="KMeans"/> names a device
-/// itself) and the built index's <see cref="PqIndex.Device"/> is set to it. Default: the SIMD CPU path.</param>
+/// itself) and the built index's <see cref="IvfIndex.Device"/> is set to it. Default: the SIMD CPU path.</param>
 public sealed record IvfBuildOptions(KMeansOptions? KMeans = null, int RotationSample = 25_000, int Threads = 0, int? ScanStoreDims = null,
     ComputeDevice Device = ComputeDevice.Cpu)
 {

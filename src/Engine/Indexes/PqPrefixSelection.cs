@@ -62,7 +62,7 @@ public static class PqPrefixSelection
             cancellationToken.ThrowIfCancellationRequested();
             var spec = template with { PqDim = d, Rerank = [] };
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            var index = PqIndex.Build(baseSet, spec, metric, o.Build);
+            var index = IvfIndex.Build(baseSet, spec, metric, o.Build);
             sw.Stop();
             var found = index.SearchBatch(q, o.K, new SearchParams { Rerank = [] }, 0, out _);
             double recall = RetrievalMetrics.RecallAtK(found.Ids, o.K, truth, o.K, o.K);

@@ -97,7 +97,7 @@ public class IndexSnapshotTests : CollectionTestBase
         // collections wrote (under the name the manifest holds), row i of the batch under the i-th key, lists by i mod 8.
         long[] keys;
         using (var zeros = new VectorSet(D, 1))
-        using (var pq = PqIndex.Load(file, new RowSource(zeros)))
+        using (var pq = IvfIndex.Load(file, new RowSource(zeros)))
         {
             keys = Enumerable.Range(0, 100 * N).Select(k => (long)k).Where(pq.Contains).ToArray();
             Assert.Equal(N, keys.Length);

@@ -6,7 +6,7 @@ using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
 
-public sealed partial class PqIndex
+public sealed partial class IvfIndex
 {
     private static ReadOnlySpan<byte> Magic => "ADNSPQX\u001A"u8;
 
@@ -303,14 +303,14 @@ public sealed partial class PqIndex
     /// file, a failed checksum or an out-of-range length raises <see cref="IndexFileException"/> naming the file and
     /// offset; so does a file saved without vectors (load it with a source).
     /// </summary>
-    public static PqIndex Load(string path) => Load(path, null);
+    public static IvfIndex Load(string path) => Load(path, null);
 
     /// <summary>
     /// Loads an index saved by <see cref="Save"/>. With <paramref name="source"/>, the index reads its full vectors from
     /// it (as after <see cref="UseExternalVectors"/>): vectors stored in the file, if any, are skipped. Without one, the
     /// file must hold the vectors.
     /// </summary>
-    public static PqIndex Load(string path, IVectorSource? source)
+    public static IvfIndex Load(string path, IVectorSource? source)
     {
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("Index files are little-endian; this machine is not.");
@@ -323,7 +323,7 @@ public sealed partial class PqIndex
         RaBitQuantizer? rq = null;
         bool prefixRows = false, spillSeen = false;
         int[]? order = null;
-        PqIndex? index = null;
+        IvfIndex? index = null;
         var listsSeen = new HashSet<int>();
         bool fileExternal = false;
         ComputeProfile? profile = null;
@@ -638,7 +638,7 @@ public sealed partial class PqIndex
         profile = ComputeProfile.Read(ref r, file, offset, m.D, m.NList);
     }
 
-    private static PqIndex NewLoadedChecked(SectionReader file, long offset,
+    private static IvfIndex NewLoadedChecked(SectionReader file, long offset,
         (int D, Metric Metric, int NList, int Dc, int Dq, int M, long NextId, IndexSpec Spec) m, RotationTransform? rotation, float[]? coarse,
         RotationTransform? opq, ProductQuantizer? pq, float[]? resid, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq, RaBitQuantizer? rq,
         IVectorSource? source)
@@ -653,7 +653,7 @@ public sealed partial class PqIndex
         if (m.Spec.Residual != (resid is not null)) throw file.Fail(offset, "the spec's Resid and the RESC section disagree.");
         if ((m.Spec.Prefix8Dim is not null) != (prefix8 is not null)) throw file.Fail(offset, "the spec's Prefix8 and the PR8Q section disagree.");
         int? store = m.Spec.IsPq || m.Spec.IsRaBitQ ? null : m.Dq;
-        var index = new PqIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq, store) { _nextAutoId = m.NextId };
+        var index = new IvfIndex(m.D, m.Metric, m.Spec, rotation, coarse, opq, pq, resid, prefix8, scanSq, rq, store) { _nextAutoId = m.NextId };
         if (source is not null) index.UseExternalVectors(source);
         return index;
     }

@@ -5,7 +5,7 @@ using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
 
-/// <summary>Options for building a <see cref="PqIndex"/>.</summary>
+/// <summary>Options for building a <see cref="IvfIndex"/>.</summary>
 /// <param name="KMeans">Coarse k-means options (sample size, iterations, seed, threads).</param>
 /// <param name="Opq">OPQ training options (used when the spec says OPQ).</param>
 /// <param name="PqIterations">Lloyd iterations of each sub-quantizer for plain PQ.</param>
@@ -16,7 +16,7 @@ namespace Adanns.Engine.Indexes;
 /// <param name="ScanStoreDims">SQ8 / float scan codes: dims each code holds (default: the spec's scan dim, else d_c). Raise it to
 /// sweep the scan dim at query time beyond the spec's; scans deeper than the codes read the resident rows.</param>
 /// <param name="Device">One knob for the GPU: k-means training runs there (unless <see cref="KMeans"/> names a device itself)
-/// and the built index's <see cref="PqIndex.Device"/> is set to it. Default: the SIMD CPU path.</param>
+/// and the built index's <see cref="IvfIndex.Device"/> is set to it. Default: the SIMD CPU path.</param>
 public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Opq = null, int PqIterations = 20, int TrainingSample = 50_000, int Threads = 0,
     int RotationSample = 100_000, int? ScanStoreDims = null, Adanns.Kernels.Gpu.ComputeDevice Device = Adanns.Kernels.Gpu.ComputeDevice.Cpu)
 {
@@ -27,7 +27,7 @@ public sealed record PqBuildOptions(KMeansOptions? KMeans = null, OpqOptions? Op
     public RaBitQRotation RaBitQRotation { get; init; } = RaBitQRotation.Hadamard;
 }
 
-/// <summary>What the inverted lists of the IVF pipeline (<see cref="PqIndex"/>) hold and scan.</summary>
+/// <summary>What the inverted lists of the IVF pipeline (<see cref="IvfIndex"/>) hold and scan.</summary>
 public enum ListCodec
 {
     /// <summary>Product-quantized codes (PQ/OPQ, 8-bit or 4-bit fast scan, optionally residual) scanned with lookup tables.</summary>
@@ -63,7 +63,7 @@ public enum ListCodec
 /// distance.</para>
 /// <para>Thread safety: searches may run concurrently; Add / Remove / Compact must be serialised by the caller.</para>
 /// </remarks>
-public sealed partial class PqIndex : IVectorIndex
+public sealed partial class IvfIndex : IVectorIndex
 {
     private readonly float[] _coarse;          // nlist × d_c: trained centroids (unit rows for cosine)
     private readonly float[] _coarseTable;     // the same in interleaved-16 group-major blocks, for assignment and ranking at d_c' < d_c
@@ -84,7 +84,7 @@ public sealed partial class PqIndex : IVectorIndex
     private EncodeScratch? _addScratch;
     private readonly PrefixStore8? _prefix8;   // Prefix8@d: 8-bit prefix copies by slot, for a first rerank stage at d
 
-    private PqIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse,
+    private IvfIndex(int dimension, Metric metric, IndexSpec spec, RotationTransform? rotation, float[] coarse,
         RotationTransform? opq, ProductQuantizer? pq, float[]? residCentroids, ScalarQuantizer8? prefix8, ScalarQuantizer8? scanSq = null,
         RaBitQuantizer? rq = null, int? scanStoreDims = null)
     {
@@ -351,7 +351,7 @@ public sealed partial class PqIndex : IVectorIndex
     private void ThrowIfSearching(string what)
     {
         if (Volatile.Read(ref _searchers) != 0)
-            throw new InvalidOperationException($"PqIndex.{what} ran while a search was running: mutations must be serialised with searches (see the class remarks).");
+            throw new InvalidOperationException($"IvfIndex.{what} ran while a search was running: mutations must be serialised with searches (see the class remarks).");
     }
 
     /// <summary>The external source rerank reads full vectors from, or null when they are kept in memory.</summary>
@@ -375,7 +375,7 @@ public sealed partial class PqIndex : IVectorIndex
     }
 
     /// <summary>Trains (rotation, coarse k-means, OPQ/PQ) on <paramref name="vectors"/> and adds them all.</summary>
-    public static PqIndex Build(VectorSet vectors, IndexSpec spec, Metric metric, PqBuildOptions? options = null, ReadOnlySpan<long> ids = default,
+    public static IvfIndex Build(VectorSet vectors, IndexSpec spec, Metric metric, PqBuildOptions? options = null, ReadOnlySpan<long> ids = default,
         IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var index = Train(vectors, spec, metric, options, progress, cancellationToken);
@@ -384,11 +384,11 @@ public sealed partial class PqIndex : IVectorIndex
     }
 
     /// <summary>Builds from a factory string, e.g. <c>"Rot,IVF1024@64,OPQ32@96,Rerank384"</c>.</summary>
-    public static PqIndex Build(VectorSet vectors, string spec, Metric metric, PqBuildOptions? options = null) =>
+    public static IvfIndex Build(VectorSet vectors, string spec, Metric metric, PqBuildOptions? options = null) =>
         Build(vectors, IndexSpec.Parse(spec), metric, options);
 
     /// <summary>Learns every trained part from <paramref name="sample"/>; adds nothing.</summary>
-    public static PqIndex Train(VectorSet sample, IndexSpec spec, Metric metric, PqBuildOptions? options = null,
+    public static IvfIndex Train(VectorSet sample, IndexSpec spec, Metric metric, PqBuildOptions? options = null,
         IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sample);
@@ -483,7 +483,7 @@ public sealed partial class PqIndex : IVectorIndex
                 for (int j = 0; j < dr; j++)
                     centers[(long)l * dr + j] = counts[l] == 0 ? 0f : (float)(sums[(long)l * dr + j] / counts[l]);
             var rq = RaBitQuantizer.Create(dr, spec.RqBits!.Value, centers, kmOptions.Seed, rotation: o.RaBitQRotation);
-            return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, null, rq) { Device = o.Device };
+            return new IvfIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, null, rq) { Device = o.Device };
         }
         if (!spec.IsPq)
         {
@@ -497,7 +497,7 @@ public sealed partial class PqIndex : IVectorIndex
                 for (int i = 0; i < n; i++) train.Row(i)[..ds].CopyTo(p.AsSpan(i * ds, ds));
                 scanSq = ScalarQuantizer8.TrainRows(p, n, ds);
             }
-            return new PqIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, scanSq, scanStoreDims: o.ScanStoreDims) { Device = o.Device };
+            return new IvfIndex(D, metric, spec, rotation, coarse, null, null, null, prefix8, scanSq, scanStoreDims: o.ScanStoreDims) { Device = o.Device };
         }
 
         // Code-space rows: the d-dim prefix (unit for cosine), minus the list mean when residual.
@@ -538,7 +538,7 @@ public sealed partial class PqIndex : IVectorIndex
                 cancellationToken: cancellationToken, bits: bits);
         }
         progress?.Report(new IvfBuildProgress(spec.Opq ? "opq" : "pq", 1));
-        return new PqIndex(D, metric, spec, rotation, coarse, opq, pq, resid, prefix8) { Device = o.Device };
+        return new IvfIndex(D, metric, spec, rotation, coarse, opq, pq, resid, prefix8) { Device = o.Device };
     }
 
     /// <summary>dst = x[:d], L2-normalised when <paramref name="unit"/> (cosine).</summary>
@@ -861,7 +861,7 @@ public sealed partial class PqIndex : IVectorIndex
             throw new ArgumentException($"Vector {index} contains NaN or infinite components.");
     }
 
-    private sealed class EncodeScratch(PqIndex ix)
+    private sealed class EncodeScratch(IvfIndex ix)
     {
         public readonly float[] Coarse = new float[ix.CoarseDim];
         public readonly float[] Dots = new float[ix.CoarseBlocks * InterleavedKernels.BlockRows];

@@ -2,7 +2,7 @@ using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
 
-public sealed partial class PqIndex
+public sealed partial class IvfIndex
 {
     // Running list means at full D, for probing at a query-time coarse dim d_c' > d_c (the trained centroids only have
     // d_c dims). Vectors are assigned with the trained centroids; a list's probe centroid beyond d_c is the mean of its

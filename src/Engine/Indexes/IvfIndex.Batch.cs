@@ -3,7 +3,7 @@ using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
 
-public sealed partial class PqIndex
+public sealed partial class IvfIndex
 {
     /// <summary>Queries of a batch scanned list-major together (bounds the per-chunk shortlist heaps).</summary>
     private const int BatchChunk = 256;

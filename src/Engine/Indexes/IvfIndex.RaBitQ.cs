@@ -7,7 +7,7 @@ using Adanns.Kernels;
 namespace Adanns.Engine.Indexes;
 
 /// <summary>The RaBitQ list codec's scan and its bound-driven rerank stage.</summary>
-public sealed partial class PqIndex
+public sealed partial class IvfIndex
 {
     /// <summary>
     /// RaBitQ codes: whether a first rerank stage at the code dim is bound-driven (the default; the shortlist is then an

@@ -2,7 +2,7 @@ using Adanns.Kernels.Gpu;
 
 namespace Adanns.Engine.Indexes;
 
-public sealed partial class PqIndex
+public sealed partial class IvfIndex
 {
     private readonly Lock _gpuGate = new();
     private ComputeDevice _device;

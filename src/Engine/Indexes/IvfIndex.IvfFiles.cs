@@ -4,7 +4,7 @@ using Adanns.Engine.Transforms;
 
 namespace Adanns.Engine.Indexes;
 
-public sealed partial class PqIndex
+public sealed partial class IvfIndex
 {
     private static ReadOnlySpan<byte> IvfMagic => "ADNSIVF\u001A"u8;
 
@@ -19,12 +19,12 @@ public sealed partial class PqIndex
     /// centroids and lists; 1.1 adds SUMS, the per-list running sums behind the probe means (recomputed from the lists
     /// when absent); 1.2 adds "SQ8 " (the scan store's quantizer); 1.3 adds the optional PROF section.
     /// </summary>
-    public static PqIndex LoadIvfFile(string path)
+    public static IvfIndex LoadIvfFile(string path)
     {
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("Index files are little-endian; this machine is not.");
         using var file = new SectionReader(path, IvfMagic, 1, 3);
-        PqIndex? index = null;
+        IvfIndex? index = null;
         EncodeScratch? scratch = null;
         float[]? rotation = null;
         double[]? eigen = null;
@@ -82,7 +82,7 @@ public sealed partial class PqIndex
                         if (m.Spec.Sq8 && sq is null)
                             throw file.Fail(offset, "the spec has SQ8 but the file has no SQ8 section before CENT.");
                         var rot = rotation is null ? null : RotationTransform.FromMatrix(m.D, rotation, eigen);
-                        index = new PqIndex(m.D, m.Metric, m.Spec, rot, centroids, null, null, null, null, m.Spec.Sq8 ? sq : null, scanStoreDims: m.Store)
+                        index = new IvfIndex(m.D, m.Metric, m.Spec, rot, centroids, null, null, null, null, m.Spec.Sq8 ? sq : null, scanStoreDims: m.Store)
                         {
                             _nextAutoId = m.NextId,
                         };

@@ -4,7 +4,7 @@ using Adanns.Kernels;
 
 namespace Adanns.Engine.Indexes;
 
-public sealed partial class PqIndex
+public sealed partial class IvfIndex
 {
     private const int ScanChunk = 1024; // codes per kernel call: bounds the per-thread distance buffer
     private const int ReadChunk = 16;   // queries of a batch whose shortlists are read from an external source in one call
@@ -847,7 +847,7 @@ public sealed partial class PqIndex
         }
         for (int j = 0; j < n; j++)
         {
-            outIds[j] = outputPositions ? cand[j] : _slotIds[ext ? shortSlots[cand[j]] : cand[j]]; // positions: see PqIndex.TwoPhase.cs
+            outIds[j] = outputPositions ? cand[j] : _slotIds[ext ? shortSlots[cand[j]] : cand[j]]; // positions: see IvfIndex.TwoPhase.cs
             outScores[j] = finalDim > 0 ? ScoreOf(keys[j], q[..finalDim]) : AdcScoreOf(keys[j], qc);
         }
         float worst = Metric.HigherIsBetter() ? float.NegativeInfinity : float.PositiveInfinity;

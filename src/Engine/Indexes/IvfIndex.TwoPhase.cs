@@ -9,7 +9,7 @@ namespace Adanns.Engine.Indexes;
 /// they return what <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float}, SearchParams?, IIdFilter?, out SearchStats)"/>
 /// returns for the same rows.
 /// </summary>
-public sealed partial class PqIndex
+public sealed partial class IvfIndex
 {
     /// <summary>True when a search resolved to <paramref name="r"/> reranks rows read from the external source (the two-phase path applies).</summary>
     public bool RerankReadsSource(in ResolvedSearch r) => _rows is null && _source is not null && !r.Exact && r.Rerank.Count > 0;
