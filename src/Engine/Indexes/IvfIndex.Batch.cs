@@ -179,11 +179,11 @@ public sealed partial class IvfIndex
         }
         else if (needNorms)
         {
-            InterleavedKernels.DotU8(q, sq.Lo, sq.Step, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, nm);
+            InterleavedKernels.DotU8(q, sq.Lo, sq.Step, list.Codes.Slice((int)at), list.Tiles, nb, dm, nm);
         }
         else
         {
-            InterleavedKernels.DotU8(scaled, default, default, list.Codes.AsSpan((int)at), list.Tiles, nb, dm, default);
+            InterleavedKernels.DotU8(scaled, default, default, list.Codes.Slice((int)at), list.Tiles, nb, dm, default);
             TensorPrimitives.Add(dm, offset, dm);
         }
         var keys = dm[..n];
@@ -225,7 +225,7 @@ public sealed partial class IvfIndex
             int stride = nb * InterleavedKernels.BlockRows;
             long at = (long)(r0 / InterleavedKernels.BlockRows) * list.Tiles.BlockStride;
             var dots = s.Dists(4 * stride);
-            InterleavedKernels.DotU8Multi(qbuf, d, g, list.Codes.AsSpan((int)at), list.Tiles, nb, dots, stride);
+            InterleavedKernels.DotU8Multi(qbuf, d, g, list.Codes.Slice((int)at), list.Tiles, nb, dots, stride);
             for (int i = 0; i < g; i++)
             {
                 int qi = queries[i];

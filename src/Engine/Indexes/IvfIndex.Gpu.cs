@@ -83,7 +83,7 @@ public sealed partial class IvfIndex
                 int used = (list.Count + 15) / 16 * list.Tiles.BlockStride;
                 return sq is null
                     ? new GpuListData(list.Count, list.Floats[..used].ToArray(), default, live)
-                    : new GpuListData(list.Count, default, list.Codes.AsMemory(0, used), live);
+                    : new GpuListData(list.Count, default, list.CodesMemory[..used], live);
             });
             _gpuStoreVersion = _writeVersion;
             return _gpuStore;

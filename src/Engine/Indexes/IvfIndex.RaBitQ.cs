@@ -113,7 +113,7 @@ public sealed partial class IvfIndex
             for (int r0 = 0; r0 < count; r0 += ScanChunk)
             {
                 int n = Math.Min(ScanChunk, count - r0);
-                RaBitQKernels.Scan(codes.AsSpan(r0 / RaBitQKernels.BlockRows * stride), stride, bits, d, RaBitQKernels.Blocks(n), qs.Table, sums);
+                RaBitQKernels.Scan(codes.Slice(r0 / RaBitQKernels.BlockRows * stride), stride, bits, d, RaBitQKernels.Blocks(n), qs.Table, sums);
                 int factorsAt = list.RqFactorIndex(r0);
                 ref float dst = ref Unsafe.Add(ref kk0, at + r0);
                 ref int slots = ref Unsafe.Add(ref slot0, r0);
@@ -235,7 +235,7 @@ public sealed partial class IvfIndex
                 {
                     int n = Math.Min(ScanChunk, count - r0);
                     int nb = RaBitQKernels.Blocks(n);
-                    RaBitQKernels.Scan(codes.AsSpan(r0 / RaBitQKernels.BlockRows * stride), stride, bits, d, nb, qs.Table, sums);
+                    RaBitQKernels.Scan(codes.Slice(r0 / RaBitQKernels.BlockRows * stride), stride, bits, d, nb, qs.Table, sums);
                     var slots = list.Slots.AsSpan(r0, n);
                     int factorsAt = list.RqFactorIndex(r0), blockFloats = stride / sizeof(float);
                     for (int row0 = 0; row0 < n; row0 += step)

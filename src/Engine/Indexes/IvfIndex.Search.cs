@@ -552,7 +552,7 @@ public sealed partial class IvfIndex
         {
             int n = Math.Min(ScanChunk, list.Count - r0);
             var dm = dist[..n];
-            PqKernels.Scan(list.Codes.AsSpan(r0 * m, n * m), m, lut, dm);
+            PqKernels.Scan(list.Codes.Slice(r0 * m, n * m), m, lut, dm);
             var slots = list.Slots.AsSpan(r0, n);
             float threshold = shortlist.Threshold;
             for (int j = 0; j < n; j++)
@@ -602,7 +602,7 @@ public sealed partial class IvfIndex
         for (int b0 = 0; b0 < blocks; b0 += ChunkBlocks)
         {
             int nb = Math.Min(ChunkBlocks, blocks - b0);
-            FastScanKernels.Scan(list.Codes.AsSpan(b0 * FastScanKernels.BlockBytes(m)), m, nb, t.Table, sums);
+            FastScanKernels.Scan(list.Codes.Slice(b0 * FastScanKernels.BlockBytes(m)), m, nb, t.Table, sums);
             for (int b = 0; b < nb; b++)
             {
                 int row0 = (b0 + b) * FastScanKernels.BlockRows;
