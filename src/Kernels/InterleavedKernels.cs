@@ -139,6 +139,98 @@ public static class InterleavedKernels
         }
     }
 
+    /// <summary>
+    /// <see cref="Dot"/> (without norms) for up to four queries at once: dots[i·dotsStride + r] = q_i · x_r[:d] for
+    /// query i &lt; <paramref name="queryCount"/>, the queries at stride d in <paramref name="queries"/>. Each value
+    /// loaded feeds one FMA per query (k-means assignment scores many points against one centroid table, and a
+    /// one-query pass loads a table value per FMA: bound by the L2, not the FMA units). Every dot is summed in the
+    /// same order as <see cref="Dot"/>'s, so the results equal its bit for bit.
+    /// </summary>
+    public static void DotMulti(ReadOnlySpan<float> queries, int d, int queryCount, ReadOnlySpan<float> data, TileLayout layout, int nb,
+        Span<float> dots, int dotsStride)
+    {
+        if (queryCount < 1 || queryCount > 4) throw new ArgumentOutOfRangeException(nameof(queryCount), queryCount, "1 to 4 queries per call.");
+        if (d < 0 || queries.Length < queryCount * d) throw new ArgumentException($"{queryCount} queries of {d} dims need {queryCount * d} floats.");
+        if (dotsStride < nb * BlockRows || dots.Length < (queryCount - 1) * dotsStride + nb * BlockRows)
+            throw new ArgumentException($"Outputs must hold {queryCount} rows of {nb * BlockRows} at stride {dotsStride}.");
+        CheckShape(d, data.Length, layout, nb, nb * BlockRows, default);
+        if (nb == 0 || d == 0) return;
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            for (int i = 0; i < queryCount; i++)
+                DotPortable(queries.Slice(i * d, d), data, layout, nb, dots.Slice(i * dotsStride, nb * BlockRows), default);
+            return;
+        }
+        int groups = Groups(d);
+        ref float qr = ref MemoryMarshal.GetReference(queries);
+        ref float br = ref MemoryMarshal.GetReference(data);
+        ref float dr = ref MemoryMarshal.GetReference(dots);
+        // Unused query slots repeat query 0 (reads stay in bounds); their sums are not stored.
+        int o1 = queryCount > 1 ? d : 0, o2 = queryCount > 2 ? 2 * d : 0, o3 = queryCount > 3 ? 3 * d : 0;
+        nuint bs = (nuint)layout.BlockStride, ds = (nuint)dotsStride;
+        int b = 0;
+        // Two blocks × four queries: eight accumulators, two table loads and four broadcasts per eight FMAs.
+        for (; b + 2 <= nb; b += 2)
+        {
+            Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
+            Vector512<float> a20 = default, a21 = default, a30 = default, a31 = default;
+            for (int g = 0; g < groups; g++)
+            {
+                ref float x0 = ref Unsafe.Add(ref br, (nint)layout.Offset(b, g));
+                int j0 = g * BlockRows;
+                nuint dims = (nuint)Math.Min(BlockRows, d - j0);
+                for (nuint jj = 0, o = 0; jj < dims; jj++, o += BlockRows)
+                {
+                    int j = j0 + (int)jj;
+                    var v0 = Vector512.LoadUnsafe(ref x0, o);
+                    var v1 = Vector512.LoadUnsafe(ref x0, o + bs);
+                    var q0 = Vector512.Create(Unsafe.Add(ref qr, j));
+                    var q1 = Vector512.Create(Unsafe.Add(ref qr, o1 + j));
+                    var q2 = Vector512.Create(Unsafe.Add(ref qr, o2 + j));
+                    var q3 = Vector512.Create(Unsafe.Add(ref qr, o3 + j));
+                    a00 = Vector512.FusedMultiplyAdd(q0, v0, a00);
+                    a01 = Vector512.FusedMultiplyAdd(q0, v1, a01);
+                    a10 = Vector512.FusedMultiplyAdd(q1, v0, a10);
+                    a11 = Vector512.FusedMultiplyAdd(q1, v1, a11);
+                    a20 = Vector512.FusedMultiplyAdd(q2, v0, a20);
+                    a21 = Vector512.FusedMultiplyAdd(q2, v1, a21);
+                    a30 = Vector512.FusedMultiplyAdd(q3, v0, a30);
+                    a31 = Vector512.FusedMultiplyAdd(q3, v1, a31);
+                }
+            }
+            nuint r = (nuint)b * BlockRows;
+            a00.StoreUnsafe(ref dr, r);
+            a01.StoreUnsafe(ref dr, r + BlockRows);
+            if (queryCount > 1) { a10.StoreUnsafe(ref dr, ds + r); a11.StoreUnsafe(ref dr, ds + r + BlockRows); }
+            if (queryCount > 2) { a20.StoreUnsafe(ref dr, 2 * ds + r); a21.StoreUnsafe(ref dr, 2 * ds + r + BlockRows); }
+            if (queryCount > 3) { a30.StoreUnsafe(ref dr, 3 * ds + r); a31.StoreUnsafe(ref dr, 3 * ds + r + BlockRows); }
+        }
+        for (; b < nb; b++)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int g = 0; g < groups; g++)
+            {
+                ref float x0 = ref Unsafe.Add(ref br, (nint)layout.Offset(b, g));
+                int j0 = g * BlockRows;
+                nuint dims = (nuint)Math.Min(BlockRows, d - j0);
+                for (nuint jj = 0, o = 0; jj < dims; jj++, o += BlockRows)
+                {
+                    int j = j0 + (int)jj;
+                    var v = Vector512.LoadUnsafe(ref x0, o);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref qr, j)), v, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref qr, o1 + j)), v, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref qr, o2 + j)), v, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref qr, o3 + j)), v, a3);
+                }
+            }
+            nuint r = (nuint)b * BlockRows;
+            a0.StoreUnsafe(ref dr, r);
+            if (queryCount > 1) a1.StoreUnsafe(ref dr, ds + r);
+            if (queryCount > 2) a2.StoreUnsafe(ref dr, 2 * ds + r);
+            if (queryCount > 3) a3.StoreUnsafe(ref dr, 3 * ds + r);
+        }
+    }
+
     /// <summary>The path for machines without AVX-512 (TensorPrimitives uses Vector256/128 where present).</summary>
     internal static void DotPortable(ReadOnlySpan<float> q, ReadOnlySpan<float> data, TileLayout layout, int nb, Span<float> dots, Span<float> norms2)
     {

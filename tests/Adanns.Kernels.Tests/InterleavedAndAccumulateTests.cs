@@ -3,6 +3,44 @@ namespace Adanns.Kernels.Tests;
 public class InterleavedAndAccumulateTests
 {
     [Fact]
+    public void InterleavedDotMultiEqualsOneQueryAtATimeBitForBit()
+    {
+        // k-means assignment scores four points per table pass; its choices must not depend on that grouping, so
+        // each query's dots must equal Dot's exactly (same summation order), on every path, block count and prefix.
+        var rng = new Random(43);
+        foreach (int stored in new[] { 1, 7, 16, 33, 64, 130 })
+            foreach (int nb in new[] { 0, 1, 2, 3, 5, 8 })
+            foreach (bool blockMajor in new[] { true, false })
+            {
+                int rows = nb * 16;
+                var data = new float[rows * stored];
+                Reference.Fill(data, rng);
+                var layout = blockMajor ? TileLayout.BlockMajor(stored) : TileLayout.GroupMajor(Math.Max(1, nb));
+                using var blocks = new GuardedBuffer(nb == 0 ? 0 : InterleavedKernels.Groups(stored) * nb * InterleavedKernels.TileFloats);
+                for (int r = 0; r < rows; r++)
+                    InterleavedKernels.WriteRow(blocks.Span, layout, r, data.AsSpan(r * stored, stored));
+                foreach (int d in new[] { 1, stored / 2 + 1, stored }.Where(x => x <= stored).Distinct())
+                    for (int m = 1; m <= 4; m++)
+                    {
+                        var queries = new float[m * d];
+                        Reference.Fill(queries, rng);
+                        int stride = rows + 3; // a stride past the row count: rows of the output must not overlap
+                        var multi = new float[Math.Max(1, (m - 1) * stride + rows)];
+                        Array.Fill(multi, float.NaN);
+                        InterleavedKernels.DotMulti(queries, d, m, blocks.Span, layout, nb, multi, stride);
+                        for (int i = 0; i < m; i++)
+                        {
+                            var single = new float[rows];
+                            InterleavedKernels.Dot(queries.AsSpan(i * d, d), blocks.Span, layout, nb, single, default);
+                            for (int r = 0; r < rows; r++)
+                                Assert.True(single[r] == multi[i * stride + r], $"stored={stored} nb={nb} d={d} m={m} i={i} r={r}: {multi[i * stride + r]} vs {single[r]}");
+                        }
+                    }
+            }
+        Assert.Throws<ArgumentOutOfRangeException>(() => InterleavedKernels.DotMulti(new float[5 * 16], 16, 5, new float[256], TileLayout.BlockMajor(16), 1, new float[5 * 16], 16));
+    }
+
+    [Fact]
     public void InterleavedDotAndNormsMatchReferenceForEveryPrefixAndBlockCount()
     {
         var rng = new Random(41);
