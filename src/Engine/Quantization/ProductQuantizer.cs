@@ -78,18 +78,23 @@ public sealed class ProductQuantizer
         int dsub = d / m;
         var o = options ?? new KMeansOptions(MaxIterations: 25);
         var codebooks = new float[m * ksub * dsub];
-        var sub = new float[(long)n * dsub];
+        // Each sub-quantizer learns from at most PointsPerCentroid × Ksub of the rows, evenly spaced (as faiss caps
+        // its PQ training at 256 points per centroid): a 16-centroid codebook on 2 dims is placed as well by 4,096
+        // points as by 10,000, and M of them are trained, so a 4-bit PQ128 on 10,000 rows spent 2.6 s of a 13 s
+        // Fashion-MNIST build here. 8-bit codebooks keep every row up to 65,536 at the default.
+        int used = (int)Math.Min(n, (long)ksub * o.PointsPerCentroid);
+        var sub = new float[(long)used * dsub];
         for (int j = 0; j < m; j++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            for (int i = 0; i < n; i++)
-                x.AsSpan(i * d + j * dsub, dsub).CopyTo(sub.AsSpan(i * dsub, dsub));
+            for (int i = 0; i < used; i++)
+                x.AsSpan((int)((long)i * n / used) * d + j * dsub, dsub).CopyTo(sub.AsSpan(i * dsub, dsub));
             // Without a warm start, seed with Ksub distinct random rows (as FAISS does for PQ): k-means++ costs more
             // than the Lloyd iterations at these small dims and buys little with 256 centroids.
             float[] init = warmStart?._codebooks.AsSpan(j * ksub * dsub, ksub * dsub).ToArray()
-                ?? RandomRows(sub, n, dsub, ksub, new Random(o.Seed + j));
+                ?? RandomRows(sub, used, dsub, ksub, new Random(o.Seed + j));
             // Each sub-quantizer gets its own seed so they do not all start from the same sample rows.
-            var km = KMeans.TrainRows(sub, n, dsub, ksub, spherical: false, o with { Seed = o.Seed + j }, init,
+            var km = KMeans.TrainRows(sub, used, dsub, ksub, spherical: false, o with { Seed = o.Seed + j }, init,
                 cancellationToken: cancellationToken);
             km.Centroids.CopyTo(codebooks.AsSpan(j * ksub * dsub));
         }
