@@ -401,6 +401,7 @@ public class IndexTunerTests
             Assert.Equal(c.Scores, a.Scores);
         }
         Assert.Equal(1, cache.Rotations);
+        Assert.Equal(1, cache.RotatedSamples); // the rows rotated once, read by every Rot build's training and bulk add
         Assert.Equal(2, cache.CoarseQuantizers); // IVF32@16 (rotated, 3,000-row training set) once, IVF32@32 once
     }
 

@@ -385,8 +385,8 @@ public sealed partial class IvfIndex : IVectorIndex
     public static IvfIndex Build(VectorSet vectors, IndexSpec spec, Metric metric, PqBuildOptions? options = null, ReadOnlySpan<long> ids = default,
         IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var index = Train(vectors, spec, metric, options, progress, cancellationToken);
-        index.AddRange(vectors, ids, options?.Threads ?? 0, cancellationToken);
+        var index = Train(vectors, spec, metric, options, progress, cancellationToken, out var rotatedRows);
+        index.AddRange(vectors, ids, options?.Threads ?? 0, cancellationToken, rotatedRows);
         return index;
     }
 
@@ -396,8 +396,19 @@ public sealed partial class IvfIndex : IVectorIndex
 
     /// <summary>Learns every trained part from <paramref name="sample"/>; adds nothing.</summary>
     public static IvfIndex Train(VectorSet sample, IndexSpec spec, Metric metric, PqBuildOptions? options = null,
-        IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<IvfBuildProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Train(sample, spec, metric, options, progress, cancellationToken, out _);
+
+    /// <summary>
+    /// <see cref="Train(VectorSet, IndexSpec, Metric, PqBuildOptions?, IProgress{IvfBuildProgress}?, CancellationToken)"/>;
+    /// with a rotation, <paramref name="rotatedRows"/> is every row of <paramref name="sample"/> rotated (row-major)
+    /// when training had them anyway — from the <see cref="PqBuildOptions.Cache"/>, or because the training subset
+    /// was every row — so a bulk add of the same rows need not rotate them again; otherwise null.
+    /// </summary>
+    private static IvfIndex Train(VectorSet sample, IndexSpec spec, Metric metric, PqBuildOptions? options,
+        IProgress<IvfBuildProgress>? progress, CancellationToken cancellationToken, out float[]? rotatedRows)
     {
+        rotatedRows = null;
         ArgumentNullException.ThrowIfNull(sample);
         ArgumentNullException.ThrowIfNull(spec);
         if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
@@ -434,6 +445,11 @@ public sealed partial class IvfIndex : IVectorIndex
         {
             for (int i = 0; i < n; i++) train.Add(sample.Row((int)((long)i * sample.Count / n)));
         }
+        else if (o.Cache?.RotatedRows(sample, rotation) is { } cached)
+        {
+            for (int i = 0; i < n; i++) train.Add(cached.AsSpan((int)((long)i * sample.Count / n) * D, D));
+            rotatedRows = cached;
+        }
         else
         {
             // Rotated a block of rows at a time (a matrix product that keeps the D×D matrix in cache), as the bulk
@@ -449,6 +465,8 @@ public sealed partial class IvfIndex : IVectorIndex
                 rotation.ApplyBatch(rows.AsSpan(0, rowsNow * D), rotated.AsSpan(0, rowsNow * D));
                 for (int i = 0; i < rowsNow; i++) train.Add(rotated.AsSpan(i * D, D));
             }
+            // The subset was every row, in order: hand the rotated rows to the bulk add (same products, same rows).
+            if (n == sample.Count && (long)n * D <= TrainingCache.MaxRotatedFloats) rotatedRows = train.ToArray(D, normalize: false);
         }
 
         float[] coarse;
@@ -584,8 +602,15 @@ public sealed partial class IvfIndex : IVectorIndex
     /// free ids). Assignment and encoding run on <paramref name="threads"/> threads; ids are checked first, so a
     /// rejected batch adds nothing.
     /// </summary>
-    public void AddRange(VectorSet vectors, ReadOnlySpan<long> ids = default, int threads = 0, CancellationToken cancellationToken = default)
+    public void AddRange(VectorSet vectors, ReadOnlySpan<long> ids = default, int threads = 0, CancellationToken cancellationToken = default) =>
+        AddRange(vectors, ids, threads, cancellationToken, null);
+
+    /// <summary><see cref="AddRange(VectorSet, ReadOnlySpan{long}, int, CancellationToken)"/>; <paramref name="rotatedRows"/>, when
+    /// given, holds <paramref name="vectors"/> already rotated by <see cref="Rotation"/> (row-major), read instead of rotating them.</summary>
+    private void AddRange(VectorSet vectors, ReadOnlySpan<long> ids, int threads, CancellationToken cancellationToken, float[]? rotatedRows)
     {
+        if (rotatedRows is not null && (Rotation is null || rotatedRows.LongLength != (long)vectors.Count * Dimension))
+            throw new ArgumentException("Pre-rotated rows must be every vector rotated by this index's rotation.", nameof(rotatedRows));
         ArgumentNullException.ThrowIfNull(vectors);
         if (vectors.Dimension != Dimension)
             throw new ArgumentException($"Vectors have {vectors.Dimension} dims; the index expects {Dimension}.", nameof(vectors));
@@ -616,6 +641,7 @@ public sealed partial class IvfIndex : IVectorIndex
             cancellationToken.ThrowIfCancellationRequested();
             int m = Math.Min(Chunk, n - s);
             if (Rotation is null) vectors.RowBlock(s, m).CopyTo(rows);
+            else if (rotatedRows is not null) rotatedRows.AsSpan(s * Dimension, m * Dimension).CopyTo(rows);
             else Rotation.ApplyBatch(vectors.RowBlock(s, m), rows.AsSpan(0, m * Dimension));
             int t = Math.Max(1, Math.Min(threads, m / 256 + 1));
             Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w =>
