@@ -368,6 +368,18 @@ public class IndexTunerTests
         Assert.True(Cheapest(two, 0.9)!.FlopsPerQuery <= Cheapest(high, 0.9)!.FlopsPerQuery);
         Assert.Equal(Cheapest(low, 0.9)!.FlopsPerQuery, Cheapest(two, 0.9)!.FlopsPerQuery);
         Assert.Equal(Cheapest(high, 0.94)!.FlopsPerQuery, Cheapest(two, 0.94)!.FlopsPerQuery);
+        // Refining only the cheapest series (the tuner's candidates): at most the finer ladder's steps between two powers
+        // of two (3 at 4 steps per doubling), fewer than refining every series, and its cheapest point at the target is
+        // never dearer than without refinement.
+        int RefinedCount(ComputeProfile _, List<string> lines) =>
+            lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"refined near .*: (\d+) points")).Where(m => m.Success).Sum(m => int.Parse(m.Groups[1].Value));
+        var allLog = new List<string>();
+        var oneLog = new List<string>();
+        var allSeries = index.Profile(grid with { StopAtRecall = 0.95, RefineTarget = 0.94, RefineNProbes = IndexProfiler.Ladder(64, 4), Trace = allLog.Add });
+        var oneSeries = index.Profile(grid with { StopAtRecall = 0.95, RefineTarget = 0.94, RefineNProbes = IndexProfiler.Ladder(64, 4), RefineSeries = 1, Trace = oneLog.Add });
+        int refinedAll = RefinedCount(allSeries, allLog), refinedOne = RefinedCount(oneSeries, oneLog);
+        Assert.True(refinedOne >= 1 && refinedOne <= 3 && refinedOne < refinedAll, $"one series {refinedOne}, all {refinedAll}");
+        Assert.True(Cheapest(oneSeries, 0.94)!.FlopsPerQuery <= Cheapest(full, 0.94)!.FlopsPerQuery);
         // A time bound ends each series at its first point dearer than the bound: at 0 µs, every series after one point.
         string? timeBounded = null;
         index.Profile(grid with { StopAtRecall = 0.95, StopAboveMicros = 0, Trace = l => { if (l.Contains("pass 1")) timeBounded = l; } });

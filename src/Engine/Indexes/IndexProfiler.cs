@@ -85,6 +85,13 @@ public sealed record ProfileOptions
     public IReadOnlyList<int>? RefineNProbes { get; init; }
 
     /// <summary>
+    /// When set, each refine target refines only this many series: those whose first point reaching it costs the
+    /// fewest FLOPs (FLOPs, not time, so the points measured do not depend on the machine). A profile that only has to
+    /// rank one index against another (the tuner's candidates) needs its cheapest point at the target, not every series'.
+    /// </summary>
+    public int? RefineSeries { get; init; }
+
+    /// <summary>
     /// When set, only the grid lines it accepts are measured (given each line's stored parameters, nprobe unset): a
     /// caller that knows which series can matter (the tuner's final profile) skips the rest of the grid.
     /// </summary>
@@ -204,6 +211,7 @@ internal static class IndexProfiler
         // Hits of every point measured so far, per series: saturation compares with the point one doubling back (the
         // previous one on a powers-of-two ladder; a few steps back on a finer one, where one step can add nothing).
         var history = lines.Select(_ => new List<(int NProbe, long Hits)>()).ToArray();
+        var historyFlops = lines.Select(_ => new List<double>()).ToArray(); // FLOPs per query of each point in history
         var done = new bool[lines.Count];
         var seconds = new double[lines.Count];
         int maxSteps = lines.Max(l => l.NProbes.Count);
@@ -224,6 +232,7 @@ internal static class IndexProfiler
                     || point.MicrosPerQuery > (o.StopAboveMicros ?? double.PositiveInfinity))
                     done[s] = true;
                 history[s].Add((nprobe, hits));
+                historyFlops[s].Add(point.FlopsPerQuery);
                 if (done[s] && o.Trace is { } trace)
                     trace($"profile:   scan {line.Run.ScanDim} shortlist {line.Stored.Shortlist} rerank [{string.Join(",", line.Stored.Rerank ?? [])}]: " +
                         $"{step + 1} points up to nprobe {nprobe} (recall {point.Recall:F3}, {point.MicrosPerQuery:F0} us) {seconds[s]:F2} s");
@@ -239,14 +248,19 @@ internal static class IndexProfiler
             int before = measured.Count;
             var refined = new HashSet<(int Series, int NProbe)>(); // two targets between the same two points: measured once
             foreach (double refine in refineTargets)
-                for (int s = 0; s < lines.Count; s++)
+            {
+                int FirstReaching(int s) => history[s].FindIndex(x => ComputeProfile.Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq));
+                var which = Enumerable.Range(0, lines.Count).Where(s => FirstReaching(s) > 0);
+                if (o.RefineSeries is int keep)
+                    which = which.OrderBy(s => historyFlops[s][FirstReaching(s)]).ThenBy(s => s).Take(Math.Max(0, keep));
+                foreach (int s in which.ToArray())
                 {
                     var h = history[s];
-                    int j = h.FindIndex(x => ComputeProfile.Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq));
-                    if (j <= 0) continue;
+                    int j = FirstReaching(s);
                     foreach (int np in fine)
                         if (np > h[j - 1].NProbe && np < h[j].NProbe && refined.Add((s, np))) MeasurePoint(s, np);
                 }
+            }
             o.Trace?.Invoke($"profile: refined near {string.Join(", ", refineTargets)}: {measured.Count - before} points");
         }
 
