@@ -361,6 +361,15 @@ public sealed partial class IvfIndex : IVectorIndex
             throw new InvalidOperationException($"IvfIndex.{what} ran while a search was running: mutations must be serialised with searches (see the class remarks).");
     }
 
+    /// <summary>
+    /// The single-writer rule for adds: <paramref name="rows"/> more resident rows that do not fit the rows' native
+    /// buffer move it (the old one is freed), so such an add under a running search throws before changing anything.
+    /// </summary>
+    private void ThrowIfGrowingUnderSearch(int rows)
+    {
+        if (_rows is not null && _rows.Count + (long)rows > _rows.Capacity) ThrowIfSearching("Add");
+    }
+
     /// <summary>The external source rerank reads full vectors from, or null when they are kept in memory.</summary>
     public IVectorSource? VectorSource => _source;
 
@@ -585,6 +594,7 @@ public sealed partial class IvfIndex : IVectorIndex
         if (id < 0) throw new ArgumentOutOfRangeException(nameof(id), id, "Ids must be non-negative.");
         if (_idToLoc.ContainsKey(id)) throw new ArgumentException($"Id {id} is already in the index; remove it first.", nameof(id));
         // Writers are serialised (see remarks), so one scratch serves every single-vector add: collections add per upsert.
+        ThrowIfGrowingUnderSearch(1);
         var scratch = _addScratch ??= new EncodeScratch(this);
         var row = scratch.Row;
         if (Rotation is null) vector.CopyTo(row); else Rotation.Apply(vector, row);
@@ -626,6 +636,7 @@ public sealed partial class IvfIndex : IVectorIndex
             idArray[i] = id;
         }
         for (int i = 0; i < n; i++) CheckVector(vectors.Row(i), i);
+        ThrowIfGrowingUnderSearch(n);
 
         if (threads <= 0) threads = Environment.ProcessorCount;
         const int Chunk = 4096;
