@@ -14,7 +14,8 @@ namespace Adanns.Engine.Tests;
 /// <see cref="Regenerate"/>) with the writers of commit 250d105 (the generator), whose output for these versions is byte for byte what
 /// the earlier releases wrote: IVF 1.0–1.3 through the writer's explicit minor version, PQ 1.0–1.6 (1.7: commit of the
 /// SQ8/float scan codecs; 1.8: commit of the RaBitQ codec; 1.9 (dense RaBitQ rotation) and 1.11 (structured RaBitQ
-/// rotation, a 12-dim code: two overlapping 8-dim blocks): commit of the structured rotation) by choosing specs
+/// rotation, a 12-dim code: two overlapping 8-dim blocks): commit of the structured rotation; 1.10 (a plain float / SQ8
+/// spec, the format that replaced the IVF files, here with <c>Rot</c>): the audit commit after d215902) by choosing specs
 /// whose features need exactly that version (a file is written with the lowest minor that describes it).
 /// Never regenerate them to make a failing test pass: a failure means an old file no longer loads as it did.
 /// </remarks>
@@ -40,6 +41,7 @@ public class GoldenIndexFileTests
         ("pq-1.7.pqx", "IVF4@8,Scan8,SQ8,Spill,Shortlist40,Rerank16", "plain"),
         ("pq-1.8.pqx", "IVF4@8,RQ2@16,Spill,Shortlist40,Rerank16", "plain"),
         ("pq-1.9.pqx", "IVF4@8,RQ2@16,Spill,Shortlist40,Rerank16", "denseRq"),
+        ("pq-1.10.pqx", "Rot,IVF4@8,Scan8,SQ8,Rerank16", "plain"),
         ("pq-1.11.pqx", "IVF4@8,RQ1@12,Spill,Shortlist40,Rerank16", "plain"),
     ];
 
