@@ -137,6 +137,8 @@ public class EngineOnGpuTests
     [InlineData("IVF8@16,Scan24,SQ8,Rerank32", Metric.InnerProduct)]
     [InlineData("IVF8@16,Scan16,Shortlist40", Metric.Cosine)]
     [InlineData("IVF8@8,Scan16,SQ8", Metric.L2)]
+    [InlineData("Rot,IVF8@16,Scan16,SQ8,Rerank32", Metric.Cosine)] // rotated: queries rotated one by one, as on the CPU
+    [InlineData("IVF8@16,Scan16,SQ8,Prefix8@24,Shortlist40,Rerank24/20,Rerank32", Metric.InnerProduct)] // a codec-pipeline spec
     public void IvfBatchSearchOnTheDeviceEqualsTheCpu(string spec, Metric metric)
     {
         using var data = Data(400, 32, 20);
@@ -147,6 +149,7 @@ public class EngineOnGpuTests
         var p = new SearchParams { NProbe = 3 };
         var cpu = index.SearchBatch(q, 10, p, 1, out var cpuStats);
         index.Device = TestDevice.Kind;
+        Assert.NotEqual("cpu", index.BatchRunsOnDevice(p)); // the device path, not a CPU fallback
         var gpu = index.SearchBatch(q, 10, p, 1, out var gpuStats);
         AssertSameResults(metric, cpu, gpu, spec.Contains("SQ8") && !spec.Contains("Rerank") ? 1e-4f : 1e-5f, spec);
         Assert.Equal(cpuStats.VectorsScanned, gpuStats.VectorsScanned);
