@@ -200,8 +200,9 @@ public class EngineOnGpuTests
         Assert.Equal("cpu", index.BatchRunsOnDevice(exact));
         Assert.NotEqual("cpu", index.BatchRunsOnDevice());
 
-        // Codecs and pipelines the device copy does not serve (here SQ8 with Spill, and PQ codes) run on the CPU, explicitly.
-        foreach (string spec in new[] { "IVF4,SQ8,Spill", "IVF4,PQ4" })
+        // Codecs and pipelines the device copy does not serve (here SQ8 with Spill, SQ8 with Rot and Prefix8, and PQ codes)
+        // run on the CPU, explicitly.
+        foreach (string spec in new[] { "IVF4,SQ8,Spill", "Rot,IVF4@8,Scan8,SQ8,Prefix8@8,Shortlist40,Rerank8/20,Rerank16", "IVF4,PQ4" })
         {
             using var other = VectorIndex.Build(data.Base, spec, Metric.L2, new VectorIndexBuildOptions(Pq: new PqBuildOptions(new KMeansOptions(MaxIterations: 3, Seed: 1), TrainingSample: 320, Threads: 1)));
             var pipeline = (IvfIndex)other;

@@ -211,7 +211,8 @@ public sealed record DatabaseOptions
     /// Where collections' batch searches scan float / SQ8 lists (<see cref="IvfIndex.Device"/>) and their trainings run
     /// k-means: <see cref="Kernels.Gpu.ComputeDevice.Cpu"/> (SIMD, the default), a CUDA GPU (<c>Auto</c> falls back to
     /// the CPU without one; <c>Cuda</c> requires one) or <c>IlgpuCpu</c> (ILGPU's CPU simulator, for tests). Single
-    /// queries and other codecs run on the CPU (see <see cref="IvfIndex.Device"/>).
+    /// queries, other codecs and specs with a rerank stage run on the CPU: a collection's index keeps codes only and reranks
+    /// from the record store, choosing each query's shortlist on its own (see <see cref="IvfIndex.Device"/>).
     /// </summary>
     public Kernels.Gpu.ComputeDevice SearchDevice { get; init; } = Kernels.Gpu.ComputeDevice.Cpu;
 

@@ -19,7 +19,8 @@ public sealed partial class IvfIndex
     /// writes); the batch is scanned list by list with the queries that probe each list, and each query's shortlist is
     /// selected on the device. Centroid ranking and the rerank stages run on the CPU. Everything the device copy cannot
     /// serve runs on the CPU, explicitly (<see cref="BatchRunsOnDevice"/> tells which): PQ, 4-bit and RaBitQ codes,
-    /// <c>Spill</c>, filters, exact search, scans deeper than the codes, and shortlists above <see cref="GpuDevice.MaxK"/>.
+    /// <c>Spill</c>, <c>Rot</c> with <c>Prefix8</c> (such a batch rotates its queries as one block), filters, exact search,
+    /// scans deeper than the codes, and shortlists above <see cref="GpuDevice.MaxK"/>.
     /// Single-query <c>Search</c> always runs on the CPU (one query cannot fill a GPU). Set it while no search runs:
     /// changing it frees the device copy a running search may be reading.
     /// </remarks>
