@@ -7,6 +7,14 @@ if (args.Length > 0 && args[0] == "micro")
     return 0;
 }
 
+// A process that dies of an unhandled exception says which thread and where (the runtime prints only "Out of memory."
+// for an unhandled OutOfMemoryException), with the GC's view of memory at that moment.
+AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+{
+    var gc = GC.GetGCMemoryInfo();
+    Console.Error.WriteLine($"unhandled exception on thread '{Thread.CurrentThread.Name}' ({Environment.CurrentManagedThreadId}); GC heap {gc.HeapSizeBytes >> 20} MiB, committed {gc.TotalCommittedBytes >> 20} MiB, " +
+        $"available {gc.TotalAvailableMemoryBytes >> 20} MiB, memory load {gc.MemoryLoadBytes >> 20} MiB, working set {Environment.WorkingSet >> 20} MiB:{Environment.NewLine}{e.ExceptionObject}");
+};
 try
 {
     if (args.Length > 0 && args[0] == "gen-synth")
