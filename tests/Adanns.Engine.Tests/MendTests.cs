@@ -72,6 +72,25 @@ public class MendTests
         }
     }
 
+    [Theory]
+    [InlineData("IVF32@32,Scan32,SQ8,Rerank64")]
+    [InlineData("IVF32@32,PQ32x4@32,Spill,Prefix8@48,Shortlist60,Rerank48/30,Rerank64")]
+    public void TheRotationsMultiplyAddsAreCountedInFlops(string spec)
+    {
+        var (b, queries) = IvfTestData.Make(seed: 13, n: N, nq: NQ);
+        using var owned = b;
+        using var plain = Build(spec, b);
+        using var rotated = Build("Rot," + spec, b);
+        var exact = new SearchParams { Exact = true };
+        // Exact search scores every live vector at D: N·D multiply-adds, plus D·D for the query's rotation.
+        plain.Search(queries.AsSpan(0, D), K, new long[K], new float[K], exact, null, out var ps);
+        rotated.Search(queries.AsSpan(0, D), K, new long[K], new float[K], exact, null, out var rs);
+        Assert.Equal((long)N * D, ps.Flops);
+        Assert.Equal((long)N * D + (long)D * D, rs.Flops);
+        rotated.SearchBatch(queries, K, exact, null, 2, out var bs);
+        Assert.Equal(NQ * ((long)N * D + (long)D * D), bs.Flops);
+    }
+
     /// <summary>Blocks inside a search (in the filter) until released, so a mutation can be tried while it runs.</summary>
     private sealed class BlockingFilter : IIdFilter, IDisposable
     {
