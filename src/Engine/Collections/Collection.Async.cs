@@ -80,10 +80,9 @@ public sealed partial class Collection
     }
 
     /// <summary>
-    /// <see cref="SearchWithReport(ReadOnlySpan{float}, int, SearchParams?, Filter?, bool, out SearchReport)"/> as a task returning hits and report. An in-memory index (IVF, or exact search
-    /// before training) is searched on the calling thread and the task completes at once (CPU-bound work is not moved
-    /// elsewhere); a PQ collection, whose rerank reads full vectors from the record store on disk, is searched on
-    /// the thread pool so the caller's thread never waits on that I/O.
+    /// <see cref="SearchWithReport(ReadOnlySpan{float}, int, SearchParams?, Filter?, bool, out SearchReport)"/> as a task returning hits and report,
+    /// searched on the thread pool: every collection's index reads its rerank vectors from the record store on disk, so
+    /// the caller's thread never waits on that I/O.
     /// </summary>
     public ValueTask<SearchResult> SearchAsync(ReadOnlyMemory<float> query, int k, SearchParams? parameters = null, Filter? filter = null,
         bool withPayload = false, CancellationToken cancellationToken = default)
