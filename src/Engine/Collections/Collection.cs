@@ -418,14 +418,19 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (_faulted is not null) throw FaultedError();
-        byte[] entry = batch.Encode(); // may throw BatchTooLarge: nothing logged yet
         // Backpressure: while the index lags too far behind, or earlier writes wait for it, this one waits its turn.
-        if (MustThrottle) return SubmitThrottledAsync(batch, entry, wait, cancellationToken);
-        return Enqueue(batch, entry, wait);
+        if (MustThrottle)
+        {
+            byte[] held = batch.Encode(); // may throw BatchTooLarge: nothing logged yet; held across the wait, so not pooled
+            return SubmitThrottledAsync(batch, held, wait, cancellationToken);
+        }
+        byte[] entry = batch.EncodeRented(out int length); // may throw BatchTooLarge: nothing logged yet
+        try { return Enqueue(batch, entry.AsSpan(0, length), wait); }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(entry); } // the log copied it
     }
 
-    /// <summary>Logs an encoded batch (assigning its LSNs) and hands it to the applier.</summary>
-    private Task<int> Enqueue(WriteBatch batch, byte[] entry, bool wait)
+    /// <summary>Logs an encoded batch (assigning its LSNs) and hands it to the applier; the log copies <paramref name="entry"/>.</summary>
+    private Task<int> Enqueue(WriteBatch batch, Span<byte> entry, bool wait)
     {
         var p = new Pending(batch);
         lock (_seqLock)

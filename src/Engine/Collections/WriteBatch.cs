@@ -37,7 +37,26 @@ internal sealed class WriteBatch
 
     public ReadOnlySpan<float> Vector(int i) => Vectors.AsSpan(i * Dimension, Dimension);
 
+    /// <summary>The encoded entry in an array rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/> (its first
+    /// <paramref name="length"/> bytes; the caller returns it once the log has copied it): one fresh ~55 KB array per
+    /// batch of 100 at 128 dims was ~600 bytes of garbage per vector written.</summary>
+    public byte[] EncodeRented(out int length)
+    {
+        long size = EncodedSize();
+        var buf = System.Buffers.ArrayPool<byte>.Shared.Rent((int)size);
+        length = (int)size;
+        Write(buf.AsSpan(0, length));
+        return buf;
+    }
+
     public byte[] Encode()
+    {
+        var buf = new byte[EncodedSize()];
+        Write(buf);
+        return buf;
+    }
+
+    private long EncodedSize()
     {
         long size = HeaderBytes;
         for (int i = 0; i < Count; i++)
@@ -48,8 +67,11 @@ internal sealed class WriteBatch
         if (size > WriteAheadLog.MaxEntryBytes)
             throw new AdannsException(AdannsErrorCode.BatchTooLarge,
                 $"The batch of {Count} records encodes to {size} bytes; one write holds at most {WriteAheadLog.MaxEntryBytes}. Split it into smaller batches.");
-        var buf = new byte[size];
-        var s = buf.AsSpan();
+        return size;
+    }
+
+    private void Write(Span<byte> s)
+    {
         s[0] = Version;
         s[1] = (byte)Op;
         BinaryPrimitives.WriteInt64LittleEndian(s[2..], FirstLsn);
@@ -66,11 +88,10 @@ internal sealed class WriteBatch
             System.Runtime.InteropServices.MemoryMarshal.AsBytes(Vector(i)).CopyTo(s[at..]);
             at += 4 * Dimension;
         }
-        return buf;
     }
 
     /// <summary>Writes the LSN into an encoded entry (assigned under the collection's sequence lock).</summary>
-    public static void PatchLsn(byte[] entry, long firstLsn) => BinaryPrimitives.WriteInt64LittleEndian(entry.AsSpan(2), firstLsn);
+    public static void PatchLsn(Span<byte> entry, long firstLsn) => BinaryPrimitives.WriteInt64LittleEndian(entry[2..], firstLsn);
 
     public static WriteBatch Decode(byte[] entry, int dimension, string what)
     {

@@ -45,6 +45,9 @@ internal sealed class WriteAheadLog : IDisposable
     /// <summary>Appends an entry (not yet durable); returns its address. Thread-safe.</summary>
     public long Enqueue(byte[] entry) => _log.Enqueue(entry);
 
+    /// <summary>Appends a copy of <paramref name="entry"/> (the caller may reuse its buffer on return); returns its address.</summary>
+    public long Enqueue(ReadOnlySpan<byte> entry) => _log.Enqueue(entry);
+
     /// <summary>
     /// Makes every entry enqueued so far durable and waits for it. Blocks without spinning (Commit(spinWait: true)
     /// yields in a loop, which on a 2-core machine starved the I/O completion it waits for while searches ran).
