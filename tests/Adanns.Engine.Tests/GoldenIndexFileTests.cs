@@ -76,7 +76,13 @@ public class GoldenIndexFileTests
         var expected = Expected()[file];
         var got = index.SearchBatch(queries, K, null, null, 1, out _);
         Assert.Equal(expected.Ids, got.Ids);
-        Assert.Equal(expected.Scores, got.Scores);
+        // The expected scores were computed on the AVX-512 kernels, and are identical there. Narrower vectors (AVX2,
+        // DOTNET_EnableAVX512=0; other CPUs) sum in another order: the same ids, scores within float rounding.
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+            Assert.Equal(expected.Scores, got.Scores);
+        else
+            for (int i = 0; i < got.Scores.Length; i++)
+                Assert.True(Math.Abs(expected.Scores[i] - got.Scores[i]) <= 1e-5f * (1 + Math.Abs(expected.Scores[i])), $"{file} score {i}: {got.Scores[i]} vs {expected.Scores[i]}");
         if (file.Contains("1.3.ivf") || file.Contains("1.6.pqx"))
         {
             Assert.NotNull(index.ComputeProfile);
