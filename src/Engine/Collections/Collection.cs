@@ -100,7 +100,7 @@ public sealed partial class Collection : IAdannsCollection, IDisposable, IAsyncD
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private readonly record struct JournalOp(bool Add, long Key, float[]? Vector);
+    private readonly record struct JournalOp(bool Add, long Key, ReadOnlyMemory<float> Vector);
 
     private Collection(string dir, CollectionConfig config, IndexSpec spec, DatabaseOptions options, EngineMetrics metrics)
     {

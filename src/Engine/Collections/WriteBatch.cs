@@ -37,6 +37,9 @@ internal sealed class WriteBatch
 
     public ReadOnlySpan<float> Vector(int i) => Vectors.AsSpan(i * Dimension, Dimension);
 
+    /// <summary>Record i's vector as a view of <see cref="Vectors"/> (never written after the batch is built, so it can be held).</summary>
+    public ReadOnlyMemory<float> VectorMemory(int i) => Vectors.AsMemory(i * Dimension, Dimension);
+
     /// <summary>The encoded entry in an array rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/> (its first
     /// <paramref name="length"/> bytes; the caller returns it once the log has copied it): one fresh ~55 KB array per
     /// batch of 100 at 128 dims was ~600 bytes of garbage per vector written.</summary>
