@@ -249,14 +249,15 @@ internal static class IndexProfiler
             var refined = new HashSet<(int Series, int NProbe)>(); // two targets between the same two points: measured once
             foreach (double refine in refineTargets)
             {
-                int FirstReaching(int s) => history[s].FindIndex(x => ComputeProfile.Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq));
-                var which = Enumerable.Range(0, lines.Count).Where(s => FirstReaching(s) > 0);
+                // Each series' first point reaching the target, found once (−1: none; 0: nothing below it to refine).
+                var first = history.Select(h => h.FindIndex(x => ComputeProfile.Reaches((double)x.Hits / Math.Max(1, truthTotal), refine, k, nq))).ToArray();
+                var which = Enumerable.Range(0, lines.Count).Where(s => first[s] > 0);
                 if (o.RefineSeries is int keep)
-                    which = which.OrderBy(s => historyFlops[s][FirstReaching(s)]).ThenBy(s => s).Take(Math.Max(0, keep));
-                foreach (int s in which.ToArray())
+                    which = which.OrderBy(s => historyFlops[s][first[s]]).ThenBy(s => s).Take(Math.Max(0, keep));
+                foreach (int s in which)
                 {
                     var h = history[s];
-                    int j = FirstReaching(s);
+                    int j = first[s];
                     foreach (int np in fine)
                         if (np > h[j - 1].NProbe && np < h[j].NProbe && refined.Add((s, np))) MeasurePoint(s, np);
                 }
